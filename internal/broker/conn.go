@@ -1,0 +1,313 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iothub-dev/iothub/msg"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+)
+
+// readBufSize is the size of the pooled read buffer a connection holds only
+// while bytes are arriving.
+const readBufSize = 4096
+
+var readBufPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// conn is one network connection: the socket, the read state owned by the
+// read loop, and the outbound queue drained by an on-demand writer goroutine.
+// An idle conn holds no buffers and exactly one parked goroutine (the reader).
+type conn struct {
+	s        *Server
+	nc       net.Conn
+	listener string
+	remote   string
+	log      *slog.Logger
+
+	// Read side: owned by the read-loop goroutine.
+	peek      [8]byte
+	rbuf      *[]byte
+	rpos      int
+	rend      int
+	version   packet.Version
+	keepAlive time.Duration
+	inAliases map[uint16]string
+	pub       packet.Publish // reused decode target for PUBLISH
+	sess      *Session       // set once CONNECT is accepted
+	// normalClose is set when the client sent DISCONNECT; willOnClose when
+	// it asked for its will (v5 0x04).
+	normalClose bool
+	willOnClose bool
+	username    string
+
+	// The will of this connection (nil: none), set at CONNECT.
+	will          *msg.Message
+	willDelay     uint32
+	willExpiry    uint32
+	willHasExpiry bool
+	// takenOver is set when another connection took the session; resumed
+	// says whether that connection resumed it (Clean Start 0).
+	takenOver  atomic.Bool
+	takeResume atomic.Bool
+	// v5Attached is set once a v5 connection has its session, so other
+	// goroutines know a DISCONNECT may be sent.
+	v5Attached atomic.Bool
+	// noWill suppresses the will (server shutdown).
+	noWill atomic.Bool
+
+	// Limits announced by the client in CONNECT (set before the conn is
+	// attached to a session, read-only after).
+	clientMaxPacket int
+	clientAliasMax  uint16
+	outAliases      map[string]uint16 // writer-owned
+
+	// Write side.
+	outMu    sync.Mutex
+	outq     []outItem
+	spare    []outItem
+	writing  bool
+	closing  bool // no more writes accepted
+	closeErr atomic.Pointer[closeCause]
+
+	closed chan struct{}
+}
+
+// closeCause records why a connection was closed, for the disconnect event.
+type closeCause struct {
+	reason string
+}
+
+// outItem is one packet waiting to be written. Publish deliveries and acks are
+// encoded from fields (no allocation); other packets travel as pkt.
+type outItem struct {
+	pkt packet.Packet
+
+	// PUBLISH delivery.
+	d   delivery
+	pid uint16
+	dup bool
+
+	// PUBACK/PUBREC/PUBREL/PUBCOMP.
+	ackType packet.Type
+	ackCode packet.ReasonCode
+
+	// closeAfter closes the socket once this item is written.
+	closeAfter bool
+}
+
+func newConn(s *Server, nc net.Conn, listener string) *conn {
+	return &conn{
+		s:        s,
+		nc:       nc,
+		listener: listener,
+		remote:   nc.RemoteAddr().String(),
+		closed:   make(chan struct{}),
+	}
+}
+
+// logger returns the conn-scoped logger, built on first use so that idle
+// connections do not carry one.
+func (c *conn) logger() *slog.Logger {
+	if c.log == nil {
+		c.log = c.s.log.With("remote", c.remote, "listener", c.listener)
+	}
+	return c.log
+}
+
+// serve runs the read loop until the connection ends, then cleans up.
+func (c *conn) serve() {
+	defer c.s.connClosed(c)
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ConnectTimeout))
+	for {
+		fh, body, err := c.readPacket()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if err := c.handle(fh, body); err != nil {
+			c.protocolFailed(err)
+			return
+		}
+		if c.isClosing() {
+			return
+		}
+	}
+}
+
+// readFailed closes the connection after a read error: a malformed or too
+// large packet gets a v5 DISCONNECT with its reason code first.
+func (c *conn) readFailed(err error) {
+	var pe *packet.Error
+	switch {
+	case errors.As(err, &pe):
+		c.s.stats.malformedPackets.Add(1)
+		c.logger().Info("closing connection: bad packet", "client_id", c.clientID(), "error", err)
+		c.closeWith(pe.Code, "malformed_packet")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if c.sess == nil {
+			c.setCause("connect_timeout")
+		} else {
+			c.setCause("keepalive_timeout")
+		}
+		c.closeWith(packet.KeepAliveTimeout, "")
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.setCause("closed")
+		c.closeNow()
+	default:
+		c.setCause("read_error")
+		c.logger().Debug("read error", "client_id", c.clientID(), "error", err)
+		c.closeNow()
+	}
+}
+
+// protocolFailed closes the connection after a handler refused a packet.
+func (c *conn) protocolFailed(err error) {
+	c.s.stats.protocolErrors.Add(1)
+	code := packet.CodeOf(err)
+	c.logger().Info("closing connection: protocol error", "client_id", c.clientID(), "error", err)
+	c.closeWith(code, "protocol_error")
+}
+
+func (c *conn) clientID() string {
+	if c.sess != nil {
+		return c.sess.id
+	}
+	return ""
+}
+
+// readPacket returns the next packet's fixed header and its own body buffer.
+func (c *conn) readPacket() (packet.FixedHeader, []byte, error) {
+	for {
+		if fh, hdrLen, ok, err := c.parseHeader(); err != nil {
+			return fh, nil, err
+		} else if ok {
+			body, err := c.readBody(hdrLen, fh.RemainingLength)
+			return fh, body, err
+		}
+		if err := c.fill(); err != nil {
+			return packet.FixedHeader{}, nil, err
+		}
+	}
+}
+
+// parseHeader parses a fixed header from the buffered bytes, if complete.
+func (c *conn) parseHeader() (fh packet.FixedHeader, hdrLen int, ok bool, err error) {
+	if c.rbuf == nil || c.rend-c.rpos < 2 {
+		return fh, 0, false, nil
+	}
+	b := (*c.rbuf)[c.rpos:c.rend]
+	remaining, mult := 0, 1
+	for i := 1; ; i++ {
+		if i > 4 {
+			return fh, 0, false, &packet.Error{Code: packet.MalformedPacket, Err: fmt.Errorf("remaining length longer than 4 bytes: %w", packet.ErrMalformed)}
+		}
+		if i >= len(b) {
+			return fh, 0, false, nil
+		}
+		remaining += int(b[i]&0x7f) * mult
+		mult *= 128
+		if b[i]&0x80 == 0 {
+			hdrLen = i + 1
+			break
+		}
+	}
+	if hdrLen+remaining > c.s.opts.MaxPacketSize {
+		return fh, 0, false, &packet.Error{Code: packet.PacketTooLarge, Err: fmt.Errorf("%d bytes over the %d limit: %w", hdrLen+remaining, c.s.opts.MaxPacketSize, packet.ErrTooLarge)}
+	}
+	fh, err = packet.ParseFixedHeader(b[0], remaining)
+	if err != nil {
+		return fh, 0, false, err
+	}
+	return fh, hdrLen, true, nil
+}
+
+// readBody consumes the header and returns a fresh buffer with the body,
+// reading the rest from the socket when it is not all buffered.
+func (c *conn) readBody(hdrLen, n int) ([]byte, error) {
+	c.rpos += hdrLen
+	body := make([]byte, n)
+	got := copy(body, (*c.rbuf)[c.rpos:c.rend])
+	c.rpos += got
+	c.s.stats.bytesIn.Add(uint64(hdrLen + n))
+	if c.rpos == c.rend {
+		c.releaseReadBuf()
+	}
+	if got < n {
+		if _, err := io.ReadFull(c.nc, body[got:]); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, io.EOF
+			}
+			return nil, err
+		}
+	}
+	return body, nil
+}
+
+// fill reads more bytes. With nothing buffered it blocks on the small inline
+// peek array, so an idle connection holds no pooled buffer.
+func (c *conn) fill() error {
+	if c.rbuf == nil {
+		n, err := c.nc.Read(c.peek[:])
+		if n == 0 {
+			if err == nil {
+				err = io.ErrNoProgress
+			}
+			return err
+		}
+		c.rbuf = readBufPool.Get().(*[]byte)
+		c.rpos, c.rend = 0, copy(*c.rbuf, c.peek[:n])
+		return nil
+	}
+	if c.rpos > 0 {
+		c.rend = copy(*c.rbuf, (*c.rbuf)[c.rpos:c.rend])
+		c.rpos = 0
+	}
+	n, err := c.nc.Read((*c.rbuf)[c.rend:])
+	c.rend += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+func (c *conn) releaseReadBuf() {
+	if c.rbuf != nil {
+		readBufPool.Put(c.rbuf)
+		c.rbuf = nil
+		c.rpos, c.rend = 0, 0
+	}
+}
+
+// armKeepAlive sets the read deadline for the next packet: 1.5 × keep alive.
+func (c *conn) armKeepAlive() {
+	if c.keepAlive > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+	}
+}
+
+func (c *conn) setCause(reason string) {
+	c.closeErr.CompareAndSwap(nil, &closeCause{reason: reason})
+}
+
+func (c *conn) cause() string {
+	if cc := c.closeErr.Load(); cc != nil {
+		return cc.reason
+	}
+	return "closed"
+}
+
+func (c *conn) isClosing() bool {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	return c.closing
+}

@@ -1,0 +1,221 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/iothub-dev/iothub/msg"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+)
+
+// connectParams is what handleConnect derives from CONNECT before opening
+// the session.
+type connectParams struct {
+	clientID       string
+	assigned       bool
+	username       string
+	cleanStart     bool
+	expiry         uint32
+	expiryCapped   bool
+	window         int
+	will           *msg.Message
+	willDelay      uint32
+	serverKeepAive uint16
+	keepAliveSet   bool
+}
+
+// handleConnect accepts or refuses CONNECT, opens or resumes the session,
+// and answers CONNACK.
+func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
+	var p packet.Connect
+	if err := p.Decode(fh, body, 0); err != nil {
+		if packet.CodeOf(err) == packet.UnsupportedProtocolVersion {
+			c.version = packet.V311
+			if p.Version == packet.V5 {
+				c.version = packet.V5
+			}
+			c.refuse(packet.UnsupportedProtocolVersion)
+			return nil
+		}
+		return err
+	}
+	c.version = p.Version
+	if c.version == packet.V31 {
+		c.version = packet.V311
+	}
+	cp, code := c.connectParams(&p)
+	if code != packet.Success {
+		c.refuse(code)
+		return nil
+	}
+	c.keepAlive = time.Duration(p.KeepAlive) * time.Second
+	if cp.keepAliveSet {
+		c.keepAlive = time.Duration(cp.serverKeepAive) * time.Second
+	}
+	c.clientMaxPacket = int(p.Properties.MaximumPacketSize)
+	c.clientAliasMax = p.Properties.TopicAliasMaximum
+	c.will, c.willDelay = cp.will, cp.willDelay
+	c.username = cp.username
+	c.s.openSession(c, &cp)
+	c.armKeepAlive()
+	return nil
+}
+
+// connectParams validates CONNECT against the server's options and derives
+// the session parameters; a non-success code refuses the connection.
+func (c *conn) connectParams(p *packet.Connect) (connectParams, packet.ReasonCode) {
+	s := c.s
+	v5 := c.version == packet.V5
+	cp := connectParams{clientID: p.ClientID, username: p.Username, cleanStart: p.CleanStart}
+	if s.opts.MaxConnections > 0 && s.stats.connections.Load() > int64(s.opts.MaxConnections) {
+		return cp, pick(v5, packet.ServerBusy, packet.V311ServerUnavailable)
+	}
+	if v5 && p.Properties.AuthMethod != "" {
+		return cp, packet.BadAuthenticationMethod
+	}
+	if cp.clientID == "" {
+		if !v5 && !p.CleanStart {
+			return cp, packet.V311IdentifierRejected
+		}
+		cp.clientID, cp.assigned = newClientID(), true
+	}
+	cp.expiry = sessionExpiry(p, v5)
+	if max := s.opts.MaxSessionExpiry; max > 0 && cp.expiry > 0 && time.Duration(cp.expiry)*time.Second > max {
+		cp.expiry, cp.expiryCapped = uint32(max/time.Second), true
+	}
+	cp.window = s.opts.MaxInflight
+	if rm := int(p.Properties.ReceiveMaximum); rm > 0 && rm < cp.window {
+		cp.window = rm
+	}
+	if max := s.opts.MaxKeepAlive; max > 0 && (p.KeepAlive == 0 || time.Duration(p.KeepAlive)*time.Second > max) {
+		cp.serverKeepAive, cp.keepAliveSet = uint16(max/time.Second), true
+	}
+	if p.WillFlag {
+		if err := s.checkTopicLimits(p.WillTopic); err != nil {
+			return cp, pick(v5, packet.TopicNameInvalid, packet.V311ServerUnavailable)
+		}
+		if p.WillRetain && !s.opts.RetainAvailable {
+			return cp, pick(v5, packet.RetainNotSupported, packet.V311ServerUnavailable)
+		}
+		cp.will = c.willMessage(p, cp.clientID)
+		cp.willDelay = p.WillProperties.WillDelay
+	}
+	return cp, packet.Success
+}
+
+func pick(v5 bool, code5, code311 packet.ReasonCode) packet.ReasonCode {
+	if v5 {
+		return code5
+	}
+	return code311
+}
+
+// sessionExpiry returns the requested session expiry interval in seconds:
+// v5 from the property; 3.1.1 clean session → 0, persistent → never.
+func sessionExpiry(p *packet.Connect, v5 bool) uint32 {
+	if v5 {
+		return p.Properties.SessionExpiry
+	}
+	if p.CleanStart {
+		return 0
+	}
+	return neverExpire
+}
+
+// willMessage builds the will from CONNECT. Its payload and strings alias the
+// CONNECT body, which the message then owns.
+func (c *conn) willMessage(p *packet.Connect, clientID string) *msg.Message {
+	m := &msg.Message{
+		Topic:           p.WillTopic,
+		Payload:         p.WillPayload,
+		QoS:             p.WillQoS,
+		Retain:          p.WillRetain,
+		ClientID:        clientID,
+		Username:        p.Username,
+		PeerHost:        c.remote,
+		PayloadFormat:   p.WillProperties.PayloadFormat,
+		ContentType:     p.WillProperties.ContentType,
+		ResponseTopic:   p.WillProperties.ResponseTopic,
+		CorrelationData: p.WillProperties.CorrelationData,
+		UserProperties:  userProps(p.WillProperties.User),
+		Origin:          "will",
+	}
+	if p.WillProperties.HasMessageExpiry {
+		// The expiry counts from when the will is published.
+		c.willExpiry, c.willHasExpiry = p.WillProperties.MessageExpiry, true
+	}
+	return m
+}
+
+func userProps(in []packet.UserProperty) []msg.UserProperty {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]msg.UserProperty, len(in))
+	for i, u := range in {
+		out[i] = msg.UserProperty{Key: u.Key, Value: u.Value}
+	}
+	return out
+}
+
+// newClientID returns an id for a client that sent an empty one.
+func newClientID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "iothub-" + hex.EncodeToString(b[:])
+}
+
+// refuse answers CONNACK with a failure code and closes the connection.
+func (c *conn) refuse(code packet.ReasonCode) {
+	c.setCause("connect_refused")
+	if !c.enqueue(outItem{pkt: &packet.Connack{ReasonCode: code}, closeAfter: true}) {
+		c.closeNow()
+	}
+	c.logger().Info("connection refused", "code", code.String())
+}
+
+// connack builds the CONNACK for an accepted connection.
+func (c *conn) connack(cp *connectParams, present bool) *packet.Connack {
+	ack := &packet.Connack{SessionPresent: present}
+	if c.version != packet.V5 {
+		return ack
+	}
+	o := &c.s.opts
+	pr := &ack.Properties
+	if cp.assigned {
+		pr.AssignedClientID = cp.clientID
+	}
+	if cp.keepAliveSet {
+		pr.ServerKeepAlive, pr.HasServerKeepAlive = cp.serverKeepAive, true
+	}
+	if cp.expiryCapped {
+		pr.SessionExpiry = cp.expiry
+	}
+	pr.ReceiveMaximum = uint16(o.MaxInflight)
+	pr.MaximumPacketSize = uint32(o.MaxPacketSize)
+	pr.TopicAliasMaximum = uint16(o.TopicAliasMaximum)
+	if !o.RetainAvailable {
+		pr.RetainAvailable, pr.HasRetainAvailable = 0, true
+	}
+	return ack
+}
+
+// errExpiryFromZero is the v5 rule: a session that connected with expiry 0
+// cannot set one on DISCONNECT.
+var errExpiryFromZero = errors.New("DISCONNECT sets a session expiry after CONNECT had none")
+
+// updateExpiryOnDisconnect applies the v5 DISCONNECT Session Expiry Interval.
+func (ss *Session) updateExpiryOnDisconnect(secs uint32) error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.expiry == 0 {
+		return &packet.Error{Code: packet.ProtocolError, Err: errExpiryFromZero}
+	}
+	if max := ss.s.opts.MaxSessionExpiry; max > 0 && time.Duration(secs)*time.Second > max {
+		secs = uint32(max / time.Second)
+	}
+	ss.expiry = secs
+	return nil
+}

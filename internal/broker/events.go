@@ -1,0 +1,122 @@
+package broker
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// EventHandler receives broker events. HandleEvent is called from one
+// goroutine per registered handler, in the order the events were emitted; it
+// may block, but while it does, events for it queue up to the listener's
+// buffer and then are dropped (and counted), so the broker is never slowed.
+type EventHandler interface {
+	HandleEvent(ev msg.Event)
+}
+
+// EventHandlerFunc adapts a function to EventHandler.
+type EventHandlerFunc func(ev msg.Event)
+
+// HandleEvent calls f(ev).
+func (f EventHandlerFunc) HandleEvent(ev msg.Event) { f(ev) }
+
+// eventSub is one registered handler with its bounded queue.
+type eventSub struct {
+	h       EventHandler
+	ch      chan msg.Event
+	dropped atomic.Uint64
+	done    chan struct{}
+}
+
+// eventBus fans events out to handlers without ever blocking the emitter.
+type eventBus struct {
+	mu     sync.RWMutex
+	subs   atomic.Pointer[[]*eventSub] // copy-on-write
+	buffer int
+	drops  *atomic.Uint64
+}
+
+// AddEventHandler registers h and starts its goroutine. The returned function
+// unregisters it and waits for its goroutine to finish the queued events.
+// Every drop because h's queue was full is counted in Stats().EventsDropped.
+func (s *Server) AddEventHandler(h EventHandler) (remove func()) {
+	return s.events.add(h)
+}
+
+func (b *eventBus) add(h EventHandler) func() {
+	es := &eventSub{h: h, ch: make(chan msg.Event, b.buffer), done: make(chan struct{})}
+	go func() {
+		defer close(es.done)
+		for ev := range es.ch {
+			h.HandleEvent(ev)
+		}
+	}()
+	b.mu.Lock()
+	old := b.load()
+	next := make([]*eventSub, 0, len(old)+1)
+	next = append(append(next, old...), es)
+	b.subs.Store(&next)
+	b.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { b.remove(es) }) }
+}
+
+func (b *eventBus) remove(es *eventSub) {
+	b.mu.Lock()
+	old := b.load()
+	next := make([]*eventSub, 0, len(old))
+	for _, x := range old {
+		if x != es {
+			next = append(next, x)
+		}
+	}
+	b.subs.Store(&next)
+	close(es.ch)
+	b.mu.Unlock()
+	<-es.done
+}
+
+func (b *eventBus) load() []*eventSub {
+	if p := b.subs.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// active reports whether anyone listens, so emitters can skip building events.
+func (b *eventBus) active() bool { return len(b.load()) > 0 }
+
+// emit hands ev to every handler without blocking. It holds b.mu's read lock
+// only to exclude a concurrent remove closing a channel under it.
+func (b *eventBus) emit(ev msg.Event) {
+	subs := b.load()
+	if len(subs) == 0 {
+		return
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, es := range b.load() {
+		select {
+		case es.ch <- ev:
+		default:
+			es.dropped.Add(1)
+			b.drops.Add(1)
+		}
+	}
+}
+
+// closeAll unregisters every handler, letting each drain its queue, bounded
+// by ctx.
+func (b *eventBus) closeAll(ctx context.Context) {
+	for _, es := range b.load() {
+		done := make(chan struct{})
+		go func() { b.remove(es); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

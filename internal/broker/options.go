@@ -1,0 +1,140 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// QueueFullPolicy says what happens to a QoS 1/2 message when a session's
+// queue is full (QoS 0 messages in the queue are always dropped first).
+type QueueFullPolicy string
+
+// The queue-full policies.
+const (
+	// DropOldest drops the oldest queued message to make room (EMQX's
+	// default, and ours: devices care most about the latest commands).
+	DropOldest QueueFullPolicy = "drop_oldest"
+	// DropNew refuses the new message.
+	DropNew QueueFullPolicy = "drop_new"
+)
+
+// SharedStrategy picks the member of a shared-subscription group that
+// receives a message.
+type SharedStrategy string
+
+// The shared-subscription strategies.
+const (
+	RoundRobin SharedStrategy = "round_robin"
+	Random     SharedStrategy = "random"
+)
+
+// Options configures a Server. Zero fields take the value from Defaults; see
+// docs/mqtt.md for each limit and its config key.
+type Options struct {
+	// NodeName names this hub in $SYS topics and events.
+	NodeName string
+	// MaxConnections caps concurrent network connections (0: no cap).
+	MaxConnections int
+	// MaxPacketSize is the largest packet accepted from a client, in bytes;
+	// also announced to v5 clients as Maximum Packet Size.
+	MaxPacketSize int
+	// MaxInflight is the outbound window of unacknowledged QoS 1/2 messages
+	// per session (lowered to the client's Receive Maximum), and the
+	// Receive Maximum announced to v5 clients for inbound QoS 2.
+	MaxInflight int
+	// MaxQueuedMessages bounds the per-session queue of messages waiting for
+	// the window or for an offline client to come back.
+	MaxQueuedMessages int
+	// QueueFullPolicy applies when the queue is full; see QueueFullPolicy.
+	QueueFullPolicy QueueFullPolicy
+	// MaxPendingWrites bounds the packets waiting to be written to one
+	// connection; QoS 0 messages beyond it are dropped and counted.
+	MaxPendingWrites int
+	// MaxTopicLevels and MaxTopicLength bound topic names and filters.
+	MaxTopicLevels int
+	MaxTopicLength int
+	// MaxSubscriptionsPerClient caps one session's subscriptions (0: no cap).
+	MaxSubscriptionsPerClient int
+	// ConnectTimeout closes a connection that sends no CONNECT in time.
+	ConnectTimeout time.Duration
+	// MaxKeepAlive, when non-zero, caps the keep alive a client may ask for;
+	// v5 clients asking for more (or for 0) are told Server Keep Alive.
+	MaxKeepAlive time.Duration
+	// MaxSessionExpiry caps how long an offline persistent session is kept
+	// (3.1.1 clean_session=0 sessions get exactly this; 0: no cap).
+	MaxSessionExpiry time.Duration
+	// TopicAliasMaximum is the number of topic aliases a v5 client may use
+	// toward the hub (0 disables inbound aliases).
+	TopicAliasMaximum int
+	// SharedStrategy picks among shared-subscription members.
+	SharedStrategy SharedStrategy
+	// WriteTimeout closes a connection whose socket accepts no bytes for
+	// this long.
+	WriteTimeout time.Duration
+	// SysInterval is how often $SYS topics are published (0: never).
+	SysInterval time.Duration
+	// RetainAvailable enables retained messages.
+	RetainAvailable bool
+	// MaxRetained caps the number of retained messages (0: no cap).
+	MaxRetained int
+	// EventBuffer is the per-listener event queue length.
+	EventBuffer int
+	// Logger receives the broker's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults returns the options iothub runs with when nothing is configured.
+func Defaults() Options {
+	return Options{
+		NodeName:                  "iothub@127.0.0.1",
+		MaxConnections:            0,
+		MaxPacketSize:             1 << 20,
+		MaxInflight:               32,
+		MaxQueuedMessages:         1000,
+		QueueFullPolicy:           DropOldest,
+		MaxPendingWrites:          1024,
+		MaxTopicLevels:            128,
+		MaxTopicLength:            65535,
+		MaxSubscriptionsPerClient: 0,
+		ConnectTimeout:            10 * time.Second,
+		MaxKeepAlive:              0,
+		MaxSessionExpiry:          7 * 24 * time.Hour,
+		TopicAliasMaximum:         65535,
+		SharedStrategy:            RoundRobin,
+		WriteTimeout:              30 * time.Second,
+		SysInterval:               10 * time.Second,
+		RetainAvailable:           true,
+		MaxRetained:               0,
+		EventBuffer:               8192,
+	}
+}
+
+// Validate reports the first invalid option.
+func (o *Options) Validate() error {
+	switch {
+	case o.MaxPacketSize < 16 || o.MaxPacketSize > 268_435_460:
+		return fmt.Errorf("max_packet_size %d: must be between 16 and 268435460", o.MaxPacketSize)
+	case o.MaxInflight < 1 || o.MaxInflight > 65535:
+		return fmt.Errorf("max_inflight %d: must be between 1 and 65535", o.MaxInflight)
+	case o.MaxQueuedMessages < 1:
+		return fmt.Errorf("max_queued_messages %d: must be at least 1", o.MaxQueuedMessages)
+	case o.QueueFullPolicy != DropOldest && o.QueueFullPolicy != DropNew:
+		return fmt.Errorf("queue_full_policy %q: must be drop_oldest or drop_new", o.QueueFullPolicy)
+	case o.MaxPendingWrites < 1:
+		return fmt.Errorf("max_pending_writes %d: must be at least 1", o.MaxPendingWrites)
+	case o.MaxTopicLevels < 1 || o.MaxTopicLength < 1 || o.MaxTopicLength > 65535:
+		return fmt.Errorf("max_topic_levels %d / max_topic_length %d: must be positive, length at most 65535", o.MaxTopicLevels, o.MaxTopicLength)
+	case o.SharedStrategy != RoundRobin && o.SharedStrategy != Random:
+		return fmt.Errorf("shared_subscription_strategy %q: must be round_robin or random", o.SharedStrategy)
+	case o.ConnectTimeout <= 0 || o.WriteTimeout <= 0:
+		return fmt.Errorf("connect_timeout and write_timeout must be positive")
+	case o.TopicAliasMaximum < 0 || o.TopicAliasMaximum > 65535:
+		return fmt.Errorf("topic_alias_maximum %d: must be between 0 and 65535", o.TopicAliasMaximum)
+	case o.MaxConnections < 0 || o.MaxSubscriptionsPerClient < 0 || o.MaxRetained < 0:
+		return fmt.Errorf("max_connections, max_subscriptions_per_client and max_retained must not be negative")
+	case o.EventBuffer < 1:
+		return fmt.Errorf("event_buffer %d: must be at least 1", o.EventBuffer)
+	}
+	return nil
+}

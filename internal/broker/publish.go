@@ -1,0 +1,306 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/iothub-dev/iothub/msg"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/mqtt/topic"
+)
+
+// handlePublish routes an inbound PUBLISH and acknowledges it. QoS 2 is
+// routed on PUBLISH (method A of the spec): a retransmitted PUBLISH with a
+// packet id still awaiting PUBREL is answered with PUBREC and not routed
+// again, so each QoS 2 message is delivered once.
+func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
+	p := &c.pub
+	*p = packet.Publish{}
+	if err := p.Decode(fh, body, c.version); err != nil {
+		return err
+	}
+	if err := c.resolveInboundAlias(p); err != nil {
+		return err
+	}
+	if err := c.s.checkTopicLimits(p.Topic); err != nil {
+		return protoErr(packet.TopicNameInvalid, "publish topic: %v", err)
+	}
+	if strings.HasPrefix(p.Topic, "$") {
+		// Clients may not publish into $SYS and other broker namespaces:
+		// dropped like an unauthorized publish.
+		return c.ackPublish(p, packet.NotAuthorized)
+	}
+	if p.Retain && !c.s.opts.RetainAvailable {
+		return protoErr(packet.RetainNotSupported, "retain not supported")
+	}
+	c.s.stats.messagesIn.Add(1)
+	if p.QoS == 2 {
+		dup, full := c.sess.markQoS2(p.PacketID, c.s.opts.MaxInflight)
+		if full {
+			return protoErr(packet.ReceiveMaximumExceeded, "more than %d QoS 2 messages awaiting PUBREL", c.s.opts.MaxInflight)
+		}
+		if dup {
+			return c.ackPublish(p, packet.Success)
+		}
+	}
+	m := c.newMessage(p)
+	n := c.s.publish(m)
+	code := packet.Success
+	if n == 0 && c.version == packet.V5 {
+		code = packet.NoMatchingSubscribers
+	}
+	return c.ackPublish(p, code)
+}
+
+// ackPublish answers PUBACK (QoS 1) or PUBREC (QoS 2). For 3.1.1 a refused
+// publish is acknowledged as success (3.1.1 has no reason codes) and dropped.
+func (c *conn) ackPublish(p *packet.Publish, code packet.ReasonCode) error {
+	if c.version != packet.V5 && code.IsError() {
+		code = packet.Success
+	}
+	switch p.QoS {
+	case 1:
+		c.enqueue(outItem{ackType: packet.TypePuback, pid: p.PacketID, ackCode: code})
+	case 2:
+		c.enqueue(outItem{ackType: packet.TypePubrec, pid: p.PacketID, ackCode: code})
+	}
+	return nil
+}
+
+// resolveInboundAlias applies a v5 topic alias: an alias with a topic sets
+// it, an alias without one uses it.
+func (c *conn) resolveInboundAlias(p *packet.Publish) error {
+	alias := p.Properties.TopicAlias
+	if alias == 0 {
+		if p.Topic == "" {
+			return protoErr(packet.ProtocolError, "publish without topic or topic alias")
+		}
+		return nil
+	}
+	if int(alias) > c.s.opts.TopicAliasMaximum {
+		return protoErr(packet.TopicAliasInvalid, "topic alias %d above maximum %d", alias, c.s.opts.TopicAliasMaximum)
+	}
+	if p.Topic != "" {
+		if c.inAliases == nil {
+			c.inAliases = make(map[uint16]string)
+		}
+		c.inAliases[alias] = strings.Clone(p.Topic)
+		return nil
+	}
+	t, ok := c.inAliases[alias]
+	if !ok {
+		return protoErr(packet.ProtocolError, "unknown topic alias %d", alias)
+	}
+	p.Topic = t
+	return nil
+}
+
+// newMessage builds the hub's message from a decoded PUBLISH; its strings and
+// payload alias the packet body, which the message now owns.
+func (c *conn) newMessage(p *packet.Publish) *msg.Message {
+	now := time.Now()
+	m := &msg.Message{
+		ID:              c.s.nextMsgID(),
+		Topic:           p.Topic,
+		Payload:         p.Payload,
+		QoS:             p.QoS,
+		Retain:          p.Retain,
+		ClientID:        c.sess.id,
+		Username:        c.username,
+		PeerHost:        c.remote,
+		ReceivedAt:      now,
+		PayloadFormat:   p.Properties.PayloadFormat,
+		ContentType:     p.Properties.ContentType,
+		ResponseTopic:   p.Properties.ResponseTopic,
+		CorrelationData: p.Properties.CorrelationData,
+		UserProperties:  userProps(p.Properties.User),
+		Origin:          "client",
+	}
+	if p.Properties.HasMessageExpiry {
+		m.ExpiresAt = now.Add(time.Duration(p.Properties.MessageExpiry) * time.Second)
+	}
+	return m
+}
+
+// checkTopicLimits applies the configured topic length and depth limits.
+func (s *Server) checkTopicLimits(t string) error {
+	if len(t) > s.opts.MaxTopicLength {
+		return fmt.Errorf("topic longer than %d bytes", s.opts.MaxTopicLength)
+	}
+	if strings.Count(t, "/")+1 > s.opts.MaxTopicLevels {
+		return fmt.Errorf("topic deeper than %d levels", s.opts.MaxTopicLevels)
+	}
+	return nil
+}
+
+// Publish injects a message from inside the hub (HTTP API, rule, bridge). It
+// fills ID and ReceivedAt when zero, validates the topic, stores or clears the
+// retained message, routes it and returns the number of sessions it was
+// delivered or queued to. The message must not be modified afterwards.
+func (s *Server) Publish(ctx context.Context, m *msg.Message) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("publish: %w", err)
+	}
+	if err := topic.ValidateName(m.Topic); err != nil {
+		return 0, fmt.Errorf("publish %q: %w", m.Topic, err)
+	}
+	if err := s.checkTopicLimits(m.Topic); err != nil {
+		return 0, fmt.Errorf("publish %q: %w", m.Topic, err)
+	}
+	if m.QoS > 2 {
+		return 0, fmt.Errorf("publish %q: qos %d: must be 0, 1 or 2", m.Topic, m.QoS)
+	}
+	if m.ID == 0 {
+		m.ID = s.nextMsgID()
+	}
+	if m.ReceivedAt.IsZero() {
+		m.ReceivedAt = time.Now()
+	}
+	return s.publish(m), nil
+}
+
+// publish stores the retained message, emits the published event and routes.
+func (s *Server) publish(m *msg.Message) int {
+	if m.Retain && s.opts.RetainAvailable {
+		s.storeRetained(m)
+	}
+	if s.events.active() {
+		s.events.emit(msg.Event{
+			Kind: msg.EventMessagePublished, Time: m.ReceivedAt, Node: s.opts.NodeName,
+			ClientID: m.ClientID, Username: m.Username, PeerHost: m.PeerHost, Message: m, QoS: m.QoS,
+		})
+	}
+	return s.route(m)
+}
+
+// storeRetained sets or (empty payload) clears the retained message.
+func (s *Server) storeRetained(m *msg.Message) {
+	if len(m.Payload) == 0 {
+		s.retained.Delete(m.Topic)
+		return
+	}
+	if s.opts.MaxRetained > 0 && s.retained.Len() >= s.opts.MaxRetained {
+		if _, exists := s.retained.Get(m.Topic); !exists {
+			s.log.Warn("retained message limit reached; not stored", "topic", m.Topic, "max_retained", s.opts.MaxRetained)
+			return
+		}
+	}
+	s.retained.Set(m.Topic, m)
+}
+
+var matchesPool = sync.Pool{New: func() any { return new(topic.Matches[*subscription]) }}
+
+// route delivers m to every matching session once (overlapping subscriptions
+// of one session merge: highest QoS, all subscription identifiers) and to one
+// member of each matching shared group. It returns the number of deliveries.
+func (s *Server) route(m *msg.Message) int {
+	ms := matchesPool.Get().(*topic.Matches[*subscription])
+	defer matchesPool.Put(ms)
+	s.subs.Match(m.Topic, ms)
+	subs := ms.Subs
+	if len(subs) > 1 {
+		sortEntries(subs)
+	}
+	n := 0
+	for i := 0; i < len(subs); {
+		j := i + 1
+		for j < len(subs) && subs[j].Key == subs[i].Key {
+			j++
+		}
+		if d, ok := mergeDelivery(m, subs[i:j]); ok && d.m != nil {
+			if subs[i].Value.sess.deliver(d) {
+				n++
+			}
+		}
+		i = j
+	}
+	for _, g := range ms.Shared {
+		if s.deliverShared(m, g) {
+			n++
+		}
+	}
+	clear(ms.Subs)
+	clear(ms.Shared)
+	return n
+}
+
+// sortEntries orders matches by client id (insertion sort: match lists are
+// short, and this does not allocate).
+func sortEntries(es []topic.Entry[*subscription]) {
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && es[j].Key < es[j-1].Key; j-- {
+			es[j], es[j-1] = es[j-1], es[j]
+		}
+	}
+}
+
+// mergeDelivery combines one session's matching subscriptions into one
+// delivery. ok is false when No Local excludes the publisher.
+func mergeDelivery(m *msg.Message, subs []topic.Entry[*subscription]) (delivery, bool) {
+	d := delivery{m: m}
+	matched := false
+	for k := range subs {
+		sub := subs[k].Value
+		if sub.opts.NoLocal && m.Origin == "client" && subs[k].Key == m.ClientID {
+			continue
+		}
+		qos := min(m.QoS, sub.opts.QoS)
+		if !matched || qos > d.qos {
+			d.qos = qos
+		}
+		if sub.opts.RetainAsPublished && m.Retain {
+			d.retain = true
+		}
+		if sub.subID != 0 {
+			if d.subIDs == nil {
+				d.subIDs = sub.ids
+			} else {
+				d.subIDs = append(append([]uint32(nil), d.subIDs...), sub.subID)
+			}
+		}
+		matched = true
+	}
+	return d, matched
+}
+
+// deliverShared gives m to one member of a shared group, preferring a
+// connected member, chosen by the configured strategy.
+func (s *Server) deliverShared(m *msg.Message, g *topic.ShareGroup[*subscription]) bool {
+	members := g.Members()
+	if len(members) == 0 {
+		return false
+	}
+	var first topic.Entry[*subscription]
+	for range members {
+		var e topic.Entry[*subscription]
+		var ok bool
+		if s.opts.SharedStrategy == Random {
+			e, ok = g.Random()
+		} else {
+			e, ok = g.Next()
+		}
+		if !ok {
+			return false
+		}
+		if first.Value == nil {
+			first = e
+		}
+		if e.Value.sess.isConnected() {
+			return e.Value.sess.deliver(sharedDelivery(m, e.Value))
+		}
+	}
+	return first.Value.sess.deliver(sharedDelivery(m, first.Value))
+}
+
+func sharedDelivery(m *msg.Message, sub *subscription) delivery {
+	return delivery{m: m, qos: min(m.QoS, sub.opts.QoS), retain: sub.opts.RetainAsPublished && m.Retain, subIDs: sub.ids}
+}
+
+func (ss *Session) isConnected() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.conn != nil
+}

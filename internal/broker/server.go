@@ -1,0 +1,282 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iothub-dev/iothub/msg"
+	"github.com/iothub-dev/iothub/mqtt/topic"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("broker: server closed")
+
+// Server is an MQTT 3.1.1 and 5.0 broker: it owns the sessions, the
+// subscription trie, the retained index and the event bus, and serves any
+// number of listeners.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	started time.Time
+
+	subs     *topic.Trie[*subscription]
+	retained *topic.Retained[*msg.Message]
+	events   eventBus
+	stats    counters
+	msgID    atomic.Uint64
+
+	mu        sync.Mutex // guards sessions, conns, listeners, closed
+	sessions  map[string]*Session
+	conns     map[*conn]struct{}
+	listeners map[net.Listener]struct{}
+	closed    bool
+
+	wg   sync.WaitGroup // connection goroutines
+	quit chan struct{}
+}
+
+// New returns a Server with opts (zero fields filled from Defaults).
+func New(opts Options) (*Server, error) {
+	opts = withDefaults(opts)
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("broker options: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{
+		opts:      opts,
+		log:       log.With("component", "broker"),
+		started:   time.Now(),
+		subs:      topic.NewTrie[*subscription](),
+		retained:  topic.NewRetained[*msg.Message](),
+		sessions:  make(map[string]*Session),
+		conns:     make(map[*conn]struct{}),
+		listeners: make(map[net.Listener]struct{}),
+		quit:      make(chan struct{}),
+	}
+	s.events.buffer = opts.EventBuffer
+	s.events.drops = &s.stats.eventsDropped
+	if opts.SysInterval > 0 {
+		go s.sysLoop()
+	}
+	return s, nil
+}
+
+// withDefaults fills zero fields from Defaults. Booleans cannot be told apart
+// from "unset", so RetainAvailable is taken as given.
+func withDefaults(o Options) Options {
+	d := Defaults()
+	if o.NodeName == "" {
+		o.NodeName = d.NodeName
+	}
+	setIfZero(&o.MaxPacketSize, d.MaxPacketSize)
+	setIfZero(&o.MaxInflight, d.MaxInflight)
+	setIfZero(&o.MaxQueuedMessages, d.MaxQueuedMessages)
+	setIfZero(&o.MaxPendingWrites, d.MaxPendingWrites)
+	setIfZero(&o.MaxTopicLevels, d.MaxTopicLevels)
+	setIfZero(&o.MaxTopicLength, d.MaxTopicLength)
+	setIfZero(&o.EventBuffer, d.EventBuffer)
+	setIfZero(&o.ConnectTimeout, d.ConnectTimeout)
+	setIfZero(&o.WriteTimeout, d.WriteTimeout)
+	if o.QueueFullPolicy == "" {
+		o.QueueFullPolicy = d.QueueFullPolicy
+	}
+	if o.SharedStrategy == "" {
+		o.SharedStrategy = d.SharedStrategy
+	}
+	return o
+}
+
+func setIfZero[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// Options returns the options the server runs with.
+func (s *Server) Options() Options { return s.opts }
+
+// NodeName returns the hub node's name.
+func (s *Server) NodeName() string { return s.opts.NodeName }
+
+// Serve accepts connections on ln until ln fails or Shutdown is called; name
+// labels the listener in logs and events. It returns ErrServerClosed after
+// Shutdown.
+func (s *Server) Serve(ln net.Listener, name string) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = nextBackoff(backoff)
+				s.log.Warn("accept failed; retrying", "listener", name, "error", err, "backoff", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("listener %s: accept: %w", name, err)
+		}
+		backoff = 0
+		s.startConn(nc, name)
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func nextBackoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return 5 * time.Millisecond
+	}
+	return min(2*d, time.Second)
+}
+
+// ServeConn serves one already-accepted connection (a WebSocket, a test
+// pipe) and returns at once.
+func (s *Server) ServeConn(nc net.Conn, listener string) {
+	s.startConn(nc, listener)
+}
+
+func (s *Server) startConn(nc net.Conn, listener string) {
+	c := newConn(s, nc, listener)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.stats.connections.Add(1)
+	go c.serve()
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// connClosed runs on the read-loop goroutine when a connection ends.
+func (s *Server) connClosed(c *conn) {
+	c.finish()
+	c.releaseReadBuf()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.stats.connections.Add(-1)
+	if c.sess != nil {
+		s.detach(c)
+	}
+	close(c.closed)
+	s.wg.Done()
+}
+
+// Shutdown stops accepting connections, sends v5 clients DISCONNECT 0x8B
+// (Server shutting down), closes every connection and waits for them, bounded
+// by ctx. Wills are not published: the clients did nothing wrong.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.quit)
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.shutdown()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.abort()
+		}
+		err = fmt.Errorf("broker shutdown: %w", ctx.Err())
+	}
+	s.stopTimers()
+	s.events.closeAll(ctx)
+	return err
+}
+
+// stopTimers stops will and expiry timers so nothing fires after Shutdown.
+func (s *Server) stopTimers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ss := range s.sessions {
+		ss.mu.Lock()
+		stopTimer(&ss.willTimer)
+		stopTimer(&ss.expiryTimer)
+		ss.mu.Unlock()
+	}
+}
+
+func stopTimer(t **time.Timer) {
+	if *t != nil {
+		(*t).Stop()
+		*t = nil
+	}
+}
+
+// nextMsgID returns a process-unique message id.
+func (s *Server) nextMsgID() uint64 { return s.msgID.Add(1) }
+
+// drop counts a message not delivered to ss and reports it as an event.
+func (s *Server) drop(ss *Session, d delivery, why DropReason) {
+	s.stats.dropped[why].Add(1)
+	if s.events.active() {
+		s.emitDelivery(msg.EventMessageDropped, ss, d.m, d.qos, why.String())
+	}
+}
+
+// emitDelivery emits a delivered, acked or dropped event for session ss.
+func (s *Server) emitDelivery(kind msg.EventKind, ss *Session, m *msg.Message, qos byte, reason string) {
+	s.events.emit(msg.Event{
+		Kind:     kind,
+		Time:     time.Now(),
+		Node:     s.opts.NodeName,
+		ClientID: ss.id,
+		Username: ss.usernameUnlocked(),
+		Message:  m,
+		QoS:      qos,
+		Reason:   reason,
+	})
+}

@@ -1,0 +1,299 @@
+package broker
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iothub-dev/iothub/msg"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+)
+
+// neverExpire is the v5 session expiry interval meaning "never".
+const neverExpire = math.MaxUint32
+
+// delivery is one message on its way to one session, with the options that
+// session's subscriptions give it.
+type delivery struct {
+	m      *msg.Message
+	qos    byte
+	retain bool
+	subIDs []uint32
+}
+
+// outbound is a QoS 1/2 message sent (or about to be) and not yet completed.
+type outbound struct {
+	d   delivery
+	pid uint16
+	seq uint64 // order of first send, for redelivery in order
+	// released is true once PUBREC arrived (QoS 2): PUBREL is due, not
+	// PUBLISH.
+	released bool
+}
+
+// subscription is a session's subscription to one filter; the trie holds a
+// pointer to it.
+type subscription struct {
+	sess   *Session
+	filter string // as subscribed, $share/... included
+	opts   packet.Subscription
+	subID  uint32
+	ids    []uint32 // {subID} or nil, shared by every delivery
+}
+
+// Session is the MQTT state of one client id that outlives a connection:
+// subscriptions, the outbound inflight window and queue, inbound QoS 2 packet
+// ids awaiting PUBREL, the will and the expiry. It is attached to at most one
+// conn at a time. All fields are guarded by mu.
+type Session struct {
+	s  *Server
+	id string
+
+	// uname holds the username of the latest connection; read without mu.
+	uname atomic.Pointer[string]
+
+	mu      sync.Mutex
+	conn    *conn // nil while offline
+	version packet.Version
+	// expiry is the session expiry interval in seconds (neverExpire: never).
+	expiry uint32
+	subs   map[string]*subscription
+
+	window   int
+	nextPID  uint16
+	seq      uint64
+	inflight map[uint16]*outbound
+	queue    msgQueue
+	inQoS2   map[uint16]struct{}
+
+	willTimer   *time.Timer
+	delayedWill func() // publishes the will the timer waits for
+	expiryTimer *time.Timer
+
+	connectedAt    time.Time
+	disconnectedAt time.Time
+	// removed is set once the session left the registry; deliveries to it
+	// are then refused.
+	removed bool
+}
+
+func newSession(s *Server, id string) *Session {
+	return &Session{s: s, id: id, nextPID: 1}
+}
+
+// ID returns the session's client id.
+func (ss *Session) ID() string { return ss.id }
+
+// usernameUnlocked returns the username of the session's latest connection.
+func (ss *Session) usernameUnlocked() string {
+	if p := ss.uname.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// deliver hands one message to the session: written at once when the client
+// is connected and the window has room, queued otherwise. It never blocks on
+// the network. It reports whether the message was accepted (sent or queued).
+func (ss *Session) deliver(d delivery) bool {
+	s := ss.s
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.removed {
+		return false
+	}
+	if d.m.Expired(time.Now()) {
+		s.drop(ss, d, DropExpired)
+		return false
+	}
+	if ss.conn == nil {
+		if d.qos == 0 {
+			s.drop(ss, d, DropQoS0Offline)
+			return false
+		}
+		return ss.enqueueLocked(d)
+	}
+	if d.qos == 0 {
+		if !ss.conn.enqueue(outItem{d: d}) {
+			s.drop(ss, d, DropWriteQueueFull)
+			return false
+		}
+		return true
+	}
+	if len(ss.inflight) < ss.window && ss.queue.len() == 0 {
+		ss.sendLocked(d)
+		return true
+	}
+	return ss.enqueueLocked(d)
+}
+
+// sendLocked puts a QoS 1/2 delivery in the inflight window and queues it on
+// the connection.
+func (ss *Session) sendLocked(d delivery) {
+	if ss.inflight == nil {
+		ss.inflight = make(map[uint16]*outbound)
+	}
+	pid := ss.allocPIDLocked()
+	ss.seq++
+	ob := &outbound{d: d, pid: pid, seq: ss.seq}
+	ss.inflight[pid] = ob
+	ss.s.stats.inflight.Add(1)
+	ss.conn.enqueue(outItem{d: d, pid: pid})
+}
+
+// allocPIDLocked returns a packet id not in use; the window (≤ 65535) keeps
+// one free.
+func (ss *Session) allocPIDLocked() uint16 {
+	for {
+		pid := ss.nextPID
+		ss.nextPID++
+		if ss.nextPID == 0 {
+			ss.nextPID = 1
+		}
+		if _, used := ss.inflight[pid]; !used {
+			return pid
+		}
+	}
+}
+
+// enqueueLocked queues a delivery, applying the queue-full policy: queued
+// QoS 0 messages go first, then the configured policy. Every drop is counted.
+func (ss *Session) enqueueLocked(d delivery) bool {
+	s := ss.s
+	if ss.queue.len() >= s.opts.MaxQueuedMessages {
+		if old, ok := ss.queue.removeFirstQoS0(); ok {
+			s.stats.queued.Add(-1)
+			s.drop(ss, old, DropQueueFull)
+		} else if s.opts.QueueFullPolicy == DropOldest {
+			old := ss.queue.pop()
+			s.stats.queued.Add(-1)
+			s.drop(ss, old, DropQueueFull)
+		} else {
+			s.drop(ss, d, DropQueueFull)
+			return false
+		}
+	}
+	ss.queue.push(d)
+	s.stats.queued.Add(1)
+	return true
+}
+
+// fillWindowLocked moves queued messages into the inflight window while the
+// client is connected and there is room. Expired messages are dropped.
+func (ss *Session) fillWindowLocked() {
+	if ss.conn == nil {
+		return
+	}
+	now := time.Now()
+	for ss.queue.len() > 0 && len(ss.inflight) < ss.window {
+		d := ss.queue.pop()
+		ss.s.stats.queued.Add(-1)
+		if d.m.Expired(now) {
+			ss.s.drop(ss, d, DropExpired)
+			continue
+		}
+		if d.qos == 0 {
+			if !ss.conn.enqueue(outItem{d: d}) {
+				ss.s.drop(ss, d, DropWriteQueueFull)
+			}
+			continue
+		}
+		ss.sendLocked(d)
+	}
+}
+
+// completeLocked ends an outbound QoS 1/2 flow (PUBACK or PUBCOMP received,
+// or the message was dropped as too large) and refills the window.
+func (ss *Session) completeLocked(pid uint16) (*outbound, bool) {
+	ob, ok := ss.inflight[pid]
+	if !ok {
+		return nil, false
+	}
+	delete(ss.inflight, pid)
+	ss.s.stats.inflight.Add(-1)
+	ss.fillWindowLocked()
+	return ob, true
+}
+
+// resendLocked redelivers the inflight window on a resumed session, in the
+// original order: PUBLISH with DUP, or PUBREL where PUBREC had arrived.
+func (ss *Session) resendLocked() {
+	if len(ss.inflight) == 0 {
+		return
+	}
+	obs := make([]*outbound, 0, len(ss.inflight))
+	for _, ob := range ss.inflight {
+		obs = append(obs, ob)
+	}
+	sortBySeq(obs)
+	for _, ob := range obs {
+		if ob.released {
+			ss.conn.enqueue(outItem{ackType: packet.TypePubrel, pid: ob.pid})
+			continue
+		}
+		ss.conn.enqueue(outItem{d: ob.d, pid: ob.pid, dup: true})
+	}
+}
+
+func sortBySeq(obs []*outbound) {
+	for i := 1; i < len(obs); i++ {
+		for j := i; j > 0 && obs[j].seq < obs[j-1].seq; j-- {
+			obs[j], obs[j-1] = obs[j-1], obs[j]
+		}
+	}
+}
+
+// clearLocked forgets all queued and inflight messages (session discarded).
+func (ss *Session) clearLocked() {
+	ss.s.stats.inflight.Add(-int64(len(ss.inflight)))
+	ss.s.stats.queued.Add(-int64(ss.queue.len()))
+	ss.inflight = nil
+	ss.queue = msgQueue{}
+	ss.inQoS2 = nil
+}
+
+// msgQueue is a FIFO of deliveries backed by a slice with a moving head.
+type msgQueue struct {
+	items []delivery
+	head  int
+}
+
+func (q *msgQueue) len() int { return len(q.items) - q.head }
+
+func (q *msgQueue) push(d delivery) {
+	if q.head > 0 && q.head >= len(q.items)/2 {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items = q.items[:n]
+		q.head = 0
+	}
+	q.items = append(q.items, d)
+}
+
+func (q *msgQueue) pop() delivery {
+	d := q.items[q.head]
+	q.items[q.head] = delivery{}
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+		if cap(q.items) > 64 {
+			q.items = nil
+		}
+	}
+	return d
+}
+
+// removeFirstQoS0 removes the oldest queued QoS 0 delivery, if any.
+func (q *msgQueue) removeFirstQoS0() (delivery, bool) {
+	for i := q.head; i < len(q.items); i++ {
+		if q.items[i].qos == 0 {
+			d := q.items[i]
+			copy(q.items[i:], q.items[i+1:])
+			q.items[len(q.items)-1] = delivery{}
+			q.items = q.items[:len(q.items)-1]
+			return d, true
+		}
+	}
+	return delivery{}, false
+}

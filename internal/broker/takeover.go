@@ -1,0 +1,205 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/iothub-dev/iothub/msg"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+)
+
+// openSession attaches c to the session of its client id: a new one, or the
+// existing one resumed (Clean Start 0) or discarded (Clean Start 1). A
+// connection still attached to it is taken over: it gets DISCONNECT 0x8E
+// (v5) and is closed. CONNACK, then the redelivery of the inflight window,
+// then queued messages are queued on c, in that order.
+//
+// Lock order: s.mu → ss.mu → c.outMu (see doc.go).
+func (s *Server) openSession(c *conn, cp *connectParams) {
+	s.mu.Lock()
+	ss, present := s.sessions[cp.clientID], false
+	var oldConn *conn
+	if ss != nil {
+		ss.mu.Lock()
+		oldConn = ss.conn
+		ss.conn = nil
+		stopTimer(&ss.expiryTimer)
+		stopTimer(&ss.willTimer) // a reconnect cancels a delayed will
+		if cp.cleanStart {
+			s.removeSessionLocked(ss)
+			ss.mu.Unlock()
+			ss = nil
+		} else {
+			present = true
+		}
+	}
+	if ss == nil {
+		ss = newSession(s, cp.clientID)
+		ss.mu.Lock()
+		s.sessions[cp.clientID] = ss
+		s.stats.sessions.Add(1)
+	}
+	ss.uname.Store(&cp.username)
+	ss.version, ss.expiry, ss.window = c.version, cp.expiry, cp.window
+	ss.conn, ss.connectedAt = c, time.Now()
+	c.sess = ss
+	c.enqueue(outItem{pkt: c.connack(cp, present)})
+	c.v5Attached.Store(c.version == packet.V5)
+	if present {
+		ss.resendLocked()
+	}
+	ss.fillWindowLocked()
+	ss.mu.Unlock()
+	s.mu.Unlock()
+
+	if oldConn != nil {
+		oldConn.takeResume.Store(!cp.cleanStart)
+		oldConn.takenOver.Store(true)
+		oldConn.setCause("takenover")
+		oldConn.closeWith(packet.SessionTakenOver, "")
+	}
+	s.stats.connectsTotal.Add(1)
+	if s.events.active() {
+		s.events.emit(msg.Event{
+			Kind: msg.EventClientConnected, Time: time.Now(), Node: s.opts.NodeName,
+			ClientID: ss.id, Username: cp.username, PeerHost: c.remote,
+			ProtoVer: byte(c.version), KeepAlive: uint16(c.keepAlive / time.Second),
+			CleanStart: cp.cleanStart, Listener: c.listener,
+		})
+	}
+}
+
+// detach runs when c's connection ended: it frees the session (or keeps it
+// for its expiry), and publishes or schedules c's will.
+func (s *Server) detach(c *conn) {
+	ss := c.sess
+	var immediateWill *msg.Message
+	s.mu.Lock()
+	ss.mu.Lock()
+	current := ss.conn == c
+	will := c.pendingWill()
+	if current {
+		ss.conn = nil
+		ss.disconnectedAt = time.Now()
+		if ss.expiry == 0 {
+			s.removeSessionLocked(ss)
+			immediateWill = will
+		} else {
+			immediateWill = s.scheduleWillLocked(ss, c, will)
+			s.scheduleExpiryLocked(ss)
+		}
+	} else if will != nil && !(c.takeResume.Load() && c.willDelay > 0) {
+		immediateWill = will
+	}
+	ss.mu.Unlock()
+	s.mu.Unlock()
+
+	if immediateWill != nil {
+		s.publishWill(c, immediateWill)
+	}
+	if s.events.active() {
+		s.events.emit(msg.Event{
+			Kind: msg.EventClientDisconnected, Time: time.Now(), Node: s.opts.NodeName,
+			ClientID: ss.id, Username: c.username, PeerHost: c.remote,
+			ProtoVer: byte(c.version), Listener: c.listener, Reason: c.cause(),
+		})
+	}
+}
+
+// pendingWill returns the will to publish for this connection's end, or nil:
+// none after a normal DISCONNECT (unless v5 0x04) or a server shutdown.
+func (c *conn) pendingWill() *msg.Message {
+	if c.will == nil || c.noWill.Load() {
+		return nil
+	}
+	if c.normalClose && !c.willOnClose {
+		return nil
+	}
+	return c.will
+}
+
+// scheduleWillLocked returns the will when it is due now, or arms the
+// session's will timer for the will delay (bounded by the session expiry).
+func (s *Server) scheduleWillLocked(ss *Session, c *conn, will *msg.Message) *msg.Message {
+	if will == nil {
+		return nil
+	}
+	delay := c.willDelay
+	if ss.expiry < delay {
+		delay = ss.expiry
+	}
+	if delay == 0 {
+		return will
+	}
+	ss.delayedWill = func() { s.publishWill(c, will) }
+	ss.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() {
+		ss.mu.Lock()
+		fire := ss.conn == nil && ss.willTimer != nil
+		ss.willTimer = nil
+		ss.mu.Unlock()
+		if fire {
+			s.publishWill(c, will)
+		}
+	})
+	return nil
+}
+
+// scheduleExpiryLocked arms the timer that removes an offline session.
+func (s *Server) scheduleExpiryLocked(ss *Session) {
+	if ss.expiry == neverExpire {
+		return
+	}
+	ss.expiryTimer = time.AfterFunc(time.Duration(ss.expiry)*time.Second, func() { s.expireSession(ss) })
+}
+
+// expireSession removes ss if it is still offline; a will still waiting for
+// its delay is published now, as the session ends.
+func (s *Server) expireSession(ss *Session) {
+	s.mu.Lock()
+	ss.mu.Lock()
+	if ss.conn != nil || ss.removed || ss.expiryTimer == nil {
+		ss.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	ss.expiryTimer = nil
+	var will func()
+	if ss.willTimer != nil {
+		stopTimer(&ss.willTimer)
+		will = ss.delayedWill
+	}
+	s.removeSessionLocked(ss)
+	ss.mu.Unlock()
+	s.mu.Unlock()
+	if will != nil {
+		will()
+	}
+}
+
+// removeSessionLocked takes ss out of the registry and the trie and forgets
+// its messages. Called with s.mu and ss.mu held.
+func (s *Server) removeSessionLocked(ss *Session) {
+	if s.sessions[ss.id] == ss {
+		delete(s.sessions, ss.id)
+		s.stats.sessions.Add(-1)
+	}
+	ss.removed = true
+	for filter := range ss.subs {
+		if s.subs.Unsubscribe(filter, ss.id) {
+			s.stats.subscriptions.Add(-1)
+		}
+	}
+	ss.subs = nil
+	ss.clearLocked()
+	stopTimer(&ss.expiryTimer)
+}
+
+// publishWill publishes a connection's will message.
+func (s *Server) publishWill(c *conn, will *msg.Message) {
+	m := *will
+	m.ID = s.nextMsgID()
+	m.ReceivedAt = time.Now()
+	if c.willHasExpiry {
+		m.ExpiresAt = m.ReceivedAt.Add(time.Duration(c.willExpiry) * time.Second)
+	}
+	s.publish(&m)
+}

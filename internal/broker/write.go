@@ -1,0 +1,285 @@
+package broker
+
+import (
+	"sync"
+	"time"
+
+	"github.com/iothub-dev/iothub/msg"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+)
+
+// flushThreshold is how many encoded bytes the writer gathers before one
+// socket write.
+const flushThreshold = 32 << 10
+
+var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, flushThreshold+4096); return &b }}
+
+// enqueue adds an item to the outbound queue and starts the writer if it is
+// not running. It returns false when the connection is closing, or when the
+// item is a QoS 0 publish and the queue is full (the caller counts the drop).
+// Control packets and QoS 1/2 publishes are always queued: the inflight window
+// bounds them.
+func (c *conn) enqueue(it outItem) bool {
+	c.outMu.Lock()
+	if c.closing {
+		c.outMu.Unlock()
+		return false
+	}
+	if it.d.m != nil && it.d.qos == 0 && len(c.outq) >= c.s.opts.MaxPendingWrites {
+		c.outMu.Unlock()
+		return false
+	}
+	c.outq = append(c.outq, it)
+	if it.closeAfter {
+		c.closing = true
+	}
+	start := !c.writing
+	c.writing = true
+	c.outMu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+	return true
+}
+
+// writeLoop drains the queue in batches: it encodes queued packets into one
+// pooled buffer and writes it with one system call, and exits when the queue
+// is empty, so an idle connection has no writer goroutine.
+func (c *conn) writeLoop() {
+	bp := writeBufPool.Get().(*[]byte)
+	defer writeBufPool.Put(bp)
+	for {
+		c.outMu.Lock()
+		items := c.outq
+		c.outq, c.spare = c.spare, nil
+		if len(items) == 0 {
+			c.writing = false
+			c.shrinkQueues()
+			closing := c.closing
+			c.outMu.Unlock()
+			if closing {
+				c.abort()
+			}
+			return
+		}
+		c.outMu.Unlock()
+
+		closeAfter, err := c.writeItems(bp, items)
+		clear(items)
+		c.outMu.Lock()
+		c.spare = items[:0]
+		c.outMu.Unlock()
+		if err != nil {
+			c.setCause("write_error")
+			c.logger().Debug("write failed", "client_id", c.clientID(), "error", err)
+			c.abort()
+			return
+		}
+		if closeAfter {
+			c.abort()
+			return
+		}
+	}
+}
+
+// shrinkQueues drops large queue backing arrays when going idle, so a burst
+// does not leave an idle connection holding memory. Called with outMu held.
+func (c *conn) shrinkQueues() {
+	if cap(c.outq) > 64 {
+		c.outq = nil
+	}
+	if cap(c.spare) > 64 {
+		c.spare = nil
+	}
+}
+
+// writeItems encodes and writes items; it reports whether one asked for the
+// connection to be closed after it.
+func (c *conn) writeItems(bp *[]byte, items []outItem) (closeAfter bool, err error) {
+	buf := (*bp)[:0]
+	first := 0
+	now := time.Now()
+	for i := range items {
+		buf = c.encodeItem(buf, &items[i], now)
+		if items[i].closeAfter {
+			closeAfter = true
+		}
+		if len(buf) >= flushThreshold || i == len(items)-1 {
+			if err := c.writeBuf(buf); err != nil {
+				*bp = buf[:0]
+				return false, err
+			}
+			c.afterWrite(items[first : i+1])
+			first = i + 1
+			buf = buf[:0]
+		}
+		if closeAfter {
+			break
+		}
+	}
+	*bp = buf[:0]
+	return closeAfter, nil
+}
+
+func (c *conn) writeBuf(buf []byte) error {
+	if len(buf) == 0 {
+		return nil
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	n, err := c.nc.Write(buf)
+	c.s.stats.bytesOut.Add(uint64(n))
+	return err
+}
+
+// afterWrite counts and reports the publishes just written.
+func (c *conn) afterWrite(items []outItem) {
+	for i := range items {
+		it := &items[i]
+		if it.d.m == nil || it.d.m == droppedMarker {
+			continue
+		}
+		c.s.stats.messagesOut.Add(1)
+		if c.s.events.active() && c.sess != nil {
+			c.s.emitDelivery(msg.EventMessageDelivered, c.sess, it.d.m, it.d.qos, "")
+		}
+	}
+}
+
+// droppedMarker replaces an item's message when the writer refused to send
+// it (too large for the client), so afterWrite does not count it.
+var droppedMarker = &msg.Message{}
+
+// encodeItem appends the packet for it to buf. Encoding errors are logged
+// and the item skipped: they mean a bug, not bad input.
+func (c *conn) encodeItem(buf []byte, it *outItem, now time.Time) []byte {
+	var err error
+	start := len(buf)
+	switch {
+	case it.d.m != nil:
+		buf, err = c.encodePublish(buf, it, now)
+	case it.ackType != 0:
+		ack := packet.Ack{PacketType: it.ackType, PacketID: it.pid, ReasonCode: it.ackCode}
+		buf, err = ack.AppendTo(buf, c.version)
+	case it.pkt != nil:
+		buf, err = it.pkt.AppendTo(buf, c.version)
+	}
+	if err != nil {
+		c.logger().Error("cannot encode packet", "client_id", c.clientID(), "error", err)
+		return buf[:start]
+	}
+	if c.clientMaxPacket > 0 && len(buf)-start > c.clientMaxPacket {
+		if it.d.m != nil {
+			c.s.packetTooLarge(c, it)
+			it.d.m = droppedMarker
+		}
+		return buf[:start]
+	}
+	return buf
+}
+
+// encodePublish encodes one delivery, applying the v5 properties and an
+// outbound topic alias when the client accepts them.
+func (c *conn) encodePublish(buf []byte, it *outItem, now time.Time) ([]byte, error) {
+	m := it.d.m
+	p := packet.Publish{
+		Dup:      it.dup,
+		QoS:      it.d.qos,
+		Retain:   it.d.retain,
+		Topic:    m.Topic,
+		PacketID: it.pid,
+		Payload:  m.Payload,
+	}
+	if c.version == packet.V5 {
+		c.setPublishProps(&p, it, now)
+	}
+	return p.AppendTo(buf, c.version)
+}
+
+func (c *conn) setPublishProps(p *packet.Publish, it *outItem, now time.Time) {
+	m := it.d.m
+	pr := &p.Properties
+	pr.PayloadFormat = m.PayloadFormat
+	pr.ContentType = m.ContentType
+	pr.ResponseTopic = m.ResponseTopic
+	pr.CorrelationData = m.CorrelationData
+	if secs, ok := m.RemainingExpiry(now); ok {
+		pr.MessageExpiry, pr.HasMessageExpiry = secs, true
+	}
+	pr.SubscriptionIDs = it.d.subIDs
+	if len(m.UserProperties) > 0 {
+		pr.User = make([]packet.UserProperty, len(m.UserProperties))
+		for i, u := range m.UserProperties {
+			pr.User[i] = packet.UserProperty{Key: u.Key, Value: u.Value}
+		}
+	}
+	if c.clientAliasMax > 0 {
+		c.applyOutboundAlias(p)
+	}
+}
+
+// applyOutboundAlias replaces the topic with an alias the client already
+// knows, or assigns a new alias while there are free ones.
+func (c *conn) applyOutboundAlias(p *packet.Publish) {
+	if alias, ok := c.outAliases[p.Topic]; ok {
+		p.Properties.TopicAlias = alias
+		p.Topic = ""
+		return
+	}
+	if len(c.outAliases) < int(c.clientAliasMax) {
+		if c.outAliases == nil {
+			c.outAliases = make(map[string]uint16)
+		}
+		alias := uint16(len(c.outAliases) + 1)
+		c.outAliases[p.Topic] = alias
+		p.Properties.TopicAlias = alias
+	}
+}
+
+// closeWith closes the connection with a reason: v5 clients that completed
+// CONNECT get a DISCONNECT carrying code first. Safe from any goroutine. cause names the reason in the
+// disconnect event when none was recorded yet.
+func (c *conn) closeWith(code packet.ReasonCode, cause string) {
+	if cause != "" {
+		c.setCause(cause)
+	}
+	if c.v5Attached.Load() {
+		if c.enqueue(outItem{pkt: &packet.Disconnect{ReasonCode: code}, closeAfter: true}) {
+			return
+		}
+	}
+	c.closeNow()
+}
+
+// closeNow stops accepting writes and closes the socket at once.
+func (c *conn) closeNow() {
+	c.outMu.Lock()
+	c.closing = true
+	c.outMu.Unlock()
+	c.abort()
+}
+
+// finish stops accepting writes and closes the socket once the writer has
+// written what is queued (a DISCONNECT, say); the writer's deadline bounds
+// the wait. Exactly one of finish and the writer's exit closes the socket.
+func (c *conn) finish() {
+	c.outMu.Lock()
+	c.closing = true
+	writing := c.writing
+	c.outMu.Unlock()
+	if !writing {
+		c.abort()
+	}
+}
+
+// abort closes the socket; the read loop then ends and cleans up.
+func (c *conn) abort() {
+	_ = c.nc.Close()
+}
+
+// shutdown closes the connection for a server shutdown: v5 clients get
+// DISCONNECT 0x8B; no will is published.
+func (c *conn) shutdown() {
+	c.noWill.Store(true)
+	c.setCause("server_shutdown")
+	c.closeWith(packet.ServerShuttingDown, "")
+}

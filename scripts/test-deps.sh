@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian and npm packages the test suite needs, when missing.
+# Safe to run repeatedly: it does nothing when every tool is present. It runs
+# apt-get update once before installing and waits for a held dpkg lock.
+set -euo pipefail
+
+need_apt=()
+command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+	echo "test-deps: installing ${need_apt[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt_opts=(-o DPkg::Lock::Timeout=600)
+	SUDO=""
+	if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+	$SUDO apt-get "${apt_opts[@]}" update -q
+	$SUDO apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${need_apt[@]}"
+fi
+echo "test-deps: ok"
