@@ -32,7 +32,7 @@ func FuzzDecode(f *testing.F) {
 				continue
 			}
 			ev := v
-			if c, ok := p.(*packet.Connect); ok && v == 0 {
+			if c, ok := p.(*packet.Connect); ok { // CONNECT carries its own version
 				ev = c.Version
 			}
 			raw, err := p.AppendTo(nil, ev)

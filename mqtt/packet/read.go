@@ -128,6 +128,7 @@ type byteReader struct {
 	buf [1]byte
 }
 
+// ReadByte reads one byte with io.ReadFull.
 func (b *byteReader) ReadByte() (byte, error) {
 	if _, err := io.ReadFull(b.r, b.buf[:]); err != nil {
 		return 0, err
