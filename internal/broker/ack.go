@@ -1,8 +1,8 @@
 package broker
 
 import (
-	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // handleAck processes PUBACK, PUBREC, PUBREL and PUBCOMP. An ack for an

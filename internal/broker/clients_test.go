@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -9,6 +10,11 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/internal/broker"
+	"github.com/iothub-dev/iothub/internal/testutil"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // v5Client is a paho.golang (MQTT 5) client whose received publishes arrive
@@ -31,10 +37,17 @@ func connectV5(t *testing.T, addr, clientID string, configure func(*paho.Connect
 
 func dialV5(t *testing.T, addr, clientID string, configure func(*paho.Connect)) (*v5Client, error) {
 	t.Helper()
+	return dialV5Config(t, addr, clientID, nil, configure)
+}
+
+// dialV5Config is dialV5 with a hook to adjust the client's configuration
+// (manual acknowledgment, say) before it connects.
+func dialV5Config(t *testing.T, addr, clientID string, client func(*paho.ClientConfig), configure func(*paho.Connect)) (*v5Client, error) {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	require.NoError(t, err)
 	vc := &v5Client{msgs: make(chan *paho.Publish, 10000), discs: make(chan *paho.Disconnect, 4)}
-	vc.Client = paho.NewClient(paho.ClientConfig{
+	cfg := paho.ClientConfig{
 		Conn: nc,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
@@ -44,7 +57,11 @@ func dialV5(t *testing.T, addr, clientID string, configure func(*paho.Connect)) 
 		},
 		OnServerDisconnect: func(d *paho.Disconnect) { vc.discs <- d },
 		OnClientError:      func(error) {},
-	})
+	}
+	if client != nil {
+		client(&cfg)
+	}
+	vc.Client = paho.NewClient(cfg)
 	cp := &paho.Connect{ClientID: clientID, CleanStart: true, KeepAlive: 30}
 	if configure != nil {
 		configure(cp)
@@ -148,5 +165,160 @@ func (c *v3Client) next(t *testing.T) mqtt3.Message {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no message received within 5s")
 		return nil
+	}
+}
+
+// rawClient is a bare TCP MQTT client: it writes packets encoded with the
+// codec (or raw bytes) and reads the broker's answers one by one, so tests
+// see exactly what the broker put on the wire.
+type rawClient struct {
+	t    *testing.T
+	conn net.Conn
+	v    packet.Version
+}
+
+func dialRaw(t *testing.T, addr string, v packet.Version) *rawClient {
+	t.Helper()
+	return &rawClient{t: t, conn: testutil.Dial(t, addr), v: v}
+}
+
+// connectRaw dials addr and completes a CONNECT (v5, Clean Start, keep alive
+// 30 unless configure changes it); it fails the test unless CONNACK accepts.
+func connectRaw(t *testing.T, addr, clientID string, configure func(*packet.Connect)) (*rawClient, *packet.Connack) {
+	t.Helper()
+	cp := &packet.Connect{Version: packet.V5, ClientID: clientID, CleanStart: true, KeepAlive: 30}
+	if configure != nil {
+		configure(cp)
+	}
+	rc := dialRaw(t, addr, cp.Version)
+	rc.send(cp)
+	ack, ok := rc.read().(*packet.Connack)
+	require.True(t, ok, "first packet is CONNACK")
+	require.Equal(t, packet.Success, ack.ReasonCode, "CONNACK reason code")
+	return rc, ack
+}
+
+func (rc *rawClient) send(p packet.Packet) {
+	rc.t.Helper()
+	b, err := p.AppendTo(nil, rc.v)
+	require.NoError(rc.t, err)
+	rc.write(b)
+}
+
+func (rc *rawClient) write(b []byte) {
+	rc.t.Helper()
+	_ = rc.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err := rc.conn.Write(b)
+	require.NoError(rc.t, err)
+}
+
+// readErr reads the next packet, waiting at most d.
+func (rc *rawClient) readErr(d time.Duration) (packet.Packet, error) {
+	_ = rc.conn.SetReadDeadline(time.Now().Add(d))
+	return packet.ReadPacket(rc.conn, rc.v, 1<<24)
+}
+
+// read returns the next packet or fails the test after 5s.
+func (rc *rawClient) read() packet.Packet {
+	rc.t.Helper()
+	p, err := rc.readErr(5 * time.Second)
+	require.NoError(rc.t, err)
+	return p
+}
+
+// readPublish returns the next packet, which must be a PUBLISH.
+func (rc *rawClient) readPublish() *packet.Publish {
+	rc.t.Helper()
+	p := rc.read()
+	pub, ok := p.(*packet.Publish)
+	require.True(rc.t, ok, "want PUBLISH, got %s", p.Type())
+	return pub
+}
+
+// closed reads until the broker closes the connection (within 5s) and
+// returns the DISCONNECT it sent before, if any.
+func (rc *rawClient) closed() *packet.Disconnect {
+	rc.t.Helper()
+	var disc *packet.Disconnect
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_ = rc.conn.SetReadDeadline(deadline)
+		p, err := packet.ReadPacket(rc.conn, rc.v, 1<<24)
+		if err != nil {
+			var ne net.Error
+			require.False(rc.t, errors.As(err, &ne) && ne.Timeout(), "connection not closed by the broker within 5s")
+			return disc
+		}
+		if d, ok := p.(*packet.Disconnect); ok {
+			disc = d
+		}
+	}
+}
+
+func (rc *rawClient) subscribe(id uint16, subs ...packet.Subscription) *packet.Suback {
+	rc.t.Helper()
+	rc.send(&packet.Subscribe{PacketID: id, Subscriptions: subs})
+	p := rc.read()
+	sa, ok := p.(*packet.Suback)
+	require.True(rc.t, ok, "want SUBACK, got %s", p.Type())
+	require.Equal(rc.t, id, sa.PacketID)
+	return sa
+}
+
+func (rc *rawClient) ack(t packet.Type, id uint16) {
+	rc.t.Helper()
+	rc.send(&packet.Ack{PacketType: t, PacketID: id})
+}
+
+// events records the broker's events on a channel.
+type events struct {
+	ch chan msg.Event
+}
+
+func recordEvents(t *testing.T, s *broker.Server) *events {
+	e := &events{ch: make(chan msg.Event, 10000)}
+	remove := s.AddEventHandler(broker.EventHandlerFunc(func(ev msg.Event) { e.ch <- ev }))
+	t.Cleanup(remove)
+	return e
+}
+
+// wait returns the next event of kind about clientID, skipping others.
+func (e *events) wait(t *testing.T, kind msg.EventKind, clientID string) msg.Event {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-e.ch:
+			if ev.Kind == kind && ev.ClientID == clientID {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no %s event for %q within 5s", kind, clientID)
+		}
+	}
+}
+
+// setExpiry sets the v5 Session Expiry Interval of a raw CONNECT.
+func setExpiry(cp *packet.Connect, secs uint32) {
+	cp.Properties.SessionExpiry, cp.Properties.HasSessionExpiry = secs, true
+}
+
+func asNetError(err error, ne *net.Error) bool { return errors.As(err, ne) }
+
+// until returns the events before the next one of kind about clientID.
+func (e *events) until(t *testing.T, kind msg.EventKind, clientID string) []msg.Event {
+	t.Helper()
+	var before []msg.Event
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-e.ch:
+			if ev.Kind == kind && ev.ClientID == clientID {
+				return before
+			}
+			before = append(before, ev)
+		case <-timeout:
+			t.Fatalf("no %s event for %q within 5s", kind, clientID)
+		}
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // readBufSize is the size of the pooled read buffer a connection holds only
@@ -149,14 +149,14 @@ func (c *conn) readFailed(err error) {
 	case errors.As(err, &pe):
 		c.s.stats.malformedPackets.Add(1)
 		c.logger().Info("closing connection: bad packet", "client_id", c.clientID(), "error", err)
-		c.closeWith(pe.Code, "malformed_packet")
+		c.closeWith(pe.Code, "malformed_packet", err.Error())
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if c.sess == nil {
 			c.setCause("connect_timeout")
 		} else {
 			c.setCause("keepalive_timeout")
 		}
-		c.closeWith(packet.KeepAliveTimeout, "")
+		c.closeWith(packet.KeepAliveTimeout, "", "keep alive timeout")
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		c.setCause("closed")
 		c.closeNow()
@@ -172,7 +172,7 @@ func (c *conn) protocolFailed(err error) {
 	c.s.stats.protocolErrors.Add(1)
 	code := packet.CodeOf(err)
 	c.logger().Info("closing connection: protocol error", "client_id", c.clientID(), "error", err)
-	c.closeWith(code, "protocol_error")
+	c.closeWith(code, "protocol_error", err.Error())
 }
 
 func (c *conn) clientID() string {

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // connectParams is what handleConnect derives from CONNECT before opening
@@ -59,6 +59,10 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	c.will, c.willDelay = cp.will, cp.willDelay
 	c.username = cp.username
 	c.s.openSession(c, &cp)
+	if c.keepAlive == 0 {
+		// Keep alive 0 turns the mechanism off: clear the connect timeout.
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
 	c.armKeepAlive()
 	return nil
 }
@@ -90,6 +94,12 @@ func (c *conn) connectParams(p *packet.Connect) (connectParams, packet.ReasonCod
 		cp.window = rm
 	}
 	if max := s.opts.MaxKeepAlive; max > 0 && (p.KeepAlive == 0 || time.Duration(p.KeepAlive)*time.Second > max) {
+		if !v5 {
+			// 3.1.1 cannot be told a Server Keep Alive: enforcing one the
+			// client does not know would cut it off (Mosquitto refuses
+			// such clients the same way).
+			return cp, packet.V311IdentifierRejected
+		}
 		cp.serverKeepAive, cp.keepAliveSet = uint16(max/time.Second), true
 	}
 	if p.WillFlag {
@@ -191,7 +201,7 @@ func (c *conn) connack(cp *connectParams, present bool) *packet.Connack {
 		pr.ServerKeepAlive, pr.HasServerKeepAlive = cp.serverKeepAive, true
 	}
 	if cp.expiryCapped {
-		pr.SessionExpiry = cp.expiry
+		pr.SessionExpiry, pr.HasSessionExpiry = cp.expiry, true
 	}
 	pr.ReceiveMaximum = uint16(o.MaxInflight)
 	pr.MaximumPacketSize = uint32(o.MaxPacketSize)
@@ -210,7 +220,7 @@ var errExpiryFromZero = errors.New("DISCONNECT sets a session expiry after CONNE
 func (ss *Session) updateExpiryOnDisconnect(secs uint32) error {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.expiry == 0 {
+	if ss.expiry == 0 && secs != 0 {
 		return &packet.Error{Code: packet.ProtocolError, Err: errExpiryFromZero}
 	}
 	if max := ss.s.opts.MaxSessionExpiry; max > 0 && time.Duration(secs)*time.Second > max {

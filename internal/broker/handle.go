@@ -60,7 +60,7 @@ func (c *conn) handleDisconnect(fh packet.FixedHeader, body []byte) error {
 	if err := p.Decode(fh, body, c.version); err != nil {
 		return err
 	}
-	if c.version == packet.V5 && p.Properties.SessionExpiry != 0 {
+	if c.version == packet.V5 && p.Properties.HasSessionExpiry {
 		if err := c.sess.updateExpiryOnDisconnect(p.Properties.SessionExpiry); err != nil {
 			return err
 		}

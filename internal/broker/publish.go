@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/mqtt/topic"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // handlePublish routes an inbound PUBLISH and acknowledges it. QoS 2 is

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/mqtt/topic"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.

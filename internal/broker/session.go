@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // neverExpire is the v5 session expiry interval meaning "never".
@@ -30,6 +30,9 @@ type outbound struct {
 	// released is true once PUBREC arrived (QoS 2): PUBREL is due, not
 	// PUBLISH.
 	released bool
+	// unsent is true while a redelivery waits for room in the client's
+	// Receive Maximum on the current connection.
+	unsent bool
 }
 
 // subscription is a session's subscription to one filter; the trie holds a
@@ -64,6 +67,7 @@ type Session struct {
 	nextPID  uint16
 	seq      uint64
 	inflight map[uint16]*outbound
+	unsent   int // inflight entries with unsent set
 	queue    msgQueue
 	inQoS2   map[uint16]struct{}
 
@@ -212,13 +216,21 @@ func (ss *Session) completeLocked(pid uint16) (*outbound, bool) {
 	}
 	delete(ss.inflight, pid)
 	ss.s.stats.inflight.Add(-1)
+	if ob.unsent {
+		ss.unsent--
+	}
+	ss.resendUnsentLocked()
 	ss.fillWindowLocked()
 	return ob, true
 }
 
 // resendLocked redelivers the inflight window on a resumed session, in the
-// original order: PUBLISH with DUP, or PUBREL where PUBREC had arrived.
+// original order: PUBREL where PUBREC had arrived, PUBLISH with DUP
+// otherwise. The new connection's window may be smaller than the inflight
+// set (a lower Receive Maximum): PUBLISHes beyond it are marked unsent and
+// go out as acks free room (MQTT-3.3.4-9).
 func (ss *Session) resendLocked() {
+	ss.unsent = 0
 	if len(ss.inflight) == 0 {
 		return
 	}
@@ -227,12 +239,33 @@ func (ss *Session) resendLocked() {
 		obs = append(obs, ob)
 	}
 	sortBySeq(obs)
-	for _, ob := range obs {
-		if ob.released {
+	for i, ob := range obs {
+		ob.unsent = false
+		switch {
+		case ob.released:
 			ss.conn.enqueue(outItem{ackType: packet.TypePubrel, pid: ob.pid})
-			continue
+		case i >= ss.window:
+			ob.unsent = true
+			ss.unsent++
+		default:
+			ss.conn.enqueue(outItem{d: ob.d, pid: ob.pid, dup: true})
 		}
-		ss.conn.enqueue(outItem{d: ob.d, pid: ob.pid, dup: true})
+	}
+}
+
+// resendUnsentLocked sends the oldest redeliveries that were waiting for
+// room in the window.
+func (ss *Session) resendUnsentLocked() {
+	for ss.conn != nil && ss.unsent > 0 && len(ss.inflight)-ss.unsent < ss.window {
+		var next *outbound
+		for _, ob := range ss.inflight {
+			if ob.unsent && (next == nil || ob.seq < next.seq) {
+				next = ob
+			}
+		}
+		next.unsent = false
+		ss.unsent--
+		ss.conn.enqueue(outItem{d: next.d, pid: next.pid, dup: true})
 	}
 }
 
@@ -249,6 +282,7 @@ func (ss *Session) clearLocked() {
 	ss.s.stats.inflight.Add(-int64(len(ss.inflight)))
 	ss.s.stats.queued.Add(-int64(ss.queue.len()))
 	ss.inflight = nil
+	ss.unsent = 0
 	ss.queue = msgQueue{}
 	ss.inQoS2 = nil
 }

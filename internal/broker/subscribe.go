@@ -4,9 +4,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/mqtt/topic"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // handleSubscribe adds the subscriptions, answers SUBACK, then sends the

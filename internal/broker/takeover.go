@@ -3,8 +3,8 @@ package broker
 import (
 	"time"
 
-	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // openSession attaches c to the session of its client id: a new one, or the
@@ -55,7 +55,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 		oldConn.takeResume.Store(!cp.cleanStart)
 		oldConn.takenOver.Store(true)
 		oldConn.setCause("takenover")
-		oldConn.closeWith(packet.SessionTakenOver, "")
+		oldConn.closeWith(packet.SessionTakenOver, "", "session taken over")
 	}
 	s.stats.connectsTotal.Add(1)
 	if s.events.active() {

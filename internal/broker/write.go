@@ -1,11 +1,12 @@
 package broker
 
 import (
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // flushThreshold is how many encoded bytes the writer gathers before one
@@ -153,7 +154,7 @@ var droppedMarker = &msg.Message{}
 // and the item skipped: they mean a bug, not bad input.
 func (c *conn) encodeItem(buf []byte, it *outItem, now time.Time) []byte {
 	var err error
-	start := len(buf)
+	start, aliases := len(buf), len(c.outAliases)
 	switch {
 	case it.d.m != nil:
 		buf, err = c.encodePublish(buf, it, now)
@@ -169,6 +170,11 @@ func (c *conn) encodeItem(buf []byte, it *outItem, now time.Time) []byte {
 	}
 	if c.clientMaxPacket > 0 && len(buf)-start > c.clientMaxPacket {
 		if it.d.m != nil {
+			if len(c.outAliases) > aliases {
+				// The client never sees this packet, so it must not
+				// learn the alias assigned for it.
+				delete(c.outAliases, it.d.m.Topic)
+			}
 			c.s.packetTooLarge(c, it)
 			it.d.m = droppedMarker
 		}
@@ -236,18 +242,33 @@ func (c *conn) applyOutboundAlias(p *packet.Publish) {
 }
 
 // closeWith closes the connection with a reason: v5 clients that completed
-// CONNECT get a DISCONNECT carrying code first. Safe from any goroutine. cause names the reason in the
-// disconnect event when none was recorded yet.
-func (c *conn) closeWith(code packet.ReasonCode, cause string) {
+// CONNECT get a DISCONNECT carrying code and the reason string why first.
+// Safe from any goroutine. cause names the reason in the disconnect event
+// when none was recorded yet.
+func (c *conn) closeWith(code packet.ReasonCode, cause, why string) {
 	if cause != "" {
 		c.setCause(cause)
 	}
 	if c.v5Attached.Load() {
-		if c.enqueue(outItem{pkt: &packet.Disconnect{ReasonCode: code}, closeAfter: true}) {
+		d := &packet.Disconnect{ReasonCode: code}
+		d.Properties.ReasonString = c.reasonString(why)
+		if c.enqueue(outItem{pkt: d, closeAfter: true}) {
 			return
 		}
 	}
 	c.closeNow()
+}
+
+// reasonString makes why fit a v5 Reason String: valid UTF-8 without
+// U+0000, and dropped when it would take the DISCONNECT over the client's
+// Maximum Packet Size (MQTT 5 section 3.14.2.2.3).
+func (c *conn) reasonString(why string) string {
+	why = strings.ToValidUTF8(strings.ReplaceAll(why, "\x00", ""), "?")
+	const overhead = 16 // fixed header, reason code, property lengths
+	if len(why) > 0xffff || c.clientMaxPacket > 0 && len(why)+overhead > c.clientMaxPacket {
+		return ""
+	}
+	return why
 }
 
 // closeNow stops accepting writes and closes the socket at once.
@@ -281,5 +302,5 @@ func (c *conn) abort() {
 func (c *conn) shutdown() {
 	c.noWill.Store(true)
 	c.setCause("server_shutdown")
-	c.closeWith(packet.ServerShuttingDown, "")
+	c.closeWith(packet.ServerShuttingDown, "", "server shutting down")
 }

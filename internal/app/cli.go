@@ -1,0 +1,214 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/iothub-dev/iothub/config"
+	"github.com/iothub-dev/iothub/internal/broker"
+)
+
+// Version is the hub's version, set at build time with
+// -ldflags "-X github.com/iothub-dev/iothub/internal/app.Version=v1.2.3".
+var Version = "dev"
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+const usage = `iothub — an MQTT 3.1.1/5.0 hub with rules and bridges
+
+Usage:
+  iothub serve [flags]          run the hub (iothub serve --help lists flags and variables)
+  iothub config check FILE      validate FILE and print the effective configuration
+  iothub config example         print a complete example configuration
+  iothub bench conn [flags]     open and hold N connections (load generator)
+  iothub version                print the version
+`
+
+// Main runs the command line and returns the process exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitConfig
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "config":
+		return configCmd(args[1:], stdout, stderr)
+	case "bench":
+		return benchCmd(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "iothub %s (%s)\n", Version, goVersion())
+		return exitOK
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "iothub: unknown command %q\n\n%s", args[0], usage)
+	return exitConfig
+}
+
+func goVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.GoVersion
+	}
+	return "unknown go"
+}
+
+// serveFlags are the common settings that have a flag; each maps to a config
+// key (flag > environment > file > default).
+var serveFlags = []struct{ flag, key, help string }{
+	{"mqtt-addr", "listeners.tcp.0.address", "MQTT TCP listen address"},
+	{"ws-addr", "listeners.ws.0.address", "MQTT over WebSocket listen address"},
+	{"data-dir", "data_dir", "directory for the hub's data"},
+	{"node-name", "node.name", "this hub node's name"},
+	{"log-level", "log.level", "debug, info, warn or error"},
+	{"log-format", "log.format", "text or json"},
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", os.Getenv("IOTHUB_CONFIG"), "config file (YAML); env IOTHUB_CONFIG")
+	values := make(map[string]*string, len(serveFlags))
+	for _, f := range serveFlags {
+		values[f.flag] = fs.String(f.flag, "", f.help+" (config key "+f.key+")")
+	}
+	fs.Usage = func() { serveUsage(fs, stderr) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitConfig
+	}
+	cfg, err := loadConfig(*cfgPath, fs, values)
+	if err != nil {
+		fmt.Fprintf(stderr, "iothub: %v\n", err)
+		return exitConfig
+	}
+	return run(cfg, stderr)
+}
+
+// loadConfig loads file and environment, then applies the flags that were
+// set on the command line.
+func loadConfig(path string, fs *flag.FlagSet, values map[string]*string) (config.Config, error) {
+	cfg, err := config.Load(path, os.Environ())
+	if err != nil {
+		return cfg, err
+	}
+	var errs []error
+	fs.Visit(func(f *flag.Flag) {
+		for _, sf := range serveFlags {
+			if sf.flag == f.Name {
+				if err := cfg.Set(sf.key, *values[f.Name]); err != nil {
+					errs = append(errs, fmt.Errorf("--%s: %w", f.Name, err))
+				}
+			}
+		}
+	})
+	if len(errs) == 0 {
+		errs = append(errs, cfg.Validate())
+	}
+	return cfg, errors.Join(errs...)
+}
+
+func serveUsage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprint(w, "Usage: iothub serve [flags]\n\nRuns the hub. With no config file it runs on the embedded defaults.\nPrecedence: flag > environment variable > config file > default.\n\nFlags:\n")
+	fs.PrintDefaults()
+	fmt.Fprint(w, "\nEnvironment variables (one per config key):\n")
+	for _, v := range config.EnvVars() {
+		fmt.Fprintf(w, "  %-52s %s (default %q)\n", v.Name, v.Key, v.Default)
+	}
+}
+
+// run starts the hub and blocks until SIGINT/SIGTERM or a fatal error.
+func run(cfg config.Config, stderr io.Writer) int {
+	log := newLogger(cfg, stderr)
+	raiseFileLimit(log)
+	broker.Version = Version
+	a, err := New(cfg, log)
+	if err != nil {
+		log.Error("cannot build the hub", "error", err)
+		return exitConfig
+	}
+	if err := a.Start(); err != nil {
+		log.Error("cannot start the hub", "error", err)
+		return exitFail
+	}
+	log.Info("iothub started", "version", Version, "node", cfg.Node.Name)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	status := exitOK
+	select {
+	case sig := <-sigs:
+		log.Info("shutting down", "signal", sig.String())
+	case err := <-a.Errors():
+		log.Error("listener failed; shutting down", "error", err)
+		status = exitFail
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		log.Warn("shutdown incomplete", "error", err)
+	}
+	log.Info("iothub stopped")
+	return status
+}
+
+// newLogger builds the process logger from the log section.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	level := new(slog.LevelVar)
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// configCmd implements `iothub config check FILE` and `iothub config example`.
+func configCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitConfig
+	}
+	switch args[0] {
+	case "example":
+		_, _ = stdout.Write(config.Example())
+		return exitOK
+	case "check":
+		if len(args) != 2 {
+			fmt.Fprintln(stderr, "usage: iothub config check FILE")
+			return exitConfig
+		}
+		cfg, err := config.Load(args[1], os.Environ())
+		if err != nil {
+			fmt.Fprintf(stderr, "iothub: %v\n", err)
+			return exitConfig
+		}
+		out, err := cfg.YAML()
+		if err != nil {
+			fmt.Fprintf(stderr, "iothub: %v\n", err)
+			return exitFail
+		}
+		_, _ = stdout.Write(out)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "iothub: unknown config command %q\n", args[0])
+	return exitConfig
+}

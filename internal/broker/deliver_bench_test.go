@@ -1,0 +1,102 @@
+package broker_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/internal/broker"
+	"github.com/iothub-dev/iothub/internal/testutil"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// rawSubscriber is a minimal MQTT 3.1.1 subscriber over loopback TCP that
+// counts the PUBLISH packets it reads, for benchmarks.
+type rawSubscriber struct {
+	conn net.Conn
+	got  atomic.Int64
+}
+
+func newRawSubscriber(tb testing.TB, addr, id, filter string) *rawSubscriber {
+	tb.Helper()
+	nc := testutil.Dial(tb, addr)
+	out, err := (&packet.Connect{ProtocolName: "MQTT", Version: packet.V311, CleanStart: true, ClientID: id}).AppendTo(nil, packet.V311)
+	require.NoError(tb, err)
+	out, err = (&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: filter}}}).AppendTo(out, packet.V311)
+	require.NoError(tb, err)
+	_, err = nc.Write(out)
+	require.NoError(tb, err)
+	r := bufio.NewReaderSize(nc, 64<<10)
+	for _, want := range []packet.Type{packet.TypeConnack, packet.TypeSuback} {
+		p, err := packet.ReadPacket(r, packet.V311, 1<<20)
+		require.NoError(tb, err)
+		require.Equal(tb, want, p.Type())
+	}
+	rs := &rawSubscriber{conn: nc}
+	go rs.count(r)
+	return rs
+}
+
+// count reads packets until the connection closes, counting PUBLISHes. It
+// parses only the fixed header and skips the body.
+func (rs *rawSubscriber) count(r *bufio.Reader) {
+	for {
+		first, err := r.ReadByte()
+		if err != nil {
+			return
+		}
+		n, err := packet.ReadVarInt(r)
+		if err != nil {
+			return
+		}
+		if _, err := r.Discard(n); err != nil {
+			return
+		}
+		if packet.Type(first>>4) == packet.TypePublish {
+			rs.got.Add(1)
+		}
+	}
+}
+
+// BenchmarkPublishDeliver measures routing one QoS 0 message from
+// Server.Publish to N subscribers over loopback TCP, including encoding and
+// socket writes; ns/op is per published message.
+func BenchmarkPublishDeliver(b *testing.B) {
+	for _, n := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			s, addr := testutil.StartBroker(b, func(o *broker.Options) { o.MaxPendingWrites = 1 << 20 })
+			subs := make([]*rawSubscriber, n)
+			for i := range subs {
+				subs[i] = newRawSubscriber(b, addr, fmt.Sprintf("bench-sub-%d", i), "bench/+/state")
+			}
+			payload := []byte(`{"process_id":"7802441525528958","action":"unlock","battery":83.4,"lock_state":1,"version":1.1}`)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m := &msg.Message{Topic: "bench/lock-1/state", Payload: payload}
+				if _, err := s.Publish(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(time.Minute)
+			for _, rs := range subs {
+				for rs.got.Load() < int64(b.N) {
+					if time.Now().After(deadline) {
+						b.Fatalf("subscriber got %d of %d (drops: %v)", rs.got.Load(), b.N, s.Stats().Dropped)
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}

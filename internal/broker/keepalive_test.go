@@ -1,0 +1,87 @@
+package broker_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/internal/broker"
+	"github.com/iothub-dev/iothub/internal/testutil"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
+)
+
+func ping(t *testing.T, rc *rawClient) {
+	t.Helper()
+	rc.send(&packet.Pingreq{})
+	require.IsType(t, &packet.Pingresp{}, rc.read())
+}
+
+func TestKeepAlive_enforcedAtOneAndAHalf(t *testing.T) {
+	t.Parallel()
+	s, addr := testutil.StartBroker(t, nil)
+	ev := recordEvents(t, s)
+	start := time.Now()
+	rc, _ := connectRaw(t, addr, "idle", func(cp *packet.Connect) { cp.KeepAlive = 1 })
+	d := rc.closed()
+	require.GreaterOrEqual(t, time.Since(start), 1500*time.Millisecond, "not before 1.5 × keep alive")
+	require.NotNil(t, d)
+	require.Equal(t, packet.KeepAliveTimeout, d.ReasonCode)
+	require.Equal(t, "keepalive_timeout", ev.wait(t, msg.EventClientDisconnected, "idle").Reason)
+}
+
+func TestKeepAlive_pingsBetweenOneAndOneAndAHalfKeepAlive(t *testing.T) {
+	t.Parallel()
+	_, addr := testutil.StartBroker(t, nil)
+	rc, _ := connectRaw(t, addr, "pinger", func(cp *packet.Connect) { cp.KeepAlive = 2 })
+	for range 2 {
+		// The client's own schedule: later than the keep alive, sooner
+		// than 1.5 times it.
+		time.Sleep(2500 * time.Millisecond)
+		ping(t, rc)
+	}
+}
+
+func TestKeepAlive_zeroDisablesTimeout(t *testing.T) {
+	t.Parallel()
+	_, addr := testutil.StartBroker(t, func(o *broker.Options) { o.ConnectTimeout = 300 * time.Millisecond })
+	rc, _ := connectRaw(t, addr, "forever", func(cp *packet.Connect) { cp.KeepAlive = 0 })
+	// A connection opened later that never sends CONNECT is closed by the
+	// connect timeout; by then any deadline left on the first has passed.
+	silent := dialRaw(t, addr, packet.V5)
+	require.Nil(t, silent.closed())
+	ping(t, rc)
+}
+
+func TestKeepAlive_connectTimeout(t *testing.T) {
+	s, addr := testutil.StartBroker(t, func(o *broker.Options) { o.ConnectTimeout = 200 * time.Millisecond })
+	rc := dialRaw(t, addr, packet.V5)
+	start := time.Now()
+	require.Nil(t, rc.closed(), "no CONNACK, no DISCONNECT: the connection is just closed")
+	require.GreaterOrEqual(t, time.Since(start), 150*time.Millisecond)
+	testutil.Eventually(t, 5*time.Second, func() bool { return s.Stats().Connections == 0 }, "connection released")
+}
+
+func TestKeepAlive_serverKeepAlive(t *testing.T) {
+	_, addr := testutil.StartBroker(t, func(o *broker.Options) { o.MaxKeepAlive = 60 * time.Second })
+	for _, asked := range []uint16{0, 120} {
+		_, ack := connectRaw(t, addr, "c", func(cp *packet.Connect) { cp.KeepAlive = asked })
+		require.True(t, ack.Properties.HasServerKeepAlive, "asked %d", asked)
+		require.Equal(t, uint16(60), ack.Properties.ServerKeepAlive)
+	}
+	_, ack := connectRaw(t, addr, "c", func(cp *packet.Connect) { cp.KeepAlive = 30 })
+	require.False(t, ack.Properties.HasServerKeepAlive, "a keep alive within the cap is accepted as is")
+
+	// 3.1.1 has no Server Keep Alive: a client asking for more than the
+	// cap is refused rather than cut off at a deadline it does not know.
+	for _, asked := range []uint16{0, 120} {
+		rc := dialRaw(t, addr, packet.V311)
+		rc.send(&packet.Connect{Version: packet.V311, ClientID: "c3", CleanStart: true, KeepAlive: asked})
+		ack3, ok := rc.read().(*packet.Connack)
+		require.True(t, ok)
+		require.Equal(t, packet.V311IdentifierRejected, ack3.ReasonCode, "asked %d", asked)
+		require.Nil(t, rc.closed())
+	}
+	connectRaw(t, addr, "c3", func(cp *packet.Connect) { cp.Version = packet.V311; cp.KeepAlive = 60 })
+}

@@ -1,0 +1,215 @@
+// Package integration runs black-box tests against the built iothub binary
+// with real third-party clients (Debian's mosquitto_pub/mosquitto_sub,
+// paho). `make test` installs the clients first; a missing client fails the
+// test rather than skipping it.
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// hubBinary is the iothub binary built once by TestMain.
+var hubBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "iothub-it-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	hubBinary = filepath.Join(dir, "iothub")
+	build := exec.Command("go", "build", "-race", "-o", hubBinary, "../../cmd/iothub")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building iothub:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// hub is one iothub process started for a test.
+type hub struct {
+	cmd     *exec.Cmd
+	mqtt    string // host:port
+	ws      string
+	dataDir string
+	logs    *syncBuffer
+	exited  chan struct{}
+}
+
+// syncBuffer collects a process's output for failure reports.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freePort returns a free loopback TCP port.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startHub runs `iothub serve` on private loopback ports with extra
+// arguments and environment, waits until MQTT accepts connections, and stops
+// it (SIGTERM) when the test ends.
+func startHub(t *testing.T, env []string, args ...string) *hub {
+	t.Helper()
+	h := &hub{mqtt: freePort(t), ws: freePort(t), dataDir: t.TempDir(), logs: &syncBuffer{}, exited: make(chan struct{})}
+	all := append([]string{"serve", "--mqtt-addr", h.mqtt, "--ws-addr", h.ws, "--data-dir", h.dataDir, "--log-level", "debug"}, args...)
+	h.cmd = exec.Command(hubBinary, all...)
+	h.cmd.Env = append(os.Environ(), env...)
+	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
+	require.NoError(t, h.cmd.Start())
+	go func() { _ = h.cmd.Wait(); close(h.exited) }()
+	t.Cleanup(func() {
+		h.stop(t)
+		if t.Failed() {
+			t.Logf("iothub output:\n%s", h.logs.String())
+		}
+	})
+	waitListening(t, h.mqtt, h.exited)
+	return h
+}
+
+func waitListening(t *testing.T, addr string, exited <-chan struct{}) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			t.Fatal("iothub exited before listening")
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("iothub not listening on %s within 30s", addr)
+}
+
+// stop sends SIGTERM and waits for the process to exit (SIGKILL after 15s).
+func (h *hub) stop(t *testing.T) {
+	select {
+	case <-h.exited:
+		return
+	default:
+	}
+	_ = h.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-h.exited:
+	case <-time.After(15 * time.Second):
+		_ = h.cmd.Process.Kill()
+		<-h.exited
+		t.Error("iothub did not stop within 15s of SIGTERM")
+	}
+}
+
+// tool returns the path of a required external client, failing the test
+// when it is not installed (make test installs it).
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	require.NoErrorf(t, err, "%s is required: run `make test` (scripts/test-deps.sh installs it)", name)
+	return p
+}
+
+// sub is a running mosquitto_sub whose output lines are collected.
+type sub struct {
+	cmd   *exec.Cmd
+	lines chan string
+	done  chan struct{}
+}
+
+// startSub runs mosquitto_sub with -d (debug) so the test can wait for
+// SUBACK before publishing; message lines are printed as "MSG <topic> <payload>".
+func startSub(t *testing.T, h *hub, args ...string) *sub {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(h.mqtt)
+	// stdbuf: mosquitto_sub's stdout is block-buffered on a pipe; line
+	// buffering lets the test see SUBACK as it happens.
+	all := append([]string{"-oL", tool(t, "mosquitto_sub"), "-h", host, "-p", port, "-d", "-F", "MSG %t %p"}, args...)
+	cmd := exec.Command(tool(t, "stdbuf"), all...)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	s := &sub{cmd: cmd, lines: make(chan string, 1000), done: make(chan struct{})}
+	require.NoError(t, cmd.Start())
+	go func() {
+		defer close(s.done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+		_ = cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-s.done
+	})
+	return s
+}
+
+// waitLine returns the first output line containing want.
+func (s *sub) waitLine(t *testing.T, want string) string {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l := <-s.lines:
+			if strings.Contains(l, want) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("mosquitto_sub printed no line containing %q within 10s", want)
+			return ""
+		}
+	}
+}
+
+// pub runs mosquitto_pub to completion.
+func pub(t *testing.T, h *hub, args ...string) {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(h.mqtt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tool(t, "mosquitto_pub"), append([]string{"-h", host, "-p", port}, args...)...)
+	out, err := cmd.CombinedOutput()
+	require.NoErrorf(t, err, "mosquitto_pub %v: %s", args, out)
+}
+
+var _ = io.Discard
