@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 
 	"github.com/iothub-dev/iothub/config"
@@ -20,6 +21,8 @@ type App struct {
 	cfg    config.Config
 	log    *slog.Logger
 	broker *broker.Server
+
+	mux *http.ServeMux // the HTTP API listener's routes
 
 	mu        sync.Mutex
 	listeners []io.Closer
@@ -33,7 +36,9 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	return &App{cfg: cfg, log: log, broker: b, errc: make(chan error, 16)}, nil
+	a := &App{cfg: cfg, log: log, broker: b, mux: http.NewServeMux(), errc: make(chan error, 16)}
+	a.routes()
+	return a, nil
 }
 
 // Broker returns the hub's broker.
@@ -55,6 +60,10 @@ func (a *App) Start() error {
 		a.log.Info("listening", "listener", l.Name, "protocol", "mqtt", "address", ln.Addr().String())
 	}
 	if err := a.startWebSocket(); err != nil {
+		a.closeListeners()
+		return err
+	}
+	if err := a.startHTTP(); err != nil {
 		a.closeListeners()
 		return err
 	}

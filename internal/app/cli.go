@@ -74,6 +74,7 @@ func goVersion() string {
 var serveFlags = []struct{ flag, key, help string }{
 	{"mqtt-addr", "listeners.tcp.0.address", "MQTT TCP listen address"},
 	{"ws-addr", "listeners.ws.0.address", "MQTT over WebSocket listen address"},
+	{"api-addr", "api.address", "HTTP API listen address"},
 	{"data-dir", "data_dir", "directory for the hub's data"},
 	{"node-name", "node.name", "this hub node's name"},
 	{"log-level", "log.level", "debug, info, warn or error"},

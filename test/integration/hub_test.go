@@ -49,6 +49,7 @@ type hub struct {
 	cmd     *exec.Cmd
 	mqtt    string // host:port
 	ws      string
+	api     string
 	dataDir string
 	logs    *syncBuffer
 	exited  chan struct{}
@@ -86,8 +87,8 @@ func freePort(t *testing.T) string {
 // it (SIGTERM) when the test ends.
 func startHub(t *testing.T, env []string, args ...string) *hub {
 	t.Helper()
-	h := &hub{mqtt: freePort(t), ws: freePort(t), dataDir: t.TempDir(), logs: &syncBuffer{}, exited: make(chan struct{})}
-	all := append([]string{"serve", "--mqtt-addr", h.mqtt, "--ws-addr", h.ws, "--data-dir", h.dataDir, "--log-level", "debug"}, args...)
+	h := &hub{mqtt: freePort(t), ws: freePort(t), api: freePort(t), dataDir: t.TempDir(), logs: &syncBuffer{}, exited: make(chan struct{})}
+	all := append([]string{"serve", "--mqtt-addr", h.mqtt, "--ws-addr", h.ws, "--api-addr", h.api, "--data-dir", h.dataDir, "--log-level", "debug"}, args...)
 	h.cmd = exec.Command(hubBinary, all...)
 	h.cmd.Env = append(os.Environ(), env...)
 	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
