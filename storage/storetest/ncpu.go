@@ -1,0 +1,5 @@
+package storetest
+
+import "runtime"
+
+func ncpu() int { return runtime.GOMAXPROCS(0) }
