@@ -98,6 +98,9 @@ func RunConn(ctx context.Context, o ConnOptions) (ConnResult, error) {
 	stopProgress()
 	res := ConnResult{Connected: int(done.Load()), Failed: int(failed.Load()), Elapsed: elapsed, FirstErrors: errs}
 	res.RatePerSec = float64(res.Connected) / elapsed.Seconds()
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "conn: %d connected, %d failed; holding for %s\n", res.Connected, res.Failed, o.Hold)
+	}
 	select {
 	case <-ctx.Done():
 	case <-time.After(o.Hold):

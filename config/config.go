@@ -22,6 +22,16 @@ type Config struct {
 	API API `yaml:"api"`
 	// MQTT holds the protocol limits and behaviour of the broker.
 	MQTT MQTT `yaml:"mqtt"`
+	// Metrics configures the Prometheus endpoint /metrics.
+	Metrics Metrics `yaml:"metrics"`
+	// Auth configures authentication, authorization and bans (auth.go).
+	Auth Auth `yaml:"auth"`
+	// Limits configures publish and connection rate limits (auth.go).
+	Limits Limits `yaml:"limits"`
+	// Rules configures the rule engine and the rules of this file (rules.go).
+	Rules Rules `yaml:"rules"`
+	// Bridges are the Kafka bridges of this file (bridges.go).
+	Bridges []Bridge `yaml:"bridges"`
 }
 
 // Node identifies this hub in $SYS topics, events and bridge records.
@@ -129,12 +139,6 @@ type WSSListener struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
-// API configures the HTTP API.
-type API struct {
-	// Address is the host:port of the HTTP API.
-	Address string `yaml:"address"`
-}
-
 // MQTT holds the broker's protocol limits. Zero means "no cap" only where
 // the field says so.
 type MQTT struct {
@@ -193,7 +197,10 @@ func Defaults() Config {
 		DataDir:   "./data",
 		Log:       Log{Level: "info", Format: "text"},
 		Listeners: Listeners{TCP: []TCPListener{tcp}, WS: []WSListener{ws}},
-		API:       API{Address: ":18083"},
+		API:       defaultAPI(),
+		Metrics:   defaultMetrics(),
+		Auth:      defaultAuth(),
+		Rules:     defaultRules(),
 		MQTT: MQTT{
 			MaxPacketSize:              1 << 20,
 			MaxInflight:                32,

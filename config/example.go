@@ -144,7 +144,19 @@ listeners:
   #    trusted_proxies: [] # IPs or CIDRs whose X-Forwarded-For is believed (empty: none)
 
 api:
-  address: ":18083" # host:port of the HTTP API
+  address: ":18083" # host:port of the HTTP API (docs/http-api.md)
+  key: "" # bootstrap API key for automation, besides <data_dir>/apikeys.json (at least 16 characters; better set IOTHUB_API_KEY)
+  tls_cert_file: "" # PEM certificate: serve the API over HTTPS (with tls_key_file)
+  tls_key_file: "" # PEM private key of tls_cert_file
+  max_body_bytes: 1048576 # largest request body, in bytes
+  command_topic: devices/{clientid}/command # topic of a device command that names none
+  rpc_response_topic: devices/{clientid}/reply # MQTT 5 response topic of a request/response call
+  command_timeout: 10s # how long a command or RPC call waits when the request gives no timeout
+  max_command_timeout: 5m # the longest timeout a request may ask for
+
+metrics:
+  enabled: true # serve Prometheus metrics at GET /metrics on api.address
+  require_api_key: false # true: /metrics needs an API key like /api/v1
 
 mqtt:
   max_connections: 0 # connections to the whole hub (0: no cap)
@@ -166,5 +178,154 @@ mqtt:
   retain_available: true # keep retained messages
   max_retained: 0 # retained messages kept (0: no cap)
   event_buffer: 8192 # length of the broker's event queue
-  allow_anonymous: true # accept clients without credentials (logged loudly)
+  allow_anonymous: true # without an auth.chain: accept every client (logged loudly); false refuses all
+
+# Authentication, authorization and bans (docs/security.md).
+auth:
+  chain: [] # authenticators asked in order: users, jwt, http, cert (empty: none)
+  allow_anonymous: false # with a chain: admit clients no authenticator accepted
+  users:
+    file: "" # JSON user file of iothub users add/remove (empty: users.json in data_dir)
+    bcrypt_cost: 10 # bcrypt cost of new password hashes
+    cache_ttl: 1m # how long a successful login skips bcrypt (0: never)
+    # Users defined here; "iothub users hash" prints a password hash.
+    static: []
+    #  - username: backend # MQTT user name
+    #    password_hash: "$2a$10$..." # bcrypt hash of the password
+    #    superuser: false # true: the ACL does not apply
+  jwt:
+    secret: "" # HS256 shared secret (better set IOTHUB_AUTH_JWT_SECRET)
+    public_key_file: "" # PEM RSA or P-256 public key or certificate (RS256, ES256)
+    jwks_file: "" # JSON Web Key Set file (re-read when it changes)
+    client_id_claim: "" # claim that must equal the client id (empty: none)
+    username_claim: "" # claim that must equal the username (empty: none)
+    acl_claim: "" # claim with a list of one-line ACL rules (empty: none)
+    issuer: "" # required iss claim (empty: any)
+    audience: "" # required aud claim (empty: any)
+    leeway: 0s # clock skew tolerated in exp and nbf
+  http:
+    url: "" # POST endpoint of the authentication service
+    timeout: 5s # one request, waiting for a pooled connection included
+    pool_size: 16 # most connections opened to the service
+    cache_ttl: 30s # how long an answer is remembered (0: no cache)
+    on_error: deny # service down, 5xx or timeout: deny, allow or ignore
+  acl:
+    default: allow # when no rule matches: allow or deny
+    file: "" # file of one-line rules, after rules ("allow publish devices/%c/state")
+    disconnect_on_deny: false # close the connection after a refused PUBLISH
+    # Rules tried in order, before those of file; the first that matches answers.
+    rules: []
+    #  - permission: allow # allow or deny
+    #    # who names the clients: exactly one of the four keys below.
+    #    who:
+    #      client_id: "" # one client id
+    #      username: "" # one authenticated username
+    #      address: "" # an IP address or CIDR prefix
+    #      all: true # every client
+    #    action: publish # publish, subscribe or all
+    #    topics: ["devices/%c/state"] # topic filters; %c is the client id, %u the username
+  ban:
+    max_failures: 0 # failed logins from one IP within window that ban it (0: off)
+    window: 1m # period failed logins are counted over
+    ban_for: 5m # how long such an address stays banned
+    # Bans that hold until removed from this file.
+    static: []
+    #  - kind: address # client_id, username or address
+    #    value: 192.0.2.0/24 # the client id, username, IP or CIDR
+    #    reason: "" # shown in logs
+
+# Publish and connection rate limits (0: no limit).
+limits:
+  client:
+    publish_rate: 0 # PUBLISH packets a second per client
+    publish_burst: 0 # packets a client may send at once (0: publish_rate)
+    publish_bytes_rate: 0 # payload bytes a second per client
+    publish_bytes_burst: 0 # payload bytes at once (0: publish_bytes_rate)
+  # Limits of all the clients of one listener together.
+  listeners: []
+  #  - name: tcp # listener name
+  #    connection_rate: 0 # new connections accepted a second
+  #    connection_burst: 0 # connections accepted at once (0: connection_rate)
+  #    publish_rate: 0 # PUBLISH packets a second
+  #    publish_bytes_rate: 0 # payload bytes a second
+
+# The rule engine (docs/rules.md). Rules created through the HTTP API are kept
+# in data_dir/rules.json; the rules below are read-only through the API.
+rules:
+  workers: 2 # goroutines evaluating rules
+  queue_size: 1024 # events queued per worker; when full QoS 1/2 events wait, others are dropped
+  # Rules of this file; none by default. Uncomment to alarm on low door-lock batteries:
+  list: []
+  #  - id: door_lock_low_battery # 1 to 64 letters, digits, _ - or .
+  #    sql: 'SELECT clientid, payload.battery AS battery FROM "devices/+/state" WHERE payload.battery < 20' # the statement
+  #    description: alarm when a lock's battery is low # free text
+  #    enabled: true # evaluate the rule
+  #    actions:
+  #      - type: republish # republish or log (bridges add their types)
+  #        topic: alarms/${clientid} # republish: topic template
+  #        qos: 1 # republish: QoS 0, 1 or 2
+  #        retain: false # republish: retain flag
+  #        payload: '{"lock":"${clientid}","battery":${battery}}' # republish: payload template ("": the output as JSON)
+  #      - type: log
+
+# Bridges to Kafka (docs/kafka.md, docs/bridges.md); none by default. Bridges
+# created through the HTTP API are kept in data_dir/bridges.json. A rule sends
+# its outputs to a kafka_producer with the action {type: bridge, bridge: <name>}.
+bridges: []
+#  - name: door_lock_state # 1 to 64 letters, digits, _ - or .
+#    type: kafka_producer # kafka_producer (rules to Kafka) or kafka_consumer (Kafka to MQTT)
+#    enabled: true # run the bridge; a disabled one keeps its disk queue
+#    kafka:
+#      bootstrap_servers: [localhost:9092] # host:port of Kafka brokers
+#      client_id: iothub # Kafka client id
+#      tls:
+#        enabled: false # TLS to Kafka
+#        ca_file: "" # PEM CAs to trust ("": the system roots)
+#        cert_file: "" # client certificate (mutual TLS)
+#        key_file: "" # client key (mutual TLS)
+#        server_name: "" # name checked in the server certificate ("": from the address)
+#        insecure_skip_verify: false # do not check the server certificate (tests only)
+#      sasl:
+#        mechanism: "" # "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+#        username: "" # SASL user
+#        password: "" # SASL password
+#      dial_timeout: 10s # bound on a connection attempt
+#      request_timeout: 10s # network time allowed per request
+#      metadata_refresh: 5m # how often cluster metadata is refreshed
+#    producer:
+#      topic: message_state # Kafka topic template (required for kafka_producer)
+#      key: "" # record key template ("": the client id)
+#      value: "" # record value template ("": the rule output as JSON)
+#      timestamp: "" # record timestamp template in ms ("": the publish time)
+#      headers:
+#        - key: source # header name
+#          value: ${node} # header value template
+#      partitioner: hash # hash (of the key), random or round_robin
+#      mode: async # async (batched, throughput) or sync (one record at a time, latency)
+#      linger: 5ms # how long an async batch waits to fill
+#      max_inflight: 5 # produce requests in flight per broker, 1 to 5
+#      acks: all # all, leader or none
+#      idempotent: true # idempotent producer (needs acks all)
+#      compression: none # none, gzip, snappy, lz4 or zstd
+#      batch_size: 500 # most records per send
+#      send_timeout: 10s # a send without an answer in time means Kafka is down: records go to disk
+#    consumer:
+#      topics: [] # Kafka topics (required for kafka_consumer)
+#      topics_regex: false # topics are regular expressions
+#      group: "" # consumer group ("": iothub-<name>)
+#      offset: latest # where a new group starts: latest or earliest
+#      key_encoding: plain # ${key} as plain, base64 or hex
+#      value_encoding: plain # ${value} as plain, base64 or hex
+#      mqtt_topic: "" # MQTT topic template: ${key} ${topic} ${partition} ${offset} ${timestamp} ${headers.x}
+#      payload: "" # payload template ("": the record value)
+#      qos: 1 # QoS of the published messages
+#      retain: false # retain flag of the published messages
+#      user_properties: true # record headers become MQTT 5 user properties
+#    buffer:
+#      memory_records: 10000 # records held in memory before spilling to disk
+#      max_bytes: 1073741824 # disk queue bound in data_dir/bridges/<name>/
+#      segment_bytes: 16777216 # size of one disk queue file
+#      full_policy: drop_oldest # when the disk queue is full: drop_oldest or refuse (counted)
+#      fsync: interval # always, interval or never (a kill -9 loses nothing with any)
+#      fsync_interval: 1s # period of fsync: interval
 `

@@ -105,6 +105,9 @@ func toNode(v reflect.Value) *yaml.Node {
 		return n
 	}
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: formatScalar(v)}
+	if t == secretType && n.Value != "" {
+		n.Value = redacted
+	}
 	switch t.Kind() {
 	case reflect.Bool:
 		n.Tag = "!!bool"

@@ -98,8 +98,11 @@ func (c *Config) validate() errorList {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	c.validateListeners(&v)
-	v.address("api.address", c.API.Address)
+	c.API.validate(&v)
 	c.MQTT.validate(&v)
+	c.validateAuth(&v)
+	c.Rules.validate(&v)
+	validateBridges(c.Bridges, &v)
 	return v.errorList
 }
 

@@ -29,7 +29,10 @@ type EnvVar struct {
 	Doc string
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType = reflect.TypeFor[Duration]()
+	secretType   = reflect.TypeFor[Secret]()
+)
 
 // elemDefaults gives the value each new element of a list of structs starts from.
 var elemDefaults = map[reflect.Type]func() any{

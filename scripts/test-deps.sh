@@ -7,6 +7,10 @@ set -euo pipefail
 need_apt=()
 command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "test-deps: installing ${need_apt[*]}"
@@ -16,5 +20,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 	$SUDO apt-get "${apt_opts[@]}" update -q
 	$SUDO apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${need_apt[@]}"
+fi
+# MQTT.js for the WebSocket tests, pinned by its package-lock.json.
+mqttjs="$(cd "$(dirname "$0")/.." && pwd)/test/integration/mqttjs"
+if [ ! -f "$mqttjs/node_modules/mqtt/package.json" ]; then
+	echo "test-deps: npm ci in $mqttjs"
+	(cd "$mqttjs" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "test-deps: ok"

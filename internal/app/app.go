@@ -11,9 +11,14 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
+	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/broker"
+	"github.com/iothub-dev/iothub/internal/listener"
+	"github.com/iothub-dev/iothub/internal/metrics"
+	"github.com/iothub-dev/iothub/internal/rule"
 )
 
 // App is one running hub: the broker and its listeners.
@@ -24,6 +29,17 @@ type App struct {
 
 	mux *http.ServeMux // the HTTP API listener's routes
 
+	metrics *metrics.Metrics // nil when metrics.enabled is false (metrics.go)
+	level   *slog.LevelVar   // the logger's level, changed by the API (metrics.go)
+
+	rt runtimeState // what SIGHUP can change (reload.go)
+
+	api apiState // the HTTP API, its keys and readiness (api.go)
+
+	rules *rule.Runner // the rule engine (rules.go)
+
+	sec atomic.Pointer[security] // authentication, ACL, bans (auth.go)
+
 	mu        sync.Mutex
 	listeners []io.Closer
 	wg        sync.WaitGroup
@@ -32,12 +48,27 @@ type App struct {
 
 // New builds the hub from cfg without opening any port.
 func New(cfg config.Config, log *slog.Logger) (*App, error) {
-	b, err := broker.New(brokerOptions(cfg, log))
+	m := newMetrics(cfg)
+	opts := brokerOptions(cfg, log)
+	opts.Metrics = brokerMetrics(m)
+	sec, err := newSecurity(cfg, auth.NewBanList())
+	if err != nil {
+		return nil, err
+	}
+	sec.apply(&opts, cfg)
+	b, err := broker.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	a := &App{cfg: cfg, log: log, broker: b, mux: http.NewServeMux(), errc: make(chan error, 16)}
+	a := &App{cfg: cfg, log: log, broker: b, mux: http.NewServeMux(), metrics: m, errc: make(chan error, 16)}
+	a.sec.Store(sec)
 	a.routes()
+	if err := a.setupAPI(); err != nil {
+		return nil, err
+	}
+	if err := a.setupRules(); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -47,8 +78,9 @@ func (a *App) Broker() *broker.Server { return a.broker }
 // Start opens every configured listener; it fails, closing what it opened,
 // when one cannot be opened (a port in use, say).
 func (a *App) Start() error {
-	if a.cfg.MQTT.AllowAnonymous {
-		a.log.Warn("anonymous access: every client is allowed to connect, publish and subscribe; configure authentication before exposing this hub")
+	a.warnAnonymous() // auth.go
+	if err := a.startRules(); err != nil {
+		return err
 	}
 	for _, l := range a.cfg.Listeners.TCP {
 		ln, err := net.Listen("tcp", l.Address)
@@ -56,10 +88,15 @@ func (a *App) Start() error {
 			a.closeListeners()
 			return fmt.Errorf("listener %s: %w", l.Name, err)
 		}
-		a.serve(ln, l.Name)
-		a.log.Info("listening", "listener", l.Name, "protocol", "mqtt", "address", ln.Addr().String())
+		a.serve(listener.Wrap(ln, listener.AcceptOptions{Name: l.Name, ProxyProtocol: l.ProxyProtocol, Logger: a.log}),
+			broker.ListenerOptions{Name: l.Name, MaxConnections: l.MaxConnections, MaxPacketSize: l.MaxPacketSize})
+		a.log.Info("listening", "listener", l.Name, "protocol", "mqtt", "address", ln.Addr().String(), "proxy_protocol", l.ProxyProtocol)
 	}
 	if err := a.startWebSocket(); err != nil {
+		a.closeListeners()
+		return err
+	}
+	if err := a.startTLS(); err != nil {
 		a.closeListeners()
 		return err
 	}
@@ -67,17 +104,18 @@ func (a *App) Start() error {
 		a.closeListeners()
 		return err
 	}
+	a.api.ready.Store(true)
 	return nil
 }
 
-func (a *App) serve(ln net.Listener, name string) {
+func (a *App) serve(ln net.Listener, lo broker.ListenerOptions) {
 	a.mu.Lock()
 	a.listeners = append(a.listeners, ln)
 	a.mu.Unlock()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		if err := a.broker.Serve(ln, name); err != nil && !errors.Is(err, broker.ErrServerClosed) {
+		if err := a.broker.ServeListener(ln, lo); err != nil && !errors.Is(err, broker.ErrServerClosed) {
 			a.errc <- err
 		}
 	}()
@@ -97,10 +135,12 @@ func (a *App) Errors() <-chan error { return a.errc }
 // Shutdown stops the listeners and the broker (v5 clients get DISCONNECT
 // 0x8B), bounded by ctx.
 func (a *App) Shutdown(ctx context.Context) error {
+	a.api.ready.Store(false)
 	err := a.broker.Shutdown(ctx)
 	a.closeListeners()
 	a.wg.Wait()
-	return err
+	a.sec.Load().close()
+	return errors.Join(err, a.stopRules(ctx))
 }
 
 // brokerOptions maps the config's mqtt section to broker options.

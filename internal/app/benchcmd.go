@@ -7,20 +7,27 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/iothub-dev/iothub/bench"
 	"github.com/iothub-dev/iothub/mqtt/packet"
 )
 
-const benchUsage = `Usage: iothub bench conn [flags]
+const benchUsage = `Usage: iothub bench conn|pub|sub|simulate [flags]
 
 Load generator; works against any MQTT broker. Send traffic to loopback or
-your own test hosts only.
+your own test hosts only. Every run is bounded (--duration, --count); a
+progress line goes to stderr every second, the summary to stdout (--json
+for machines). iothub bench CMD --help lists a command's flags.
 
-  conn   open N connections at a rate and hold them
+  conn       open N connections at a rate and hold them
+  pub        N clients publishing at a rate (QoS, topic template, payload)
+  sub        N clients subscribing; receive rate and end-to-end latency
+  simulate   doorlock|vehicles devices with realistic payloads
 `
 
 // benchCmd implements `iothub bench`.
@@ -29,12 +36,76 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, benchUsage)
 		return exitConfig
 	}
+	raiseFileLimit(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	switch args[0] {
 	case "conn":
 		return benchConn(args[1:], stdout, stderr)
+	case "pub":
+		return benchPub(args[1:], stdout, stderr)
+	case "sub":
+		return benchSub(args[1:], stdout, stderr)
+	case "simulate":
+		return benchSimulate(args[1:], stdout, stderr)
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, benchUsage)
+		return exitOK
 	}
 	fmt.Fprintf(stderr, "iothub bench: unknown benchmark %q\n\n%s", args[0], benchUsage)
 	return exitConfig
+}
+
+// clientFlags registers the connection flags shared by pub, sub and
+// simulate.
+func clientFlags(fs *flag.FlagSet, o *bench.ClientOptions, prefix string) (v5 *bool) {
+	fs.StringVar(&o.Addr, "addr", "127.0.0.1:1883", "broker host:port")
+	fs.StringVar(&o.ClientPrefix, "prefix", prefix, "client id prefix (client id = prefix + index)")
+	fs.StringVar(&o.Username, "username", "", "username sent in CONNECT")
+	fs.StringVar(&o.Password, "password", "", "password sent in CONNECT")
+	fs.DurationVar(&o.KeepAlive, "keepalive", 60*time.Second, "keep alive (the clients ping at half of it)")
+	fs.IntVar(&o.Inflight, "inflight", 32, "unacknowledged QoS 1/2 publishes per client")
+	fs.IntVar(&o.ConnectConcurrency, "concurrency", 64, "connection attempts in flight")
+	o.CleanStart = true
+	return fs.Bool("v5", false, "connect with MQTT 5.0 (default 3.1.1)")
+}
+
+func benchVersion(v5 bool) packet.Version {
+	if v5 {
+		return packet.V5
+	}
+	return packet.V311
+}
+
+// parseBench parses args; done reports that the command should exit with
+// status (help, or a bad flag).
+func parseBench(fs *flag.FlagSet, args []string) (status int, done bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, true
+		}
+		return exitConfig, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "iothub %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitConfig, true
+	}
+	return 0, false
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// report prints res as JSON or as text and returns the exit status.
+func report(stdout io.Writer, asJSON bool, res any, text string, failed bool) int {
+	if asJSON {
+		_ = json.NewEncoder(stdout).Encode(res)
+	} else {
+		fmt.Fprintln(stdout, text)
+	}
+	if failed {
+		return exitFail
+	}
+	return exitOK
 }
 
 func benchConn(args []string, stdout, stderr io.Writer) int {
@@ -51,11 +122,8 @@ func benchConn(args []string, stdout, stderr io.Writer) int {
 	ifaddr := fs.String("ifaddr", "", "source address or range, e.g. 127.0.0.2-127.0.0.50")
 	v5 := fs.Bool("v5", false, "connect with MQTT 5.0 (default 3.1.1)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitConfig
+	if status, done := parseBench(fs, args); done {
+		return status
 	}
 	if *ifaddr != "" {
 		addrs, err := bench.ParseAddrRange(*ifaddr)
@@ -65,28 +133,122 @@ func benchConn(args []string, stdout, stderr io.Writer) int {
 		}
 		o.SourceAddrs = addrs
 	}
-	o.Version = packet.V311
-	if *v5 {
-		o.Version = packet.V5
-	}
+	o.Version = benchVersion(*v5)
 	o.Progress = stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	res, err := bench.RunConn(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "iothub bench conn: %v\n", err)
 		return exitConfig
 	}
-	if *asJSON {
-		_ = json.NewEncoder(stdout).Encode(res)
-	} else {
-		fmt.Fprintf(stdout, "connected %d, failed %d, in %.2fs: %.0f connections/s\n", res.Connected, res.Failed, res.Elapsed.Seconds(), res.RatePerSec)
-		for _, e := range res.FirstErrors {
-			fmt.Fprintf(stdout, "  error: %s\n", e)
+	text := fmt.Sprintf("connected %d, failed %d, in %.2fs: %.0f connections/s", res.Connected, res.Failed, res.Elapsed.Seconds(), res.RatePerSec)
+	for _, e := range res.FirstErrors {
+		text += "\n  error: " + e
+	}
+	return report(stdout, *asJSON, res, text, res.Failed > 0)
+}
+
+func benchPub(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench pub", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o bench.PubOptions
+	v5 := clientFlags(fs, &o.ClientOptions, "bench-pub-")
+	fs.IntVar(&o.Clients, "clients", 10, "publishing clients")
+	fs.Float64Var(&o.Rate, "rate", 10, "messages per second per client (0: as fast as the broker takes them)")
+	fs.Float64Var(&o.TotalRate, "total-rate", 0, "messages per second of all clients together (overrides --rate)")
+	fs.IntVar(&o.Count, "count", 0, "messages per client (0: until --duration)")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "run time (required, bounds every run)")
+	qos := fs.Uint("qos", 0, "QoS 0, 1 or 2")
+	fs.BoolVar(&o.Retain, "retain", false, "set the retain flag")
+	fs.StringVar(&o.Topic, "topic", "bench/%i", "topic template: %i client index, %c client id")
+	fs.IntVar(&o.Size, "size", 64, "payload bytes; payloads of 12 bytes or more carry the send time for bench sub")
+	fs.StringVar(&o.Payload, "payload", "", "payload template instead of --size: %i %c %n (sequence) %t (ms) %r (random 0-99)")
+	payloadFile := fs.String("payload-file", "", "read the payload template from this file")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	if status, done := parseBench(fs, args); done {
+		return status
+	}
+	if *payloadFile != "" {
+		b, err := os.ReadFile(*payloadFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "iothub bench pub: %v\n", err)
+			return exitConfig
 		}
+		o.Payload = string(b)
 	}
-	if res.Failed > 0 {
-		return exitFail
+	o.QoS, o.Version, o.Progress = byte(min(*qos, 3)), benchVersion(*v5), stderr
+	ctx, stop := signalContext()
+	defer stop()
+	res, err := bench.RunPub(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "iothub bench pub: %v\n", err)
+		return exitConfig
 	}
-	return exitOK
+	text := fmt.Sprintf("published %d messages from %d clients in %.2fs: %.0f msg/s, %d errors", res.Published, res.Clients, res.Elapsed.Seconds(), res.RatePerSec, res.Errors)
+	if res.FirstError != "" {
+		text += "\n  error: " + res.FirstError
+	}
+	return report(stdout, *asJSON, res, text, res.Errors > 0)
+}
+
+func benchSub(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench sub", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o bench.SubOptions
+	v5 := clientFlags(fs, &o.ClientOptions, "bench-sub-")
+	fs.IntVar(&o.Clients, "clients", 1, "subscribing clients")
+	fs.StringVar(&o.Filter, "topic", "bench/#", "topic filter template: %i client index, %c client id")
+	qos := fs.Uint("qos", 0, "subscription QoS 0, 1 or 2")
+	fs.Uint64Var(&o.Count, "count", 0, "stop after this many messages in all (0: no count)")
+	fs.DurationVar(&o.Duration, "duration", 60*time.Second, "longest run time (required, bounds every run)")
+	fs.DurationVar(&o.Idle, "idle", 0, "stop when no message arrived for this long after the first (0: never)")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	if status, done := parseBench(fs, args); done {
+		return status
+	}
+	o.QoS, o.Version, o.Progress = byte(min(*qos, 3)), benchVersion(*v5), stderr
+	ctx, stop := signalContext()
+	defer stop()
+	res, err := bench.RunSub(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "iothub bench sub: %v\n", err)
+		return exitConfig
+	}
+	l := res.Latency
+	text := fmt.Sprintf("received %d messages on %d clients in %.2fs: %.0f msg/s; latency p50 %.2fms p90 %.2fms p99 %.2fms max %.2fms (%d timed)",
+		res.Received, res.Clients, res.Elapsed.Seconds(), res.RatePerSec, l.P50, l.P90, l.P99, l.Max, l.Count)
+	return report(stdout, *asJSON, res, text, false)
+}
+
+func benchSimulate(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "doorlock" && args[0] != "vehicles" {
+		fmt.Fprintln(stderr, "Usage: iothub bench simulate doorlock|vehicles [flags]")
+		return exitConfig
+	}
+	fs := flag.NewFlagSet("bench simulate "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	o := bench.SimOptions{Scenario: args[0]}
+	v5 := clientFlags(fs, &o.ClientOptions, "")
+	fs.IntVar(&o.Devices, "devices", 100, "simulated devices")
+	fs.DurationVar(&o.Interval, "interval", 0, "time between two messages of a device (0: 60s door locks, 1s vehicles)")
+	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "run time (required, bounds every run)")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	if status, done := parseBench(fs, args[1:]); done {
+		return status
+	}
+	o.Version, o.Progress = benchVersion(*v5), stderr
+	ctx, stop := signalContext()
+	defer stop()
+	res, err := bench.RunSimulate(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "iothub bench simulate: %v\n", err)
+		return exitConfig
+	}
+	text := fmt.Sprintf("%s: %d devices published %d messages in %.2fs (%.0f msg/s), received %d commands, %d errors",
+		res.Scenario, res.Devices, res.Published, res.Elapsed.Seconds(), res.RatePerSec, res.Commands, res.Errors)
+	if res.FirstError != "" {
+		text += "\n  error: " + res.FirstError
+	}
+	return report(stdout, *asJSON, res, text, res.Errors > 0)
 }

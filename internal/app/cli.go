@@ -34,7 +34,12 @@ Usage:
   iothub serve [flags]          run the hub (iothub serve --help lists flags and variables)
   iothub config check FILE      validate FILE and print the effective configuration
   iothub config example         print a complete example configuration
-  iothub bench conn [flags]     open and hold N connections (load generator)
+  iothub bench conn|pub|sub|simulate [flags]
+                                load generator (any MQTT broker; loopback only)
+  iothub apikey create|list|revoke
+                                manage the HTTP API's keys (docs/http-api.md)
+  iothub users add|remove|list|hash
+                                manage MQTT users (docs/security.md)
   iothub version                print the version
 `
 
@@ -51,6 +56,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return configCmd(args[1:], stdout, stderr)
 	case "bench":
 		return benchCmd(args[1:], stdout, stderr)
+	case "users":
+		return usersCmd(args[1:], os.Stdin, stdout, stderr) // userscmd.go
+	case "apikey":
+		return apikeyCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "iothub %s (%s)\n", Version, goVersion())
 		return exitOK
@@ -75,6 +84,7 @@ var serveFlags = []struct{ flag, key, help string }{
 	{"mqtt-addr", "listeners.tcp.0.address", "MQTT TCP listen address"},
 	{"ws-addr", "listeners.ws.0.address", "MQTT over WebSocket listen address"},
 	{"api-addr", "api.address", "HTTP API listen address"},
+	{"api-key", "api.key", "bootstrap HTTP API key (prefer IOTHUB_API_KEY: flags show in ps)"},
 	{"data-dir", "data_dir", "directory for the hub's data"},
 	{"node-name", "node.name", "this hub node's name"},
 	{"log-level", "log.level", "debug, info, warn or error"},
@@ -101,7 +111,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "iothub: %v\n", err)
 		return exitConfig
 	}
-	return run(cfg, stderr)
+	return run(cfg, func() (config.Config, error) { return loadConfig(*cfgPath, fs, values) }, stderr)
 }
 
 // loadConfig loads file and environment, then applies the flags that were
@@ -136,9 +146,10 @@ func serveUsage(fs *flag.FlagSet, w io.Writer) {
 	}
 }
 
-// run starts the hub and blocks until SIGINT/SIGTERM or a fatal error.
-func run(cfg config.Config, stderr io.Writer) int {
-	log := newLogger(cfg, stderr)
+// run starts the hub and blocks until SIGINT/SIGTERM or a fatal error;
+// SIGHUP reloads the configuration with reload (reload.go).
+func run(cfg config.Config, reload func() (config.Config, error), stderr io.Writer) int {
+	log, level := newLogger(cfg, stderr)
 	raiseFileLimit(log)
 	broker.Version = Version
 	a, err := New(cfg, log)
@@ -146,22 +157,16 @@ func run(cfg config.Config, stderr io.Writer) int {
 		log.Error("cannot build the hub", "error", err)
 		return exitConfig
 	}
+	a.UseLevelVar(level)
 	if err := a.Start(); err != nil {
 		log.Error("cannot start the hub", "error", err)
 		return exitFail
 	}
 	log.Info("iothub started", "version", Version, "node", cfg.Node.Name)
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
-	status := exitOK
-	select {
-	case sig := <-sigs:
-		log.Info("shutting down", "signal", sig.String())
-	case err := <-a.Errors():
-		log.Error("listener failed; shutting down", "error", err)
-		status = exitFail
-	}
+	status := a.waitForStop(sigs, reload)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := a.Shutdown(ctx); err != nil {
@@ -171,15 +176,16 @@ func run(cfg config.Config, stderr io.Writer) int {
 	return status
 }
 
-// newLogger builds the process logger from the log section.
-func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+// newLogger builds the process logger from the log section; the level can
+// be changed later through the returned LevelVar.
+func newLogger(cfg config.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }
 
 // configCmd implements `iothub config check FILE` and `iothub config example`.

@@ -15,12 +15,15 @@ func (a *App) startHTTP() error {
 	if a.cfg.API.Address == "" {
 		return nil
 	}
+	if err := a.ensureAPIKey(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.API.Address)
 	if err != nil {
 		return fmt.Errorf("api listener: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           a.mux,
+		Handler:           a.httpHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
@@ -30,10 +33,10 @@ func (a *App) startHTTP() error {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := a.serveHTTP(srv, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.errc <- fmt.Errorf("api listener: %w", err)
 		}
 	}()
-	a.log.Info("listening", "listener", "api", "protocol", "http", "address", ln.Addr().String())
+	a.log.Info("listening", "listener", "api", "protocol", "http", "address", ln.Addr().String(), "tls", a.cfg.API.TLSCertFile != "")
 	return nil
 }

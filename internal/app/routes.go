@@ -9,4 +9,5 @@ func (a *App) routes() {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
+	a.observabilityRoutes()
 }

@@ -4,30 +4,66 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/iothub-dev/iothub/internal/broker"
 	"github.com/iothub-dev/iothub/internal/listener"
 )
+
+// webListener is what a ws or wss listener is started from.
+type webListener struct {
+	name, address, path string
+	origins, proxies    []string
+	limits              broker.ListenerOptions
+	accept              listener.AcceptOptions // TLS and PROXY protocol (wss)
+}
 
 // startWebSocket opens the configured WebSocket listeners.
 func (a *App) startWebSocket() error {
 	for _, l := range a.cfg.Listeners.WS {
-		ln, err := net.Listen("tcp", l.Address)
+		err := a.startWeb(webListener{
+			name: l.Name, address: l.Address, path: l.Path, origins: l.AllowedOrigins, proxies: l.TrustedProxies,
+			limits: broker.ListenerOptions{Name: l.Name, MaxConnections: l.MaxConnections, MaxPacketSize: l.MaxPacketSize},
+		})
 		if err != nil {
-			return fmt.Errorf("listener %s: %w", l.Name, err)
+			return err
 		}
-		ws := listener.NewWebSocket(listener.WebSocketOptions{
-			Name: l.Name, Path: l.Path, AllowedOrigins: l.AllowedOrigins, Logger: a.log,
-		}, a.broker.ServeConn)
-		a.mu.Lock()
-		a.listeners = append(a.listeners, ws)
-		a.mu.Unlock()
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			if err := ws.Serve(ln); err != nil {
-				a.errc <- err
-			}
-		}()
-		a.log.Info("listening", "listener", l.Name, "protocol", "mqtt-websocket", "address", ln.Addr().String(), "path", l.Path)
 	}
+	return nil
+}
+
+// startWeb opens one ws or wss listener.
+func (a *App) startWeb(w webListener) error {
+	proxies, err := listener.ParseTrustedProxies(w.proxies)
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", w.name, err)
+	}
+	if err := a.broker.SetListenerLimits(w.limits); err != nil {
+		return fmt.Errorf("listener %s: %w", w.name, err)
+	}
+	raw, err := net.Listen("tcp", w.address)
+	if err != nil {
+		return fmt.Errorf("listener %s: %w", w.name, err)
+	}
+	w.accept.Name, w.accept.Logger = w.name, a.log
+	ln := listener.Wrap(raw, w.accept)
+	limits := w.limits
+	ws := listener.NewWebSocket(listener.WebSocketOptions{
+		Name: w.name, Path: w.path, AllowedOrigins: w.origins, TrustedProxies: proxies, Logger: a.log,
+	}, func(nc net.Conn, _ string) { a.broker.ServeConnWith(nc, limits) })
+	a.mu.Lock()
+	a.listeners = append(a.listeners, ws, ln)
+	a.mu.Unlock()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := ws.Serve(ln); err != nil {
+			a.errc <- err
+		}
+	}()
+	protocol := "mqtt-websocket"
+	if w.accept.TLS != nil {
+		protocol = "mqtt-websocket-tls"
+	}
+	a.log.Info("listening", "listener", w.name, "protocol", protocol, "address", raw.Addr().String(), "path", w.path,
+		"trusted_proxies", len(w.proxies), "proxy_protocol", w.accept.ProxyProtocol)
 	return nil
 }

@@ -53,6 +53,9 @@ func (c *conn) completeOutbound(pid uint16, qos byte) {
 		ss.completeLocked(pid)
 	}
 	ss.mu.Unlock()
+	if ok {
+		ob.d.notifyAcked()
+	}
 	if ok && c.s.events.active() {
 		c.s.emitDelivery(msg.EventMessageAcked, ss, ob.d.m, ob.d.qos, "")
 	}

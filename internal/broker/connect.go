@@ -45,7 +45,11 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	if c.version == packet.V31 {
 		c.version = packet.V311
 	}
+	c.applyCertIdentity(&p.Username, &p.ClientID)
 	cp, code := c.connectParams(&p)
+	if code == packet.Success {
+		code = c.authenticate(&p, &cp) // auth.go
+	}
 	if code != packet.Success {
 		c.refuse(code)
 		return nil
@@ -73,7 +77,7 @@ func (c *conn) connectParams(p *packet.Connect) (connectParams, packet.ReasonCod
 	s := c.s
 	v5 := c.version == packet.V5
 	cp := connectParams{clientID: p.ClientID, username: p.Username, cleanStart: p.CleanStart}
-	if s.opts.MaxConnections > 0 && s.stats.connections.Load() > int64(s.opts.MaxConnections) {
+	if c.overConnectionLimit() {
 		return cp, pick(v5, packet.ServerBusy, packet.V311ServerUnavailable)
 	}
 	if v5 && p.Properties.AuthMethod != "" {
@@ -180,6 +184,7 @@ func newClientID() string {
 // refuse answers CONNACK with a failure code and closes the connection.
 func (c *conn) refuse(code packet.ReasonCode) {
 	c.setCause("connect_refused")
+	c.s.stats.connackRefused.add(code.String(), 1)
 	if !c.enqueue(outItem{pkt: &packet.Connack{ReasonCode: code}, closeAfter: true}) {
 		c.closeNow()
 	}
@@ -204,7 +209,7 @@ func (c *conn) connack(cp *connectParams, present bool) *packet.Connack {
 		pr.SessionExpiry, pr.HasSessionExpiry = cp.expiry, true
 	}
 	pr.ReceiveMaximum = uint16(o.MaxInflight)
-	pr.MaximumPacketSize = uint32(o.MaxPacketSize)
+	pr.MaximumPacketSize = uint32(c.maxPacketSize())
 	pr.TopicAliasMaximum = uint16(o.TopicAliasMaximum)
 	if !o.RetainAvailable {
 		pr.RetainAvailable, pr.HasRetainAvailable = 0, true

@@ -6,7 +6,10 @@
 //
 // New builds a Server from Options; Serve accepts on a net.Listener (any
 // number, each in its own goroutine); ServeConn serves one accepted
-// connection (WebSocket); Publish injects messages from inside the hub;
+// connection (WebSocket); ServeListener and ServeConnWith do the same with
+// the listener's own limits (ListenerOptions, counted per listener name),
+// which SetListenerLimits, like SetLimits for the global ones, changes at
+// run time; Publish injects messages from inside the hub;
 // AddEventHandler registers an event listener; Shutdown stops everything.
 //
 // # Goroutines

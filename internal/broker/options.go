@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/iothub-dev/iothub/auth"
 )
 
 // QueueFullPolicy says what happens to a QoS 1/2 message when a session's
@@ -82,6 +84,20 @@ type Options struct {
 	EventBuffer int
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics receives delivery latencies (nil: not measured).
+	Metrics Metrics
+	// Authenticator decides who may connect (nil: everyone); see
+	// auth.AuthnChain. A refusal is answered with its reason code (3.1.1:
+	// 4 for bad credentials, 5 otherwise). SetAuth replaces it.
+	Authenticator auth.Authenticator
+	// Authorizer decides who may publish and subscribe where (nil:
+	// everything is allowed); its answers are cached per connection.
+	Authorizer auth.Authorizer
+	// DisconnectOnDeny closes a connection after a refused PUBLISH (v5:
+	// DISCONNECT Not authorized).
+	DisconnectOnDeny bool
+	// RateLimits limit publish and connection rates (zero: no limit).
+	RateLimits RateLimits
 }
 
 // Defaults returns the options iothub runs with when nothing is configured.

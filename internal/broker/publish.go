@@ -17,10 +17,16 @@ import (
 // packet id still awaiting PUBREL is answered with PUBREC and not routed
 // again, so each QoS 2 message is delivered once.
 func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
-	p := &c.pub
-	*p = packet.Publish{}
+	p := publishPool.Get().(*packet.Publish)
+	defer func() { *p = packet.Publish{}; publishPool.Put(p) }()
 	if err := p.Decode(fh, body, c.version); err != nil {
 		return err
+	}
+	if c.traced() {
+		c.tracePublishIn(fh, p)
+	}
+	if len(p.Properties.SubscriptionIDs) > 0 {
+		return protoErr(packet.ProtocolError, "publish from a client carries a subscription identifier")
 	}
 	if err := c.resolveInboundAlias(p); err != nil {
 		return err
@@ -33,10 +39,19 @@ func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
 		// dropped like an unauthorized publish.
 		return c.ackPublish(p, packet.NotAuthorized)
 	}
+	if !c.mayPublish(p) { // auth.go
+		return c.publishDenied(p)
+	}
+	if c.rateLimitPublish(p) { // ratelimit.go
+		return c.ackPublish(p, packet.QuotaExceeded)
+	}
 	if p.Retain && !c.s.opts.RetainAvailable {
 		return protoErr(packet.RetainNotSupported, "retain not supported")
 	}
 	c.s.stats.messagesIn.Add(1)
+	c.sess.msgsIn.Add(1)
+	c.s.stats.messagesInQoS[min(p.QoS, 2)].Add(1)
+	c.s.stats.payloadInQoS[min(p.QoS, 2)].Add(uint64(len(p.Payload)))
 	if p.QoS == 2 {
 		dup, full := c.sess.markQoS2(p.PacketID, c.s.opts.MaxInflight)
 		if full {
@@ -53,6 +68,16 @@ func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
 		code = packet.NoMatchingSubscribers
 	}
 	return c.ackPublish(p, code)
+}
+
+// publishPool holds decode targets for inbound PUBLISH packets, so that a
+// connection does not carry one (a Publish is a few hundred bytes).
+var publishPool = sync.Pool{New: func() any { return new(packet.Publish) }}
+
+// tracePublishIn logs an inbound PUBLISH of a traced client.
+func (c *conn) tracePublishIn(fh packet.FixedHeader, p *packet.Publish) {
+	c.logger().Info("trace", "client_id", c.sess.id, "dir", "in", "type", "PUBLISH", "remaining_length", fh.RemainingLength,
+		"topic", p.Topic, "qos", p.QoS, "retain", p.Retain, "dup", p.Dup, "packet_id", p.PacketID, "payload", tracePayload(p.Payload))
 }
 
 // ackPublish answers PUBACK (QoS 1) or PUBREC (QoS 2). For 3.1.1 a refused
@@ -173,7 +198,7 @@ func (s *Server) publish(m *msg.Message) int {
 			ClientID: m.ClientID, Username: m.Username, PeerHost: m.PeerHost, Message: m, QoS: m.QoS,
 		})
 	}
-	return s.route(m)
+	return s.route(m) + s.replies.deliver(m)
 }
 
 // storeRetained sets or (empty payload) clears the retained message.

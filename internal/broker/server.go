@@ -30,11 +30,21 @@ type Server struct {
 	events   eventBus
 	stats    counters
 	msgID    atomic.Uint64
+	sec      security // authentication, authorization, rate limits (auth.go)
+
+	// Global limits that SetLimits changes at run time.
+	maxConns  atomic.Int64
+	maxPacket atomic.Int64
+
+	trace   atomic.Pointer[map[string]struct{}] // traced client ids; nil: none
+	replies replyRegistry                       // AwaitReply waiters (reply.go)
+	traceMu sync.Mutex                          // serialises TraceClient
 
 	mu        sync.Mutex // guards sessions, conns, listeners, closed
 	sessions  map[string]*Session
 	conns     map[*conn]struct{}
 	listeners map[net.Listener]struct{}
+	lstates   map[string]*listenerState // by listener name
 	closed    bool
 
 	wg   sync.WaitGroup // connection goroutines
@@ -60,8 +70,12 @@ func New(opts Options) (*Server, error) {
 		sessions:  make(map[string]*Session),
 		conns:     make(map[*conn]struct{}),
 		listeners: make(map[net.Listener]struct{}),
+		lstates:   make(map[string]*listenerState),
 		quit:      make(chan struct{}),
 	}
+	s.maxConns.Store(int64(opts.MaxConnections))
+	s.maxPacket.Store(int64(opts.MaxPacketSize))
+	s.sec.init(&opts)
 	s.events.buffer = opts.EventBuffer
 	s.events.drops = &s.stats.eventsDropped
 	if opts.SysInterval > 0 {
@@ -112,6 +126,11 @@ func (s *Server) NodeName() string { return s.opts.NodeName }
 // labels the listener in logs and events. It returns ErrServerClosed after
 // Shutdown.
 func (s *Server) Serve(ln net.Listener, name string) error {
+	return s.serve(ln, s.listenerState(ListenerOptions{Name: name}, true))
+}
+
+func (s *Server) serve(ln net.Listener, ls *listenerState) error {
+	name := ls.name
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -141,7 +160,7 @@ func (s *Server) Serve(ln net.Listener, name string) error {
 			return fmt.Errorf("listener %s: accept: %w", name, err)
 		}
 		backoff = 0
-		s.startConn(nc, name)
+		s.startConn(nc, ls)
 	}
 }
 
@@ -160,11 +179,16 @@ func nextBackoff(d time.Duration) time.Duration {
 // ServeConn serves one already-accepted connection (a WebSocket, a test
 // pipe) and returns at once.
 func (s *Server) ServeConn(nc net.Conn, listener string) {
-	s.startConn(nc, listener)
+	s.startConn(nc, s.listenerState(ListenerOptions{Name: listener}, false))
 }
 
-func (s *Server) startConn(nc net.Conn, listener string) {
-	c := newConn(s, nc, listener)
+func (s *Server) startConn(nc net.Conn, ls *listenerState) {
+	if !s.waitAccept(ls.name) {
+		_ = nc.Close()
+		return
+	}
+	listener := ls.name
+	c := newConn(s, nc, ls)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -175,6 +199,9 @@ func (s *Server) startConn(nc net.Conn, listener string) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.connections.Add(1)
+	ls.conns.Add(1)
+	s.stats.byListener.add(listener, 1)
+	s.stats.listenerTotal.add(listener, 1)
 	go c.serve()
 }
 
@@ -192,7 +219,11 @@ func (s *Server) connClosed(c *conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.stats.connections.Add(-1)
+	c.lst.conns.Add(-1)
+	s.stats.byListener.add(c.listener, -1)
+	s.stats.disconnects.add(c.cause(), 1)
 	if c.sess != nil {
+		s.stats.byVersion[versionIndex(c.version)].Add(-1)
 		s.detach(c)
 	}
 	close(c.closed)
@@ -262,6 +293,7 @@ func (s *Server) nextMsgID() uint64 { return s.msgID.Add(1) }
 // drop counts a message not delivered to ss and reports it as an event.
 func (s *Server) drop(ss *Session, d delivery, why DropReason) {
 	s.stats.dropped[why].Add(1)
+	d.notifyDropped(why)
 	if s.events.active() {
 		s.emitDelivery(msg.EventMessageDropped, ss, d.m, d.qos, why.String())
 	}

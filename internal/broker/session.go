@@ -20,6 +20,9 @@ type delivery struct {
 	qos    byte
 	retain bool
 	subIDs []uint32
+	// notify, set for SendToClient only, hears when this delivery is
+	// written, acknowledged or dropped (command.go).
+	notify *commandWaiter
 }
 
 // outbound is a QoS 1/2 message sent (or about to be) and not yet completed.
@@ -55,6 +58,9 @@ type Session struct {
 
 	// uname holds the username of the latest connection; read without mu.
 	uname atomic.Pointer[string]
+	// msgsIn and msgsOut count the PUBLISHes received from and written to
+	// this client (inspect.go).
+	msgsIn, msgsOut atomic.Uint64
 
 	mu      sync.Mutex
 	conn    *conn // nil while offline

@@ -46,6 +46,25 @@ type counters struct {
 	eventsDropped    atomic.Uint64
 	malformedPackets atomic.Uint64
 	protocolErrors   atomic.Uint64
+
+	// By QoS (index 0-2): PUBLISH messages and their payload bytes.
+	messagesInQoS  [3]atomic.Uint64
+	messagesOutQoS [3]atomic.Uint64
+	payloadInQoS   [3]atomic.Uint64
+	payloadOutQoS  [3]atomic.Uint64
+	byVersion      [3]atomic.Int64 // connected clients by protocol version (versionIndex)
+	connectsByVer  [3]atomic.Uint64
+	byListener     labelCounters // open connections by listener
+	listenerTotal  labelCounters // connections accepted by listener
+	disconnects    labelCounters // closed connections by cause
+	connackRefused labelCounters // refused CONNECTs by reason code
+	authSucceeded  atomic.Uint64 // incremented by authentication
+	authFailed     atomic.Uint64 // incremented by authentication
+	// Authorization and rate limits (auth.go, ratelimit.go).
+	authzDeniedPublish    atomic.Uint64
+	authzDeniedSubscribe  atomic.Uint64
+	publishRateLimited    atomic.Uint64
+	connectionRateLimited atomic.Uint64
 }
 
 // Stats is a snapshot of the broker's counters.
@@ -66,6 +85,39 @@ type Stats struct {
 	EventsDropped    uint64
 	MalformedPackets uint64
 	ProtocolErrors   uint64
+
+	// MessagesInByQoS and MessagesOutByQoS split MessagesIn/Out by QoS;
+	// PayloadBytesIn/OutByQoS are the PUBLISH payload bytes by QoS.
+	MessagesInByQoS      [3]uint64
+	MessagesOutByQoS     [3]uint64
+	PayloadBytesInByQoS  [3]uint64
+	PayloadBytesOutByQoS [3]uint64
+	// ConnectedByVersion counts connected clients by protocol version
+	// ("3.1", "3.1.1", "5.0"); ConnectsByVersion the accepted CONNECTs.
+	ConnectedByVersion map[string]int64
+	ConnectsByVersion  map[string]uint64
+	// ConnectionsByListener counts open connections by listener name;
+	// ConnectionsTotalByListener those accepted since start.
+	ConnectionsByListener      map[string]int64
+	ConnectionsTotalByListener map[string]int64
+	// Disconnects counts closed connections by cause (normal, closed,
+	// keepalive_timeout, takenover, protocol_error, …).
+	Disconnects map[string]int64
+	// ConnectsRefused counts refused CONNECTs by CONNACK reason code name.
+	ConnectsRefused map[string]int64
+	// AuthSucceeded and AuthFailed count authentication outcomes.
+	AuthSucceeded uint64
+	AuthFailed    uint64
+	// AuthzDeniedPublish and AuthzDeniedSubscribe count PUBLISH packets
+	// (wills included) and subscription filters the authorizer refused.
+	AuthzDeniedPublish   uint64
+	AuthzDeniedSubscribe uint64
+	// PublishRateLimited counts PUBLISH packets over a rate limit (v5
+	// QoS 1/2 refused with Quota exceeded, the others delayed);
+	// ConnectionRateLimited counts connections delayed by a listener's
+	// connection rate.
+	PublishRateLimited    uint64
+	ConnectionRateLimited uint64
 }
 
 // Stats returns a snapshot of the broker's counters.
@@ -92,5 +144,32 @@ func (s *Server) Stats() Stats {
 	for r := DropReason(0); r < dropReasons; r++ {
 		st.Dropped[r.String()] = c.dropped[r].Load()
 	}
+	c.fillDetail(&st)
 	return st
+}
+
+// fillDetail copies the labelled and per-QoS counters into st.
+func (c *counters) fillDetail(st *Stats) {
+	for q := range 3 {
+		st.MessagesInByQoS[q] = c.messagesInQoS[q].Load()
+		st.MessagesOutByQoS[q] = c.messagesOutQoS[q].Load()
+		st.PayloadBytesInByQoS[q] = c.payloadInQoS[q].Load()
+		st.PayloadBytesOutByQoS[q] = c.payloadOutQoS[q].Load()
+	}
+	st.ConnectedByVersion = make(map[string]int64, len(protocolVersions))
+	st.ConnectsByVersion = make(map[string]uint64, len(protocolVersions))
+	for i, v := range protocolVersions {
+		st.ConnectedByVersion[v] = c.byVersion[i].Load()
+		st.ConnectsByVersion[v] = c.connectsByVer[i].Load()
+	}
+	st.ConnectionsByListener = c.byListener.snapshot()
+	st.ConnectionsTotalByListener = c.listenerTotal.snapshot()
+	st.Disconnects = c.disconnects.snapshot()
+	st.ConnectsRefused = c.connackRefused.snapshot()
+	st.AuthSucceeded = c.authSucceeded.Load()
+	st.AuthFailed = c.authFailed.Load()
+	st.AuthzDeniedPublish = c.authzDeniedPublish.Load()
+	st.AuthzDeniedSubscribe = c.authzDeniedSubscribe.Load()
+	st.PublishRateLimited = c.publishRateLimited.Load()
+	st.ConnectionRateLimited = c.connectionRateLimited.Load()
 }

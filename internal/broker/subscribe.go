@@ -27,6 +27,10 @@ func (c *conn) handleSubscribe(fh packet.FixedHeader, body []byte) error {
 	}
 	var wantRetained []retainedReq
 	for i, req := range p.Subscriptions {
+		if !c.maySubscribe(req.Filter) { // auth.go
+			codes[i] = c.subackCode(packet.NotAuthorized)
+			continue
+		}
 		sub, isNew, code := c.s.subscribe(c.sess, req, subID)
 		codes[i] = c.subackCode(code)
 		if code.IsError() || strings.HasPrefix(req.Filter, topic.SharePrefix) {

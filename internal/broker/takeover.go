@@ -58,6 +58,8 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 		oldConn.closeWith(packet.SessionTakenOver, "", "session taken over")
 	}
 	s.stats.connectsTotal.Add(1)
+	s.stats.connectsByVer[versionIndex(c.version)].Add(1)
+	s.stats.byVersion[versionIndex(c.version)].Add(1)
 	if s.events.active() {
 		s.events.emit(msg.Event{
 			Kind: msg.EventClientConnected, Time: time.Now(), Node: s.opts.NodeName,

@@ -132,14 +132,36 @@ func (c *conn) writeBuf(buf []byte) error {
 	return err
 }
 
-// afterWrite counts and reports the publishes just written.
+// afterWrite counts and reports the packets just written (publishes in
+// the counters and the latency histogram, every packet in a client trace).
 func (c *conn) afterWrite(items []outItem) {
+	traced := c.traced()
+	mh := c.s.opts.Metrics
+	var now time.Time
+	if mh != nil {
+		now = time.Now()
+	}
 	for i := range items {
 		it := &items[i]
+		if traced {
+			c.traceOut(it)
+		}
 		if it.d.m == nil || it.d.m == droppedMarker {
 			continue
 		}
 		c.s.stats.messagesOut.Add(1)
+		if c.sess != nil {
+			c.sess.msgsOut.Add(1)
+		}
+		if it.d.notify != nil {
+			it.d.notify.written(time.Now())
+		}
+		q := min(it.d.qos, 2)
+		c.s.stats.messagesOutQoS[q].Add(1)
+		c.s.stats.payloadOutQoS[q].Add(uint64(len(it.d.m.Payload)))
+		if mh != nil {
+			mh.ObserveDelivery(now.Sub(it.d.m.ReceivedAt), it.d.qos)
+		}
 		if c.s.events.active() && c.sess != nil {
 			c.s.emitDelivery(msg.EventMessageDelivered, c.sess, it.d.m, it.d.qos, "")
 		}

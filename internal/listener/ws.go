@@ -24,6 +24,9 @@ type WebSocketOptions struct {
 	Path string
 	// AllowedOrigins lists Origin host patterns accepted (empty: any).
 	AllowedOrigins []string
+	// TrustedProxies are the peers whose X-Forwarded-For header gives the
+	// client's address (zero value: none).
+	TrustedProxies TrustedProxies
 	// Logger receives the listener's logs.
 	Logger *slog.Logger
 }
@@ -46,11 +49,23 @@ func NewWebSocket(opts WebSocketOptions, handle ConnHandler) *WebSocket {
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
+			if c, ok := nc.(*Conn); ok {
+				return context.WithValue(ctx, connKey{}, c)
+			}
+			return ctx
+		},
 	}
 	return w
 }
 
-// Serve accepts on ln until Close; it returns nil after Close.
+// connKey is the request context key of the prepared *Conn (WSS: TLS
+// handshake done by Wrap, identity taken).
+type connKey struct{}
+
+// Serve accepts on ln until Close; it returns nil after Close. For WSS, ln
+// is a listener returned by Wrap with TLS set: the WebSocket then sees the
+// TLS state and the PROXY protocol address Wrap recorded.
 func (w *WebSocket) Serve(ln net.Listener) error {
 	err := w.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
@@ -66,7 +81,8 @@ func (w *WebSocket) Close() error {
 }
 
 // upgrade turns an HTTP request into an MQTT connection. A request without
-// the upgrade headers gets 426 Upgrade Required (from the websocket library).
+// the upgrade headers gets 426 Upgrade Required (from the websocket library),
+// one from an origin not allowed gets 403.
 func (w *WebSocket) upgrade(rw http.ResponseWriter, r *http.Request) {
 	c, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{"mqtt", "mqttv3.1"},
@@ -79,22 +95,9 @@ func (w *WebSocket) upgrade(rw http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(-1) // the broker enforces its own maximum packet size
 	nc := websocket.NetConn(context.Background(), c, websocket.MessageBinary)
-	w.handle(&remoteAddrConn{Conn: nc, remote: remoteAddr(r.RemoteAddr)}, w.opts.Name)
-}
-
-// remoteAddrConn reports the HTTP peer's address as the connection's remote
-// address.
-type remoteAddrConn struct {
-	net.Conn
-	remote net.Addr
-}
-
-// RemoteAddr returns the client's address.
-func (c *remoteAddrConn) RemoteAddr() net.Addr { return c.remote }
-
-func remoteAddr(hostport string) net.Addr {
-	if a, err := net.ResolveTCPAddr("tcp", hostport); err == nil {
-		return a
+	out := &Conn{Conn: nc, remote: w.opts.TrustedProxies.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))}
+	if under, ok := r.Context().Value(connKey{}).(*Conn); ok {
+		out.certUsername, out.certClientID = under.CertIdentity()
 	}
-	return &net.TCPAddr{}
+	w.handle(out, w.opts.Name)
 }

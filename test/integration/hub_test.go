@@ -101,6 +101,7 @@ func startHub(t *testing.T, env []string, args ...string) *hub {
 		}
 	})
 	waitListening(t, h.mqtt, h.exited)
+	waitListening(t, h.api, h.exited) // the HTTP listener opens last
 	return h
 }
 

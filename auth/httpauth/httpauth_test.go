@@ -1,0 +1,194 @@
+package httpauth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/auth"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+)
+
+// service is a fake authentication service that counts TCP connections
+// and requests.
+type service struct {
+	*httptest.Server
+	conns    atomic.Int64
+	requests atomic.Int64
+	mu       sync.Mutex
+	last     request
+}
+
+func newService(t *testing.T, handle func(w http.ResponseWriter, req request)) *service {
+	t.Helper()
+	s := &service{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.requests.Add(1)
+		var req request
+		if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&req) != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		s.mu.Lock()
+		s.last = req
+		s.mu.Unlock()
+		handle(w, req)
+	}))
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// passwords answers allow for password "good" (superuser for "root"),
+// ignore for "pass", deny otherwise.
+func passwords(w http.ResponseWriter, req request) {
+	switch req.Password {
+	case "good":
+		_ = json.NewEncoder(w).Encode(answer{Result: "allow", ACL: []string{"allow publish devices/%c/state"}})
+	case "root":
+		_ = json.NewEncoder(w).Encode(answer{Result: "allow", IsSuperuser: true})
+	case "pass":
+		_ = json.NewEncoder(w).Encode(answer{Result: "ignore"})
+	case "204":
+		w.WriteHeader(http.StatusNoContent)
+	case "500":
+		w.WriteHeader(http.StatusInternalServerError)
+	case "403":
+		w.WriteHeader(http.StatusForbidden)
+	default:
+		_ = json.NewEncoder(w).Encode(answer{Result: "deny"})
+	}
+}
+
+func ci(clientID, password string) *auth.ConnectInfo {
+	return &auth.ConnectInfo{ClientID: clientID, Username: "u", Password: []byte(password),
+		RemoteAddr: "192.0.2.7:50000", ProtoVer: 5, Listener: "tcp"}
+}
+
+func TestAnswers(t *testing.T) {
+	svc := newService(t, passwords)
+	a, err := New(Options{URL: svc.URL, CacheTTL: -1})
+	require.NoError(t, err)
+	defer a.Close()
+	tests := []struct {
+		password string
+		decision auth.Decision
+		code     packet.ReasonCode
+	}{
+		{"good", auth.Allow, 0},
+		{"pass", auth.NoOpinion, 0},
+		{"204", auth.Allow, 0},
+		{"bad", auth.Deny, packet.BadUsernameOrPassword},
+		{"403", auth.Deny, packet.NotAuthorized},
+		{"500", auth.Deny, packet.ServerUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.password, func(t *testing.T) {
+			r := a.Authenticate(context.Background(), ci("lock-1", tc.password))
+			require.Equal(t, tc.decision, r.Decision, r.Reason)
+			require.Equal(t, tc.code, r.Code)
+		})
+	}
+	r := a.Authenticate(context.Background(), ci("lock-1", "good"))
+	require.Equal(t, "lock-1", r.Identity.ClientID)
+	require.Len(t, r.Identity.Rules, 1)
+	require.True(t, a.Authenticate(context.Background(), ci("x", "root")).Identity.Superuser)
+	svc.mu.Lock()
+	require.Equal(t, request{ClientID: "x", Username: "u", Password: "root", PeerAddr: "192.0.2.7:50000",
+		PeerIP: "192.0.2.7", Protocol: "mqtt", ProtoVer: 5, Listener: "tcp"}, svc.last)
+	svc.mu.Unlock()
+}
+
+func TestOnError(t *testing.T) {
+	release := make(chan struct{})
+	svc := newService(t, func(w http.ResponseWriter, req request) {
+		if req.Password == "slow" {
+			<-release
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	})
+	defer close(release)
+	tests := []struct {
+		name     string
+		onError  string
+		password string
+		want     auth.Decision
+	}{
+		{"5xx default deny", "", "x", auth.Deny},
+		{"5xx allow", "allow", "x", auth.Allow},
+		{"5xx pass", "ignore", "x", auth.NoOpinion},
+		{"timeout default deny", "deny", "slow", auth.Deny},
+		{"timeout allow", "allow", "slow", auth.Allow},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := New(Options{URL: svc.URL, OnError: tc.onError, Timeout: 100 * time.Millisecond})
+			require.NoError(t, err)
+			defer a.Close()
+			require.Equal(t, tc.want, a.Authenticate(context.Background(), ci("c", tc.password)).Decision)
+		})
+	}
+	a, err := New(Options{URL: svc.URL})
+	require.NoError(t, err)
+	a.Authenticate(context.Background(), ci("c", "x"))
+	a.Authenticate(context.Background(), ci("c", "x"))
+	require.Empty(t, a.cache, "failures are not cached")
+}
+
+func TestCache(t *testing.T) {
+	svc := newService(t, passwords)
+	a, err := New(Options{URL: svc.URL})
+	require.NoError(t, err)
+	defer a.Close()
+	for range 5 {
+		require.Equal(t, auth.Allow, a.Authenticate(context.Background(), ci("lock-1", "good")).Decision)
+	}
+	require.Equal(t, int64(1), svc.requests.Load())
+	other := ci("lock-1", "good")
+	other.RemoteAddr = "192.0.2.7:60000" // a reconnect: new port, same IP
+	a.Authenticate(context.Background(), other)
+	require.Equal(t, int64(1), svc.requests.Load())
+	require.Equal(t, auth.Deny, a.Authenticate(context.Background(), ci("lock-1", "wrong")).Decision)
+	require.Equal(t, int64(2), svc.requests.Load(), "another password is another key")
+}
+
+// TestReconnectStorm: 10,000 distinct clients authenticating at once open
+// no more connections to the service than the pool size.
+func TestReconnectStorm(t *testing.T) {
+	svc := newService(t, passwords)
+	const pool, clients = 8, 10_000
+	a, err := New(Options{URL: svc.URL, PoolSize: pool, Timeout: 2 * time.Minute})
+	require.NoError(t, err)
+	defer a.Close()
+	var wg sync.WaitGroup
+	var allowed atomic.Int64
+	sem := make(chan struct{}, 500) // goroutines in flight, to spare the race detector
+	for i := range clients {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if a.Authenticate(context.Background(), ci(fmt.Sprintf("lock-%d", i), "good")).Decision == auth.Allow {
+				allowed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, int64(clients), allowed.Load())
+	require.Equal(t, int64(clients), svc.requests.Load())
+	require.LessOrEqual(t, svc.conns.Load(), int64(pool))
+	t.Logf("%d requests over %d connections", svc.requests.Load(), svc.conns.Load())
+}

@@ -1,0 +1,435 @@
+// Package users is iothub's built-in user store: usernames with bcrypt
+// password hashes, kept in a JSON file in the data directory (managed with
+// `iothub users add|remove|list`) and optionally listed in the config file.
+// The Store is an auth.Authenticator.
+//
+// # Cost
+//
+// bcrypt is slow on purpose (tens of milliseconds per check at the default
+// cost). So that a reconnect storm of devices sharing a password does not
+// burn the CPU, a successful check is remembered for CacheTTL as an HMAC of
+// the password under a key made at start, and at most MaxConcurrent checks
+// run at once; Authenticate holds no lock while hashing.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. The file is written atomically (a
+// temporary file renamed over it), and a running hub notices a changed
+// file within a second, so the CLI can edit users while the hub runs.
+package users
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/iothub-dev/iothub/auth"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+)
+
+// FileName is the store's file name in the data directory.
+const FileName = "users.json"
+
+// Sentinel errors.
+var (
+	// ErrNotFound is returned by Remove for an unknown user.
+	ErrNotFound = errors.New("users: no such user")
+	// ErrReadOnly is returned when changing a user defined in the config file.
+	ErrReadOnly = errors.New("users: user is defined in the config file")
+	// ErrInvalid is returned for an empty username or password, or a bad hash.
+	ErrInvalid = errors.New("users: invalid user")
+)
+
+// User is one user. Its JSON form is the file's and the HTTP API's.
+type User struct {
+	// Username is the MQTT user name.
+	Username string `json:"username"`
+	// PasswordHash is the bcrypt hash of the password.
+	PasswordHash string `json:"password_hash"`
+	// Superuser skips authorization (ACL) checks.
+	Superuser bool `json:"superuser,omitempty"`
+}
+
+// Options configures a Store.
+type Options struct {
+	// Path is the JSON file ("" keeps users in memory only).
+	Path string
+	// Static users come from the config file; they cannot be changed
+	// through the Store and take precedence over the file's.
+	Static []User
+	// Cost is the bcrypt cost of new hashes (0: bcrypt.DefaultCost).
+	Cost int
+	// CacheTTL is how long a successful check is remembered (0: 1 minute;
+	// negative: never).
+	CacheTTL time.Duration
+	// MaxConcurrent bounds simultaneous bcrypt checks (0: GOMAXPROCS).
+	MaxConcurrent int
+}
+
+type fileFormat struct {
+	Users []User `json:"users"`
+}
+
+type cached struct {
+	mac   [sha256.Size]byte
+	until time.Time
+}
+
+// Store is the user store; see the package documentation.
+type Store struct {
+	opts   Options
+	key    [32]byte // HMAC key of the login cache
+	sem    chan struct{}
+	static map[string]User
+
+	mu      sync.RWMutex
+	file    map[string]User
+	modTime time.Time
+	checked time.Time
+	cache   map[string]cached
+}
+
+// Open loads the store from opts.Path (a missing file is an empty store).
+func Open(opts Options) (*Store, error) {
+	if opts.Cost == 0 {
+		opts.Cost = bcrypt.DefaultCost
+	}
+	if opts.CacheTTL == 0 {
+		opts.CacheTTL = time.Minute
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = runtime.GOMAXPROCS(0)
+	}
+	s := &Store{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), static: map[string]User{},
+		file: map[string]User{}, cache: map[string]cached{}}
+	_, _ = rand.Read(s.key[:])
+	for _, u := range opts.Static {
+		if err := checkUser(u); err != nil {
+			return nil, err
+		}
+		s.static[u.Username] = u
+	}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func checkUser(u User) error {
+	if u.Username == "" {
+		return fmt.Errorf("%w: empty username", ErrInvalid)
+	}
+	if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+		return fmt.Errorf("%w: user %q: password_hash is not a bcrypt hash: %w", ErrInvalid, u.Username, err)
+	}
+	return nil
+}
+
+// load reads the file into s.file. Called without s.mu.
+func (s *Store) load() error {
+	if s.opts.Path == "" {
+		return nil
+	}
+	st, err := os.Stat(s.opts.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		s.mu.Lock()
+		s.file, s.modTime = map[string]User{}, time.Time{}
+		s.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	data, err := os.ReadFile(s.opts.Path)
+	if err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	var f fileFormat
+	if err := json.Unmarshal(data, &f); err != nil {
+		return fmt.Errorf("users: %s: %w", s.opts.Path, err)
+	}
+	m := make(map[string]User, len(f.Users))
+	for _, u := range f.Users {
+		if err := checkUser(u); err != nil {
+			return fmt.Errorf("users: %s: %w", s.opts.Path, err)
+		}
+		m[u.Username] = u
+	}
+	s.mu.Lock()
+	s.file, s.modTime = m, st.ModTime()
+	clear(s.cache)
+	s.mu.Unlock()
+	return nil
+}
+
+// refresh reloads the file when its modification time changed, checking at
+// most once a second.
+func (s *Store) refresh() {
+	if s.opts.Path == "" {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	if now.Sub(s.checked) < time.Second {
+		s.mu.Unlock()
+		return
+	}
+	s.checked = now
+	mod := s.modTime
+	s.mu.Unlock()
+	st, err := os.Stat(s.opts.Path)
+	switch {
+	case err == nil && st.ModTime().Equal(mod):
+	case err != nil && mod.IsZero():
+	default:
+		_ = s.load() // a broken file keeps the users already loaded
+	}
+}
+
+// lookup returns the user (config users first).
+func (s *Store) lookup(name string) (User, bool) {
+	if u, ok := s.static[name]; ok {
+		return u, true
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	u, ok := s.file[name]
+	return u, ok
+}
+
+// Authenticate implements auth.Authenticator: NoOpinion for a client
+// without a username or with one the store does not know, Allow for the
+// right password, Deny (bad username or password) otherwise.
+func (s *Store) Authenticate(ctx context.Context, ci *auth.ConnectInfo) auth.Result {
+	if ci.Username == "" {
+		return auth.Pass
+	}
+	s.refresh()
+	u, ok := s.lookup(ci.Username)
+	if !ok {
+		return auth.Pass
+	}
+	if !s.check(ctx, u, ci.Password) {
+		return auth.Denied(packet.BadUsernameOrPassword, "wrong password for user "+u.Username)
+	}
+	id := auth.NewIdentity(ci, "users")
+	id.Superuser = u.Superuser
+	return auth.Allowed(id)
+}
+
+// check compares password with u's hash, through the login cache.
+func (s *Store) check(ctx context.Context, u User, password []byte) bool {
+	mac := s.mac(u, password)
+	if s.cached(u.Username, mac) {
+		return true
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-s.sem }()
+	if s.cached(u.Username, mac) { // another connection may have checked it meanwhile
+		return true
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), password) != nil {
+		return false
+	}
+	if s.opts.CacheTTL > 0 {
+		s.mu.Lock()
+		if len(s.cache) >= 100_000 {
+			clear(s.cache)
+		}
+		s.cache[u.Username] = cached{mac: mac, until: time.Now().Add(s.opts.CacheTTL)}
+		s.mu.Unlock()
+	}
+	return true
+}
+
+// mac binds the password to the user and its current hash, so a changed
+// password invalidates the cache entry.
+func (s *Store) mac(u User, password []byte) [sha256.Size]byte {
+	h := hmac.New(sha256.New, s.key[:])
+	h.Write([]byte(u.Username))
+	h.Write([]byte{0})
+	h.Write([]byte(u.PasswordHash))
+	h.Write([]byte{0})
+	h.Write(password)
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func (s *Store) cached(name string, mac [sha256.Size]byte) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.cache[name]
+	return ok && hmac.Equal(c.mac[:], mac[:]) && time.Now().Before(c.until)
+}
+
+// Add creates or replaces a file user with a bcrypt hash of password.
+func (s *Store) Add(username, password string, superuser bool) error {
+	if username == "" || password == "" {
+		return fmt.Errorf("%w: username and password must not be empty", ErrInvalid)
+	}
+	if _, ok := s.static[username]; ok {
+		return fmt.Errorf("%w: %q", ErrReadOnly, username)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.Cost)
+	if err != nil {
+		return fmt.Errorf("users: hash: %w", err)
+	}
+	return s.update(func(m map[string]User) error {
+		m[username] = User{Username: username, PasswordHash: string(hash), Superuser: superuser}
+		return nil
+	})
+}
+
+// Remove deletes a file user.
+func (s *Store) Remove(username string) error {
+	if _, ok := s.static[username]; ok {
+		return fmt.Errorf("%w: %q", ErrReadOnly, username)
+	}
+	return s.update(func(m map[string]User) error {
+		if _, ok := m[username]; !ok {
+			return fmt.Errorf("%w: %q", ErrNotFound, username)
+		}
+		delete(m, username)
+		return nil
+	})
+}
+
+// update re-reads the file, applies fn and writes the file atomically.
+func (s *Store) update(fn func(map[string]User) error) error {
+	if err := s.load(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]User, len(s.file)+1)
+	for k, v := range s.file {
+		m[k] = v
+	}
+	if err := fn(m); err != nil {
+		return err
+	}
+	if err := s.write(m); err != nil {
+		return err
+	}
+	s.file = m
+	clear(s.cache)
+	if st, err := os.Stat(s.opts.Path); err == nil {
+		s.modTime = st.ModTime()
+	}
+	return nil
+}
+
+// List returns every user, config users first, each list sorted by name.
+func (s *Store) List() []User {
+	s.refresh()
+	out := make([]User, 0, len(s.static))
+	for _, u := range s.static {
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b User) int { return cmpString(a.Username, b.Username) })
+	n := len(out)
+	s.mu.RLock()
+	for name, u := range s.file {
+		if _, shadowed := s.static[name]; !shadowed {
+			out = append(out, u)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out[n:], func(a, b User) int { return cmpString(a.Username, b.Username) })
+	return out
+}
+
+// IsStatic reports whether the user comes from the config file.
+func (s *Store) IsStatic(username string) bool {
+	_, ok := s.static[username]
+	return ok
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// write stores m in the file atomically: a temporary file in the same
+// directory, synced, then renamed over the old one.
+func (s *Store) write(m map[string]User) error {
+	if s.opts.Path == "" {
+		return nil
+	}
+	f := fileFormat{Users: make([]User, 0, len(m))}
+	for _, u := range m {
+		f.Users = append(f.Users, u)
+	}
+	slices.SortFunc(f.Users, func(a, b User) int { return cmpString(a.Username, b.Username) })
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	return writeAtomic(s.opts.Path, append(data, '\n'))
+}
+
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".users-*.tmp")
+	if err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	_, werr := tmp.Write(data)
+	serr := tmp.Sync()
+	cerr := tmp.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return fmt.Errorf("users: write %s: %w", tmp.Name(), err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+// HashPassword returns a bcrypt hash of password at cost (0: default), for
+// users written into the config file.
+func HashPassword(password string, cost int) (string, error) {
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	if err != nil {
+		return "", fmt.Errorf("users: hash: %w", err)
+	}
+	return string(h), nil
+}
+
+var _ auth.Authenticator = (*Store)(nil)

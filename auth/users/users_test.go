@@ -1,0 +1,105 @@
+package users
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/iothub-dev/iothub/auth"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+)
+
+func login(s *Store, user, pass string) auth.Result {
+	return s.Authenticate(context.Background(), &auth.ConnectInfo{ClientID: "c", Username: user, Password: []byte(pass), RemoteAddr: "127.0.0.1:1"})
+}
+
+func TestStore_fileUsers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data", FileName)
+	s, err := Open(Options{Path: path, Cost: bcrypt.MinCost})
+	require.NoError(t, err)
+	require.NoError(t, s.Add("lock", "s3cret", false))
+	require.NoError(t, s.Add("admin", "root", true))
+
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NotContains(t, string(data), "s3cret")
+
+	tests := []struct {
+		user, pass string
+		decision   auth.Decision
+		code       packet.ReasonCode
+	}{
+		{"lock", "s3cret", auth.Allow, 0},
+		{"lock", "s3cret", auth.Allow, 0}, // from the cache
+		{"lock", "wrong", auth.Deny, packet.BadUsernameOrPassword},
+		{"nobody", "x", auth.NoOpinion, 0},
+		{"", "", auth.NoOpinion, 0},
+	}
+	for _, tc := range tests {
+		r := login(s, tc.user, tc.pass)
+		require.Equal(t, tc.decision, r.Decision, "%s/%s", tc.user, tc.pass)
+		require.Equal(t, tc.code, r.Code)
+	}
+	require.True(t, login(s, "admin", "root").Identity.Superuser)
+
+	// A second store (the CLI) sees the file; removing a user is seen by
+	// the first store once the file changed.
+	cli, err := Open(Options{Path: path, Cost: bcrypt.MinCost})
+	require.NoError(t, err)
+	require.Len(t, cli.List(), 2)
+	require.NoError(t, cli.Remove("lock"))
+	require.ErrorIs(t, cli.Remove("lock"), ErrNotFound)
+	s.mu.Lock()
+	s.checked = time.Time{} // skip the once-a-second wait
+	s.mu.Unlock()
+	require.Equal(t, auth.NoOpinion, login(s, "lock", "s3cret").Decision)
+}
+
+func TestStore_static(t *testing.T) {
+	hash, err := HashPassword("pw", bcrypt.MinCost)
+	require.NoError(t, err)
+	s, err := Open(Options{Static: []User{{Username: "cfg", PasswordHash: hash}}})
+	require.NoError(t, err)
+	require.Equal(t, auth.Allow, login(s, "cfg", "pw").Decision)
+	require.ErrorIs(t, s.Add("cfg", "x", false), ErrReadOnly)
+	require.ErrorIs(t, s.Remove("cfg"), ErrReadOnly)
+	require.True(t, s.IsStatic("cfg"))
+	_, err = Open(Options{Static: []User{{Username: "bad", PasswordHash: "plain"}}})
+	require.ErrorIs(t, err, ErrInvalid)
+}
+
+// TestStore_storm: many concurrent logins of one user cost few bcrypt
+// checks, and a wrong password is never admitted by the cache.
+func TestStore_storm(t *testing.T) {
+	s, err := Open(Options{Cost: bcrypt.MinCost, MaxConcurrent: 1})
+	require.NoError(t, err)
+	require.NoError(t, s.Add("lock", "pw", false))
+	var wg sync.WaitGroup
+	results := make([]auth.Decision, 200)
+	for i := range results {
+		wg.Go(func() {
+			pass := "pw"
+			if i%10 == 0 {
+				pass = "bad"
+			}
+			results[i] = login(s, "lock", pass).Decision
+		})
+	}
+	wg.Wait()
+	for i, d := range results {
+		want := auth.Allow
+		if i%10 == 0 {
+			want = auth.Deny
+		}
+		require.Equal(t, want, d, "login %d", i)
+	}
+}

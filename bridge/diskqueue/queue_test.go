@@ -1,0 +1,179 @@
+package diskqueue
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func recs(from, to int) [][]byte {
+	var out [][]byte
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Appendf(nil, "record-%05d", i))
+	}
+	return out
+}
+
+// readAll reads and commits everything, in batches of n.
+func readAll(t *testing.T, q *Queue, n int) []string {
+	t.Helper()
+	var out []string
+	for {
+		b, pos, err := q.Read(n, 1<<20)
+		require.NoError(t, err)
+		if len(b) == 0 {
+			return out
+		}
+		for _, p := range b {
+			out = append(out, string(p))
+		}
+		require.NoError(t, q.Commit(pos))
+	}
+}
+
+func strs(b [][]byte) []string {
+	out := make([]string, len(b))
+	for i, p := range b {
+		out[i] = string(p)
+	}
+	return out
+}
+
+func TestQueue_orderAcrossSegmentsAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	q, err := Open(dir, Options{SegmentBytes: 100, Fsync: FsyncAlways})
+	require.NoError(t, err)
+	for i := 0; i < 50; i += 5 {
+		_, err := q.Append(recs(i, i+5)...)
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, 50, q.Len())
+	// Read and commit the first 7, then reopen: the rest survives.
+	b, pos, err := q.Read(7, 1<<20)
+	require.NoError(t, err)
+	require.Equal(t, strs(recs(0, 7)), strs(b))
+	require.NoError(t, q.Commit(pos))
+	// Read without commit: read again after reopen.
+	_, _, err = q.Read(3, 1<<20)
+	require.NoError(t, err)
+	require.NoError(t, q.Close())
+
+	q, err = Open(dir, Options{SegmentBytes: 100})
+	require.NoError(t, err)
+	defer q.Close()
+	require.EqualValues(t, 43, q.Len())
+	require.Equal(t, strs(recs(7, 50)), readAll(t, q, 4))
+	require.EqualValues(t, 0, q.Len())
+	require.EqualValues(t, 0, q.Bytes())
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(ents), 2, "finished segments are deleted")
+}
+
+func TestQueue_tornTailIsTruncated(t *testing.T) {
+	dir := t.TempDir()
+	q, err := Open(dir, Options{})
+	require.NoError(t, err)
+	_, err = q.Append(recs(0, 3)...)
+	require.NoError(t, err)
+	require.NoError(t, q.Close())
+	seg := filepath.Join(dir, segName(firstSegment))
+	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = f.Write(appendFrame(nil, []byte("torn-record"))[:10]) // a crash mid-write
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	q, err = Open(dir, Options{})
+	require.NoError(t, err)
+	defer q.Close()
+	require.EqualValues(t, 3, q.Len())
+	_, err = q.Append([]byte("after"))
+	require.NoError(t, err)
+	require.Equal(t, append(strs(recs(0, 3)), "after"), readAll(t, q, 10))
+}
+
+func TestQueue_prepend(t *testing.T) {
+	tests := []struct {
+		name    string
+		segment int64
+		commit  int // records read and committed before the prepend
+	}{
+		{"empty queue", 1 << 20, -1},
+		{"head is tail, partly read", 1 << 20, 2},
+		{"several segments, partly read", 40, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			q, err := Open(dir, Options{SegmentBytes: tc.segment})
+			require.NoError(t, err)
+			want := strs(recs(100, 102))
+			if tc.commit >= 0 {
+				_, err = q.Append(recs(0, 6)...)
+				require.NoError(t, err)
+				b, pos, err := q.Read(tc.commit, 1<<20)
+				require.NoError(t, err)
+				require.Len(t, b, tc.commit)
+				require.NoError(t, q.Commit(pos))
+				want = append(want, strs(recs(tc.commit, 6))...)
+			}
+			require.NoError(t, q.Prepend(recs(100, 102)))
+			_, err = q.Append([]byte("later"))
+			require.NoError(t, err)
+			want = append(want, "later")
+			require.EqualValues(t, len(want), q.Len())
+			require.NoError(t, q.Close())
+			q, err = Open(dir, Options{SegmentBytes: tc.segment})
+			require.NoError(t, err)
+			defer q.Close()
+			require.Equal(t, want, readAll(t, q, 3))
+		})
+	}
+}
+
+func TestQueue_full(t *testing.T) {
+	rec := frameSize(len("record-00000"))
+	tests := []struct {
+		name    string
+		policy  FullPolicy
+		want    []string
+		wantErr error
+		dropped uint64
+	}{
+		{"drop_oldest", DropOldest, strs(recs(2, 12)), nil, 2},
+		{"refuse", Refuse, strs(recs(0, 10)), ErrFull, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := Open(t.TempDir(), Options{MaxBytes: 10 * rec, SegmentBytes: 3 * rec, FullPolicy: tc.policy})
+			require.NoError(t, err)
+			defer q.Close()
+			_, err = q.Append(recs(0, 10)...)
+			require.NoError(t, err)
+			_, err = q.Append(recs(10, 12)...)
+			require.ErrorIs(t, err, tc.wantErr)
+			require.Equal(t, tc.dropped, q.Dropped())
+			require.LessOrEqual(t, q.Bytes(), 10*rec)
+			require.Equal(t, tc.want, readAll(t, q, 4))
+		})
+	}
+}
+
+func TestQueue_commitOfDroppedPositionIsIgnored(t *testing.T) {
+	rec := frameSize(len("record-00000"))
+	q, err := Open(t.TempDir(), Options{MaxBytes: 4 * rec})
+	require.NoError(t, err)
+	defer q.Close()
+	_, err = q.Append(recs(0, 4)...)
+	require.NoError(t, err)
+	_, pos, err := q.Read(2, 1<<20)
+	require.NoError(t, err)
+	_, err = q.Append(recs(4, 7)...) // drops 0..2
+	require.NoError(t, err)
+	require.NoError(t, q.Commit(pos))
+	require.Equal(t, strs(recs(3, 7)), readAll(t, q, 10))
+}

@@ -1,0 +1,278 @@
+package diskqueue
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// readChunk is how much Read reads from a segment at a time.
+const readChunk = 1 << 20
+
+// Read returns up to maxRecs records (and about maxBytes of payload, at least
+// one record) from the committed read position, and the position after
+// them for Commit. It does not move the read position: reading again
+// without a commit returns the same records. The payloads are fresh
+// copies owned by the caller.
+func (q *Queue) Read(maxRecs int, maxBytes int) ([][]byte, Position, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return nil, q.cur, ErrClosed
+	}
+	pos := q.cur
+	var out [][]byte
+	size := 0
+	for i := 0; i < len(q.segs) && len(out) < maxRecs && size < maxBytes; i++ {
+		s := q.segs[i]
+		if s.id < pos.Seg {
+			continue
+		}
+		if s.id > pos.Seg {
+			pos.Seg, pos.Off = s.id, 0
+		}
+		var err error
+		out, size, err = q.readSegment(s, &pos, out, maxRecs, size, maxBytes)
+		if err != nil {
+			return nil, q.cur, err
+		}
+		if pos.Off < s.size {
+			break // stopped inside this segment: a limit was reached
+		}
+	}
+	return out, pos, nil
+}
+
+// readSegment appends the records of s from pos to out, up to the limits.
+func (q *Queue) readSegment(s segment, pos *Position, out [][]byte, maxRecs, size, maxBytes int) ([][]byte, int, error) {
+	f, err := q.reader(s.id)
+	if err != nil {
+		return out, size, err
+	}
+	for pos.Off < s.size && len(out) < maxRecs && size < maxBytes {
+		n := min(s.size-pos.Off, int64(max(readChunk, maxBytes-size+frameHeader)))
+		buf := make([]byte, n)
+		if _, err := f.ReadAt(buf, pos.Off); err != nil && !errors.Is(err, io.EOF) {
+			return out, size, fmt.Errorf("diskqueue: read: %w", err)
+		}
+		used := 0
+		for used < len(buf) && len(out) < maxRecs && size < maxBytes {
+			p, fn, err := decodeFrame(buf[used:])
+			if errors.Is(err, errShort) && used > 0 {
+				break // the rest of this frame is in the next chunk
+			}
+			if errors.Is(err, errShort) {
+				l, err := frameLen(buf)
+				if err != nil {
+					return out, size, fmt.Errorf("diskqueue: segment %d offset %d: %w", s.id, pos.Off, err)
+				}
+				buf = make([]byte, l)
+				if _, err := f.ReadAt(buf, pos.Off); err != nil {
+					return out, size, fmt.Errorf("diskqueue: read: %w", err)
+				}
+				continue
+			}
+			if err != nil {
+				return out, size, fmt.Errorf("diskqueue: segment %d offset %d: %w", s.id, pos.Off+int64(used), err)
+			}
+			out = append(out, p)
+			size += len(p)
+			used += fn
+			pos.Seq++
+		}
+		pos.Off += int64(used)
+	}
+	return out, size, nil
+}
+
+// Commit moves the read position to p (from Read), deleting segments
+// left behind. A position at or before the current one (records dropped
+// meanwhile by drop_oldest) is ignored.
+func (q *Queue) Commit(p Position) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	if p.Seq <= q.cur.Seq {
+		return nil
+	}
+	q.cur = p
+	q.dropBefore(p.Seg)
+	if len(q.segs) > 1 && q.cur.Off >= q.segs[0].size {
+		q.advanceSegment()
+	}
+	return q.writeCursor()
+}
+
+// Prepend puts recs before every unread record (a batch that was taken
+// from memory and could not be sent). It writes a new segment numbered
+// below the head segment holding recs followed by the head segment's
+// unread rest, then deletes the old head: a crash in between loses recs
+// but never repeats or reorders the others. MaxBytes is not applied.
+func (q *Queue) Prepend(recs [][]byte) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	head := q.segs[0]
+	rest, err := q.unreadOf(head)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for _, r := range recs {
+		if len(r) > MaxRecord {
+			return ErrTooLarge
+		}
+		buf = appendFrame(buf, r)
+	}
+	buf = append(buf, rest...)
+	id := head.id - 1
+	path := filepath.Join(q.dir, segName(id))
+	if err := writeFile(path, buf, q.o.Fsync != FsyncNever); err != nil {
+		return err
+	}
+	isTail := len(q.segs) == 1
+	if isTail {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return fmt.Errorf("diskqueue: %w", err)
+		}
+		_ = q.w.Close()
+		q.w = f
+	}
+	q.segs[0] = segment{id: id, size: int64(len(buf))}
+	if q.r != nil && q.rID == head.id {
+		_ = q.r.Close()
+		q.r = nil
+	}
+	q.cur = Position{Seg: id, Off: 0, Seq: q.cur.Seq - int64(len(recs))}
+	err = q.writeCursor() // before the removal: a crash in between repeats, never loses
+	_ = os.Remove(filepath.Join(q.dir, segName(head.id)))
+	return err
+}
+
+// unreadOf returns the unread bytes of the head segment s.
+func (q *Queue) unreadOf(s segment) ([]byte, error) {
+	n := s.size - q.cur.Off
+	if n <= 0 {
+		return nil, nil
+	}
+	f, err := q.reader(s.id)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, q.cur.Off); err != nil {
+		return nil, fmt.Errorf("diskqueue: prepend: %w", err)
+	}
+	return b, nil
+}
+
+func writeFile(path string, b []byte, sync bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("diskqueue: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("diskqueue: %w", err)
+	}
+	return nil
+}
+
+// cursor file layout: segment (8), offset (8), CRC-32C of those (4).
+const cursorSize = 20
+
+// writeCursor stores the committed read position.
+func (q *Queue) writeCursor() error {
+	var b [cursorSize]byte
+	binary.BigEndian.PutUint64(b[0:], q.cur.Seg)
+	binary.BigEndian.PutUint64(b[8:], uint64(q.cur.Off))
+	binary.BigEndian.PutUint32(b[16:], crc32.Checksum(b[:16], castagnoli))
+	if _, err := q.cursorF.WriteAt(b[:], 0); err != nil {
+		return fmt.Errorf("diskqueue: cursor: %w", err)
+	}
+	return q.synced(q.cursorF)
+}
+
+// readCursor reads the committed position; a missing or corrupt cursor
+// means the start of the first segment (records may be read again).
+func (q *Queue) readCursor() Position {
+	var b [cursorSize]byte
+	if _, err := q.cursorF.ReadAt(b[:], 0); err != nil {
+		return Position{}
+	}
+	if crc32.Checksum(b[:16], castagnoli) != binary.BigEndian.Uint32(b[16:]) {
+		return Position{}
+	}
+	return Position{Seg: binary.BigEndian.Uint64(b[0:]), Off: int64(binary.BigEndian.Uint64(b[8:]))}
+}
+
+// syncLoop syncs the tail and cursor every FsyncInterval when dirty.
+func (q *Queue) syncLoop() {
+	defer close(q.done)
+	t := time.NewTicker(q.o.FsyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-q.stop:
+			return
+		case <-t.C:
+			q.mu.Lock()
+			if q.dirty && !q.closed {
+				_ = q.w.Sync()
+				_ = q.cursorF.Sync()
+				q.dirty = false
+			}
+			q.mu.Unlock()
+		}
+	}
+}
+
+// Close syncs and closes the files; the queue can be opened again.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return nil
+	}
+	q.closed = true
+	var err error
+	if q.o.Fsync != FsyncNever {
+		err = q.w.Sync()
+		_ = q.cursorF.Sync()
+	}
+	q.closeFiles()
+	q.mu.Unlock()
+	close(q.stop)
+	<-q.done
+	if err != nil {
+		return fmt.Errorf("diskqueue: close: %w", err)
+	}
+	return nil
+}
+
+func (q *Queue) closeFiles() {
+	for _, f := range []*os.File{q.w, q.r, q.cursorF} {
+		if f != nil {
+			_ = f.Close()
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package config
+
+import (
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Rules configures the rule engine (docs/rules.md): its workers and queue,
+// and the rules of this file. Rules created through the HTTP API are kept
+// in data_dir/rules.json, not here; the rules of this file are read-only
+// through the API.
+type Rules struct {
+	// Workers is the number of goroutines evaluating rules.
+	Workers int `yaml:"workers"`
+	// QueueSize is the length of each worker's event queue. When it is
+	// full, QoS 1/2 message events wait (back-pressure onto the broker's
+	// event queue, mqtt.event_buffer) and other events are dropped and
+	// counted.
+	QueueSize int `yaml:"queue_size"`
+	// List holds the rules of this file.
+	List []Rule `yaml:"list"`
+}
+
+// Rule is one rule of the file.
+type Rule struct {
+	// ID names the rule: 1 to 64 letters, digits, '_', '-' or '.'.
+	ID string `yaml:"id"`
+	// SQL is the statement, e.g. SELECT … FROM "devices/+/state" WHERE ….
+	SQL string `yaml:"sql"`
+	// Description is free text.
+	Description string `yaml:"description"`
+	// Enabled rules are evaluated (default true).
+	Enabled bool `yaml:"enabled"`
+	// Actions receive each output, in order.
+	Actions []RuleAction `yaml:"actions"`
+}
+
+// RuleAction is one action of a rule. Type selects the action; the other
+// keys belong to that type (a key set for a type that does not take it is
+// refused when the hub starts).
+type RuleAction struct {
+	// Type is republish or log (bridges add their own types).
+	Type string `yaml:"type"`
+	// Topic is the republish topic template, e.g. alarms/${clientid}.
+	Topic string `yaml:"topic"`
+	// QoS is the republish QoS, 0 to 2.
+	QoS int `yaml:"qos"`
+	// Retain sets the republished message's retain flag.
+	Retain bool `yaml:"retain"`
+	// Payload is the republish payload template ("": the output as JSON).
+	Payload string `yaml:"payload"`
+}
+
+// DefaultRule returns the settings a new entry of rules.list starts from.
+func DefaultRule() Rule { return Rule{Enabled: true} }
+
+func defaultRules() Rules { return Rules{Workers: 2, QueueSize: 1024} }
+
+func init() {
+	elemDefaults[reflect.TypeFor[Rule]()] = func() any { return DefaultRule() }
+}
+
+var ruleID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// validate checks the section; statements are compiled (and refused with
+// their line:col) when the hub starts, since this package knows no SQL.
+func (r *Rules) validate(v *checker) {
+	v.between("rules.workers", r.Workers, 1, 256)
+	v.between("rules.queue_size", r.QueueSize, 1, 1<<20)
+	seen := map[string]string{}
+	for i, rule := range r.List {
+		key := "rules.list." + strconv.Itoa(i)
+		switch prev, dup := seen[rule.ID]; {
+		case !ruleID.MatchString(rule.ID):
+			v.bad(key+".id", "%q: want 1 to 64 letters, digits, '_', '-' or '.'", rule.ID)
+		case dup:
+			v.bad(key+".id", "duplicate rule id %q (also %s)", rule.ID, prev)
+		default:
+			seen[rule.ID] = key + ".id"
+		}
+		if strings.TrimSpace(rule.SQL) == "" {
+			v.bad(key+".sql", "required")
+		}
+		for j, a := range rule.Actions {
+			akey := key + ".actions." + strconv.Itoa(j)
+			if a.Type == "" {
+				v.bad(akey+".type", "required")
+			}
+			if a.Type == "republish" && a.Topic == "" {
+				v.bad(akey+".topic", "required for republish")
+			}
+			v.between(akey+".qos", a.QoS, 0, 2)
+		}
+	}
+}

@@ -1,0 +1,239 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/iothub-dev/iothub/internal/broker"
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// Publisher publishes a message into the hub as a device's PUBLISH would
+// be routed, and returns the number of sessions it went to.
+type Publisher interface {
+	Publish(ctx context.Context, m *msg.Message) (int, error)
+}
+
+// Commander sends a message to one client's session and reports its
+// delivery, and awaits MQTT 5 replies (request/response).
+type Commander interface {
+	SendToClient(ctx context.Context, clientID string, m *msg.Message) (broker.Outcome, <-chan broker.DeliveryResult, error)
+	AwaitReply(responseTopic string, correlation []byte) (<-chan *msg.Message, func())
+}
+
+// ClientManager lists, inspects and disconnects clients and manages their
+// subscriptions.
+type ClientManager interface {
+	Clients(q broker.ClientQuery) ([]broker.ClientInfo, bool)
+	Client(clientID string) (broker.ClientInfo, bool)
+	Kick(clientID string) error
+	Subscriptions(q broker.SubscriptionQuery) ([]broker.SubscriptionInfo, bool)
+	SubscribeClient(clientID, filter string, o broker.SubscribeOptions) (bool, error)
+	UnsubscribeClient(clientID, filter string) error
+}
+
+// RetainedStore lists, reads and deletes retained messages.
+type RetainedStore interface {
+	RetainedMessages(q broker.RetainedQuery) ([]*msg.Message, bool, error)
+	Retained(topic string) (*msg.Message, bool)
+	DeleteRetained(topic string) bool
+}
+
+// NodeInfo describes the hub node.
+type NodeInfo interface {
+	Stats() broker.Stats
+	NodeName() string
+}
+
+// Broker is everything the API needs from the broker; *broker.Server
+// implements it.
+type Broker interface {
+	Publisher
+	Commander
+	ClientManager
+	RetainedStore
+	NodeInfo
+}
+
+// KeyChecker tells whether an API key is valid; *KeyStore implements it.
+type KeyChecker interface {
+	// Check returns the id of the key (for logs) and whether it is valid.
+	Check(key string) (id string, ok bool)
+}
+
+// Options configure the API. Zero durations and sizes take the defaults
+// of the api config section.
+type Options struct {
+	Broker Broker
+	// Keys checks the Authorization header of every request RequireKey
+	// wraps.
+	Keys   KeyChecker
+	Logger *slog.Logger
+	// MaxBodyBytes caps request bodies.
+	MaxBodyBytes int64
+	// CommandTopic and RPCResponseTopic are topic templates in which
+	// {clientid} is replaced by the device's client id.
+	CommandTopic, RPCResponseTopic string
+	// CommandTimeout is the wait of a command or RPC call that gives no
+	// timeout; MaxCommandTimeout the longest it may ask for.
+	CommandTimeout, MaxCommandTimeout time.Duration
+	// Version is the hub's version for GET /api/v1/node.
+	Version string
+	// Ready reports whether the hub's listeners are up (GET /ready); nil:
+	// always ready.
+	Ready func() bool
+}
+
+// API is the HTTP API: a set of routes registered on a ServeMux.
+type API struct {
+	o       Options
+	log     *slog.Logger
+	started time.Time
+	mux     *http.ServeMux // where Register put the routes, for 405s
+}
+
+// New returns the API with o (zero fields defaulted).
+func New(o Options) *API {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.CommandTopic == "" {
+		o.CommandTopic = "devices/{clientid}/command"
+	}
+	if o.RPCResponseTopic == "" {
+		o.RPCResponseTopic = "devices/{clientid}/reply"
+	}
+	if o.CommandTimeout <= 0 {
+		o.CommandTimeout = 10 * time.Second
+	}
+	if o.MaxCommandTimeout < o.CommandTimeout {
+		o.MaxCommandTimeout = max(o.CommandTimeout, 5*time.Minute)
+	}
+	return &API{o: o, log: o.Logger.With("component", "api"), started: time.Now()}
+}
+
+// handlerFunc is an API handler: it writes a success response itself and
+// returns an error for writeError to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route is one endpoint: a ServeMux pattern and its handler.
+type route struct {
+	pattern string
+	h       handlerFunc
+}
+
+// Routes returns the patterns of every endpoint Register adds, in the
+// ServeMux syntax ("POST /api/v1/publish"). The OpenAPI test checks them
+// against openapi.json both ways.
+func (a *API) Routes() []string {
+	rs := a.routes()
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.pattern
+	}
+	return out
+}
+
+func (a *API) routes() []route {
+	return []route{
+		{"GET /api/v1/openapi.json", a.openAPI},
+		{"POST /api/v1/publish", a.publish},
+		{"POST /api/v1/publish/batch", a.publishBatch},
+		{"POST /api/v1/devices/{clientid}/commands", a.command},
+		{"POST /api/v1/devices/{clientid}/rpc", a.rpc},
+		{"GET /api/v1/clients", a.listClients},
+		{"GET /api/v1/clients/{clientid}", a.getClient},
+		{"DELETE /api/v1/clients/{clientid}", a.kickClient},
+		{"GET /api/v1/clients/{clientid}/subscriptions", a.clientSubscriptions},
+		{"POST /api/v1/clients/{clientid}/subscriptions", a.subscribe},
+		{"DELETE /api/v1/clients/{clientid}/subscriptions", a.unsubscribe},
+		{"GET /api/v1/subscriptions", a.listSubscriptions},
+		{"GET /api/v1/retained", a.listRetained},
+		{"GET /api/v1/retained/{topic...}", a.getRetained},
+		{"DELETE /api/v1/retained/{topic...}", a.deleteRetained},
+		{"GET /api/v1/node", a.node},
+		{"GET /api/v1/node/stats", a.nodeStats},
+		{"GET /ready", a.ready},
+	}
+}
+
+// Register adds every endpoint to mux, and a catch-all under /api/v1/
+// that answers unknown paths with a JSON not_found (or
+// method_not_allowed). It does not add authentication: wrap the server's
+// handler with RequireKey.
+func (a *API) Register(mux *http.ServeMux) {
+	a.mux = mux
+	for _, r := range a.routes() {
+		mux.Handle(r.pattern, a.serve(r.h))
+	}
+	mux.Handle("/api/v1/", a.serve(a.notFound))
+}
+
+// serve adapts a handlerFunc: it bounds the body and renders errors.
+func (a *API) serve(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes)
+		if err := h(w, r); err != nil {
+			writeError(w, a.log, r, err)
+		}
+	})
+}
+
+// notFound answers a path under /api/v1/ that no route serves; when the
+// path exists for another method it answers 405 with Allow.
+func (a *API) notFound(w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if m == r.Method || a.mux == nil {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, p := a.mux.Handler(probe); p != "" && p != "/api/v1/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", "))
+	}
+	return errorf(http.StatusNotFound, CodeNotFound, "no endpoint %s %s", r.Method, r.URL.Path)
+}
+
+// RequireKey wraps next so that requests under /api/v1/ (and /metrics
+// when metrics is true) need a valid API key in "Authorization: Bearer
+// <key>". Everything else (/health, /ready, /metrics when metrics is
+// false) passes unchecked.
+func (a *API) RequireKey(next http.Handler, metrics bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/api/v1/") || p == "/api/v1" || metrics && p == "/metrics" {
+			if err := a.checkKey(r); err != nil {
+				writeError(w, a.log, r, err)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *API) checkKey(r *http.Request) error {
+	h := r.Header.Get("Authorization")
+	scheme, key, found := strings.Cut(h, " ")
+	if h == "" || !found || !strings.EqualFold(scheme, "Bearer") {
+		return errorf(http.StatusUnauthorized, CodeUnauthorized, "an API key is required: send Authorization: Bearer <key>")
+	}
+	if a.o.Keys == nil {
+		return errorf(http.StatusUnauthorized, CodeUnauthorized, "invalid or revoked API key")
+	}
+	if _, ok := a.o.Keys.Check(strings.TrimSpace(key)); !ok {
+		return errorf(http.StatusUnauthorized, CodeUnauthorized, "invalid or revoked API key")
+	}
+	return nil
+}

@@ -1,0 +1,268 @@
+package api
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iothub-dev/iothub/internal/broker"
+)
+
+// Page sizes of the list endpoints.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+// page is the envelope of every list answer. NextCursor, when set, is
+// passed as ?cursor= to get the next page.
+type page[T any] struct {
+	Data []T      `json:"data"`
+	Meta pageMeta `json:"meta"`
+}
+
+type pageMeta struct {
+	Limit      int    `json:"limit"`
+	Count      int    `json:"count"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// pageParams reads ?limit= and ?cursor= (opaque: base64url of the last
+// key of the previous page).
+func pageParams(r *http.Request) (limit int, after string, err error) {
+	limit = defaultLimit
+	q := r.URL.Query()
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxLimit {
+			return 0, "", badField("limit", "%q: must be a number from 1 to %d", s, maxLimit)
+		}
+		limit = n
+	}
+	if c := q.Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil {
+			return 0, "", badField("cursor", "not a cursor returned by this endpoint")
+		}
+		after = string(b)
+	}
+	return limit, after, nil
+}
+
+func cursor(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
+
+func newPage[T any](data []T, limit int, more bool, last func(T) string) page[T] {
+	if data == nil {
+		data = []T{}
+	}
+	p := page[T]{Data: data, Meta: pageMeta{Limit: limit, Count: len(data)}}
+	if more && len(data) > 0 {
+		p.Meta.NextCursor = cursor(last(data[len(data)-1]))
+	}
+	return p
+}
+
+// clientJSON is a client in answers.
+type clientJSON struct {
+	ClientID          string             `json:"client_id"`
+	Username          string             `json:"username"`
+	Connected         bool               `json:"connected"`
+	ProtocolVersion   string             `json:"protocol_version"`
+	Address           string             `json:"address,omitempty"`
+	Listener          string             `json:"listener,omitempty"`
+	ConnectedAt       *time.Time         `json:"connected_at,omitempty"`
+	DisconnectedAt    *time.Time         `json:"disconnected_at,omitempty"`
+	KeepAlive         int                `json:"keep_alive"`
+	SessionExpiry     int64              `json:"session_expiry"`
+	SubscriptionCount int                `json:"subscription_count"`
+	Subscriptions     []subscriptionJSON `json:"subscriptions,omitempty"`
+	Inflight          int                `json:"inflight"`
+	Queued            int                `json:"queued"`
+	MessagesIn        uint64             `json:"messages_in"`
+	MessagesOut       uint64             `json:"messages_out"`
+}
+
+func toClientJSON(ci broker.ClientInfo) clientJSON {
+	c := clientJSON{
+		ClientID: ci.ClientID, Username: ci.Username, Connected: ci.Connected, ProtocolVersion: ci.ProtocolVersion,
+		Address: ci.Remote, Listener: ci.Listener, KeepAlive: int(ci.KeepAlive / time.Second),
+		SessionExpiry: int64(ci.SessionExpiry / time.Second), SubscriptionCount: ci.SubscriptionCount,
+		Inflight: ci.Inflight, Queued: ci.Queued, MessagesIn: ci.MessagesIn, MessagesOut: ci.MessagesOut,
+	}
+	if ci.SessionExpiry < 0 {
+		c.SessionExpiry = -1
+	}
+	c.ConnectedAt, c.DisconnectedAt = optTime(ci.ConnectedAt), optTime(ci.DisconnectedAt)
+	for _, s := range ci.Subscriptions {
+		c.Subscriptions = append(c.Subscriptions, toSubscriptionJSON(s))
+	}
+	return c
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// listClients answers GET /api/v1/clients?client_id_prefix=&username=&connected=&limit=&cursor=.
+func (a *API) listClients(w http.ResponseWriter, r *http.Request) error {
+	limit, after, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	cq := broker.ClientQuery{IDPrefix: q.Get("client_id_prefix"), Username: q.Get("username"), After: after, Limit: limit}
+	if s := q.Get("connected"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return badField("connected", "%q: must be true or false", s)
+		}
+		cq.Connected = &b
+	}
+	infos, more := a.o.Broker.Clients(cq)
+	out := make([]clientJSON, len(infos))
+	for i, ci := range infos {
+		out[i] = toClientJSON(ci)
+	}
+	writeJSON(w, http.StatusOK, newPage(out, limit, more, func(c clientJSON) string { return c.ClientID }))
+	return nil
+}
+
+func (a *API) getClient(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("clientid")
+	ci, ok := a.o.Broker.Client(id)
+	if !ok {
+		return errorf(http.StatusNotFound, CodeClientNotFound, "no session for client id %q", id)
+	}
+	writeJSON(w, http.StatusOK, toClientJSON(ci))
+	return nil
+}
+
+// kickClient disconnects a client (v5: DISCONNECT 0x98 Administrative
+// action); its session stays when persistent.
+func (a *API) kickClient(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("clientid")
+	switch err := a.o.Broker.Kick(id); {
+	case errors.Is(err, broker.ErrNoSession):
+		return errorf(http.StatusNotFound, CodeClientNotFound, "no session for client id %q", id)
+	case errors.Is(err, broker.ErrNotConnected):
+		return errorf(http.StatusConflict, CodeClientNotConnected, "client %q is not connected", id)
+	case err != nil:
+		return err
+	}
+	a.log.Info("client disconnected through the API", "client_id", id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// subscriptionJSON is a subscription in answers and in subscribe requests.
+type subscriptionJSON struct {
+	ClientID          string `json:"client_id,omitempty"`
+	Filter            string `json:"filter"`
+	QoS               byte   `json:"qos"`
+	NoLocal           bool   `json:"no_local"`
+	RetainAsPublished bool   `json:"retain_as_published"`
+	RetainHandling    byte   `json:"retain_handling"`
+	SubscriptionID    uint32 `json:"subscription_id,omitempty"`
+}
+
+func toSubscriptionJSON(s broker.SubscriptionInfo) subscriptionJSON {
+	return subscriptionJSON{ClientID: s.ClientID, Filter: s.Filter, QoS: s.QoS, NoLocal: s.NoLocal,
+		RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, SubscriptionID: s.SubscriptionID}
+}
+
+// listSubscriptions answers GET /api/v1/subscriptions?client_id=&filter=&topic=&limit=&cursor=.
+func (a *API) listSubscriptions(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	return a.subscriptions(w, r, q.Get("client_id"))
+}
+
+func (a *API) clientSubscriptions(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("clientid")
+	if _, ok := a.o.Broker.Client(id); !ok {
+		return errorf(http.StatusNotFound, CodeClientNotFound, "no session for client id %q", id)
+	}
+	return a.subscriptions(w, r, id)
+}
+
+func (a *API) subscriptions(w http.ResponseWriter, r *http.Request, clientID string) error {
+	limit, after, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	afterClient, afterFilter, _ := strings.Cut(after, "\x00")
+	subs, more := a.o.Broker.Subscriptions(broker.SubscriptionQuery{
+		ClientID: clientID, Filter: q.Get("filter"), Topic: q.Get("topic"),
+		AfterClientID: afterClient, AfterFilter: afterFilter, Limit: limit,
+	})
+	out := make([]subscriptionJSON, len(subs))
+	for i, s := range subs {
+		out[i] = toSubscriptionJSON(s)
+	}
+	writeJSON(w, http.StatusOK, newPage(out, limit, more, func(s subscriptionJSON) string { return s.ClientID + "\x00" + s.Filter }))
+	return nil
+}
+
+// subscribe subscribes a client server-side, as if it had sent SUBSCRIBE.
+func (a *API) subscribe(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("clientid")
+	var req subscriptionJSON
+	if err := decodeBody(r.Body, &req); err != nil {
+		return err
+	}
+	if req.ClientID != "" && req.ClientID != id {
+		return badField("client_id", "differs from the client id in the path")
+	}
+	if req.Filter == "" {
+		return badField("filter", "required")
+	}
+	if req.SubscriptionID != 0 {
+		return badField("subscription_id", "cannot be set server-side")
+	}
+	isNew, err := a.o.Broker.SubscribeClient(id, req.Filter, broker.SubscribeOptions{
+		QoS: req.QoS, NoLocal: req.NoLocal, RetainAsPublished: req.RetainAsPublished, RetainHandling: req.RetainHandling,
+	})
+	switch {
+	case errors.Is(err, broker.ErrNoSession):
+		return errorf(http.StatusNotFound, CodeClientNotFound, "no session for client id %q", id)
+	case errors.Is(err, broker.ErrQuotaExceeded):
+		return errorf(http.StatusConflict, CodeQuotaExceeded, "client %q has the most subscriptions allowed (mqtt.max_subscriptions_per_client)", id)
+	case errors.Is(err, broker.ErrBadFilter):
+		return badField("filter", "%v", err)
+	case err != nil:
+		return err
+	}
+	req.ClientID = id
+	status := http.StatusOK
+	if isNew {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, req)
+	return nil
+}
+
+// unsubscribe removes a client's subscription: DELETE
+// /api/v1/clients/{clientid}/subscriptions?filter=devices%2F%2B%2Fstate.
+func (a *API) unsubscribe(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("clientid")
+	filter := r.URL.Query().Get("filter")
+	if filter == "" {
+		return badField("filter", "required (a query parameter, URL-encoded)")
+	}
+	switch err := a.o.Broker.UnsubscribeClient(id, filter); {
+	case errors.Is(err, broker.ErrNoSession):
+		return errorf(http.StatusNotFound, CodeClientNotFound, "no session for client id %q", id)
+	case errors.Is(err, broker.ErrNoSubscription):
+		return errorf(http.StatusNotFound, CodeSubscriptionNotFound, "client %q has no subscription to %q", id, filter)
+	case err != nil:
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

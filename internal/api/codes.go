@@ -1,0 +1,55 @@
+package api
+
+// The stable error codes of the HTTP API: the "code" of every error
+// response. Clients may switch on them; they never change meaning. New
+// codes are added here, and to the Error schema of openapi.json.
+const (
+	// CodeBadRequest: the body is not valid JSON, or not the expected shape.
+	CodeBadRequest = "bad_request"
+	// CodeInvalidField: a field (or query parameter) has a bad value; the
+	// response names it in "field".
+	CodeInvalidField = "invalid_field"
+	// CodeBodyTooLarge: the body is over api.max_body_bytes.
+	CodeBodyTooLarge = "body_too_large"
+	// CodeUnauthorized: no API key, or an unknown or revoked one.
+	CodeUnauthorized = "unauthorized"
+	// CodeNotFound: no such endpoint.
+	CodeNotFound = "not_found"
+	// CodeMethodNotAllowed: the endpoint exists for other methods.
+	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeClientNotFound: no session exists for the client id.
+	CodeClientNotFound = "client_not_found"
+	// CodeClientNotConnected: the client has a session but is offline.
+	CodeClientNotConnected = "client_not_connected"
+	// CodeSubscriptionNotFound: the client has no such subscription.
+	CodeSubscriptionNotFound = "subscription_not_found"
+	// CodeRetainedNotFound: no retained message on the topic.
+	CodeRetainedNotFound = "retained_not_found"
+	// CodeQuotaExceeded: the client has mqtt.max_subscriptions_per_client.
+	CodeQuotaExceeded = "quota_exceeded"
+	// CodeUnsupportedProtocol: the request needs MQTT 5 and the device
+	// speaks 3.1.1 (request/response).
+	CodeUnsupportedProtocol = "unsupported_protocol"
+	// CodeNoSession: a command's device has no session (status no_session).
+	CodeNoSession = "no_session"
+	// CodeDropped: the device's session refused the command (status
+	// dropped; "reason" says why).
+	CodeDropped = "dropped"
+	// CodeTimeout: the device did not reach the awaited step in time
+	// (status timeout).
+	CodeTimeout = "timeout"
+	// CodeNotReady: the hub is starting or stopping (GET /ready).
+	CodeNotReady = "not_ready"
+	// CodeInternal: a bug or an unexpected failure; the log has details.
+	CodeInternal = "internal_error"
+)
+
+// ErrorCodes lists every code above, for the OpenAPI document's check.
+func ErrorCodes() []string {
+	return []string{
+		CodeBadRequest, CodeInvalidField, CodeBodyTooLarge, CodeUnauthorized, CodeNotFound,
+		CodeMethodNotAllowed, CodeClientNotFound, CodeClientNotConnected, CodeSubscriptionNotFound,
+		CodeRetainedNotFound, CodeQuotaExceeded, CodeUnsupportedProtocol, CodeNoSession, CodeDropped,
+		CodeTimeout, CodeNotReady, CodeInternal,
+	}
+}

@@ -1,0 +1,81 @@
+package app
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/iothub-dev/iothub/internal/api"
+)
+
+// apiState is the HTTP API's part of the App (docs/http-api.md).
+type apiState struct {
+	api   *api.API
+	keys  *api.KeyStore
+	ready atomic.Bool // listeners up, not stopping (GET /ready)
+}
+
+// setupAPI opens the key store and registers the API's routes on a.mux.
+// Nothing is written yet: the first key is created by Start
+// (ensureAPIKey).
+func (a *App) setupAPI() error {
+	keys, err := api.OpenKeyStore(filepath.Join(a.cfg.DataDir, api.KeyFile))
+	if err != nil {
+		return fmt.Errorf("api keys: %w", err)
+	}
+	keys.SetBootstrap(string(a.cfg.API.Key))
+	a.api.keys = keys
+	c := a.cfg.API
+	a.api.api = api.New(api.Options{
+		Broker:            a.broker,
+		Keys:              keys,
+		Logger:            a.log,
+		MaxBodyBytes:      int64(c.MaxBodyBytes),
+		CommandTopic:      c.CommandTopic,
+		RPCResponseTopic:  c.RPCResponseTopic,
+		CommandTimeout:    c.CommandTimeout.D(),
+		MaxCommandTimeout: c.MaxCommandTimeout.D(),
+		Version:           Version,
+		Ready:             a.api.ready.Load,
+	})
+	a.api.api.Register(a.mux)
+	return nil
+}
+
+// httpHandler is a.mux behind the API key check: every path under
+// /api/v1/ (whoever registered it) and /metrics when
+// metrics.require_api_key is set need a key; /health, /ready and an open
+// /metrics do not.
+func (a *App) httpHandler() http.Handler {
+	return a.api.api.RequireKey(a.mux, a.cfg.Metrics.RequireAPIKey)
+}
+
+// ensureAPIKey creates the first API key when the key file does not exist
+// and no bootstrap key is configured, and prints it once, at WARN: only
+// its hash is stored.
+func (a *App) ensureAPIKey() error {
+	k := a.api.keys
+	if k.Exists() || a.cfg.API.Key != "" {
+		if len(k.List()) == 0 && a.cfg.API.Key == "" {
+			a.log.Warn("the HTTP API has no key: every /api/v1 request is refused; create one with `iothub apikey create`", "file", k.Path())
+		}
+		return nil
+	}
+	key, info, err := k.Create("initial")
+	if err != nil {
+		return fmt.Errorf("creating the first API key: %w", err)
+	}
+	a.log.Warn("created the first HTTP API key; it is shown only this once, store it now (send it as Authorization: Bearer <key>; manage keys with `iothub apikey`)",
+		"api_key", key, "id", info.ID, "file", k.Path())
+	return nil
+}
+
+// serveHTTP serves srv on ln, over TLS when api.tls_cert_file is set.
+func (a *App) serveHTTP(srv *http.Server, ln net.Listener) error {
+	if c := a.cfg.API; c.TLSCertFile != "" {
+		return srv.ServeTLS(ln, c.TLSCertFile, c.TLSKeyFile)
+	}
+	return srv.Serve(ln)
+}

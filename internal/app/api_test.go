@@ -1,0 +1,61 @@
+package app
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/config"
+	"github.com/iothub-dev/iothub/internal/api"
+)
+
+// TestAPI_appRoutesDocumented checks that the routes this package mounts
+// (x-iothub-mounted-by: app in openapi.json) are served by the App's mux,
+// and that everything under /api/v1 needs a key.
+func TestAPI_appRoutesDocumented(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.API.Key = "app-test-key-0123456789"
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+
+	var doc struct {
+		Paths map[string]map[string]struct {
+			MountedBy string `json:"x-iothub-mounted-by"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(api.OpenAPI(), &doc))
+	param := regexp.MustCompile(`\{[a-z]+\}`)
+	h := a.httpHandler()
+	n := 0
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			method = strings.ToUpper(method)
+			req := httptest.NewRequest(method, param.ReplaceAllString(path, "x"), nil)
+			_, pattern := a.mux.Handler(req)
+			require.Equal(t, method+" "+strings.ReplaceAll(path, "{topic}", "{topic...}"), pattern, "documented %s %s", method, path)
+			if op.MountedBy == "app" {
+				n++
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if strings.HasPrefix(path, "/api/v1/") {
+				require.Equal(t, http.StatusUnauthorized, rec.Code, "%s %s without a key", method, path)
+			}
+		}
+	}
+	require.Positive(t, n)
+
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/trace", nil)
+	req.Header.Set("Authorization", "Bearer "+string(cfg.API.Key))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+}

@@ -1,0 +1,98 @@
+package app
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/config"
+)
+
+func newTestApp(t *testing.T, configure func(*config.Config)) (*App, *httptest.Server) {
+	t.Helper()
+	cfg := config.Defaults()
+	if configure != nil {
+		configure(&cfg)
+	}
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	srv := httptest.NewServer(a.mux)
+	t.Cleanup(srv.Close)
+	return a, srv
+}
+
+func call(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestMetricsRoute(t *testing.T) {
+	tests := []struct {
+		name      string
+		configure func(*config.Config)
+		status    int
+		contains  string
+	}{
+		{"enabled by default", nil, http.StatusOK, "iothub_uptime_seconds"},
+		{"disabled", func(c *config.Config) { c.Metrics.Enabled = false }, http.StatusNotFound, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, srv := newTestApp(t, tc.configure)
+			code, body := call(t, http.MethodGet, srv.URL+"/metrics", "")
+			require.Equal(t, tc.status, code)
+			require.Contains(t, body, tc.contains)
+		})
+	}
+}
+
+func TestTraceRoutes(t *testing.T) {
+	a, srv := newTestApp(t, nil)
+	code, _ := call(t, http.MethodPost, srv.URL+"/api/v1/trace/lock-1", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, []string{"lock-1"}, a.broker.TracedClients())
+	code, body := call(t, http.MethodGet, srv.URL+"/api/v1/trace", "")
+	require.Equal(t, http.StatusOK, code)
+	require.JSONEq(t, `{"clients":["lock-1"]}`, body)
+	code, _ = call(t, http.MethodDelete, srv.URL+"/api/v1/trace/lock-1", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Empty(t, a.broker.TracedClients())
+}
+
+func TestLogLevelRoutes(t *testing.T) {
+	a, srv := newTestApp(t, nil)
+	code, _ := call(t, http.MethodGet, srv.URL+"/api/v1/log/level", "")
+	require.Equal(t, http.StatusServiceUnavailable, code, "no LevelVar given")
+	lv := new(slog.LevelVar)
+	a.UseLevelVar(lv)
+	tests := []struct {
+		body   string
+		status int
+		want   slog.Level
+	}{
+		{`{"level":"debug"}`, http.StatusOK, slog.LevelDebug},
+		{`{"level":"ERROR"}`, http.StatusOK, slog.LevelError},
+		{`{"level":"loud"}`, http.StatusBadRequest, slog.LevelError},
+		{`{"lvl":"info"}`, http.StatusBadRequest, slog.LevelError},
+		{`not json`, http.StatusBadRequest, slog.LevelError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.body, func(t *testing.T) {
+			code, body := call(t, http.MethodPut, srv.URL+"/api/v1/log/level", tc.body)
+			require.Equal(t, tc.status, code, body)
+			require.Equal(t, tc.want, lv.Level())
+		})
+	}
+}

@@ -1,0 +1,128 @@
+package app
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/iothub-dev/iothub/auth/users"
+	"github.com/iothub-dev/iothub/config"
+)
+
+const usersUsage = `Usage:
+  iothub users add NAME [--superuser]   add or replace a user; the password is read from stdin
+  iothub users remove NAME              remove a user
+  iothub users list                     list users (config file users are marked)
+  iothub users hash                     print a bcrypt hash of the password read from stdin,
+                                        for auth.users.static in the config file
+Flags (before NAME): --config FILE (env IOTHUB_CONFIG), --data-dir DIR.
+The users live in auth.users.file (default DATA_DIR/users.json); a running
+hub notices changes within a second.
+`
+
+// usersCmd implements `iothub users add|remove|list|hash`.
+func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usersUsage)
+		return exitConfig
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", os.Getenv("IOTHUB_CONFIG"), "config file (YAML)")
+	dataDir := fs.String("data-dir", "", "data directory (config key data_dir)")
+	superuser := fs.Bool("superuser", false, "the user skips the ACL (add)")
+	fs.Usage = func() { fmt.Fprint(stderr, usersUsage) }
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitConfig
+	}
+	if sub == "hash" {
+		return usersHash(stdin, stdout, stderr)
+	}
+	cfg, err := config.Load(*cfgPath, os.Environ())
+	if err == nil && *dataDir != "" {
+		err = cfg.Set("data_dir", *dataDir)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "iothub: %v\n", err)
+		return exitConfig
+	}
+	store, err := openUsers(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "iothub: %v\n", err)
+		return exitFail
+	}
+	return runUsers(store, sub, fs.Args(), *superuser, stdin, stdout, stderr)
+}
+
+// runUsers runs one subcommand on store.
+func runUsers(store *users.Store, sub string, args []string, superuser bool, stdin io.Reader, stdout, stderr io.Writer) int {
+	switch {
+	case sub == "list" && len(args) == 0:
+		for _, u := range store.List() {
+			line := u.Username
+			if u.Superuser {
+				line += "\tsuperuser"
+			}
+			if store.IsStatic(u.Username) {
+				line += "\t(config file)"
+			}
+			fmt.Fprintln(stdout, line)
+		}
+		return exitOK
+	case sub == "add" && len(args) == 1:
+		pw, err := readPassword(stdin)
+		if err == nil {
+			err = store.Add(args[0], pw, superuser)
+		}
+		return usersReport(err, stdout, stderr, "user "+args[0]+" saved")
+	case sub == "remove" && len(args) == 1:
+		return usersReport(store.Remove(args[0]), stdout, stderr, "user "+args[0]+" removed")
+	}
+	fmt.Fprint(stderr, usersUsage)
+	return exitConfig
+}
+
+func usersReport(err error, stdout, stderr io.Writer, ok string) int {
+	if err != nil {
+		fmt.Fprintf(stderr, "iothub: %v\n", err)
+		if errors.Is(err, users.ErrNotFound) || errors.Is(err, users.ErrReadOnly) || errors.Is(err, users.ErrInvalid) {
+			return exitConfig
+		}
+		return exitFail
+	}
+	fmt.Fprintln(stdout, ok)
+	return exitOK
+}
+
+// readPassword reads the first line of r.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("%w: empty password on stdin", users.ErrInvalid)
+	}
+	return pw, nil
+}
+
+func usersHash(stdin io.Reader, stdout, stderr io.Writer) int {
+	pw, err := readPassword(stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "iothub: %v\n", err)
+		return exitConfig
+	}
+	h, err := users.HashPassword(pw, 0)
+	if err != nil {
+		fmt.Fprintf(stderr, "iothub: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintln(stdout, h)
+	return exitOK
+}

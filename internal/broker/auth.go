@@ -1,0 +1,225 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/iothub-dev/iothub/auth"
+	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/mqtt/topic"
+)
+
+// This file connects the broker to package auth: authentication at
+// CONNECT, authorization of PUBLISH and SUBSCRIBE through a per-connection
+// decision cache, and the rate-limited log of denials.
+
+// security is the Server's authentication, authorization and rate-limit
+// state; everything in it is swapped atomically on reload.
+type security struct {
+	hooks   atomic.Pointer[authHooks]
+	limits  atomic.Pointer[rateState]
+	denyLog logLimiter
+}
+
+// authHooks is one generation of the authenticator and authorizer.
+type authHooks struct {
+	authn auth.Authenticator // nil: everyone may connect
+	authz auth.Authorizer    // nil: everything is allowed
+	gen   uint64             // bumped by SetAuth; invalidates conn caches
+}
+
+func (sec *security) init(o *Options) {
+	sec.hooks.Store(&authHooks{authn: o.Authenticator, authz: o.Authorizer, gen: 1})
+	sec.limits.Store(newRateState(o.RateLimits))
+}
+
+// SetAuth replaces the authenticator and the authorizer (nil: allow all) at
+// run time. New connections use them at once; connected clients keep their
+// identity, and their cached authorization decisions are dropped so that
+// their next PUBLISH or SUBSCRIBE is checked against the new rules.
+func (s *Server) SetAuth(authn auth.Authenticator, authz auth.Authorizer) {
+	old := s.sec.hooks.Load()
+	s.sec.hooks.Store(&authHooks{authn: authn, authz: authz, gen: old.gen + 1})
+}
+
+// aclCacheSize bounds one connection's cache of authorization decisions.
+const aclCacheSize = 256
+
+type aclKey struct {
+	action auth.Action
+	topic  string
+}
+
+// authState is a connection's identity and decision cache, owned by its
+// read goroutine.
+type authState struct {
+	id    *auth.Identity
+	gen   uint64
+	cache map[aclKey]bool
+}
+
+// connectInfo describes c and its CONNECT for the authenticator.
+func (c *conn) connectInfo(p *packet.Connect, cp *connectParams) *auth.ConnectInfo {
+	ci := &auth.ConnectInfo{
+		ClientID:     cp.clientID,
+		Username:     cp.username,
+		Password:     p.Password,
+		RemoteAddr:   c.remote,
+		Listener:     c.listener,
+		ProtoVer:     byte(p.Version),
+		CertIdentity: c.certUsername + c.certClientID, // at most one is set
+	}
+	if _, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState }); ok || ci.CertIdentity != "" {
+		ci.TLS = true
+	}
+	return ci
+}
+
+// authenticate runs the authenticator for an accepted CONNECT and checks
+// that the will may be published. It returns the CONNACK code (Success to
+// go on) and sets c.auth.id; the username of cp becomes the identity's.
+// It runs on the read goroutine without broker locks, and may block up to
+// the connect timeout.
+func (c *conn) authenticate(p *packet.Connect, cp *connectParams) packet.ReasonCode {
+	hooks := c.s.sec.hooks.Load()
+	ci := c.connectInfo(p, cp)
+	id := auth.NewIdentity(ci, "")
+	if hooks.authn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), c.s.opts.ConnectTimeout)
+		r := hooks.authn.Authenticate(ctx, ci)
+		cancel()
+		if r.Decision != auth.Allow || r.Identity == nil {
+			c.s.stats.authFailed.Add(1)
+			code := r.Code
+			if r.Decision != auth.Deny || code < 0x80 {
+				code = packet.NotAuthorized
+			}
+			c.logger().Info("authentication failed", "client_id", ci.ClientID, "username", ci.Username,
+				"code", code.String(), "reason", r.Reason)
+			return c.connackCode(code)
+		}
+		c.s.stats.authSucceeded.Add(1)
+		id = r.Identity
+	}
+	c.auth = authState{id: id, gen: hooks.gen}
+	if id.Username != "" && !id.Anonymous {
+		cp.username = id.Username
+	}
+	if cp.will != nil && !c.authorize(auth.ActionPublish, cp.will.Topic) {
+		c.denied(auth.ActionPublish, cp.will.Topic)
+		return c.connackCode(packet.NotAuthorized)
+	}
+	return packet.Success
+}
+
+// connackCode maps an MQTT 5 refusal to the 3.1.1 return code for 3.1.1
+// clients.
+func (c *conn) connackCode(code packet.ReasonCode) packet.ReasonCode {
+	if c.version == packet.V5 {
+		return code
+	}
+	switch code {
+	case packet.BadUsernameOrPassword:
+		return packet.V311BadUsernameOrPassword
+	case packet.ServerUnavailable, packet.ServerBusy:
+		return packet.V311ServerUnavailable
+	}
+	return packet.V311NotAuthorized
+}
+
+// authorize reports whether c's identity may publish to the topic name or
+// subscribe to the filter ($share/group/ removed), through the cache.
+func (c *conn) authorize(action auth.Action, name string) bool {
+	hooks := c.s.sec.hooks.Load()
+	if hooks.authz == nil {
+		return true
+	}
+	st := &c.auth
+	if st.gen != hooks.gen || len(st.cache) >= aclCacheSize {
+		st.gen = hooks.gen
+		clear(st.cache)
+	}
+	key := aclKey{action, name}
+	if ok, hit := st.cache[key]; hit {
+		return ok
+	}
+	if action == auth.ActionSubscribe && strings.HasPrefix(name, topic.SharePrefix) {
+		if _, inner, err := topic.SplitShare(name); err == nil {
+			name = inner
+		}
+	}
+	ok := hooks.authz.Authorize(context.Background(), st.id, action, name) == auth.Allow
+	if st.cache == nil {
+		st.cache = make(map[aclKey]bool, 8)
+	}
+	key.topic = strings.Clone(key.topic) // the topic may alias a packet buffer
+	st.cache[key] = ok
+	return ok
+}
+
+// denied counts and logs (at most once a second) a refused action.
+func (c *conn) denied(action auth.Action, name string) {
+	if action == auth.ActionPublish {
+		c.s.stats.authzDeniedPublish.Add(1)
+	} else {
+		c.s.stats.authzDeniedSubscribe.Add(1)
+	}
+	if n, ok := c.s.sec.denyLog.allow(); ok {
+		id := c.auth.id
+		if id == nil {
+			id = &auth.Identity{}
+		}
+		c.logger().Warn("not authorized", "client_id", id.ClientID, "username", id.Username,
+			"action", action.String(), "topic", name, "suppressed", n)
+	}
+}
+
+// publishDenied answers a PUBLISH the authorizer refused: v5 QoS 1/2 get
+// Not authorized (0x87) in PUBACK/PUBREC, 3.1.1 and QoS 0 messages are
+// dropped; with Options.DisconnectOnDeny the connection is then closed.
+func (c *conn) publishDenied(p *packet.Publish) error {
+	c.denied(auth.ActionPublish, p.Topic)
+	if err := c.ackPublish(p, packet.NotAuthorized); err != nil {
+		return err
+	}
+	if c.s.opts.DisconnectOnDeny {
+		c.closeWith(packet.NotAuthorized, "not_authorized", "publish to "+p.Topic+" not authorized")
+	}
+	return nil
+}
+
+// logLimiter lets one log line through per second and counts the rest.
+type logLimiter struct {
+	next       atomic.Int64 // unix nanoseconds of the next allowed line
+	suppressed atomic.Uint64
+}
+
+// allow reports whether to log now, with the number of lines suppressed
+// since the last one.
+func (l *logLimiter) allow() (uint64, bool) {
+	now := time.Now().UnixNano()
+	next := l.next.Load()
+	if now < next || !l.next.CompareAndSwap(next, now+int64(time.Second)) {
+		l.suppressed.Add(1)
+		return 0, false
+	}
+	return l.suppressed.Swap(0), true
+}
+
+// maySubscribe reports whether c may subscribe to filter; a refusal is
+// counted and logged.
+func (c *conn) maySubscribe(filter string) bool {
+	if c.authorize(auth.ActionSubscribe, filter) {
+		return true
+	}
+	c.denied(auth.ActionSubscribe, filter)
+	return false
+}
+
+// mayPublish reports whether c may publish to p's topic.
+func (c *conn) mayPublish(p *packet.Publish) bool {
+	return c.authorize(auth.ActionPublish, p.Topic)
+}

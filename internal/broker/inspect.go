@@ -1,0 +1,351 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/mqtt/topic"
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// This file holds the read-only snapshots of clients, subscriptions and
+// retained messages the HTTP API lists, and the server-side subscribe and
+// unsubscribe. Listing copies what it needs under the locks and sorts
+// outside them; pages are cursor-based (the last key of the previous page),
+// so a listing stays consistent while clients come and go.
+
+// Errors of the server-side subscription methods.
+var (
+	// ErrBadFilter: the topic filter is not valid (or over the limits).
+	ErrBadFilter = errors.New("broker: invalid topic filter")
+	// ErrQuotaExceeded: the client has max_subscriptions_per_client.
+	ErrQuotaExceeded = errors.New("broker: subscription quota exceeded")
+	// ErrNoSubscription: the client has no subscription to the filter.
+	ErrNoSubscription = errors.New("broker: no such subscription")
+)
+
+// ClientInfo is a snapshot of one client's session and connection.
+type ClientInfo struct {
+	ClientID  string
+	Username  string
+	Connected bool
+	// ProtocolVersion is "3.1.1" or "5.0" (3.1 clients are served as 3.1.1).
+	ProtocolVersion string
+	// Remote and Listener describe the current (or last) connection.
+	Remote   string
+	Listener string
+	// ConnectedAt is when the last connection was accepted;
+	// DisconnectedAt when the last one ended (zero while connected).
+	ConnectedAt    time.Time
+	DisconnectedAt time.Time
+	KeepAlive      time.Duration
+	// SessionExpiry is how long the session outlives its connection;
+	// negative: never expires.
+	SessionExpiry time.Duration
+	// Subscriptions is filled by Client only (ClientCount counts them).
+	Subscriptions     []SubscriptionInfo
+	SubscriptionCount int
+	// Inflight counts QoS 1/2 messages sent and not yet acknowledged;
+	// Queued those waiting in the session.
+	Inflight, Queued int
+	// MessagesIn and MessagesOut count PUBLISHes from and to the client
+	// since the session was created.
+	MessagesIn, MessagesOut uint64
+}
+
+// SubscriptionInfo is one subscription of one client.
+type SubscriptionInfo struct {
+	ClientID          string
+	Filter            string // as subscribed, "$share/{group}/" included
+	QoS               byte
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+	SubscriptionID    uint32
+}
+
+// ClientQuery selects a page of clients, in client id order.
+type ClientQuery struct {
+	// IDPrefix keeps client ids starting with it; Username keeps that
+	// username (empty: any).
+	IDPrefix, Username string
+	// Connected keeps connected (true) or offline (false) clients; nil: both.
+	Connected *bool
+	// After is the cursor: the last client id of the previous page.
+	After string
+	// Limit is the page size (at least 1).
+	Limit int
+}
+
+// Clients returns one page of clients matching q, and whether more follow.
+func (s *Server) Clients(q ClientQuery) (page []ClientInfo, more bool) {
+	limit := max(q.Limit, 1)
+	cands := s.sessionsAfter(q.After, q.IDPrefix)
+	for _, ss := range cands {
+		if q.Username != "" && ss.usernameUnlocked() != q.Username {
+			continue
+		}
+		info := ss.info(false)
+		if q.Connected != nil && info.Connected != *q.Connected {
+			continue
+		}
+		if len(page) == limit {
+			return page, true
+		}
+		page = append(page, info)
+	}
+	return page, false
+}
+
+// sessionsAfter returns the sessions whose client id is after the cursor and
+// starts with prefix, sorted by client id.
+func (s *Server) sessionsAfter(after, prefix string) []*Session {
+	s.mu.Lock()
+	out := make([]*Session, 0, len(s.sessions))
+	for id, ss := range s.sessions {
+		if id > after && strings.HasPrefix(id, prefix) {
+			out = append(out, ss)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Session) int { return strings.Compare(a.id, b.id) })
+	return out
+}
+
+// Client returns the snapshot of one client, subscriptions included.
+func (s *Server) Client(clientID string) (ClientInfo, bool) {
+	ss := s.session(clientID)
+	if ss == nil {
+		return ClientInfo{}, false
+	}
+	return ss.info(true), true
+}
+
+// info snapshots the session under its lock.
+func (ss *Session) info(withSubs bool) ClientInfo {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ci := ClientInfo{
+		ClientID:          ss.id,
+		Username:          ss.usernameUnlocked(),
+		Connected:         ss.conn != nil,
+		ProtocolVersion:   versionName(ss.version),
+		ConnectedAt:       ss.connectedAt,
+		DisconnectedAt:    ss.disconnectedAt,
+		SessionExpiry:     time.Duration(ss.expiry) * time.Second,
+		SubscriptionCount: len(ss.subs),
+		Inflight:          len(ss.inflight),
+		Queued:            ss.queue.len(),
+		MessagesIn:        ss.msgsIn.Load(),
+		MessagesOut:       ss.msgsOut.Load(),
+	}
+	if ss.expiry == neverExpire {
+		ci.SessionExpiry = -1
+	}
+	if c := ss.conn; c != nil {
+		ci.DisconnectedAt = time.Time{}
+		// Set before the conn was attached (handleConnect), read-only since.
+		ci.Remote, ci.Listener, ci.KeepAlive = c.remote, c.listener, c.keepAlive
+	}
+	if withSubs {
+		ci.Subscriptions = ss.subscriptionsLocked()
+	}
+	return ci
+}
+
+func versionName(v packet.Version) string {
+	return protocolVersions[versionIndex(v)]
+}
+
+// subscriptionsLocked lists the session's subscriptions sorted by filter.
+func (ss *Session) subscriptionsLocked() []SubscriptionInfo {
+	out := make([]SubscriptionInfo, 0, len(ss.subs))
+	for _, sub := range ss.subs {
+		out = append(out, SubscriptionInfo{
+			ClientID: ss.id, Filter: sub.filter, QoS: sub.opts.QoS, NoLocal: sub.opts.NoLocal,
+			RetainAsPublished: sub.opts.RetainAsPublished, RetainHandling: sub.opts.RetainHandling,
+			SubscriptionID: sub.subID,
+		})
+	}
+	slices.SortFunc(out, func(a, b SubscriptionInfo) int { return strings.Compare(a.Filter, b.Filter) })
+	return out
+}
+
+// SubscriptionQuery selects a page of subscriptions, ordered by client id
+// then filter.
+type SubscriptionQuery struct {
+	// ClientID keeps one client's subscriptions (empty: all).
+	ClientID string
+	// Filter keeps subscriptions to exactly this filter; Topic those whose
+	// filter matches this topic name (empty: any).
+	Filter, Topic string
+	// AfterClientID and AfterFilter are the cursor: the last subscription
+	// of the previous page.
+	AfterClientID, AfterFilter string
+	// Limit is the page size (at least 1).
+	Limit int
+}
+
+// Subscriptions returns one page of subscriptions matching q, and whether
+// more follow.
+func (s *Server) Subscriptions(q SubscriptionQuery) (page []SubscriptionInfo, more bool) {
+	limit := max(q.Limit, 1)
+	var sessions []*Session
+	if q.ClientID != "" {
+		if ss := s.session(q.ClientID); ss != nil && q.ClientID >= q.AfterClientID {
+			sessions = []*Session{ss}
+		}
+	} else {
+		// Sessions at the cursor's client id still have filters after it.
+		sessions = s.sessionsAfter(q.AfterClientID, "")
+		if q.AfterClientID != "" {
+			if ss := s.session(q.AfterClientID); ss != nil {
+				sessions = append([]*Session{ss}, sessions...)
+			}
+		}
+	}
+	for _, ss := range sessions {
+		ss.mu.Lock()
+		subs := ss.subscriptionsLocked()
+		ss.mu.Unlock()
+		for _, si := range subs {
+			if ss.id == q.AfterClientID && si.Filter <= q.AfterFilter || !subMatches(si.Filter, q.Filter, q.Topic) {
+				continue
+			}
+			if len(page) == limit {
+				return page, true
+			}
+			page = append(page, si)
+		}
+	}
+	return page, false
+}
+
+// subMatches applies the filter and topic conditions of a SubscriptionQuery.
+func subMatches(sub, filter, name string) bool {
+	if filter != "" && sub != filter {
+		return false
+	}
+	if name == "" {
+		return true
+	}
+	if _, inner, err := topic.SplitShare(sub); err == nil {
+		sub = inner
+	}
+	return topic.Match(sub, name)
+}
+
+// SubscribeOptions are the options of a server-side subscription.
+type SubscribeOptions struct {
+	QoS               byte
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+}
+
+// SubscribeClient subscribes clientID's session to filter as if the client
+// had sent SUBSCRIBE (the same checks, limits and events), and sends it the
+// matching retained messages as RetainHandling says. It reports whether the
+// subscription is new (false: it replaced one with the same filter). Errors
+// wrap ErrNoSession, ErrBadFilter or ErrQuotaExceeded.
+func (s *Server) SubscribeClient(clientID, filter string, o SubscribeOptions) (bool, error) {
+	if o.QoS > 2 || o.RetainHandling > 2 {
+		return false, fmt.Errorf("qos %d, retain handling %d: %w", o.QoS, o.RetainHandling, ErrBadFilter)
+	}
+	shared := strings.HasPrefix(filter, topic.SharePrefix)
+	if err := topic.ValidateFilter(filter); err != nil {
+		return false, fmt.Errorf("%q: %w: %w", filter, ErrBadFilter, err)
+	}
+	if shared && o.NoLocal {
+		return false, fmt.Errorf("%q: no_local on a shared subscription: %w", filter, ErrBadFilter)
+	}
+	ss := s.session(clientID)
+	if ss == nil {
+		return false, ErrNoSession
+	}
+	req := packet.Subscription{Filter: filter, QoS: o.QoS, NoLocal: o.NoLocal,
+		RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling}
+	sub, isNew, code := s.subscribe(ss, req, 0)
+	switch {
+	case code == packet.QuotaExceeded:
+		return false, ErrQuotaExceeded
+	case code == packet.UnspecifiedError:
+		return false, ErrNoSession // removed meanwhile
+	case code.IsError():
+		return false, fmt.Errorf("%q: %w (%s)", filter, ErrBadFilter, code)
+	}
+	if !shared && (o.RetainHandling == 0 || o.RetainHandling == 1 && isNew) {
+		s.sendRetained(ss, filter, sub)
+	}
+	return isNew, nil
+}
+
+// UnsubscribeClient removes clientID's subscription to filter. Errors wrap
+// ErrNoSession or ErrNoSubscription.
+func (s *Server) UnsubscribeClient(clientID, filter string) error {
+	ss := s.session(clientID)
+	if ss == nil {
+		return ErrNoSession
+	}
+	if !s.unsubscribe(ss, filter) {
+		return ErrNoSubscription
+	}
+	return nil
+}
+
+// RetainedQuery selects a page of retained messages, in topic order.
+type RetainedQuery struct {
+	// Filter keeps the topics it matches (empty: "#", which, as in MQTT,
+	// leaves out $-topics such as $SYS).
+	Filter string
+	// After is the cursor: the last topic of the previous page.
+	After string
+	// Limit is the page size (at least 1).
+	Limit int
+}
+
+// RetainedMessages returns one page of retained messages matching q, and
+// whether more follow. Expired messages are left out. Errors wrap
+// ErrBadFilter.
+func (s *Server) RetainedMessages(q RetainedQuery) (page []*msg.Message, more bool, err error) {
+	filter := q.Filter
+	if filter == "" {
+		filter = "#"
+	}
+	if err := topic.ValidateFilter(filter); err != nil || strings.HasPrefix(filter, topic.SharePrefix) {
+		return nil, false, fmt.Errorf("%q: %w", filter, ErrBadFilter)
+	}
+	now := time.Now()
+	var all []*msg.Message
+	s.retained.Match(filter, func(t string, m *msg.Message) bool {
+		if t > q.After && !m.Expired(now) {
+			all = append(all, m)
+		}
+		return true
+	})
+	slices.SortFunc(all, func(a, b *msg.Message) int { return strings.Compare(a.Topic, b.Topic) })
+	limit := max(q.Limit, 1)
+	if len(all) > limit {
+		return all[:limit], true, nil
+	}
+	return all, false, nil
+}
+
+// Retained returns the retained message of topic name t.
+func (s *Server) Retained(t string) (*msg.Message, bool) {
+	m, ok := s.retained.Get(t)
+	if !ok || m.Expired(time.Now()) {
+		return nil, false
+	}
+	return m, true
+}
+
+// DeleteRetained removes the retained message of topic name t and reports
+// whether there was one.
+func (s *Server) DeleteRetained(t string) bool {
+	return s.retained.Delete(t)
+}

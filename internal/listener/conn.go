@@ -1,0 +1,67 @@
+package listener
+
+import (
+	"bufio"
+	"net"
+)
+
+// Conn is a connection prepared by a listener: its PROXY protocol header
+// (if any) consumed, its TLS handshake done, and what the broker needs to
+// know about the peer recorded. It reports the client's address (from the
+// PROXY header or a trusted X-Forwarded-For) as RemoteAddr, and implements
+// broker.CertIdentifier with the identity taken from a verified client
+// certificate.
+type Conn struct {
+	net.Conn
+	remote net.Addr
+	// br holds bytes read past the PROXY header; only the broker's read
+	// loop reads, so it is dropped without a lock once drained.
+	br *bufio.Reader
+	// The identity from the client certificate; at most one is set.
+	certUsername string
+	certClientID string
+}
+
+// Read reads the bytes buffered while parsing the PROXY header first, then
+// from the connection.
+func (c *Conn) Read(p []byte) (int, error) {
+	if c.br != nil {
+		if c.br.Buffered() > 0 {
+			n, err := c.br.Read(p)
+			if c.br.Buffered() == 0 {
+				c.br = nil
+			}
+			return n, err
+		}
+		c.br = nil
+	}
+	return c.Conn.Read(p)
+}
+
+// RemoteAddr returns the client's address: the one a trusted proxy reported,
+// or the socket peer's.
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.remote != nil {
+		return c.remote
+	}
+	return c.Conn.RemoteAddr()
+}
+
+// CertIdentity returns the identity taken from the client's verified
+// certificate, as username or as client id (see broker.CertIdentifier).
+func (c *Conn) CertIdentity() (username, clientID string) {
+	return c.certUsername, c.certClientID
+}
+
+// setIdentity records id as the username or the client id, as identityAs
+// ("username" or "client_id") says.
+func (c *Conn) setIdentity(id, identityAs string) {
+	if id == "" {
+		return
+	}
+	if identityAs == IdentityAsClientID {
+		c.certClientID = id
+		return
+	}
+	c.certUsername = id
+}

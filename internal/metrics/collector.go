@@ -1,0 +1,108 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iothub-dev/iothub/internal/broker"
+)
+
+// brokerCollector turns one broker.Stats snapshot per scrape into metrics.
+type brokerCollector struct {
+	src StatsSource
+}
+
+func newBrokerCollector(src StatsSource) *brokerCollector { return &brokerCollector{src: src} }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+// The broker's metrics; docs/observability.md describes each.
+var (
+	descUptime           = desc("iothub_uptime_seconds", "Seconds since the broker started.")
+	descConnections      = desc("iothub_connections", "Open network connections, by listener.", "listener")
+	descConnectionsTotal = desc("iothub_connections_total", "Network connections accepted since start, by listener.", "listener")
+	descClients          = desc("iothub_clients_connected", "Clients connected (CONNECT accepted), by MQTT protocol version.", "protocol_version")
+	descConnects         = desc("iothub_connects_total", "CONNECTs accepted, by MQTT protocol version.", "protocol_version")
+	descConnectsRefused  = desc("iothub_connects_refused_total", "CONNECTs refused, by CONNACK reason.", "reason")
+	descDisconnects      = desc("iothub_disconnects_total", "Connections closed, by cause.", "reason")
+	descAuth             = desc("iothub_auth_total", "Authentication attempts, by result (success, failure).", "result")
+	descMessagesIn       = desc("iothub_messages_received_total", "PUBLISH packets received from clients, by QoS.", "qos")
+	descMessagesOut      = desc("iothub_messages_sent_total", "PUBLISH packets written to clients, by QoS.", "qos")
+	descPayloadIn        = desc("iothub_payload_received_bytes_total", "Payload bytes of PUBLISH packets received, by QoS.", "qos")
+	descPayloadOut       = desc("iothub_payload_sent_bytes_total", "Payload bytes of PUBLISH packets written, by QoS.", "qos")
+	descBytesIn          = desc("iothub_received_bytes_total", "Bytes of MQTT packets received (all packet types).")
+	descBytesOut         = desc("iothub_sent_bytes_total", "Bytes written to client sockets (all packet types).")
+	descDropped          = desc("iothub_messages_dropped_total", "Deliveries not made, by reason.", "reason")
+	descRetained         = desc("iothub_retained_messages", "Retained messages stored.")
+	descSubscriptions    = desc("iothub_subscriptions", "Subscriptions (topic filters) of all sessions.")
+	descSessions         = desc("iothub_sessions", "Sessions, connected or not.")
+	descInflight         = desc("iothub_inflight_messages", "QoS 1/2 deliveries awaiting acknowledgement.")
+	descQueued           = desc("iothub_queued_messages", "Messages waiting in session queues.")
+	descEventsDropped    = desc("iothub_events_dropped_total", "Broker events dropped because a listener's queue was full.")
+	descMalformed        = desc("iothub_malformed_packets_total", "Connections closed for a malformed or too large packet.")
+	descProtocolErrors   = desc("iothub_protocol_errors_total", "Connections closed for a protocol violation.")
+	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descInflight, descQueued, descEventsDropped, descMalformed, descProtocolErrors}
+)
+
+// Describe implements prometheus.Collector.
+func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: one Stats snapshot per scrape.
+func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.src.Stats()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge(descUptime, st.Uptime.Seconds())
+	for l, v := range st.ConnectionsByListener {
+		gauge(descConnections, float64(v), l)
+	}
+	for l, v := range st.ConnectionsTotalByListener {
+		counter(descConnectionsTotal, float64(v), l)
+	}
+	for ver, v := range st.ConnectedByVersion {
+		gauge(descClients, float64(v), ver)
+	}
+	for ver, v := range st.ConnectsByVersion {
+		counter(descConnects, float64(v), ver)
+	}
+	for r, v := range st.ConnectsRefused {
+		counter(descConnectsRefused, float64(v), r)
+	}
+	for r, v := range st.Disconnects {
+		counter(descDisconnects, float64(v), r)
+	}
+	counter(descAuth, float64(st.AuthSucceeded), "success")
+	counter(descAuth, float64(st.AuthFailed), "failure")
+	collectByQoS(st, counter)
+	counter(descBytesIn, float64(st.BytesIn))
+	counter(descBytesOut, float64(st.BytesOut))
+	for r, v := range st.Dropped {
+		counter(descDropped, float64(v), r)
+	}
+	gauge(descRetained, float64(st.Retained))
+	gauge(descSubscriptions, float64(st.Subscriptions))
+	gauge(descSessions, float64(st.Sessions))
+	gauge(descInflight, float64(st.Inflight))
+	gauge(descQueued, float64(st.Queued))
+	counter(descEventsDropped, float64(st.EventsDropped))
+	counter(descMalformed, float64(st.MalformedPackets))
+	counter(descProtocolErrors, float64(st.ProtocolErrors))
+}
+
+func collectByQoS(st broker.Stats, counter func(*prometheus.Desc, float64, ...string)) {
+	for q, l := range qosLabels {
+		counter(descMessagesIn, float64(st.MessagesInByQoS[q]), l)
+		counter(descMessagesOut, float64(st.MessagesOutByQoS[q]), l)
+		counter(descPayloadIn, float64(st.PayloadBytesInByQoS[q]), l)
+		counter(descPayloadOut, float64(st.PayloadBytesOutByQoS[q]), l)
+	}
+}

@@ -1,0 +1,335 @@
+package rule
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// Rule is a rule's definition, as the configuration file, the API and
+// rules.json hold it.
+type Rule struct {
+	// ID names the rule: 1 to 64 letters, digits, '_', '-' or '.'.
+	ID string `json:"id"`
+	// SQL is the statement.
+	SQL string `json:"sql"`
+	// Description is free text.
+	Description string `json:"description,omitempty"`
+	// Enabled rules are evaluated; disabled ones are kept but skipped.
+	Enabled bool `json:"enabled"`
+	// Actions receive every output, in order.
+	Actions []ActionSpec `json:"actions"`
+}
+
+// ActionSpec is one action's raw configuration: "type" names the factory
+// (republish, log, …); the other keys are the factory's.
+type ActionSpec map[string]any
+
+// Type returns the spec's "type" key.
+func (s ActionSpec) Type() string {
+	t, _ := s["type"].(string)
+	return t
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// ValidateID checks a rule id.
+func ValidateID(id string) error {
+	if !idPattern.MatchString(id) {
+		return fmt.Errorf("%w: id %q: want 1 to 64 letters, digits, '_', '-' or '.'", ErrBadRule, id)
+	}
+	return nil
+}
+
+// EngineOptions configures an Engine.
+type EngineOptions struct {
+	// Now is the clock behind now_timestamp() (default time.Now). Tests
+	// pass a fixed clock to make evaluation deterministic.
+	Now func() time.Time
+	// OnError is called with each run-time failure of a rule (may be nil).
+	// It runs on the evaluating goroutine and must not block.
+	OnError func(ruleID string, err error)
+}
+
+// Engine holds compiled rules and evaluates events against them. It is
+// synchronous and does no I/O: Eval returns outputs and leaves actions to
+// the caller (the Runner). All methods are safe for concurrent use; Eval
+// reads an immutable snapshot and never waits for Add/Remove.
+type Engine struct {
+	opts EngineOptions
+	mu   sync.Mutex // serialises writers of snap
+	snap atomic.Pointer[ruleSet]
+}
+
+// ruleSet is one immutable snapshot of the rules.
+type ruleSet struct {
+	rules []*compiled // in insertion order
+	kinds kindMask    // kinds some enabled rule listens to
+}
+
+// compiled is one rule with its program and counters.
+type compiled struct {
+	def  Rule
+	prog *program
+	m    *counters
+}
+
+// NewEngine returns an empty Engine.
+func NewEngine(opts EngineOptions) *Engine {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	e := &Engine{opts: opts}
+	e.snap.Store(&ruleSet{})
+	return e
+}
+
+func (e *Engine) load() *ruleSet { return e.snap.Load() }
+
+func (e *Engine) find(id string) (int, *compiled) {
+	rs := e.load()
+	for i, c := range rs.rules {
+		if c.def.ID == id {
+			return i, c
+		}
+	}
+	return -1, nil
+}
+
+// store installs rules as the new snapshot; e.mu is held.
+func (e *Engine) store(rules []*compiled) {
+	rs := &ruleSet{rules: rules}
+	for _, c := range rules {
+		if c.def.Enabled {
+			rs.kinds |= c.prog.kinds
+		}
+	}
+	e.snap.Store(rs)
+}
+
+// check compiles def; the error names what is wrong.
+func check(def Rule) (*program, error) {
+	if err := ValidateID(def.ID); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(def.SQL) == "" {
+		return nil, fmt.Errorf("%w: rule %s: sql is required", ErrBadRule, def.ID)
+	}
+	p, err := compileSQL(def.SQL)
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: %w", def.ID, err)
+	}
+	return p, nil
+}
+
+// Add compiles def and adds it. It fails with ErrExists, a *SQLError
+// (ErrSyntax, ErrInvalid) or ErrBadRule.
+func (e *Engine) Add(def Rule) error {
+	p, err := check(def)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, c := e.find(def.ID); c != nil {
+		return fmt.Errorf("rule %s: %w", def.ID, ErrExists)
+	}
+	e.store(append(slices.Clone(e.load().rules), &compiled{def: cloneRule(def), prog: p, m: &counters{}}))
+	return nil
+}
+
+// Replace compiles def and replaces the rule with its id (ErrNotFound if
+// none), resetting its metrics.
+func (e *Engine) Replace(def Rule) error {
+	p, err := check(def)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	i, c := e.find(def.ID)
+	if c == nil {
+		return fmt.Errorf("rule %s: %w", def.ID, ErrNotFound)
+	}
+	rules := slices.Clone(e.load().rules)
+	rules[i] = &compiled{def: cloneRule(def), prog: p, m: &counters{}}
+	e.store(rules)
+	return nil
+}
+
+// Remove deletes the rule (ErrNotFound if none).
+func (e *Engine) Remove(id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	i, c := e.find(id)
+	if c == nil {
+		return fmt.Errorf("rule %s: %w", id, ErrNotFound)
+	}
+	e.store(slices.Delete(slices.Clone(e.load().rules), i, i+1))
+	return nil
+}
+
+// SetEnabled enables or disables the rule (ErrNotFound if none); its
+// metrics are kept.
+func (e *Engine) SetEnabled(id string, enabled bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	i, c := e.find(id)
+	if c == nil {
+		return fmt.Errorf("rule %s: %w", id, ErrNotFound)
+	}
+	rules := slices.Clone(e.load().rules)
+	next := *c
+	next.def.Enabled = enabled
+	rules[i] = &next
+	e.store(rules)
+	return nil
+}
+
+// Get returns the rule's definition (ErrNotFound if none).
+func (e *Engine) Get(id string) (Rule, error) {
+	if _, c := e.find(id); c != nil {
+		return cloneRule(c.def), nil
+	}
+	return Rule{}, fmt.Errorf("rule %s: %w", id, ErrNotFound)
+}
+
+// List returns every rule's definition in insertion order.
+func (e *Engine) List() []Rule {
+	rs := e.load()
+	out := make([]Rule, len(rs.rules))
+	for i, c := range rs.rules {
+		out[i] = cloneRule(c.def)
+	}
+	return out
+}
+
+// Wants reports whether some enabled rule listens to events of kind k, so
+// that callers can skip the others cheaply.
+func (e *Engine) Wants(k msg.EventKind) bool { return e.load().kinds.has(k) }
+
+// Eval evaluates ev against every enabled rule, in insertion order, and
+// returns their outputs. It counts matched, passed, failed and no-result
+// per rule. A message republished by a rule is not evaluated by a rule
+// already in its origin chain (see Origin).
+func (e *Engine) Eval(ev *msg.Event) []Output { return e.AppendEval(nil, ev) }
+
+// AppendEval is Eval appending to dst, so that a caller can reuse a slice.
+func (e *Engine) AppendEval(dst []Output, ev *msg.Event) []Output {
+	rs := e.load()
+	if !rs.kinds.has(ev.Kind) {
+		return dst
+	}
+	var (
+		evd *event
+		en  *env
+	)
+	for _, c := range rs.rules {
+		if !c.def.Enabled || !c.prog.matches(ev) || inOriginChain(ev, c.def.ID) {
+			continue
+		}
+		if en == nil {
+			evd = &event{e: ev}
+			en = getEnv(evd, e.opts.Now())
+		}
+		c.m.matched.Add(1)
+		n := len(dst)
+		var err error
+		dst, err = c.prog.run(en, c.def.ID, dst)
+		switch {
+		case err != nil:
+			dst = dst[:n]
+			c.m.failed.Add(1)
+			if e.opts.OnError != nil {
+				e.opts.OnError(c.def.ID, err)
+			}
+		case len(dst) == n:
+			c.m.noResult.Add(1)
+		default:
+			c.m.passed.Add(1)
+			for i := n; i < len(dst); i++ {
+				dst[i].m = c.m
+			}
+		}
+	}
+	if en != nil {
+		putEnv(en)
+	}
+	return dst
+}
+
+// Test compiles sql and evaluates it against ev without creating a rule,
+// with the Engine's clock. It returns the outputs (none when WHERE is
+// false), ErrNoMatch when ev is not one of the statement's sources, a
+// *SQLError for a bad statement, or an error wrapping ErrEval.
+func (e *Engine) Test(sql string, ev *msg.Event) ([]Output, error) {
+	p, err := compileSQL(sql)
+	if err != nil {
+		return nil, err
+	}
+	return evalProgram(p, ev, e.opts.Now())
+}
+
+// Metrics returns the rule's counters (ErrNotFound if none).
+func (e *Engine) Metrics(id string) (Metrics, error) {
+	_, c := e.find(id)
+	if c == nil {
+		return Metrics{}, fmt.Errorf("rule %s: %w", id, ErrNotFound)
+	}
+	return c.m.snapshot(), nil
+}
+
+func cloneRule(r Rule) Rule {
+	r.Actions = slices.Clone(r.Actions)
+	return r
+}
+
+// OriginPrefix starts the Origin of every message a rule republishes; the
+// ids of the rules that produced it follow, comma-separated, oldest first
+// ("rule:a,b": rule a republished a message that rule b republished).
+const OriginPrefix = "rule:"
+
+// MaxChain is the longest chain of rules a message may pass through:
+// republishing a message whose origin already names MaxChain rules fails.
+const MaxChain = 8
+
+// inOriginChain reports whether the event's message was republished by a
+// chain of rules that includes id: evaluating it again would loop.
+func inOriginChain(ev *msg.Event, id string) bool {
+	if ev.Message == nil {
+		return false
+	}
+	chain, ok := strings.CutPrefix(ev.Message.Origin, OriginPrefix)
+	if !ok {
+		return false
+	}
+	for part := range strings.SplitSeq(chain, ",") {
+		if part == id {
+			return true
+		}
+	}
+	return false
+}
+
+// errChainTooLong is returned when republishing would exceed MaxChain.
+var errChainTooLong = errors.New("republish: message passed through too many rules (loop?)")
+
+// nextOrigin returns the Origin of a message republished by rule id from
+// an event whose message had origin prev.
+func nextOrigin(prev, id string) (string, error) {
+	chain, ok := strings.CutPrefix(prev, OriginPrefix)
+	if !ok || chain == "" {
+		return OriginPrefix + id, nil
+	}
+	if strings.Count(chain, ",")+1 >= MaxChain {
+		return "", errChainTooLong
+	}
+	return prev + "," + id, nil
+}

@@ -1,0 +1,44 @@
+package rule
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// env is the scratch state of one evaluation: the event, the clock reading,
+// the FOREACH item, the SELECT column values (for WHERE aliases) and the
+// argument stack of function calls. Envs are pooled: an evaluation
+// allocates nothing of its own for them.
+type env struct {
+	ev    *event
+	now   time.Time
+	item  Value
+	cols  []Value
+	stack []Value
+}
+
+var envPool = sync.Pool{New: func() any { return &env{stack: make([]Value, 0, 16)} }}
+
+func getEnv(ev *event, now time.Time) *env {
+	e := envPool.Get().(*env)
+	e.ev, e.now = ev, now
+	return e
+}
+
+func putEnv(e *env) {
+	clear(e.cols)
+	clear(e.stack[:cap(e.stack)])
+	*e = env{cols: e.cols[:0], stack: e.stack[:0]}
+	envPool.Put(e)
+}
+
+// jsonUnmarshalString decodes s without copying it to a byte slice;
+// encoding/json does not retain or modify its input.
+func jsonUnmarshalString(s string, v any) error {
+	if s == "" {
+		return json.Unmarshal(nil, v)
+	}
+	return json.Unmarshal(unsafe.Slice(unsafe.StringData(s), len(s)), v)
+}

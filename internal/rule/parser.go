@@ -1,0 +1,281 @@
+package rule
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/iothub-dev/iothub/mqtt/topic"
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// Limits that keep a hostile statement cheap to parse.
+const (
+	maxSQLLen   = 64 << 10
+	maxDepth    = 64
+	maxFromList = 64
+)
+
+// parser is a recursive-descent parser over the lexer with one token of
+// look-ahead.
+type parser struct {
+	lex   *lexer
+	src   string
+	tok   token
+	depth int
+}
+
+// parse parses one statement.
+func parse(src string) (*statement, error) {
+	if len(src) > maxSQLLen {
+		return nil, syntaxErr(Pos{1, 1}, "statement longer than "+strconv.Itoa(maxSQLLen)+" bytes")
+	}
+	p := &parser{lex: newLexer(src), src: src}
+	if err := p.advance(); err != nil {
+		return nil, err
+	}
+	st, err := p.statement()
+	if err != nil {
+		return nil, err
+	}
+	if p.tok.kind != tEOF {
+		return nil, syntaxErr(p.tok.pos, "unexpected "+p.tok.describe()+" after the statement")
+	}
+	return st, nil
+}
+
+func (p *parser) advance() error {
+	t, err := p.lex.next()
+	if err != nil {
+		return err
+	}
+	p.tok = t
+	return nil
+}
+
+func (p *parser) expectKeyword(kw string) error {
+	if !p.tok.keyword(kw) {
+		return syntaxErr(p.tok.pos, "expected "+kw+", found "+p.tok.describe())
+	}
+	return p.advance()
+}
+
+func (p *parser) expectOp(op string) error {
+	if !p.tok.is(op) {
+		return syntaxErr(p.tok.pos, "expected '"+op+"', found "+p.tok.describe())
+	}
+	return p.advance()
+}
+
+func (p *parser) statement() (*statement, error) {
+	st := &statement{}
+	switch {
+	case p.tok.keyword("select"):
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+		if err := p.columns(st); err != nil {
+			return nil, err
+		}
+	case p.tok.keyword("foreach"):
+		if err := p.foreach(st); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, syntaxErr(p.tok.pos, "expected SELECT or FOREACH, found "+p.tok.describe())
+	}
+	if err := p.expectKeyword("from"); err != nil {
+		return nil, err
+	}
+	if err := p.from(st); err != nil {
+		return nil, err
+	}
+	if p.tok.keyword("where") {
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+		w, err := p.expr()
+		if err != nil {
+			return nil, err
+		}
+		st.where = w
+	}
+	return st, nil
+}
+
+// foreach parses FOREACH expr [AS name] [DO columns] [INCASE expr].
+func (p *parser) foreach(st *statement) error {
+	if err := p.advance(); err != nil {
+		return err
+	}
+	x, err := p.expr()
+	if err != nil {
+		return err
+	}
+	st.foreach = x
+	if p.tok.keyword("as") {
+		if err := p.advance(); err != nil {
+			return err
+		}
+		if st.foreachAs, err = p.name("a name after AS"); err != nil {
+			return err
+		}
+	}
+	if p.tok.keyword("do") {
+		if err := p.advance(); err != nil {
+			return err
+		}
+		if err := p.columns(st); err != nil {
+			return err
+		}
+		if st.star {
+			return syntaxErr(p.tok.pos, "DO takes expressions, not *")
+		}
+	}
+	if p.tok.keyword("incase") {
+		if err := p.advance(); err != nil {
+			return err
+		}
+		if st.incase, err = p.expr(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// name reads an identifier that is not a reserved word.
+func (p *parser) name(what string) (string, error) {
+	if p.tok.kind != tIdent || p.tok.text == "" || isReserved(p.tok) {
+		return "", syntaxErr(p.tok.pos, "expected "+what+", found "+p.tok.describe())
+	}
+	s := p.tok.text
+	return s, p.advance()
+}
+
+var reserved = []string{"select", "foreach", "do", "incase", "from", "where", "as", "and", "or", "not",
+	"in", "is", "case", "when", "then", "else", "end", "div", "mod"}
+
+func isReserved(t token) bool {
+	if t.kind != tIdent || t.bq {
+		return false
+	}
+	for _, r := range reserved {
+		if strings.EqualFold(t.text, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// columns parses * or expr [AS alias] {, expr [AS alias]}.
+func (p *parser) columns(st *statement) error {
+	if p.tok.is("*") {
+		st.star = true
+		return p.advance()
+	}
+	for {
+		startTok := p.tok
+		x, err := p.expr()
+		if err != nil {
+			return err
+		}
+		c := column{x: x, text: p.sourceText(startTok)}
+		if p.tok.keyword("as") {
+			if err := p.advance(); err != nil {
+				return err
+			}
+			if c.alias, err = p.name("an alias after AS"); err != nil {
+				return err
+			}
+		}
+		st.columns = append(st.columns, c)
+		if !p.tok.is(",") {
+			return nil
+		}
+		if err := p.advance(); err != nil {
+			return err
+		}
+	}
+}
+
+// sourceText returns the text from the start token to the current token.
+func (p *parser) sourceText(start token) string {
+	from := offsetOf(p.src, start.pos)
+	to := offsetOf(p.src, p.tok.pos)
+	if p.tok.kind == tEOF {
+		to = len(p.src)
+	}
+	if from < 0 || to < from {
+		return ""
+	}
+	return strings.TrimSpace(p.src[from:to])
+}
+
+// offsetOf converts a line:col position back to a byte offset.
+func offsetOf(src string, pos Pos) int {
+	line, col := 1, 1
+	for i, r := range src {
+		if line == pos.Line && col == pos.Col {
+			return i
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return len(src)
+}
+
+// from parses "filter" {, "filter"}.
+func (p *parser) from(st *statement) error {
+	for {
+		if p.tok.kind != tQuoted && p.tok.kind != tString {
+			return syntaxErr(p.tok.pos, `expected a topic filter in double quotes after FROM, found `+p.tok.describe())
+		}
+		src, err := parseSource(p.tok)
+		if err != nil {
+			return err
+		}
+		if len(st.from) == maxFromList {
+			return syntaxErr(p.tok.pos, "too many sources in FROM")
+		}
+		st.from = append(st.from, src)
+		if err := p.advance(); err != nil {
+			return err
+		}
+		if !p.tok.is(",") {
+			return nil
+		}
+		if err := p.advance(); err != nil {
+			return err
+		}
+	}
+}
+
+// eventSources are the names accepted after "$events/".
+var eventSources = map[string]msg.EventKind{
+	"message_delivered":    msg.EventMessageDelivered,
+	"message_acked":        msg.EventMessageAcked,
+	"message_dropped":      msg.EventMessageDropped,
+	"client_connected":     msg.EventClientConnected,
+	"client_disconnected":  msg.EventClientDisconnected,
+	"session_subscribed":   msg.EventSessionSubscribed,
+	"session_unsubscribed": msg.EventSessionUnsubscribed,
+}
+
+func parseSource(t token) (source, error) {
+	if name, ok := strings.CutPrefix(t.text, "$events/"); ok {
+		k, known := eventSources[name]
+		if !known {
+			return source{}, invalidErr(t.pos, "unknown event source '"+t.text+"'")
+		}
+		return source{p: t.pos, event: k}, nil
+	}
+	if err := topic.ValidateFilter(t.text); err != nil {
+		return source{}, invalidErr(t.pos, "bad topic filter '"+t.text+"': "+err.Error())
+	}
+	if strings.HasPrefix(t.text, "$share/") {
+		return source{}, invalidErr(t.pos, "a shared subscription cannot be a rule source")
+	}
+	return source{p: t.pos, filter: t.text}, nil
+}

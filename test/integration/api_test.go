@@ -1,0 +1,140 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+)
+
+// apiCall sends an HTTP API request with key ("" for none) and returns
+// the status and body.
+func apiCall(t *testing.T, h *hub, method, path, key, body string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+h.api+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// apikey runs `iothub apikey ARGS --data-dir DIR` and returns its stdout.
+func apikey(t *testing.T, dataDir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(hubBinary, append(append([]string{"apikey"}, args...), "--data-dir", dataDir)...)
+	cmd.Env = os.Environ()
+	out, err := cmd.Output()
+	require.NoError(t, err, "iothub apikey %v", args)
+	return strings.TrimSpace(string(out))
+}
+
+var firstKeyLine = regexp.MustCompile(`created the first HTTP API key.* api_key=(ihk_[A-Za-z0-9_-]+)`)
+
+// TestAPI_keysAndDoorLockCommand starts a hub with no key: it creates one
+// and logs it once; keys made with `iothub apikey` work at once and stop
+// working when revoked; a door lock (paho, MQTT 5) gets an unlock command
+// through the API, which answers acked.
+func TestAPI_keysAndDoorLockCommand(t *testing.T) {
+	h := startHub(t, nil)
+	waitHTTP(t, h)
+	var first string
+	require.Eventually(t, func() bool {
+		m := firstKeyLine.FindStringSubmatch(h.logs.String())
+		if m != nil {
+			first = m[1]
+		}
+		return m != nil
+	}, 15*time.Second, 20*time.Millisecond, "the first key is logged")
+
+	code, body := apiCall(t, h, http.MethodGet, "/health", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = apiCall(t, h, http.MethodGet, "/ready", "", "")
+	require.Equal(t, http.StatusOK, code, body)
+	code, body = apiCall(t, h, http.MethodGet, "/api/v1/node", "", "")
+	require.Equal(t, http.StatusUnauthorized, code, body)
+	require.Contains(t, body, `"code":"unauthorized"`)
+	code, _ = apiCall(t, h, http.MethodGet, "/api/v1/trace", "", "")
+	require.Equal(t, http.StatusUnauthorized, code, "the observability routes need a key too")
+	code, body = apiCall(t, h, http.MethodGet, "/api/v1/node", first, "")
+	require.Equal(t, http.StatusOK, code, body)
+
+	ops := apikey(t, h.dataDir, "create", "--name", "ops")
+	code, _ = apiCall(t, h, http.MethodGet, "/api/v1/node/stats", ops, "")
+	require.Equal(t, http.StatusOK, code)
+	list := apikey(t, h.dataDir, "list")
+	require.Contains(t, list, "ops")
+	require.NotContains(t, list, ops, "list never shows a key")
+	id := strings.Fields(strings.Split(list, "\n")[2])[0] // header, initial, ops
+	apikey(t, h.dataDir, "revoke", id)
+	code, _ = apiCall(t, h, http.MethodGet, "/api/v1/node/stats", ops, "")
+	require.Equal(t, http.StatusUnauthorized, code, "revoked")
+
+	lock := pahoDevice(t, h, "10083618796833171")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := lock.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "devices/10083618796833171/command", QoS: 1}}})
+	require.NoError(t, err)
+	cmd, err := os.ReadFile("../../internal/api/testdata/doorlock/command.json")
+	require.NoError(t, err)
+	code, body = apiCall(t, h, http.MethodPost, "/api/v1/devices/10083618796833171/commands", first,
+		`{"payload":`+string(cmd)+`,"wait":"acked","timeout":"20s"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &res))
+	require.Equal(t, "acked", res["status"])
+	require.NotEmpty(t, res["acked_at"])
+}
+
+// TestAPI_bootstrapKey gives the key with IOTHUB_API_KEY: no key is
+// created, and the bootstrap key is never printed.
+func TestAPI_bootstrapKey(t *testing.T) {
+	const key = "bootstrap-key-for-the-api-test"
+	h := startHub(t, []string{"IOTHUB_API_KEY=" + key})
+	waitHTTP(t, h)
+	code, body := apiCall(t, h, http.MethodGet, "/api/v1/clients", key, "")
+	require.Equal(t, http.StatusOK, code, body)
+	code, _ = apiCall(t, h, http.MethodGet, "/api/v1/clients", "wrong-key-0123456789", "")
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.NotContains(t, h.logs.String(), key)
+	require.NotContains(t, h.logs.String(), "created the first HTTP API key")
+	_, err := os.Stat(h.dataDir + "/apikeys.json")
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// waitHTTP waits until the hub's HTTP listener accepts connections.
+func waitHTTP(t *testing.T, h *hub) {
+	t.Helper()
+	waitListening(t, h.api, h.exited)
+}
+
+// pahoDevice connects an MQTT 5 paho.golang client to the hub.
+func pahoDevice(t *testing.T, h *hub, id string) *paho.Client {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", h.mqtt, 5*time.Second)
+	require.NoError(t, err)
+	c := paho.NewClient(paho.ClientConfig{Conn: nc, OnClientError: func(error) {}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+	return c
+}

@@ -1,0 +1,144 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// runHub runs the binary to completion and returns its exit status, stdout
+// and stderr.
+func runHub(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, hubBinary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "iothub %v did not finish", args)
+	var ee *exec.ExitError
+	if err != nil {
+		require.ErrorAs(t, err, &ee)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// TestConfig_errors: every kind of bad configuration stops `config check`
+// and `serve` with exit status 2 and a message naming the key and line.
+func TestConfig_errors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // in the message
+	}{
+		{"unknown key", "mqtt:\n  max_inflght: 3\n", []string{":2:", `unknown key "mqtt.max_inflght"`, `did you mean "max_inflight"`}},
+		{"bad type", "mqtt:\n  max_inflight: lots\n", []string{":2:", "mqtt.max_inflight"}},
+		{"bad duration", "mqtt:\n  connect_timeout: 10\n", []string{":2:", "mqtt.connect_timeout", "duration"}},
+		{"bad address", "listeners:\n  tcp:\n    - address: nowhere\n", []string{":3:", "listeners.tcp.0.address", "host:port"}},
+		{"missing certificate", "listeners:\n  tls:\n    - cert_file: /nonexistent/server.crt\n      key_file: /nonexistent/server.key\n",
+			[]string{":3:", "listeners.tls.0.cert_file", "/nonexistent/server.crt", ":4:", "listeners.tls.0.key_file"}},
+		{"out of range", "mqtt:\n  max_inflight: 0\n", []string{":2:", "mqtt.max_inflight", "out of range"}},
+		{"client auth without ca", "listeners:\n  wss:\n    - cert_file: CERT\n      key_file: CERT\n      client_auth: require\n",
+			[]string{"listeners.wss.0.ca_file", "required"}},
+		{"syntax", "mqtt:\n  max_inflight: [1\n", []string{"config"}},
+	}
+	cert := testCertFile(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, strings.ReplaceAll(tc.yaml, "CERT", cert))
+			for _, args := range [][]string{{"config", "check", path}, {"serve", "--config", path}} {
+				code, stdout, stderr := runHub(t, nil, args...)
+				require.Equal(t, 2, code, "%v: stdout %s stderr %s", args, stdout, stderr)
+				require.Contains(t, stderr, path)
+				for _, w := range tc.want {
+					require.Contains(t, stderr, w, args)
+				}
+				require.NotContains(t, stderr, "iothub started")
+			}
+		})
+	}
+}
+
+// testCertFile returns an existing file to stand for a certificate.
+func testCertFile(t *testing.T) string {
+	t.Helper()
+	p := t.TempDir() + "/cert.pem"
+	require.NoError(t, os.WriteFile(p, []byte("placeholder"), 0o600))
+	return p
+}
+
+// TestConfig_badOverrides: a bad environment variable or flag is refused
+// the same way, naming the variable or flag.
+func TestConfig_badOverrides(t *testing.T) {
+	code, _, stderr := runHub(t, []string{"IOTHUB_MQTT_MAX_INFLIGHT=many"}, "config", "check", writeConfig(t, ""))
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "env IOTHUB_MQTT_MAX_INFLIGHT")
+	code, _, stderr = runHub(t, nil, "serve", "--mqtt-addr", "bogus")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "listeners.tcp.0.address")
+}
+
+// TestConfig_exampleChecks: the example configuration passes its own check.
+func TestConfig_exampleChecks(t *testing.T) {
+	code, example, stderr := runHub(t, nil, "config", "example")
+	require.Equal(t, 0, code, stderr)
+	code, effective, stderr := runHub(t, nil, "config", "check", writeConfig(t, example))
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, effective, "max_inflight:")
+}
+
+// TestConfig_precedence: a flag beats an environment variable, which beats
+// the file; and they take effect in the running hub.
+func TestConfig_precedence(t *testing.T) {
+	path := writeConfig(t, "mqtt:\n  max_inflight: 10\n  max_packet_size: 1000\n")
+	code, out, stderr := runHub(t, []string{"IOTHUB_MQTT_MAX_INFLIGHT=20"}, "config", "check", path)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, out, "max_inflight: 20")
+	require.Contains(t, out, "max_packet_size: 1000")
+
+	// In the running hub: the environment says listen on an address that
+	// is taken, the flag (startHub's --mqtt-addr) wins; the environment's
+	// cap of one connection on that listener applies.
+	taken := freePort(t)
+	h := startHub(t, []string{"IOTHUB_LISTENERS_TCP_0_ADDRESS=" + taken, "IOTHUB_LISTENERS_TCP_0_MAX_CONNECTIONS=1"}, "--config", path)
+	s := startSub(t, h, "-t", "prec/#", "-C", "1")
+	s.waitLine(t, "received SUBACK")
+	out, err := mosquittoPub(t, port(h.mqtt), "-t", "prec/a", "-m", "x")
+	require.Error(t, err, "the listener's cap of 1 connection refuses a second: %s", out)
+}
+
+// TestConfig_reloadLimit: SIGHUP raises a listener's connection cap and the
+// log level without dropping the connected client, and reports what needs
+// a restart.
+func TestConfig_reloadLimit(t *testing.T) {
+	path := writeConfig(t, "log:\n  level: info\nlisteners:\n  tcp:\n    - max_connections: 1\n")
+	h := startHub(t, nil, "--config", path)
+	s := startSub(t, h, "-t", "reload/#", "-q", "1", "-C", "1")
+	s.waitLine(t, "received SUBACK")
+	out, err := mosquittoPub(t, port(h.mqtt), "-t", "reload/a", "-m", "refused")
+	require.Error(t, err, "over the cap before the reload: %s", out)
+
+	require.NoError(t, os.WriteFile(path, []byte("log:\n  level: warn\nmqtt:\n  max_inflight: 7\nlisteners:\n  tcp:\n    - max_connections: 3\n"), 0o600))
+	require.NoError(t, h.cmd.Process.Signal(syscall.SIGHUP))
+	h.waitLog(t, "need a restart", "mqtt.max_inflight")
+	h.waitLog(t, "configuration reloaded", "listeners.tcp.0.max_connections")
+
+	out, err = mosquittoPub(t, port(h.mqtt), "-t", "reload/a", "-q", "1", "-m", "after-reload")
+	require.NoError(t, err, out)
+	s.waitLine(t, "MSG reload/a after-reload")
+
+	// A broken file changes nothing and the hub keeps running.
+	require.NoError(t, os.WriteFile(path, []byte("mqtt:\n  max_inflght: 1\n"), 0o600))
+	require.NoError(t, h.cmd.Process.Signal(syscall.SIGHUP))
+	h.waitLog(t, "configuration not reloaded", "max_inflght")
+	waitListening(t, h.mqtt, h.exited)
+}
