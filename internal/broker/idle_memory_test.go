@@ -1,0 +1,51 @@
+//go:build memtest
+
+package broker_test
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"testing"
+	"time"
+
+	"github.com/iothub-dev/iothub/bench"
+	"github.com/iothub-dev/iothub/internal/testutil"
+)
+
+// TestIdleMemory reports the Go heap and stack held per idle connection
+// (5,000 connections; client and server share the process, so the heap
+// figure includes the client side's sockets). It measures, asserts nothing,
+// and runs only with -tags memtest:
+//
+//	go test -tags memtest -run TestIdleMemory -v ./internal/broker/
+//
+// With IOTHUB_HEAP_PROFILE=file it also writes a heap profile.
+func TestIdleMemory(t *testing.T) {
+	const n = 5000
+	_, addr := testutil.StartBroker(t, nil)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = bench.RunConn(ctx, bench.ConnOptions{Addr: addr, Count: n, Hold: time.Hour})
+	}()
+	testutil.Eventually(t, time.Minute, func() bool { return runtime.NumGoroutine() >= n }, "connections up")
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	t.Logf("per idle connection: heap %d B, stack %d B, goroutines %d",
+		(after.HeapInuse-before.HeapInuse)/n, (after.StackInuse-before.StackInuse)/n, runtime.NumGoroutine())
+	if path := os.Getenv("IOTHUB_HEAP_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			_ = pprof.Lookup("heap").WriteTo(f, 0)
+			_ = f.Close()
+		}
+	}
+	cancel()
+	<-done
+}
