@@ -180,6 +180,9 @@ type MQTT struct {
 	MaxRetained int `yaml:"max_retained"`
 	// EventBuffer is the length of the broker's event queue.
 	EventBuffer int `yaml:"event_buffer"`
+	// EventBlockTimeout is how long an event about a QoS 1/2 message waits
+	// for room in a full event queue (back-pressure) before it is dropped.
+	EventBlockTimeout Duration `yaml:"event_block_timeout"`
 	// AllowAnonymous accepts connections without credentials.
 	AllowAnonymous bool `yaml:"allow_anonymous"`
 }
@@ -217,6 +220,7 @@ func Defaults() Config {
 			SysInterval:                Duration(10 * time.Second),
 			RetainAvailable:            true,
 			EventBuffer:                8192,
+			EventBlockTimeout:          Duration(5 * time.Second),
 			AllowAnonymous:             true,
 		},
 	}

@@ -178,6 +178,7 @@ mqtt:
   retain_available: true # keep retained messages
   max_retained: 0 # retained messages kept (0: no cap)
   event_buffer: 8192 # length of the broker's event queue
+  event_block_timeout: 5s # a QoS 1/2 message event waits this long for room in a full event queue (pausing its publisher) before it is dropped
   allow_anonymous: true # without an auth.chain: accept every client (logged loudly); false refuses all
 
 # Authentication, authorization and bans (docs/security.md).
@@ -266,7 +267,10 @@ rules:
   #        qos: 1 # republish: QoS 0, 1 or 2
   #        retain: false # republish: retain flag
   #        payload: '{"lock":"${clientid}","battery":${battery}}' # republish: payload template ("": the output as JSON)
+  #        bridge: "" # bridge action: the kafka_producer bridge it feeds
   #      - type: log
+  #      - type: bridge # hand the output to a kafka_producer bridge
+  #        bridge: door_lock_state # bridge: the bridge's name
 
 # Bridges to Kafka (docs/kafka.md, docs/bridges.md); none by default. Bridges
 # created through the HTTP API are kept in data_dir/bridges.json. A rule sends

@@ -51,6 +51,8 @@ type RuleAction struct {
 	Retain bool `yaml:"retain"`
 	// Payload is the republish payload template ("": the output as JSON).
 	Payload string `yaml:"payload"`
+	// Bridge is the kafka_producer bridge a "bridge" action feeds (bridges.go).
+	Bridge string `yaml:"bridge"`
 }
 
 // DefaultRule returns the settings a new entry of rules.list starts from.

@@ -38,6 +38,8 @@ type App struct {
 
 	rules *rule.Runner // the rule engine (rules.go)
 
+	bridges bridgeState // Kafka bridges (bridges.go)
+
 	sec atomic.Pointer[security] // authentication, ACL, bans (auth.go)
 
 	mu        sync.Mutex
@@ -66,6 +68,9 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err := a.setupAPI(); err != nil {
 		return nil, err
 	}
+	if err := a.setupBridges(); err != nil {
+		return nil, err
+	}
 	if err := a.setupRules(); err != nil {
 		return nil, err
 	}
@@ -79,6 +84,9 @@ func (a *App) Broker() *broker.Server { return a.broker }
 // when one cannot be opened (a port in use, say).
 func (a *App) Start() error {
 	a.warnAnonymous() // auth.go
+	if err := a.startBridges(); err != nil {
+		return err
+	}
 	if err := a.startRules(); err != nil {
 		return err
 	}
@@ -140,7 +148,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.closeListeners()
 	a.wg.Wait()
 	a.sec.Load().close()
-	return errors.Join(err, a.stopRules(ctx))
+	return errors.Join(err, a.stopRules(ctx), a.stopBridges(ctx))
 }
 
 // brokerOptions maps the config's mqtt section to broker options.
@@ -167,6 +175,7 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		RetainAvailable:           m.RetainAvailable,
 		MaxRetained:               m.MaxRetained,
 		EventBuffer:               m.EventBuffer,
+		EventBlockTimeout:         m.EventBlockTimeout.D(),
 		Logger:                    log,
 	}
 }

@@ -18,6 +18,7 @@ func (a *App) setupRules() error {
 		Workers:   a.cfg.Rules.Workers,
 		QueueSize: a.cfg.Rules.QueueSize,
 		DataDir:   a.cfg.DataDir,
+		Registry:  a.bridges.registry, // built-ins + "bridge" (bridges.go)
 	})
 	for i, def := range a.cfg.Rules.List {
 		if err := r.AddConfigRule(ruleFromConfig(def)); err != nil {
@@ -66,6 +67,9 @@ func ruleFromConfig(c config.Rule) rule.Rule {
 		}
 		if a.Payload != "" {
 			spec["payload"] = a.Payload
+		}
+		if a.Bridge != "" {
+			spec["bridge"] = a.Bridge // the "bridge" action (bridges.go)
 		}
 		r.Actions = append(r.Actions, spec)
 	}

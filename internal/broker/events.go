@@ -2,8 +2,10 @@ package broker
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/iothub-dev/iothub/msg"
 )
@@ -36,6 +38,9 @@ type eventBus struct {
 	subs   atomic.Pointer[[]*eventSub] // copy-on-write
 	buffer int
 	drops  *atomic.Uint64
+	// block is how long emit waits for room for an event that must not be
+	// dropped (see mustNotDrop); 0 never waits.
+	block time.Duration
 }
 
 // AddEventHandler registers h and starts its goroutine. The returned function
@@ -100,10 +105,42 @@ func (b *eventBus) emit(ev msg.Event) {
 	for _, es := range b.load() {
 		select {
 		case es.ch <- ev:
+			continue
 		default:
-			es.dropped.Add(1)
-			b.drops.Add(1)
 		}
+		if b.block > 0 && mustNotDrop(&ev) && b.waitSend(es, ev) {
+			continue
+		}
+		es.dropped.Add(1)
+		b.drops.Add(1)
+	}
+}
+
+// mustNotDrop reports whether emit should wait for room instead of dropping:
+// published, delivered and acked events of QoS 1/2 messages that did not come
+// from the rule engine. Those feed durable bridges (Kafka), where a drop would
+// lose a message the hub acknowledged; waiting pushes back on the publisher's
+// connection instead. Such events are emitted with no broker lock held.
+// Messages republished by rules are excluded: a rule worker waiting on the
+// bus that waits on the rule worker would deadlock.
+func mustNotDrop(ev *msg.Event) bool {
+	switch ev.Kind {
+	case msg.EventMessagePublished, msg.EventMessageDelivered, msg.EventMessageAcked:
+	default:
+		return false
+	}
+	return ev.QoS > 0 && ev.Message != nil && !strings.HasPrefix(ev.Message.Origin, "rule")
+}
+
+// waitSend waits up to the bus's block timeout for room in es's queue.
+func (b *eventBus) waitSend(es *eventSub, ev msg.Event) bool {
+	t := time.NewTimer(b.block)
+	defer t.Stop()
+	select {
+	case es.ch <- ev:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

@@ -82,6 +82,10 @@ type Options struct {
 	MaxRetained int
 	// EventBuffer is the per-listener event queue length.
 	EventBuffer int
+	// EventBlockTimeout is how long an event about a QoS 1/2 message waits
+	// for room in a full listener queue before it is dropped and counted;
+	// meanwhile the publisher's connection is not read (back-pressure).
+	EventBlockTimeout time.Duration
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics receives delivery latencies (nil: not measured).
@@ -123,6 +127,7 @@ func Defaults() Options {
 		RetainAvailable:           true,
 		MaxRetained:               0,
 		EventBuffer:               8192,
+		EventBlockTimeout:         5 * time.Second,
 	}
 }
 

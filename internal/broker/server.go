@@ -78,6 +78,7 @@ func New(opts Options) (*Server, error) {
 	s.sec.init(&opts)
 	s.events.buffer = opts.EventBuffer
 	s.events.drops = &s.stats.eventsDropped
+	s.events.block = opts.EventBlockTimeout
 	if opts.SysInterval > 0 {
 		go s.sysLoop()
 	}

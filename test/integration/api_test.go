@@ -54,7 +54,6 @@ var firstKeyLine = regexp.MustCompile(`created the first HTTP API key.* api_key=
 // through the API, which answers acked.
 func TestAPI_keysAndDoorLockCommand(t *testing.T) {
 	h := startHub(t, nil)
-	waitHTTP(t, h)
 	var first string
 	require.Eventually(t, func() bool {
 		m := firstKeyLine.FindStringSubmatch(h.logs.String())
@@ -108,7 +107,6 @@ func TestAPI_keysAndDoorLockCommand(t *testing.T) {
 func TestAPI_bootstrapKey(t *testing.T) {
 	const key = "bootstrap-key-for-the-api-test"
 	h := startHub(t, []string{"IOTHUB_API_KEY=" + key})
-	waitHTTP(t, h)
 	code, body := apiCall(t, h, http.MethodGet, "/api/v1/clients", key, "")
 	require.Equal(t, http.StatusOK, code, body)
 	code, _ = apiCall(t, h, http.MethodGet, "/api/v1/clients", "wrong-key-0123456789", "")
@@ -117,12 +115,6 @@ func TestAPI_bootstrapKey(t *testing.T) {
 	require.NotContains(t, h.logs.String(), "created the first HTTP API key")
 	_, err := os.Stat(h.dataDir + "/apikeys.json")
 	require.ErrorIs(t, err, os.ErrNotExist)
-}
-
-// waitHTTP waits until the hub's HTTP listener accepts connections.
-func waitHTTP(t *testing.T, h *hub) {
-	t.Helper()
-	waitListening(t, h.api, h.exited)
 }
 
 // pahoDevice connects an MQTT 5 paho.golang client to the hub.

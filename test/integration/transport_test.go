@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/stretchr/testify/require"
 
@@ -146,7 +147,10 @@ func TestTransport_pahoWebSocket(t *testing.T) {
 		defer cancel()
 		ws, _, err := websocket.Dial(ctx, "ws://"+h.ws+"/mqtt", &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
 		require.NoError(t, err)
-		cfg := paho.ClientConfig{Conn: websocket.NetConn(context.Background(), ws, websocket.MessageBinary), OnClientError: func(error) {}}
+		// paho writes from several goroutines; a WebSocket connection, unlike
+		// TCP, must not be written concurrently (frames would interleave).
+		conn := packets.NewThreadSafeConn(websocket.NetConn(context.Background(), ws, websocket.MessageBinary))
+		cfg := paho.ClientConfig{Conn: conn, OnClientError: func(error) {}}
 		if onPublish != nil {
 			cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){
 				func(pr paho.PublishReceived) (bool, error) { onPublish(pr.Packet); return true, nil },

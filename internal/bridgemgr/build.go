@@ -1,0 +1,182 @@
+package bridgemgr
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/iothub-dev/iothub/bridge"
+	"github.com/iothub-dev/iothub/bridge/diskqueue"
+	"github.com/iothub-dev/iothub/bridge/kafka"
+	"github.com/iothub-dev/iothub/config"
+	"github.com/iothub-dev/iothub/mqtt/topic"
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// running is a started bridge: a sink runner (producer) or a source
+// runner (consumer).
+type running struct {
+	sink    *bridge.Runner
+	mapping *mapping
+	source  *bridge.SourceRunner
+}
+
+func (r *running) close(ctx context.Context) error {
+	if r.sink != nil {
+		return r.sink.Close(ctx)
+	}
+	return r.source.Close(ctx)
+}
+
+// check validates def and parses its templates without starting anything.
+func check(def *config.Bridge) error {
+	if err := config.ValidateBridge(def); err != nil {
+		return err
+	}
+	switch def.Type {
+	case config.BridgeKafkaProducer:
+		if _, err := newMapping(&def.Producer); err != nil {
+			return err
+		}
+		_, err := kafka.NewProducer(producerOptions(def, nil))
+		return err
+	case config.BridgeKafkaConsumer:
+		_, err := kafka.NewConsumer(consumerOptions(def, nil))
+		return err
+	}
+	return nil
+}
+
+// start builds and starts the bridge def.
+func (m *Manager) start(def *config.Bridge) (*running, error) {
+	log := m.log.With("bridge", def.Name)
+	conn, err := connOptions(def, log)
+	if err != nil {
+		return nil, err
+	}
+	switch def.Type {
+	case config.BridgeKafkaProducer:
+		mp, err := newMapping(&def.Producer)
+		if err != nil {
+			return nil, err
+		}
+		o := producerOptions(def, &conn)
+		p, err := kafka.NewProducer(o)
+		if err != nil {
+			return nil, err
+		}
+		r, err := bridge.NewRunner(p, runnerOptions(def, m.dataDir, log))
+		if err != nil {
+			return nil, err
+		}
+		r.Start()
+		return &running{sink: r, mapping: mp}, nil
+	case config.BridgeKafkaConsumer:
+		c, err := kafka.NewConsumer(consumerOptions(def, &conn))
+		if err != nil {
+			return nil, err
+		}
+		s := bridge.NewSourceRunner(c, m.publishFunc(), bridge.SourceOptions{Name: def.Name, Logger: log})
+		s.Start()
+		return &running{source: s}, nil
+	}
+	return nil, fmt.Errorf("bridge %s: unknown type %q", def.Name, def.Type)
+}
+
+// QueueDir is where bridge name keeps its disk queue.
+func QueueDir(dataDir, name string) string { return filepath.Join(dataDir, "bridges", name) }
+
+func runnerOptions(def *config.Bridge, dataDir string, log *slog.Logger) bridge.Options {
+	b, p := def.Buffer, def.Producer
+	return bridge.Options{
+		Name: def.Name, Dir: QueueDir(dataDir, def.Name), Logger: log,
+		BatchSize: p.BatchSize, MemoryRecords: b.MemoryRecords, SendTimeout: p.SendTimeout.D(),
+		Disk: diskqueue.Options{MaxBytes: int64(b.MaxBytes), SegmentBytes: int64(b.SegmentBytes),
+			FullPolicy: diskqueue.FullPolicy(b.FullPolicy), Fsync: diskqueue.FsyncPolicy(b.Fsync),
+			FsyncInterval: b.FsyncInterval.D()},
+	}
+}
+
+// connOptions maps the connection settings, loading TLS files.
+func connOptions(def *config.Bridge, log *slog.Logger) (kafka.Conn, error) {
+	k := def.Kafka
+	c := kafka.Conn{Brokers: k.BootstrapServers, ClientID: k.ClientID, SASLMechanism: k.SASL.Mechanism,
+		SASLUser: k.SASL.Username, SASLPassword: string(k.SASL.Password), DialTimeout: k.DialTimeout.D(),
+		RequestTimeout: k.RequestTimeout.D(), MetadataMaxAge: k.MetadataRefresh.D(), Logger: log}
+	if !k.TLS.Enabled {
+		return c, nil
+	}
+	tc := &tls.Config{ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify, //nolint:gosec // an explicit, documented test setting
+		MinVersion: tls.VersionTLS12}
+	if k.TLS.CAFile != "" {
+		pem, err := os.ReadFile(k.TLS.CAFile)
+		if err != nil {
+			return c, fmt.Errorf("kafka.tls.ca_file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return c, fmt.Errorf("kafka.tls.ca_file: no PEM certificate in %s", k.TLS.CAFile)
+		}
+	}
+	if k.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(k.TLS.CertFile, k.TLS.KeyFile)
+		if err != nil {
+			return c, fmt.Errorf("kafka.tls.cert_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	c.TLS = tc
+	return c, nil
+}
+
+func producerOptions(def *config.Bridge, conn *kafka.Conn) kafka.ProducerOptions {
+	p := def.Producer
+	o := kafka.ProducerOptions{Partitioner: p.Partitioner, Sync: p.Mode == "sync", Linger: p.Linger.D(),
+		MaxInflight: p.MaxInflight, Acks: p.Acks, Idempotent: p.Idempotent, Compression: p.Compression}
+	if conn != nil {
+		o.Conn = *conn
+	} else {
+		o.Brokers, o.ClientID = def.Kafka.BootstrapServers, def.Kafka.ClientID
+		o.SASLMechanism = def.Kafka.SASL.Mechanism
+	}
+	return o
+}
+
+func consumerOptions(def *config.Bridge, conn *kafka.Conn) kafka.ConsumerOptions {
+	c := def.Consumer
+	group := c.Group
+	if group == "" {
+		group = "iothub-" + def.Name
+	}
+	o := kafka.ConsumerOptions{Name: def.Name, Topics: c.Topics, Regex: c.TopicsRegex, Group: group,
+		Offset: c.Offset, KeyEncoding: c.KeyEncoding, ValueEncoding: c.ValueEncoding, MQTTTopic: c.MQTTTopic,
+		Payload: c.Payload, QoS: byte(c.QoS), Retain: c.Retain, UserProperties: c.UserProperties}
+	if conn != nil {
+		o.Conn = *conn
+	} else {
+		o.Brokers, o.ClientID = def.Kafka.BootstrapServers, def.Kafka.ClientID
+		o.SASLMechanism = def.Kafka.SASL.Mechanism
+	}
+	return o
+}
+
+// publishFunc publishes a consumed message into the hub; a topic that is
+// not a valid topic name is a permanent error (skipped and counted).
+func (m *Manager) publishFunc() func(*msg.Message) error {
+	return func(mm *msg.Message) error {
+		if err := topic.ValidateName(mm.Topic); err != nil {
+			return bridge.Permanent(fmt.Errorf("topic %q: %w", mm.Topic, err))
+		}
+		if m.pub == nil {
+			return bridge.Permanent(fmt.Errorf("no publisher"))
+		}
+		if _, err := m.pub.Publish(context.Background(), mm); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		return nil
+	}
+}

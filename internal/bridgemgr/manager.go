@@ -1,0 +1,398 @@
+package bridgemgr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/iothub-dev/iothub/bridge"
+	"github.com/iothub-dev/iothub/config"
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// Sentinel errors; the API maps them to status codes.
+var (
+	// ErrNotFound means no bridge has the name.
+	ErrNotFound = errors.New("bridge: not found")
+	// ErrExists means a bridge with the name already exists.
+	ErrExists = errors.New("bridge: already exists")
+	// ErrReadOnly means the bridge comes from the configuration file.
+	ErrReadOnly = errors.New("bridge: defined in the configuration file (read-only)")
+	// ErrInvalid means a definition was refused.
+	ErrInvalid = errors.New("bridge: invalid definition")
+)
+
+// Where a bridge comes from.
+const (
+	SourceConfig = "config"
+	SourceAPI    = "api"
+)
+
+// StoreFile is the file in the data directory holding API bridges.
+const StoreFile = "bridges.json"
+
+// Publisher publishes into the hub; *broker.Server implements it.
+type Publisher interface {
+	Publish(ctx context.Context, m *msg.Message) (int, error)
+}
+
+// Options configure a Manager.
+type Options struct {
+	// DataDir holds bridges.json and the disk queues.
+	DataDir string
+	// Publisher receives consumed messages (kafka_consumer bridges).
+	Publisher Publisher
+	// Logger receives the bridges' logs.
+	Logger *slog.Logger
+}
+
+// Info is a bridge as the API shows it.
+type Info struct {
+	config.Bridge
+	// Source is config or api.
+	Source string `json:"source"`
+	// Status is the connection state.
+	Status bridge.Status `json:"status"`
+}
+
+// Manager owns the bridges: it starts those of the configuration file and
+// of bridges.json, creates, updates, deletes, enables and disables them
+// (API bridges only), reports status and metrics, and hands rule outputs
+// to producers (Action). It is safe for concurrent use.
+type Manager struct {
+	dataDir string
+	pub     Publisher
+	log     *slog.Logger
+
+	mu      sync.RWMutex
+	defs    map[string]config.Bridge
+	source  map[string]string
+	running map[string]*running
+	closed  bool
+}
+
+// New returns a manager with no bridges.
+func New(o Options) *Manager {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Manager{dataDir: o.DataDir, pub: o.Publisher, log: o.Logger.With("component", "bridges"),
+		defs: map[string]config.Bridge{}, source: map[string]string{}, running: map[string]*running{}}
+}
+
+// Start adds and starts the bridges of the file (cfg) and of bridges.json.
+// A definition that cannot be built (a bad template) fails Start with its
+// key; an unreachable Kafka does not (it shows in the status).
+func (m *Manager) Start(cfg []config.Bridge) error {
+	stored, err := m.load()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range cfg {
+		if err := m.add(cfg[i], SourceConfig); err != nil {
+			return fmt.Errorf("bridges.%d: %w", i, err)
+		}
+	}
+	for i := range stored {
+		if _, dup := m.defs[stored[i].Name]; dup {
+			m.log.Warn("bridge in bridges.json shadowed by the configuration file", "bridge", stored[i].Name)
+			continue
+		}
+		if err := m.add(stored[i], SourceAPI); err != nil {
+			return fmt.Errorf("%s: bridge %s: %w", StoreFile, stored[i].Name, err)
+		}
+	}
+	return nil
+}
+
+// add checks, records and (when enabled) starts def; m.mu is held.
+func (m *Manager) add(def config.Bridge, source string) error {
+	if err := check(&def); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if _, dup := m.defs[def.Name]; dup {
+		return fmt.Errorf("bridge %s: %w", def.Name, ErrExists)
+	}
+	if def.Enabled {
+		r, err := m.start(&def)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		m.running[def.Name] = r
+	}
+	m.defs[def.Name] = def
+	m.source[def.Name] = source
+	return nil
+}
+
+// stop stops the running bridge name, if any; m.mu is held.
+func (m *Manager) stop(name string) error {
+	r := m.running[name]
+	if r == nil {
+		return nil
+	}
+	delete(m.running, name)
+	return r.close(context.Background())
+}
+
+// Create adds an API bridge and starts it when enabled.
+func (m *Manager) Create(def config.Bridge) (Info, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.defs[def.Name]; dup {
+		return Info{}, fmt.Errorf("bridge %s: %w", def.Name, ErrExists)
+	}
+	if err := m.add(def, SourceAPI); err != nil {
+		return Info{}, err
+	}
+	if err := m.persist(); err != nil {
+		return Info{}, err
+	}
+	return m.info(def.Name), nil
+}
+
+// Update replaces an API bridge's definition and restarts it; its disk
+// queue is kept.
+func (m *Manager) Update(def config.Bridge) (Info, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writable(def.Name); err != nil {
+		return Info{}, err
+	}
+	if err := check(&def); err != nil {
+		return Info{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	old := m.defs[def.Name]
+	if err := m.stop(def.Name); err != nil {
+		m.log.Warn("bridge stop", "bridge", def.Name, "error", err)
+	}
+	delete(m.defs, def.Name)
+	if err := m.add(def, SourceAPI); err != nil {
+		_ = m.add(old, SourceAPI)
+		return Info{}, err
+	}
+	if err := m.persist(); err != nil {
+		return Info{}, err
+	}
+	return m.info(def.Name), nil
+}
+
+// Delete stops an API bridge and removes it with its disk queue.
+func (m *Manager) Delete(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writable(name); err != nil {
+		return err
+	}
+	err := m.stop(name)
+	delete(m.defs, name)
+	delete(m.source, name)
+	if m.dataDir != "" {
+		err = errors.Join(err, os.RemoveAll(QueueDir(m.dataDir, name)))
+	}
+	return errors.Join(err, m.persist())
+}
+
+// Enable starts an API bridge. Disable stops it (its disk queue is kept;
+// records offered meanwhile are counted as dropped, reason "stopped").
+func (m *Manager) Enable(name string) (Info, error) { return m.setEnabled(name, true) }
+
+// Disable stops an API bridge; see Enable.
+func (m *Manager) Disable(name string) (Info, error) { return m.setEnabled(name, false) }
+
+func (m *Manager) setEnabled(name string, on bool) (Info, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.writable(name); err != nil {
+		return Info{}, err
+	}
+	def := m.defs[name]
+	if def.Enabled != on {
+		def.Enabled = on
+		if err := m.stop(name); err != nil {
+			m.log.Warn("bridge stop", "bridge", name, "error", err)
+		}
+		delete(m.defs, name)
+		if err := m.add(def, SourceAPI); err != nil {
+			return Info{}, err
+		}
+		if err := m.persist(); err != nil {
+			return Info{}, err
+		}
+	}
+	return m.info(name), nil
+}
+
+// writable checks that name exists and is an API bridge; m.mu is held.
+func (m *Manager) writable(name string) error {
+	switch m.source[name] {
+	case "":
+		return fmt.Errorf("bridge %s: %w", name, ErrNotFound)
+	case SourceConfig:
+		return fmt.Errorf("bridge %s: %w", name, ErrReadOnly)
+	}
+	return nil
+}
+
+// Get returns one bridge.
+func (m *Manager) Get(name string) (Info, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if _, ok := m.defs[name]; !ok {
+		return Info{}, fmt.Errorf("bridge %s: %w", name, ErrNotFound)
+	}
+	return m.info(name), nil
+}
+
+// List returns every bridge, by name.
+func (m *Manager) List() []Info {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Info, 0, len(m.defs))
+	for name := range m.defs {
+		out = append(out, m.info(name))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// info builds name's Info; m.mu is held.
+func (m *Manager) info(name string) Info {
+	in := Info{Bridge: m.defs[name], Source: m.source[name], Status: m.status(name)}
+	in.Kafka.SASL.Password = redact(in.Kafka.SASL.Password)
+	return in
+}
+
+func redact(s config.Secret) config.Secret {
+	if s == "" {
+		return s
+	}
+	return "<redacted>"
+}
+
+// Status returns a bridge's connection state.
+func (m *Manager) Status(name string) (bridge.Status, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if _, ok := m.defs[name]; !ok {
+		return bridge.Status{}, fmt.Errorf("bridge %s: %w", name, ErrNotFound)
+	}
+	return m.status(name), nil
+}
+
+func (m *Manager) status(name string) bridge.Status {
+	r := m.running[name]
+	switch {
+	case r == nil:
+		return bridge.Status{State: bridge.StateStopped}
+	case r.sink != nil:
+		return r.sink.Status()
+	}
+	return r.source.Status()
+}
+
+// Metrics returns a bridge's counters: a bridge.Metrics for a producer,
+// a bridge.SourceMetrics for a consumer (nil when it is not running).
+func (m *Manager) Metrics(name string) (any, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if _, ok := m.defs[name]; !ok {
+		return nil, fmt.Errorf("bridge %s: %w", name, ErrNotFound)
+	}
+	r := m.running[name]
+	switch {
+	case r == nil:
+		return nil, nil
+	case r.sink != nil:
+		return r.sink.Metrics(), nil
+	}
+	return r.source.Metrics(), nil
+}
+
+// Close stops every bridge (producers write their memory queues to disk).
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	var err error
+	for name, r := range m.running {
+		err = errors.Join(err, r.close(ctx))
+		delete(m.running, name)
+	}
+	return err
+}
+
+// storeDoc is bridges.json.
+type storeDoc struct {
+	Version int             `json:"version"`
+	Bridges []config.Bridge `json:"bridges"`
+}
+
+func (m *Manager) load() ([]config.Bridge, error) {
+	if m.dataDir == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(filepath.Join(m.dataDir, StoreFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bridges store: %w", err)
+	}
+	var doc storeDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("bridges store %s: %w", StoreFile, err)
+	}
+	if doc.Version != 1 {
+		return nil, fmt.Errorf("bridges store %s: unsupported version %d", StoreFile, doc.Version)
+	}
+	return doc.Bridges, nil
+}
+
+// persist writes the API bridges to bridges.json atomically; m.mu is held.
+func (m *Manager) persist() error {
+	if m.dataDir == "" {
+		return nil
+	}
+	doc := storeDoc{Version: 1, Bridges: []config.Bridge{}}
+	for name, src := range m.source {
+		if src == SourceAPI {
+			doc.Bridges = append(doc.Bridges, m.defs[name])
+		}
+	}
+	sort.Slice(doc.Bridges, func(i, j int) bool { return doc.Bridges[i].Name < doc.Bridges[j].Name })
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("bridges store: %w", err)
+	}
+	if err := os.MkdirAll(m.dataDir, 0o750); err != nil {
+		return fmt.Errorf("bridges store: %w", err)
+	}
+	path := filepath.Join(m.dataDir, StoreFile)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("bridges store: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	err = errors.Join(err, f.Close())
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("bridges store: %w", err)
+	}
+	return nil
+}
