@@ -14,6 +14,14 @@ const (
 	BridgeKafkaProducer = "kafka_producer"
 	// BridgeKafkaConsumer publishes Kafka records to MQTT topics.
 	BridgeKafkaConsumer = "kafka_consumer"
+	// BridgePostgres writes rule outputs as PostgreSQL rows.
+	BridgePostgres = "postgres"
+	// BridgeMQTT links this hub to another MQTT broker, both ways.
+	BridgeMQTT = "mqtt"
+	// BridgeRedis writes rule outputs to Redis (PUBLISH, XADD, HSET, SET).
+	BridgeRedis = "redis"
+	// BridgeWebhook sends each rule output as an HTTP request.
+	BridgeWebhook = "webhook"
 )
 
 // Bridge is one bridge of the file (docs/bridges.md, docs/kafka.md).
@@ -22,7 +30,7 @@ const (
 type Bridge struct {
 	// Name identifies the bridge: 1 to 64 letters, digits, '_', '-' or '.'.
 	Name string `yaml:"name" json:"name"`
-	// Type is kafka_producer or kafka_consumer.
+	// Type is kafka_producer, kafka_consumer, postgres, mqtt, redis or webhook.
 	Type string `yaml:"type" json:"type"`
 	// Enabled bridges run; a disabled one keeps its disk queue.
 	Enabled bool `yaml:"enabled" json:"enabled"`
@@ -32,6 +40,14 @@ type Bridge struct {
 	Producer KafkaProducer `yaml:"producer" json:"producer"`
 	// Consumer maps records to MQTT messages (kafka_consumer).
 	Consumer KafkaConsumer `yaml:"consumer" json:"consumer"`
+	// Postgres is the postgres bridge's database and statement.
+	Postgres PostgresBridge `yaml:"postgres" json:"postgres"`
+	// MQTT is the mqtt bridge's remote broker and topics.
+	MQTT MQTTBridge `yaml:"mqtt" json:"mqtt"`
+	// Redis is the redis bridge's server and command.
+	Redis RedisBridge `yaml:"redis" json:"redis"`
+	// Webhook is the webhook bridge's URL and request.
+	Webhook WebhookBridge `yaml:"webhook" json:"webhook"`
 	// Buffer is the delivery engine's buffer (kafka_producer).
 	Buffer BridgeBuffer `yaml:"buffer" json:"buffer"`
 }
@@ -172,6 +188,10 @@ func DefaultBridge() Bridge {
 			SendTimeout: Duration(10 * time.Second)},
 		Consumer: KafkaConsumer{Offset: "latest", KeyEncoding: "plain", ValueEncoding: "plain", QoS: 1,
 			UserProperties: true},
+		Postgres: defaultPostgres(),
+		MQTT:     defaultMQTTBridge(),
+		Redis:    defaultRedisBridge(),
+		Webhook:  defaultWebhook(),
 		Buffer: BridgeBuffer{MemoryRecords: 10000, MaxBytes: 1 << 30, SegmentBytes: 16 << 20,
 			FullPolicy: "drop_oldest", Fsync: "interval", FsyncInterval: Duration(time.Second)},
 	}
@@ -203,7 +223,26 @@ func validateBridges(bs []Bridge, v *checker) {
 
 // validate checks one bridge; key prefixes the key paths of its errors.
 func (b *Bridge) validate(key string, v *checker) {
-	v.oneOf(join(key, "type"), b.Type, BridgeKafkaProducer, BridgeKafkaConsumer)
+	v.oneOf(join(key, "type"), b.Type, BridgeKafkaProducer, BridgeKafkaConsumer, BridgePostgres, BridgeMQTT,
+		BridgeRedis, BridgeWebhook)
+	switch b.Type {
+	case BridgeRedis:
+		b.Redis.validate(key, v)
+		b.validateSink(key, v)
+		return
+	case BridgeWebhook:
+		b.Webhook.validate(key, v)
+		b.validateSink(key, v)
+		return
+	case BridgePostgres:
+		b.Postgres.validate(key, v)
+		b.validateSink(key, v)
+		return
+	case BridgeMQTT:
+		b.MQTT.validate(key, v)
+		b.validateSink(key, v)
+		return
+	}
 	if len(b.Kafka.BootstrapServers) == 0 {
 		v.bad(join(key, "kafka.bootstrap_servers"), "required")
 	}
@@ -226,19 +265,7 @@ func (b *Bridge) validate(key string, v *checker) {
 		v.oneOf(join(key, "producer.acks"), p.Acks, "all", "leader", "none")
 		v.oneOf(join(key, "producer.compression"), p.Compression, "none", "gzip", "snappy", "lz4", "zstd")
 		v.between(join(key, "producer.max_inflight"), p.MaxInflight, 1, 5)
-		v.between(join(key, "producer.batch_size"), p.BatchSize, 1, 100000)
-		v.duration(join(key, "producer.send_timeout"), p.SendTimeout, 100*time.Millisecond, 0)
-		bf := &b.Buffer
-		v.between(join(key, "buffer.memory_records"), bf.MemoryRecords, 1, 10_000_000)
-		if bf.MaxBytes < 1<<20 {
-			v.bad(join(key, "buffer.max_bytes"), "%d must be at least 1048576", bf.MaxBytes)
-		}
-		if bf.SegmentBytes < 1<<16 {
-			v.bad(join(key, "buffer.segment_bytes"), "%d must be at least 65536", bf.SegmentBytes)
-		}
-		v.oneOf(join(key, "buffer.full_policy"), bf.FullPolicy, "drop_oldest", "refuse")
-		v.oneOf(join(key, "buffer.fsync"), bf.Fsync, "always", "interval", "never")
-		v.duration(join(key, "buffer.fsync_interval"), bf.FsyncInterval, time.Millisecond, 0)
+		b.validateSink(key, v)
 	case BridgeKafkaConsumer:
 		c := &b.Consumer
 		if len(c.Topics) == 0 {
@@ -252,6 +279,24 @@ func (b *Bridge) validate(key string, v *checker) {
 		v.oneOf(join(key, "consumer.value_encoding"), c.ValueEncoding, "plain", "base64", "hex")
 		v.between(join(key, "consumer.qos"), c.QoS, 0, 2)
 	}
+}
+
+// validateSink checks the settings of the delivery engine that every sink
+// bridge shares: producer.batch_size and send_timeout, and the buffer.
+func (b *Bridge) validateSink(key string, v *checker) {
+	v.between(join(key, "producer.batch_size"), b.Producer.BatchSize, 1, 100000)
+	v.duration(join(key, "producer.send_timeout"), b.Producer.SendTimeout, 100*time.Millisecond, 0)
+	bf := &b.Buffer
+	v.between(join(key, "buffer.memory_records"), bf.MemoryRecords, 1, 10_000_000)
+	if bf.MaxBytes < 1<<20 {
+		v.bad(join(key, "buffer.max_bytes"), "%d must be at least 1048576", bf.MaxBytes)
+	}
+	if bf.SegmentBytes < 1<<16 {
+		v.bad(join(key, "buffer.segment_bytes"), "%d must be at least 65536", bf.SegmentBytes)
+	}
+	v.oneOf(join(key, "buffer.full_policy"), bf.FullPolicy, "drop_oldest", "refuse")
+	v.oneOf(join(key, "buffer.fsync"), bf.Fsync, "always", "interval", "never")
+	v.duration(join(key, "buffer.fsync_interval"), bf.FsyncInterval, time.Millisecond, 0)
 }
 
 // ValidateBridge checks one bridge definition (from the API), returning

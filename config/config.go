@@ -24,6 +24,8 @@ type Config struct {
 	MQTT MQTT `yaml:"mqtt"`
 	// Metrics configures the Prometheus endpoint /metrics.
 	Metrics Metrics `yaml:"metrics"`
+	// Storage configures the embedded store (storage.go).
+	Storage Storage `yaml:"storage"`
 	// Auth configures authentication, authorization and bans (auth.go).
 	Auth Auth `yaml:"auth"`
 	// Limits configures publish and connection rate limits (auth.go).
@@ -202,6 +204,7 @@ func Defaults() Config {
 		Listeners: Listeners{TCP: []TCPListener{tcp}, WS: []WSListener{ws}},
 		API:       defaultAPI(),
 		Metrics:   defaultMetrics(),
+		Storage:   defaultStorage(),
 		Auth:      defaultAuth(),
 		Rules:     defaultRules(),
 		MQTT: MQTT{

@@ -158,6 +158,13 @@ metrics:
   enabled: true # serve Prometheus metrics at GET /metrics on api.address
   require_api_key: false # true: /metrics needs an API key like /api/v1
 
+# The embedded store: persistent sessions, their queued and in-flight
+# messages and the retained messages survive restarts (docs/persistence.md).
+storage:
+  enabled: true # false: keep sessions and retained messages in memory only
+  dir: "" # store directory (empty: <data_dir>/store)
+  durability: fsync # fsync: acknowledged messages survive a power loss; os: a crash of the hub only (faster)
+
 mqtt:
   max_connections: 0 # connections to the whole hub (0: no cap)
   max_packet_size: 1048576 # largest packet accepted, in bytes
@@ -277,7 +284,7 @@ rules:
 # its outputs to a kafka_producer with the action {type: bridge, bridge: <name>}.
 bridges: []
 #  - name: door_lock_state # 1 to 64 letters, digits, _ - or .
-#    type: kafka_producer # kafka_producer (rules to Kafka) or kafka_consumer (Kafka to MQTT)
+#    type: kafka_producer # kafka_producer (rules to Kafka), kafka_consumer (Kafka to MQTT), postgres, mqtt, redis or webhook
 #    enabled: true # run the bridge; a disabled one keeps its disk queue
 #    kafka:
 #      bootstrap_servers: [localhost:9092] # host:port of Kafka brokers
@@ -325,6 +332,87 @@ bridges: []
 #      qos: 1 # QoS of the published messages
 #      retain: false # retain flag of the published messages
 #      user_properties: true # record headers become MQTT 5 user properties
+#    postgres:
+#      url: "" # postgres://user@host:5432/db?sslmode=disable, without the password (required for postgres)
+#      password: "" # the role's password
+#      statement: "" # INSERT with ${field} placeholders bound as parameters ("": insert into table.name)
+#      pool_size: 4 # connections to the server
+#      connect_timeout: 10s # bound on a connection attempt
+#      table:
+#        create: false # create the time-series table (device, topic, ts, payload jsonb) when missing
+#        name: iothub_messages # the ready-made table (a hypertable under TimescaleDB)
+#    mqtt:
+#      address: "" # remote broker host:port (required for mqtt)
+#      protocol_version: 5 # 5 (MQTT 5.0, the only one supported)
+#      client_id: "" # client id on the remote ("": iothub-bridge-<name>)
+#      username: "" # user on the remote
+#      password: "" # password on the remote
+#      tls:
+#        enabled: false # TLS to the remote
+#        ca_file: "" # PEM CAs to trust ("": the system roots)
+#        cert_file: "" # client certificate (mutual TLS)
+#        key_file: "" # client key (mutual TLS)
+#        server_name: "" # name checked in the server certificate ("": from the address)
+#        insecure_skip_verify: false # do not check the server certificate (tests only)
+#      keep_alive: 30s # MQTT keep alive
+#      session_expiry: 1h # the remote keeps the bridge's session (queued commands) this long
+#      connect_timeout: 10s # bound on a connection attempt
+#      reconnect_max: 30s # longest wait between reconnection attempts (exponential backoff)
+#      remote_topic: ${topic} # remote topic template of forwarded messages, e.g. edge/${node}/${topic}
+#      qos: 1 # QoS of forwarded messages: 0 or 1 (a batch waits for its PUBACKs)
+#      multi_hop: false # also forward messages that came through another hub's bridge
+#      subscribe:
+#        - filter: edge/+/cmd/# # remote topic filter
+#          qos: 1 # subscription QoS
+#          local_topic: ${topic} # local topic template: ${topic} or ${suffix} (from the first wildcard on)
+#    redis:
+#      deployment: standalone # standalone, sentinel or cluster
+#      addresses: [] # host:port of the server, the sentinels or cluster nodes (required for redis)
+#      master_name: "" # the master's name in the sentinels (sentinel)
+#      username: "" # AUTH user ("": default)
+#      password: "" # AUTH password
+#      sentinel_username: "" # user on the sentinels
+#      sentinel_password: "" # password on the sentinels
+#      db: 0 # database number (not with cluster)
+#      tls:
+#        enabled: false # TLS to Redis
+#        ca_file: "" # PEM CAs to trust ("": the system roots)
+#        cert_file: "" # client certificate (mutual TLS)
+#        key_file: "" # client key (mutual TLS)
+#        server_name: "" # name checked in the server certificate ("": from the address)
+#        insecure_skip_verify: false # do not check the server certificate (tests only)
+#      pool_size: 10 # connections per server
+#      dial_timeout: 5s # bound on a connection attempt
+#      command: hset # publish, xadd, hset or set (one pipeline per batch)
+#      channel: "" # channel template (publish)
+#      stream: "" # stream template (xadd)
+#      key: device:${clientid} # key template (hset, set)
+#      value: "" # message (publish), value (set) or JSON object of the fields (hset, xadd) ("": the rule output)
+#      fields:
+#        - key: battery # hash or stream field (hset, xadd; instead of the value's top-level fields)
+#          value: ${payload.battery} # field value template
+#      ttl: 0s # expire the key after each write (hset, set; 0s: never)
+#      maxlen: 0 # trim the stream to about this many entries (xadd; 0: never)
+#    webhook:
+#      method: POST # POST or PUT
+#      url: "" # URL template, http or https (required for webhook)
+#      body: "" # body template ("": the rule output as JSON)
+#      headers:
+#        - key: X-Device # header name
+#          value: ${clientid} # header value template
+#      secret: "" # HMAC-SHA256 key signing each body ("": no signature)
+#      signature_header: X-Iothub-Signature # carries sha256=<hex of the HMAC of the body>
+#      pool_size: 8 # keep-alive connections per host, and requests of a batch in flight
+#      timeout: 5s # bound on one request, answer included
+#      connect_timeout: 5s # bound on a TCP connection and TLS handshake
+#      idle_timeout: 1m30s # idle keep-alive connections are closed after this
+#      tls:
+#        enabled: false # ignored: https URLs use TLS
+#        ca_file: "" # PEM CAs to trust ("": the system roots)
+#        cert_file: "" # client certificate (mutual TLS)
+#        key_file: "" # client key (mutual TLS)
+#        server_name: "" # name checked in the server certificate ("": from the URL)
+#        insecure_skip_verify: false # do not check the server certificate (tests only)
 #    buffer:
 #      memory_records: 10000 # records held in memory before spilling to disk
 #      max_bytes: 1073741824 # disk queue bound in data_dir/bridges/<name>/

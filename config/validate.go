@@ -102,6 +102,7 @@ func (c *Config) validate() errorList {
 	c.MQTT.validate(&v)
 	c.validateAuth(&v)
 	c.Rules.validate(&v)
+	c.Storage.validate(&v)
 	validateBridges(c.Bridges, &v)
 	return v.errorList
 }

@@ -11,6 +11,8 @@ command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "test-deps: installing ${need_apt[*]}"

@@ -75,7 +75,13 @@ func NewProducer(o ProducerOptions) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Producer{o: o, kopt: append(kopt, popt...)}, nil
+	p := &Producer{o: o, kopt: append(kopt, popt...)}
+	cl, err := kgo.NewClient(p.kopt...) // checks the options; does not dial
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	p.cl = cl
+	return p, nil
 }
 
 func (o *ProducerOptions) producerOpts() ([]kgo.Opt, error) {
@@ -102,13 +108,13 @@ func (o *ProducerOptions) producerOpts() ([]kgo.Opt, error) {
 	default:
 		return nil, fmt.Errorf("kafka: unknown acks %q (want all, leader or none)", o.Acks)
 	}
-	if !o.Idempotent || (o.Acks != "" && o.Acks != AcksAll) {
+	if !o.idempotent() {
 		out = append(out, kgo.DisableIdempotentWrite())
 	}
 	if o.Linger > 0 {
 		out = append(out, kgo.ProducerLinger(o.Linger))
 	}
-	if o.MaxInflight > 0 {
+	if o.MaxInflight > 0 && !o.idempotent() { // franz-go manages it for the idempotent producer (≤ 5)
 		out = append(out, kgo.MaxProduceRequestsInflightPerBroker(o.MaxInflight))
 	}
 	out = append(out, kgo.MaxBufferedRecords(max(o.MaxBufferedRecords, 100000)))
@@ -117,6 +123,10 @@ func (o *ProducerOptions) producerOpts() ([]kgo.Opt, error) {
 		return nil, err
 	}
 	return append(out, kgo.ProducerBatchCompression(codec)), nil
+}
+
+func (o *ProducerOptions) idempotent() bool {
+	return o.Idempotent && (o.Acks == "" || o.Acks == AcksAll)
 }
 
 func compression(s string) (kgo.CompressionCodec, error) {

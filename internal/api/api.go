@@ -85,6 +85,13 @@ type Options struct {
 	// Ready reports whether the hub's listeners are up (GET /ready); nil:
 	// always ready.
 	Ready func() bool
+	// Rules returns the rule engine (/api/v1/rules); Bans the ban list and
+	// Users the user store (/api/v1/bans, /api/v1/users). They are called
+	// on every request, so that what a reload swapped is seen; nil, or a
+	// nil answer, turns the endpoints off (503; 409 users_disabled).
+	Rules func() RuleManager
+	Bans  func() BanManager
+	Users func() UserManager
 }
 
 // API is the HTTP API: a set of routes registered on a ServeMux.
@@ -141,7 +148,7 @@ func (a *API) Routes() []string {
 }
 
 func (a *API) routes() []route {
-	return []route{
+	rs := []route{
 		{"GET /api/v1/openapi.json", a.openAPI},
 		{"POST /api/v1/publish", a.publish},
 		{"POST /api/v1/publish/batch", a.publishBatch},
@@ -161,6 +168,8 @@ func (a *API) routes() []route {
 		{"GET /api/v1/node/stats", a.nodeStats},
 		{"GET /ready", a.ready},
 	}
+	rs = append(rs, a.ruleRoutes()...)
+	return append(rs, a.securityRoutes()...)
 }
 
 // Register adds every endpoint to mux, and a catch-all under /api/v1/

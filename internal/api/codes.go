@@ -40,6 +40,35 @@ const (
 	CodeTimeout = "timeout"
 	// CodeNotReady: the hub is starting or stopping (GET /ready).
 	CodeNotReady = "not_ready"
+	// CodeRuleNotFound: no rule has the id.
+	CodeRuleNotFound = "rule_not_found"
+	// CodeRuleExists: a rule with the id already exists (POST).
+	CodeRuleExists = "rule_exists"
+	// CodeRuleReadOnly: the rule comes from the configuration file
+	// (rules.list): change the file and restart.
+	CodeRuleReadOnly = "rule_read_only"
+	// CodeInvalidSQL: the statement does not compile; the message gives
+	// the position ("unknown function 'lowr' at 1:8"), field is "sql".
+	CodeInvalidSQL = "invalid_sql"
+	// CodeInvalidRule: the rule is refused for another reason (an action
+	// that cannot be built, a republish loop, a bad id).
+	CodeInvalidRule = "invalid_rule"
+	// CodeSampleNoMatch: the sample event of a rule test is not one of the
+	// statement's sources.
+	CodeSampleNoMatch = "sample_no_match"
+	// CodeEvalFailed: evaluating the statement on the sample failed (a
+	// type mismatch, a bad argument).
+	CodeEvalFailed = "evaluation_failed"
+	// CodeBanNotFound: no ban of that kind and value.
+	CodeBanNotFound = "ban_not_found"
+	// CodeUsersDisabled: the built-in user store is off ("users" is not in
+	// auth.chain).
+	CodeUsersDisabled = "users_disabled"
+	// CodeUserNotFound: no user has the name.
+	CodeUserNotFound = "user_not_found"
+	// CodeUserReadOnly: the user comes from the configuration file
+	// (auth.users.static).
+	CodeUserReadOnly = "user_read_only"
 	// CodeInternal: a bug or an unexpected failure; the log has details.
 	CodeInternal = "internal_error"
 )
@@ -50,6 +79,8 @@ func ErrorCodes() []string {
 		CodeBadRequest, CodeInvalidField, CodeBodyTooLarge, CodeUnauthorized, CodeNotFound,
 		CodeMethodNotAllowed, CodeClientNotFound, CodeClientNotConnected, CodeSubscriptionNotFound,
 		CodeRetainedNotFound, CodeQuotaExceeded, CodeUnsupportedProtocol, CodeNoSession, CodeDropped,
-		CodeTimeout, CodeNotReady, CodeInternal,
+		CodeTimeout, CodeNotReady, CodeRuleNotFound, CodeRuleExists, CodeRuleReadOnly, CodeInvalidSQL,
+		CodeInvalidRule, CodeSampleNoMatch, CodeEvalFailed, CodeBanNotFound, CodeUsersDisabled,
+		CodeUserNotFound, CodeUserReadOnly, CodeInternal,
 	}
 }

@@ -1,8 +1,9 @@
 // Package api is iothub's HTTP API under /api/v1 (docs/http-api.md): publish,
 // device commands with delivery confirmation, request/response (RPC),
-// clients, subscriptions, retained messages and node information, plus GET
-// /ready. The OpenAPI 3 document, openapi.json in this directory, is
-// embedded and served at /api/v1/openapi.json.
+// clients, subscriptions, retained messages and node information, rules
+// (docs/rules.md), bans and users (docs/security.md), plus GET /ready.
+// The OpenAPI 3 document, openapi.json in this directory, is embedded and
+// served at /api/v1/openapi.json.
 //
 // # Shape
 //
@@ -17,7 +18,10 @@
 //
 // The package reaches the broker only through the small interfaces it
 // declares (Publisher, Commander, ClientManager, RetainedStore, NodeInfo),
-// which *broker.Server implements; internal/app wires them. It uses the
+// which *broker.Server implements; internal/app wires them. Rules, bans
+// and users likewise go through RuleManager (*rule.Runner), BanManager
+// (*auth.BanList) and UserManager (*users.Store), reached through
+// functions of Options called per request. It uses the
 // broker package's value types (ClientInfo, Outcome, …) and nothing else.
 //
 // # Lifecycle

@@ -44,9 +44,10 @@ func openAPIRoutes(t *testing.T) (ours, app []string) {
 }
 
 // muxPath turns an OpenAPI path into its ServeMux pattern: a {topic}
-// parameter holds slashes, so it is a {topic...} wildcard.
+// parameter, and the {value} of a ban (a CIDR prefix), hold slashes, so
+// they are {topic...} and {value...} wildcards.
 func muxPath(p string) string {
-	return strings.ReplaceAll(p, "{topic}", "{topic...}")
+	return strings.NewReplacer("{topic}", "{topic...}", "{value}", "{value...}").Replace(p)
 }
 
 // TestOpenAPI_documentsEveryRoute checks both ways that every route

@@ -39,8 +39,28 @@ func (a *App) setupAPI() error {
 		MaxCommandTimeout: c.MaxCommandTimeout.D(),
 		Version:           Version,
 		Ready:             a.api.ready.Load,
+		Rules:             a.ruleManager,
+		Bans:              func() api.BanManager { return a.Bans() },
+		Users:             a.userManager,
 	})
 	a.api.api.Register(a.mux)
+	return nil
+}
+
+// ruleManager is the rule runner for the API; nil until setupRules ran.
+func (a *App) ruleManager() api.RuleManager {
+	if a.rules == nil {
+		return nil
+	}
+	return a.rules
+}
+
+// userManager is the user store in force (a reload may swap it); nil when
+// "users" is not in auth.chain.
+func (a *App) userManager() api.UserManager {
+	if u := a.Users(); u != nil {
+		return u
+	}
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/iothub-dev/iothub/internal/listener"
 	"github.com/iothub-dev/iothub/internal/metrics"
 	"github.com/iothub-dev/iothub/internal/rule"
+	"github.com/iothub-dev/iothub/storage"
 )
 
 // App is one running hub: the broker and its listeners.
@@ -41,6 +42,8 @@ type App struct {
 	bridges bridgeState // Kafka bridges (bridges.go)
 
 	sec atomic.Pointer[security] // authentication, ACL, bans (auth.go)
+
+	store storage.Store // the embedded store; nil when disabled (storage.go)
 
 	mu        sync.Mutex
 	listeners []io.Closer
@@ -84,6 +87,10 @@ func (a *App) Broker() *broker.Server { return a.broker }
 // when one cannot be opened (a port in use, say).
 func (a *App) Start() error {
 	a.warnAnonymous() // auth.go
+	// The store is loaded before anything can publish (storage.go).
+	if err := a.startStore(); err != nil {
+		return err
+	}
 	if err := a.startBridges(); err != nil {
 		return err
 	}
@@ -148,7 +155,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.closeListeners()
 	a.wg.Wait()
 	a.sec.Load().close()
-	return errors.Join(err, a.stopRules(ctx), a.stopBridges(ctx))
+	return errors.Join(err, a.stopRules(ctx), a.stopBridges(ctx), a.closeStore())
 }
 
 // brokerOptions maps the config's mqtt section to broker options.

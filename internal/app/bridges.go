@@ -18,7 +18,8 @@ type bridgeState struct {
 // setupBridges builds the bridge manager and the rule action registry
 // (built-ins + "bridge"); call it before setupRules.
 func (a *App) setupBridges() error {
-	a.bridges.mgr = bridgemgr.New(bridgemgr.Options{DataDir: a.cfg.DataDir, Publisher: a.broker, Logger: a.log})
+	a.bridges.mgr = bridgemgr.New(bridgemgr.Options{DataDir: a.cfg.DataDir, Publisher: a.broker, Logger: a.log,
+		Node: a.cfg.Node.Name})
 	a.bridges.registry = rule.NewRegistry()
 	a.bridgeRoutes() // bridges_http.go
 	return a.bridges.mgr.Register(a.bridges.registry)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/broker"
 	"github.com/iothub-dev/iothub/internal/listener"
@@ -44,6 +45,10 @@ type ReloadReport struct {
 	// and which keep their old ones.
 	Certificates []string
 	Errors       []error
+	// Security is true when authentication, the ACL and the rate limits
+	// were rebuilt (a key of auth, limits or mqtt.allow_anonymous changed,
+	// or a file they read — auth.acl.file, JWT keys — may have).
+	Security bool
 }
 
 // Reload applies next, a configuration loaded and validated as at start,
@@ -51,8 +56,12 @@ type ReloadReport struct {
 // packet-size limits, and the TLS settings (certificate, key, CA, client
 // auth, minimum version) change at once; every TLS and WSS listener's files
 // are read again even when their paths did not change, so that renewed
-// certificates are picked up. Nothing is disconnected. Every other change is
-// reported in NeedRestart and not applied.
+// certificates are picked up. Authentication, the ACL (auth.*, except
+// auth.acl.disconnect_on_deny), mqtt.allow_anonymous and the rate limits
+// (limits.*) are rebuilt and swapped (ReloadSecurity): connected clients
+// keep their identity, and their cached ACL decisions are dropped. Nothing
+// is disconnected. Every other change is reported in NeedRestart and not
+// applied.
 func (a *App) Reload(next config.Config) ReloadReport {
 	a.rt.mu.Lock()
 	defer a.rt.mu.Unlock()
@@ -62,7 +71,12 @@ func (a *App) Reload(next config.Config) ReloadReport {
 	}
 	var rep ReloadReport
 	tlsChanged := map[string][]string{} // listener prefix → changed TLS keys
+	var secKeys []string
 	for _, key := range config.Diff(running, next) {
+		if isSecurityKey(key) {
+			secKeys = append(secKeys, key)
+			continue
+		}
 		switch kind, err := a.applyKey(&running, next, key); {
 		case err != nil:
 			rep.Errors = append(rep.Errors, fmt.Errorf("%s: %w", key, err))
@@ -75,9 +89,57 @@ func (a *App) Reload(next config.Config) ReloadReport {
 			rep.NeedRestart = append(rep.NeedRestart, key)
 		}
 	}
+	a.reloadSecurity(&running, next, secKeys, &rep)
 	a.reloadCertificates(&running, next, tlsChanged, &rep)
 	a.rt.running = &running
 	return rep
+}
+
+// isSecurityKey tells whether ReloadSecurity applies key.
+func isSecurityKey(key string) bool {
+	switch {
+	case key == "auth.acl.disconnect_on_deny": // a broker option fixed at start
+		return false
+	case key == "mqtt.allow_anonymous", strings.HasPrefix(key, "auth."), strings.HasPrefix(key, "limits."):
+		return true
+	}
+	return false
+}
+
+// reloadSecurity rebuilds authentication, the ACL and the rate limits when
+// keys (security keys of next) changed or when they read files that may
+// have (auth.acl.file, JWT keys). The rebuilt settings are running's with
+// the auth and limits sections and mqtt.allow_anonymous of next. On error
+// the hub keeps the old ones and every key is reported in Errors.
+func (a *App) reloadSecurity(running *config.Config, next config.Config, keys []string, rep *ReloadReport) {
+	j := running.Auth.JWT
+	files := running.Auth.ACL.File != "" || j.PublicKeyFile != "" || j.JWKSFile != ""
+	if len(keys) == 0 && !files {
+		return
+	}
+	want := *running
+	want.Auth, want.Limits, want.MQTT.AllowAnonymous = next.Auth, next.Limits, next.MQTT.AllowAnonymous
+	want.Auth.ACL.DisconnectOnDeny = running.Auth.ACL.DisconnectOnDeny
+	if err := a.ReloadSecurity(want); err != nil {
+		rep.Errors = append(rep.Errors, fmt.Errorf("%s: authentication, ACL and limits keep their previous settings: %w",
+			strings.Join(keys, ","), err))
+		return
+	}
+	a.dropStaticBans(running.Auth.Ban.Static, want.Auth.Ban.Static)
+	running.Auth, running.Limits, running.MQTT.AllowAnonymous = want.Auth, want.Limits, want.MQTT.AllowAnonymous
+	rep.Applied = append(rep.Applied, keys...)
+	rep.Security = true
+}
+
+// dropStaticBans removes the configured bans that the new configuration no
+// longer lists (the ban list outlives reloads; bans added through the API
+// or by the failure tracker stay).
+func (a *App) dropStaticBans(old, kept []config.StaticBan) {
+	for _, b := range old {
+		if !slices.ContainsFunc(kept, func(k config.StaticBan) bool { return k.Kind == b.Kind && k.Value == b.Value }) {
+			a.Bans().Remove(auth.BanKind(b.Kind), b.Value)
+		}
+	}
 }
 
 // The kinds of changed key.
@@ -234,7 +296,7 @@ func (a *App) reloadFrom(load func() (config.Config, error)) {
 	for _, err := range rep.Errors {
 		a.log.Error("configuration change not applied", "error", err)
 	}
-	a.log.Info("configuration reloaded", "applied", strings.Join(rep.Applied, ","),
+	a.log.Info("configuration reloaded", "applied", strings.Join(rep.Applied, ","), "security_rebuilt", rep.Security,
 		"certificates", strings.Join(rep.Certificates, ","), "need_restart", len(rep.NeedRestart), "errors", len(rep.Errors))
 }
 

@@ -26,6 +26,11 @@ func (a *App) setupRules() error {
 		}
 	}
 	a.rules = r
+	if a.metrics != nil {
+		if err := a.metrics.AddRules(r); err != nil { // per-rule metrics at scrape time
+			return fmt.Errorf("rule metrics: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -61,9 +61,15 @@ func (m *Manager) Enqueue(name string, out *rule.Output) error {
 	case r.sink == nil:
 		return fmt.Errorf("bridge %s is a consumer, not a producer", name)
 	}
+	if r.skip != nil && r.skip(out) {
+		return nil
+	}
 	rec, err := r.mapping.record(out)
 	if err != nil {
 		return fmt.Errorf("bridge %s: %w", name, err)
+	}
+	if r.decorate != nil {
+		r.decorate(out, &rec)
 	}
 	return r.sink.Enqueue(rec)
 }

@@ -2,6 +2,7 @@ package bridgemgr
 
 import (
 	"context"
+	"errors"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -12,7 +13,9 @@ import (
 	"github.com/iothub-dev/iothub/bridge"
 	"github.com/iothub-dev/iothub/bridge/diskqueue"
 	"github.com/iothub-dev/iothub/bridge/kafka"
+	"github.com/iothub-dev/iothub/bridge/postgres"
 	"github.com/iothub-dev/iothub/config"
+	"github.com/iothub-dev/iothub/internal/rule"
 	"github.com/iothub-dev/iothub/mqtt/topic"
 	"github.com/iothub-dev/iothub/msg"
 )
@@ -23,13 +26,22 @@ type running struct {
 	sink    *bridge.Runner
 	mapping *mapping
 	source  *bridge.SourceRunner
+	// skip, when set, drops a rule output silently (mqtt: loop
+	// prevention); decorate adds to a rendered record (mqtt: user
+	// properties and the marker).
+	skip     func(*rule.Output) bool
+	decorate func(*rule.Output, *bridge.Record)
 }
 
 func (r *running) close(ctx context.Context) error {
-	if r.sink != nil {
-		return r.sink.Close(ctx)
+	var err error
+	if r.source != nil {
+		err = r.source.Close(ctx)
 	}
-	return r.source.Close(ctx)
+	if r.sink != nil {
+		err = errors.Join(err, r.sink.Close(ctx))
+	}
+	return err
 }
 
 // check validates def and parses its templates without starting anything.
@@ -42,11 +54,32 @@ func check(def *config.Bridge) error {
 		if _, err := newMapping(&def.Producer); err != nil {
 			return err
 		}
-		_, err := kafka.NewProducer(producerOptions(def, nil))
+		p, err := kafka.NewProducer(producerOptions(def, nil))
+		if err == nil {
+			_ = p.Close()
+		}
 		return err
 	case config.BridgeKafkaConsumer:
 		_, err := kafka.NewConsumer(consumerOptions(def, nil))
 		return err
+	case config.BridgeMQTT:
+		return checkMQTT(def)
+	case config.BridgePostgres:
+		tpl, o, err := postgresSink(def, nil)
+		if err == nil {
+			_, err = newSinkMapping(tpl)
+		}
+		if err == nil {
+			var s *postgres.Sink
+			if s, err = postgres.New(o); err == nil {
+				_ = s.Close()
+			}
+		}
+		return err
+	case config.BridgeRedis:
+		return checkRedis(def)
+	case config.BridgeWebhook:
+		return checkWebhook(def)
 	}
 	return nil
 }
@@ -69,7 +102,7 @@ func (m *Manager) start(def *config.Bridge) (*running, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := bridge.NewRunner(p, runnerOptions(def, m.dataDir, log))
+		r, err := bridge.NewRunner(p, runnerOptions(def, m.dataDir, m.log))
 		if err != nil {
 			return nil, err
 		}
@@ -80,11 +113,43 @@ func (m *Manager) start(def *config.Bridge) (*running, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := bridge.NewSourceRunner(c, m.publishFunc(), bridge.SourceOptions{Name: def.Name, Logger: log})
+		s := bridge.NewSourceRunner(c, m.publishFunc(), bridge.SourceOptions{Name: def.Name, Logger: m.log})
 		s.Start()
 		return &running{source: s}, nil
+	case config.BridgeMQTT:
+		return m.startMQTT(def, log)
+	case config.BridgePostgres:
+		tpl, o, err := postgresSink(def, log)
+		if err != nil {
+			return nil, err
+		}
+		mp, err := newSinkMapping(tpl)
+		if err != nil {
+			return nil, err
+		}
+		s, err := postgres.New(o)
+		if err != nil {
+			return nil, err
+		}
+		return m.startSink(def, s, mp)
+	case config.BridgeRedis:
+		return m.startRedis(def, log)
+	case config.BridgeWebhook:
+		return m.startWebhook(def, log)
 	}
 	return nil, fmt.Errorf("bridge %s: unknown type %q", def.Name, def.Type)
+}
+
+// startSink runs sink under the shared delivery engine (closing it when
+// the runner cannot be made).
+func (m *Manager) startSink(def *config.Bridge, sink bridge.Sink, mp *mapping) (*running, error) {
+	r, err := bridge.NewRunner(sink, runnerOptions(def, m.dataDir, m.log))
+	if err != nil {
+		_ = sink.Close()
+		return nil, err
+	}
+	r.Start()
+	return &running{sink: r, mapping: mp}, nil
 }
 
 // QueueDir is where bridge name keeps its disk queue.

@@ -51,6 +51,8 @@ type Options struct {
 	Publisher Publisher
 	// Logger receives the bridges' logs.
 	Logger *slog.Logger
+	// Node is this hub's node name (the mqtt bridge's loop marker).
+	Node string
 }
 
 // Info is a bridge as the API shows it.
@@ -70,6 +72,7 @@ type Manager struct {
 	dataDir string
 	pub     Publisher
 	log     *slog.Logger
+	node    string
 
 	mu      sync.RWMutex
 	defs    map[string]config.Bridge
@@ -83,7 +86,7 @@ func New(o Options) *Manager {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Manager{dataDir: o.DataDir, pub: o.Publisher, log: o.Logger.With("component", "bridges"),
+	return &Manager{dataDir: o.DataDir, pub: o.Publisher, log: o.Logger.With("component", "bridges"), node: o.Node,
 		defs: map[string]config.Bridge{}, source: map[string]string{}, running: map[string]*running{}}
 }
 
@@ -269,6 +272,11 @@ func (m *Manager) List() []Info {
 func (m *Manager) info(name string) Info {
 	in := Info{Bridge: m.defs[name], Source: m.source[name], Status: m.status(name)}
 	in.Kafka.SASL.Password = redact(in.Kafka.SASL.Password)
+	in.Postgres.Password = redact(in.Postgres.Password)
+	in.MQTT.Password = redact(in.MQTT.Password)
+	in.Redis.Password = redact(in.Redis.Password)
+	in.Redis.SentinelPassword = redact(in.Redis.SentinelPassword)
+	in.Webhook.Secret = redact(in.Webhook.Secret)
 	return in
 }
 

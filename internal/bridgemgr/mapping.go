@@ -31,6 +31,7 @@ type mapping struct {
 	value     *rule.Template // nil: the output as JSON
 	timestamp *rule.Template // nil: the publish time
 	headers   []headerTpl
+	check     func(*bridge.Record) error // nil: none; refuses a record at enqueue
 }
 
 type headerTpl struct {
@@ -41,25 +42,48 @@ type headerTpl struct {
 // newMapping parses the producer's templates; a syntax error or an
 // unknown field is refused with the key and the column.
 func newMapping(p *config.KafkaProducer) (*mapping, error) {
-	m := &mapping{}
+	return newSinkMapping(sinkTemplates{topic: keyed{"producer.topic", p.Topic},
+		key: keyed{"producer.key", p.Key}, value: keyed{"producer.value", p.Value},
+		timestamp: keyed{"producer.timestamp", p.Timestamp}, headersKey: "producer.headers", headers: p.Headers})
+}
+
+// keyed is a template's text and its key in the configuration.
+type keyed struct{ key, text string }
+
+// sinkTemplates are the record templates of one sink bridge, each with its
+// configuration key for errors: Topic is required, the others optional.
+// Each sink type fills them from its own section (Kafka: producer.*).
+type sinkTemplates struct {
+	topic, key, value, timestamp keyed
+	headersKey                   string
+	headers                      []config.KafkaHeader
+	// check, when set, refuses a rendered record at enqueue (a value the
+	// sink could never write), so the rule counts a failed action.
+	check func(*bridge.Record) error
+}
+
+// newSinkMapping parses a sink's templates; a syntax error or an unknown
+// field is refused with the key and the column.
+func newSinkMapping(st sinkTemplates) (*mapping, error) {
+	m := &mapping{check: st.check}
 	var err error
-	parse := func(key, s string, required bool) *rule.Template {
-		if err != nil || (s == "" && !required) {
+	parse := func(k keyed, required bool) *rule.Template {
+		if err != nil || (k.text == "" && !required) {
 			return nil
 		}
 		var t *rule.Template
-		t, err = parseTemplate(key, s)
+		t, err = parseTemplate(k.key, k.text)
 		return t
 	}
-	m.topic = parse("producer.topic", p.Topic, true)
-	m.key = parse("producer.key", p.Key, false)
-	m.value = parse("producer.value", p.Value, false)
-	m.timestamp = parse("producer.timestamp", p.Timestamp, false)
-	for i, h := range p.Headers {
+	m.topic = parse(st.topic, true)
+	m.key = parse(st.key, false)
+	m.value = parse(st.value, false)
+	m.timestamp = parse(st.timestamp, false)
+	for i, h := range st.headers {
 		if h.Key == "" && err == nil {
-			err = fmt.Errorf("producer.headers.%d.key: required", i)
+			err = fmt.Errorf("%s.%d.key: required", st.headersKey, i)
 		}
-		m.headers = append(m.headers, headerTpl{key: h.Key, value: parse("producer.headers."+strconv.Itoa(i)+".value", h.Value, true)})
+		m.headers = append(m.headers, headerTpl{key: h.Key, value: parse(keyed{st.headersKey + "." + strconv.Itoa(i) + ".value", h.Value}, true)})
 	}
 	if err != nil {
 		return nil, err
@@ -134,6 +158,11 @@ func (m *mapping) record(out *rule.Output) (bridge.Record, error) {
 	}
 	for _, h := range m.headers {
 		r.Headers = append(r.Headers, bridge.Header{Key: h.key, Value: h.value.Append(nil, out)})
+	}
+	if m.check != nil {
+		if err := m.check(&r); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
 }

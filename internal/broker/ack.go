@@ -27,7 +27,10 @@ func (c *conn) handleAck(fh packet.FixedHeader, body []byte) error {
 		if !ss.releaseQoS2(a.PacketID) {
 			code = packet.PacketIdentifierNotFound
 		}
-		c.enqueue(outItem{ackType: packet.TypePubcomp, pid: a.PacketID, ackCode: c.v5Code(code)})
+		it := outItem{ackType: packet.TypePubcomp, pid: a.PacketID, ackCode: c.v5Code(code)}
+		if !c.ackAfterCommit(it) { // the forgotten packet id is stored first
+			c.enqueue(it)
+		}
 	}
 	return nil
 }
@@ -78,6 +81,7 @@ func (c *conn) handlePubrec(a *packet.Ack) {
 		return
 	}
 	ob.released = true
+	ss.storeReleasedLocked(ob)
 	ss.mu.Unlock()
 	c.enqueue(outItem{ackType: packet.TypePubrel, pid: a.PacketID})
 }
@@ -98,6 +102,7 @@ func (ss *Session) markQoS2(pid uint16, max int) (dup, full bool) {
 		ss.inQoS2 = make(map[uint16]struct{})
 	}
 	ss.inQoS2[pid] = struct{}{}
+	ss.storeQoS2Locked(pid, false)
 	return false, false
 }
 
@@ -109,6 +114,7 @@ func (ss *Session) releaseQoS2(pid uint16) bool {
 		return false
 	}
 	delete(ss.inQoS2, pid)
+	ss.storeQoS2Locked(pid, true)
 	if len(ss.inQoS2) == 0 {
 		ss.inQoS2 = nil
 	}

@@ -97,6 +97,7 @@ func (c *conn) authenticate(p *packet.Connect, cp *connectParams) packet.ReasonC
 			if r.Decision != auth.Deny || code < 0x80 {
 				code = packet.NotAuthorized
 			}
+			c.s.stats.authFailedBy.add(strings.ReplaceAll(code.String(), " ", "_"), 1)
 			c.logger().Info("authentication failed", "client_id", ci.ClientID, "username", ci.Username,
 				"code", code.String(), "reason", r.Reason)
 			return c.connackCode(code)

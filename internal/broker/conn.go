@@ -83,8 +83,6 @@ type conn struct {
 	writing  bool
 	closing  bool // no more writes accepted
 	closeErr atomic.Pointer[closeCause]
-
-	closed chan struct{}
 }
 
 // closeCause records why a connection was closed, for the disconnect event.
@@ -117,7 +115,6 @@ func newConn(s *Server, nc net.Conn, ls *listenerState) *conn {
 		listener: ls.name,
 		lst:      ls,
 		remote:   nc.RemoteAddr().String(),
-		closed:   make(chan struct{}),
 	}
 	if ci, ok := nc.(CertIdentifier); ok {
 		c.certUsername, c.certClientID = ci.CertIdentity()

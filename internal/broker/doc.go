@@ -39,6 +39,11 @@
 //
 // # Persistence
 //
-// Sessions live in memory in this version; the durable-state work backs
-// them with the embedded store.
+// With Options.Store (or OpenStore) persistent sessions, their queued and
+// in-flight QoS 1/2 messages, inbound QoS 2 packet ids and the retained
+// messages are kept in the store and recovered by New (persist*.go,
+// docs/persistence.md). One committer goroutine group-commits the writes of
+// all connections; acknowledgements that promise durability are sent from
+// its callbacks, in order. persister.mu is taken last, after conn.outMu.
+// Without a store everything stays in memory.
 package broker

@@ -68,17 +68,24 @@ func (b *eventBus) add(h EventHandler) func() {
 	return func() { once.Do(func() { b.remove(es) }) }
 }
 
+// remove unregisters es and waits for its goroutine. Removing a handler
+// that is already gone (after Shutdown, or twice) only waits.
 func (b *eventBus) remove(es *eventSub) {
 	b.mu.Lock()
 	old := b.load()
 	next := make([]*eventSub, 0, len(old))
+	found := false
 	for _, x := range old {
-		if x != es {
+		if x == es {
+			found = true
+		} else {
 			next = append(next, x)
 		}
 	}
-	b.subs.Store(&next)
-	close(es.ch)
+	if found {
+		b.subs.Store(&next)
+		close(es.ch)
+	}
 	b.mu.Unlock()
 	<-es.done
 }

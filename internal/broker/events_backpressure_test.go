@@ -62,3 +62,13 @@ func TestEvents_qos1BackPressure(t *testing.T) {
 	}
 	testutil.Eventually(t, 10*time.Second, func() bool { return qos0.Load()+int64(s.Stats().EventsDropped) == n }, "QoS 0 events handled or counted as dropped")
 }
+
+// TestEvents_removeAfterShutdown: a handler's remove function may be called
+// after the server shut down (which already removed it) without panicking.
+func TestEvents_removeAfterShutdown(t *testing.T) {
+	s, err := broker.New(broker.Defaults())
+	require.NoError(t, err)
+	remove := s.AddEventHandler(broker.EventHandlerFunc(func(msg.Event) {}))
+	require.NoError(t, s.Shutdown(context.Background()))
+	require.NotPanics(t, remove)
+}

@@ -347,5 +347,9 @@ func (s *Server) Retained(t string) (*msg.Message, bool) {
 // DeleteRetained removes the retained message of topic name t and reports
 // whether there was one.
 func (s *Server) DeleteRetained(t string) bool {
-	return s.retained.Delete(t)
+	ok := s.retained.Delete(t)
+	if ok {
+		s.storeRetainedRecord(&msg.Message{Topic: t}, true) // persist_session.go
+	}
+	return ok
 }

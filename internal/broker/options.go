@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/iothub-dev/iothub/auth"
+	"github.com/iothub-dev/iothub/storage"
 )
 
 // QueueFullPolicy says what happens to a QoS 1/2 message when a session's
@@ -102,6 +103,12 @@ type Options struct {
 	DisconnectOnDeny bool
 	// RateLimits limit publish and connection rates (zero: no limit).
 	RateLimits RateLimits
+	// Store keeps persistent sessions, their queues and the retained
+	// messages across restarts (nil: in memory only). New loads it; the
+	// caller closes it after Shutdown. See docs/persistence.md.
+	Store storage.Store
+	// Durability says when a store write counts as done (default fsync).
+	Durability Durability
 }
 
 // Defaults returns the options iothub runs with when nothing is configured.
@@ -156,6 +163,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("max_connections, max_subscriptions_per_client and max_retained must not be negative")
 	case o.EventBuffer < 1:
 		return fmt.Errorf("event_buffer %d: must be at least 1", o.EventBuffer)
+	case o.Durability != "" && o.Durability != DurabilityFsync && o.Durability != DurabilityOS:
+		return fmt.Errorf("durability %q: must be fsync or os", o.Durability)
 	}
 	return nil
 }

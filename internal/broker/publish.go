@@ -52,6 +52,12 @@ func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
 	c.sess.msgsIn.Add(1)
 	c.s.stats.messagesInQoS[min(p.QoS, 2)].Add(1)
 	c.s.stats.payloadInQoS[min(p.QoS, 2)].Add(uint64(len(p.Payload)))
+	if pst := c.s.pstore(); pst != nil { // persist.go
+		defer pst.throttle()
+		if p.QoS == 2 {
+			defer pst.begin()()
+		}
+	}
 	if p.QoS == 2 {
 		dup, full := c.sess.markQoS2(p.PacketID, c.s.opts.MaxInflight)
 		if full {
@@ -86,11 +92,15 @@ func (c *conn) ackPublish(p *packet.Publish, code packet.ReasonCode) error {
 	if c.version != packet.V5 && code.IsError() {
 		code = packet.Success
 	}
+	it := outItem{ackType: packet.TypePuback, pid: p.PacketID, ackCode: code}
 	switch p.QoS {
-	case 1:
-		c.enqueue(outItem{ackType: packet.TypePuback, pid: p.PacketID, ackCode: code})
+	case 0:
+		return nil
 	case 2:
-		c.enqueue(outItem{ackType: packet.TypePubrec, pid: p.PacketID, ackCode: code})
+		it.ackType = packet.TypePubrec
+	}
+	if !c.ackAfterCommit(it) { // sent once what routing stored is committed
+		c.enqueue(it)
 	}
 	return nil
 }
@@ -205,6 +215,7 @@ func (s *Server) publish(m *msg.Message) int {
 func (s *Server) storeRetained(m *msg.Message) {
 	if len(m.Payload) == 0 {
 		s.retained.Delete(m.Topic)
+		s.storeRetainedRecord(m, true)
 		return
 	}
 	if s.opts.MaxRetained > 0 && s.retained.Len() >= s.opts.MaxRetained {
@@ -214,6 +225,7 @@ func (s *Server) storeRetained(m *msg.Message) {
 		}
 	}
 	s.retained.Set(m.Topic, m)
+	s.storeRetainedRecord(m, false)
 }
 
 var matchesPool = sync.Pool{New: func() any { return new(topic.Matches[*subscription]) }}

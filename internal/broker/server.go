@@ -49,6 +49,12 @@ type Server struct {
 
 	wg   sync.WaitGroup // connection goroutines
 	quit chan struct{}
+
+	// The store (persist*.go): nil without Options.Store.
+	pstp         atomic.Pointer[persister]
+	recovery     RecoveryReport
+	pendingWills map[*Session]*willRecord // recovered, armed by the first serve
+	willsArmed   sync.Once
 }
 
 // New returns a Server with opts (zero fields filled from Defaults).
@@ -79,6 +85,11 @@ func New(opts Options) (*Server, error) {
 	s.events.buffer = opts.EventBuffer
 	s.events.drops = &s.stats.eventsDropped
 	s.events.block = opts.EventBlockTimeout
+	if opts.Store != nil {
+		if err := s.openStore(opts.Store, opts.Durability); err != nil { // persist_recover.go
+			return nil, err
+		}
+	}
 	if opts.SysInterval > 0 {
 		go s.sysLoop()
 	}
@@ -139,6 +150,7 @@ func (s *Server) serve(ln net.Listener, ls *listenerState) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
+	s.willsArmed.Do(s.armRecoveredWills)
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
@@ -227,7 +239,6 @@ func (s *Server) connClosed(c *conn) {
 		s.stats.byVersion[versionIndex(c.version)].Add(-1)
 		s.detach(c)
 	}
-	close(c.closed)
 	s.wg.Done()
 }
 
@@ -265,6 +276,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("broker shutdown: %w", ctx.Err())
 	}
 	s.stopTimers()
+	s.closePersister()
 	s.events.closeAll(ctx)
 	return err
 }

@@ -23,6 +23,9 @@ type delivery struct {
 	// notify, set for SendToClient only, hears when this delivery is
 	// written, acknowledged or dropped (command.go).
 	notify *commandWaiter
+	// pseq is the store sequence number of the delivery's queue record
+	// (0: not stored; persist_session.go).
+	pseq uint64
 }
 
 // outbound is a QoS 1/2 message sent (or about to be) and not yet completed.
@@ -86,6 +89,13 @@ type Session struct {
 	// removed is set once the session left the registry; deliveries to it
 	// are then refused.
 	removed bool
+
+	// Store state (persist_session.go): stored is set once the session
+	// record was written, pseq is the last queue record's sequence number,
+	// will the delayed will kept in the record while willTimer runs.
+	stored bool
+	pseq   uint64
+	will   *willRecord
 }
 
 func newSession(s *Server, id string) *Session {
@@ -148,6 +158,7 @@ func (ss *Session) sendLocked(d delivery) {
 	ss.seq++
 	ob := &outbound{d: d, pid: pid, seq: ss.seq}
 	ss.inflight[pid] = ob
+	ss.storeSentLocked(ob)
 	ss.s.stats.inflight.Add(1)
 	ss.conn.enqueue(outItem{d: d, pid: pid})
 }
@@ -177,6 +188,7 @@ func (ss *Session) enqueueLocked(d delivery) bool {
 			s.drop(ss, old, DropQueueFull)
 		} else if s.opts.QueueFullPolicy == DropOldest {
 			old := ss.queue.pop()
+			ss.forgetLocked(&old)
 			s.stats.queued.Add(-1)
 			s.drop(ss, old, DropQueueFull)
 		} else {
@@ -184,6 +196,7 @@ func (ss *Session) enqueueLocked(d delivery) bool {
 			return false
 		}
 	}
+	ss.storeNewLocked(&d, 0)
 	ss.queue.push(d)
 	s.stats.queued.Add(1)
 	return true
@@ -200,6 +213,7 @@ func (ss *Session) fillWindowLocked() {
 		d := ss.queue.pop()
 		ss.s.stats.queued.Add(-1)
 		if d.m.Expired(now) {
+			ss.forgetLocked(&d)
 			ss.s.drop(ss, d, DropExpired)
 			continue
 		}
@@ -221,6 +235,7 @@ func (ss *Session) completeLocked(pid uint16) (*outbound, bool) {
 		return nil, false
 	}
 	delete(ss.inflight, pid)
+	ss.forgetLocked(&ob.d)
 	ss.s.stats.inflight.Add(-1)
 	if ob.unsent {
 		ss.unsent--
@@ -285,6 +300,7 @@ func sortBySeq(obs []*outbound) {
 
 // clearLocked forgets all queued and inflight messages (session discarded).
 func (ss *Session) clearLocked() {
+	ss.forgetAllLocked()
 	ss.s.stats.inflight.Add(-int64(len(ss.inflight)))
 	ss.s.stats.queued.Add(-int64(ss.queue.len()))
 	ss.inflight = nil

@@ -60,6 +60,7 @@ type counters struct {
 	connackRefused labelCounters // refused CONNECTs by reason code
 	authSucceeded  atomic.Uint64 // incremented by authentication
 	authFailed     atomic.Uint64 // incremented by authentication
+	authFailedBy   labelCounters // failed authentications by reason (auth.go)
 	// Authorization and rate limits (auth.go, ratelimit.go).
 	authzDeniedPublish    atomic.Uint64
 	authzDeniedSubscribe  atomic.Uint64
@@ -108,6 +109,10 @@ type Stats struct {
 	// AuthSucceeded and AuthFailed count authentication outcomes.
 	AuthSucceeded uint64
 	AuthFailed    uint64
+	// AuthFailedByReason splits AuthFailed by the refusal's reason code
+	// in snake_case (bad_user_name_or_password, not_authorized, banned,
+	// server_unavailable, …).
+	AuthFailedByReason map[string]int64
 	// AuthzDeniedPublish and AuthzDeniedSubscribe count PUBLISH packets
 	// (wills included) and subscription filters the authorizer refused.
 	AuthzDeniedPublish   uint64
@@ -168,6 +173,7 @@ func (c *counters) fillDetail(st *Stats) {
 	st.ConnectsRefused = c.connackRefused.snapshot()
 	st.AuthSucceeded = c.authSucceeded.Load()
 	st.AuthFailed = c.authFailed.Load()
+	st.AuthFailedByReason = c.authFailedBy.snapshot()
 	st.AuthzDeniedPublish = c.authzDeniedPublish.Load()
 	st.AuthzDeniedSubscribe = c.authzDeniedSubscribe.Load()
 	st.PublishRateLimited = c.publishRateLimited.Load()

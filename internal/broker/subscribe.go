@@ -40,6 +40,7 @@ func (c *conn) handleSubscribe(fh packet.FixedHeader, body []byte) error {
 			wantRetained = append(wantRetained, retainedReq{req.Filter, sub})
 		}
 	}
+	c.s.waitStored(c.sess) // the subscriptions are durable before SUBACK
 	c.enqueue(outItem{pkt: &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}})
 	for _, r := range wantRetained {
 		c.s.sendRetained(c.sess, r.filter, r.sub)
@@ -82,6 +83,7 @@ func (s *Server) subscribe(ss *Session, req packet.Subscription, subID uint32) (
 		ss.subs = make(map[string]*subscription)
 	}
 	ss.subs[req.Filter] = sub
+	ss.saveLocked()
 	if isNew {
 		s.stats.subscriptions.Add(1)
 	}
@@ -130,6 +132,7 @@ func (s *Server) unsubscribe(ss *Session, filter string) bool {
 		return false
 	}
 	delete(ss.subs, filter)
+	ss.saveLocked()
 	if s.subs.Unsubscribe(filter, ss.id) {
 		s.stats.subscriptions.Add(-1)
 	}

@@ -41,6 +41,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 	ss.uname.Store(&cp.username)
 	ss.version, ss.expiry, ss.window = c.version, cp.expiry, cp.window
 	ss.conn, ss.connectedAt = c, time.Now()
+	ss.saveLocked()
 	c.sess = ss
 	c.enqueue(outItem{pkt: c.connack(cp, present)})
 	c.v5Attached.Store(c.version == packet.V5)
@@ -88,6 +89,7 @@ func (s *Server) detach(c *conn) {
 		} else {
 			immediateWill = s.scheduleWillLocked(ss, c, will)
 			s.scheduleExpiryLocked(ss)
+			ss.saveLocked()
 		}
 	} else if will != nil && !(c.takeResume.Load() && c.willDelay > 0) {
 		immediateWill = will
@@ -137,11 +139,15 @@ func (s *Server) scheduleWillLocked(ss *Session, c *conn, will *msg.Message) *ms
 		ss.mu.Lock()
 		fire := ss.conn == nil && ss.willTimer != nil
 		ss.willTimer = nil
+		if fire {
+			ss.saveLocked() // the will is no longer pending
+		}
 		ss.mu.Unlock()
 		if fire {
 			s.publishWill(c, will)
 		}
 	})
+	ss.rememberWillLocked(c, will, delay)
 	return nil
 }
 

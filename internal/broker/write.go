@@ -83,15 +83,11 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// shrinkQueues drops large queue backing arrays when going idle, so a burst
-// does not leave an idle connection holding memory. Called with outMu held.
+// shrinkQueues drops the queue backing arrays when going idle, so an idle
+// connection holds none (the next burst allocates one). Called with outMu
+// held.
 func (c *conn) shrinkQueues() {
-	if cap(c.outq) > 64 {
-		c.outq = nil
-	}
-	if cap(c.spare) > 64 {
-		c.spare = nil
-	}
+	c.outq, c.spare = nil, nil
 }
 
 // writeItems encodes and writes items; it reports whether one asked for the

@@ -27,6 +27,9 @@ var (
 	descConnectsRefused  = desc("iothub_connects_refused_total", "CONNECTs refused, by CONNACK reason.", "reason")
 	descDisconnects      = desc("iothub_disconnects_total", "Connections closed, by cause.", "reason")
 	descAuth             = desc("iothub_auth_total", "Authentication attempts, by result (success, failure).", "result")
+	descAuthFailures     = desc("iothub_auth_failures_total", "Failed authentications, by CONNACK reason (bad_user_name_or_password, not_authorized, banned, server_unavailable, …).", "reason")
+	descAuthzDenied      = desc("iothub_authz_denied_total", "PUBLISH packets (wills included) and subscription filters the ACL refused, by action (publish, subscribe).", "action")
+	descRateLimited      = desc("iothub_rate_limited_total", "Rate-limited PUBLISH packets (kind publish) and delayed connections (kind connection).", "kind")
 	descMessagesIn       = desc("iothub_messages_received_total", "PUBLISH packets received from clients, by QoS.", "qos")
 	descMessagesOut      = desc("iothub_messages_sent_total", "PUBLISH packets written to clients, by QoS.", "qos")
 	descPayloadIn        = desc("iothub_payload_received_bytes_total", "Payload bytes of PUBLISH packets received, by QoS.", "qos")
@@ -42,7 +45,7 @@ var (
 	descEventsDropped    = desc("iothub_events_dropped_total", "Broker events dropped because a listener's queue was full.")
 	descMalformed        = desc("iothub_malformed_packets_total", "Connections closed for a malformed or too large packet.")
 	descProtocolErrors   = desc("iothub_protocol_errors_total", "Connections closed for a protocol violation.")
-	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descInflight, descQueued, descEventsDropped, descMalformed, descProtocolErrors}
+	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descAuthFailures, descAuthzDenied, descRateLimited, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descInflight, descQueued, descEventsDropped, descMalformed, descProtocolErrors}
 )
 
 // Describe implements prometheus.Collector.
@@ -82,6 +85,13 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descAuth, float64(st.AuthSucceeded), "success")
 	counter(descAuth, float64(st.AuthFailed), "failure")
+	for r, v := range st.AuthFailedByReason {
+		counter(descAuthFailures, float64(v), r)
+	}
+	counter(descAuthzDenied, float64(st.AuthzDeniedPublish), "publish")
+	counter(descAuthzDenied, float64(st.AuthzDeniedSubscribe), "subscribe")
+	counter(descRateLimited, float64(st.PublishRateLimited), "publish")
+	counter(descRateLimited, float64(st.ConnectionRateLimited), "connection")
 	collectByQoS(st, counter)
 	counter(descBytesIn, float64(st.BytesIn))
 	counter(descBytesOut, float64(st.BytesOut))

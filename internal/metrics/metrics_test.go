@@ -43,6 +43,11 @@ func sampleStats() broker.Stats {
 		ConnectsRefused:            map[string]int64{"Not authorized": 4},
 		AuthSucceeded:              17,
 		AuthFailed:                 4,
+		AuthFailedByReason:         map[string]int64{"bad_user_name_or_password": 3, "banned": 1},
+		AuthzDeniedPublish:         5,
+		AuthzDeniedSubscribe:       2,
+		PublishRateLimited:         8,
+		ConnectionRateLimited:      1,
 	}
 }
 
@@ -95,6 +100,7 @@ iothub_messages_dropped_total{reason="queue_full"} 7
 func TestCollector_lint(t *testing.T) {
 	m := New()
 	require.NoError(t, m.AddBroker(fakeSource{sampleStats()}))
+	require.NoError(t, m.AddRules(sampleRules()))
 	m.ObserveDelivery(3*time.Millisecond, 1)
 	problems, err := testutil.GatherAndLint(m.Gatherer())
 	require.NoError(t, err)
@@ -169,6 +175,7 @@ func TestDashboard_usesExportedMetrics(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &dash), "dashboard is valid JSON")
 	m := New()
 	require.NoError(t, m.AddBroker(fakeSource{sampleStats()}))
+	require.NoError(t, m.AddRules(sampleRules()))
 	m.ObserveDelivery(time.Millisecond, 0)
 	mfs, err := m.Gatherer().Gather()
 	require.NoError(t, err)

@@ -87,7 +87,13 @@ func freePort(t *testing.T) string {
 // it (SIGTERM) when the test ends.
 func startHub(t *testing.T, env []string, args ...string) *hub {
 	t.Helper()
-	h := &hub{mqtt: freePort(t), ws: freePort(t), api: freePort(t), dataDir: t.TempDir(), logs: &syncBuffer{}, exited: make(chan struct{})}
+	return startHubIn(t, t.TempDir(), env, args...)
+}
+
+// startHubIn is startHub on a given data directory (a restart).
+func startHubIn(t *testing.T, dataDir string, env []string, args ...string) *hub {
+	t.Helper()
+	h := &hub{mqtt: freePort(t), ws: freePort(t), api: freePort(t), dataDir: dataDir, logs: &syncBuffer{}, exited: make(chan struct{})}
 	all := append([]string{"serve", "--mqtt-addr", h.mqtt, "--ws-addr", h.ws, "--api-addr", h.api, "--data-dir", h.dataDir, "--log-level", "debug"}, args...)
 	h.cmd = exec.Command(hubBinary, all...)
 	h.cmd.Env = append(os.Environ(), env...)

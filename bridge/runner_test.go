@@ -1,0 +1,167 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fakeSink records what it is sent; while down it fails (or, hanging,
+// blocks until the send's context ends).
+type fakeSink struct {
+	mu      sync.Mutex
+	down    bool
+	hang    bool
+	perm    bool
+	got     []string
+	changed chan struct{}
+}
+
+func newFakeSink() *fakeSink { return &fakeSink{changed: make(chan struct{}, 1)} }
+
+func (s *fakeSink) Send(ctx context.Context, recs []Record) error {
+	s.mu.Lock()
+	down, hang, perm := s.down, s.hang, s.perm
+	s.mu.Unlock()
+	switch {
+	case hang:
+		<-ctx.Done()
+		return ctx.Err()
+	case perm:
+		return Permanent(errors.New("record too large"))
+	case down:
+		return errors.New("connection refused")
+	}
+	s.mu.Lock()
+	for _, r := range recs {
+		s.got = append(s.got, string(r.Value))
+	}
+	s.mu.Unlock()
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (s *fakeSink) Close() error { return nil }
+
+func (s *fakeSink) set(f func(*fakeSink)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
+func (s *fakeSink) waitFor(t *testing.T, n int) []string {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.got) >= n
+	}, 30*time.Second, time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
+
+func numbered(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, strconv.Itoa(i))
+	}
+	return out
+}
+
+func enqueue(t *testing.T, r *Runner, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		require.NoError(t, r.Enqueue(Record{Topic: "t", Key: []byte("k"), Value: []byte(strconv.Itoa(i)), Time: time.UnixMilli(int64(i))}))
+	}
+}
+
+func testOptions(dir string) Options {
+	return Options{Name: "test", Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BatchSize: 7, MemoryRecords: 20, SendTimeout: 200 * time.Millisecond,
+		RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}
+}
+
+func TestRunner_outageKeepsOrder(t *testing.T) {
+	tests := []struct {
+		name string
+		down func(*fakeSink)
+	}{
+		{"failing", func(s *fakeSink) { s.down = true }},
+		{"hanging", func(s *fakeSink) { s.hang = true }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := newFakeSink()
+			r, err := NewRunner(sink, testOptions(t.TempDir()))
+			require.NoError(t, err)
+			r.Start()
+			defer r.Close(context.Background())
+			enqueue(t, r, 0, 10)
+			sink.waitFor(t, 10)
+			sink.set(tc.down)
+			enqueue(t, r, 10, 200)
+			require.Eventually(t, func() bool {
+				return r.Metrics().QueuedDisk == 190 && r.Status().State == StateDisconnected
+			}, 30*time.Second, time.Millisecond)
+			sink.set(func(s *fakeSink) { s.down, s.hang = false, false })
+			require.Equal(t, numbered(0, 200), sink.waitFor(t, 200))
+			require.Eventually(t, func() bool { return r.Metrics().Queued == 0 }, 30*time.Second, time.Millisecond)
+			enqueue(t, r, 200, 210) // back to memory
+			require.Equal(t, numbered(0, 210), sink.waitFor(t, 210))
+			m := r.Metrics()
+			require.EqualValues(t, 210, m.Matched)
+			require.EqualValues(t, 210, m.Sent)
+			require.Equal(t, StateConnected, r.Status().State)
+		})
+	}
+}
+
+func TestRunner_restartResumesFromDisk(t *testing.T) {
+	dir := t.TempDir()
+	sink := newFakeSink()
+	sink.down = true
+	r, err := NewRunner(sink, testOptions(dir))
+	require.NoError(t, err)
+	r.Start()
+	enqueue(t, r, 0, 50)
+	require.NoError(t, r.Close(context.Background()))
+
+	sink2 := newFakeSink()
+	r2, err := NewRunner(sink2, testOptions(dir))
+	require.NoError(t, err)
+	require.EqualValues(t, 50, r2.Metrics().Queued)
+	r2.Start()
+	defer r2.Close(context.Background())
+	enqueue(t, r2, 50, 60)
+	require.Equal(t, numbered(0, 60), sink2.waitFor(t, 60))
+}
+
+func TestRunner_permanentErrorDrops(t *testing.T) {
+	sink := newFakeSink()
+	sink.perm = true
+	r, err := NewRunner(sink, testOptions(t.TempDir()))
+	require.NoError(t, err)
+	r.Start()
+	defer r.Close(context.Background())
+	enqueue(t, r, 0, 5)
+	require.Eventually(t, func() bool { return r.Metrics().Dropped[DropPermanent] == 5 }, 30*time.Second, time.Millisecond)
+	require.EqualValues(t, 0, r.Metrics().Queued)
+}
+
+func TestRunner_closedRefuses(t *testing.T) {
+	r, err := NewRunner(newFakeSink(), testOptions(t.TempDir()))
+	require.NoError(t, err)
+	require.NoError(t, r.Close(context.Background()))
+	require.ErrorIs(t, r.Enqueue(Record{}), ErrStopped)
+	require.EqualValues(t, 1, r.Metrics().Dropped[DropStopped])
+}

@@ -1,0 +1,244 @@
+package broker
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// The hooks below keep the store in step with the in-memory state. Writes
+// happen only for persistent sessions (session expiry > 0): a clean session
+// never touches the disk. Deletes happen only for sessions whose record was
+// written (Session.stored).
+
+// sessionRecord is the JSON value of s/<client id>.
+type sessionRecord struct {
+	Proto          byte        `json:"proto"`
+	Expiry         uint32      `json:"expiry"`
+	Username       string      `json:"username,omitempty"`
+	ConnectedAt    time.Time   `json:"connected_at"`
+	DisconnectedAt time.Time   `json:"disconnected_at"`
+	Subs           []subRecord `json:"subs,omitempty"`
+	Will           *willRecord `json:"will,omitempty"`
+}
+
+// subRecord is one subscription of a session record.
+type subRecord struct {
+	Filter            string `json:"filter"`
+	QoS               byte   `json:"qos"`
+	NoLocal           bool   `json:"no_local,omitempty"`
+	RetainAsPublished bool   `json:"rap,omitempty"`
+	RetainHandling    byte   `json:"rh,omitempty"`
+	SubID             uint32 `json:"sub_id,omitempty"`
+}
+
+// willRecord is a will waiting for its delay while the session is offline.
+type willRecord struct {
+	FireAt    time.Time `json:"fire_at"`
+	Expiry    uint32    `json:"expiry,omitempty"`
+	HasExpiry bool      `json:"has_expiry,omitempty"`
+	Message   []byte    `json:"message"` // a message block (persist_record.go)
+
+	m *msg.Message
+}
+
+// persistentLocked reports whether ss's state is written to the store.
+func (ss *Session) persistentLocked() bool {
+	return ss.s.pstore() != nil && ss.expiry > 0 && !ss.removed
+}
+
+// saveLocked writes the session record (not waiting for the commit).
+func (ss *Session) saveLocked() {
+	if !ss.persistentLocked() {
+		return
+	}
+	rec := sessionRecord{
+		Proto: byte(ss.version), Expiry: ss.expiry, Username: ss.usernameUnlocked(),
+		ConnectedAt: ss.connectedAt, DisconnectedAt: ss.disconnectedAt,
+	}
+	for _, sub := range ss.subs {
+		o := sub.opts
+		rec.Subs = append(rec.Subs, subRecord{Filter: sub.filter, QoS: o.QoS, NoLocal: o.NoLocal,
+			RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling, SubID: sub.subID})
+	}
+	if ss.willTimer != nil && ss.will != nil {
+		rec.Will = ss.will
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		ss.s.log.Error("cannot encode session record", "client_id", ss.id, "error", err)
+		return
+	}
+	ss.s.pstore().put(sessionKey(ss.id), b)
+	ss.stored = true
+}
+
+// storeNewLocked gives a QoS 1/2 delivery to a persistent session its
+// storage sequence number and writes its queue record.
+func (ss *Session) storeNewLocked(d *delivery, pid uint16) {
+	if d.qos == 0 || d.pseq != 0 || !ss.persistentLocked() {
+		return
+	}
+	if !ss.stored {
+		ss.saveLocked()
+	}
+	ss.pseq++
+	d.pseq = ss.pseq
+	ss.putQueuedLocked(d, pid, false)
+}
+
+func (ss *Session) putQueuedLocked(d *delivery, pid uint16, released bool) {
+	b, err := encodeQueued(d, pid, released)
+	if err != nil {
+		ss.s.log.Error("cannot encode queued message", "client_id", ss.id, "topic", d.m.Topic, "error", err)
+		return
+	}
+	ss.s.pstore().put(queueKey(ss.id, d.pseq), b)
+}
+
+// storeSentLocked records that ob got its packet id: a new record, or for
+// QoS 2 the stored record rewritten with the id, so that a restart resends
+// it with the same id (the receiver may hold it awaiting PUBREL). The
+// rewrite is not waited for (docs/persistence.md).
+func (ss *Session) storeSentLocked(ob *outbound) {
+	if ss.s.pstore() == nil || ob.d.qos == 0 {
+		return
+	}
+	if ob.d.pseq == 0 {
+		ss.storeNewLocked(&ob.d, ob.pid)
+		return
+	}
+	if ob.d.qos == 2 && ss.stored {
+		ss.putQueuedLocked(&ob.d, ob.pid, ob.released)
+	}
+}
+
+// storeReleasedLocked records that PUBREC arrived for ob: after a restart
+// PUBREL is due, not the message.
+func (ss *Session) storeReleasedLocked(ob *outbound) {
+	if ss.s.pstore() != nil && ob.d.pseq != 0 && ss.stored {
+		ss.putQueuedLocked(&ob.d, ob.pid, true)
+	}
+}
+
+// forgetLocked deletes the record of a delivery that left the session
+// (acknowledged, dropped or expired). The delete is not waited for: losing
+// it in a crash means one permitted QoS 1 duplicate.
+func (ss *Session) forgetLocked(d *delivery) {
+	if d.pseq != 0 && ss.s.pstore() != nil && ss.stored {
+		ss.s.pstore().del(queueKey(ss.id, d.pseq))
+	}
+}
+
+// forgetAllLocked deletes every record of a session being discarded.
+func (ss *Session) forgetAllLocked() {
+	if ss.s.pstore() == nil || !ss.stored {
+		return
+	}
+	for _, ob := range ss.inflight {
+		ss.forgetLocked(&ob.d)
+	}
+	for i := ss.queue.head; i < len(ss.queue.items); i++ {
+		ss.forgetLocked(&ss.queue.items[i])
+	}
+	for pid := range ss.inQoS2 {
+		ss.s.pstore().del(inQoS2Key(ss.id, pid))
+	}
+	ss.s.pstore().del(sessionKey(ss.id))
+	ss.stored = false
+}
+
+// storeQoS2Locked records (or with del, forgets) an inbound QoS 2 packet id
+// awaiting PUBREL.
+func (ss *Session) storeQoS2Locked(pid uint16, del bool) {
+	switch {
+	case del && ss.s.pstore() != nil && ss.stored:
+		ss.s.pstore().del(inQoS2Key(ss.id, pid))
+	case !del && ss.persistentLocked():
+		if !ss.stored {
+			ss.saveLocked()
+		}
+		ss.s.pstore().put(inQoS2Key(ss.id, pid), []byte{})
+	}
+}
+
+// rememberWillLocked keeps the will whose delay timer was just armed, for
+// the session record.
+func (ss *Session) rememberWillLocked(c *conn, will *msg.Message, delay uint32) {
+	if !ss.persistentLocked() {
+		return
+	}
+	b, err := appendMessage(nil, will)
+	if err != nil {
+		ss.s.log.Error("cannot encode will", "client_id", ss.id, "error", err)
+		return
+	}
+	ss.will = &willRecord{FireAt: time.Now().Add(time.Duration(delay) * time.Second),
+		Expiry: c.willExpiry, HasExpiry: c.willHasExpiry, Message: b, m: will}
+}
+
+// waitStored waits until ss's writes so far are committed (SUBSCRIBE: the
+// subscription is durable before SUBACK).
+func (s *Server) waitStored(ss *Session) {
+	if s.pstore() == nil {
+		return
+	}
+	ss.mu.Lock()
+	stored := ss.stored
+	ss.mu.Unlock()
+	if stored {
+		if err := s.pstore().wait(); err != nil {
+			s.log.Error("session not stored", "client_id", ss.id, "error", err)
+		}
+	}
+}
+
+// storeRetainedRecord writes (or, for an empty payload, deletes) the
+// retained message of m's topic.
+func (s *Server) storeRetainedRecord(m *msg.Message, del bool) {
+	if s.pstore() == nil {
+		return
+	}
+	if del {
+		s.pstore().del(retainedKey(m.Topic))
+		return
+	}
+	b, err := encodeRetained(m)
+	if err != nil {
+		s.log.Error("cannot encode retained message", "topic", m.Topic, "error", err)
+		return
+	}
+	s.pstore().put(retainedKey(m.Topic), b)
+}
+
+// ackAfterCommit queues an acknowledgement once the writes it vouches for
+// are committed. Every acknowledgement of a connection takes this path
+// when a store is configured, which keeps them in PUBLISH order. A failed
+// commit closes the connection instead: the client resends.
+func (c *conn) ackAfterCommit(it outItem) bool {
+	p := c.s.pstore()
+	if p == nil {
+		return false
+	}
+	p.after(func(err error) {
+		if err != nil {
+			c.closeWith(packet.UnspecifiedError, "store_error", "message not stored")
+			return
+		}
+		c.enqueue(it)
+	})
+	return true
+}
+
+// publishStoredWill publishes a will recovered from the store.
+func (s *Server) publishStoredWill(w *willRecord) {
+	m := *w.m
+	m.ID = s.nextMsgID()
+	m.ReceivedAt = time.Now()
+	if w.HasExpiry {
+		m.ExpiresAt = m.ReceivedAt.Add(time.Duration(w.Expiry) * time.Second)
+	}
+	s.publish(&m)
+}

@@ -1,0 +1,76 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iothub-dev/iothub/internal/rule"
+)
+
+// RuleSource is what the rule collector reads at scrape time;
+// *rule.Runner implements it.
+type RuleSource interface {
+	// List returns every rule with a snapshot of its metrics.
+	List() []rule.RuleInfo
+	// Stats returns the runner's queue counters.
+	Stats() rule.Stats
+}
+
+// AddRules registers the collector of src's per-rule metrics (label
+// rule, the rule id) and of its queues. Call it once.
+func (m *Metrics) AddRules(src RuleSource) error {
+	return m.reg.Register(&ruleCollector{src: src})
+}
+
+// The rule engine's metrics; docs/observability.md describes each. A
+// rule's counters restart from zero when it is updated (PUT), which
+// Prometheus' rate() treats as a counter reset.
+var (
+	descRuleEnabled  = desc("iothub_rule_enabled", "Whether the rule is evaluated (1) or disabled (0).", "rule", "source")
+	descRuleMatched  = desc("iothub_rule_matched_total", "Events that matched the rule's FROM.", "rule")
+	descRulePassed   = desc("iothub_rule_passed_total", "Matched events that gave at least one output.", "rule")
+	descRuleFailed   = desc("iothub_rule_failed_total", "Matched events whose evaluation failed (no output).", "rule")
+	descRuleNoResult = desc("iothub_rule_no_result_total", "Matched events for which WHERE was false (or FOREACH gave nothing).", "rule")
+	descRuleActions  = desc("iothub_rule_actions_total", "Action calls, by result (success, failure).", "rule", "result")
+	descRulesDropped = desc("iothub_rules_events_dropped_total", "Events not evaluated because a rule worker's queue was full (QoS 0 messages and client events only).")
+	descRulesBlocked = desc("iothub_rules_events_blocked_total", "QoS 1/2 message events that waited for room in a rule worker's queue.")
+	descRulesQueued  = desc("iothub_rules_queued_events", "Events waiting in the rule workers' queues.")
+	allRuleDescs     = []*prometheus.Desc{descRuleEnabled, descRuleMatched, descRulePassed, descRuleFailed, descRuleNoResult, descRuleActions, descRulesDropped, descRulesBlocked, descRulesQueued}
+)
+
+// ruleCollector turns one List and one Stats snapshot per scrape into
+// metrics.
+type ruleCollector struct {
+	src RuleSource
+}
+
+// Describe implements prometheus.Collector.
+func (c *ruleCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allRuleDescs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *ruleCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for _, r := range c.src.List() {
+		on := 0.0
+		if r.Enabled {
+			on = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descRuleEnabled, prometheus.GaugeValue, on, r.ID, r.Source)
+		m := r.Metrics
+		counter(descRuleMatched, m.Matched, r.ID)
+		counter(descRulePassed, m.Passed, r.ID)
+		counter(descRuleFailed, m.Failed, r.ID)
+		counter(descRuleNoResult, m.NoResult, r.ID)
+		counter(descRuleActions, m.ActionsSuccess, r.ID, "success")
+		counter(descRuleActions, m.ActionsFailed, r.ID, "failure")
+	}
+	st := c.src.Stats()
+	counter(descRulesDropped, st.Dropped)
+	counter(descRulesBlocked, st.Blocked)
+	ch <- prometheus.MustNewConstMetric(descRulesQueued, prometheus.GaugeValue, float64(st.Queued))
+}

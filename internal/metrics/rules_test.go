@@ -1,0 +1,119 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/internal/rule"
+)
+
+type fakeRules struct {
+	list  []rule.RuleInfo
+	stats rule.Stats
+}
+
+func (f fakeRules) List() []rule.RuleInfo { return f.list }
+func (f fakeRules) Stats() rule.Stats     { return f.stats }
+
+func sampleRules() fakeRules {
+	return fakeRules{
+		list: []rule.RuleInfo{
+			{Rule: rule.Rule{ID: "low_battery", Enabled: true}, Source: rule.SourceConfig,
+				Metrics: rule.Metrics{Matched: 10, Passed: 3, Failed: 1, NoResult: 6, ActionsSuccess: 5, ActionsFailed: 1, Rate: 2.5}},
+			{Rule: rule.Rule{ID: "audit"}, Source: rule.SourceAPI},
+		},
+		stats: rule.Stats{Dropped: 4, Blocked: 2, Queued: 7},
+	}
+}
+
+func TestRuleCollector_values(t *testing.T) {
+	m := New()
+	require.NoError(t, m.AddRules(sampleRules()))
+	tests := []struct {
+		name, metrics, want string
+	}{
+		{"matched", "iothub_rule_matched_total", `
+# HELP iothub_rule_matched_total Events that matched the rule's FROM.
+# TYPE iothub_rule_matched_total counter
+iothub_rule_matched_total{rule="audit"} 0
+iothub_rule_matched_total{rule="low_battery"} 10
+`},
+		{"outcomes", "iothub_rule_passed_total", `
+# HELP iothub_rule_passed_total Matched events that gave at least one output.
+# TYPE iothub_rule_passed_total counter
+iothub_rule_passed_total{rule="audit"} 0
+iothub_rule_passed_total{rule="low_battery"} 3
+`},
+		{"failed", "iothub_rule_failed_total", `
+# HELP iothub_rule_failed_total Matched events whose evaluation failed (no output).
+# TYPE iothub_rule_failed_total counter
+iothub_rule_failed_total{rule="audit"} 0
+iothub_rule_failed_total{rule="low_battery"} 1
+`},
+		{"no result", "iothub_rule_no_result_total", `
+# HELP iothub_rule_no_result_total Matched events for which WHERE was false (or FOREACH gave nothing).
+# TYPE iothub_rule_no_result_total counter
+iothub_rule_no_result_total{rule="audit"} 0
+iothub_rule_no_result_total{rule="low_battery"} 6
+`},
+		{"actions", "iothub_rule_actions_total", `
+# HELP iothub_rule_actions_total Action calls, by result (success, failure).
+# TYPE iothub_rule_actions_total counter
+iothub_rule_actions_total{result="failure",rule="audit"} 0
+iothub_rule_actions_total{result="failure",rule="low_battery"} 1
+iothub_rule_actions_total{result="success",rule="audit"} 0
+iothub_rule_actions_total{result="success",rule="low_battery"} 5
+`},
+		{"enabled", "iothub_rule_enabled", `
+# HELP iothub_rule_enabled Whether the rule is evaluated (1) or disabled (0).
+# TYPE iothub_rule_enabled gauge
+iothub_rule_enabled{rule="audit",source="api"} 0
+iothub_rule_enabled{rule="low_battery",source="config"} 1
+`},
+		{"queues", "iothub_rules_events_dropped_total", `
+# HELP iothub_rules_events_dropped_total Events not evaluated because a rule worker's queue was full (QoS 0 messages and client events only).
+# TYPE iothub_rules_events_dropped_total counter
+iothub_rules_events_dropped_total 4
+`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(tc.want), tc.metrics))
+		})
+	}
+}
+
+func TestCollector_authValues(t *testing.T) {
+	m := New()
+	require.NoError(t, m.AddBroker(fakeSource{sampleStats()}))
+	tests := []struct {
+		name, metrics, want string
+	}{
+		{"failures by reason", "iothub_auth_failures_total", `
+# HELP iothub_auth_failures_total Failed authentications, by CONNACK reason (bad_user_name_or_password, not_authorized, banned, server_unavailable, …).
+# TYPE iothub_auth_failures_total counter
+iothub_auth_failures_total{reason="bad_user_name_or_password"} 3
+iothub_auth_failures_total{reason="banned"} 1
+`},
+		{"acl denials", "iothub_authz_denied_total", `
+# HELP iothub_authz_denied_total PUBLISH packets (wills included) and subscription filters the ACL refused, by action (publish, subscribe).
+# TYPE iothub_authz_denied_total counter
+iothub_authz_denied_total{action="publish"} 5
+iothub_authz_denied_total{action="subscribe"} 2
+`},
+		{"rate limited", "iothub_rate_limited_total", `
+# HELP iothub_rate_limited_total Rate-limited PUBLISH packets (kind publish) and delayed connections (kind connection).
+# TYPE iothub_rate_limited_total counter
+iothub_rate_limited_total{kind="connection"} 1
+iothub_rate_limited_total{kind="publish"} 8
+`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(tc.want), tc.metrics))
+		})
+	}
+}
