@@ -248,8 +248,17 @@ func (l *Link) Send(ctx context.Context, recs []bridge.Record) error {
 	return nil
 }
 
-// Health reports whether the link is up.
-func (l *Link) Health(context.Context) error {
+// Health reports whether the link is up, waiting up to ConnectTimeout
+// for a connection in progress.
+func (l *Link) Health(ctx context.Context) error {
+	l.mu.Lock()
+	cm := l.cm
+	l.mu.Unlock()
+	if cm != nil && !l.up.Load() {
+		ctx, cancel := context.WithTimeout(ctx, max(l.o.ConnectTimeout, time.Second))
+		_ = cm.AwaitConnection(ctx)
+		cancel()
+	}
 	if l.up.Load() {
 		return nil
 	}

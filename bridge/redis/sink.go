@@ -63,7 +63,8 @@ type Options struct {
 	TTL time.Duration
 	// MaxLen trims xadd streams to about this many entries (0: never).
 	MaxLen int64
-	// Logger receives the sink's logs (default slog.Default()).
+	// Logger receives the sink's logs (default slog.Default()). The first
+	// sink given one also receives go-redis's own logs, at debug level.
 	Logger *slog.Logger
 }
 
@@ -83,6 +84,8 @@ func New(o Options) (*Sink, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	} else {
+		routeLogs(o.Logger)
 	}
 	var cl goredis.UniversalClient
 	switch o.Deployment {

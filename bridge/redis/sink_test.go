@@ -2,6 +2,8 @@ package redis_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"strconv"
 	"testing"
@@ -216,4 +218,77 @@ func TestSink_restart(t *testing.T) {
 	m := r.Metrics()
 	require.Zero(t, m.Queued)
 	require.Empty(t, m.Dropped)
+}
+
+// TestSink_tls: a TLS-only server, the CA trusted by the sink; a sink
+// that does not trust it fails.
+func TestSink_tls(t *testing.T) {
+	ca := testutil.NewCA(t, "redis-ca")
+	srv := testutil.StartRedisTLS(t, ca)
+	ctx := context.Background()
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	s := newSink(t, redis.Options{Addresses: []string{srv.Addr}, Command: redis.Set,
+		TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}})
+	require.NoError(t, s.Health(ctx))
+	require.NoError(t, s.Send(ctx, []bridge.Record{{Topic: "device:1", Value: []byte("over tls")}}))
+	untrusted := newSink(t, redis.Options{Addresses: []string{srv.Addr}, Command: redis.Set,
+		TLS: &tls.Config{MinVersion: tls.VersionTLS12}})
+	require.Error(t, untrusted.Health(ctx))
+	rc := client(t, srv.Addr, func(o *goredis.Options) { o.TLSConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12} })
+	require.Equal(t, "over tls", rc.Get(ctx, "device:1").Val())
+}
+
+// TestSink_deployments: a Sentinel-managed master (the sink asks the
+// sentinel for the master) and a three-node Cluster (keys spread over the
+// slots of every node, one pipeline per batch).
+func TestSink_deployments(t *testing.T) {
+	ctx := context.Background()
+	t.Run("sentinel", func(t *testing.T) {
+		master := testutil.StartRedis(t)
+		sentinel := testutil.StartRedisSentinel(t, master, "locks")
+		s := newSink(t, redis.Options{Deployment: redis.Sentinel, Addresses: []string{sentinel.Addr}, MasterName: "locks",
+			Command: redis.HSet})
+		require.NoError(t, s.Health(ctx))
+		require.NoError(t, s.Send(ctx, []bridge.Record{{Topic: "device:1", Value: []byte(lockState)}}))
+		require.Equal(t, "83.4", client(t, master.Addr).HGet(ctx, "device:1", "battery").Val())
+	})
+	t.Run("cluster", func(t *testing.T) {
+		nodes := testutil.StartRedisCluster(t, 3)
+		s := newSink(t, redis.Options{Deployment: redis.Cluster, Addresses: []string{nodes[0].Addr}, Command: redis.Set})
+		require.NoError(t, s.Health(ctx))
+		var recs []bridge.Record
+		for i := range 100 {
+			recs = append(recs, bridge.Record{Topic: "device:" + strconv.Itoa(i), Value: []byte(strconv.Itoa(i))})
+		}
+		require.NoError(t, s.Send(ctx, recs))
+		cc := goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: []string{nodes[1].Addr}})
+		defer cc.Close()
+		for i := range 100 {
+			require.Equal(t, strconv.Itoa(i), cc.Get(ctx, "device:"+strconv.Itoa(i)).Val())
+		}
+		perNode := 0
+		for _, n := range nodes {
+			if client(t, n.Addr).DBSize(ctx).Val() > 0 {
+				perNode++
+			}
+		}
+		require.Equal(t, 3, perNode, "the keys are spread over every node")
+	})
+}
+
+// TestSink_xaddTrims: MAXLEN ~ keeps the stream near maxlen (Redis trims
+// whole macro nodes, so at least maxlen entries stay).
+func TestSink_xaddTrims(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	ctx := context.Background()
+	s := newSink(t, redis.Options{Addresses: []string{srv.Addr}, Command: redis.XAdd, MaxLen: 10})
+	var recs []bridge.Record
+	for i := range 1000 {
+		recs = append(recs, bridge.Record{Topic: "s", Value: fmt.Appendf(nil, `{"i":%d}`, i)})
+	}
+	require.NoError(t, s.Send(ctx, recs))
+	n := client(t, srv.Addr).XLen(ctx, "s").Val()
+	require.GreaterOrEqual(t, n, int64(10))
+	require.Less(t, n, int64(1000))
 }

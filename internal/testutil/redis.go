@@ -2,8 +2,12 @@ package testutil
 
 import (
 	"bufio"
+	"crypto/tls"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +26,9 @@ type RedisServer struct {
 	Args []string
 
 	t    testing.TB
+	tls  *CertFiles // serve TLS only, with this certificate
+	ca   string     // the CA file of client certificates
+	conf string     // a config file's text (sentinel: it rewrites the file)
 	dir  string
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -31,11 +38,74 @@ type RedisServer struct {
 // It fails the test when redis-server is not installed.
 func StartRedis(t testing.TB, args ...string) *RedisServer {
 	t.Helper()
+	r := &RedisServer{Addr: freeAddr(t), Args: args, t: t, dir: t.TempDir()}
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// freeAddr returns a free loopback host:port.
+func freeAddr(t testing.TB) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	r := &RedisServer{Addr: addr, Args: args, t: t, dir: t.TempDir()}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// StartRedisSentinel starts a sentinel (redis-server --sentinel)
+// monitoring master under name, with a quorum of 1, stopped when the test
+// ends.
+func StartRedisSentinel(t testing.TB, master *RedisServer, name string) *RedisServer {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(master.Addr)
+	r := &RedisServer{Addr: freeAddr(t), t: t, dir: t.TempDir(), Args: []string{"--sentinel"},
+		conf: fmt.Sprintf("sentinel monitor %s %s %s 1\n", name, host, port)}
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// StartRedisCluster starts n cluster-enabled servers, joins them with
+// `redis-cli --cluster create` (masters only) and waits until the cluster
+// state is ok. They are stopped when the test ends.
+func StartRedisCluster(t testing.TB, n int) []*RedisServer {
+	t.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	require.NoError(t, err, "redis-cli is required: run `make test` (scripts/test-deps.sh installs it)")
+	var nodes []*RedisServer
+	args := []string{"--cluster", "create"}
+	for range n {
+		r := &RedisServer{Addr: freeAddr(t), t: t, dir: t.TempDir(),
+			Args: []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}}
+		r.Start()
+		t.Cleanup(r.Stop)
+		nodes = append(nodes, r)
+		args = append(args, r.Addr)
+	}
+	out, err := exec.Command(cli, append(args, "--cluster-yes")...).CombinedOutput()
+	require.NoError(t, err, "redis-cli --cluster create: %s", out)
+	host, port, _ := net.SplitHostPort(nodes[0].Addr)
+	Eventually(t, 60*time.Second, func() bool {
+		for _, nd := range nodes {
+			h, p, _ := net.SplitHostPort(nd.Addr)
+			info, err := exec.Command(cli, "-h", h, "-p", p, "cluster", "info").Output()
+			if err != nil || !strings.Contains(string(info), "cluster_state:ok") {
+				return false
+			}
+		}
+		return true
+	}, "cluster state ok on "+host+":"+port)
+	return nodes
+}
+
+// StartRedisTLS starts a redis-server that speaks TLS only, with a
+// server certificate of ca (client certificates optional, checked
+// against ca), stopped when the test ends.
+func StartRedisTLS(t testing.TB, ca *CA, args ...string) *RedisServer {
+	t.Helper()
+	cert := ca.Server(t, "redis")
+	r := &RedisServer{Addr: freeAddr(t), Args: args, t: t, dir: t.TempDir(), tls: &cert, ca: ca.File}
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
@@ -49,8 +119,18 @@ func (r *RedisServer) Start() {
 	_, port, _ := net.SplitHostPort(r.Addr)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		r.cmd = exec.Command(bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "",
-			"--appendonly", "no", "--dir", r.dir}, r.Args...)...)
+		var args []string
+		if r.conf != "" {
+			conf := filepath.Join(r.dir, "redis.conf")
+			require.NoError(r.t, os.WriteFile(conf, []byte(r.conf), 0o600))
+			args = append(args, conf)
+		}
+		args = append(args, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir)
+		if r.tls != nil {
+			args = append(args, "--port", "0", "--tls-port", port, "--tls-cert-file", r.tls.CertFile,
+				"--tls-key-file", r.tls.KeyFile, "--tls-ca-cert-file", r.ca, "--tls-auth-clients", "optional")
+		}
+		r.cmd = exec.Command(bin, append(args, r.Args...)...)
 		out := &strings.Builder{}
 		r.cmd.Stdout, r.cmd.Stderr = out, out
 		require.NoError(r.t, r.cmd.Start())
@@ -74,7 +154,7 @@ func (r *RedisServer) waitReady(exited <-chan struct{}) bool {
 			return false
 		default:
 		}
-		if ping(r.Addr) {
+		if ping(r.Addr, r.tls != nil) {
 			return true
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -85,8 +165,15 @@ func (r *RedisServer) waitReady(exited <-chan struct{}) bool {
 
 // ping reports whether a server on addr answers PING (an error reply,
 // such as NOAUTH, counts: the server is up).
-func ping(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+func ping(addr string, useTLS bool) bool {
+	var c net.Conn
+	var err error
+	d := &net.Dialer{Timeout: time.Second}
+	if useTLS {
+		c, err = tls.DialWithDialer(d, "tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // a readiness probe of a test server
+	} else {
+		c, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return false
 	}

@@ -1,0 +1,254 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+)
+
+// collector is an MQTT 5 client with a persistent session that records
+// the payloads it receives, reconnecting by itself.
+type collector struct {
+	mu   sync.Mutex
+	got  []string
+	seen map[string]bool
+}
+
+func (c *collector) add(p string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, p)
+	c.seen[p] = true
+}
+
+func (c *collector) distinct() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen)
+}
+
+func (c *collector) all() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.got...)
+}
+
+func collect(t *testing.T, addr, id, filter string) *collector {
+	t.Helper()
+	c := &collector{seen: map[string]bool{}}
+	u, err := url.Parse("mqtt://" + addr)
+	require.NoError(t, err)
+	subscribed := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cm, err := autopaho.NewConnection(ctx, autopaho.ClientConfig{
+		ServerUrls: []*url.URL{u}, KeepAlive: 30, SessionExpiryInterval: 3600,
+		ReconnectBackoff: func(int) time.Duration { return 200 * time.Millisecond },
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			go func() {
+				if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err == nil {
+					select {
+					case subscribed <- struct{}{}:
+					default:
+					}
+				}
+			}()
+		},
+		ClientConfig: paho.ClientConfig{ClientID: id, OnClientError: func(error) {},
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+				c.add(string(pr.Packet.Payload))
+				return true, nil
+			}}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { cancel(); <-cm.Done() })
+	select {
+	case <-subscribed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("collector did not subscribe")
+	}
+	return c
+}
+
+// mqttBridgeYAML is an mqtt bridge entry and the rule feeding it.
+func mqttBridgeYAML(node, name, remote, remoteTopic, from, subscribe string) string {
+	return fmt.Sprintf(`node: {name: %s}
+rules:
+  list:
+    - id: forward_%[2]s
+      sql: 'SELECT * FROM "%[5]s"'
+      actions: [{type: bridge, bridge: %[2]s}]
+bridges:
+  - name: %[2]s
+    type: mqtt
+    mqtt:
+      address: %[3]s
+      remote_topic: %[4]s
+      reconnect_max: 500ms
+      subscribe: %[6]s
+    producer: {send_timeout: 5s}
+`, node, name, remote, remoteTopic, from, subscribe)
+}
+
+// TestMQTTBridge_edgeCentral: an edge hub forwards its devices' reports
+// to a central hub under edge/<node>/; with the central stopped, 10,000
+// QoS 1 reports wait in the edge's queue and arrive in order once the
+// central is back on the same port; a command published on the central
+// reaches the lock on the edge.
+func TestMQTTBridge_edgeCentral(t *testing.T) {
+	central := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
+	edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t,
+		mqttBridgeYAML("edge1", "central", central.mqtt, "edge/${node}/${topic}", "devices/+/state",
+			`[{filter: "cmd/edge1/#", local_topic: "devices/${suffix}/command"}]`)))
+	waitState(t, edge, "central", "connected")
+	col := collect(t, central.mqtt, "backend", "edge/edge1/devices/#")
+
+	// The command path down.
+	const lock = "10083618796833171"
+	got := make(chan string, 1)
+	dev := pahoDeviceV5(t, edge, lock, paho.ClientConfig{OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(pr paho.PublishReceived) (bool, error) {
+			got <- pr.Packet.Topic + " " + string(pr.Packet.Payload)
+			return true, nil
+		}}}, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := dev.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "devices/" + lock + "/command", QoS: 1}}})
+	require.NoError(t, err)
+	backend := pahoDeviceV5(t, central, "backend-cmd", paho.ClientConfig{}, true)
+	command := scenario(t, "doorlock/command.json")
+	require.Eventually(t, func() bool { // until the bridge's subscription is in place on the central
+		publish1(t, backend, "cmd/edge1/"+lock, command)
+		select {
+		case s := <-got:
+			require.Equal(t, "devices/"+lock+"/command "+string(command), s)
+			return true
+		case <-time.After(500 * time.Millisecond):
+			return false
+		}
+	}, 30*time.Second, 10*time.Millisecond)
+
+	// Central down: the edge queues; central back: all arrive, in order.
+	central.stop(t)
+	const n = 10000
+	for i := range n {
+		publish1(t, dev, "devices/"+lock+"/state", []byte(strconv.Itoa(i)))
+	}
+	central = startHubOn(t, central)
+	require.Eventually(t, func() bool { return col.distinct() == n }, 120*time.Second, 100*time.Millisecond,
+		"%d of %d reports reached the central", col.distinct(), n)
+	next := 0
+	for _, p := range col.all() { // first occurrences in order (a retried batch may repeat)
+		v, err := strconv.Atoi(p)
+		require.NoError(t, err)
+		if v >= next {
+			require.Equal(t, next, v, "report %d arrived before %d", v, next)
+			next++
+		}
+	}
+	require.Equal(t, n, next)
+}
+
+// TestMQTTBridge_bothWaysNoEcho: hubs A and B each bridge devices/# to
+// the other; a message published on either reaches the other once and
+// never comes back.
+func TestMQTTBridge_bothWaysNoEcho(t *testing.T) {
+	a := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
+	bCfg := hubConfig(t, mqttBridgeYAML("hub-b", "to_a", a.mqtt, "${topic}", "devices/#", "[]"))
+	b := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", bCfg)
+	aCfg := hubConfig(t, mqttBridgeYAML("hub-a", "to_b", b.mqtt, "${topic}", "devices/#", "[]"))
+	a.stop(t)
+	a = startHubOn(t, a, "--config", aCfg)
+	waitState(t, a, "to_b", "connected")
+	waitState(t, b, "to_a", "connected")
+	colA := collect(t, a.mqtt, "sub-a", "devices/#")
+	colB := collect(t, b.mqtt, "sub-b", "devices/#")
+	pa := pahoDeviceV5(t, a, "dev-a", paho.ClientConfig{}, true)
+	pb := pahoDeviceV5(t, b, "dev-b", paho.ClientConfig{}, true)
+
+	publish1(t, pa, "devices/x/state", []byte("from-a"))
+	require.Eventually(t, func() bool { return colB.distinct() == 1 }, 60*time.Second, 20*time.Millisecond)
+	publish1(t, pb, "devices/y/state", []byte("from-b"))
+	require.Eventually(t, func() bool { return colA.distinct() == 2 }, 60*time.Second, 20*time.Millisecond)
+	// An echo of from-a would have reached A (through B's FIFO bridge)
+	// before from-b; one of from-b would reach B before A's next message.
+	publish1(t, pa, "devices/z/state", []byte("fin"))
+	require.Eventually(t, func() bool { return colB.distinct() == 3 }, 60*time.Second, 20*time.Millisecond)
+	require.Equal(t, []string{"from-a", "from-b", "fin"}, colA.all())
+	require.Equal(t, []string{"from-a", "from-b", "fin"}, colB.all())
+}
+
+// TestMQTTBridge_mosquitto: the bridge works against Mosquitto as the
+// remote: reports forwarded under edge/<node>/, commands brought down.
+func TestMQTTBridge_mosquitto(t *testing.T) {
+	bin := "/usr/sbin/mosquitto"
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		bin = p
+	}
+	_, err := os.Stat(bin)
+	require.NoError(t, err, "mosquitto is not installed: run scripts/test-deps.sh")
+	addr := freePort(t)
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "mosquitto.conf")
+	require.NoError(t, os.WriteFile(conf, []byte("listener "+port+" 127.0.0.1\nallow_anonymous true\n"), 0o644))
+	logs := &syncBuffer{}
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("mosquitto output:\n%s", logs.String())
+		}
+	})
+	waitListening(t, addr, exited)
+
+	col := collect(t, addr, "cloud", "edge/#")
+	edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t,
+		mqttBridgeYAML("edge1", "cloud", addr, "edge/${node}/${topic}", "vehicles/+/telemetry",
+			`[{filter: "cmd/edge1/#", local_topic: "vehicles/${suffix}/command"}]`)))
+	waitState(t, edge, "cloud", "connected")
+	got := make(chan string, 1)
+	car := pahoDeviceV5(t, edge, "car-7", paho.ClientConfig{OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(pr paho.PublishReceived) (bool, error) {
+			got <- pr.Packet.Topic + " " + string(pr.Packet.Payload)
+			return true, nil
+		}}}, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = car.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "vehicles/car-7/command", QoS: 1}}})
+	require.NoError(t, err)
+	telemetry := scenario(t, "vehicles/telemetry.json")
+	publish1(t, car, "vehicles/car-7/telemetry", telemetry)
+	require.Eventually(t, func() bool { return col.distinct() == 1 }, 60*time.Second, 20*time.Millisecond)
+	require.Equal(t, []string{string(telemetry)}, col.all())
+
+	require.Eventually(t, func() bool { // until the bridge's subscription is in place on Mosquitto
+		out, err := exec.Command(tool(t, "mosquitto_pub"), "-h", "127.0.0.1", "-p", port, "-q", "1",
+			"-t", "cmd/edge1/car-7", "-m", `{"cmd":"honk"}`).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		select {
+		case s := <-got:
+			require.Equal(t, `vehicles/car-7/command {"cmd":"honk"}`, s)
+			return true
+		case <-time.After(500 * time.Millisecond):
+			return false
+		}
+	}, 30*time.Second, 10*time.Millisecond)
+}
