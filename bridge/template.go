@@ -36,6 +36,7 @@ type TemplateError struct {
 	Msg string
 }
 
+// Error implements error.
 func (e *TemplateError) Error() string {
 	return fmt.Sprintf("template %q, column %d: %s", e.Template, e.Column, e.Msg)
 }

@@ -27,6 +27,7 @@ type StatementError struct {
 	Msg string
 }
 
+// Error implements error.
 func (e *StatementError) Error() string {
 	return fmt.Sprintf("column %d: %s", e.Column, e.Msg)
 }

@@ -43,7 +43,7 @@ func (a *App) setupAPI() error {
 		Bans:              func() api.BanManager { return a.Bans() },
 		Users:             a.userManager,
 	})
-	a.api.api.Register(a.mux)
+	a.api.api.Register(a.mux.ServeMux)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -58,4 +59,42 @@ func TestAPI_appRoutesDocumented(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+}
+
+// TestAPI_everyServedRouteDocumented holds every route the App serves
+// (the patterns registered on a.mux by this package: bridges,
+// observability, /health; plus the API's own routes) against openapi.json
+// both ways, so a route added anywhere without documentation, or a
+// documented route nobody serves, fails.
+func TestAPI_everyServedRouteDocumented(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Metrics.Enabled = true // GET /metrics is registered only then
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+
+	served := append(a.mux.Patterns(), a.api.api.Routes()...)
+	slices.Sort(served)
+	require.Equal(t, len(served), len(slices.Compact(slices.Clone(served))), "a pattern registered twice: %v", served)
+
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(api.OpenAPI(), &doc))
+	wildcards := strings.NewReplacer("{topic}", "{topic...}", "{value}", "{value...}")
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			documented = append(documented, strings.ToUpper(method)+" "+wildcards.Replace(path))
+		}
+	}
+	slices.Sort(documented)
+
+	for _, p := range served {
+		require.Contains(t, documented, p, "%s is served but not in internal/api/openapi.json", p)
+	}
+	for _, p := range documented {
+		require.Contains(t, served, p, "%s is in internal/api/openapi.json but not served", p)
+	}
+	require.Contains(t, served, "GET /api/v1/bridges/{name}/metrics")
 }

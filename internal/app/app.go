@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -28,7 +27,7 @@ type App struct {
 	log    *slog.Logger
 	broker *broker.Server
 
-	mux *http.ServeMux // the HTTP API listener's routes
+	mux *routeMux // the HTTP API listener's routes (mux.go)
 
 	metrics *metrics.Metrics // nil when metrics.enabled is false (metrics.go)
 	level   *slog.LevelVar   // the logger's level, changed by the API (metrics.go)
@@ -65,7 +64,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	a := &App{cfg: cfg, log: log, broker: b, mux: http.NewServeMux(), metrics: m, errc: make(chan error, 16)}
+	a := &App{cfg: cfg, log: log, broker: b, mux: newRouteMux(), metrics: m, errc: make(chan error, 16)}
 	a.sec.Store(sec)
 	a.routes()
 	if err := a.setupAPI(); err != nil {

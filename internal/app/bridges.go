@@ -21,6 +21,11 @@ func (a *App) setupBridges() error {
 	a.bridges.mgr = bridgemgr.New(bridgemgr.Options{DataDir: a.cfg.DataDir, Publisher: a.broker, Logger: a.log,
 		Node: a.cfg.Node.Name})
 	a.bridges.registry = rule.NewRegistry()
+	if a.metrics != nil {
+		if err := a.metrics.AddBridges(a.bridges.mgr); err != nil { // per-bridge metrics at scrape time
+			return fmt.Errorf("bridge metrics: %w", err)
+		}
+	}
 	a.bridgeRoutes() // bridges_http.go
 	return a.bridges.mgr.Register(a.bridges.registry)
 }

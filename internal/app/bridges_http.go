@@ -116,5 +116,5 @@ func bridgeError(err error) (int, any) {
 	case errors.Is(err, bridgemgr.ErrInvalid):
 		return http.StatusBadRequest, body("invalid_field")
 	}
-	return http.StatusInternalServerError, body("internal")
+	return http.StatusInternalServerError, body("internal_error")
 }

@@ -1,12 +1,14 @@
 package app
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -94,5 +96,35 @@ func TestLogLevelRoutes(t *testing.T) {
 			require.Equal(t, tc.status, code, body)
 			require.Equal(t, tc.want, lv.Level())
 		})
+	}
+}
+
+// TestMetricsRoute_bridges checks that the bridges' collector is wired:
+// a bridge created through the API shows on /metrics.
+func TestMetricsRoute_bridges(t *testing.T) {
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(peer.Close)
+	a, srv := newTestApp(t, func(c *config.Config) { c.DataDir = t.TempDir() })
+	require.NoError(t, a.Bridges().Start(nil))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		require.NoError(t, a.Bridges().Close(ctx))
+	})
+	def := config.DefaultBridge()
+	def.Name, def.Type, def.Enabled, def.Webhook.URL = "hook", "webhook", true, peer.URL
+	_, err := a.Bridges().Create(def)
+	require.NoError(t, err)
+
+	code, body := call(t, http.MethodGet, srv.URL+"/metrics", "")
+	require.Equal(t, http.StatusOK, code)
+	for _, want := range []string{
+		`iothub_bridge_up{bridge="hook",type="webhook"}`,
+		`iothub_bridge_records_sent_total{bridge="hook",type="webhook"} 0`,
+		`iothub_bridge_records_dropped_total{bridge="hook",reason="buffer_full"} 0`,
+		`iothub_bridge_queued_records{bridge="hook",where="disk"} 0`,
+		`iothub_bridge_send_latency_seconds_count{bridge="hook"} 0`,
+	} {
+		require.Contains(t, body, want)
 	}
 }

@@ -209,6 +209,10 @@ func TestPersist_qos2InboundExactlyOnceAcrossRestart(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, packet.TypePubrec, rec.PacketType)
 	require.Equal(t, "one", string(watcher.next(t).Payload))
+	// Let the watcher's own QoS 2 flow finish first: a new paho client after
+	// the restart has no memory of packet ids it already received, so a
+	// redelivery of an unfinished flow would look like a duplicate here.
+	testutil.Eventually(t, 5*time.Second, func() bool { return b.Server.Stats().Inflight == 0 }, "watcher's flow completed")
 
 	b.Restart(t) // PUBREL not sent yet
 	require.Equal(t, 1, b.Server.Recovery().InboundQoS2)

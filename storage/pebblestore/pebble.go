@@ -114,6 +114,9 @@ type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
+
+// Fatalf is called by pebble only on an internal invariant violation (a
+// corruption found while running); pebble requires it not to return.
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
