@@ -176,6 +176,9 @@ type MQTT struct {
 	WriteTimeout Duration `yaml:"write_timeout"`
 	// SysInterval is how often $SYS topics are published (0: never).
 	SysInterval Duration `yaml:"sys_interval"`
+	// ExpirySweepInterval is how often expired messages are removed from
+	// offline sessions' queues (0: only when sent, or at start-up).
+	ExpirySweepInterval Duration `yaml:"expiry_sweep_interval"`
 	// RetainAvailable enables retained messages.
 	RetainAvailable bool `yaml:"retain_available"`
 	// MaxRetained caps the number of retained messages (0: no cap).
@@ -221,6 +224,7 @@ func Defaults() Config {
 			SharedSubscriptionStrategy: "round_robin",
 			WriteTimeout:               Duration(30 * time.Second),
 			SysInterval:                Duration(10 * time.Second),
+			ExpirySweepInterval:        Duration(time.Minute),
 			RetainAvailable:            true,
 			EventBuffer:                8192,
 			EventBlockTimeout:          Duration(5 * time.Second),

@@ -182,6 +182,7 @@ mqtt:
   shared_subscription_strategy: round_robin # $share member choice: round_robin or random
   write_timeout: 30s # close a connection whose socket takes no bytes this long
   sys_interval: 10s # how often $SYS topics are published (0: never)
+  expiry_sweep_interval: 1m # how often expired messages are removed from offline sessions' queues and the store (0: only when sent or at start-up)
   retain_available: true # keep retained messages
   max_retained: 0 # retained messages kept (0: no cap)
   event_buffer: 8192 # length of the broker's event queue

@@ -216,6 +216,7 @@ func (m *MQTT) validate(v *checker) {
 	v.oneOf("mqtt.shared_subscription_strategy", m.SharedSubscriptionStrategy, "round_robin", "random")
 	v.duration("mqtt.write_timeout", m.WriteTimeout, time.Millisecond, 0)
 	v.duration("mqtt.sys_interval", m.SysInterval, 0, 0)
+	v.duration("mqtt.expiry_sweep_interval", m.ExpirySweepInterval, 0, 0)
 	v.atLeast("mqtt.max_retained", m.MaxRetained, 0)
 	v.atLeast("mqtt.event_buffer", m.EventBuffer, 1)
 }

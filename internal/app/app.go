@@ -178,6 +178,7 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		SharedStrategy:            broker.SharedStrategy(m.SharedSubscriptionStrategy),
 		WriteTimeout:              m.WriteTimeout.D(),
 		SysInterval:               m.SysInterval.D(),
+		ExpirySweepInterval:       m.ExpirySweepInterval.D(),
 		RetainAvailable:           m.RetainAvailable,
 		MaxRetained:               m.MaxRetained,
 		EventBuffer:               m.EventBuffer,

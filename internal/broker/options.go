@@ -77,6 +77,10 @@ type Options struct {
 	WriteTimeout time.Duration
 	// SysInterval is how often $SYS topics are published (0: never).
 	SysInterval time.Duration
+	// ExpirySweepInterval is how often queued messages whose message expiry
+	// passed are removed from sessions' queues (and the store) while their
+	// clients stay away (0: only when sent, or at start-up).
+	ExpirySweepInterval time.Duration
 	// RetainAvailable enables retained messages.
 	RetainAvailable bool
 	// MaxRetained caps the number of retained messages (0: no cap).
@@ -131,6 +135,7 @@ func Defaults() Options {
 		SharedStrategy:            RoundRobin,
 		WriteTimeout:              30 * time.Second,
 		SysInterval:               10 * time.Second,
+		ExpirySweepInterval:       time.Minute,
 		RetainAvailable:           true,
 		MaxRetained:               0,
 		EventBuffer:               8192,

@@ -93,6 +93,9 @@ func New(opts Options) (*Server, error) {
 	if opts.SysInterval > 0 {
 		go s.sysLoop()
 	}
+	if opts.ExpirySweepInterval > 0 {
+		go s.expiryLoop()
+	}
 	return s, nil
 }
 

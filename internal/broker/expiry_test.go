@@ -1,0 +1,40 @@
+package broker_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/internal/broker"
+	"github.com/iothub-dev/iothub/internal/testutil"
+)
+
+// TestExpiry_sweepOfflineQueue: a message whose Message Expiry Interval
+// passes while its subscriber stays offline is removed from the session's
+// queue and from the store by the periodic sweep — not only when the client
+// comes back — while a message without expiry stays queued.
+func TestExpiry_sweepOfflineQueue(t *testing.T) {
+	b := testutil.StartStoredBroker(t, t.TempDir(), func(o *broker.Options) { o.ExpirySweepInterval = 20 * time.Millisecond })
+	sub := connectV5(t, b.Addr, "lock-x", expiryV5(3600, true))
+	sub.subscribe(t, paho.SubscribeOptions{Topic: "cmd/x", QoS: 1})
+	require.NoError(t, sub.Disconnect(&paho.Disconnect{}))
+	testutil.Eventually(t, 5*time.Second, func() bool { return b.Server.Stats().Connections == 0 }, "subscriber offline")
+
+	pub := connectV5(t, b.Addr, "backend", nil)
+	one := uint32(1)
+	pub.publish(t, &paho.Publish{Topic: "cmd/x", QoS: 1, Payload: []byte("short-lived"), Properties: &paho.PublishProperties{MessageExpiry: &one}})
+	pub.publish(t, &paho.Publish{Topic: "cmd/x", QoS: 1, Payload: []byte("keeps")})
+	require.EqualValues(t, 2, b.Server.Stats().Queued)
+
+	testutil.Eventually(t, 10*time.Second, func() bool { return b.Server.Stats().Dropped["expired"] == 1 }, "expired message swept")
+	require.EqualValues(t, 1, b.Server.Stats().Queued, "the message without expiry stays")
+
+	b.Restart(t)
+	rep := b.Server.Recovery()
+	require.Equal(t, 1, rep.Queued, "the swept message is gone from the store too")
+	require.Zero(t, rep.ExpiredMessages)
+	again := connectV5(t, b.Addr, "lock-x", expiryV5(3600, false))
+	require.Equal(t, "keeps", string(again.next(t).Payload))
+}
