@@ -5,6 +5,7 @@
 #
 #   bash scripts/bench-vs-mosquitto.sh            # about 3-4 minutes
 #   ROUNDS=1 CONNS=5000 bash scripts/bench-vs-mosquitto.sh   # quicker
+#   ROUNDS=5 ONLY=latency bash scripts/bench-vs-mosquitto.sh # the latency row alone, fresh processes
 #
 # Each broker runs on a private loopback port with its own minimal config;
 # broker CPU is utime+stime of its PID (/proc/PID/stat) over each run, and
@@ -151,6 +152,11 @@ idle_conns() {
 run_broker() {
 	echo "round $round: $1" >&2
 	start_broker "$1"
+	if [ "${ONLY:-}" = latency ]; then # latency alone, on a fresh process
+		latency "$1"
+		stop_broker
+		return
+	fi
 	idle_conns "$1" # first, on a fresh process: its memory is not yet grown by traffic
 	throughput "$1" "QoS 0 fan-in $FANIN_PUBS→1" 1 'bench/#' 0 "$FANIN_PUBS" "$FANIN_Q0_EACH" 'bench/%i'
 	throughput "$1" "QoS 1 fan-in $FANIN_PUBS→1" 1 'bench/#' 1 "$FANIN_PUBS" "$FANIN_Q1_EACH" 'bench/%i'
