@@ -193,29 +193,14 @@ func pacer(rate int) func() {
 	}
 }
 
-// progress prints a line per second until the returned stop is called.
+// progress prints a line per second (totals, rate, errors) until the
+// returned stop is called.
 func progress(w io.Writer, what string, done, failed *atomic.Int64, start time.Time) (stop func()) {
-	if w == nil {
-		return func() {}
-	}
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		last := int64(0)
-		for {
-			select {
-			case <-quit:
-				return
-			case now := <-t.C:
-				d := done.Load()
-				fmt.Fprintf(w, "%s: %6.0fs  total %d  rate %d/s  errors %d\n", what, now.Sub(start).Seconds(), d, d-last, failed.Load())
-				last = d
-			}
-		}
-	}()
-	return func() { close(quit); wg.Wait() }
+	last := int64(0)
+	return ticker(w, start, func(elapsed time.Duration) string {
+		d := done.Load()
+		line := fmt.Sprintf("%s: %6.0fs  total %d  rate %d/s  errors %d", what, elapsed.Seconds(), d, d-last, failed.Load())
+		last = d
+		return line
+	})
 }
