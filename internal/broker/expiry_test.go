@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/iothub-dev/iothub/internal/broker"
 	"github.com/iothub-dev/iothub/internal/testutil"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // TestExpiry_sweepOfflineQueue: a message whose Message Expiry Interval
@@ -37,4 +39,24 @@ func TestExpiry_sweepOfflineQueue(t *testing.T) {
 	require.Zero(t, rep.ExpiredMessages)
 	again := connectV5(t, b.Addr, "lock-x", expiryV5(3600, false))
 	require.Equal(t, "keeps", string(again.next(t).Payload))
+}
+
+// TestPersist_internalPublishReturnsWhenStored: Server.Publish (API, rules,
+// Kafka consumer) of a QoS 1 message to an offline persistent subscriber
+// returns only after the queue record is committed, so a caller that then
+// acknowledges upstream (a Kafka offset) cannot lose it to a crash.
+func TestPersist_internalPublishReturnsWhenStored(t *testing.T) {
+	b := testutil.StartStoredBroker(t, t.TempDir(), nil)
+	sub := connectV5(t, b.Addr, "offline-lock", expiryV5(3600, true))
+	sub.subscribe(t, paho.SubscribeOptions{Topic: "cmd/offline-lock", QoS: 1})
+	require.NoError(t, sub.Disconnect(&paho.Disconnect{}))
+	testutil.Eventually(t, 5*time.Second, func() bool { return b.Server.Stats().Connections == 0 }, "subscriber offline")
+
+	for i := range 20 {
+		before := b.Server.PersistStats().Writes
+		n, err := b.Server.Publish(context.Background(), &msg.Message{Topic: "cmd/offline-lock", QoS: 1, Payload: []byte{byte(i)}})
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		require.Greater(t, b.Server.PersistStats().Writes, before, "the queue record is committed when Publish returns")
+	}
 }

@@ -174,7 +174,10 @@ func (s *Server) checkTopicLimits(t string) error {
 // Publish injects a message from inside the hub (HTTP API, rule, bridge). It
 // fills ID and ReceivedAt when zero, validates the topic, stores or clears the
 // retained message, routes it and returns the number of sessions it was
-// delivered or queued to. The message must not be modified afterwards.
+// delivered or queued to. With a store, a QoS 1/2 publish returns only after
+// the message is stored for every persistent subscriber (and the retained
+// record), as a device's PUBACK does. The message must not be modified
+// afterwards.
 func (s *Server) Publish(ctx context.Context, m *msg.Message) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("publish: %w", err)
@@ -194,7 +197,19 @@ func (s *Server) Publish(ctx context.Context, m *msg.Message) (int, error) {
 	if m.ReceivedAt.IsZero() {
 		m.ReceivedAt = time.Now()
 	}
-	return s.publish(m), nil
+	n := s.publish(m)
+	if m.QoS > 0 {
+		// Like a device's PUBACK, the return of an internal QoS 1/2 publish
+		// means "stored for every persistent subscriber": a Kafka consumer
+		// commits its offset, the API answers, only after it. Without writes
+		// pending this costs no fsync.
+		if p := s.pstore(); p != nil {
+			if err := p.wait(); err != nil {
+				return n, fmt.Errorf("publish %q: not stored: %w", m.Topic, err)
+			}
+		}
+	}
+	return n, nil
 }
 
 // publish stores the retained message, emits the published event and routes.
