@@ -63,7 +63,7 @@ func (a *App) setTrace(on bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("clientid")
 		if id == "" {
-			obsJSON(w, http.StatusBadRequest, map[string]string{"error": "client id is empty"})
+			obsJSON(w, http.StatusBadRequest, map[string]string{"code": "bad_request", "message": "client id is empty"})
 			return
 		}
 		a.broker.TraceClient(id, on)
@@ -74,7 +74,7 @@ func (a *App) setTrace(on bool) http.HandlerFunc {
 
 func (a *App) getLogLevel(w http.ResponseWriter, _ *http.Request) {
 	if a.level == nil {
-		obsJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the log level is fixed in this process"})
+		obsJSON(w, http.StatusServiceUnavailable, map[string]string{"code": "unavailable", "message": "the log level is fixed in this process"})
 		return
 	}
 	obsJSON(w, http.StatusOK, map[string]string{"level": levelName(a.level.Level())})
@@ -83,12 +83,12 @@ func (a *App) getLogLevel(w http.ResponseWriter, _ *http.Request) {
 // putLogLevel sets the log level from {"level":"debug"}.
 func (a *App) putLogLevel(w http.ResponseWriter, r *http.Request) {
 	if a.level == nil {
-		obsJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the log level is fixed in this process"})
+		obsJSON(w, http.StatusServiceUnavailable, map[string]string{"code": "unavailable", "message": "the log level is fixed in this process"})
 		return
 	}
 	level, err := decodeLevel(r.Body)
 	if err != nil {
-		obsJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		obsJSON(w, http.StatusBadRequest, map[string]string{"code": "bad_request", "message": err.Error()})
 		return
 	}
 	old := a.level.Level()
