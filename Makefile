@@ -13,8 +13,9 @@ run:
 build:
 	$(GO) build -o bin/iothub ./cmd/iothub
 
-## test: install what the tests need, then vet, run every test with -race, and fuzz briefly.
-test: deps vet unit fuzz
+## test: install what the tests need, then vet, fuzz briefly, and run every test with -race
+## (the tests last, so that the run ends with go test's own summary).
+test: deps vet fuzz unit
 
 deps:
 	bash scripts/test-deps.sh
