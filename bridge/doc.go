@@ -7,15 +7,28 @@
 // # Data flow
 //
 // A producer (the rule engine's bridge action) calls Runner.Enqueue with
-// ready-made Records. Enqueue never blocks on the sink: a record goes to a
-// bounded memory queue, or, when that is full or the sink is failing, to
-// the durable queue on disk (bridge/diskqueue) in <data_dir>/bridges/<name>/.
-// One sender goroutine takes batches in order (memory first, then disk),
-// sends them with Sink.Send under a timeout, and retries retryable errors
-// with exponential backoff and jitter. A batch that fails (or times out: a
-// hanging server) is moved to the disk queue, ahead of everything queued
-// after it, so that a hub restart keeps it and order is preserved. Close
-// writes whatever is left in memory to disk.
+// ready-made Records. Enqueue never blocks on the sink. The queue is, oldest
+// first: the durable queue on disk (bridge/diskqueue) in
+// <data_dir>/bridges/<name>/, then a bounded memory queue (fixed chunks,
+// never copied). A record goes to memory; when memory is full, its oldest
+// eighth is appended to disk in one write (so memory stays the newest
+// part, and a slow sink costs one write per many records, not one per
+// record); while the sink is failing, records go straight to disk.
+//
+// One sender goroutine takes batches in order (disk first, then memory)
+// and sends them under a timeout. A sink that implements Pipeliner (Kafka)
+// gets up to MaxInflightBatches batches in flight; the runner settles them
+// strictly in order (a disk batch is committed only when it and every
+// batch before it were acknowledged), and on the first failure aborts the
+// pipeline, waits for the window's answers and sends again from the first
+// batch not acknowledged (a memory batch is not started while disk batches
+// are in flight, so that the failed ones can go back to the head of the
+// disk queue in order). Other sinks have one batch in flight. Retryable
+// errors are retried with exponential backoff and jitter. Memory batches
+// that failed (or timed out: a hanging server) are put back at the head of
+// the disk queue, so that a hub restart keeps them and order is preserved.
+// Close does the same with unanswered batches and writes the memory queue
+// to disk.
 //
 // # Errors
 //
@@ -26,8 +39,12 @@
 // # Guarantees
 //
 // At least once, in order: a record accepted by Enqueue is sent at least
-// once (a retried batch may repeat records that the sink had already
-// taken), and records reach the sink in Enqueue order. The exceptions are
+// once (a retried batch, or a batch after it in the window, may repeat
+// records that the sink had already taken), and records first reach the
+// sink in Enqueue order, provided that the sink's Pipeline never delivers
+// a record after an earlier one failed (see Pipeline). Records waiting in
+// memory are lost if the process is killed (kill -9); Close writes them to
+// disk. The exceptions are
 // counted and logged: a full disk queue (policy drop_oldest or refuse), a
 // permanent error, a disk write error.
 //

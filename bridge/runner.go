@@ -31,6 +31,9 @@ type Options struct {
 	// MemoryRecords bounds the memory queue (default 10000); beyond it
 	// records go to disk.
 	MemoryRecords int
+	// MaxInflightBatches bounds the batches sent and not yet acknowledged
+	// when the sink is a Pipeliner (default 4); other sinks have one.
+	MaxInflightBatches int
 	// MemoryBytes bounds the memory queue's bytes (default 32 MiB).
 	MemoryBytes int64
 	// SendTimeout bounds one Send (default 10s): a sink that does not
@@ -54,6 +57,7 @@ func (o *Options) defaults() {
 	setDefault(&o.BatchSize, 500)
 	setDefault(&o.BatchBytes, 4<<20)
 	setDefault(&o.MemoryRecords, 10000)
+	setDefault(&o.MaxInflightBatches, 4)
 	setDefault(&o.MemoryBytes, 32<<20)
 	setDefault(&o.SendTimeout, 10*time.Second)
 	setDefault(&o.RetryMin, 200*time.Millisecond)
@@ -74,10 +78,12 @@ type Runner struct {
 	log  *slog.Logger
 	disk *diskqueue.Queue
 
+	// The queue, oldest first: retry, then the disk queue, then mem.
 	mu       sync.Mutex
-	mem      []Record // FIFO; empty whenever spill is set
+	retry    []Record // records of failed sends that could not be put back on disk
+	mem      recQueue // the tail; empty whenever through is set
 	memBytes int64
-	spill    bool // new records go to disk: the disk queue holds unsent ones
+	through  bool // the sink is failing: new records go straight to disk
 	closed   bool
 	status   Status
 	dropped  map[string]uint64
@@ -110,7 +116,6 @@ func NewRunner(sink Sink, o Options) (*Runner, error) {
 	r := &Runner{o: o, sink: sink, log: o.Logger.With("bridge", o.Name), disk: dq,
 		dropped: map[string]uint64{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
 		status: Status{State: StateConnecting, Since: time.Now()}}
-	r.spill = dq.Len() > 0
 	return r, nil
 }
 
@@ -128,8 +133,10 @@ func (r *Runner) Start() {
 }
 
 // Enqueue queues recs for sending, in order. It never waits for the sink:
-// records go to memory, or to the disk queue when memory is full or the
-// sink is failing. It returns an error only for records it could not
+// records go to memory; when memory is full, the memory queue and recs
+// are appended to the disk queue in one write (memory then fills again:
+// it is always the newest part of the queue); while the sink is failing,
+// records go straight to disk. It returns an error only for records it could not
 // queue (counted in Metrics().Dropped): ErrStopped, diskqueue.ErrFull
 // under the refuse policy, or a disk error.
 func (r *Runner) Enqueue(recs ...Record) error {
@@ -144,8 +151,16 @@ func (r *Runner) Enqueue(recs ...Record) error {
 	for i := range recs {
 		size += int64(recs[i].size())
 	}
-	if !r.spill && len(r.mem)+len(recs) <= r.o.MemoryRecords && r.memBytes+size <= r.o.MemoryBytes {
-		r.mem = append(r.mem, recs...)
+	if !r.through && !r.fits(len(recs), size) {
+		// Memory is full: its oldest eighth goes to disk, in one write
+		// (a larger write would hold up the sender's disk reads).
+		if err := r.spillOldest(max(r.mem.len()/8, r.mem.len()+len(recs)-r.o.MemoryRecords)); err != nil {
+			r.dropped[dropReason(err)] += uint64(len(recs))
+			return err
+		}
+	}
+	if !r.through && r.fits(len(recs), size) {
+		r.mem.push(recs...)
 		r.memBytes += size
 		r.signal()
 		return nil
@@ -154,7 +169,11 @@ func (r *Runner) Enqueue(recs ...Record) error {
 		r.dropped[dropReason(err)] += uint64(len(recs))
 		return err
 	}
-	if err := r.appendDisk(recs); err != nil {
+	if err := r.appendDisk(len(recs), func(f func(*Record)) {
+		for i := range recs {
+			f(&recs[i])
+		}
+	}); err != nil {
 		r.dropped[dropReason(err)] += uint64(len(recs))
 		r.warn("bridge buffer: records dropped", "records", len(recs), "error", err)
 		return err
@@ -177,30 +196,55 @@ func (r *Runner) signal() {
 	}
 }
 
-// spillMemory moves the memory queue to disk and switches to spill mode.
+// fits reports whether n records of size bytes fit in the memory queue.
+// Called with r.mu held.
+func (r *Runner) fits(n int, size int64) bool {
+	return r.mem.len()+n <= r.o.MemoryRecords && r.memBytes+size <= r.o.MemoryBytes
+}
+
+// spillMemory appends the memory queue to the disk queue, in one write.
 // Called with r.mu held.
 func (r *Runner) spillMemory() error {
-	if r.spill {
+	return r.spillOldest(r.mem.len())
+}
+
+// spillOldest appends the oldest n records of the memory queue to the
+// disk queue, in one write: the memory queue stays newer than the disk
+// queue. Called with r.mu held.
+func (r *Runner) spillOldest(n int) error {
+	n = min(n, r.mem.len())
+	if n <= 0 {
 		return nil
 	}
-	if err := r.appendDisk(r.mem); err != nil {
+	if err := r.appendDisk(n, func(f func(*Record)) { r.mem.eachN(n, f) }); err != nil {
 		return err
 	}
-	r.mem, r.memBytes, r.spill = nil, 0, true
+	r.memBytes -= int64(r.mem.discard(n))
 	return nil
 }
 
-// appendDisk appends recs to the disk queue, counting what drop_oldest
-// dropped. Called with r.mu held.
-func (r *Runner) appendDisk(recs []Record) error {
-	if len(recs) == 0 {
+// encodeAll encodes the n records that each yields, in one buffer.
+func encodeAll(n int, each func(func(*Record))) [][]byte {
+	enc := make([][]byte, 0, n)
+	var buf []byte
+	each(func(rec *Record) {
+		if cap(buf)-len(buf) < rec.size() {
+			buf = make([]byte, 0, max(64<<10, 2*rec.size()))
+		}
+		start := len(buf)
+		buf = EncodeRecord(buf, rec)
+		enc = append(enc, buf[start:len(buf):len(buf)])
+	})
+	return enc
+}
+
+// appendDisk appends the n records that each yields to the disk queue, in
+// one write, counting what drop_oldest dropped. Called with r.mu held.
+func (r *Runner) appendDisk(n int, each func(func(*Record))) error {
+	if n == 0 {
 		return nil
 	}
-	enc := make([][]byte, len(recs))
-	for i := range recs {
-		enc[i] = EncodeRecord(nil, &recs[i])
-	}
-	dropped, err := r.disk.Append(enc...)
+	dropped, err := r.disk.Append(encodeAll(n, each)...)
 	if dropped > 0 {
 		r.dropped[DropBufferFull] += uint64(dropped)
 		r.warn("bridge disk buffer full: oldest records dropped", "records", dropped)
@@ -209,195 +253,6 @@ func (r *Runner) appendDisk(recs []Record) error {
 		return fmt.Errorf("bridge %s: %w", r.o.Name, err)
 	}
 	return nil
-}
-
-// batch is what the sender works on.
-type batch struct {
-	recs     []Record
-	fromDisk bool
-	read     int // records read from disk (some may have been undecodable)
-	pos      diskqueue.Position
-}
-
-// run is the sender goroutine.
-func (r *Runner) run() {
-	defer r.wg.Done()
-	attempt := 0
-	for {
-		b, ok := r.next()
-		if !ok {
-			return
-		}
-		if len(b.recs) == 0 { // only undecodable records: skip them
-			r.commit(b)
-			continue
-		}
-		err := r.send(b.recs)
-		switch {
-		case err == nil:
-			r.commit(b)
-			attempt = 0
-			continue
-		case IsPermanent(err):
-			r.commit(b)
-			r.mu.Lock()
-			r.dropped[DropPermanent] += uint64(len(b.recs))
-			r.mu.Unlock()
-			r.warn("bridge sink refused records", "records", len(b.recs), "error", err)
-			continue
-		}
-		if !b.fromDisk {
-			r.saveBatch(b.recs)
-		}
-		if r.ctx.Err() != nil {
-			return
-		}
-		r.retried.Add(uint64(len(b.recs)))
-		r.warn("bridge send failed, will retry", "records", len(b.recs), "error", err)
-		if !r.sleep(backoff(attempt, r.o.RetryMin, r.o.RetryMax)) {
-			return
-		}
-		attempt++
-	}
-}
-
-// send calls the sink with the send timeout and records the outcome.
-func (r *Runner) send(recs []Record) error {
-	r.inflight.Store(int64(len(recs)))
-	defer r.inflight.Store(0)
-	start := time.Now()
-	r.lastSend.Store(start.UnixNano())
-	ctx, cancel := context.WithTimeout(r.ctx, r.o.SendTimeout)
-	err := r.sink.Send(ctx, recs)
-	if err == nil && ctx.Err() != nil && r.ctx.Err() == nil {
-		err = fmt.Errorf("send timed out after %s: %w", r.o.SendTimeout, ctx.Err())
-	}
-	cancel()
-	if err == nil {
-		r.latency.add(time.Since(start))
-		r.sent.Add(uint64(len(recs)))
-		r.setStatus(nil)
-		return nil
-	}
-	r.failed.Add(uint64(len(recs)))
-	if errors.Is(err, context.DeadlineExceeded) && !IsPermanent(err) {
-		err = fmt.Errorf("no answer within send_timeout %s: %w", r.o.SendTimeout, err)
-	}
-	if r.ctx.Err() == nil && !IsPermanent(err) {
-		r.setStatus(err)
-	}
-	return err
-}
-
-// next returns the next batch: memory first, then disk. It waits for
-// records and returns false when the runner stops.
-func (r *Runner) next() (batch, bool) {
-	for {
-		r.mu.Lock()
-		if len(r.mem) > 0 {
-			b := r.takeMemory()
-			r.mu.Unlock()
-			return b, true
-		}
-		if r.spill {
-			b, err := r.readDisk()
-			if err == nil && b.read > 0 {
-				r.mu.Unlock()
-				return b, true
-			}
-			if err == nil {
-				r.spill = false // the disk queue is empty
-			}
-			r.mu.Unlock()
-			if err != nil {
-				r.warn("bridge disk queue read failed", "error", err)
-				if !r.sleep(r.o.RetryMax) {
-					return batch{}, false
-				}
-			}
-			continue
-		}
-		r.mu.Unlock()
-		select {
-		case <-r.wake:
-		case <-r.ctx.Done():
-			return batch{}, false
-		}
-	}
-}
-
-// takeMemory takes a batch off the memory queue. Called with r.mu held.
-func (r *Runner) takeMemory() batch {
-	n, size := 0, 0
-	for n < len(r.mem) && n < r.o.BatchSize && (n == 0 || size < r.o.BatchBytes) {
-		size += r.mem[n].size()
-		n++
-	}
-	recs := make([]Record, n)
-	copy(recs, r.mem[:n])
-	clear(r.mem[:n])
-	r.mem = r.mem[n:]
-	if len(r.mem) == 0 {
-		r.mem = nil
-	}
-	r.memBytes -= int64(size)
-	return batch{recs: recs}
-}
-
-// readDisk reads a batch from the disk queue; undecodable records are
-// counted and skipped. b.read is 0 when the queue is empty. Called with
-// r.mu held.
-func (r *Runner) readDisk() (batch, error) {
-	raw, pos, err := r.disk.Read(r.o.BatchSize, r.o.BatchBytes)
-	if err != nil || len(raw) == 0 {
-		return batch{}, err
-	}
-	b := batch{fromDisk: true, pos: pos, read: len(raw), recs: make([]Record, 0, len(raw))}
-	for _, p := range raw {
-		rec, err := DecodeRecord(p)
-		if err != nil {
-			r.dropped[DropEncoding]++
-			continue
-		}
-		b.recs = append(b.recs, rec)
-	}
-	return b, nil
-}
-
-// commit drops a sent batch from the disk queue.
-func (r *Runner) commit(b batch) {
-	if !b.fromDisk {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.disk.Commit(b.pos); err != nil {
-		r.warn("bridge disk queue commit failed (records may be sent again)", "error", err)
-	}
-}
-
-// saveBatch puts a batch taken from memory that could not be sent at the
-// head of the disk queue, and moves the memory queue after it.
-func (r *Runner) saveBatch(recs []Record) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	enc := make([][]byte, len(recs))
-	for i := range recs {
-		enc[i] = EncodeRecord(nil, &recs[i])
-	}
-	if err := r.disk.Prepend(enc); err != nil {
-		r.warn("bridge disk queue write failed: keeping the batch in memory", "error", err)
-		r.mem = append(recs, r.mem...)
-		for i := range recs {
-			r.memBytes += int64(recs[i].size())
-		}
-		return
-	}
-	if err := r.spillMemory(); err != nil {
-		r.warn("bridge disk queue write failed: keeping records in memory", "error", err)
-		return
-	}
-	r.spill = true
 }
 
 // sleep waits d or until the runner stops (false).
@@ -482,7 +337,7 @@ func (r *Runner) Status() Status {
 // Metrics returns a snapshot of the counters.
 func (r *Runner) Metrics() Metrics {
 	r.mu.Lock()
-	m := Metrics{Queued: int64(len(r.mem)), MemoryBytes: r.memBytes, Dropped: make(map[string]uint64, len(r.dropped))}
+	m := Metrics{Queued: int64(r.mem.len() + len(r.retry)), MemoryBytes: r.memBytes, Dropped: make(map[string]uint64, len(r.dropped))}
 	for k, v := range r.dropped {
 		m.Dropped[k] = v
 	}
@@ -518,9 +373,13 @@ func (r *Runner) Close(ctx context.Context) error {
 		err = fmt.Errorf("bridge %s: close: %w", r.o.Name, ctx.Err())
 	}
 	r.mu.Lock()
+	if serr := r.prependRetry(); serr != nil {
+		err = errors.Join(err, serr)
+		r.dropped[DropStopped] += uint64(len(r.retry))
+	}
 	if serr := r.spillMemory(); serr != nil {
 		err = errors.Join(err, serr)
-		r.dropped[DropStopped] += uint64(len(r.mem))
+		r.dropped[DropStopped] += uint64(r.mem.len())
 	}
 	r.mu.Unlock()
 	return errors.Join(err, r.disk.Close(), r.sink.Close())

@@ -165,3 +165,144 @@ func TestRunner_closedRefuses(t *testing.T) {
 	require.ErrorIs(t, r.Enqueue(Record{}), ErrStopped)
 	require.EqualValues(t, 1, r.Metrics().Dropped[DropStopped])
 }
+
+// pipeSink is a Pipeliner: each pipeline delivers its sends in order
+// from a goroutine; the first failAt sends of the sink's life fail (and
+// break their pipeline, as Kafka's does).
+type pipeSink struct {
+	*fakeSink
+	mu2    sync.Mutex
+	sends  int
+	failAt map[int]bool
+}
+
+func (s *pipeSink) Pipeline() (Pipeline, error) {
+	p := &fakePipe{s: s, work: make(chan func(), 64), stop: make(chan struct{})}
+	go p.loop()
+	return p, nil
+}
+
+type fakePipe struct {
+	s      *pipeSink
+	work   chan func()
+	stop   chan struct{}
+	once   sync.Once
+	broken bool // only touched by loop
+}
+
+func (p *fakePipe) loop() {
+	for {
+		select {
+		case f := <-p.work:
+			f()
+		case <-p.stop:
+			for {
+				select {
+				case f := <-p.work:
+					f()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (p *fakePipe) Send(_ context.Context, recs []Record, done func(error)) {
+	p.s.mu2.Lock()
+	n := p.s.sends
+	p.s.sends++
+	fail := p.s.failAt[n]
+	p.s.mu2.Unlock()
+	p.work <- func() {
+		select {
+		case <-p.stop:
+			p.broken = true
+		default:
+		}
+		p.s.mu.Lock()
+		hang := p.s.hang
+		p.s.mu.Unlock()
+		if hang { // no answer until aborted
+			<-p.stop
+			p.broken = true
+		}
+		if fail || p.broken {
+			p.broken = true
+			done(errors.New("broker gone"))
+			return
+		}
+		done(p.s.fakeSink.Send(context.Background(), recs))
+	}
+}
+
+func (p *fakePipe) Flush() {}
+
+func (p *fakePipe) Abort() { p.once.Do(func() { close(p.stop) }) }
+
+// firstArrivals returns got without repeats, keeping first occurrences.
+func firstArrivals(got []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range got {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func TestRunner_pipelineFailureKeepsOrder(t *testing.T) {
+	tests := []struct {
+		name   string
+		failAt []int
+	}{
+		{"no failure", nil},
+		{"first send fails", []int{0}},
+		{"mid-window failures", []int{3, 4, 9, 17}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &pipeSink{fakeSink: newFakeSink(), failAt: map[int]bool{}}
+			for _, n := range tc.failAt {
+				sink.failAt[n] = true
+			}
+			o := testOptions(t.TempDir())
+			o.MaxInflightBatches = 3
+			r, err := NewRunner(sink, o)
+			require.NoError(t, err)
+			r.Start()
+			defer r.Close(context.Background())
+			enqueue(t, r, 0, 300) // overflows memory (20): disk and memory batches
+			sink.waitFor(t, 300)
+			require.Eventually(t, func() bool { return len(firstArrivals(sink.waitFor(t, 0))) == 300 }, 30*time.Second, time.Millisecond)
+			require.Equal(t, numbered(0, 300), firstArrivals(sink.waitFor(t, 0)))
+			require.Eventually(t, func() bool { return r.Metrics().Queued == 0 && r.Metrics().InFlight == 0 }, 30*time.Second, time.Millisecond)
+		})
+	}
+}
+
+func TestRunner_pipelineRestartKeepsOrder(t *testing.T) {
+	dir := t.TempDir()
+	sink := &pipeSink{fakeSink: newFakeSink(), failAt: map[int]bool{}}
+	sink.hang = true // sends never answered: Close must put them back
+	o := testOptions(dir)
+	o.MaxInflightBatches = 3
+	o.SendTimeout = time.Minute
+	r, err := NewRunner(sink, o)
+	require.NoError(t, err)
+	r.Start()
+	enqueue(t, r, 0, 50)
+	require.Eventually(t, func() bool { return r.Metrics().InFlight > 0 }, 30*time.Second, time.Millisecond)
+	require.NoError(t, r.Close(context.Background()))
+
+	sink2 := &pipeSink{fakeSink: newFakeSink(), failAt: map[int]bool{}}
+	r2, err := NewRunner(sink2, o)
+	require.NoError(t, err)
+	require.EqualValues(t, 50, r2.Metrics().Queued)
+	r2.Start()
+	defer r2.Close(context.Background())
+	enqueue(t, r2, 50, 60)
+	require.Equal(t, numbered(0, 60), firstArrivals(sink2.waitFor(t, 60)))
+}

@@ -29,5 +29,7 @@
 // # Concurrency
 //
 // A Queue is safe for concurrent use; one mutex serialises its methods.
+// ReadFrom lets one reader read ahead of its commits (a pipeline of
+// batches in flight), committing them in order.
 // A directory must be opened by one Queue at a time.
 package diskqueue

@@ -11,8 +11,10 @@ import (
 	"time"
 )
 
-// readChunk is how much Read reads from a segment at a time.
-const readChunk = 1 << 20
+// readChunk is how much Read reads from a segment at a time (a larger
+// frame is read whole). Reading more than the batch needs would be read
+// (and zeroed) again by the next Read.
+const readChunk = 256 << 10
 
 // Read returns up to maxRecs records (and about maxBytes of payload, at least
 // one record) from the committed read position, and the position after
@@ -22,10 +24,34 @@ const readChunk = 1 << 20
 func (q *Queue) Read(maxRecs int, maxBytes int) ([][]byte, Position, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.readFrom(q.cur, maxRecs, maxBytes)
+}
+
+// ReadFrom is Read starting at from, a position returned by an earlier
+// Read or ReadFrom and not yet committed, so that a reader can read ahead
+// of its commits. A position before the committed one (records dropped
+// meanwhile by drop_oldest) reads from the committed one. A Prepend
+// invalidates the positions returned before it.
+func (q *Queue) ReadFrom(from Position, maxRecs int, maxBytes int) ([][]byte, Position, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if from.Seq < q.cur.Seq {
+		from = q.cur
+	}
+	return q.readFrom(from, maxRecs, maxBytes)
+}
+
+// Start returns the committed read position.
+func (q *Queue) Start() Position {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.cur
+}
+
+func (q *Queue) readFrom(pos Position, maxRecs int, maxBytes int) ([][]byte, Position, error) {
 	if q.closed {
 		return nil, q.cur, ErrClosed
 	}
-	pos := q.cur
 	var out [][]byte
 	size := 0
 	for i := 0; i < len(q.segs) && len(out) < maxRecs && size < maxBytes; i++ {
@@ -55,7 +81,7 @@ func (q *Queue) readSegment(s segment, pos *Position, out [][]byte, maxRecs, siz
 		return out, size, err
 	}
 	for pos.Off < s.size && len(out) < maxRecs && size < maxBytes {
-		n := min(s.size-pos.Off, int64(max(readChunk, maxBytes-size+frameHeader)))
+		n := min(s.size-pos.Off, int64(readChunk))
 		buf := make([]byte, n)
 		if _, err := f.ReadAt(buf, pos.Off); err != nil && !errors.Is(err, io.EOF) {
 			return out, size, fmt.Errorf("diskqueue: read: %w", err)

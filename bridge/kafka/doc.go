@@ -15,6 +15,22 @@
 // abandoned buffer; the next Send starts a fresh client. Errors retrying
 // cannot fix (a record too large, an invalid topic) are bridge.Permanent.
 //
+// In async mode the Producer is also a bridge.Pipeliner: the runner keeps
+// several batches produced on one client at once (franz-go keeps each
+// partition in order across them), and asks for a flush (franz-go's
+// linger stopped) when its window is full, since no more records come
+// until an answer does. The first failed record breaks the pipeline and
+// discards its client (a runner timeout aborts it the same way); the rest
+// of the batch being produced is failed without producing it.
+//
+// A limit of franz-go, already true of one batch: when franz-go itself
+// fails the records of a partition (a non-retryable error, or the
+// unknown-topic retry limit) it moves that partition to a new producer
+// epoch, and a record of that partition produced after that instant and
+// before the pipeline sees the failure can be written before the failed
+// one is sent again. Timeouts, outages and restarts do not take this path
+// (the client is closed and nothing more is produced on it).
+//
 // # Consumer
 //
 // Run joins a consumer group, and for each record renders the MQTT topic

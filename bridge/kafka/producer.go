@@ -192,7 +192,9 @@ func (p *Producer) Send(ctx context.Context, recs []bridge.Record) error {
 
 func (p *Producer) sendSync(ctx context.Context, cl *kgo.Client, recs []bridge.Record) error {
 	for i := range recs {
-		if err := cl.ProduceSync(ctx, kafkaRecord(&recs[i])).FirstErr(); err != nil {
+		var kr kgo.Record
+		setRecord(&kr, &recs[i])
+		if err := cl.ProduceSync(ctx, &kr).FirstErr(); err != nil {
 			return err
 		}
 	}
@@ -216,8 +218,10 @@ func (p *Producer) sendAsync(ctx context.Context, cl *kgo.Client, recs []bridge.
 			close(done)
 		}
 	}
+	krs := make([]kgo.Record, len(recs)) // one allocation per batch
 	for i := range recs {
-		cl.Produce(ctx, kafkaRecord(&recs[i]), promise)
+		setRecord(&krs[i], &recs[i])
+		cl.Produce(ctx, &krs[i], promise)
 	}
 	select {
 	case <-done:
@@ -229,15 +233,15 @@ func (p *Producer) sendAsync(ctx context.Context, cl *kgo.Client, recs []bridge.
 	}
 }
 
-func kafkaRecord(r *bridge.Record) *kgo.Record {
-	kr := &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Timestamp: r.Time}
+// setRecord fills kr, a zero record, from r.
+func setRecord(kr *kgo.Record, r *bridge.Record) {
+	kr.Topic, kr.Key, kr.Value, kr.Timestamp = r.Topic, r.Key, r.Value, r.Time
 	if len(r.Headers) > 0 {
 		kr.Headers = make([]kgo.RecordHeader, len(r.Headers))
 		for i, h := range r.Headers {
 			kr.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
-	return kr
 }
 
 // classify marks the errors retrying cannot fix as permanent.
