@@ -174,6 +174,9 @@ type MQTT struct {
 	SharedSubscriptionStrategy string `yaml:"shared_subscription_strategy"`
 	// WriteTimeout closes a connection whose socket accepts no bytes this long.
 	WriteTimeout Duration `yaml:"write_timeout"`
+	// ParkIdleAfter is how long a plain TCP client may send nothing before
+	// its connection holds no goroutine until bytes arrive (0: never).
+	ParkIdleAfter Duration `yaml:"park_idle_after"`
 	// SysInterval is how often $SYS topics are published (0: never).
 	SysInterval Duration `yaml:"sys_interval"`
 	// ExpirySweepInterval is how often expired messages are removed from
@@ -223,6 +226,7 @@ func Defaults() Config {
 			TopicAliasMaximum:          65535,
 			SharedSubscriptionStrategy: "round_robin",
 			WriteTimeout:               Duration(30 * time.Second),
+			ParkIdleAfter:              Duration(time.Second),
 			SysInterval:                Duration(10 * time.Second),
 			ExpirySweepInterval:        Duration(time.Minute),
 			RetainAvailable:            true,

@@ -141,7 +141,9 @@ idle_conns() {
 		--json >"$WORK/conn.json" 2>"$WORK/conn.err" &
 	local conn=$!
 	wait_line "$WORK/conn.err" "holding"
-	sleep 3 # let the broker settle after the burst
+	# Idle means idle: the hub parks a connection silent for 1s
+	# (mqtt.park_idle_after) and returns the freed stacks within 2s more.
+	sleep "${IDLE_SETTLE:-5}"
 	r1=$(rss_kb)
 	wait "$conn" || true
 	local n; n=$(jget connected "$WORK/conn.json")

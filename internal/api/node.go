@@ -45,6 +45,7 @@ type statsJSON struct {
 	Node          string            `json:"node"`
 	UptimeSeconds int64             `json:"uptime_seconds"`
 	Connections   int64             `json:"connections"`
+	Parked        int64             `json:"parked_connections"`
 	Sessions      int64             `json:"sessions"`
 	Subscriptions int64             `json:"subscriptions"`
 	Retained      int               `json:"retained"`
@@ -61,7 +62,7 @@ func (a *API) nodeStats(w http.ResponseWriter, _ *http.Request) error {
 	st := a.o.Broker.Stats()
 	writeJSON(w, http.StatusOK, statsJSON{
 		Node: a.o.Broker.NodeName(), UptimeSeconds: int64(st.Uptime / time.Second),
-		Connections: st.Connections, Sessions: st.Sessions, Subscriptions: st.Subscriptions, Retained: st.Retained,
+		Connections: st.Connections, Parked: st.ParkedConnections, Sessions: st.Sessions, Subscriptions: st.Subscriptions, Retained: st.Retained,
 		MessagesIn: st.MessagesIn, MessagesOut: st.MessagesOut, BytesIn: st.BytesIn, BytesOut: st.BytesOut,
 		Inflight: st.Inflight, Queued: st.Queued, Dropped: st.Dropped,
 	})

@@ -11,6 +11,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/config"
@@ -177,6 +178,7 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		TopicAliasMaximum:         m.TopicAliasMaximum,
 		SharedStrategy:            broker.SharedStrategy(m.SharedSubscriptionStrategy),
 		WriteTimeout:              m.WriteTimeout.D(),
+		ParkIdleAfter:             parkIdleAfter(m.ParkIdleAfter.D()),
 		SysInterval:               m.SysInterval.D(),
 		ExpirySweepInterval:       m.ExpirySweepInterval.D(),
 		RetainAvailable:           m.RetainAvailable,
@@ -185,4 +187,13 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		EventBlockTimeout:         m.EventBlockTimeout.D(),
 		Logger:                    log,
 	}
+}
+
+// parkIdleAfter maps the config's 0 ("never park") to the broker's
+// negative value (its zero means "the default").
+func parkIdleAfter(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

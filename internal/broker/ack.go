@@ -59,7 +59,7 @@ func (c *conn) completeOutbound(pid uint16, qos byte) {
 	if ok {
 		ob.d.notifyAcked()
 	}
-	if ok && c.s.events.active() {
+	if ok && c.s.events.wants(msg.EventMessageAcked) {
 		c.s.emitDelivery(msg.EventMessageAcked, ss, ob.d.m, ob.d.qos, "")
 	}
 }

@@ -76,12 +76,19 @@ type conn struct {
 	clientAliasMax  uint16
 	outAliases      map[string]uint16 // writer-owned
 
+	// Parking of the idle reader (park.go).
+	parkMu sync.Mutex
+	park   parkState
+
 	// Write side.
-	outMu    sync.Mutex
-	outq     []outItem
-	spare    []outItem
-	writing  bool
-	closing  bool // no more writes accepted
+	outMu   sync.Mutex
+	outq    []outItem
+	spare   []outItem
+	writing bool
+	closing bool // no more writes accepted
+	// leftover is what an inline write could not hand to the socket at
+	// once; the writer goroutine sends it first (write_inline.go).
+	leftover []byte
 	closeErr atomic.Pointer[closeCause]
 }
 
@@ -119,6 +126,7 @@ func newConn(s *Server, nc net.Conn, ls *listenerState) *conn {
 	if ci, ok := nc.(CertIdentifier); ok {
 		c.certUsername, c.certClientID = ci.CertIdentity()
 	}
+	c.initPark()
 	return c
 }
 
@@ -147,16 +155,33 @@ func (c *conn) serve() {
 	go c.loop()
 }
 
-// loop reads and handles packets until the connection ends, then cleans up.
+// loop reads and handles packets until the connection ends, then cleans
+// up, or until it is idle and parked (park.go).
 func (c *conn) loop() {
-	defer c.s.connClosed(c)
-	for c.step() {
+	for {
+		fh, body, err := c.readPacket()
+		if err == errIdle {
+			if c.parkReader() {
+				return
+			}
+			continue
+		}
+		if !c.process(fh, body, err) {
+			c.s.connClosed(c)
+			return
+		}
 	}
 }
 
 // step reads and handles one packet; false means the connection is over.
 func (c *conn) step() bool {
 	fh, body, err := c.readPacket()
+	return c.process(fh, body, err)
+}
+
+// process handles one packet or the read error in its place; false means
+// the connection is over.
+func (c *conn) process(fh packet.FixedHeader, body []byte, err error) bool {
 	if err != nil {
 		c.readFailed(err)
 		return false
@@ -270,11 +295,13 @@ func (c *conn) readBody(hdrLen, n int) ([]byte, error) {
 	if c.rpos == c.rend {
 		c.releaseReadBuf()
 	}
-	if got < n {
-		if _, err := io.ReadFull(c.nc, body[got:]); err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, io.EOF
-			}
+	for got < n {
+		m, err := c.readSome(body[got:])
+		got += m
+		if m == 0 && err == nil {
+			err = io.ErrNoProgress
+		}
+		if err != nil && got < n {
 			return nil, err
 		}
 	}
@@ -282,11 +309,15 @@ func (c *conn) readBody(hdrLen, n int) ([]byte, error) {
 }
 
 // fill reads more bytes. With nothing buffered it blocks on the small inline
-// peek array, so an idle connection holds no pooled buffer.
+// peek array, so an idle connection holds no pooled buffer; there, the idle
+// deadline of a parkable connection returns errIdle.
 func (c *conn) fill() error {
 	if c.rbuf == nil {
 		n, err := c.nc.Read(c.peek[:])
 		if n == 0 {
+			if c.idleTimeout(err) {
+				return errIdle
+			}
 			if err == nil {
 				err = io.ErrNoProgress
 			}
@@ -300,7 +331,7 @@ func (c *conn) fill() error {
 		c.rend = copy(*c.rbuf, (*c.rbuf)[c.rpos:c.rend])
 		c.rpos = 0
 	}
-	n, err := c.nc.Read((*c.rbuf)[c.rend:])
+	n, err := c.readSome((*c.rbuf)[c.rend:])
 	c.rend += n
 	if n > 0 {
 		return nil
@@ -316,13 +347,6 @@ func (c *conn) releaseReadBuf() {
 		readBufPool.Put(c.rbuf)
 		c.rbuf = nil
 		c.rpos, c.rend = 0, 0
-	}
-}
-
-// armKeepAlive sets the read deadline for the next packet: 1.5 × keep alive.
-func (c *conn) armKeepAlive() {
-	if c.keepAlive > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
 	}
 }
 

@@ -18,6 +18,15 @@ type EventHandler interface {
 	HandleEvent(ev msg.Event)
 }
 
+// EventFilter is implemented by an EventHandler that wants only some kinds
+// of events, and may change its mind at any time (rules are added and
+// removed). The broker asks before building an event and queues only
+// wanted ones, so a hub whose handlers want no message events pays nothing
+// for them per message.
+type EventFilter interface {
+	WantsEvent(kind msg.EventKind) bool
+}
+
 // EventHandlerFunc adapts a function to EventHandler.
 type EventHandlerFunc func(ev msg.Event)
 
@@ -27,6 +36,7 @@ func (f EventHandlerFunc) HandleEvent(ev msg.Event) { f(ev) }
 // eventSub is one registered handler with its bounded queue.
 type eventSub struct {
 	h       EventHandler
+	filter  EventFilter // nil: wants everything
 	ch      chan msg.Event
 	dropped atomic.Uint64
 	done    chan struct{}
@@ -52,6 +62,7 @@ func (s *Server) AddEventHandler(h EventHandler) (remove func()) {
 
 func (b *eventBus) add(h EventHandler) func() {
 	es := &eventSub{h: h, ch: make(chan msg.Event, b.buffer), done: make(chan struct{})}
+	es.filter, _ = h.(EventFilter)
 	go func() {
 		defer close(es.done)
 		for ev := range es.ch {
@@ -97,8 +108,20 @@ func (b *eventBus) load() []*eventSub {
 	return nil
 }
 
-// active reports whether anyone listens, so emitters can skip building events.
-func (b *eventBus) active() bool { return len(b.load()) > 0 }
+// wants reports whether any handler wants events of kind, so emitters can
+// skip building the others.
+func (b *eventBus) wants(kind msg.EventKind) bool {
+	for _, es := range b.load() {
+		if es.wants(kind) {
+			return true
+		}
+	}
+	return false
+}
+
+func (es *eventSub) wants(kind msg.EventKind) bool {
+	return es.filter == nil || es.filter.WantsEvent(kind)
+}
 
 // emit hands ev to every handler without blocking. It holds b.mu's read lock
 // only to exclude a concurrent remove closing a channel under it.
@@ -110,6 +133,9 @@ func (b *eventBus) emit(ev msg.Event) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, es := range b.load() {
+		if !es.wants(ev.Kind) {
+			continue
+		}
 		select {
 		case es.ch <- ev:
 			continue

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -94,4 +95,56 @@ func TestEvents_slowHandlerDoesNotBlock(t *testing.T) {
 		c.next(t)
 	}
 	require.Positive(t, s.Stats().EventsDropped, "a stuck handler loses QoS 0 events, the broker goes on")
+}
+
+// kindFilter is an event handler that wants the kinds in its set, which a
+// test changes at run time.
+type kindFilter struct {
+	mu    sync.Mutex
+	kinds map[msg.EventKind]bool
+	ch    chan msg.Event
+}
+
+func (f *kindFilter) WantsEvent(k msg.EventKind) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.kinds[k]
+}
+
+func (f *kindFilter) want(k msg.EventKind) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kinds[k] = true
+}
+
+func (f *kindFilter) HandleEvent(ev msg.Event) { f.ch <- ev }
+
+func TestEvents_filterSkipsUnwantedKinds(t *testing.T) {
+	s, addr := testutil.StartBroker(t, nil)
+	f := &kindFilter{kinds: map[msg.EventKind]bool{msg.EventClientConnected: true}, ch: make(chan msg.Event, 100)}
+	t.Cleanup(s.AddEventHandler(f))
+
+	pub := connectV5(t, addr, "f-pub", nil)
+	pub.publish(t, &paho.Publish{Topic: "f/1", QoS: 1, Payload: []byte("unwanted")})
+	f.want(msg.EventMessagePublished)
+	pub.publish(t, &paho.Publish{Topic: "f/2", QoS: 1, Payload: []byte("wanted")})
+
+	var got []string
+	for len(got) < 2 {
+		select {
+		case ev := <-f.ch:
+			switch ev.Kind {
+			case msg.EventClientConnected:
+				got = append(got, "connected "+ev.ClientID)
+			case msg.EventMessagePublished:
+				got = append(got, "published "+ev.Message.Topic)
+			default:
+				t.Fatalf("unwanted event %s", ev.Kind)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("events so far: %v", got)
+		}
+	}
+	require.Equal(t, []string{"connected f-pub", "published f/2"}, got,
+		"f/1 was published while message events were unwanted")
 }

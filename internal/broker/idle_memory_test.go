@@ -15,8 +15,8 @@ import (
 )
 
 // TestIdleMemory reports the Go heap and stack held per idle connection
-// (5,000 connections; client and server share the process, so the heap
-// figure includes the client side's sockets). It measures, asserts nothing,
+// once all are parked (5,000 connections; client and server share the
+// process, so the figures include the client side's sockets and readers). It measures, asserts nothing,
 // and runs only with -tags memtest:
 //
 //	go test -tags memtest -run TestIdleMemory -v ./internal/broker/
@@ -24,7 +24,7 @@ import (
 // With IOTHUB_HEAP_PROFILE=file it also writes a heap profile.
 func TestIdleMemory(t *testing.T) {
 	const n = 5000
-	_, addr := testutil.StartBroker(t, nil)
+	s, addr := testutil.StartBroker(t, nil)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -34,10 +34,10 @@ func TestIdleMemory(t *testing.T) {
 		defer close(done)
 		_, _ = bench.RunConn(ctx, bench.ConnOptions{Addr: addr, Count: n, Hold: time.Hour})
 	}()
-	testutil.Eventually(t, time.Minute, func() bool { return runtime.NumGoroutine() >= n }, "connections up")
+	testutil.Eventually(t, time.Minute, func() bool { return s.Stats().ParkedConnections == n }, "connections up and parked")
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	t.Logf("per idle connection: heap %d B, stack %d B, goroutines %d",
+	t.Logf("per idle connection: heap %d B, stack %d B, goroutines %d (the client side's included)",
 		(after.HeapInuse-before.HeapInuse)/n, (after.StackInuse-before.StackInuse)/n, runtime.NumGoroutine())
 	if path := os.Getenv("IOTHUB_HEAP_PROFILE"); path != "" {
 		f, err := os.Create(path)

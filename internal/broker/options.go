@@ -75,6 +75,11 @@ type Options struct {
 	// WriteTimeout closes a connection whose socket accepts no bytes for
 	// this long.
 	WriteTimeout time.Duration
+	// ParkIdleAfter is how long a plain TCP client may send nothing before
+	// its connection is parked in the poller and holds no goroutine until
+	// bytes arrive (see park.go); negative: never park. Parking costs two
+	// epoll_ctl calls and a goroutine start per idle period.
+	ParkIdleAfter time.Duration
 	// SysInterval is how often $SYS topics are published (0: never).
 	SysInterval time.Duration
 	// ExpirySweepInterval is how often queued messages whose message expiry
@@ -134,6 +139,7 @@ func Defaults() Options {
 		TopicAliasMaximum:         65535,
 		SharedStrategy:            RoundRobin,
 		WriteTimeout:              30 * time.Second,
+		ParkIdleAfter:             time.Second,
 		SysInterval:               10 * time.Second,
 		ExpirySweepInterval:       time.Minute,
 		RetainAvailable:           true,

@@ -100,7 +100,7 @@ func (c *conn) ackPublish(p *packet.Publish, code packet.ReasonCode) error {
 		it.ackType = packet.TypePubrec
 	}
 	if !c.ackAfterCommit(it) { // sent once what routing stored is committed
-		c.enqueue(it)
+		c.send(it)
 	}
 	return nil
 }
@@ -217,7 +217,7 @@ func (s *Server) publish(m *msg.Message) int {
 	if m.Retain && s.opts.RetainAvailable {
 		s.storeRetained(m)
 	}
-	if s.events.active() {
+	if s.events.wants(msg.EventMessagePublished) {
 		s.events.emit(msg.Event{
 			Kind: msg.EventMessagePublished, Time: m.ReceivedAt, Node: s.opts.NodeName,
 			ClientID: m.ClientID, Username: m.Username, PeerHost: m.PeerHost, Message: m, QoS: m.QoS,

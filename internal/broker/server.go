@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iothub-dev/iothub/internal/netpoll"
 	"github.com/iothub-dev/iothub/mqtt/topic"
 	"github.com/iothub-dev/iothub/msg"
 )
@@ -49,6 +50,8 @@ type Server struct {
 
 	wg   sync.WaitGroup // connection goroutines
 	quit chan struct{}
+	// npoll watches parked idle connections (park.go); nil: none park.
+	npoll *netpoll.Poller
 
 	// The store (persist*.go): nil without Options.Store.
 	pstp         atomic.Pointer[persister]
@@ -90,6 +93,14 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	if opts.ParkIdleAfter > 0 {
+		var err error
+		if s.npoll, err = netpoll.New(); err != nil {
+			s.log.Info("idle connections keep their goroutine", "reason", err)
+		} else {
+			go s.reclaimLoop() // park.go
+		}
+	}
 	if opts.SysInterval > 0 {
 		go s.sysLoop()
 	}
@@ -115,6 +126,7 @@ func withDefaults(o Options) Options {
 	setIfZero(&o.EventBuffer, d.EventBuffer)
 	setIfZero(&o.ConnectTimeout, d.ConnectTimeout)
 	setIfZero(&o.WriteTimeout, d.WriteTimeout)
+	setIfZero(&o.ParkIdleAfter, d.ParkIdleAfter)
 	if o.QueueFullPolicy == "" {
 		o.QueueFullPolicy = d.QueueFullPolicy
 	}
@@ -279,6 +291,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("broker shutdown: %w", ctx.Err())
 	}
 	s.stopTimers()
+	if s.npoll != nil {
+		_ = s.npoll.Close()
+	}
 	s.closePersister()
 	s.events.closeAll(ctx)
 	return err
@@ -310,7 +325,7 @@ func (s *Server) nextMsgID() uint64 { return s.msgID.Add(1) }
 func (s *Server) drop(ss *Session, d delivery, why DropReason) {
 	s.stats.dropped[why].Add(1)
 	d.notifyDropped(why)
-	if s.events.active() {
+	if s.events.wants(msg.EventMessageDropped) {
 		s.emitDelivery(msg.EventMessageDropped, ss, d.m, d.qos, why.String())
 	}
 }

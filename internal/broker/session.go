@@ -117,40 +117,66 @@ func (ss *Session) usernameUnlocked() string {
 // is connected and the window has room, queued otherwise. It never blocks on
 // the network. It reports whether the message was accepted (sent or queued).
 func (ss *Session) deliver(d delivery) bool {
-	s := ss.s
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
+	ok, start := ss.deliverLocked(d)
+	ss.mu.Unlock()
+	if start != nil {
+		start.startWriter()
+	}
+	return ok
+}
+
+// deliverLocked is deliver under ss.mu; a non-nil start is a connection
+// whose idle writer the caller starts once it released the lock.
+func (ss *Session) deliverLocked(d delivery) (ok bool, start *conn) {
+	s := ss.s
 	if ss.removed {
-		return false
+		return false, nil
 	}
 	if d.m.Expired(time.Now()) {
 		s.drop(ss, d, DropExpired)
-		return false
+		return false, nil
 	}
 	if ss.conn == nil {
 		if d.qos == 0 {
 			s.drop(ss, d, DropQoS0Offline)
-			return false
+			return false, nil
 		}
-		return ss.enqueueLocked(d)
+		return ss.enqueueLocked(d), nil
 	}
 	if d.qos == 0 {
-		if !ss.conn.enqueue(outItem{d: d}) {
+		ok, started := ss.conn.push(outItem{d: d})
+		if !ok {
 			s.drop(ss, d, DropWriteQueueFull)
-			return false
+			return false, nil
 		}
-		return true
+		return true, startIf(started, ss.conn)
 	}
 	if len(ss.inflight) < ss.window && ss.queue.len() == 0 {
-		ss.sendLocked(d)
-		return true
+		return true, startIf(ss.pushSendLocked(d), ss.conn)
 	}
-	return ss.enqueueLocked(d)
+	return ss.enqueueLocked(d), nil
+}
+
+// startIf returns c when start is set.
+func startIf(start bool, c *conn) *conn {
+	if start {
+		return c
+	}
+	return nil
 }
 
 // sendLocked puts a QoS 1/2 delivery in the inflight window and queues it on
 // the connection.
 func (ss *Session) sendLocked(d delivery) {
+	if ss.pushSendLocked(d) {
+		go ss.conn.writeLoop()
+	}
+}
+
+// pushSendLocked is sendLocked leaving the start of an idle writer to the
+// caller (see conn.push).
+func (ss *Session) pushSendLocked(d delivery) (start bool) {
 	if ss.inflight == nil {
 		ss.inflight = make(map[uint16]*outbound)
 	}
@@ -160,7 +186,8 @@ func (ss *Session) sendLocked(d delivery) {
 	ss.inflight[pid] = ob
 	ss.storeSentLocked(ob)
 	ss.s.stats.inflight.Add(1)
-	ss.conn.enqueue(outItem{d: d, pid: pid})
+	_, start = ss.conn.push(outItem{d: d, pid: pid})
+	return start
 }
 
 // allocPIDLocked returns a packet id not in use; the window (≤ 65535) keeps

@@ -33,6 +33,7 @@ func (r DropReason) String() string {
 // path; Stats takes a snapshot.
 type counters struct {
 	connections      atomic.Int64
+	parked           atomic.Int64
 	connectsTotal    atomic.Uint64
 	sessions         atomic.Int64
 	subscriptions    atomic.Int64
@@ -70,22 +71,25 @@ type counters struct {
 
 // Stats is a snapshot of the broker's counters.
 type Stats struct {
-	Uptime           time.Duration
-	Connections      int64
-	ConnectsTotal    uint64
-	Sessions         int64
-	Subscriptions    int64
-	Retained         int
-	MessagesIn       uint64
-	MessagesOut      uint64
-	BytesIn          uint64
-	BytesOut         uint64
-	Inflight         int64
-	Queued           int64
-	Dropped          map[string]uint64
-	EventsDropped    uint64
-	MalformedPackets uint64
-	ProtocolErrors   uint64
+	Uptime      time.Duration
+	Connections int64
+	// ParkedConnections counts idle connections that hold no goroutine
+	// (parked in the poller).
+	ParkedConnections int64
+	ConnectsTotal     uint64
+	Sessions          int64
+	Subscriptions     int64
+	Retained          int
+	MessagesIn        uint64
+	MessagesOut       uint64
+	BytesIn           uint64
+	BytesOut          uint64
+	Inflight          int64
+	Queued            int64
+	Dropped           map[string]uint64
+	EventsDropped     uint64
+	MalformedPackets  uint64
+	ProtocolErrors    uint64
 
 	// MessagesInByQoS and MessagesOutByQoS split MessagesIn/Out by QoS;
 	// PayloadBytesIn/OutByQoS are the PUBLISH payload bytes by QoS.
@@ -129,22 +133,23 @@ type Stats struct {
 func (s *Server) Stats() Stats {
 	c := &s.stats
 	st := Stats{
-		Uptime:           time.Since(s.started),
-		Connections:      c.connections.Load(),
-		ConnectsTotal:    c.connectsTotal.Load(),
-		Sessions:         c.sessions.Load(),
-		Subscriptions:    c.subscriptions.Load(),
-		Retained:         s.retained.Len(),
-		MessagesIn:       c.messagesIn.Load(),
-		MessagesOut:      c.messagesOut.Load(),
-		BytesIn:          c.bytesIn.Load(),
-		BytesOut:         c.bytesOut.Load(),
-		Inflight:         c.inflight.Load(),
-		Queued:           c.queued.Load(),
-		Dropped:          make(map[string]uint64, dropReasons),
-		EventsDropped:    c.eventsDropped.Load(),
-		MalformedPackets: c.malformedPackets.Load(),
-		ProtocolErrors:   c.protocolErrors.Load(),
+		Uptime:            time.Since(s.started),
+		Connections:       c.connections.Load(),
+		ParkedConnections: c.parked.Load(),
+		ConnectsTotal:     c.connectsTotal.Load(),
+		Sessions:          c.sessions.Load(),
+		Subscriptions:     c.subscriptions.Load(),
+		Retained:          s.retained.Len(),
+		MessagesIn:        c.messagesIn.Load(),
+		MessagesOut:       c.messagesOut.Load(),
+		BytesIn:           c.bytesIn.Load(),
+		BytesOut:          c.bytesOut.Load(),
+		Inflight:          c.inflight.Load(),
+		Queued:            c.queued.Load(),
+		Dropped:           make(map[string]uint64, dropReasons),
+		EventsDropped:     c.eventsDropped.Load(),
+		MalformedPackets:  c.malformedPackets.Load(),
+		ProtocolErrors:    c.protocolErrors.Load(),
 	}
 	for r := DropReason(0); r < dropReasons; r++ {
 		st.Dropped[r.String()] = c.dropped[r].Load()

@@ -141,7 +141,7 @@ func (s *Server) unsubscribe(ss *Session, filter string) bool {
 }
 
 func (s *Server) emitSubEvent(kind msg.EventKind, ss *Session, filter string, qos byte) {
-	if !s.events.active() {
+	if !s.events.wants(kind) {
 		return
 	}
 	s.events.emit(msg.Event{

@@ -61,7 +61,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 	s.stats.connectsTotal.Add(1)
 	s.stats.connectsByVer[versionIndex(c.version)].Add(1)
 	s.stats.byVersion[versionIndex(c.version)].Add(1)
-	if s.events.active() {
+	if s.events.wants(msg.EventClientConnected) {
 		s.events.emit(msg.Event{
 			Kind: msg.EventClientConnected, Time: time.Now(), Node: s.opts.NodeName,
 			ClientID: ss.id, Username: cp.username, PeerHost: c.remote,
@@ -100,7 +100,7 @@ func (s *Server) detach(c *conn) {
 	if immediateWill != nil {
 		s.publishWill(c, immediateWill)
 	}
-	if s.events.active() {
+	if s.events.wants(msg.EventClientDisconnected) {
 		s.events.emit(msg.Event{
 			Kind: msg.EventClientDisconnected, Time: time.Now(), Node: s.opts.NodeName,
 			ClientID: ss.id, Username: c.username, PeerHost: c.remote,

@@ -21,26 +21,42 @@ var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, flushThresho
 // Control packets and QoS 1/2 publishes are always queued: the inflight window
 // bounds them.
 func (c *conn) enqueue(it outItem) bool {
+	ok, start := c.push(it)
+	if start {
+		go c.writeLoop()
+	}
+	return ok
+}
+
+// send is enqueue for a caller that holds no lock: the packet may be
+// written at once, on the caller's goroutine (write_inline.go).
+func (c *conn) send(it outItem) bool {
+	ok, start := c.push(it)
+	if start {
+		c.startWriter()
+	}
+	return ok
+}
+
+// push adds it to the queue, as enqueue does, and reports in start whether
+// the writer is idle: the caller must then call startWriter (or start
+// writeLoop), once it holds no lock.
+func (c *conn) push(it outItem) (ok, start bool) {
 	c.outMu.Lock()
+	defer c.outMu.Unlock()
 	if c.closing {
-		c.outMu.Unlock()
-		return false
+		return false, false
 	}
 	if it.d.m != nil && it.d.qos == 0 && len(c.outq) >= c.s.opts.MaxPendingWrites {
-		c.outMu.Unlock()
-		return false
+		return false, false
 	}
 	c.outq = append(c.outq, it)
 	if it.closeAfter {
 		c.closing = true
 	}
-	start := !c.writing
+	start = !c.writing
 	c.writing = true
-	c.outMu.Unlock()
-	if start {
-		go c.writeLoop()
-	}
-	return true
+	return true, start
 }
 
 // writeLoop drains the queue in batches: it encodes queued packets into one
@@ -49,14 +65,15 @@ func (c *conn) enqueue(it outItem) bool {
 func (c *conn) writeLoop() {
 	bp := writeBufPool.Get().(*[]byte)
 	defer writeBufPool.Put(bp)
+	if !c.flushLeftover() {
+		return
+	}
 	for {
 		c.outMu.Lock()
 		items := c.outq
 		c.outq, c.spare = c.spare, nil
 		if len(items) == 0 {
-			c.writing = false
-			c.shrinkQueues()
-			closing := c.closing
+			closing := c.endTurnLocked()
 			c.outMu.Unlock()
 			if closing {
 				c.abort()
@@ -71,9 +88,7 @@ func (c *conn) writeLoop() {
 		c.spare = items[:0]
 		c.outMu.Unlock()
 		if err != nil {
-			c.setCause("write_error")
-			c.logger().Debug("write failed", "client_id", c.clientID(), "error", err)
-			c.abort()
+			c.writeFailed(err)
 			return
 		}
 		if closeAfter {
@@ -81,6 +96,23 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// writeFailed closes the connection after a failed socket write. The
+// writer's turn never ends (writing stays set): nothing more is written.
+func (c *conn) writeFailed(err error) {
+	c.setCause("write_error")
+	c.logger().Debug("write failed", "client_id", c.clientID(), "error", err)
+	c.abort()
+}
+
+// endTurnLocked ends the writer's turn with the queue empty and reports
+// whether the connection is closing (the caller then aborts it, after
+// releasing outMu).
+func (c *conn) endTurnLocked() (closing bool) {
+	c.writing = false
+	c.shrinkQueues()
+	return c.closing
 }
 
 // shrinkQueues drops the queue backing arrays when going idle, so an idle
@@ -158,7 +190,7 @@ func (c *conn) afterWrite(items []outItem) {
 		if mh != nil {
 			mh.ObserveDelivery(now.Sub(it.d.m.ReceivedAt), it.d.qos)
 		}
-		if c.s.events.active() && c.sess != nil {
+		if c.sess != nil && c.s.events.wants(msg.EventMessageDelivered) {
 			c.s.emitDelivery(msg.EventMessageDelivered, c.sess, it.d.m, it.d.qos, "")
 		}
 	}
@@ -310,9 +342,14 @@ func (c *conn) finish() {
 	}
 }
 
-// abort closes the socket; the read loop then ends and cleans up.
+// abort closes the socket; the read loop then ends and cleans up (a parked
+// connection gets a read loop again for that).
 func (c *conn) abort() {
+	woken := c.park.raw != nil && c.unpark()
 	_ = c.nc.Close()
+	if woken {
+		go c.resume()
+	}
 }
 
 // shutdown closes the connection for a server shutdown: v5 clients get

@@ -40,12 +40,13 @@ var (
 	descRetained         = desc("iothub_retained_messages", "Retained messages stored.")
 	descSubscriptions    = desc("iothub_subscriptions", "Subscriptions (topic filters) of all sessions.")
 	descSessions         = desc("iothub_sessions", "Sessions, connected or not.")
+	descParked           = desc("iothub_connections_parked", "Idle connections parked in the poller, holding no goroutine.")
 	descInflight         = desc("iothub_inflight_messages", "QoS 1/2 deliveries awaiting acknowledgement.")
 	descQueued           = desc("iothub_queued_messages", "Messages waiting in session queues.")
 	descEventsDropped    = desc("iothub_events_dropped_total", "Broker events dropped because a listener's queue was full.")
 	descMalformed        = desc("iothub_malformed_packets_total", "Connections closed for a malformed or too large packet.")
 	descProtocolErrors   = desc("iothub_protocol_errors_total", "Connections closed for a protocol violation.")
-	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descAuthFailures, descAuthzDenied, descRateLimited, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descInflight, descQueued, descEventsDropped, descMalformed, descProtocolErrors}
+	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descAuthFailures, descAuthzDenied, descRateLimited, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descParked, descInflight, descQueued, descEventsDropped, descMalformed, descProtocolErrors}
 )
 
 // Describe implements prometheus.Collector.
@@ -101,6 +102,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRetained, float64(st.Retained))
 	gauge(descSubscriptions, float64(st.Subscriptions))
 	gauge(descSessions, float64(st.Sessions))
+	gauge(descParked, float64(st.ParkedConnections))
 	gauge(descInflight, float64(st.Inflight))
 	gauge(descQueued, float64(st.Queued))
 	counter(descEventsDropped, float64(st.EventsDropped))

@@ -202,6 +202,12 @@ func (r *Runner) Start() error {
 	return nil
 }
 
+// WantsEvent reports whether an enabled rule reads events of kind
+// (broker.EventFilter): the broker builds and queues no others.
+func (r *Runner) WantsEvent(kind msg.EventKind) bool {
+	return r.started.Load() && r.engine.Wants(kind)
+}
+
 // HandleEvent queues ev for evaluation; it implements broker.EventHandler.
 // Events no enabled rule listens to are skipped at once. Policy when the
 // chosen worker's queue is full: a QoS 1/2 message event waits for room

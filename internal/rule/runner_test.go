@@ -218,3 +218,16 @@ func TestFiltersOverlap(t *testing.T) {
 	require.Equal(t, "alarms/#", templatePattern("alarms/${clientid}"))
 	require.Equal(t, "a/b", templatePattern("a/b"))
 }
+
+func TestRunner_wantsEventOnlyForEnabledRules(t *testing.T) {
+	r := newTestRunner(t, t.TempDir(), newRecorder())
+	require.NoError(t, r.Start())
+	require.False(t, r.WantsEvent(msg.EventMessagePublished), "no rules: no message events")
+	_, err := r.Create(lowBattery)
+	require.NoError(t, err)
+	require.True(t, r.WantsEvent(msg.EventMessagePublished))
+	require.False(t, r.WantsEvent(msg.EventClientConnected), "no rule reads client events")
+	_, err = r.Disable(lowBattery.ID)
+	require.NoError(t, err)
+	require.False(t, r.WantsEvent(msg.EventMessagePublished), "a disabled rule wants nothing")
+}

@@ -1,0 +1,184 @@
+package broker
+
+import (
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+	"time"
+)
+
+// Idle connections and the poller (see internal/netpoll).
+//
+// A plain TCP connection whose client sent nothing for
+// Options.ParkIdleAfter is parked: its read loop arms the server's poller
+// and its goroutine ends, so an idle device costs its socket and its
+// session, not a goroutine stack. Whoever wakes it first starts a fresh
+// read loop: the poller (bytes arrived, or the peer hung up), the
+// keep-alive timer (1.5 × keep alive passed: the new loop's read fails at
+// once with the deadline and the connection closes as a keep-alive
+// timeout), or abort (the hub closes the socket: the new loop's read fails
+// and it cleans up). parkMu makes exactly one of them win.
+//
+// TLS and WebSocket connections have no raw socket to arm; they keep their
+// goroutine, as do all connections where the poller is unavailable.
+
+// errIdle is readPacket's answer when the client was idle for
+// ParkIdleAfter at a packet boundary: time to park.
+var errIdle = errors.New("idle connection")
+
+// parkState is the part of conn that parking uses.
+type parkState struct {
+	// raw is the socket to arm; nil when this connection never parks.
+	raw syscall.RawConn
+	// kaDeadline is when the keep alive runs out (zero: keep alive off).
+	// Owned by the read loop.
+	kaDeadline time.Time
+	// parked and timer are guarded by conn.parkMu.
+	parked bool
+	timer  *time.Timer
+}
+
+// initPark lets c park when the server has a poller and c is plain TCP.
+func (c *conn) initPark() {
+	if c.s.npoll == nil {
+		return
+	}
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			c.park.raw = rc
+		}
+	}
+}
+
+// armKeepAlive starts the keep-alive period after a packet: the next packet
+// must start within 1.5 × keep alive.
+func (c *conn) armKeepAlive() {
+	now := time.Now()
+	if c.keepAlive > 0 {
+		c.park.kaDeadline = now.Add(c.keepAlive * 3 / 2)
+	}
+	c.setReadDeadline(now)
+}
+
+// setReadDeadline sets the socket's read deadline from now: the keep-alive
+// deadline, or sooner the moment a parkable connection counts as idle.
+func (c *conn) setReadDeadline(now time.Time) {
+	d := c.park.kaDeadline
+	if c.park.raw != nil {
+		if idle := now.Add(c.s.opts.ParkIdleAfter); d.IsZero() || idle.Before(d) {
+			d = idle
+		}
+	} else if c.keepAlive == 0 {
+		return // no deadline at all (handleConnect cleared the connect timeout)
+	}
+	_ = c.nc.SetReadDeadline(d)
+}
+
+// idleTimeout reports whether err is the short idle deadline of a
+// parkable connection rather than its keep alive running out.
+func (c *conn) idleTimeout(err error) bool {
+	return c.park.raw != nil && c.sess != nil && errors.Is(err, os.ErrDeadlineExceeded) &&
+		(c.park.kaDeadline.IsZero() || time.Now().Before(c.park.kaDeadline))
+}
+
+// readSome reads into p; a packet that is partly in keeps being read past
+// the idle deadline, until the keep-alive deadline.
+func (c *conn) readSome(p []byte) (int, error) {
+	for {
+		n, err := c.nc.Read(p)
+		if n > 0 || !c.idleTimeout(err) {
+			return n, err
+		}
+		_ = c.nc.SetReadDeadline(c.park.kaDeadline)
+	}
+}
+
+// parkReader arms the poller for c and reports whether it did; the caller's
+// goroutine must then end. On false the caller goes on reading.
+func (c *conn) parkReader() bool {
+	c.parkMu.Lock()
+	defer c.parkMu.Unlock()
+	if err := c.s.npoll.Arm(c.park.raw, c); err != nil {
+		// The socket was closed (abort): reading finds out and cleans up.
+		c.setReadDeadline(time.Now())
+		return false
+	}
+	c.park.parked = true
+	c.s.stats.parked.Add(1)
+	if !c.park.kaDeadline.IsZero() {
+		wait := time.Until(c.park.kaDeadline)
+		if c.park.timer == nil {
+			c.park.timer = time.AfterFunc(wait, c.Wake)
+		} else {
+			c.park.timer.Reset(wait)
+		}
+	}
+	return true
+}
+
+// unpark takes c out of the poller; true when c was parked, and the caller
+// now owns starting its read loop.
+func (c *conn) unpark() bool {
+	c.parkMu.Lock()
+	defer c.parkMu.Unlock()
+	if !c.park.parked {
+		return false
+	}
+	c.park.parked = false
+	c.s.stats.parked.Add(-1)
+	c.s.npoll.Disarm(c.park.raw, c)
+	if c.park.timer != nil {
+		c.park.timer.Stop()
+	}
+	return true
+}
+
+// Wake restarts a parked connection's read loop (netpoll.Waker; also the
+// keep-alive timer).
+func (c *conn) Wake() {
+	if c.unpark() {
+		go c.resume()
+	}
+}
+
+// resume is a woken connection's read loop.
+func (c *conn) resume() {
+	c.setReadDeadline(time.Now())
+	c.loop()
+}
+
+// Reclaiming the stacks of parked readers. A goroutine's stack outlives it
+// until the next garbage collection, and its memory goes back to the system
+// later still; an idle hub allocates little, so neither happens soon after
+// thousands of connections park at once. reclaimLoop notices such a drop in
+// the number of goroutines and returns the memory at once. A steady
+// trickle of parks and wakes (devices pinging) never triggers it.
+const (
+	reclaimEvery = 2 * time.Second
+	reclaimDrop  = 1024 // goroutines fewer than the high-water mark
+)
+
+// reclaimLoop runs while the server has a poller, until Shutdown.
+func (s *Server) reclaimLoop() {
+	t := time.NewTicker(reclaimEvery)
+	defer t.Stop()
+	high := runtime.NumGoroutine()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+		}
+		n := runtime.NumGoroutine()
+		switch {
+		case n > high:
+			high = n
+		case high-n >= reclaimDrop:
+			debug.FreeOSMemory()
+			high = n
+		}
+	}
+}

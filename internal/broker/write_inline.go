@@ -1,0 +1,136 @@
+package broker
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// Inline writes.
+//
+// A delivery or an acknowledgement that finds a connection's writer idle
+// and its queue empty is written at once by the goroutine that queued it,
+// with one non-blocking write(2) on the raw socket, instead of starting the
+// writer goroutine: the usual case at moderate rates, where the hand-over
+// to a fresh goroutine is most of the time a message spends in the hub
+// (measured: 45% of QoS 1 deliveries under 100 µs with the hand-over, 80%
+// inline). The caller never blocks on the network: what the socket does
+// not take at once is left to the writer goroutine, which sends it before
+// anything queued later, so the order of packets is kept.
+//
+// Only plain TCP connections (those that can park) write inline. Packets
+// that close the connection, and deliveries while a handler wants
+// message.delivered events (emitting may wait for room in the event queue,
+// never allowed under the session lock the caller may hold), go through the
+// writer goroutine as before.
+
+// startWriter takes the writer's turn that push handed to the caller:
+// inline when possible, else on the writer goroutine. The caller holds no
+// lock (encoding a publish may take the session's).
+func (c *conn) startWriter() {
+	if !c.writeInline() {
+		go c.writeLoop()
+	}
+}
+
+// inlineWritable reports whether it may be written by the goroutine that
+// queued it. Called with outMu held.
+func (c *conn) inlineWritable(it *outItem) bool {
+	if it.closeAfter || it.pkt != nil {
+		return false
+	}
+	return it.d.m == nil || !c.s.events.wants(msg.EventMessageDelivered)
+}
+
+// writeInline is the writer for what is queued now, without blocking. It
+// reports whether it finished the writer's turn; false means the caller
+// starts the writer goroutine (a packet that must not be written inline,
+// or a socket that did not take everything).
+func (c *conn) writeInline() bool {
+	if c.park.raw == nil {
+		return false
+	}
+	c.outMu.Lock()
+	for i := range c.outq {
+		if !c.inlineWritable(&c.outq[i]) {
+			c.outMu.Unlock()
+			return false
+		}
+	}
+	items := c.outq
+	c.outq, c.spare = c.spare, nil
+	c.outMu.Unlock()
+
+	bp := writeBufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	now := time.Now()
+	for i := range items {
+		buf = c.encodeItem(buf, &items[i], now)
+	}
+	n, err := c.writeNow(buf)
+	if err == nil && n < len(buf) {
+		c.leftover = append([]byte(nil), buf[n:]...)
+	}
+	*bp = buf[:0]
+	writeBufPool.Put(bp)
+	if err != nil {
+		c.writeFailed(err)
+		return true // the writer's turn never ends: nothing more is written
+	}
+	c.afterWrite(items)
+	clear(items)
+
+	c.outMu.Lock()
+	c.spare = items[:0]
+	if c.leftover != nil || len(c.outq) > 0 {
+		c.outMu.Unlock()
+		return false
+	}
+	closing := c.endTurnLocked()
+	c.outMu.Unlock()
+	if closing {
+		c.abort()
+	}
+	return true
+}
+
+// writeNow writes what the socket takes without waiting. A socket that
+// takes nothing now, or whose write deadline passed, is not an error: the
+// writer goroutine waits for it.
+func (c *conn) writeNow(buf []byte) (int, error) {
+	var n int
+	var werr error
+	err := c.park.raw.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), buf)
+		return true // one attempt, never wait
+	})
+	n = max(n, 0)
+	c.s.stats.bytesOut.Add(uint64(n))
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return n, nil
+	case err != nil:
+		return n, err
+	case errors.Is(werr, syscall.EAGAIN), errors.Is(werr, syscall.EINTR):
+		return n, nil
+	}
+	return n, werr
+}
+
+// flushLeftover sends what an inline write left, before the queue; false
+// when the connection failed.
+func (c *conn) flushLeftover() bool {
+	if c.leftover == nil {
+		return true
+	}
+	err := c.writeBuf(c.leftover)
+	c.leftover = nil
+	if err != nil {
+		c.writeFailed(err)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,13 @@
+package netpoll
+
+import "errors"
+
+// Waker is told that an armed connection needs its reader again.
+type Waker interface {
+	// Wake is called at most once per Arm, on the poller's goroutine: it
+	// must not block (start a goroutine for the work).
+	Wake()
+}
+
+// ErrClosed is returned by Arm after Close.
+var ErrClosed = errors.New("netpoll: poller closed")

@@ -1,0 +1,163 @@
+//go:build linux
+
+package netpoll
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// waitBatch is how many readiness events one epoll_wait returns at most.
+const waitBatch = 256
+
+// armEvents are the conditions that wake an armed connection: bytes to
+// read, the peer's FIN, errors and hang-ups (the last two are always
+// reported), once per arming.
+const armEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+// Poller is one epoll set and the goroutine waiting on it.
+type Poller struct {
+	epfd int
+	// stopfd is an eventfd in the set; writing to it ends the wait loop.
+	stopfd int
+	done   chan struct{}
+
+	mu     sync.Mutex
+	armed  map[int32]Waker // by file descriptor
+	closed bool
+}
+
+// New creates a poller and starts its goroutine.
+func New() (*Poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("netpoll: epoll_create1: %w", err)
+	}
+	stopfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("netpoll: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(stopfd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, stopfd, &ev); err != nil {
+		_ = unix.Close(stopfd)
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("netpoll: epoll_ctl eventfd: %w", err)
+	}
+	p := &Poller{epfd: epfd, stopfd: stopfd, done: make(chan struct{}), armed: make(map[int32]Waker)}
+	go p.run()
+	return p, nil
+}
+
+// Arm asks for w.Wake once rc's socket is readable, hung up or failed. If
+// it already is, the wake comes at once. rc must not be armed already.
+func (p *Poller) Arm(rc syscall.RawConn, w Waker) error {
+	var armErr error
+	err := rc.Control(func(fd uintptr) {
+		key := int32(fd)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			armErr = ErrClosed
+			return
+		}
+		p.armed[key] = w
+		ev := unix.EpollEvent{Events: armEvents, Fd: key}
+		armErr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		if errors.Is(armErr, unix.EEXIST) {
+			armErr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+		}
+		if armErr != nil {
+			delete(p.armed, key)
+			armErr = fmt.Errorf("netpoll: epoll_ctl: %w", armErr)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("netpoll: arm: %w", err)
+	}
+	return armErr
+}
+
+// Disarm withdraws w's arming of rc, if it has not fired yet. Call it
+// before closing the socket: a closed socket has no descriptor to find.
+func (p *Poller) Disarm(rc syscall.RawConn, w Waker) {
+	_ = rc.Control(func(fd uintptr) {
+		key := int32(fd)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			return
+		}
+		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
+		if p.armed[key] == w {
+			delete(p.armed, key)
+		}
+	})
+}
+
+// Armed returns how many connections are armed now.
+func (p *Poller) Armed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.armed)
+}
+
+// Close stops the poller. Armed connections are not woken: their owner
+// closes them (Disarm after Close is a no-op).
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	if _, err := unix.Write(p.stopfd, one); err != nil {
+		return fmt.Errorf("netpoll: stop: %w", err)
+	}
+	<-p.done
+	p.mu.Lock()
+	clear(p.armed)
+	p.mu.Unlock()
+	_ = unix.Close(p.stopfd)
+	return unix.Close(p.epfd)
+}
+
+// run waits for readiness and wakes the armed connections until Close.
+func (p *Poller) run() {
+	defer close(p.done)
+	events := make([]unix.EpollEvent, waitBatch)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return // EBADF and friends: the set is gone
+		}
+		for i := range events[:n] {
+			if events[i].Fd == int32(p.stopfd) {
+				return
+			}
+			p.wake(events[i].Fd)
+		}
+	}
+}
+
+// wake hands one readiness event to the connection armed on fd, if any
+// (a stale event for a descriptor disarmed meanwhile finds none, or finds
+// the descriptor's next owner, which then sees a harmless early wake).
+func (p *Poller) wake(fd int32) {
+	p.mu.Lock()
+	w := p.armed[fd]
+	delete(p.armed, fd)
+	p.mu.Unlock()
+	if w != nil {
+		w.Wake()
+	}
+}
