@@ -99,7 +99,13 @@ func (c *conn) ackPublish(p *packet.Publish, code packet.ReasonCode) error {
 	case 2:
 		it.ackType = packet.TypePubrec
 	}
-	if !c.ackAfterCommit(it) { // sent once what routing stored is committed
+	switch {
+	case c.ackAfterCommit(it): // sent once what routing stored is committed
+	case c.rbuf != nil:
+		// More packets are buffered: their acks will join this one in
+		// one write of the writer goroutine.
+		c.enqueue(it)
+	default:
 		c.send(it)
 	}
 	return nil
@@ -256,6 +262,7 @@ func (s *Server) route(m *msg.Message) int {
 	if len(subs) > 1 {
 		sortEntries(subs)
 	}
+	inline := len(subs)+len(ms.Shared) <= maxInlineFanout
 	n := 0
 	for i := 0; i < len(subs); {
 		j := i + 1
@@ -263,14 +270,14 @@ func (s *Server) route(m *msg.Message) int {
 			j++
 		}
 		if d, ok := mergeDelivery(m, subs[i:j]); ok && d.m != nil {
-			if subs[i].Value.sess.deliver(d) {
+			if subs[i].Value.sess.deliver(d, inline) {
 				n++
 			}
 		}
 		i = j
 	}
 	for _, g := range ms.Shared {
-		if s.deliverShared(m, g) {
+		if s.deliverShared(m, g, inline) {
 			n++
 		}
 	}
@@ -320,7 +327,7 @@ func mergeDelivery(m *msg.Message, subs []topic.Entry[*subscription]) (delivery,
 
 // deliverShared gives m to one member of a shared group, preferring a
 // connected member, chosen by the configured strategy.
-func (s *Server) deliverShared(m *msg.Message, g *topic.ShareGroup[*subscription]) bool {
+func (s *Server) deliverShared(m *msg.Message, g *topic.ShareGroup[*subscription], inline bool) bool {
 	members := g.Members()
 	if len(members) == 0 {
 		return false
@@ -341,10 +348,10 @@ func (s *Server) deliverShared(m *msg.Message, g *topic.ShareGroup[*subscription
 			first = e
 		}
 		if e.Value.sess.isConnected() {
-			return e.Value.sess.deliver(sharedDelivery(m, e.Value))
+			return e.Value.sess.deliver(sharedDelivery(m, e.Value), inline)
 		}
 	}
-	return first.Value.sess.deliver(sharedDelivery(m, first.Value))
+	return first.Value.sess.deliver(sharedDelivery(m, first.Value), inline)
 }
 
 func sharedDelivery(m *msg.Message, sub *subscription) delivery {

@@ -116,12 +116,17 @@ func (ss *Session) usernameUnlocked() string {
 // deliver hands one message to the session: written at once when the client
 // is connected and the window has room, queued otherwise. It never blocks on
 // the network. It reports whether the message was accepted (sent or queued).
-func (ss *Session) deliver(d delivery) bool {
+// inline allows the caller's goroutine to write it (see write_inline.go).
+func (ss *Session) deliver(d delivery, inline bool) bool {
 	ss.mu.Lock()
 	ok, start := ss.deliverLocked(d)
 	ss.mu.Unlock()
-	if start != nil {
+	switch {
+	case start == nil:
+	case inline:
 		start.startWriter()
+	default:
+		go start.writeLoop()
 	}
 	return ok
 }

@@ -99,7 +99,8 @@ func (s *Server) sendRetained(ss *Session, filter string, sub *subscription) {
 		if m.Expired(now) {
 			return true
 		}
-		ss.deliver(delivery{m: m, qos: min(m.QoS, sub.opts.QoS), retain: true, subIDs: sub.ids})
+		// Not inline: a burst of retained messages is written in batches.
+		ss.deliver(delivery{m: m, qos: min(m.QoS, sub.opts.QoS), retain: true, subIDs: sub.ids}, false)
 		return true
 	})
 }
