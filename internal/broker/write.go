@@ -50,6 +50,9 @@ func (c *conn) push(it outItem) (ok, start bool) {
 	if it.d.m != nil && it.d.qos == 0 && len(c.outq) >= c.s.opts.MaxPendingWrites {
 		return false, false
 	}
+	if c.outq == nil {
+		c.outq = newQueue()
+	}
 	c.outq = append(c.outq, it)
 	if it.closeAfter {
 		c.closing = true
@@ -119,7 +122,28 @@ func (c *conn) endTurnLocked() (closing bool) {
 // connection holds none (the next burst allocates one). Called with outMu
 // held.
 func (c *conn) shrinkQueues() {
+	recycleQueue(c.outq)
+	recycleQueue(c.spare)
 	c.outq, c.spare = nil, nil
+}
+
+// queueChunk is the backing array of a short write queue. An idle
+// connection holds none; a busy one takes one from queuePool instead of
+// allocating it for every message it is sent.
+type queueChunk = [8]outItem
+
+var queuePool = sync.Pool{New: func() any { return new(queueChunk) }}
+
+// newQueue returns an empty queue backed by a pooled array.
+func newQueue() []outItem { return queuePool.Get().(*queueChunk)[:0] }
+
+// recycleQueue gives q's array back to the pool when it is one of the
+// pool's (grown ones are left to the garbage collector). q's items are
+// already cleared by the writer.
+func recycleQueue(q []outItem) {
+	if cap(q) == len(queueChunk{}) {
+		queuePool.Put((*queueChunk)(q[:cap(q)]))
+	}
 }
 
 // writeItems encodes and writes items; it reports whether one asked for the

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -136,17 +137,36 @@ func (c *conn) writeItemsNow(items []outItem) bool {
 	return true
 }
 
+// rawWrite is one non-blocking write(2) through syscall.RawConn.Write,
+// pooled with its callback so that writing allocates nothing.
+type rawWrite struct {
+	buf []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+var rawWritePool = sync.Pool{New: func() any {
+	w := new(rawWrite)
+	w.fn = w.write
+	return w
+}}
+
+func (w *rawWrite) write(fd uintptr) bool {
+	w.n, w.err = syscall.Write(int(fd), w.buf)
+	return true // one attempt, never wait
+}
+
 // writeNow writes what the socket takes without waiting. A socket that
 // takes nothing now, or whose write deadline passed, is not an error: the
 // writer goroutine waits for it.
 func (c *conn) writeNow(buf []byte) (int, error) {
-	var n int
-	var werr error
-	err := c.park.raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), buf)
-		return true // one attempt, never wait
-	})
-	n = max(n, 0)
+	w := rawWritePool.Get().(*rawWrite)
+	w.buf = buf
+	err := c.park.raw.Write(w.fn)
+	n, werr := max(w.n, 0), w.err
+	*w = rawWrite{fn: w.fn}
+	rawWritePool.Put(w)
 	c.s.stats.bytesOut.Add(uint64(n))
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
