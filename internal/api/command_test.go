@@ -135,6 +135,23 @@ func TestCommand_timeoutWhenDeviceNeverAcks(t *testing.T) {
 	lock.next(t)
 }
 
+// A clean-session device that leaves before acknowledging takes its
+// session with it: the command is answered dropped, session_ended, without
+// waiting for the timeout.
+func TestCommand_droppedWhenSessionEndsUnacked(t *testing.T) {
+	e := newEnv(t, nil)
+	lock := connectDevice(t, e.mqtt, "leaving", true, false)
+	go func() {
+		<-lock.msgs // received, never acknowledged
+		_ = lock.Disconnect(&paho.Disconnect{})
+	}()
+	st, b := e.call(t, http.MethodPost, "/api/v1/devices/leaving/commands", map[string]any{"payload": "x", "timeout": "60s"})
+	require.Equal(t, http.StatusConflict, st, "%s", b)
+	m := obj(t, b)
+	require.Equal(t, "dropped", m["status"])
+	require.Equal(t, "session_ended", m["reason"])
+}
+
 func TestRPC_roundTrip(t *testing.T) {
 	e := newEnv(t, nil)
 	dev := connectDevice(t, e.mqtt, "thermo-1", false, false)

@@ -154,8 +154,10 @@ func (w *commandWaiter) send(r DeliveryResult, final bool) {
 // client's PUBACK (QoS 1) or PUBCOMP (QoS 2) arrives, or StatusDropped; the
 // channel is closed after acked or dropped. A QoS 0 message ends at
 // delivered, and the channel stays open. If the session is discarded (a
-// clean-start reconnect, expiry) before the message was sent, no further
-// step comes: callers bound their wait with a timeout.
+// clean-start reconnect, expiry) before the message was acknowledged,
+// StatusDropped comes with reason session_ended (a QoS 2 message whose
+// PUBREC arrived gets no further step: callers bound their wait with a
+// timeout).
 //
 // m.Topic must be a valid topic name, m.QoS 0-2; ID and ReceivedAt are
 // filled when zero. m must not be modified afterwards. Retain is sent as

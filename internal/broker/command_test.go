@@ -178,3 +178,30 @@ func TestInspect_clientsSubscriptionsRetained(t *testing.T) {
 	_, ok = s.Retained("r/1")
 	require.False(t, ok)
 }
+
+// A queued command whose session is discarded (the device comes back with
+// Clean Start) is answered dropped, session_ended, at once, and counted.
+func TestSendToClient_sessionDiscardedAnswersDropped(t *testing.T) {
+	s, addr := testutil.StartBroker(t, nil)
+	persistent := func(cp *paho.Connect) {
+		cp.CleanStart = false
+		exp := uint32(3600)
+		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &exp}
+	}
+	dev := connectV5(t, addr, "lock-3", persistent)
+	require.NoError(t, dev.Disconnect(&paho.Disconnect{ReasonCode: 0}))
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		ci, ok := s.Client("lock-3")
+		return ok && !ci.Connected
+	}, "session offline")
+
+	out, ch, err := s.SendToClient(context.Background(), "lock-3", &msg.Message{Topic: "devices/lock-3/command", Payload: []byte("x"), QoS: 1})
+	require.NoError(t, err)
+	require.Equal(t, broker.OutcomeQueued, out)
+
+	connectV5(t, addr, "lock-3", nil) // Clean Start: the old session and its queue go
+	step := nextStep(t, ch)
+	require.Equal(t, broker.StatusDropped, step.Status)
+	require.Equal(t, "session_ended", step.Reason)
+	require.Equal(t, uint64(1), s.Stats().Dropped["session_ended"])
+}

@@ -332,6 +332,7 @@ func sortBySeq(obs []*outbound) {
 
 // clearLocked forgets all queued and inflight messages (session discarded).
 func (ss *Session) clearLocked() {
+	ss.dropAllLocked()
 	ss.forgetAllLocked()
 	ss.s.stats.inflight.Add(-int64(len(ss.inflight)))
 	ss.s.stats.queued.Add(-int64(ss.queue.len()))
@@ -339,6 +340,21 @@ func (ss *Session) clearLocked() {
 	ss.unsent = 0
 	ss.queue = msgQueue{}
 	ss.inQoS2 = nil
+}
+
+// dropAllLocked counts the deliveries a discarded session still holds as
+// dropped (session_ended) and tells their waiters (API commands), except
+// QoS 2 messages the client already received (PUBREC came): for those only
+// PUBCOMP is missing, and their waiters time out.
+func (ss *Session) dropAllLocked() {
+	for _, ob := range ss.inflight {
+		if !ob.released {
+			ss.s.drop(ss, ob.d, DropSessionEnded)
+		}
+	}
+	for i := ss.queue.head; i < len(ss.queue.items); i++ {
+		ss.s.drop(ss, ss.queue.items[i], DropSessionEnded)
+	}
 }
 
 // msgQueue is a FIFO of deliveries backed by a slice with a moving head.

@@ -16,10 +16,13 @@ const (
 	DropExpired
 	DropTooLarge
 	DropNoLocal // not counted as a drop by MQTT, kept for completeness
+	// DropSessionEnded: the session was discarded (Clean Start, expiry, a
+	// clean session's end) with the message still queued or unacknowledged.
+	DropSessionEnded
 	dropReasons
 )
 
-var dropNames = [dropReasons]string{"queue_full", "qos0_offline", "write_queue_full", "expired", "packet_too_large", "no_local"}
+var dropNames = [dropReasons]string{"queue_full", "qos0_offline", "write_queue_full", "expired", "packet_too_large", "no_local", "session_ended"}
 
 // String returns the reason in snake_case, as used in events and metrics.
 func (r DropReason) String() string {
