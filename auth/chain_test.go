@@ -97,8 +97,12 @@ func TestBanList(t *testing.T) {
 		require.Equal(t, tc.banned, banned, "%+v", tc.ci)
 	}
 	require.Len(t, b.List(), 3)
-	require.True(t, b.Remove(BanAddress, "198.51.100.0/24"))
-	require.False(t, b.Remove(BanAddress, "198.51.100.0/24"))
+	removed, err := b.Remove(BanAddress, "198.51.100.0/24")
+	require.NoError(t, err)
+	require.True(t, removed)
+	removed, err = b.Remove(BanAddress, "198.51.100.0/24")
+	require.NoError(t, err)
+	require.False(t, removed)
 	_, banned := b.Check(&ConnectInfo{ClientID: "x", RemoteAddr: "198.51.100.77:1"})
 	require.False(t, banned)
 }

@@ -14,7 +14,9 @@
 // code, or NoOpinion. AuthnChain runs authenticators in configured order:
 //
 //  1. A ban (BanList) on the client id, username or address denies at once
-//     with Banned (0x8A), before any authenticator runs.
+//     with Banned (0x8A), before any authenticator runs. Bans added at run
+//     time are kept in the data directory's bans.json (LoadBanList); those
+//     from the configuration and failed-login bans are not.
 //  2. The first authenticator that answers Allow or Deny decides; NoOpinion
 //     passes to the next.
 //  3. When every authenticator passed (or none is configured), the client

@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -36,6 +35,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/iothub-dev/iothub/auth"
+	"github.com/iothub-dev/iothub/internal/fsutil"
 	"github.com/iothub-dev/iothub/mqtt/packet"
 )
 
@@ -387,34 +387,8 @@ func (s *Store) write(m map[string]User) error {
 	if err != nil {
 		return fmt.Errorf("users: %w", err)
 	}
-	return writeAtomic(s.opts.Path, append(data, '\n'))
-}
-
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := fsutil.WriteFileAtomic(s.opts.Path, append(data, '\n')); err != nil {
 		return fmt.Errorf("users: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".users-*.tmp")
-	if err != nil {
-		return fmt.Errorf("users: %w", err)
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	_, werr := tmp.Write(data)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return fmt.Errorf("users: write %s: %w", tmp.Name(), err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
-		return fmt.Errorf("users: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("users: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }

@@ -11,10 +11,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/iothub-dev/iothub/internal/fsutil"
 )
 
 // KeyFile is the name of the key file in the data directory.
@@ -232,42 +233,8 @@ func (k *KeyStore) writeLocked(keys []KeyInfo) error {
 	if err != nil {
 		return fmt.Errorf("api keys: %w", err)
 	}
-	if err := writeFileAtomic(k.path, append(data, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(k.path, append(data, '\n')); err != nil {
 		return fmt.Errorf("api keys: %w", err)
 	}
 	return k.reloadLocked()
-}
-
-// writeFileAtomic writes data to a temporary file beside path (mode
-// 0600), syncs it, renames it over path and syncs the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() { _ = os.Remove(tmp) }() // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }

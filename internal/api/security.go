@@ -13,7 +13,7 @@ import (
 // BanManager is the hub's ban list; *auth.BanList implements it.
 type BanManager interface {
 	Add(ban auth.Ban) error
-	Remove(kind auth.BanKind, value string) bool
+	Remove(kind auth.BanKind, value string) (bool, error)
 	List() []auth.Ban
 }
 
@@ -181,7 +181,11 @@ func (a *API) deleteBan(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	kind, value := auth.BanKind(r.PathValue("kind")), r.PathValue("value")
-	if !m.Remove(kind, value) {
+	found, err := m.Remove(kind, value)
+	if err != nil {
+		return err
+	}
+	if !found {
 		return errorf(http.StatusNotFound, CodeBanNotFound, "no ban of kind %q on %q", kind, value)
 	}
 	a.log.Warn("ban removed through the API", "kind", kind, "value", value)

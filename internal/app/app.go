@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/broker"
 	"github.com/iothub-dev/iothub/internal/listener"
@@ -56,7 +55,11 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	m := newMetrics(cfg)
 	opts := brokerOptions(cfg, log)
 	opts.Metrics = brokerMetrics(m)
-	sec, err := newSecurity(cfg, auth.NewBanList())
+	bans, err := newBanList(cfg) // auth.go
+	if err != nil {
+		return nil, err
+	}
+	sec, err := newSecurity(cfg, bans)
 	if err != nil {
 		return nil, err
 	}

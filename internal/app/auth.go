@@ -30,7 +30,7 @@ func newSecurity(cfg config.Config, bans *auth.BanList) (*security, error) {
 	sec := &security{bans: bans}
 	a := cfg.Auth
 	for _, b := range a.Ban.Static {
-		if err := sec.bans.Add(auth.Ban{Kind: auth.BanKind(b.Kind), Value: b.Value, Reason: b.Reason}); err != nil {
+		if err := sec.bans.AddStatic(auth.Ban{Kind: auth.BanKind(b.Kind), Value: b.Value, Reason: b.Reason}); err != nil {
 			return nil, fmt.Errorf("auth.ban.static: %w", err)
 		}
 	}
@@ -216,6 +216,20 @@ func (a *App) ReloadSecurity(next config.Config) error {
 	a.broker.SetRateLimits(rateLimits(next.Limits))
 	old.close()
 	return nil
+}
+
+// newBanList returns the hub's ban list: the run-time bans of
+// data_dir/bans.json, kept there on every change through the API (in
+// memory only when data_dir is empty).
+func newBanList(cfg config.Config) (*auth.BanList, error) {
+	if cfg.DataDir == "" {
+		return auth.NewBanList(), nil
+	}
+	bans, err := auth.LoadBanList(filepath.Join(cfg.DataDir, auth.BanFile))
+	if err != nil {
+		return nil, fmt.Errorf("bans: %w", err)
+	}
+	return bans, nil
 }
 
 // Bans returns the hub's ban list, for the HTTP API.

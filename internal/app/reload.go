@@ -133,11 +133,11 @@ func (a *App) reloadSecurity(running *config.Config, next config.Config, keys []
 
 // dropStaticBans removes the configured bans that the new configuration no
 // longer lists (the ban list outlives reloads; bans added through the API
-// or by the failure tracker stay).
+// or by the failure tracker stay, even on the same value).
 func (a *App) dropStaticBans(old, kept []config.StaticBan) {
 	for _, b := range old {
 		if !slices.ContainsFunc(kept, func(k config.StaticBan) bool { return k.Kind == b.Kind && k.Value == b.Value }) {
-			a.Bans().Remove(auth.BanKind(b.Kind), b.Value)
+			a.Bans().RemoveStatic(auth.BanKind(b.Kind), b.Value)
 		}
 	}
 }

@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/iothub-dev/iothub/internal/fsutil"
 )
 
 // StoreFile is the name of the file, in the data directory, that keeps the
@@ -54,32 +55,8 @@ func (s *fileStore) save(rules []Rule) error {
 	if err != nil {
 		return fmt.Errorf("rules store: %w", err)
 	}
-	dir := filepath.Dir(s.path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := fsutil.WriteFileAtomic(s.path, append(b, '\n')); err != nil {
 		return fmt.Errorf("rules store: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, StoreFile+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("rules store: %w", err)
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("rules store: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return fmt.Errorf("rules store: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("rules store: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("rules store: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }
