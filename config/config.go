@@ -174,7 +174,7 @@ type MQTT struct {
 	SharedSubscriptionStrategy string `yaml:"shared_subscription_strategy"`
 	// WriteTimeout closes a connection whose socket accepts no bytes this long.
 	WriteTimeout Duration `yaml:"write_timeout"`
-	// ParkIdleAfter is how long a plain TCP client may send nothing before
+	// ParkIdleAfter is how long a TCP or TLS client may send nothing before
 	// its connection holds no goroutine until bytes arrive (0: never).
 	ParkIdleAfter Duration `yaml:"park_idle_after"`
 	// SysInterval is how often $SYS topics are published (0: never).

@@ -181,7 +181,7 @@ mqtt:
   topic_alias_maximum: 65535 # topic aliases a v5 client may use (0: none)
   shared_subscription_strategy: round_robin # $share member choice: round_robin or random
   write_timeout: 30s # close a connection whose socket takes no bytes this long
-  park_idle_after: 1s # a plain TCP client silent this long holds no goroutine until bytes arrive (0: never; saves ~2 KiB per idle connection)
+  park_idle_after: 1s # a TCP or TLS client silent this long holds no goroutine until bytes arrive (0: never; saves 2-6 KiB per idle connection)
   sys_interval: 10s # how often $SYS topics are published (0: never)
   expiry_sweep_interval: 1m # how often expired messages are removed from offline sessions' queues and the store (0: only when sent or at start-up)
   retain_available: true # keep retained messages

@@ -75,7 +75,7 @@ type Options struct {
 	// WriteTimeout closes a connection whose socket accepts no bytes for
 	// this long.
 	WriteTimeout time.Duration
-	// ParkIdleAfter is how long a plain TCP client may send nothing before
+	// ParkIdleAfter is how long a TCP or TLS client may send nothing before
 	// its connection is parked in the poller and holds no goroutine until
 	// bytes arrive (see park.go); negative: never park. Parking costs two
 	// epoll_ctl calls and a goroutine start per idle period.

@@ -12,7 +12,7 @@ import (
 
 // Idle connections and the poller (see internal/netpoll).
 //
-// A plain TCP connection whose client sent nothing for
+// A TCP or TLS connection whose client sent nothing for
 // Options.ParkIdleAfter is parked: its read loop arms the server's poller
 // and its goroutine ends, so an idle device costs its socket and its
 // session, not a goroutine stack. Whoever wakes it first starts a fresh
@@ -22,17 +22,30 @@ import (
 // timeout), or abort (the hub closes the socket: the new loop's read fails
 // and it cleans up). parkMu makes exactly one of them win.
 //
-// TLS and WebSocket connections have no raw socket to arm; they keep their
-// goroutine, as do all connections where the poller is unavailable.
+// TLS connections park on the TCP socket under them (SocketConn) but are
+// still read through TLS. WebSocket and PROXY-protocol connections keep
+// their goroutine (bytes may wait in a buffer above the socket), as do all
+// connections where the poller is unavailable.
 
 // errIdle is readPacket's answer when the client was idle for
 // ParkIdleAfter at a packet boundary: time to park.
 var errIdle = errors.New("idle connection")
 
+// SocketConn is implemented by connections layered over a TCP socket
+// (TLS) that let an idle reader wait on the socket itself: Socket returns
+// it, or nil when bytes may wait in a layer above it that a poller on the
+// socket would not see. Reads always go through the connection.
+type SocketConn interface {
+	Socket() *net.TCPConn
+}
+
 // parkState is the part of conn that parking uses.
 type parkState struct {
 	// raw is the socket to arm; nil when this connection never parks.
 	raw syscall.RawConn
+	// plain is set when raw is the connection itself (plain TCP): only
+	// then may bytes be written to it directly (write_inline.go).
+	plain bool
 	// kaDeadline is when the keep alive runs out (zero: keep alive off).
 	// Owned by the read loop.
 	kaDeadline time.Time
@@ -41,15 +54,21 @@ type parkState struct {
 	timer  *time.Timer
 }
 
-// initPark lets c park when the server has a poller and c is plain TCP.
+// initPark lets c park when the server has a poller and c is TCP, or TLS
+// over TCP (SocketConn).
 func (c *conn) initPark() {
 	if c.s.npoll == nil {
 		return
 	}
-	if tc, ok := c.nc.(*net.TCPConn); ok {
-		if rc, err := tc.SyscallConn(); err == nil {
-			c.park.raw = rc
-		}
+	tc, plain := c.nc.(*net.TCPConn)
+	if sc, ok := c.nc.(SocketConn); ok && !plain {
+		tc = sc.Socket()
+	}
+	if tc == nil {
+		return
+	}
+	if rc, err := tc.SyscallConn(); err == nil {
+		c.park.raw, c.park.plain = rc, plain
 	}
 }
 

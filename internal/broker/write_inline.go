@@ -30,11 +30,11 @@ import (
 // written inline only when the reader has no more packets buffered, and
 // retained messages sent on SUBSCRIBE never are.
 //
-// Only plain TCP connections (those that can park) write inline. Packets
-// that close the connection, and deliveries while a handler wants
-// message.delivered events (emitting may wait for room in the event queue,
-// never allowed under the session lock the caller may hold), go through the
-// writer goroutine as before.
+// Only plain TCP connections write inline (TLS bytes must go through the
+// TLS layer). Packets that close the connection, and deliveries while a
+// handler wants message.delivered events (emitting may wait for room in the
+// event queue, never allowed under the session lock the caller may hold),
+// go through the writer goroutine as before.
 
 // maxInlineFanout is the most sessions a message may be routed to for its
 // deliveries to be written inline.
@@ -69,7 +69,7 @@ const maxInlineRounds = 4
 // a socket that did not take everything, or more queued than a few rounds
 // wrote).
 func (c *conn) writeInline() bool {
-	if c.park.raw == nil {
+	if !c.park.plain {
 		return false
 	}
 	for range maxInlineRounds {

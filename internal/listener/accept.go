@@ -149,6 +149,9 @@ func (p *preparer) handshake(nc net.Conn) (*Conn, error) {
 	defer cancel()
 	_ = nc.SetDeadline(time.Now().Add(p.opts.HandshakeTimeout))
 	c := &Conn{Conn: nc}
+	if tcp, ok := nc.(*net.TCPConn); ok && !p.opts.ProxyProtocol {
+		c.socket = tcp
+	}
 	if p.opts.ProxyProtocol {
 		br := bufio.NewReaderSize(nc, proxyBufSize)
 		remote, err := readProxyHeader(br)

@@ -20,7 +20,17 @@ type Conn struct {
 	// The identity from the client certificate; at most one is set.
 	certUsername string
 	certClientID string
+	// socket is the TCP socket under the connection when nothing but TLS
+	// sits between it and Read (no PROXY-protocol buffer): see Socket.
+	socket *net.TCPConn
 }
+
+// Socket returns the TCP socket under the connection, for the broker to
+// park an idle TLS connection on (broker.SocketConn); nil when a PROXY
+// protocol reader may hold bytes above it. TLS's own buffers are no
+// obstacle: the broker parks only after a read waited on the socket, which
+// TLS does only when it holds no complete record.
+func (c *Conn) Socket() *net.TCPConn { return c.socket }
 
 // Read reads the bytes buffered while parsing the PROXY header first, then
 // from the connection.

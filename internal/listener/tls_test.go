@@ -1,6 +1,7 @@
 package listener_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -219,4 +220,49 @@ func TestTLS_silentClient(t *testing.T) {
 	require.Error(t, err)
 	var ne net.Error
 	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the hub closed the silent connection: %v", err)
+}
+
+// Idle TLS connections park on the socket under TLS (listener.Conn is a
+// broker.SocketConn) and are still read, and written, through TLS.
+func TestTLS_idleConnectionsPark(t *testing.T) {
+	ca := testutil.NewCA(t, "test CA")
+	server := ca.Server(t, "hub")
+	s, _ := testutil.StartBroker(t, func(o *broker.Options) { o.ParkIdleAfter = 20 * time.Millisecond })
+	conf, err := listener.NewTLSConfig(listener.TLSSettings{CertFile: server.CertFile, KeyFile: server.KeyFile})
+	require.NoError(t, err)
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	serve(t, s, listener.Wrap(raw, listener.AcceptOptions{Name: "tls", TLS: conf}), broker.ListenerOptions{Name: "tls"})
+	awaitParked := func(n int64) {
+		t.Helper()
+		testutil.Eventually(t, 10*time.Second, func() bool { return s.Stats().ParkedConnections == n }, "TLS connections parked")
+	}
+
+	got := make(chan *paho.Publish, 10)
+	subConn, err := tlsClient(t, raw.Addr().String(), ca, nil)
+	require.NoError(t, err)
+	sub := paho.NewClient(paho.ClientConfig{Conn: subConn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(pr paho.PublishReceived) (bool, error) { got <- pr.Packet; return true, nil }}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = sub.Connect(ctx, &paho.Connect{ClientID: "tls-sub", KeepAlive: 30, CleanStart: true})
+	require.NoError(t, err)
+	_, err = sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "tls/#", QoS: 1}}})
+	require.NoError(t, err)
+	pubConn, err := tlsClient(t, raw.Addr().String(), ca, nil)
+	require.NoError(t, err)
+	pub := pahoConnect(t, pubConn, "tls-pub", "")
+	awaitParked(2)
+
+	for i := range 3 {
+		_, err = pub.Publish(ctx, &paho.Publish{Topic: "tls/lock", QoS: 1, Payload: []byte{byte(i)}})
+		require.NoError(t, err, "a parked TLS publisher is woken and acknowledged")
+		select {
+		case p := <-got:
+			require.Equal(t, []byte{byte(i)}, p.Payload)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the parked TLS subscriber got nothing")
+		}
+		awaitParked(2)
+	}
 }
