@@ -33,6 +33,8 @@ type ClientOptions struct {
 	Inflight int
 	// ConnectConcurrency bounds the connection attempts in flight.
 	ConnectConcurrency int
+	// TLS makes the clients connect over TLS.
+	TLS TLSOptions
 }
 
 func (o *ClientOptions) defaults() {
@@ -68,12 +70,11 @@ type client struct {
 	err       error
 }
 
-// dialClient connects and completes CONNECT/CONNACK within ctx.
-func dialClient(ctx context.Context, o *ClientOptions, id string, local net.Addr) (*client, error) {
-	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: local}
-	nc, err := d.DialContext(ctx, "tcp", o.Addr)
+// dialClient connects through d and completes CONNECT/CONNACK within ctx.
+func dialClient(ctx context.Context, d *dialer, o *ClientOptions, id string, local net.Addr) (*client, error) {
+	nc, err := d.dial(ctx, local)
 	if err != nil {
-		return nil, fmt.Errorf("dial: %w", err)
+		return nil, err
 	}
 	c := &client{id: id, nc: nc, version: o.Version, w: bufio.NewWriterSize(nc, 16<<10),
 		slots: make(chan struct{}, o.Inflight), subacks: make(chan []packet.ReasonCode, 1), done: make(chan struct{})}

@@ -38,6 +38,9 @@ type ConnOptions struct {
 	Concurrency int
 	// Progress receives a line every second while connecting (may be nil).
 	Progress io.Writer
+	// TLS makes the connections use TLS: the handshake is part of each
+	// connection's cost.
+	TLS TLSOptions
 }
 
 // ConnResult is the outcome of a connection benchmark.
@@ -61,6 +64,10 @@ func RunConn(ctx context.Context, o ConnOptions) (ConnResult, error) {
 	if o.Version == 0 {
 		o.Version = packet.V311
 	}
+	d, err := newDialer(o.Addr, o.TLS)
+	if err != nil {
+		return ConnResult{}, fmt.Errorf("bench conn: %w", err)
+	}
 	var (
 		mu     sync.Mutex
 		conns  = make([]net.Conn, 0, o.Count)
@@ -79,7 +86,7 @@ func RunConn(ctx context.Context, o ConnOptions) (ConnResult, error) {
 		wg.Add(1)
 		go func(i int) {
 			defer func() { <-sem; wg.Done() }()
-			c, err := dialMQTT(ctx, o, i)
+			c, err := dialMQTT(ctx, d, o, i)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -111,15 +118,15 @@ func RunConn(ctx context.Context, o ConnOptions) (ConnResult, error) {
 	return res, nil
 }
 
-// dialMQTT opens connection i and completes CONNECT/CONNACK.
-func dialMQTT(ctx context.Context, o ConnOptions, i int) (net.Conn, error) {
-	d := net.Dialer{Timeout: 10 * time.Second}
+// dialMQTT opens connection i through d and completes CONNECT/CONNACK.
+func dialMQTT(ctx context.Context, d *dialer, o ConnOptions, i int) (net.Conn, error) {
+	var local net.Addr // an untyped nil: no source address
 	if len(o.SourceAddrs) > 0 {
-		d.LocalAddr = &net.TCPAddr{IP: o.SourceAddrs[i%len(o.SourceAddrs)]}
+		local = &net.TCPAddr{IP: o.SourceAddrs[i%len(o.SourceAddrs)]}
 	}
-	c, err := d.DialContext(ctx, "tcp", o.Addr)
+	c, err := d.dial(ctx, local)
 	if err != nil {
-		return nil, fmt.Errorf("dial: %w", err)
+		return nil, err
 	}
 	cp := packet.Connect{ProtocolName: "MQTT", Version: o.Version, CleanStart: true,
 		KeepAlive: uint16(o.KeepAlive / time.Second), ClientID: o.ClientPrefix + strconv.Itoa(i)}

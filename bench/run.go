@@ -16,6 +16,10 @@ import (
 // a time, starts their read loops with onMessage (may be nil) and returns
 // them. On the first failure it closes what it opened and returns the error.
 func connectAll(ctx context.Context, o *ClientOptions, n int, id func(i int) string, onMessage func(i int) func(*packet.Publish)) ([]*client, error) {
+	d, err := newDialer(o.Addr, o.TLS)
+	if err != nil {
+		return nil, err
+	}
 	clients := make([]*client, n)
 	sem := make(chan struct{}, o.ConnectConcurrency)
 	var (
@@ -28,7 +32,7 @@ func connectAll(ctx context.Context, o *ClientOptions, n int, id func(i int) str
 		wg.Add(1)
 		go func(i int) {
 			defer func() { <-sem; wg.Done() }()
-			c, err := dialClient(ctx, o, id(i), nil)
+			c, err := dialClient(ctx, d, o, id(i), nil)
 			if err != nil {
 				mu.Lock()
 				if firstErr == nil {

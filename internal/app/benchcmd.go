@@ -22,7 +22,9 @@ const benchUsage = `Usage: iothub bench conn|pub|sub|simulate [flags]
 Load generator; works against any MQTT broker. Send traffic to loopback or
 your own test hosts only. Every run is bounded (--duration, --count); a
 progress line goes to stderr every second, the summary to stdout (--json
-for machines). iothub bench CMD --help lists a command's flags.
+for machines). --tls (with --cafile, --insecure, --cert/--key,
+--servername) connects over TLS. iothub bench CMD --help lists a
+command's flags.
 
   conn       open N connections at a rate and hold them
   pub        N clients publishing at a rate (QoS, topic template, payload)
@@ -64,9 +66,23 @@ func clientFlags(fs *flag.FlagSet, o *bench.ClientOptions, prefix string) (v5 *b
 	fs.DurationVar(&o.KeepAlive, "keepalive", 60*time.Second, "keep alive (the clients ping at half of it)")
 	fs.IntVar(&o.Inflight, "inflight", 32, "unacknowledged QoS 1/2 publishes per client")
 	fs.IntVar(&o.ConnectConcurrency, "concurrency", 64, "connection attempts in flight")
+	tlsFlags(fs, &o.TLS)
 	o.CleanStart = true
 	return fs.Bool("v5", false, "connect with MQTT 5.0 (default 3.1.1)")
 }
+
+// tlsFlags registers the TLS flags every bench command shares.
+func tlsFlags(fs *flag.FlagSet, t *bench.TLSOptions) {
+	fs.BoolVar(&t.Enabled, "tls", false, "connect over TLS (--addr then defaults to "+benchTLSAddr+")")
+	fs.StringVar(&t.CAFile, "cafile", "", "PEM CA certificates that verify the broker (default: the system roots; needs --tls)")
+	fs.BoolVar(&t.Insecure, "insecure", false, "do not verify the broker's certificate, for self-signed test brokers (needs --tls)")
+	fs.StringVar(&t.CertFile, "cert", "", "PEM client certificate for mutual TLS (with --key; needs --tls)")
+	fs.StringVar(&t.KeyFile, "key", "", "PEM key of --cert")
+	fs.StringVar(&t.ServerName, "servername", "", "name sent in SNI and verified in the broker's certificate (default: the host of --addr)")
+}
+
+// benchTLSAddr is --addr's default with --tls: the MQTT-over-TLS port.
+const benchTLSAddr = "127.0.0.1:8883"
 
 func benchVersion(v5 bool) packet.Version {
 	if v5 {
@@ -88,7 +104,17 @@ func parseBench(fs *flag.FlagSet, args []string) (status int, done bool) {
 		fmt.Fprintf(fs.Output(), "iothub %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
 		return exitConfig, true
 	}
+	if f := fs.Lookup("tls"); f != nil && f.Value.String() == "true" && !flagSet(fs, "addr") {
+		_ = fs.Set("addr", benchTLSAddr)
+	}
 	return 0, false
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }
 
 func signalContext() (context.Context, context.CancelFunc) {
@@ -121,6 +147,7 @@ func benchConn(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Concurrency, "concurrency", 64, "connection attempts in flight")
 	ifaddr := fs.String("ifaddr", "", "source address or range, e.g. 127.0.0.2-127.0.0.50")
 	v5 := fs.Bool("v5", false, "connect with MQTT 5.0 (default 3.1.1)")
+	tlsFlags(fs, &o.TLS)
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	if status, done := parseBench(fs, args); done {
 		return status

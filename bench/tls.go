@@ -1,0 +1,129 @@
+package bench
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+)
+
+// dialTimeout bounds the TCP connect and, separately, the TLS handshake of
+// one connection.
+const dialTimeout = 10 * time.Second
+
+// TLSOptions make every connection of a run speak MQTT over TLS. The zero
+// value is plain TCP.
+type TLSOptions struct {
+	// Enabled turns TLS on (`--tls`).
+	Enabled bool
+	// CAFile is a PEM file of CA certificates that verify the broker
+	// (`--cafile`); empty: the system roots.
+	CAFile string
+	// Insecure skips the verification of the broker's certificate
+	// (`--insecure`), for self-signed test brokers.
+	Insecure bool
+	// CertFile and KeyFile are the PEM client certificate and key sent for
+	// mutual TLS (`--cert`, `--key`); both or neither.
+	CertFile, KeyFile string
+	// ServerName is sent as SNI and verified against the broker's
+	// certificate (`--servername`); empty: the host of the address.
+	ServerName string
+}
+
+// ErrTLSFlags reports TLS options that do not fit together.
+var ErrTLSFlags = errors.New("TLS options")
+
+// config builds the client TLS configuration for addr, or nil when TLS is
+// off. It is built once per run: every connection then makes a full
+// handshake (no session cache), as a fleet of distinct devices would.
+func (t TLSOptions) config(addr string) (*tls.Config, error) {
+	if !t.Enabled {
+		if t.CAFile != "" || t.Insecure || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" {
+			return nil, fmt.Errorf("%w: --cafile, --insecure, --cert, --key and --servername need --tls", ErrTLSFlags)
+		}
+		return nil, nil
+	}
+	if t.Insecure && t.CAFile != "" {
+		return nil, fmt.Errorf("%w: --insecure skips verification, --cafile sets it up: pass one of them", ErrTLSFlags)
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, fmt.Errorf("%w: --cert and --key go together", ErrTLSFlags)
+	}
+	c := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.Insecure, MinVersion: tls.VersionTLS12} //nolint:gosec // --insecure is the user's explicit choice
+	if c.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("--addr %q: %w", addr, err)
+		}
+		c.ServerName = host
+	}
+	if t.CAFile != "" {
+		pool, err := loadCAs(t.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cert %s --key %s: %w", t.CertFile, t.KeyFile, err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// loadCAs reads a PEM bundle of CA certificates.
+func loadCAs(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cafile: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--cafile %s: no certificates found", path)
+	}
+	return pool, nil
+}
+
+// dialer opens the connections of one run: TCP, then the TLS handshake
+// when TLS is on. Both load generators (conn and the client of pub, sub,
+// simulate) dial through it.
+type dialer struct {
+	addr string
+	tls  *tls.Config // nil: plain TCP
+}
+
+// newDialer checks t and loads its files once for the whole run.
+func newDialer(addr string, t TLSOptions) (*dialer, error) {
+	c, err := t.config(addr)
+	if err != nil {
+		return nil, err
+	}
+	return &dialer{addr: addr, tls: c}, nil
+}
+
+// dial connects from local (may be nil) and completes the TLS handshake.
+func (d *dialer) dial(ctx context.Context, local net.Addr) (net.Conn, error) {
+	nd := net.Dialer{Timeout: dialTimeout, LocalAddr: local}
+	nc, err := nd.DialContext(ctx, "tcp", d.addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	if d.tls == nil {
+		return nc, nil
+	}
+	hctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	tc := tls.Client(nc, d.tls)
+	if err := tc.HandshakeContext(hctx); err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("tls handshake with %s: %w", d.addr, err)
+	}
+	return tc, nil
+}
