@@ -65,25 +65,34 @@ func TestSendToClient_ackedOnlyAfterPuback(t *testing.T) {
 	}
 }
 
-func TestSendToClient_queuedThenDeliveredOnReconnect(t *testing.T) {
-	s, addr := testutil.StartBroker(t, nil)
-	persistent := func(cp *paho.Connect) {
-		cp.CleanStart = false
-		exp := uint32(3600)
-		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &exp}
-	}
-	dev := connectV5(t, addr, "lock-2", persistent)
+// persistentV5 asks for a session kept for an hour.
+func persistentV5(cp *paho.Connect) {
+	cp.CleanStart = false
+	exp := uint32(3600)
+	cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &exp}
+}
+
+// queuedCommand leaves a persistent session for id offline and sends it a
+// QoS 1 command, which is queued; it returns the command's steps.
+func queuedCommand(t *testing.T, s *broker.Server, addr, id string) <-chan broker.DeliveryResult {
+	t.Helper()
+	dev := connectV5(t, addr, id, persistentV5)
 	require.NoError(t, dev.Disconnect(&paho.Disconnect{ReasonCode: 0}))
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		ci, ok := s.Client("lock-2")
+		ci, ok := s.Client(id)
 		return ok && !ci.Connected
 	}, "session offline")
-
-	out, ch, err := s.SendToClient(context.Background(), "lock-2", &msg.Message{Topic: "devices/lock-2/command", Payload: []byte("x"), QoS: 1})
+	out, ch, err := s.SendToClient(context.Background(), id, &msg.Message{Topic: "devices/" + id + "/command", Payload: []byte("x"), QoS: 1})
 	require.NoError(t, err)
 	require.Equal(t, broker.OutcomeQueued, out)
+	return ch
+}
 
-	dev = connectV5(t, addr, "lock-2", persistent)
+func TestSendToClient_queuedThenDeliveredOnReconnect(t *testing.T) {
+	s, addr := testutil.StartBroker(t, nil)
+	ch := queuedCommand(t, s, addr, "lock-2")
+
+	dev := connectV5(t, addr, "lock-2", persistentV5)
 	p := dev.next(t)
 	require.Equal(t, "devices/lock-2/command", p.Topic)
 	require.Equal(t, broker.StatusDelivered, nextStep(t, ch).Status)
@@ -183,21 +192,7 @@ func TestInspect_clientsSubscriptionsRetained(t *testing.T) {
 // Clean Start) is answered dropped, session_ended, at once, and counted.
 func TestSendToClient_sessionDiscardedAnswersDropped(t *testing.T) {
 	s, addr := testutil.StartBroker(t, nil)
-	persistent := func(cp *paho.Connect) {
-		cp.CleanStart = false
-		exp := uint32(3600)
-		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &exp}
-	}
-	dev := connectV5(t, addr, "lock-3", persistent)
-	require.NoError(t, dev.Disconnect(&paho.Disconnect{ReasonCode: 0}))
-	testutil.Eventually(t, 5*time.Second, func() bool {
-		ci, ok := s.Client("lock-3")
-		return ok && !ci.Connected
-	}, "session offline")
-
-	out, ch, err := s.SendToClient(context.Background(), "lock-3", &msg.Message{Topic: "devices/lock-3/command", Payload: []byte("x"), QoS: 1})
-	require.NoError(t, err)
-	require.Equal(t, broker.OutcomeQueued, out)
+	ch := queuedCommand(t, s, addr, "lock-3")
 
 	connectV5(t, addr, "lock-3", nil) // Clean Start: the old session and its queue go
 	step := nextStep(t, ch)
