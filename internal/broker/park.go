@@ -191,13 +191,22 @@ func (s *Server) reclaimLoop() {
 			return
 		case <-t.C:
 		}
-		n := runtime.NumGoroutine()
-		switch {
-		case n > high:
-			high = n
-		case high-n >= reclaimDrop:
+		var reclaim bool
+		if high, reclaim = reclaimDue(high, runtime.NumGoroutine()); reclaim {
 			debug.FreeOSMemory()
-			high = n
 		}
 	}
+}
+
+// reclaimDue decides, from the high-water mark of goroutines since the
+// last reclaim and their number now, whether to reclaim, and returns the
+// new mark.
+func reclaimDue(high, now int) (newHigh int, reclaim bool) {
+	switch {
+	case now > high:
+		return now, false
+	case high-now >= reclaimDrop:
+		return now, true
+	}
+	return high, false
 }
