@@ -85,19 +85,26 @@ func (p *parser) not() (node, error) {
 	if !p.tok.keyword("not") {
 		return p.comparison()
 	}
-	pos := p.tok.pos
-	if err := p.enter(); err != nil {
-		return nil, err
-	}
-	defer p.leave()
-	if err := p.advance(); err != nil {
-		return nil, err
-	}
-	x, err := p.not()
+	pos, x, err := p.prefixed(p.not)
 	if err != nil {
 		return nil, err
 	}
 	return &unaryNode{p: pos, op: "not", x: x}, nil
+}
+
+// prefixed consumes a prefix operator and parses its operand with
+// operand, one nesting level deeper; it returns the operator's position.
+func (p *parser) prefixed(operand func() (node, error)) (Pos, node, error) {
+	pos := p.tok.pos
+	if err := p.enter(); err != nil {
+		return pos, nil, err
+	}
+	defer p.leave()
+	if err := p.advance(); err != nil {
+		return pos, nil, err
+	}
+	x, err := operand()
+	return pos, x, err
 }
 
 var comparisons = []string{"=", "!=", "<>", "<", "<=", ">", ">=", "=~"}
@@ -194,15 +201,7 @@ func (p *parser) unary() (node, error) {
 	if !p.tok.is("-") {
 		return p.postfix()
 	}
-	pos := p.tok.pos
-	if err := p.enter(); err != nil {
-		return nil, err
-	}
-	defer p.leave()
-	if err := p.advance(); err != nil {
-		return nil, err
-	}
-	x, err := p.unary()
+	pos, x, err := p.prefixed(p.unary)
 	if err != nil {
 		return nil, err
 	}
