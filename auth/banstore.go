@@ -1,13 +1,12 @@
 package auth
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 
-	"github.com/iothub-dev/iothub/internal/fsutil"
+	"github.com/iothub-dev/iothub/storage/statefile"
 )
 
 // BanFile is the name of the file, in the data directory, that keeps the
@@ -17,40 +16,32 @@ const BanFile = "bans.json"
 // banFileVersion is the format version of the ban file.
 const banFileVersion = 1
 
-// banFileDoc is the ban file: {"version": 1, "bans": [Ban, ...]}.
-type banFileDoc struct {
-	Version int   `json:"version"`
-	Bans    []Ban `json:"bans"`
-}
+// banFileKey is the name of the list in the ban file:
+// {"version": 1, "bans": [Ban, ...]}.
+const banFileKey = "bans"
 
 // DecodeBans parses the content of a ban file and checks every ban as Add
 // does. It never panics; an error names the first bad ban by its index.
 func DecodeBans(data []byte) ([]Ban, error) {
-	var doc banFileDoc
-	if err := json.Unmarshal(data, &doc); err != nil {
+	bans, err := statefile.Decode[Ban](data, banFileKey, banFileVersion)
+	if err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	if doc.Version != banFileVersion {
-		return nil, fmt.Errorf("unsupported version %d (want %d)", doc.Version, banFileVersion)
-	}
-	for i, ban := range doc.Bans {
+	for i, ban := range bans {
 		if _, err := checkBan(ban); err != nil {
 			return nil, fmt.Errorf("bans.%d: %w", i, err)
 		}
 	}
-	return doc.Bans, nil
+	return bans, nil
 }
 
 // EncodeBans returns the content of a ban file holding bans.
 func EncodeBans(bans []Ban) ([]byte, error) {
-	if bans == nil {
-		bans = []Ban{}
-	}
-	b, err := json.MarshalIndent(banFileDoc{Version: banFileVersion, Bans: bans}, "", "  ")
+	b, err := statefile.Encode(bans, banFileKey, banFileVersion)
 	if err != nil {
 		return nil, fmt.Errorf("encode bans: %w", err)
 	}
-	return append(b, '\n'), nil
+	return b, nil
 }
 
 // LoadBanList returns a ban list kept in the file at path: the bans of the
@@ -104,7 +95,7 @@ func (s *banStore) save(bans []Ban) error {
 	if err != nil {
 		return fmt.Errorf("ban file %s: %w", s.path, err)
 	}
-	if err := fsutil.WriteFileAtomic(s.path, data); err != nil {
+	if err := statefile.WriteAtomic(s.path, data); err != nil {
 		return fmt.Errorf("ban file %s: %w", s.path, err)
 	}
 	return nil

@@ -23,7 +23,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -35,8 +34,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/iothub-dev/iothub/auth"
-	"github.com/iothub-dev/iothub/internal/fsutil"
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/storage/statefile"
 )
 
 // FileName is the store's file name in the data directory.
@@ -78,9 +77,13 @@ type Options struct {
 	MaxConcurrent int
 }
 
-type fileFormat struct {
-	Users []User `json:"users"`
-}
+// usersKey and usersVersion describe the users file: {"version": 1,
+// "users": [User, ...]} (files written before versions existed carry none
+// and read as version 1).
+const (
+	usersKey     = "users"
+	usersVersion = 1
+)
 
 type cached struct {
 	mac   [sha256.Size]byte
@@ -156,12 +159,12 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("users: %w", err)
 	}
-	var f fileFormat
-	if err := json.Unmarshal(data, &f); err != nil {
+	list, err := statefile.Decode[User](data, usersKey, usersVersion)
+	if err != nil {
 		return fmt.Errorf("users: %s: %w", s.opts.Path, err)
 	}
-	m := make(map[string]User, len(f.Users))
-	for _, u := range f.Users {
+	m := make(map[string]User, len(list))
+	for _, u := range list {
 		if err := checkUser(u); err != nil {
 			return fmt.Errorf("users: %s: %w", s.opts.Path, err)
 		}
@@ -378,16 +381,13 @@ func (s *Store) write(m map[string]User) error {
 	if s.opts.Path == "" {
 		return nil
 	}
-	f := fileFormat{Users: make([]User, 0, len(m))}
+	list := make([]User, 0, len(m))
 	for _, u := range m {
-		f.Users = append(f.Users, u)
+		list = append(list, u)
 	}
-	slices.SortFunc(f.Users, func(a, b User) int { return cmpString(a.Username, b.Username) })
-	data, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return fmt.Errorf("users: %w", err)
-	}
-	if err := fsutil.WriteFileAtomic(s.opts.Path, append(data, '\n')); err != nil {
+	slices.SortFunc(list, func(a, b User) int { return cmpString(a.Username, b.Username) })
+	f := statefile.File[User]{Path: s.opts.Path, Key: usersKey, Version: usersVersion}
+	if err := f.Save(list); err != nil {
 		return fmt.Errorf("users: %w", err)
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/iothub-dev/iothub/internal/fsutil"
+	"github.com/iothub-dev/iothub/storage/statefile"
 )
 
 // KeyFile is the name of the key file in the data directory.
@@ -43,10 +42,12 @@ type KeyInfo struct {
 	Hash string `json:"hash"`
 }
 
-type keyFile struct {
-	Version int       `json:"version"`
-	Keys    []KeyInfo `json:"keys"`
-}
+// keysKey and keysVersion describe the key file:
+// {"version": 1, "keys": [KeyInfo, ...]}.
+const (
+	keysKey     = "keys"
+	keysVersion = 1
+)
 
 // KeyStore holds the API keys, hashed, in a JSON file written atomically
 // (temporary file, fsync, rename). It re-reads the file when another
@@ -197,15 +198,12 @@ func (k *KeyStore) reloadLocked() error {
 
 // parseKeyFile decodes and checks a key file.
 func parseKeyFile(data []byte) ([]KeyInfo, map[[sha256.Size]byte]string, error) {
-	var f keyFile
-	if err := json.Unmarshal(data, &f); err != nil {
+	keys, err := statefile.Decode[KeyInfo](data, keysKey, keysVersion)
+	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrBadKeyFile, err)
 	}
-	if f.Version != 1 {
-		return nil, nil, fmt.Errorf("%w: version %d, want 1", ErrBadKeyFile, f.Version)
-	}
-	byHash := make(map[[sha256.Size]byte]string, len(f.Keys))
-	for _, ki := range f.Keys {
+	byHash := make(map[[sha256.Size]byte]string, len(keys))
+	for _, ki := range keys {
 		var h [sha256.Size]byte
 		raw, err := hex.DecodeString(stripPrefix(ki.Hash, "sha256:"))
 		if err != nil || len(raw) != sha256.Size || ki.ID == "" {
@@ -214,7 +212,7 @@ func parseKeyFile(data []byte) ([]KeyInfo, map[[sha256.Size]byte]string, error) 
 		copy(h[:], raw)
 		byHash[h] = ki.ID
 	}
-	return f.Keys, byHash, nil
+	return keys, byHash, nil
 }
 
 func stripPrefix(s, p string) string {
@@ -226,14 +224,8 @@ func stripPrefix(s, p string) string {
 
 // writeLocked replaces the file atomically with keys and reads it back.
 func (k *KeyStore) writeLocked(keys []KeyInfo) error {
-	if keys == nil {
-		keys = []KeyInfo{}
-	}
-	data, err := json.MarshalIndent(keyFile{Version: 1, Keys: keys}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("api keys: %w", err)
-	}
-	if err := fsutil.WriteFileAtomic(k.path, append(data, '\n')); err != nil {
+	f := statefile.File[KeyInfo]{Path: k.path, Key: keysKey, Version: keysVersion}
+	if err := f.Save(keys); err != nil {
 		return fmt.Errorf("api keys: %w", err)
 	}
 	return k.reloadLocked()

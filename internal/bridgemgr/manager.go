@@ -2,15 +2,15 @@ package bridgemgr
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/iothub-dev/iothub/storage/statefile"
 
 	"github.com/iothub-dev/iothub/bridge"
 	"github.com/iothub-dev/iothub/config"
@@ -339,31 +339,20 @@ func (m *Manager) Close(ctx context.Context) error {
 	return err
 }
 
-// storeDoc is bridges.json.
-type storeDoc struct {
-	Version int             `json:"version"`
-	Bridges []config.Bridge `json:"bridges"`
+// storeFile is bridges.json: {"version": 1, "bridges": [config.Bridge, ...]}.
+func (m *Manager) storeFile() statefile.File[config.Bridge] {
+	return statefile.File[config.Bridge]{Path: filepath.Join(m.dataDir, StoreFile), Key: "bridges", Version: 1}
 }
 
 func (m *Manager) load() ([]config.Bridge, error) {
 	if m.dataDir == "" {
 		return nil, nil
 	}
-	b, err := os.ReadFile(filepath.Join(m.dataDir, StoreFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	defs, err := m.storeFile().Load()
 	if err != nil {
 		return nil, fmt.Errorf("bridges store: %w", err)
 	}
-	var doc storeDoc
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("bridges store %s: %w", StoreFile, err)
-	}
-	if doc.Version != 1 {
-		return nil, fmt.Errorf("bridges store %s: unsupported version %d", StoreFile, doc.Version)
-	}
-	return doc.Bridges, nil
+	return defs, nil
 }
 
 // persist writes the API bridges to bridges.json atomically; m.mu is held.
@@ -371,35 +360,14 @@ func (m *Manager) persist() error {
 	if m.dataDir == "" {
 		return nil
 	}
-	doc := storeDoc{Version: 1, Bridges: []config.Bridge{}}
+	var defs []config.Bridge
 	for name, src := range m.source {
 		if src == SourceAPI {
-			doc.Bridges = append(doc.Bridges, m.defs[name])
+			defs = append(defs, m.defs[name])
 		}
 	}
-	sort.Slice(doc.Bridges, func(i, j int) bool { return doc.Bridges[i].Name < doc.Bridges[j].Name })
-	b, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return fmt.Errorf("bridges store: %w", err)
-	}
-	if err := os.MkdirAll(m.dataDir, 0o750); err != nil {
-		return fmt.Errorf("bridges store: %w", err)
-	}
-	path := filepath.Join(m.dataDir, StoreFile)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("bridges store: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	err = errors.Join(err, f.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
+	sort.Slice(defs, func(i, j int) bool { return defs[i].Name < defs[j].Name })
+	if err := m.storeFile().Save(defs); err != nil {
 		return fmt.Errorf("bridges store: %w", err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package fsutil_test
+package statefile_test
 
 import (
 	"os"
@@ -7,10 +7,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/iothub-dev/iothub/internal/fsutil"
+	"github.com/iothub-dev/iothub/storage/statefile"
 )
 
-func TestWriteFileAtomic(t *testing.T) {
+func TestWriteAtomic(t *testing.T) {
 	tests := []struct {
 		name     string
 		existing string // "" : no file before
@@ -26,7 +26,7 @@ func TestWriteFileAtomic(t *testing.T) {
 				require.NoError(t, os.MkdirAll(dir, 0o700))
 				require.NoError(t, os.WriteFile(path, []byte(tt.existing), 0o644))
 			}
-			require.NoError(t, fsutil.WriteFileAtomic(path, []byte("new")))
+			require.NoError(t, statefile.WriteAtomic(path, []byte("new")))
 			got, err := os.ReadFile(path)
 			require.NoError(t, err)
 			require.Equal(t, "new", string(got))
@@ -40,10 +40,10 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomic_errorNamesTheStep(t *testing.T) {
+func TestWriteAtomic_errorNamesTheStep(t *testing.T) {
 	dir := t.TempDir()
 	blocker := filepath.Join(dir, "file")
 	require.NoError(t, os.WriteFile(blocker, nil, 0o600))
-	err := fsutil.WriteFileAtomic(filepath.Join(blocker, "state.json"), []byte("x"))
+	err := statefile.WriteAtomic(filepath.Join(blocker, "state.json"), []byte("x"))
 	require.ErrorContains(t, err, "create directory")
 }

@@ -1,6 +1,4 @@
-// Package fsutil holds the one way iothub replaces its small state files
-// (API keys, users, rules, bans): atomically and durably.
-package fsutil
+package statefile
 
 import (
 	"errors"
@@ -9,12 +7,12 @@ import (
 	"path/filepath"
 )
 
-// WriteFileAtomic replaces path with data so that a crash leaves either
+// WriteAtomic replaces path with data so that a crash leaves either
 // the old or the new file: it writes a temporary file beside path (mode
 // 0600, the state files hold secrets or security policy), syncs it, renames
 // it over path and syncs the directory. Missing directories are created
 // with mode 0700.
-func WriteFileAtomic(path string, data []byte) error {
+func WriteAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create directory: %w", err)
