@@ -1,0 +1,167 @@
+package layering_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const module = "github.com/iothub-dev/iothub/"
+
+// pkg is what `go list -json` says of one package of the module.
+type pkg struct {
+	ImportPath string
+	Standard   bool
+	Deps       []string // every package it depends on, transitively (tests excluded)
+}
+
+// rule is one layering rule: every package matching pkgs may depend only
+// on the module packages matching allow (when allow is set), and on no
+// package, of the module or not, matching deny.
+type rule struct {
+	why   string
+	pkgs  []string // module-relative patterns: "msg", "mqtt/...", "..." for all
+	allow []string // module-relative patterns; nil: no allow list
+	deny  []string // module-relative patterns, or full paths of third-party modules ("github.com/nats-io/...")
+	// stdlibOnly forbids every dependency outside the standard library.
+	stdlibOnly bool
+}
+
+// rules are docs/design.md's layering, leaf first.
+var rules = []rule{
+	{why: "the message value and the topic rules are leaves", pkgs: []string{"msg", "mqtt/topic"}, stdlibOnly: true},
+	{why: "the codec imports only the topic rules", pkgs: []string{"mqtt/packet", "mqtt/packet/packettest"},
+		allow: []string{"mqtt/topic", "mqtt/packet"}, stdlibOnly: true},
+	{why: "storage is below everything that persists", pkgs: []string{"storage", "storage/..."},
+		allow: []string{"storage/...", "msg", "mqtt/..."}},
+	{why: "authentication plugs into the broker from below", pkgs: []string{"auth", "auth/..."},
+		allow: []string{"auth", "auth/...", "msg", "mqtt/...", "storage/..."}},
+	{why: "bridges see messages, never the broker or the rule engine", pkgs: []string{"bridge", "bridge/..."},
+		allow: []string{"bridge", "bridge/...", "msg", "mqtt/...", "storage/..."}},
+	{why: "public packages are importable by others and cannot depend on internal ones",
+		pkgs: []string{"msg", "mqtt/...", "auth", "auth/...", "bridge", "bridge/...", "storage", "storage/...", "config", "bench"},
+		deny: []string{"internal/..."}},
+	{why: "the broker knows nothing of rules, bridges, config, the API or the cluster transport",
+		pkgs: []string{"internal/broker"},
+		deny: []string{"internal/rule", "internal/api", "internal/app", "internal/bridgemgr", "internal/metrics",
+			"internal/cluster", "internal/cluster/...", "internal/listener", "bridge", "bridge/...", "config",
+			"github.com/nats-io/...", "github.com/twmb/...", "github.com/jackc/...", "github.com/redis/..."}},
+	{why: "the rule engine reaches the broker through interfaces it declares",
+		pkgs: []string{"internal/rule", "internal/rule/..."},
+		deny: []string{"internal/broker", "internal/api", "internal/app", "internal/bridgemgr", "bridge", "bridge/...", "config"}},
+	{why: "the HTTP API reaches components through interfaces it declares",
+		pkgs: []string{"internal/api", "internal/api/..."},
+		deny: []string{"internal/app", "internal/bridgemgr", "bridge", "bridge/...", "config"}},
+	{why: "only main and the tests import the wiring", pkgs: []string{"..."},
+		deny: []string{"internal/app"}},
+	{why: "nothing imports the black-box tests", pkgs: []string{"..."},
+		deny: []string{"test/..."}},
+}
+
+// exempt are packages a rule does not apply to, by rule reason.
+var exempt = map[string][]string{
+	"only main and the tests import the wiring": {"internal/app", "cmd/iothub", "test/...", "examples/..."},
+}
+
+func TestLayering(t *testing.T) {
+	pkgs := listPackages(t)
+	require.NotEmpty(t, pkgs)
+	var problems []string
+	for _, r := range rules {
+		for _, p := range pkgs {
+			name := strings.TrimPrefix(p.ImportPath, module)
+			if !matchAny(name, r.pkgs) || matchAny(name, exempt[r.why]) {
+				continue
+			}
+			for _, dep := range p.Deps {
+				if msg := r.check(dep); msg != "" {
+					problems = append(problems, fmt.Sprintf("%s depends on %s: %s (rule: %s)", name, dep, msg, r.why))
+				}
+			}
+		}
+	}
+	require.Empty(t, problems, "layering broken (docs/design.md, Packages):\n%s", strings.Join(problems, "\n"))
+}
+
+// check returns why dep breaks r, or "".
+func (r rule) check(dep string) string {
+	own, isOwn := strings.CutPrefix(dep, module)
+	switch {
+	case isOwn && matchAny(own, r.deny), !isOwn && !isStandard(dep) && matchAny(dep, r.deny):
+		return "denied"
+	case isOwn && r.allow != nil && !matchAny(own, r.allow):
+		return "not in the allow list"
+	case !isOwn && r.stdlibOnly && !isStandard(dep):
+		return "outside the standard library"
+	}
+	return ""
+}
+
+// TestLayering_rulesBite checks the checker: a dependency each rule forbids
+// is reported, so that a typo in a pattern cannot turn a rule off.
+func TestLayering_rulesBite(t *testing.T) {
+	tests := []struct {
+		rule int
+		dep  string
+	}{
+		{0, "github.com/stretchr/testify/require"},
+		{1, module + "msg"},
+		{3, module + "internal/broker"},
+		{4, module + "internal/rule"},
+		{5, module + "internal/fsutil"},
+		{6, module + "internal/rule"},
+		{6, "github.com/nats-io/nats.go"},
+		{7, module + "internal/broker"},
+		{8, module + "internal/bridgemgr"},
+	}
+	for _, tt := range tests {
+		require.NotEmpty(t, rules[tt.rule].check(tt.dep), "rule %q must forbid %s", rules[tt.rule].why, tt.dep)
+	}
+	require.Empty(t, rules[6].check("sync"), "the standard library is always allowed")
+	require.Empty(t, rules[3].check(module+"mqtt/packet"))
+	require.Empty(t, rules[5].check("internal/race"), "the standard library's internal packages are not ours")
+}
+
+// matchAny reports whether name matches one of patterns: "x/..." matches x
+// and everything below it, "..." matches everything, anything else matches
+// exactly.
+func matchAny(name string, patterns []string) bool {
+	return slices.ContainsFunc(patterns, func(p string) bool {
+		if p == "..." {
+			return true
+		}
+		if prefix, ok := strings.CutSuffix(p, "/..."); ok {
+			return name == prefix || strings.HasPrefix(name, prefix+"/")
+		}
+		return name == p
+	})
+}
+
+// isStandard reports whether an import path is in the standard library: its
+// first element has no dot.
+func isStandard(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return !strings.Contains(first, ".")
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json=ImportPath,Standard,Deps", module+"...")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	require.NoError(t, cmd.Run(), "go list: %s", errOut.String())
+	var pkgs []pkg
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var p pkg
+		require.NoError(t, dec.Decode(&p))
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
