@@ -262,8 +262,8 @@ limits:
 # The rule engine (docs/rules.md). Rules created through the HTTP API are kept
 # in data_dir/rules.json; the rules below are read-only through the API.
 rules:
-  workers: 2 # goroutines evaluating rules
-  queue_size: 1024 # events queued per worker; when full QoS 1/2 events wait, others are dropped
+  workers: 2 # deprecated, ignored: rules run on the goroutine that emitted the event (docs/rules.md)
+  queue_size: 1024 # deprecated, ignored
   # Rules of this file; none by default. Uncomment to alarm on low door-lock batteries:
   list: []
   #  - id: door_lock_low_battery # 1 to 64 letters, digits, _ - or .

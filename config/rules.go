@@ -12,12 +12,11 @@ import (
 // in data_dir/rules.json, not here; the rules of this file are read-only
 // through the API.
 type Rules struct {
-	// Workers is the number of goroutines evaluating rules.
+	// Workers is deprecated and ignored: rules are evaluated on the
+	// goroutine that emitted the event, or from the broker's one event
+	// queue (docs/rules.md).
 	Workers int `yaml:"workers"`
-	// QueueSize is the length of each worker's event queue. When it is
-	// full, QoS 1/2 message events wait (back-pressure onto the broker's
-	// event queue, mqtt.event_buffer) and other events are dropped and
-	// counted.
+	// QueueSize is deprecated and ignored, like Workers.
 	QueueSize int `yaml:"queue_size"`
 	// List holds the rules of this file.
 	List []Rule `yaml:"list"`

@@ -39,8 +39,8 @@ type Message struct {
 	ExpiresAt time.Time
 
 	// Origin tells where the message came from, for loop prevention and
-	// rules ("client", "api", "rule", "bridge:<name>", "will", "sys").
-	Origin string
+	// rules.
+	Origin Origin
 }
 
 // Expired reports whether the message has an expiry and it is past now.

@@ -154,7 +154,7 @@ func (c *Consumer) Run(ctx context.Context, publish func(*msg.Message) error) er
 func (c *Consumer) message(r *kgo.Record) *msg.Message {
 	lookup := func(name string) []byte { return c.field(r, name) }
 	m := &msg.Message{Topic: c.topic.Render(lookup), QoS: c.o.QoS, Retain: c.o.Retain,
-		Origin: "bridge:" + c.o.Name, ReceivedAt: time.Now()}
+		Origin: msg.Origin{Kind: msg.OriginBridge, Name: c.o.Name}, ReceivedAt: time.Now()}
 	if c.payload != nil {
 		m.Payload = c.payload.Append(nil, lookup)
 	} else {

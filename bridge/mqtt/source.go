@@ -86,7 +86,7 @@ func (l *Link) message(p *paho.Publish) *msg.Message {
 			return []byte(p.Topic)
 		}
 		m := &msg.Message{Topic: sb.local.Render(lookup), QoS: min(p.QoS, sb.QoS), Retain: p.Retain,
-			Payload: p.Payload, Origin: "bridge:" + l.o.Name, ReceivedAt: time.Now()}
+			Payload: p.Payload, Origin: msg.Origin{Kind: msg.OriginBridge, Name: l.o.Name}, ReceivedAt: time.Now()}
 		if p.Properties != nil {
 			for _, u := range p.Properties.User {
 				m.UserProperties = append(m.UserProperties, msg.UserProperty{Key: u.Key, Value: u.Value})

@@ -138,7 +138,7 @@ func (m *message) toMessage(topicName string, defaultQoS byte, now time.Time) (*
 	if qos > 2 {
 		return nil, badField("qos", "%d: must be 0, 1 or 2", qos)
 	}
-	out := &msg.Message{Topic: topicName, Payload: payload, QoS: qos, Retain: m.Retain, ReceivedAt: now, Origin: "api"}
+	out := &msg.Message{Topic: topicName, Payload: payload, QoS: qos, Retain: m.Retain, ReceivedAt: now, Origin: msg.Origin{Kind: msg.OriginAPI}}
 	if err := m.Properties.apply(out, now); err != nil {
 		return nil, err
 	}

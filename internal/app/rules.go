@@ -15,8 +15,6 @@ func (a *App) setupRules() error {
 	r := rule.NewRunner(rule.Options{
 		Publisher: a.broker,
 		Logger:    a.log,
-		Workers:   a.cfg.Rules.Workers,
-		QueueSize: a.cfg.Rules.QueueSize,
 		DataDir:   a.cfg.DataDir,
 		Registry:  a.bridges.registry, // built-ins + "bridge" (bridges.go)
 	})

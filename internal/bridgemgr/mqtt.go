@@ -12,6 +12,7 @@ import (
 	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/rule"
 	"github.com/iothub-dev/iothub/mqtt/topic"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // mqttTemplates renders a rule output as the remote PUBLISH: topic from
@@ -103,7 +104,7 @@ func (m *Manager) startMQTT(def *config.Bridge, log *slog.Logger) (*running, err
 	if err != nil {
 		return nil, err
 	}
-	r.skip = mqttSkip("bridge:"+def.Name, m.node, def.MQTT.MultiHop)
+	r.skip = mqttSkip(msg.Origin{Kind: msg.OriginBridge, Name: def.Name}, m.node, def.MQTT.MultiHop)
 	r.decorate = mqttDecorate(m.node)
 	if len(o.Subscriptions) > 0 {
 		r.source = bridge.NewSourceRunner(l.Source(), m.publishFunc(), bridge.SourceOptions{Name: def.Name, Logger: m.log})
@@ -115,7 +116,7 @@ func (m *Manager) startMQTT(def *config.Bridge, log *slog.Logger) (*running, err
 // mqttSkip is the loop prevention of forwarding: a message this bridge
 // published locally (its origin), one carrying this hub's marker, and,
 // without multi-hop, one carrying any hub's marker are not forwarded.
-func mqttSkip(origin, node string, multiHop bool) func(*rule.Output) bool {
+func mqttSkip(origin msg.Origin, node string, multiHop bool) func(*rule.Output) bool {
 	return func(out *rule.Output) bool {
 		if out.Event == nil || out.Event.Message == nil {
 			return false

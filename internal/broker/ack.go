@@ -60,7 +60,7 @@ func (c *conn) completeOutbound(pid uint16, qos byte) {
 		ob.d.notifyAcked()
 	}
 	if ok && c.s.events.wants(msg.EventMessageAcked) {
-		c.s.emitDelivery(msg.EventMessageAcked, ss, ob.d.m, ob.d.qos, "")
+		c.s.events.emitUnlocked(c.s.deliveryEvent(msg.EventMessageAcked, ss, ob.d.m, ob.d.qos, ""))
 	}
 }
 

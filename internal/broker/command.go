@@ -175,7 +175,7 @@ func (s *Server) SendToClient(ctx context.Context, clientID string, m *msg.Messa
 		return OutcomeNoSession, nil, nil
 	}
 	if s.events.wants(msg.EventMessagePublished) {
-		s.events.emit(msg.Event{
+		s.events.emitUnlocked(msg.Event{
 			Kind: msg.EventMessagePublished, Time: m.ReceivedAt, Node: s.opts.NodeName,
 			ClientID: m.ClientID, Username: m.Username, Message: m, QoS: m.QoS,
 		})

@@ -32,7 +32,7 @@ func TestSendToClient_ackedOnlyAfterPuback(t *testing.T) {
 		t.Run(string('0'+rune(qos)), func(t *testing.T) {
 			s, addr := testutil.StartBroker(t, nil)
 			rc, _ := connectRaw(t, addr, "lock-1", nil)
-			m := &msg.Message{Topic: "devices/lock-1/command", Payload: []byte(`{"action":"unlock"}`), QoS: qos, Origin: "api"}
+			m := &msg.Message{Topic: "devices/lock-1/command", Payload: []byte(`{"action":"unlock"}`), QoS: qos, Origin: msg.Origin{Kind: msg.OriginAPI}}
 			out, ch, err := s.SendToClient(context.Background(), "lock-1", m)
 			require.NoError(t, err)
 			require.Equal(t, broker.OutcomeSent, out)

@@ -154,24 +154,13 @@ func (c *conn) willMessage(p *packet.Connect, clientID string) *msg.Message {
 		ResponseTopic:   p.WillProperties.ResponseTopic,
 		CorrelationData: p.WillProperties.CorrelationData,
 		UserProperties:  userProps(p.WillProperties.User),
-		Origin:          "will",
+		Origin:          msg.Origin{Kind: msg.OriginWill},
 	}
 	if p.WillProperties.HasMessageExpiry {
 		// The expiry counts from when the will is published.
 		c.willExpiry, c.willHasExpiry = p.WillProperties.MessageExpiry, true
 	}
 	return m
-}
-
-func userProps(in []packet.UserProperty) []msg.UserProperty {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]msg.UserProperty, len(in))
-	for i, u := range in {
-		out[i] = msg.UserProperty{Key: u.Key, Value: u.Value}
-	}
-	return out
 }
 
 // newClientID returns an id for a client that sent an empty one.

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,11 +10,34 @@ import (
 )
 
 // EventHandler receives broker events. HandleEvent is called from one
-// goroutine per registered handler, in the order the events were emitted; it
-// may block, but while it does, events for it queue up to the listener's
-// buffer and then are dropped (and counted), so the broker is never slowed.
+// goroutine per registered handler, in the order the events were emitted,
+// through the handler's bounded queue (Options.EventBuffer); it may block,
+// but while it does, events for it queue up to that bound and then are
+// dropped and counted (except published, delivered and acked events of
+// QoS 1/2 messages, whose emitter waits up to Options.EventBlockTimeout
+// for room first).
 type EventHandler interface {
 	HandleEvent(ev msg.Event)
+}
+
+// InlineEventHandler is an EventHandler that takes the events emitted
+// where the broker holds no lock — message published and acked, client
+// connected and disconnected — on the emitting goroutine instead of
+// through its queue; the other kinds still reach HandleEvent through the
+// queue. This is the rule engine's path: a QoS 1/2 message is evaluated
+// on its publisher's goroutine before the PUBACK is queued, so that
+// whatever the rules append to a durable queue (a Syncer) is committed
+// with the store before the PUBACK goes out, and a slow rule slows only
+// the publishers that feed it.
+type InlineEventHandler interface {
+	EventHandler
+	// HandleEventInline handles ev on the emitting goroutine and returns
+	// when done; ev and what it points to must not be kept after the
+	// message's own lifetime rules (msg.Message is immutable). It must
+	// not wait on other clients or on the network. Publishing with ctx
+	// (Server.Publish) does not wait for the store: the acknowledgement
+	// that depends on the event already does.
+	HandleEventInline(ctx context.Context, ev *msg.Event)
 }
 
 // EventFilter is implemented by an EventHandler that wants only some kinds
@@ -36,7 +58,8 @@ func (f EventHandlerFunc) HandleEvent(ev msg.Event) { f(ev) }
 // eventSub is one registered handler with its bounded queue.
 type eventSub struct {
 	h       EventHandler
-	filter  EventFilter // nil: wants everything
+	inline  InlineEventHandler // nil: every event goes through ch
+	filter  EventFilter        // nil: wants everything
 	ch      chan msg.Event
 	dropped atomic.Uint64
 	done    chan struct{}
@@ -63,6 +86,7 @@ func (s *Server) AddEventHandler(h EventHandler) (remove func()) {
 func (b *eventBus) add(h EventHandler) func() {
 	es := &eventSub{h: h, ch: make(chan msg.Event, b.buffer), done: make(chan struct{})}
 	es.filter, _ = h.(EventFilter)
+	es.inline, _ = h.(InlineEventHandler)
 	go func() {
 		defer close(es.done)
 		for ev := range es.ch {
@@ -123,17 +147,55 @@ func (es *eventSub) wants(kind msg.EventKind) bool {
 	return es.filter == nil || es.filter.WantsEvent(kind)
 }
 
-// emit hands ev to every handler without blocking. It holds b.mu's read lock
-// only to exclude a concurrent remove closing a channel under it.
-func (b *eventBus) emit(ev msg.Event) {
+// inlineCtx is the context inline handlers get: Server.Publish with it
+// does not wait for the store (see InlineEventHandler).
+var inlineCtx = context.WithValue(context.Background(), inlineKey{}, true)
+
+type inlineKey struct{}
+
+// isInline reports whether ctx comes from an inline event handler.
+func isInline(ctx context.Context) bool { return ctx.Value(inlineKey{}) != nil }
+
+// emitUnlocked hands ev to every handler; the caller holds no broker lock,
+// so InlineEventHandlers handle it at once, on this goroutine. The others
+// get it through their queues, as with emit.
+func (b *eventBus) emitUnlocked(ev msg.Event) {
 	subs := b.load()
 	if len(subs) == 0 {
 		return
 	}
+	queued := false
+	for _, es := range subs {
+		switch {
+		case !es.wants(ev.Kind):
+		case es.inline != nil:
+			es.inline.HandleEventInline(inlineCtx, &ev)
+		default:
+			queued = true
+		}
+	}
+	if queued {
+		b.enqueue(ev, true)
+	}
+}
+
+// emit hands ev to every handler through its queue, without blocking
+// (except for what mustNotDrop says); the caller may hold broker locks.
+func (b *eventBus) emit(ev msg.Event) {
+	if len(b.load()) == 0 {
+		return
+	}
+	b.enqueue(ev, false)
+}
+
+// enqueue queues ev for the handlers that want it (skipping the inline
+// ones when skipInline). It holds b.mu's read lock only to exclude a
+// concurrent remove closing a channel under it.
+func (b *eventBus) enqueue(ev msg.Event, skipInline bool) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, es := range b.load() {
-		if !es.wants(ev.Kind) {
+		if !es.wants(ev.Kind) || (skipInline && es.inline != nil) {
 			continue
 		}
 		select {
@@ -151,18 +213,18 @@ func (b *eventBus) emit(ev msg.Event) {
 
 // mustNotDrop reports whether emit should wait for room instead of dropping:
 // published, delivered and acked events of QoS 1/2 messages that did not come
-// from the rule engine. Those feed durable bridges (Kafka), where a drop would
-// lose a message the hub acknowledged; waiting pushes back on the publisher's
-// connection instead. Such events are emitted with no broker lock held.
-// Messages republished by rules are excluded: a rule worker waiting on the
-// bus that waits on the rule worker would deadlock.
+// from the rule engine. Those may feed durable bridges (Kafka), where a drop
+// would lose a message the hub acknowledged; waiting pushes back on the
+// emitting connection instead. Such events are emitted with no broker lock
+// held. Messages republished by rules are excluded: a handler waiting on
+// the bus that waits on the handler would deadlock.
 func mustNotDrop(ev *msg.Event) bool {
 	switch ev.Kind {
 	case msg.EventMessagePublished, msg.EventMessageDelivered, msg.EventMessageAcked:
 	default:
 		return false
 	}
-	return ev.QoS > 0 && ev.Message != nil && !strings.HasPrefix(ev.Message.Origin, "rule")
+	return ev.QoS > 0 && ev.Message != nil && ev.Message.Origin.Kind != msg.OriginRule
 }
 
 // waitSend waits up to the bus's block timeout for room in es's queue.

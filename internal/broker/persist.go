@@ -42,9 +42,11 @@ const maxPendingOps = 1 << 16
 // QoS 2 publish around its routing so that its inbound packet id record
 // and its queue records land in one batch.
 type persister struct {
-	st   storage.Store
-	sync bool
-	log  *slog.Logger
+	st      storage.Store // nil: only the Syncers (no store configured)
+	sync    bool
+	log     *slog.Logger
+	syncers *syncerSet // called in every commit, before the callbacks
+	syncReq atomic.Bool
 
 	txn sync.RWMutex
 
@@ -62,8 +64,8 @@ type persister struct {
 	failures atomic.Uint64
 }
 
-func newPersister(st storage.Store, d Durability, log *slog.Logger) *persister {
-	p := &persister{st: st, sync: d != DurabilityOS, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newPersister(st storage.Store, d Durability, log *slog.Logger, sy *syncerSet) *persister {
+	p := &persister{st: st, sync: d != DurabilityOS, log: log, syncers: sy, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	p.room.L = &p.mu
 	go p.run()
 	return p
@@ -129,6 +131,13 @@ func (p *persister) begin() func() {
 	return p.txn.RUnlock
 }
 
+// requestSync asks for a commit cycle (which syncs the Syncers) even when
+// nothing else is pending.
+func (p *persister) requestSync() {
+	p.syncReq.Store(true)
+	p.signal()
+}
+
 func (p *persister) signal() {
 	select {
 	case p.wake <- struct{}{}:
@@ -145,7 +154,7 @@ func (p *persister) run() {
 		p.txn.Lock()
 		p.mu.Lock()
 		ops, cbs, closed := p.ops, p.cbs, p.closed
-		idle := len(ops) == 0 && len(cbs) == 0
+		idle := len(ops) == 0 && len(cbs) == 0 && !p.syncReq.Swap(false)
 		if !idle {
 			p.ops, p.cbs = spareOps, spareCbs
 			p.room.Broadcast()
@@ -160,6 +169,12 @@ func (p *persister) run() {
 			continue
 		}
 		err := p.commit(ops, p.sync || closed)
+		if err == nil && p.syncers != nil {
+			if err = p.syncers.sync(p.sync || closed); err != nil {
+				p.failures.Add(1)
+				p.log.Error("durable queue sync failed; acknowledgements withheld", "error", err)
+			}
+		}
 		for _, cb := range cbs {
 			cb(err)
 		}
@@ -255,6 +270,9 @@ func (s *Server) PersistStats() PersistStats {
 // connection is closed.
 func (s *Server) closePersister() {
 	if p := s.pstore(); p != nil {
+		p.close()
+	}
+	if p := s.syncp.Load(); p != nil {
 		p.close()
 	}
 }

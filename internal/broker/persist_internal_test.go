@@ -17,7 +17,7 @@ import (
 
 func testMessage() *msg.Message {
 	return &msg.Message{Topic: "devices/lock-1/command", Payload: []byte(`{"action":"unlock"}`), QoS: 2, Retain: true,
-		ClientID: "backend", Username: "svc", PeerHost: "10.0.0.1:5555", Origin: "client",
+		ClientID: "backend", Username: "svc", PeerHost: "10.0.0.1:5555", Origin: msg.Origin{Kind: msg.OriginClient},
 		ReceivedAt: time.Unix(1700000000, 123), ExpiresAt: time.Unix(1800000000, 0),
 		PayloadFormat: 1, ContentType: "application/json", ResponseTopic: "r/1", CorrelationData: []byte{9},
 		UserProperties: []msg.UserProperty{{Key: "a", Value: "1"}, {Key: "a", Value: "2"}}}
@@ -117,7 +117,7 @@ func TestRecover_corruptRecordsAreReportedAndDeleted(t *testing.T) {
 
 func TestRecover_dueWillIsPublishedWhenServing(t *testing.T) {
 	st := openTestStore(t, t.TempDir())
-	will := &msg.Message{Topic: "devices/lock-9/status", Payload: []byte("offline"), QoS: 1, ClientID: "lock-9", Origin: "will"}
+	will := &msg.Message{Topic: "devices/lock-9/status", Payload: []byte("offline"), QoS: 1, ClientID: "lock-9", Origin: msg.Origin{Kind: msg.OriginWill}}
 	wb, err := appendMessage(nil, will)
 	require.NoError(t, err)
 	now := time.Now()

@@ -108,20 +108,12 @@ func appendMessage(b []byte, m *msg.Message) ([]byte, error) {
 		exp = m.ExpiresAt.UnixNano()
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(exp))
-	for _, s := range [...]string{m.ClientID, m.Username, m.PeerHost, m.Origin} {
+	for _, s := range [...]string{m.ClientID, m.Username, m.PeerHost, m.Origin.String()} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
 	p := packet.Publish{Retain: m.Retain, Topic: m.Topic, Payload: m.Payload}
-	pr := &p.Properties
-	pr.PayloadFormat, pr.ContentType, pr.ResponseTopic = m.PayloadFormat, m.ContentType, m.ResponseTopic
-	pr.CorrelationData = m.CorrelationData
-	if len(m.UserProperties) > 0 {
-		pr.User = make([]packet.UserProperty, len(m.UserProperties))
-		for i, u := range m.UserProperties {
-			pr.User[i] = packet.UserProperty{Key: u.Key, Value: u.Value}
-		}
-	}
+	setMessageProps(&p.Properties, m)
 	out, err := p.AppendTo(b, packet.V5)
 	if err != nil {
 		return nil, fmt.Errorf("encode stored message: %w", err)
@@ -161,14 +153,9 @@ func decodeMessage(b []byte) (*msg.Message, error) {
 	if p.Topic == "" || p.QoS != 0 || p.Retain != (flags&1 != 0) {
 		return nil, fmt.Errorf("message packet fields: %w", errRecord)
 	}
-	m := &msg.Message{
-		Topic: p.Topic, Payload: p.Payload, Retain: p.Retain,
-		ClientID: strs[0], Username: strs[1], PeerHost: strs[2], Origin: strs[3],
-		ReceivedAt:    time.Unix(0, recv),
-		PayloadFormat: p.Properties.PayloadFormat, ContentType: p.Properties.ContentType,
-		ResponseTopic: p.Properties.ResponseTopic, CorrelationData: p.Properties.CorrelationData,
-		UserProperties: userProps(p.Properties.User),
-	}
+	m := messageFromPublish(&p)
+	m.ClientID, m.Username, m.PeerHost, m.Origin = strs[0], strs[1], strs[2], msg.ParseOrigin(strs[3])
+	m.ReceivedAt = time.Unix(0, recv)
 	if exp != 0 {
 		m.ExpiresAt = time.Unix(0, exp)
 	}

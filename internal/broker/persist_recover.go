@@ -94,7 +94,7 @@ func (s *Server) openStore(store storage.Store, d Durability) error {
 	s.pendingWills = r.wills
 	s.recovery = r.rep
 	s.mu.Unlock()
-	s.pstp.Store(newPersister(store, d, s.log.With("component", "store")))
+	s.pstp.Store(newPersister(store, d, s.log.With("component", "store"), &s.syncers))
 	r.log()
 	return nil
 }

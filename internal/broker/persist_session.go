@@ -218,7 +218,7 @@ func (s *Server) storeRetainedRecord(m *msg.Message, del bool) {
 // when a store is configured, which keeps them in PUBLISH order. A failed
 // commit closes the connection instead: the client resends.
 func (c *conn) ackAfterCommit(it outItem) bool {
-	p := c.s.pstore()
+	p := c.s.acks()
 	if p == nil {
 		return false
 	}

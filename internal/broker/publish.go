@@ -143,23 +143,11 @@ func (c *conn) resolveInboundAlias(p *packet.Publish) error {
 // payload alias the packet body, which the message now owns.
 func (c *conn) newMessage(p *packet.Publish) *msg.Message {
 	now := time.Now()
-	m := &msg.Message{
-		ID:              c.s.nextMsgID(),
-		Topic:           p.Topic,
-		Payload:         p.Payload,
-		QoS:             p.QoS,
-		Retain:          p.Retain,
-		ClientID:        c.sess.id,
-		Username:        c.username,
-		PeerHost:        c.remote,
-		ReceivedAt:      now,
-		PayloadFormat:   p.Properties.PayloadFormat,
-		ContentType:     p.Properties.ContentType,
-		ResponseTopic:   p.Properties.ResponseTopic,
-		CorrelationData: p.Properties.CorrelationData,
-		UserProperties:  userProps(p.Properties.User),
-		Origin:          "client",
-	}
+	m := messageFromPublish(p)
+	m.ID = c.s.nextMsgID()
+	m.ClientID, m.Username, m.PeerHost = c.sess.id, c.username, c.remote
+	m.ReceivedAt = now
+	m.Origin = msg.Origin{Kind: msg.OriginClient}
 	if p.Properties.HasMessageExpiry {
 		m.ExpiresAt = now.Add(time.Duration(p.Properties.MessageExpiry) * time.Second)
 	}
@@ -209,7 +197,7 @@ func (s *Server) Publish(ctx context.Context, m *msg.Message) (int, error) {
 		// means "stored for every persistent subscriber": a Kafka consumer
 		// commits its offset, the API answers, only after it. Without writes
 		// pending this costs no fsync.
-		if p := s.pstore(); p != nil {
+		if p := s.acks(); p != nil && !isInline(ctx) {
 			if err := p.wait(); err != nil {
 				return n, fmt.Errorf("publish %q: not stored: %w", m.Topic, err)
 			}
@@ -224,7 +212,7 @@ func (s *Server) publish(m *msg.Message) int {
 		s.storeRetained(m)
 	}
 	if s.events.wants(msg.EventMessagePublished) {
-		s.events.emit(msg.Event{
+		s.events.emitUnlocked(msg.Event{
 			Kind: msg.EventMessagePublished, Time: m.ReceivedAt, Node: s.opts.NodeName,
 			ClientID: m.ClientID, Username: m.Username, PeerHost: m.PeerHost, Message: m, QoS: m.QoS,
 		})
@@ -303,7 +291,7 @@ func mergeDelivery(m *msg.Message, subs []topic.Entry[*subscription]) (delivery,
 	matched := false
 	for k := range subs {
 		sub := subs[k].Value
-		if sub.opts.NoLocal && m.Origin == "client" && subs[k].Key == m.ClientID {
+		if sub.opts.NoLocal && m.Origin.Kind == msg.OriginClient && subs[k].Key == m.ClientID {
 			continue
 		}
 		qos := min(m.QoS, sub.opts.QoS)

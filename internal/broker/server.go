@@ -55,6 +55,8 @@ type Server struct {
 
 	// The store (persist*.go): nil without Options.Store.
 	pstp         atomic.Pointer[persister]
+	syncers      syncerSet                 // sync.go
+	syncp        atomic.Pointer[persister] // the Syncers' committer when there is no store
 	recovery     RecoveryReport
 	pendingWills map[*Session]*willRecord // recovered, armed by the first serve
 	willsArmed   sync.Once
@@ -330,9 +332,15 @@ func (s *Server) drop(ss *Session, d delivery, why DropReason) {
 	}
 }
 
-// emitDelivery emits a delivered, acked or dropped event for session ss.
+// emitDelivery emits a delivered or dropped event for session ss (through
+// the handlers' queues: the caller may hold locks).
 func (s *Server) emitDelivery(kind msg.EventKind, ss *Session, m *msg.Message, qos byte, reason string) {
-	s.events.emit(msg.Event{
+	s.events.emit(s.deliveryEvent(kind, ss, m, qos, reason))
+}
+
+// deliveryEvent builds a delivered, acked or dropped event for session ss.
+func (s *Server) deliveryEvent(kind msg.EventKind, ss *Session, m *msg.Message, qos byte, reason string) msg.Event {
+	return msg.Event{
 		Kind:     kind,
 		Time:     time.Now(),
 		Node:     s.opts.NodeName,
@@ -341,5 +349,5 @@ func (s *Server) emitDelivery(kind msg.EventKind, ss *Session, m *msg.Message, q
 		Message:  m,
 		QoS:      qos,
 		Reason:   reason,
-	})
+	}
 }

@@ -50,7 +50,7 @@ func (s *Server) publishSys() {
 		{"bytes/sent", strconv.FormatUint(st.BytesOut, 10)},
 	}
 	for _, v := range values {
-		m := &msg.Message{Topic: prefix + v.name, Payload: []byte(v.value), Retain: true, Origin: "sys"}
+		m := &msg.Message{Topic: prefix + v.name, Payload: []byte(v.value), Retain: true, Origin: msg.Origin{Kind: msg.OriginSys}}
 		if _, err := s.Publish(context.Background(), m); err != nil {
 			s.log.Debug("cannot publish $SYS topic", "topic", m.Topic, "error", err)
 		}

@@ -62,7 +62,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 	s.stats.connectsByVer[versionIndex(c.version)].Add(1)
 	s.stats.byVersion[versionIndex(c.version)].Add(1)
 	if s.events.wants(msg.EventClientConnected) {
-		s.events.emit(msg.Event{
+		s.events.emitUnlocked(msg.Event{
 			Kind: msg.EventClientConnected, Time: time.Now(), Node: s.opts.NodeName,
 			ClientID: ss.id, Username: cp.username, PeerHost: c.remote,
 			ProtoVer: byte(c.version), KeepAlive: uint16(c.keepAlive / time.Second),
@@ -101,7 +101,7 @@ func (s *Server) detach(c *conn) {
 		s.publishWill(c, immediateWill)
 	}
 	if s.events.wants(msg.EventClientDisconnected) {
-		s.events.emit(msg.Event{
+		s.events.emitUnlocked(msg.Event{
 			Kind: msg.EventClientDisconnected, Time: time.Now(), Node: s.opts.NodeName,
 			ClientID: ss.id, Username: c.username, PeerHost: c.remote,
 			ProtoVer: byte(c.version), Listener: c.listener, Reason: c.cause(),

@@ -278,20 +278,11 @@ func (c *conn) encodePublish(buf []byte, it *outItem, now time.Time) ([]byte, er
 func (c *conn) setPublishProps(p *packet.Publish, it *outItem, now time.Time) {
 	m := it.d.m
 	pr := &p.Properties
-	pr.PayloadFormat = m.PayloadFormat
-	pr.ContentType = m.ContentType
-	pr.ResponseTopic = m.ResponseTopic
-	pr.CorrelationData = m.CorrelationData
+	setMessageProps(pr, m)
 	if secs, ok := m.RemainingExpiry(now); ok {
 		pr.MessageExpiry, pr.HasMessageExpiry = secs, true
 	}
 	pr.SubscriptionIDs = it.d.subIDs
-	if len(m.UserProperties) > 0 {
-		pr.User = make([]packet.UserProperty, len(m.UserProperties))
-		for i, u := range m.UserProperties {
-			pr.User[i] = packet.UserProperty{Key: u.Key, Value: u.Value}
-		}
-	}
 	if c.clientAliasMax > 0 {
 		c.applyOutboundAlias(p)
 	}

@@ -11,7 +11,7 @@ import (
 type RuleSource interface {
 	// List returns every rule with a snapshot of its metrics.
 	List() []rule.RuleInfo
-	// Stats returns the runner's queue counters.
+	// Stats returns the runner's event counters.
 	Stats() rule.Stats
 }
 
@@ -31,10 +31,8 @@ var (
 	descRuleFailed   = desc("iothub_rule_failed_total", "Matched events whose evaluation failed (no output).", "rule")
 	descRuleNoResult = desc("iothub_rule_no_result_total", "Matched events for which WHERE was false (or FOREACH gave nothing).", "rule")
 	descRuleActions  = desc("iothub_rule_actions_total", "Action calls, by result (success, failure).", "rule", "result")
-	descRulesDropped = desc("iothub_rules_events_dropped_total", "Events not evaluated because a rule worker's queue was full (QoS 0 messages and client events only).")
-	descRulesBlocked = desc("iothub_rules_events_blocked_total", "QoS 1/2 message events that waited for room in a rule worker's queue.")
-	descRulesQueued  = desc("iothub_rules_queued_events", "Events waiting in the rule workers' queues.")
-	allRuleDescs     = []*prometheus.Desc{descRuleEnabled, descRuleMatched, descRulePassed, descRuleFailed, descRuleNoResult, descRuleActions, descRulesDropped, descRulesBlocked, descRulesQueued}
+	descRulesEvents  = desc("iothub_rules_events_total", "Events evaluated, by path: inline (on the goroutine that emitted them) or queued (from the broker's event queue).", "path")
+	allRuleDescs     = []*prometheus.Desc{descRuleEnabled, descRuleMatched, descRulePassed, descRuleFailed, descRuleNoResult, descRuleActions, descRulesEvents}
 )
 
 // ruleCollector turns one List and one Stats snapshot per scrape into
@@ -70,7 +68,6 @@ func (c *ruleCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRuleActions, m.ActionsFailed, r.ID, "failure")
 	}
 	st := c.src.Stats()
-	counter(descRulesDropped, st.Dropped)
-	counter(descRulesBlocked, st.Blocked)
-	ch <- prometheus.MustNewConstMetric(descRulesQueued, prometheus.GaugeValue, float64(st.Queued))
+	counter(descRulesEvents, st.Inline, "inline")
+	counter(descRulesEvents, st.Queued, "queued")
 }

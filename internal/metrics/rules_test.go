@@ -25,7 +25,7 @@ func sampleRules() fakeRules {
 				Metrics: rule.Metrics{Matched: 10, Passed: 3, Failed: 1, NoResult: 6, ActionsSuccess: 5, ActionsFailed: 1, Rate: 2.5}},
 			{Rule: rule.Rule{ID: "audit"}, Source: rule.SourceAPI},
 		},
-		stats: rule.Stats{Dropped: 4, Blocked: 2, Queued: 7},
+		stats: rule.Stats{Inline: 4, Queued: 7},
 	}
 }
 
@@ -73,10 +73,11 @@ iothub_rule_actions_total{result="success",rule="low_battery"} 5
 iothub_rule_enabled{rule="audit",source="api"} 0
 iothub_rule_enabled{rule="low_battery",source="config"} 1
 `},
-		{"queues", "iothub_rules_events_dropped_total", `
-# HELP iothub_rules_events_dropped_total Events not evaluated because a rule worker's queue was full (QoS 0 messages and client events only).
-# TYPE iothub_rules_events_dropped_total counter
-iothub_rules_events_dropped_total 4
+		{"events", "iothub_rules_events_total", `
+# HELP iothub_rules_events_total Events evaluated, by path: inline (on the goroutine that emitted them) or queued (from the broker's event queue).
+# TYPE iothub_rules_events_total counter
+iothub_rules_events_total{path="inline"} 4
+iothub_rules_events_total{path="queued"} 7
 `},
 	}
 	for _, tc := range tests {

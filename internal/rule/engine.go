@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/iothub-dev/iothub/mqtt/topic"
 	"github.com/iothub-dev/iothub/msg"
 )
 
@@ -72,6 +74,11 @@ type Engine struct {
 type ruleSet struct {
 	rules []*compiled // in insertion order
 	kinds kindMask    // kinds some enabled rule listens to
+	// topics indexes the FROM topic filters of the enabled rules: the
+	// entries of a filter are the positions in rules of the rules that
+	// have it (key: the position as text), so a published message is
+	// matched against every rule in one walk of the trie.
+	topics *topic.Trie[int]
 }
 
 // compiled is one rule with its program and counters.
@@ -87,7 +94,7 @@ func NewEngine(opts EngineOptions) *Engine {
 		opts.Now = time.Now
 	}
 	e := &Engine{opts: opts}
-	e.snap.Store(&ruleSet{})
+	e.store(nil)
 	return e
 }
 
@@ -105,13 +112,51 @@ func (e *Engine) find(id string) (int, *compiled) {
 
 // store installs rules as the new snapshot; e.mu is held.
 func (e *Engine) store(rules []*compiled) {
-	rs := &ruleSet{rules: rules}
-	for _, c := range rules {
-		if c.def.Enabled {
-			rs.kinds |= c.prog.kinds
+	rs := &ruleSet{rules: rules, topics: topic.NewTrie[int]()}
+	for i, c := range rules {
+		if !c.def.Enabled {
+			continue
+		}
+		rs.kinds |= c.prog.kinds
+		for _, f := range c.prog.filters {
+			// Compiled filters are valid: Subscribe cannot fail.
+			_, _ = rs.topics.Subscribe(f, strconv.Itoa(i), i)
 		}
 	}
 	e.snap.Store(rs)
+}
+
+// topicMatches holds the trie matches of one evaluation.
+var topicMatches = sync.Pool{New: func() any { return new(topic.Matches[int]) }}
+
+// candidates returns the positions of the enabled rules whose FROM may
+// accept ev, ascending (insertion order): for a published message, the
+// rules with a topic filter matching its topic (from the trie); for the
+// other kinds, every rule that listens to the kind. dst is reused.
+func (rs *ruleSet) candidates(dst []int, ev *msg.Event) []int {
+	if ev.Kind != msg.EventMessagePublished {
+		for i, c := range rs.rules {
+			if c.def.Enabled && c.prog.matches(ev) {
+				dst = append(dst, i)
+			}
+		}
+		return dst
+	}
+	if ev.Message == nil {
+		return dst
+	}
+	m := topicMatches.Get().(*topic.Matches[int])
+	rs.topics.Match(ev.Message.Topic, m)
+	for _, e := range m.Subs {
+		dst = append(dst, e.Value)
+	}
+	m.Reset()
+	topicMatches.Put(m)
+	if len(dst) > 1 {
+		slices.Sort(dst)
+		dst = slices.Compact(dst) // a rule with two matching filters runs once
+	}
+	return dst
 }
 
 // check compiles def; the error names what is wrong.
@@ -230,9 +275,11 @@ func (e *Engine) AppendEval(dst []Output, ev *msg.Event) []Output {
 	var (
 		evd *event
 		en  *env
+		buf [8]int
 	)
-	for _, c := range rs.rules {
-		if !c.def.Enabled || !c.prog.matches(ev) || inOriginChain(ev, c.def.ID) {
+	for _, i := range rs.candidates(buf[:0], ev) {
+		c := rs.rules[i]
+		if inOriginChain(ev, c.def.ID) {
 			continue
 		}
 		if en == nil {
@@ -291,11 +338,6 @@ func cloneRule(r Rule) Rule {
 	return r
 }
 
-// OriginPrefix starts the Origin of every message a rule republishes; the
-// ids of the rules that produced it follow, comma-separated, oldest first
-// ("rule:a,b": rule a republished a message that rule b republished).
-const OriginPrefix = "rule:"
-
 // MaxChain is the longest chain of rules a message may pass through:
 // republishing a message whose origin already names MaxChain rules fails.
 const MaxChain = 8
@@ -303,14 +345,10 @@ const MaxChain = 8
 // inOriginChain reports whether the event's message was republished by a
 // chain of rules that includes id: evaluating it again would loop.
 func inOriginChain(ev *msg.Event, id string) bool {
-	if ev.Message == nil {
+	if ev.Message == nil || ev.Message.Origin.Kind != msg.OriginRule {
 		return false
 	}
-	chain, ok := strings.CutPrefix(ev.Message.Origin, OriginPrefix)
-	if !ok {
-		return false
-	}
-	for part := range strings.SplitSeq(chain, ",") {
+	for part := range strings.SplitSeq(ev.Message.Origin.Name, ",") {
 		if part == id {
 			return true
 		}
@@ -322,14 +360,14 @@ func inOriginChain(ev *msg.Event, id string) bool {
 var errChainTooLong = errors.New("republish: message passed through too many rules (loop?)")
 
 // nextOrigin returns the Origin of a message republished by rule id from
-// an event whose message had origin prev.
-func nextOrigin(prev, id string) (string, error) {
-	chain, ok := strings.CutPrefix(prev, OriginPrefix)
-	if !ok || chain == "" {
-		return OriginPrefix + id, nil
+// an event whose message had origin prev: the chain of rules, oldest
+// first.
+func nextOrigin(prev msg.Origin, id string) (msg.Origin, error) {
+	if prev.Kind != msg.OriginRule || prev.Name == "" {
+		return msg.Origin{Kind: msg.OriginRule, Name: id}, nil
 	}
-	if strings.Count(chain, ",")+1 >= MaxChain {
-		return "", errChainTooLong
+	if strings.Count(prev.Name, ",")+1 >= MaxChain {
+		return msg.Origin{}, errChainTooLong
 	}
-	return prev + "," + id, nil
+	return msg.Origin{Kind: msg.OriginRule, Name: prev.Name + "," + id}, nil
 }

@@ -41,7 +41,7 @@ func BenchmarkPublishWithRules(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				m := &msg.Message{Topic: "devices/10083618796833171/state", Payload: payload, QoS: 1,
-					ClientID: "10083618796833171", Origin: "client"}
+					ClientID: "10083618796833171", Origin: msg.Origin{Kind: msg.OriginClient}}
 				if _, err := s.Publish(ctx, m); err != nil {
 					b.Fatal(err)
 				}

@@ -160,14 +160,14 @@ func filtersOverlap(a, b string) bool {
 }
 
 // Do renders the templates and publishes. The message's Origin records the
-// chain of rules it went through (see OriginPrefix); ClientID is empty (a
+// chain of rules it went through (see msg.Origin); ClientID is empty (a
 // message of the hub itself).
 func (a *republish) Do(ctx context.Context, out Output) error {
 	name := a.topic.Render(&out)
 	if err := topic.ValidateName(name); err != nil {
 		return fmt.Errorf("republish: topic %q: %w", name, err)
 	}
-	prev := ""
+	var prev msg.Origin
 	if out.Event != nil && out.Event.Message != nil {
 		prev = out.Event.Message.Origin
 	}

@@ -28,10 +28,6 @@ type Options struct {
 	Publisher Publisher
 	// Logger receives the runner's logs (default slog.Default()).
 	Logger *slog.Logger
-	// Workers is the number of goroutines evaluating rules (default 2).
-	Workers int
-	// QueueSize is the length of each worker's event queue (default 1024).
-	QueueSize int
 	// DataDir holds rules.json; "" keeps API rules in memory only.
 	DataDir string
 	// Registry holds the action factories (default NewRegistry()).
@@ -50,23 +46,24 @@ type RuleInfo struct {
 	Metrics Metrics `json:"metrics"`
 }
 
-// Stats are the Runner's own counters.
+// Stats are the Runner's own counters. Events the broker could not queue
+// for the runner are counted by the broker (iothub_events_dropped_total).
 type Stats struct {
-	// Dropped counts events not evaluated because a worker queue was full
-	// (QoS 0 messages and client events only).
-	Dropped uint64 `json:"dropped"`
-	// Blocked counts QoS 1/2 message events that waited for room in a
-	// worker queue (back-pressure onto the broker's event queue).
-	Blocked uint64 `json:"blocked"`
-	// Queued is the number of events waiting in the worker queues now.
-	Queued int `json:"queued"`
+	// Inline counts events evaluated on the goroutine that emitted them
+	// (messages published and acknowledged, clients connected and
+	// disconnected).
+	Inline uint64 `json:"inline"`
+	// Queued counts events evaluated from the broker's event queue
+	// (messages delivered and dropped, subscriptions).
+	Queued uint64 `json:"queued"`
 }
 
-// Runner drives an Engine: it receives broker events (HandleEvent, to be
-// registered with (*broker.Server).AddEventHandler), queues them to its
-// workers, runs the rules' actions on the outputs, samples rates, and
-// manages rules for the API (Create, Update, Delete, Enable, Disable, Get,
-// List, Test, Metrics), persisting API rules in rules.json.
+// Runner drives an Engine: it receives broker events (registered with
+// (*broker.Server).AddEventHandler, as an inline handler: see
+// HandleEventInline), evaluates them, runs the rules' actions on the
+// outputs, samples rates, and manages rules for the API (Create, Update,
+// Delete, Enable, Disable, Get, List, Test, Metrics), persisting API rules
+// in rules.json.
 type Runner struct {
 	opts   Options
 	log    *slog.Logger
@@ -76,16 +73,16 @@ type Runner struct {
 	mu      sync.Mutex // serialises management calls; guards source, meters
 	source  map[string]string
 	meters  map[string]*rateMeter
-	actions atomic.Pointer[map[string][]Action] // copy-on-write, read by workers
+	actions atomic.Pointer[map[string][]Action] // copy-on-write, read by evaluations
 
-	queues   []chan msg.Event
-	qmu      sync.RWMutex // held (read) while sending to queues, (write) to close them
 	quit     chan struct{}
 	wg       sync.WaitGroup
+	active   sync.WaitGroup // evaluations under way, awaited by Close
+	amu      sync.RWMutex   // read: an evaluation starting; write: Close
 	started  atomic.Bool
 	closed   atomic.Bool
-	dropped  atomic.Uint64
-	blocked  atomic.Uint64
+	inline   atomic.Uint64
+	queued   atomic.Uint64
 	lastWarn atomic.Int64
 }
 
@@ -94,12 +91,6 @@ type Runner struct {
 func NewRunner(opts Options) *Runner {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
-	}
-	if opts.Workers <= 0 {
-		opts.Workers = 2
-	}
-	if opts.QueueSize <= 0 {
-		opts.QueueSize = 1024
 	}
 	if opts.Registry == nil {
 		opts.Registry = NewRegistry()
@@ -173,8 +164,8 @@ func (r *Runner) setActions(id string, acts []Action) {
 }
 
 // Start loads the API rules kept in rules.json (a stored rule whose id is
-// also a configuration rule is skipped with a warning) and starts the
-// workers.
+// also a configuration rule is skipped with a warning) and starts taking
+// events.
 func (r *Runner) Start() error {
 	if r.store != nil {
 		stored, err := r.store.load()
@@ -189,16 +180,10 @@ func (r *Runner) Start() error {
 		}
 		r.mu.Unlock()
 	}
-	r.queues = make([]chan msg.Event, r.opts.Workers)
-	for i := range r.queues {
-		r.queues[i] = make(chan msg.Event, r.opts.QueueSize)
-		r.wg.Add(1)
-		go r.work(r.queues[i])
-	}
 	r.wg.Add(1)
 	go r.sampleRates()
 	r.started.Store(true)
-	r.log.Info("rule engine started", "rules", len(r.engine.List()), "workers", r.opts.Workers)
+	r.log.Info("rule engine started", "rules", len(r.engine.List()))
 	return nil
 }
 
@@ -208,71 +193,66 @@ func (r *Runner) WantsEvent(kind msg.EventKind) bool {
 	return r.started.Load() && r.engine.Wants(kind)
 }
 
-// HandleEvent queues ev for evaluation; it implements broker.EventHandler.
-// Events no enabled rule listens to are skipped at once. Policy when the
-// chosen worker's queue is full: a QoS 1/2 message event waits for room
-// (back-pressure: the broker's own bounded event queue absorbs it, and
-// counts a drop only if that fills too); anything else is dropped and
-// counted in Stats().Dropped. Events of one publisher go to one worker, so
-// their outputs keep the publisher's order.
+// HandleEventInline evaluates ev on the goroutine that emitted it and
+// runs the actions of the rules it matches before returning; it
+// implements broker.InlineEventHandler. For a QoS 1/2 message published
+// by a device that goroutine is the device's, before its PUBACK is
+// queued: what a bridge action appends to its durable queue is then
+// committed before the PUBACK goes out, a slow rule slows only the
+// publishers that feed it, and each publisher's outputs keep its order.
+// ctx is the broker's: a republish action publishing with it does not
+// wait for the store (the PUBACK that depends on it does).
+func (r *Runner) HandleEventInline(ctx context.Context, ev *msg.Event) {
+	if r.eval(ctx, ev) {
+		r.inline.Add(1)
+	}
+}
+
+// HandleEvent evaluates ev and runs its actions; it implements
+// broker.EventHandler and is called from the broker's event queue for the
+// kinds it does not hand over inline (messages delivered and dropped,
+// subscriptions). That queue is the only one between the broker and the
+// rules; its bound and back-pressure are the broker's
+// (mqtt.event_buffer, mqtt.event_block_timeout).
 func (r *Runner) HandleEvent(ev msg.Event) {
+	if r.eval(context.Background(), &ev) {
+		r.queued.Add(1)
+	}
+}
+
+// outsPool holds the output slices of evaluations.
+var outsPool = sync.Pool{New: func() any { return new([]Output) }}
+
+// eval evaluates ev and runs the actions; false when ev was not evaluated
+// (no enabled rule reads its kind, or the runner is not running).
+func (r *Runner) eval(ctx context.Context, ev *msg.Event) bool {
 	if !r.started.Load() || !r.engine.Wants(ev.Kind) {
-		return
+		return false
 	}
-	r.qmu.RLock()
-	defer r.qmu.RUnlock()
+	r.amu.RLock()
 	if r.closed.Load() {
-		return
+		r.amu.RUnlock()
+		return false
 	}
-	key := ev.ClientID
-	if ev.Message != nil {
-		key = ev.Message.ClientID
-	}
-	q := r.queues[fnv32(key)%uint32(len(r.queues))]
-	select {
-	case q <- ev:
-		return
-	default:
-	}
-	if ev.Message != nil && ev.Message.QoS > 0 {
-		r.blocked.Add(1)
-		select {
-		case q <- ev:
-		case <-r.quit:
-		}
-		return
-	}
-	r.dropped.Add(1)
-	r.warnf("rule engine queue full: event dropped", "event", ev.Kind.String())
-}
-
-func fnv32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return h
-}
-
-// work evaluates events and runs actions until the queue is closed.
-func (r *Runner) work(q chan msg.Event) {
-	defer r.wg.Done()
-	ctx := context.Background()
-	var outs []Output
-	for ev := range q {
-		outs = r.engine.AppendEval(outs[:0], &ev)
-		acts := *r.actions.Load()
-		for i := range outs {
-			for _, a := range acts[outs[i].RuleID] {
-				err := a.Do(ctx, outs[i])
-				outs[i].CountAction(err)
-				if err != nil {
-					r.warnf("rule action failed", "rule", outs[i].RuleID, "error", err)
-				}
+	r.active.Add(1)
+	r.amu.RUnlock()
+	defer r.active.Done()
+	p := outsPool.Get().(*[]Output)
+	outs := r.engine.AppendEval((*p)[:0], ev)
+	acts := *r.actions.Load()
+	for i := range outs {
+		for _, a := range acts[outs[i].RuleID] {
+			err := a.Do(ctx, outs[i])
+			outs[i].CountAction(err)
+			if err != nil {
+				r.warnf("rule action failed", "rule", outs[i].RuleID, "error", err)
 			}
 		}
-		clear(outs)
 	}
+	clear(outs)
+	*p = outs[:0]
+	outsPool.Put(p)
+	return true
 }
 
 func (r *Runner) evalFailed(id string, err error) {
@@ -315,20 +295,18 @@ func (r *Runner) tick(now time.Time) {
 	}
 }
 
-// Close stops taking events, lets the workers finish the queued ones
-// (bounded by ctx) and closes the actions that hold resources.
+// Close stops taking events, waits for the evaluations under way (bounded
+// by ctx) and closes the actions that hold resources.
 func (r *Runner) Close(ctx context.Context) error {
+	r.amu.Lock()
 	if !r.closed.CompareAndSwap(false, true) {
+		r.amu.Unlock()
 		return nil
 	}
-	close(r.quit) // wakes HandleEvent calls waiting for room
-	r.qmu.Lock()
-	for _, q := range r.queues {
-		close(q)
-	}
-	r.qmu.Unlock()
+	r.amu.Unlock()
+	close(r.quit)
 	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
+	go func() { r.wg.Wait(); r.active.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
@@ -343,9 +321,5 @@ func (r *Runner) Close(ctx context.Context) error {
 
 // Stats returns the runner's counters.
 func (r *Runner) Stats() Stats {
-	s := Stats{Dropped: r.dropped.Load(), Blocked: r.blocked.Load()}
-	for _, q := range r.queues {
-		s.Queued += len(q)
-	}
-	return s
+	return Stats{Inline: r.inline.Load(), Queued: r.queued.Load()}
 }

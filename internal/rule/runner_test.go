@@ -134,7 +134,7 @@ func TestRunner_evaluatesAndCounts(t *testing.T) {
 	m := <-pub.got
 	require.Equal(t, "alarms/lock-1", m.Topic)
 	require.Equal(t, byte(1), m.QoS)
-	require.Equal(t, "rule:door_lock_low_battery", m.Origin)
+	require.Equal(t, msg.Origin{Kind: msg.OriginRule, Name: "door_lock_low_battery"}, m.Origin)
 	require.JSONEq(t, `{"clientid":"lock-1","battery":15}`, string(m.Payload))
 	require.Eventually(t, func() bool {
 		mt, _ := r.Metrics(lowBattery.ID)
@@ -152,7 +152,7 @@ func TestRunner_evaluatesAndCounts(t *testing.T) {
 
 func publishEvent(client, topic, payload string, qos byte) msg.Event {
 	m := &msg.Message{ID: 1, Topic: topic, Payload: []byte(payload), QoS: qos, ClientID: client,
-		ReceivedAt: fixedNow, Origin: "client"}
+		ReceivedAt: fixedNow, Origin: msg.Origin{Kind: msg.OriginClient}}
 	return msg.Event{Kind: msg.EventMessagePublished, Time: fixedNow, ClientID: client, Message: m, QoS: qos}
 }
 
@@ -163,35 +163,59 @@ func TestEngine_originChain(t *testing.T) {
 	require.NoError(t, e.Add(Rule{ID: "a", SQL: `SELECT topic FROM "x/#"`, Enabled: true}))
 	require.NoError(t, e.Add(Rule{ID: "b", SQL: `SELECT topic FROM "x/#"`, Enabled: true}))
 	ev := publishEvent("", "x/1", "", 0)
-	ev.Message.Origin = "rule:a"
+	ev.Message.Origin = msg.Origin{Kind: msg.OriginRule, Name: "a"}
 	outs := e.Eval(&ev)
 	require.Len(t, outs, 1)
 	require.Equal(t, "b", outs[0].RuleID)
 
-	origin, err := nextOrigin("rule:a", "b")
+	origin, err := nextOrigin(msg.ParseOrigin("rule:a"), "b")
 	require.NoError(t, err)
-	require.Equal(t, "rule:a,b", origin)
-	long := "rule:r1,r2,r3,r4,r5,r6,r7,r8"
-	_, err = nextOrigin(long, "r9")
+	require.Equal(t, "rule:a,b", origin.String())
+	require.Equal(t, []string{"a", "b"}, origin.RuleChain())
+	_, err = nextOrigin(msg.ParseOrigin("rule:r1,r2,r3,r4,r5,r6,r7,r8"), "r9")
 	require.True(t, errors.Is(err, errChainTooLong))
 }
 
-func TestRunner_dropsWhenFull(t *testing.T) {
-	block := make(chan struct{})
+// TestRunner_inlineEvaluation: HandleEventInline runs the matching rules'
+// actions before it returns, on the caller's goroutine, with the caller's
+// context; HandleEvent does the same for queued kinds. Close waits for an
+// evaluation under way.
+func TestRunner_inlineEvaluation(t *testing.T) {
+	type key struct{}
+	got := make(chan context.Context, 1)
+	release := make(chan struct{})
 	reg := NewRegistry()
-	require.NoError(t, reg.Register("block", func(ActionContext, ActionSpec) (Action, error) {
-		return actionFunc(func(context.Context, Output) error { <-block; return nil }), nil
+	require.NoError(t, reg.Register("probe", func(ActionContext, ActionSpec) (Action, error) {
+		return actionFunc(func(ctx context.Context, _ Output) error {
+			got <- ctx
+			<-release
+			return nil
+		}), nil
 	}))
-	r := NewRunner(Options{Workers: 1, QueueSize: 1, Registry: reg})
-	require.NoError(t, r.AddConfigRule(Rule{ID: "b", SQL: `SELECT * FROM "t"`, Enabled: true,
-		Actions: []ActionSpec{{"type": "block"}}}))
+	r := NewRunner(Options{Registry: reg})
+	require.NoError(t, r.AddConfigRule(Rule{ID: "p", SQL: `SELECT * FROM "t"`, Enabled: true,
+		Actions: []ActionSpec{{"type": "probe"}}}))
 	require.NoError(t, r.Start())
-	for range 5 {
-		r.HandleEvent(publishEvent("c", "t", "", 0))
+	ctx := context.WithValue(context.Background(), key{}, "broker")
+	ev := publishEvent("c", "t", "", 1)
+	done := make(chan struct{})
+	go func() { r.HandleEventInline(ctx, &ev); close(done) }()
+	require.Equal(t, "broker", (<-got).Value(key{}), "the action gets the emitter's context")
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close(context.Background()) }()
+	select {
+	case <-done:
+		t.Fatal("HandleEventInline returned before its action finished")
+	case <-closed:
+		t.Fatal("Close returned while an evaluation was under way")
+	case <-time.After(50 * time.Millisecond):
 	}
-	require.Positive(t, r.Stats().Dropped, "QoS 0 events beyond the queue are dropped")
-	close(block)
-	require.NoError(t, r.Close(context.Background()))
+	close(release)
+	<-done
+	require.NoError(t, <-closed)
+	require.Equal(t, Stats{Inline: 1}, r.Stats())
+	r.HandleEventInline(ctx, &ev)
+	require.Equal(t, Stats{Inline: 1}, r.Stats(), "nothing is evaluated after Close")
 }
 
 type actionFunc func(context.Context, Output) error

@@ -61,7 +61,7 @@ func (s Sample) event(kind msg.EventKind, now time.Time) *msg.Event {
 		CleanStart: s.CleanStart, Listener: s.Listener, Reason: s.Reason, Filter: s.Topic}
 	if messageKinds.has(kind) {
 		m := &msg.Message{ID: 1, Topic: s.Topic, Payload: []byte(s.Payload), QoS: s.QoS, Retain: s.Retain,
-			ClientID: s.ClientID, Username: s.Username, PeerHost: s.PeerHost, ReceivedAt: at, Origin: "client"}
+			ClientID: s.ClientID, Username: s.Username, PeerHost: s.PeerHost, ReceivedAt: at, Origin: msg.Origin{Kind: msg.OriginClient}}
 		if kind != msg.EventMessagePublished {
 			m.ClientID, m.Username = s.FromClientID, s.FromUsername
 		}

@@ -1,0 +1,109 @@
+package broker
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// Syncer holds writes made outside the store that acknowledgements depend
+// on: a bridge's durable queue, appended to while the rules handle a QoS
+// 1/2 message on its publisher's goroutine (InlineEventHandler). The
+// broker's committer calls Sync in every group commit, after the store's
+// batch and before the acknowledgements that waited for that commit, so a
+// PUBACK goes out only once what the rules appended is as durable as the
+// store's writes (storage.durability). With no store configured, the
+// acknowledgements that follow an append still wait for one Sync.
+type Syncer interface {
+	// Sync makes every append made before the call durable: handed to the
+	// operating system, and when durable is true also flushed to the disk
+	// (fsync). It is called from one goroutine at a time, with no broker
+	// lock held. An error withholds the acknowledgements (the connections
+	// that waited are closed, as for a failed store commit; the clients
+	// send again).
+	Sync(durable bool) error
+}
+
+// syncerSet is the server's Syncers and whether any of them was appended
+// to since the last Sync.
+type syncerSet struct {
+	mu    sync.Mutex // serialises add and remove
+	list  atomic.Pointer[[]Syncer]
+	dirty atomic.Bool
+}
+
+// sync calls every Syncer.
+func (ss *syncerSet) sync(durable bool) error {
+	p := ss.list.Load()
+	if p == nil {
+		return nil
+	}
+	ss.dirty.Store(false) // an append from now on asks for the next sync
+	var err error
+	for _, s := range *p {
+		err = errors.Join(err, s.Sync(durable))
+	}
+	return err
+}
+
+// AddSyncer registers sy with the committer. The returned request function
+// is called by the owner of sy after each append: it marks the server's
+// acknowledgements as depending on a Sync and wakes the committer, so an
+// append that no acknowledgement waits for (a rule on acked events) is
+// also synced at once. remove unregisters sy.
+func (s *Server) AddSyncer(sy Syncer) (request, remove func()) {
+	ss := &s.syncers
+	ss.mu.Lock()
+	old := ss.list.Load()
+	var next []Syncer
+	if old != nil {
+		next = append(next, *old...)
+	}
+	next = append(next, sy)
+	ss.list.Store(&next)
+	if s.pstore() == nil && s.syncp.Load() == nil {
+		d := s.opts.Durability
+		if d == "" {
+			d = DurabilityFsync
+		}
+		s.syncp.Store(newPersister(nil, d, s.log.With("component", "sync"), ss))
+	}
+	ss.mu.Unlock()
+	var once sync.Once
+	return s.requestSync, func() {
+		once.Do(func() {
+			ss.mu.Lock()
+			defer ss.mu.Unlock()
+			cur := *ss.list.Load()
+			next := make([]Syncer, 0, len(cur))
+			for _, x := range cur {
+				if x != sy {
+					next = append(next, x)
+				}
+			}
+			ss.list.Store(&next)
+		})
+	}
+}
+
+// requestSync marks acknowledgements as depending on a Sync and wakes the
+// committer.
+func (s *Server) requestSync() {
+	s.syncers.dirty.Store(true)
+	if p := s.acks(); p != nil {
+		p.requestSync()
+	}
+}
+
+// acks returns the committer that acknowledgements wait for: the store's,
+// or without a store the Syncers' own while an append waits for a Sync;
+// nil when nothing needs to be waited for.
+func (s *Server) acks() *persister {
+	if p := s.pstore(); p != nil {
+		return p
+	}
+	if s.syncers.dirty.Load() {
+		return s.syncp.Load()
+	}
+	return nil
+}
