@@ -70,6 +70,13 @@ type (
 		p     Pos
 		elems []node
 	}
+	// rangeNode is x[from..to] (a slice of an array, 1-based, ends
+	// included), or the array [from, …, to] when x is nil.
+	rangeNode struct {
+		p        Pos
+		x        node
+		from, to int64
+	}
 )
 
 type whenClause struct{ cond, then node }
@@ -85,13 +92,34 @@ func (n *inNode) pos() Pos     { return n.p }
 func (n *isNullNode) pos() Pos { return n.p }
 func (n *caseNode) pos() Pos   { return n.p }
 func (n *arrayNode) pos() Pos  { return n.p }
+func (n *rangeNode) pos() Pos  { return n.p }
 
-// column is one item of SELECT or DO: an expression and its output name.
+// column is one item of SELECT, FOREACH or DO: an expression and where its
+// value goes in the output, or * (every field of the event).
 type column struct {
+	star  bool
 	x     node
-	alias string // "" when none was given
-	text  string // the expression's source text
+	alias []pathStep // nil when no alias was given
+	text  string     // the expression's source text
 }
+
+// pathStep is one step of an alias or of a constant path: a key, or an
+// array index (1-based, negative from the end; head and tail insert at
+// the front and at the end).
+type pathStep struct {
+	key   string
+	index int64
+	kind  stepKind
+}
+
+type stepKind uint8
+
+const (
+	stepKey stepKind = iota
+	stepIndex
+	stepHead // [0]: insert before the first element
+	stepTail // [-0]: append after the last element
+)
 
 // source is one entry of FROM: a topic filter, or an $events/… name.
 type source struct {
@@ -100,13 +128,14 @@ type source struct {
 	event  msg.EventKind // non-zero for $events/… sources
 }
 
-// statement is a parsed SELECT or FOREACH.
+// statement is a parsed SELECT or FOREACH. For FOREACH, columns are the
+// expressions between FOREACH and DO (the last one is the array) and do
+// the DO columns.
 type statement struct {
-	foreach   node // nil for SELECT
-	foreachAs string
-	star      bool
-	columns   []column // SELECT columns, or DO columns of FOREACH
-	incase    node
-	from      []source
-	where     node
+	foreach bool
+	columns []column
+	do      []column
+	incase  node
+	from    []source
+	where   node
 }

@@ -1,17 +1,28 @@
 package rule
 
-import "github.com/iothub-dev/iothub/mqtt/topic"
+import (
+	"slices"
+
+	"github.com/iothub-dev/iothub/mqtt/topic"
+)
 
 // evalFn is a compiled expression. It runs on one goroutine's env and
 // returns an error (wrapping ErrEval) only for run-time failures.
 type evalFn func(e *env) (Value, error)
 
 // compiler turns syntax trees into closures, resolving every name once.
+//
+// A name is looked up, in order: the FOREACH item (in DO and INCASE);
+// the outputs selected so far (sel: earlier columns of the same SELECT,
+// DO or FOREACH list, or the aliases when compiling WHERE); the FOREACH
+// selection (outer, in DO and INCASE); the event's fields; metadata.
+// A name that is none of these is undefined, as in EMQX.
 type compiler struct {
-	kinds    kindMask       // event kinds of the statement's sources
-	aliases  map[string]int // SELECT aliases visible to WHERE → column index
-	item     string         // FOREACH item name, "" outside DO/INCASE
-	usedCols bool           // WHERE read an alias
+	kinds   kindMask        // event kinds of the statement's sources
+	sel     map[string]bool // names that may be in e.sel
+	outer   map[string]bool // names that may be in e.outer
+	item    string          // FOREACH item name, "" outside DO/INCASE
+	usedSel bool            // an expression read e.sel
 }
 
 func constFn(v Value) evalFn { return func(*env) (Value, error) { return v, nil } }
@@ -21,8 +32,8 @@ func (c *compiler) compile(n node) (evalFn, error) {
 	case *litNode:
 		return constFn(n.v), nil
 	case *identNode:
-		return c.ident(n)
-	case *dotNode, *indexNode:
+		return c.ident(n), nil
+	case *dotNode, *indexNode, *rangeNode:
 		return c.path(n)
 	case *callNode:
 		return c.call(n)
@@ -42,20 +53,46 @@ func (c *compiler) compile(n node) (evalFn, error) {
 	return nil, invalidErr(n.pos(), "unsupported expression")
 }
 
-func (c *compiler) ident(n *identNode) (evalFn, error) {
-	if c.item != "" && n.name == c.item {
-		return func(e *env) (Value, error) { return e.item, nil }, nil
+// ident resolves a bare name (see compiler).
+func (c *compiler) ident(n *identNode) evalFn {
+	name := n.name
+	if c.item != "" && name == c.item {
+		return func(e *env) (Value, error) { return e.item, nil }
 	}
-	if i, ok := c.aliases[n.name]; ok {
-		c.usedCols = true
-		return func(e *env) (Value, error) { return e.cols[i], nil }, nil
+	get := c.fieldOrUndefined(name)
+	if c.outer[name] {
+		inner := get
+		get = func(e *env) (Value, error) {
+			if v, ok := lookupField(e.outer, name); ok && !v.IsUndefined() {
+				return v, nil
+			}
+			return inner(e)
+		}
 	}
-	d, ok := fields[n.name]
-	if !ok {
-		return nil, invalidErr(n.p, "unknown field '"+n.name+"'")
+	if c.sel[name] {
+		c.usedSel = true
+		inner := get
+		get = func(e *env) (Value, error) {
+			if v, ok := lookupField(e.sel, name); ok && !v.IsUndefined() {
+				return v, nil
+			}
+			return inner(e)
+		}
 	}
-	if d.kinds&c.kinds == 0 {
-		return nil, invalidErr(n.p, "field '"+n.name+"' is not available for the sources in FROM")
+	return get
+}
+
+// fieldOrUndefined returns the getter of the event field name, or of
+// undefined when no source of the statement has it.
+func (c *compiler) fieldOrUndefined(name string) evalFn {
+	if name == "metadata" {
+		return func(e *env) (Value, error) {
+			return Object(map[string]any{"rule_id": e.ruleID}), nil
+		}
+	}
+	d, ok := fields[name]
+	if !ok || d.kinds&c.kinds == 0 {
+		return constFn(Null)
 	}
 	get := d.get
 	if d.kinds&c.kinds != c.kinds {
@@ -67,25 +104,36 @@ func (c *compiler) ident(n *identNode) (evalFn, error) {
 			return d.get(ev)
 		}
 	}
-	return func(e *env) (Value, error) { return get(e.ev), nil }, nil
+	return func(e *env) (Value, error) { return get(e.ev), nil }
 }
 
-// step is one access of a path: .name, or [index].
+func lookupField(fs []Field, name string) (Value, bool) {
+	for i := range fs {
+		if fs[i].Name == name {
+			return fs[i].Value, true
+		}
+	}
+	return Null, false
+}
+
+// step is one access of a path: .key, [index] or [from..to].
 type step struct {
-	key string
-	idx evalFn // nil for .key
+	key      string
+	idx      evalFn // nil for .key
+	rng      bool   // [from..to]
+	from, to int64
 }
 
 // maxPathSteps bounds a.b.c… chains.
 const maxPathSteps = 256
 
 // path compiles x.a[1].b: the steps are applied to the root's value. A
-// path on the payload field reads the payload's JSON, decoded once per
-// event.
+// path on the event's payload reads the payload's JSON, decoded once per
+// event; a payload that is not JSON fails the evaluation.
 func (c *compiler) path(n node) (evalFn, error) {
 	var steps []step
 	root := n
-	for {
+	for len(steps) <= maxPathSteps {
 		switch x := root.(type) {
 		case *dotNode:
 			steps = append(steps, step{key: x.name})
@@ -99,20 +147,22 @@ func (c *compiler) path(n node) (evalFn, error) {
 			steps = append(steps, step{idx: idx})
 			root = x.x
 			continue
+		case *rangeNode:
+			if x.x == nil {
+				return rangeArray(x.from, x.to), nil
+			}
+			steps = append(steps, step{rng: true, from: x.from, to: x.to})
+			root = x.x
+			continue
 		}
 		break
 	}
 	if len(steps) > maxPathSteps {
 		return nil, invalidErr(n.pos(), "path too long")
 	}
-	for i, j := 0, len(steps)-1; i < j; i, j = i+1, j-1 {
-		steps[i], steps[j] = steps[j], steps[i]
-	}
-	if id, ok := root.(*identNode); ok && id.name == "payload" && c.isField(id.name) {
-		if fields["payload"].kinds&c.kinds == 0 {
-			return nil, invalidErr(id.p, "field 'payload' is not available for the sources in FROM")
-		}
-		return func(e *env) (Value, error) { return walk(e, e.ev.json(), steps) }, nil
+	slices.Reverse(steps)
+	if id, ok := root.(*identNode); ok {
+		return c.namePath(id.name, steps), nil
 	}
 	base, err := c.compile(root)
 	if err != nil {
@@ -127,38 +177,134 @@ func (c *compiler) path(n node) (evalFn, error) {
 	}, nil
 }
 
-// isField reports whether name resolves to the event field (not an alias
-// or the FOREACH item).
-func (c *compiler) isField(name string) bool {
-	_, alias := c.aliases[name]
-	return !alias && (c.item == "" || name != c.item)
+// namePath compiles name.steps…: like EMQX, the path is tried on the
+// outputs selected so far, then on the FOREACH selection, then on the
+// event, until one gives a defined value. On the event's payload the path
+// reads its JSON, decoded once per event; a payload that is not JSON
+// fails the evaluation.
+func (c *compiler) namePath(name string, steps []step) evalFn {
+	if c.item != "" && name == c.item {
+		return func(e *env) (Value, error) { return walk(e, e.item, steps) }
+	}
+	base := c.fieldOrUndefined(name)
+	if name == "payload" && fields["payload"].kinds&c.kinds != 0 {
+		base = func(e *env) (Value, error) {
+			if e.ev.e.Message == nil {
+				return Null, nil
+			}
+			v, ok := e.ev.json()
+			if !ok {
+				return Null, evalErrf("payload is not JSON")
+			}
+			return v, nil
+		}
+	}
+	inSel, inOuter := c.sel[name], c.outer[name]
+	c.usedSel = c.usedSel || inSel
+	return func(e *env) (Value, error) {
+		if inSel {
+			if v, ok, err := walkField(e, e.sel, name, steps); ok {
+				return v, err
+			}
+		}
+		if inOuter {
+			if v, ok, err := walkField(e, e.outer, name, steps); ok {
+				return v, err
+			}
+		}
+		v, err := base(e)
+		if err != nil {
+			return Null, err
+		}
+		return walk(e, v, steps)
+	}
 }
+
+// walkField walks steps from the field name of fs; ok is false when that
+// gives undefined, so that the caller tries the next place.
+func walkField(e *env, fs []Field, name string, steps []step) (Value, bool, error) {
+	v, found := lookupField(fs, name)
+	if !found || v.IsUndefined() {
+		return Null, false, nil
+	}
+	r, err := walk(e, v, steps)
+	return r, err != nil || !r.IsUndefined(), err
+}
+
+// rangeArray returns [from, from+1, …, to].
+func rangeArray(from, to int64) evalFn {
+	n := max(0, min(to-from+1, maxRange))
+	a := make([]any, 0, n)
+	for i := int64(0); i < n; i++ {
+		a = append(a, from+i)
+	}
+	return constFn(Array(a))
+}
+
+// maxRange bounds the array a [from..to] literal builds.
+const maxRange = 1 << 16
 
 // walk applies steps to v. A string is decoded as JSON before a step is
 // applied to it; a missing key, an index out of range or a step into a
-// scalar gives null.
+// scalar gives undefined; a JSON null gives null.
 func walk(e *env, v Value, steps []step) (Value, error) {
 	for _, s := range steps {
 		if v.k == KindString {
 			v = decodeJSON(v.s)
 		}
-		if s.idx == nil {
+		switch {
+		case s.rng:
+			a, ok := v.AsArray()
+			if !ok {
+				return Null, evalErrf("range of a %s, not an array", v.k)
+			}
+			r, err := sliceRange(a, s.from, s.to)
+			if err != nil {
+				return Null, err
+			}
+			v = Array(r)
+		case s.idx == nil:
 			m, ok := v.AsObject()
 			if !ok {
 				return Null, nil
 			}
-			v = FromAny(m[s.key])
-			continue
-		}
-		i, err := s.idx(e)
-		if err != nil {
-			return Null, err
-		}
-		if v, err = index(v, i); err != nil {
-			return Null, err
+			x, found := m[s.key]
+			if !found {
+				return Null, nil
+			}
+			v = FromAny(x)
+		default:
+			i, err := s.idx(e)
+			if err != nil {
+				return Null, err
+			}
+			if v, err = index(v, i); err != nil {
+				return Null, err
+			}
 		}
 	}
 	return v, nil
+}
+
+// sliceRange returns a[from..to] with 1-based, inclusive ends; negative
+// ends count from the end.
+func sliceRange(a []any, from, to int64) ([]any, error) {
+	n := int64(len(a))
+	if from == 0 || to == 0 {
+		return nil, evalErrf("range index 0 (indexes start at 1)")
+	}
+	if from < 0 {
+		from += n + 1
+	}
+	if to < 0 {
+		to += n + 1
+	}
+	from = max(from, 1)
+	to = min(to, n)
+	if from > to {
+		return []any{}, nil
+	}
+	return a[from-1 : to], nil
 }
 
 // index returns v[i]: arrays are indexed from 1 (negative from the end),
@@ -178,12 +324,17 @@ func index(v, i Value) (Value, error) {
 			return Null, evalErrf("object key is a %s, not a string", i.k)
 		}
 		m, _ := v.AsObject()
-		return FromAny(m[k]), nil
+		x, found := m[k]
+		if !found {
+			return Null, nil
+		}
+		return FromAny(x), nil
 	}
 	return Null, nil
 }
 
-// arrayAt returns a[n] with 1-based n; -1 is the last element.
+// arrayAt returns a[n] with 1-based n; -1 is the last element; out of
+// range is undefined.
 func arrayAt(a []any, n int64) Value {
 	if n < 0 {
 		n += int64(len(a)) + 1
@@ -216,11 +367,8 @@ func (c *compiler) unary(n *unaryNode) (evalFn, error) {
 		if err != nil {
 			return Null, err
 		}
-		b, known, err := truth(v)
-		if err != nil || !known {
-			return Null, err
-		}
-		return Bool(!b), nil
+		b, ok := v.AsBool()
+		return Bool(ok && !b), nil // NOT of anything but a bool is false
 	}, nil
 }
 
@@ -239,27 +387,14 @@ func (c *compiler) binary(n *binaryNode) (evalFn, error) {
 	switch n.op {
 	case "and", "or":
 		return logic(n.op == "and", l, r), nil
-	case "=", "!=":
-		neg := n.op == "!="
-		return func(e *env) (Value, error) {
-			a, b, err := both(e, l, r)
-			if err != nil {
-				return Null, err
-			}
-			v := equal(a, b)
-			if neg && v.k == KindBool {
-				v.n ^= 1
-			}
-			return v, nil
-		}, nil
-	case "<", "<=", ">", ">=":
+	case "=", "!=", "<", "<=", ">", ">=":
 		op := n.op
 		return func(e *env) (Value, error) {
 			a, b, err := both(e, l, r)
 			if err != nil {
 				return Null, err
 			}
-			return order(op, a, b), nil
+			return apply(op, a, b)
 		}, nil
 	}
 	op := n.op
@@ -281,34 +416,26 @@ func both(e *env, l, r evalFn) (Value, Value, error) {
 	return a, b, err
 }
 
-// logic is SQL's three-valued AND / OR, short-circuiting.
+// logic is AND / OR, short-circuiting; null counts as false.
 func logic(isAnd bool, l, r evalFn) evalFn {
 	return func(e *env) (Value, error) {
 		a, err := l(e)
 		if err != nil {
 			return Null, err
 		}
-		ab, aKnown, err := truth(a)
+		ab, err := truth(a)
 		if err != nil {
 			return Null, err
 		}
-		if aKnown && ab != isAnd {
+		if ab != isAnd {
 			return Bool(ab), nil // false AND …, true OR …
 		}
 		b, err := r(e)
 		if err != nil {
 			return Null, err
 		}
-		bb, bKnown, err := truth(b)
-		switch {
-		case err != nil:
-			return Null, err
-		case bKnown && bb != isAnd:
-			return Bool(bb), nil
-		case aKnown && bKnown:
-			return Bool(isAnd), nil
-		}
-		return Null, nil
+		bb, err := truth(b)
+		return Bool(bb), err
 	}
 }
 
@@ -331,7 +458,7 @@ func (c *compiler) topicMatch(n *binaryNode, l evalFn) (evalFn, error) {
 	return func(e *env) (Value, error) {
 		a, b, err := both(e, l, r)
 		if err != nil || a.k == KindNull || b.k == KindNull {
-			return Null, err
+			return Bool(false), err
 		}
 		name, ok1 := a.AsString()
 		filter, ok2 := b.AsString()
@@ -357,21 +484,14 @@ func (c *compiler) in(n *inNode) (evalFn, error) {
 		if err != nil {
 			return Null, err
 		}
-		sawNull := false
 		for _, f := range list {
 			w, err := f(e)
 			if err != nil {
 				return Null, err
 			}
-			eq := equal(v, w)
-			if eq.k == KindNull {
-				sawNull = true
-			} else if eq.n == 1 {
+			if strictEqual(v, w) {
 				return Bool(!not), nil
 			}
-		}
-		if sawNull {
-			return Null, nil
 		}
 		return Bool(not), nil
 	}, nil
@@ -443,11 +563,14 @@ func (c *compiler) caseExpr(n *caseNode) (evalFn, error) {
 				return Null, err
 			}
 			if subject != nil {
-				v = equal(subj, v)
+				if strictEqual(subj, v) {
+					return thens[i](e)
+				}
+				continue
 			}
-			if b, known, err := truth(v); err != nil {
+			if b, err := truth(v); err != nil {
 				return Null, err
-			} else if known && b {
+			} else if b {
 				return thens[i](e)
 			}
 		}
@@ -482,23 +605,3 @@ func decodeJSON(s string) Value {
 	return FromAny(x)
 }
 
-// barePath returns the names of a path made only of .name steps from a
-// field (payload.location.latitude → payload, location, latitude), or nil.
-func barePath(n node) []string {
-	var names []string
-	for {
-		switch x := n.(type) {
-		case *dotNode:
-			names = append(names, x.name)
-			n = x.x
-			continue
-		case *identNode:
-			names = append(names, x.name)
-			for i, j := 0, len(names)-1; i < j; i, j = i+1, j-1 {
-				names[i], names[j] = names[j], names[i]
-			}
-			return names
-		}
-		return nil
-	}
-}

@@ -24,6 +24,7 @@ type ddState struct {
 	engine *Engine
 	sample Sample
 	last   []Output
+	corpus *corpus
 }
 
 // TestDataDriven runs the scripts in testdata/dd. Commands:
@@ -37,7 +38,7 @@ type ddState struct {
 //	render     — input: a template; rendered against each last output
 func TestDataDriven(t *testing.T) {
 	datadriven.Walk(t, "testdata/dd", func(t *testing.T, path string) {
-		s := &ddState{engine: NewEngine(EngineOptions{Now: func() time.Time { return fixedNow }})}
+		s := &ddState{engine: NewEngine(EngineOptions{Now: func() time.Time { return fixedNow }}), corpus: &corpus{}}
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			return s.run(t, d)
 		})
@@ -59,21 +60,9 @@ func (s *ddState) run(t *testing.T, d *datadriven.TestData) string {
 	case "eval":
 		outs, err := s.engine.TestSample(in, s.sample)
 		s.last = outs
-		return formatOutputs(outs, err)
+		return s.corpus.check(t, d, formatOutputs(outs, err))
 	case "expr":
-		outs, err := s.engine.TestSample("SELECT "+in+" AS v FROM \"#\", \"$events/message_delivered\", "+
-			"\"$events/message_acked\", \"$events/message_dropped\", \"$events/client_connected\", "+
-			"\"$events/client_disconnected\", \"$events/session_subscribed\", \"$events/session_unsubscribed\"", s.sample)
-		if err != nil {
-			return "error: " + err.Error()
-		}
-		if len(outs) != 1 {
-			return fmt.Sprintf("%d outputs", len(outs))
-		}
-		v, _ := outs[0].Get("v")
-		b, err := json.Marshal(v.Any())
-		require.NoError(t, err)
-		return v.Kind().String() + " " + string(b)
+		return s.corpus.check(t, d, s.expr(t, in))
 	case "render":
 		tpl, err := ParseTemplate(strings.TrimSuffix(d.Input, "\n"))
 		if err != nil {
@@ -87,6 +76,23 @@ func (s *ddState) run(t *testing.T, d *datadriven.TestData) string {
 	}
 	t.Fatalf("unknown command %q", d.Cmd)
 	return ""
+}
+
+// expr evaluates one expression against the sample: "kind json".
+func (s *ddState) expr(t *testing.T, in string) string {
+	outs, err := s.engine.TestSample("SELECT "+in+" AS v FROM \"#\", \"$events/message_delivered\", "+
+		"\"$events/message_acked\", \"$events/message_dropped\", \"$events/client_connected\", "+
+		"\"$events/client_disconnected\", \"$events/session_subscribed\", \"$events/session_unsubscribed\"", s.sample)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	if len(outs) != 1 {
+		return fmt.Sprintf("%d outputs", len(outs))
+	}
+	v, _ := outs[0].Get("v")
+	b, err := json.Marshal(v.Any())
+	require.NoError(t, err)
+	return v.Kind().String() + " " + string(b)
 }
 
 func sampleFromArgs(t *testing.T, d *datadriven.TestData, payload string) Sample {
@@ -124,6 +130,12 @@ func sampleFromArgs(t *testing.T, d *datadriven.TestData, payload string) Sample
 			s.KeepAlive = uint16(atoi(t, v))
 		case "listener":
 			s.Listener = v
+		case "timestamp":
+			s.Timestamp = int64(atoi(t, v))
+		case "node":
+			s.Node = v
+		case "clean_start":
+			s.CleanStart = true
 		case "file":
 			b, err := os.ReadFile(filepath.Join("testdata", v))
 			require.NoError(t, err)
@@ -169,32 +181,15 @@ func formatOutputs(outs []Output, err error) string {
 // dumpStatement prints a statement as S-expressions, to check precedence.
 func dumpStatement(st *statement) string {
 	var b strings.Builder
-	if st.foreach != nil {
-		fmt.Fprintf(&b, "foreach %s", dump(st.foreach))
-		if st.foreachAs != "" {
-			fmt.Fprintf(&b, " as %s", st.foreachAs)
-		}
-		b.WriteString("\n")
-		if len(st.columns) > 0 {
-			b.WriteString("do")
-		}
+	if st.foreach {
+		b.WriteString("foreach")
 	} else {
 		b.WriteString("select")
 	}
-	if st.star {
-		b.WriteString(" *")
-	}
-	for i, c := range st.columns {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		fmt.Fprintf(&b, " %s", dump(c.x))
-		if c.alias != "" {
-			fmt.Fprintf(&b, " as %s", c.alias)
-		}
-	}
-	if len(st.columns) > 0 || st.star || st.foreach == nil {
-		b.WriteString("\n")
+	dumpColumns(&b, st.columns)
+	if len(st.do) > 0 {
+		b.WriteString("do")
+		dumpColumns(&b, st.do)
 	}
 	if st.incase != nil {
 		fmt.Fprintf(&b, "incase %s\n", dump(st.incase))
@@ -210,6 +205,43 @@ func dumpStatement(st *statement) string {
 	b.WriteString("\n")
 	if st.where != nil {
 		fmt.Fprintf(&b, "where %s\n", dump(st.where))
+	}
+	return b.String()
+}
+
+func dumpColumns(b *strings.Builder, cols []column) {
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		if c.star {
+			b.WriteString(" *")
+			continue
+		}
+		fmt.Fprintf(b, " %s", dump(c.x))
+		if c.alias != nil {
+			fmt.Fprintf(b, " as %s", dumpPath(c.alias))
+		}
+	}
+	b.WriteString("\n")
+}
+
+func dumpPath(path []pathStep) string {
+	var b strings.Builder
+	for i, s := range path {
+		switch s.kind {
+		case stepKey:
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(s.key)
+		case stepHead:
+			b.WriteString("[0]")
+		case stepTail:
+			b.WriteString("[-0]")
+		default:
+			fmt.Fprintf(&b, "[%d]", s.index)
+		}
 	}
 	return b.String()
 }
@@ -261,6 +293,12 @@ func dump(n node) string {
 		return s + ")"
 	case *arrayNode:
 		return "[" + strings.TrimPrefix(dumpList(n.elems), " ") + "]"
+	case *rangeNode:
+		r := fmt.Sprintf("[%d..%d]", n.from, n.to)
+		if n.x != nil {
+			r = dump(n.x) + r
+		}
+		return r
 	}
 	return "?"
 }

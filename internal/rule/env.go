@@ -8,15 +8,18 @@ import (
 )
 
 // env is the scratch state of one evaluation: the event, the clock reading,
-// the FOREACH item, the SELECT column values (for WHERE aliases) and the
-// argument stack of function calls. Envs are pooled: an evaluation
+// the FOREACH item, the outputs selected so far and the argument stack of
+// function calls. Envs are pooled: an evaluation
 // allocates nothing of its own for them.
 type env struct {
-	ev    *event
-	now   time.Time
-	item  Value
-	cols  []Value
-	stack []Value
+	ev     *event
+	now    time.Time
+	ruleID string
+	item   Value
+	last   Value   // the value of the last column evaluated
+	sel    []Field // the outputs selected so far
+	outer  []Field // the FOREACH selection, seen by INCASE and DO
+	stack  []Value
 }
 
 var envPool = sync.Pool{New: func() any { return &env{stack: make([]Value, 0, 16)} }}
@@ -28,9 +31,10 @@ func getEnv(ev *event, now time.Time) *env {
 }
 
 func putEnv(e *env) {
-	clear(e.cols)
+	clear(e.sel)
+	clear(e.outer)
 	clear(e.stack[:cap(e.stack)])
-	*e = env{cols: e.cols[:0], stack: e.stack[:0]}
+	*e = env{sel: e.sel[:0], outer: e.outer[:0], stack: e.stack[:0]}
 	envPool.Put(e)
 }
 

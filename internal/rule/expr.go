@@ -14,10 +14,10 @@ import (
 //	cmp     = add [ cmpop add | [NOT] IN ( expr {, expr} ) | IS [NOT] NULL ]
 //	add     = mul { (+ | -) mul }
 //	mul     = unary { (* | / | DIV | MOD) unary }
-//	unary   = - unary | postfix
-//	postfix = primary { . name | [ expr ] }
-//	primary = number | string | TRUE | FALSE | NULL | name | name ( [expr {, expr}] )
-//	        | ( expr ) | [ [expr {, expr}] ] | CASE …
+//	unary   = (- | +) unary | postfix
+//	postfix = primary { . key | [ expr ] | [ int .. int ] }
+//	primary = number | 'string' | TRUE | FALSE | NULL | name | "name" | name ( [expr {, expr}] )
+//	        | ( expr ) | [ [expr {, expr}] ] | [ int .. int ] | CASE …
 
 func (p *parser) enter() error {
 	p.depth++
@@ -198,12 +198,13 @@ func (p *parser) list(closing string) ([]node, error) {
 }
 
 func (p *parser) unary() (node, error) {
-	if !p.tok.is("-") {
+	if !p.tok.is("-") && !p.tok.is("+") {
 		return p.postfix()
 	}
+	minus := p.tok.is("-")
 	pos, x, err := p.prefixed(p.unary)
-	if err != nil {
-		return nil, err
+	if err != nil || !minus {
+		return x, err
 	}
 	if lit, ok := x.(*litNode); ok && (lit.v.k == KindInt || lit.v.k == KindFloat) {
 		return &litNode{p: pos, v: negate(lit.v)}, nil
@@ -223,17 +224,22 @@ func (p *parser) postfix() (node, error) {
 			if err := p.advance(); err != nil {
 				return nil, err
 			}
-			if p.tok.kind != tIdent || p.tok.text == "" {
-				return nil, syntaxErr(p.tok.pos, "expected a field name after '.', found "+p.tok.describe())
-			}
-			x = &dotNode{p: pos, x: x, name: p.tok.text}
-			if err := p.advance(); err != nil {
+			k, err := p.pathKey()
+			if err != nil {
 				return nil, err
 			}
+			x = &dotNode{p: pos, x: x, name: k}
 		case p.tok.is("["):
 			pos := p.tok.pos
 			if err := p.advance(); err != nil {
 				return nil, err
+			}
+			if r, ok, err := p.rangeTail(pos); err != nil {
+				return nil, err
+			} else if ok {
+				r.x = x
+				x = r
+				continue
 			}
 			i, err := p.expr()
 			if err != nil {
@@ -247,6 +253,49 @@ func (p *parser) postfix() (node, error) {
 			return x, nil
 		}
 	}
+}
+
+// rangeTail parses "from..to]" after '[' when the tokens are a range
+// ([1..4], [-3..-1]); ok is false, with nothing consumed, otherwise.
+func (p *parser) rangeTail(pos Pos) (*rangeNode, bool, error) {
+	save, saveLex := p.tok, *p.lex
+	from, ok, err := p.signedInt()
+	if err != nil || !ok || !p.tok.is("..") {
+		p.tok, *p.lex = save, saveLex
+		return nil, false, nil
+	}
+	if err := p.advance(); err != nil {
+		return nil, false, err
+	}
+	to, ok, err := p.signedInt()
+	if err != nil {
+		return nil, false, err
+	}
+	if !ok {
+		return nil, false, syntaxErr(p.tok.pos, "expected an integer after '..', found "+p.tok.describe())
+	}
+	return &rangeNode{p: pos, from: from, to: to}, true, p.expectOp("]")
+}
+
+// signedInt reads [-|+]int; ok is false when the tokens are not that.
+func (p *parser) signedInt() (int64, bool, error) {
+	neg := p.tok.is("-")
+	if neg || p.tok.is("+") {
+		if err := p.advance(); err != nil {
+			return 0, false, err
+		}
+	}
+	if p.tok.kind != tInt {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(p.tok.text, 10, 64)
+	if err != nil {
+		return 0, false, nil
+	}
+	if neg {
+		n = -n
+	}
+	return n, true, p.advance()
 }
 
 func (p *parser) primary() (node, error) {
@@ -265,8 +314,13 @@ func (p *parser) primary() (node, error) {
 			return nil, syntaxErr(t.pos, "bad number "+t.text)
 		}
 		return &litNode{p: t.pos, v: Float(f)}, p.advance()
-	case tString, tQuoted:
+	case tString:
 		return &litNode{p: t.pos, v: String(t.text)}, p.advance()
+	case tQuoted:
+		if t.text == "" {
+			return nil, syntaxErr(t.pos, "empty name")
+		}
+		return &identNode{p: t.pos, name: t.text}, p.advance()
 	case tIdent:
 		return p.name0(t)
 	}
@@ -283,6 +337,9 @@ func (p *parser) primary() (node, error) {
 	case t.is("["):
 		if err := p.advance(); err != nil {
 			return nil, err
+		}
+		if r, ok, err := p.rangeTail(t.pos); err != nil || ok {
+			return r, err
 		}
 		elems, err := p.list("]")
 		if err != nil {
@@ -303,6 +360,8 @@ func (p *parser) name0(t token) (node, error) {
 		return &litNode{p: t.pos}, p.advance()
 	case t.keyword("case"):
 		return p.caseExpr()
+	case (t.keyword("div") || t.keyword("mod")) && p.nextIs("("):
+		// div(7, 2) and mod(3, 2): the operators as functions.
 	case isReserved(t) || t.text == "":
 		return nil, syntaxErr(t.pos, "expected an expression, found "+t.describe())
 	}
@@ -324,6 +383,13 @@ func (p *parser) name0(t token) (node, error) {
 		return nil, err
 	}
 	return &callNode{p: t.pos, name: strings.ToLower(t.text), args: args}, nil
+}
+
+// nextIs reports whether the token after the current one is the operator op.
+func (p *parser) nextIs(op string) bool {
+	l := *p.lex
+	t, err := l.next()
+	return err == nil && t.is(op)
 }
 
 func (p *parser) caseExpr() (node, error) {

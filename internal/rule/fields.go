@@ -38,7 +38,8 @@ type event struct {
 	e *msg.Event
 
 	once    sync.Once
-	payload Value // decoded JSON; null when the payload is not JSON
+	payload Value // decoded JSON
+	isJSON  bool  // the payload is JSON
 }
 
 // payloadString returns the message payload as a string without copying it:
@@ -51,17 +52,18 @@ func (ev *event) payloadString() string {
 	return unsafe.String(&m.Payload[0], len(m.Payload))
 }
 
-// json returns the payload decoded as JSON, decoding it at most once.
-func (ev *event) json() Value {
+// json returns the payload decoded as JSON, decoding it at most once, and
+// whether it is JSON.
+func (ev *event) json() (Value, bool) {
 	ev.once.Do(func() {
 		if m := ev.e.Message; m != nil && len(m.Payload) > 0 {
 			var x any
 			if json.Unmarshal(m.Payload, &x) == nil {
-				ev.payload = FromAny(x)
+				ev.payload, ev.isJSON = FromAny(x), true
 			}
 		}
 	})
-	return ev.payload
+	return ev.payload, ev.isJSON
 }
 
 // fieldDef is one event field: the kinds that have it and its getter.

@@ -330,7 +330,7 @@ func contains(a []Value) (Value, error) {
 		return Null, err
 	}
 	for _, x := range arr {
-		if eq := equal(a[0], FromAny(x)); eq.k == KindBool && eq.n == 1 {
+		if strictEqual(a[0], FromAny(x)) {
 			return Bool(true), nil
 		}
 	}
@@ -383,12 +383,18 @@ func mapPut(a []Value) (Value, error) {
 	return Object(out), nil
 }
 
-func sortedKeys(m map[string]any) Value {
+// sortedKeyList returns m's keys, sorted.
+func sortedKeyList(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sortStrings(keys)
+	return keys
+}
+
+func sortedKeys(m map[string]any) Value {
+	keys := sortedKeyList(m)
 	out := make([]any, len(keys))
 	for i, k := range keys {
 		out[i] = k

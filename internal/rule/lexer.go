@@ -14,7 +14,7 @@ const (
 	tInt            // 42
 	tFloat          // 4.2, 1e3
 	tString         // 'text' (single quotes)
-	tQuoted         // "text" (double quotes: topic filters, also strings)
+	tQuoted         // "text" (double quotes: a topic filter after FROM, a name elsewhere)
 	tOp             // punctuation and operators
 )
 
@@ -24,7 +24,7 @@ type token struct {
 	kind tokKind
 	text string
 	pos  Pos
-	bq   bool // a `backquoted` identifier: never a keyword
+	bq   bool // a `backquoted` or "double-quoted" name: never a keyword
 }
 
 func (t token) is(op string) bool { return t.kind == tOp && t.text == op }
@@ -106,7 +106,7 @@ func (l *lexer) skipText(n int) {
 }
 
 // operators, longest first so that "<=" wins over "<".
-var operators = []string{"<>", "!=", "<=", ">=", "=~", "=", "<", ">", "+", "-", "*", "/", ",", ".", "(", ")", "[", "]"}
+var operators = []string{"<>", "!=", "<=", ">=", "=~", "..", "=", "<", ">", "+", "-", "*", "/", ",", ".", "(", ")", "[", "]"}
 
 // next returns the next token.
 func (l *lexer) next() (token, error) {
@@ -188,8 +188,10 @@ func digits(s string, i int) int {
 	return i
 }
 
-// quoted lexes 'text', "text" or `name`. A backslash escapes \ ' " n t r,
-// and a doubled quote stands for itself. Backquotes make an identifier.
+// quoted lexes 'text', "text" or `name`. As in EMQX, the text is taken as
+// written: a backslash is an ordinary character (so '^\d+$' is a regular
+// expression as written), and a doubled quote stands for itself.
+// Backquotes make an identifier.
 func (l *lexer) quoted(p Pos, q byte) (token, error) {
 	var b strings.Builder
 	i := l.off + 1
@@ -203,21 +205,18 @@ func (l *lexer) quoted(p Pos, q byte) (token, error) {
 			b.WriteByte(q)
 			i += 2
 		case c == q:
-			kind := map[byte]tokKind{'\'': tString, '"': tQuoted, '`': tIdent}[q]
-			l.skipText(i + 1 - l.off)
-			return token{kind: kind, text: b.String(), pos: p, bq: q == '`'}, nil
-		case c == '\\' && i+1 < len(l.src):
-			e, ok := escapes[l.src[i+1]]
-			if !ok {
-				return token{}, syntaxErr(p, "bad escape \\"+string(l.src[i+1])+" in string")
+			kind := tString
+			switch q {
+			case '"':
+				kind = tQuoted
+			case '`':
+				kind = tIdent
 			}
-			b.WriteByte(e)
-			i += 2
+			l.skipText(i + 1 - l.off)
+			return token{kind: kind, text: b.String(), pos: p, bq: q != '\''}, nil
 		default:
 			b.WriteByte(c)
 			i++
 		}
 	}
 }
-
-var escapes = map[byte]byte{'\\': '\\', '\'': '\'', '"': '"', 'n': '\n', 't': '\t', 'r': '\r', '`': '`'}

@@ -99,7 +99,7 @@ func (o *Output) lookup(name string, deep bool) Value {
 		return Null
 	}
 	if name == "payload" && deep {
-		if v := o.ev.json(); v.k != KindNull {
+		if v, ok := o.ev.json(); ok {
 			return v
 		}
 	}

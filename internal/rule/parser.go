@@ -73,9 +73,11 @@ func (p *parser) statement() (*statement, error) {
 		if err := p.advance(); err != nil {
 			return nil, err
 		}
-		if err := p.columns(st); err != nil {
+		cols, err := p.columns(true)
+		if err != nil {
 			return nil, err
 		}
+		st.columns = cols
 	case p.tok.keyword("foreach"):
 		if err := p.foreach(st); err != nil {
 			return nil, err
@@ -102,33 +104,24 @@ func (p *parser) statement() (*statement, error) {
 	return st, nil
 }
 
-// foreach parses FOREACH expr [AS name] [DO columns] [INCASE expr].
+// foreach parses FOREACH expr [AS path] {, expr [AS path]} [DO columns]
+// [INCASE expr]; the last expression before DO is the array.
 func (p *parser) foreach(st *statement) error {
 	if err := p.advance(); err != nil {
 		return err
 	}
-	x, err := p.expr()
+	st.foreach = true
+	cols, err := p.columns(false)
 	if err != nil {
 		return err
 	}
-	st.foreach = x
-	if p.tok.keyword("as") {
-		if err := p.advance(); err != nil {
-			return err
-		}
-		if st.foreachAs, err = p.name("a name after AS"); err != nil {
-			return err
-		}
-	}
+	st.columns = cols
 	if p.tok.keyword("do") {
 		if err := p.advance(); err != nil {
 			return err
 		}
-		if err := p.columns(st); err != nil {
+		if st.do, err = p.columns(true); err != nil {
 			return err
-		}
-		if st.star {
-			return syntaxErr(p.tok.pos, "DO takes expressions, not *")
 		}
 	}
 	if p.tok.keyword("incase") {
@@ -144,11 +137,18 @@ func (p *parser) foreach(st *statement) error {
 
 // name reads an identifier that is not a reserved word.
 func (p *parser) name(what string) (string, error) {
-	if p.tok.kind != tIdent || p.tok.text == "" || isReserved(p.tok) {
+	if !p.isName() {
 		return "", syntaxErr(p.tok.pos, "expected "+what+", found "+p.tok.describe())
 	}
 	s := p.tok.text
 	return s, p.advance()
+}
+
+// isName reports whether the current token can be a name: an identifier
+// that is not a reserved word, a `backquoted` or a "double-quoted" one.
+func (p *parser) isName() bool {
+	t := p.tok
+	return (t.kind == tIdent || t.kind == tQuoted) && t.text != "" && !isReserved(t)
 }
 
 var reserved = []string{"select", "foreach", "do", "incase", "from", "where", "as", "and", "or", "not",
@@ -166,35 +166,134 @@ func isReserved(t token) bool {
 	return false
 }
 
-// columns parses * or expr [AS alias] {, expr [AS alias]}.
-func (p *parser) columns(st *statement) error {
-	if p.tok.is("*") {
-		st.star = true
-		return p.advance()
-	}
+// maxColumns bounds the columns of one SELECT, FOREACH or DO.
+const maxColumns = 1024
+
+// columns parses column {, column}; a column is * (when star is allowed)
+// or expr [[AS] path].
+func (p *parser) columns(star bool) ([]column, error) {
+	var cols []column
 	for {
-		startTok := p.tok
-		x, err := p.expr()
-		if err != nil {
-			return err
+		if len(cols) == maxColumns {
+			return nil, syntaxErr(p.tok.pos, "too many columns")
 		}
-		c := column{x: x, text: p.sourceText(startTok)}
-		if p.tok.keyword("as") {
+		if p.tok.is("*") {
+			if !star {
+				return nil, syntaxErr(p.tok.pos, "FOREACH takes expressions, not *")
+			}
+			cols = append(cols, column{star: true, text: "*"})
 			if err := p.advance(); err != nil {
-				return err
+				return nil, err
 			}
-			if c.alias, err = p.name("an alias after AS"); err != nil {
-				return err
+		} else {
+			c, err := p.column()
+			if err != nil {
+				return nil, err
 			}
+			cols = append(cols, c)
 		}
-		st.columns = append(st.columns, c)
 		if !p.tok.is(",") {
-			return nil
+			return cols, nil
 		}
 		if err := p.advance(); err != nil {
-			return err
+			return nil, err
 		}
 	}
+}
+
+func (p *parser) column() (column, error) {
+	startTok := p.tok
+	x, err := p.expr()
+	if err != nil {
+		return column{}, err
+	}
+	c := column{x: x, text: p.sourceText(startTok)}
+	if p.tok.keyword("as") {
+		if err := p.advance(); err != nil {
+			return column{}, err
+		}
+		c.alias, err = p.aliasPath()
+		return c, err
+	}
+	if p.isName() {
+		c.alias, err = p.aliasPath() // EMQX accepts an alias without AS
+	}
+	return c, err
+}
+
+// aliasPath parses name {. name | [ [-]int ]}: where a column's value goes
+// (meta.info, payload.params.x, c[-0]).
+func (p *parser) aliasPath() ([]pathStep, error) {
+	first, err := p.name("an alias after AS")
+	if err != nil {
+		return nil, err
+	}
+	path := []pathStep{{key: first}}
+	for len(path) <= maxPathSteps {
+		switch {
+		case p.tok.is("."):
+			if err := p.advance(); err != nil {
+				return nil, err
+			}
+			k, err := p.pathKey()
+			if err != nil {
+				return nil, err
+			}
+			path = append(path, pathStep{key: k})
+		case p.tok.is("["):
+			s, err := p.aliasIndex()
+			if err != nil {
+				return nil, err
+			}
+			path = append(path, s)
+		default:
+			return path, nil
+		}
+	}
+	return nil, syntaxErr(p.tok.pos, "alias path too long")
+}
+
+// aliasIndex parses [n], [-n], [0] (head) or [-0] (tail).
+func (p *parser) aliasIndex() (pathStep, error) {
+	if err := p.advance(); err != nil {
+		return pathStep{}, err
+	}
+	neg := p.tok.is("-")
+	if neg || p.tok.is("+") {
+		if err := p.advance(); err != nil {
+			return pathStep{}, err
+		}
+	}
+	if p.tok.kind != tInt {
+		return pathStep{}, syntaxErr(p.tok.pos, "expected an integer index in an alias, found "+p.tok.describe())
+	}
+	n, err := strconv.ParseInt(p.tok.text, 10, 64)
+	if err != nil {
+		return pathStep{}, syntaxErr(p.tok.pos, "bad index "+p.tok.text)
+	}
+	s := pathStep{kind: stepIndex, index: n}
+	switch {
+	case n == 0 && neg:
+		s.kind = stepTail
+	case n == 0:
+		s.kind = stepHead
+	case neg:
+		s.index = -n
+	}
+	if err := p.advance(); err != nil {
+		return pathStep{}, err
+	}
+	return s, p.expectOp("]")
+}
+
+// pathKey reads the key after '.': a name (keywords allowed), a number
+// (a.1) or a quoted string (pub_props.'User-Property').
+func (p *parser) pathKey() (string, error) {
+	t := p.tok
+	if (t.kind == tIdent || t.kind == tQuoted || t.kind == tString || t.kind == tInt) && t.text != "" {
+		return t.text, p.advance()
+	}
+	return "", syntaxErr(t.pos, "expected a field name after '.', found "+t.describe())
 }
 
 // sourceText returns the text from the start token to the current token.

@@ -1,7 +1,7 @@
 package rule
 
 import (
-	"maps"
+	"slices"
 	"time"
 
 	"github.com/iothub-dev/iothub/mqtt/topic"
@@ -15,20 +15,21 @@ type program struct {
 	kinds   kindMask // every event kind the sources accept
 	filters []string // topic filters of message sources
 
-	star       bool
-	cols       []outCol
-	where      evalFn // nil: no WHERE
-	whereFirst bool   // WHERE reads no alias, so it runs before the columns
+	cols       []outCol // SELECT columns, or the FOREACH list (last: the array)
+	where      evalFn   // nil: no WHERE
+	whereFirst bool     // WHERE reads no output, so it runs before the columns
 
-	foreach evalFn // non-nil for FOREACH
-	incase  evalFn
+	foreach  bool
+	itemName string   // the name of each element in INCASE, DO and the output
+	do       []outCol // DO columns; none: the event's fields, the selection and the item
+	incase   evalFn
 }
 
-// outCol is one output column: its name, and for a bare path without an
-// alias (payload.a.b) the nested names under which the value goes.
+// outCol is one output column: * (every event field), or a value and the
+// path where it goes in the output.
 type outCol struct {
-	name string
-	path []string
+	star bool
+	path []pathStep
 	fn   evalFn
 }
 
@@ -44,7 +45,7 @@ func compileSQL(sql string) (*program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &program{sql: sql, star: st.star}
+	p := &program{sql: sql, foreach: st.foreach}
 	for _, s := range st.from {
 		if s.event != 0 {
 			p.kinds |= maskOf(s.event)
@@ -54,72 +55,134 @@ func compileSQL(sql string) (*program, error) {
 		}
 	}
 	c := &compiler{kinds: p.kinds}
-	if st.foreach != nil {
-		return p, p.compileForeach(c, st)
-	}
 	if p.cols, err = c.columns(st.columns); err != nil {
 		return nil, err
 	}
 	if st.where != nil {
-		c.aliases = map[string]int{}
-		for i, col := range st.columns {
-			if col.alias != "" {
-				c.aliases[col.alias] = i
-			}
-		}
+		// WHERE sees the aliases (AS) first, then the event's fields.
+		c.sel, c.usedSel = aliasRoots(st.columns), false
 		if p.where, err = c.compile(st.where); err != nil {
 			return nil, err
 		}
-		p.whereFirst = !c.usedCols
+		p.whereFirst = !c.usedSel
+	}
+	if st.foreach {
+		return p, p.compileForeach(c, st)
 	}
 	return p, nil
 }
 
 func (p *program) compileForeach(c *compiler, st *statement) error {
+	last := st.columns[len(st.columns)-1]
+	p.itemName = "item"
+	if last.alias != nil {
+		p.itemName = last.alias[0].key
+	}
+	c.outer = rootsOf(p.cols)
+	c.sel = nil
+	c.item = p.itemName
 	var err error
-	if st.where != nil {
-		if p.where, err = c.compile(st.where); err != nil {
-			return err
-		}
-		p.whereFirst = true
-	}
-	if p.foreach, err = c.compile(st.foreach); err != nil {
-		return err
-	}
-	c.item = "item"
-	if st.foreachAs != "" {
-		c.item = st.foreachAs
-	}
 	if st.incase != nil {
 		if p.incase, err = c.compile(st.incase); err != nil {
 			return err
 		}
 	}
-	p.cols, err = c.columns(st.columns)
+	p.do, err = c.columns(st.do)
 	return err
 }
 
+// columns compiles a column list; each column sees the outputs of the
+// columns before it.
 func (c *compiler) columns(cols []column) ([]outCol, error) {
 	out := make([]outCol, 0, len(cols))
+	c.sel = map[string]bool{}
 	for _, col := range cols {
+		if col.star {
+			// The event's fields: a name read after * gives the same value
+			// from the event, so it need not be looked up among outputs.
+			out = append(out, outCol{star: true})
+			continue
+		}
 		fn, err := c.compile(col.x)
 		if err != nil {
 			return nil, err
 		}
-		oc := outCol{name: col.alias, fn: fn}
-		if oc.name == "" {
-			if path := barePath(col.x); path != nil {
-				oc.name, oc.path = path[0], path
-				if len(path) == 1 {
-					oc.path = nil
-				}
-			} else {
-				oc.name = col.text
-			}
+		oc := outCol{fn: fn, path: col.alias}
+		if oc.path == nil {
+			oc.path = implicitPath(col)
 		}
+		c.sel[oc.path[0].key] = true
 		out = append(out, oc)
 	}
 	return out, nil
+}
+
+// implicitPath is where a column without an alias goes: a field or a
+// constant path keeps its name and shape (payload.x[2] sets x[2] under
+// payload), a string constant is named by its text, anything else by its
+// source text.
+func implicitPath(col column) []pathStep {
+	if path := constPath(col.x); path != nil {
+		return path
+	}
+	if lit, ok := col.x.(*litNode); ok {
+		if s, ok := lit.v.AsString(); ok && s != "" {
+			return []pathStep{{key: s}}
+		}
+	}
+	return []pathStep{{key: col.text}}
+}
+
+// constPath returns the steps of a path made of a name, .keys and
+// constant integer indexes (payload.x[2].y), or nil.
+func constPath(n node) []pathStep {
+	var rev []pathStep
+	for {
+		switch x := n.(type) {
+		case *identNode:
+			rev = append(rev, pathStep{key: x.name})
+			slices.Reverse(rev)
+			return rev
+		case *dotNode:
+			rev = append(rev, pathStep{key: x.name})
+			n = x.x
+		case *rangeNode:
+			if x.x == nil {
+				return nil
+			}
+			n = x.x
+		case *indexNode:
+			lit, ok := x.i.(*litNode)
+			if !ok || lit.v.k != KindInt {
+				return nil
+			}
+			rev = append(rev, pathStep{kind: stepIndex, index: lit.v.n})
+			n = x.x
+		default:
+			return nil
+		}
+	}
+}
+
+// aliasRoots returns the first names of the columns' AS paths.
+func aliasRoots(cols []column) map[string]bool {
+	m := map[string]bool{}
+	for _, c := range cols {
+		if c.alias != nil {
+			m[c.alias[0].key] = true
+		}
+	}
+	return m
+}
+
+func rootsOf(cols []outCol) map[string]bool {
+	m := map[string]bool{}
+	for _, c := range cols {
+		if !c.star {
+			m[c.path[0].key] = true
+		}
+	}
+	return m
 }
 
 // matches reports whether ev is one of the statement's sources.
@@ -144,18 +207,13 @@ func (p *program) matches(ev *msg.Event) bool {
 // run evaluates the statement for one event (already matched) and appends
 // its outputs to dst.
 func (p *program) run(e *env, ruleID string, dst []Output) ([]Output, error) {
+	e.ruleID = ruleID
 	if p.where != nil && p.whereFirst {
 		if ok, err := cond(e, p.where); err != nil || !ok {
 			return dst, err
 		}
 	}
-	if p.foreach != nil {
-		return p.runForeach(e, ruleID, dst)
-	}
-	if p.star {
-		return append(dst, p.output(e, ruleID, starFields(e.ev))), nil
-	}
-	if err := p.evalCols(e); err != nil {
+	if err := p.selectCols(e, p.cols); err != nil {
 		return dst, err
 	}
 	if p.where != nil && !p.whereFirst {
@@ -163,17 +221,26 @@ func (p *program) run(e *env, ruleID string, dst []Output) ([]Output, error) {
 			return dst, err
 		}
 	}
-	return append(dst, p.output(e, ruleID, p.build(e.cols))), nil
+	if p.foreach {
+		return p.runForeach(e, ruleID, dst)
+	}
+	return append(dst, p.output(e, ruleID, slices.Clone(e.sel))), nil
 }
 
-func (p *program) evalCols(e *env) error {
-	e.cols = e.cols[:0]
-	for _, c := range p.cols {
+// selectCols evaluates cols into e.sel.
+func (p *program) selectCols(e *env, cols []outCol) error {
+	e.sel = e.sel[:0]
+	for _, c := range cols {
+		if c.star {
+			e.sel = appendStar(e.sel, e.ev)
+			continue
+		}
 		v, err := c.fn(e)
 		if err != nil {
 			return err
 		}
-		e.cols = append(e.cols, v)
+		e.sel = putPath(e.sel, c.path, v)
+		e.last = v
 	}
 	return nil
 }
@@ -183,25 +250,22 @@ func cond(e *env, f evalFn) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	b, known, err := truth(v)
-	return b && known, err
+	return truth(v)
 }
 
+// runForeach produces one output per element of the last FOREACH value
+// (already in e.sel): a string is decoded as JSON; anything but an array
+// gives no output.
 func (p *program) runForeach(e *env, ruleID string, dst []Output) ([]Output, error) {
-	v, err := p.foreach(e)
-	if err != nil {
-		return dst, err
-	}
+	v := e.last
 	if v.k == KindString {
 		v = decodeJSON(v.s)
 	}
 	arr, ok := v.AsArray()
 	if !ok {
-		if v.k == KindNull {
-			return dst, nil
-		}
-		return dst, evalErrf("FOREACH needs an array, got a %s", v.k)
+		return dst, nil
 	}
+	e.outer, e.sel = e.sel, e.outer[:0]
 	for _, x := range arr {
 		e.item = FromAny(x)
 		if p.incase != nil {
@@ -212,59 +276,25 @@ func (p *program) runForeach(e *env, ruleID string, dst []Output) ([]Output, err
 			}
 		}
 		var fs []Field
-		if len(p.cols) == 0 {
-			fs = itemFields(e.item)
+		if len(p.do) == 0 {
+			fs = appendStar(nil, e.ev)
+			for _, f := range e.outer {
+				fs = setField(fs, f.Name, f.Value)
+			}
+			fs = setField(fs, p.itemName, e.item)
 		} else {
-			if err := p.evalCols(e); err != nil {
+			if err := p.selectCols(e, p.do); err != nil {
 				return dst, err
 			}
-			fs = p.build(e.cols)
+			fs = slices.Clone(e.sel)
 		}
 		dst = append(dst, p.output(e, ruleID, fs))
 	}
 	return dst, nil
 }
 
-// itemFields is the output of FOREACH without DO: an object's keys, or
-// the element as "item".
-func itemFields(v Value) []Field {
-	m, ok := v.AsObject()
-	if !ok {
-		return []Field{{Name: "item", Value: v}}
-	}
-	keys, _ := sortedKeys(m).AsArray()
-	fs := make([]Field, len(keys))
-	for i, k := range keys {
-		fs[i] = Field{Name: k.(string), Value: FromAny(m[k.(string)])}
-	}
-	return fs
-}
-
 func (p *program) output(e *env, ruleID string, fs []Field) Output {
 	return Output{RuleID: ruleID, Event: e.ev.e, Fields: fs, ev: e.ev, now: e.now}
-}
-
-// build turns column values into output fields, nesting bare paths.
-func (p *program) build(vals []Value) []Field {
-	fs := make([]Field, 0, len(vals))
-	for i, c := range p.cols {
-		if c.path == nil {
-			fs = setField(fs, c.name, vals[i])
-			continue
-		}
-		var root map[string]any
-		for _, f := range fs {
-			if m, ok := f.Value.AsObject(); ok && f.Name == c.name {
-				root = maps.Clone(m)
-			}
-		}
-		if root == nil {
-			root = map[string]any{}
-		}
-		setPath(root, c.path[1:], vals[i].Any())
-		fs = setField(fs, c.name, Object(root))
-	}
-	return fs
 }
 
 func setField(fs []Field, name string, v Value) []Field {
@@ -277,26 +307,11 @@ func setField(fs []Field, name string, v Value) []Field {
 	return append(fs, Field{Name: name, Value: v})
 }
 
-func setPath(m map[string]any, path []string, v any) {
-	for _, k := range path[:len(path)-1] {
-		next, ok := m[k].(map[string]any)
-		if ok {
-			next = maps.Clone(next)
-		} else {
-			next = map[string]any{}
-		}
-		m[k] = next
-		m = next
-	}
-	m[path[len(path)-1]] = v
-}
-
-// starFields is the output of SELECT *: every field the event has.
-func starFields(ev *event) []Field {
-	fs := make([]Field, 0, len(fieldOrder))
+// appendStar sets every field the event has (SELECT *).
+func appendStar(fs []Field, ev *event) []Field {
 	for _, name := range fieldOrder {
 		if d := fields[name]; d.kinds.has(ev.e.Kind) {
-			fs = append(fs, Field{Name: name, Value: d.get(ev)})
+			fs = setField(fs, name, d.get(ev))
 		}
 	}
 	return fs

@@ -35,7 +35,12 @@ func (k Kind) String() string {
 // Value is one dynamically typed value of the rule language. Scalars are
 // held inline, so passing a Value around does not allocate; arrays and
 // objects are []any and map[string]any trees (as encoding/json builds them)
-// and are never modified once built. The zero Value is null.
+// and are never modified once built.
+//
+// Like EMQX, the language tells two nulls apart: the zero Value (Null) is
+// "undefined", what a missing field or key gives; JSONNull is a null that
+// was written in JSON. Both have KindNull and encode as JSON null; they
+// differ for is_null, comparisons and coalesce.
 type Value struct {
 	k Kind
 	n int64   // bool (0/1) and int
@@ -44,8 +49,11 @@ type Value struct {
 	x any     // []any or map[string]any
 }
 
-// Null is the null value.
+// Null is the undefined value (a missing field or key).
 var Null = Value{}
+
+// JSONNull is a null read from JSON.
+var JSONNull = Value{k: KindNull, n: 1}
 
 // Bool returns a bool value.
 func Bool(b bool) Value {
@@ -74,8 +82,11 @@ func Object(m map[string]any) Value { return Value{k: KindObject, x: m} }
 // Kind returns v's kind.
 func (v Value) Kind() Kind { return v.k }
 
-// IsNull reports whether v is null.
+// IsNull reports whether v is null: undefined or a JSON null.
 func (v Value) IsNull() bool { return v.k == KindNull }
+
+// IsUndefined reports whether v is the undefined value (not a JSON null).
+func (v Value) IsUndefined() bool { return v.k == KindNull && v.n == 0 }
 
 // AsBool returns the bool and whether v is a bool.
 func (v Value) AsBool() (bool, bool) { return v.n != 0, v.k == KindBool }
@@ -130,13 +141,14 @@ func (v Value) Any() any {
 	return nil
 }
 
-// FromAny converts a JSON-shaped Go value to a Value: nil, bool, string,
-// float64 (whole numbers within ±2^53 become ints), json.Number, int,
-// int64, []any and map[string]any. Anything else becomes null.
+// FromAny converts a JSON-shaped Go value to a Value: nil (JSONNull),
+// bool, string, float64 (whole numbers within ±2^53 become ints),
+// json.Number, int, int64, []any and map[string]any. Anything else
+// becomes undefined.
 func FromAny(x any) Value {
 	switch t := x.(type) {
 	case nil:
-		return Null
+		return JSONNull
 	case bool:
 		return Bool(t)
 	case string:
@@ -229,13 +241,14 @@ func negate(v Value) Value {
 	return Float(-v.f)
 }
 
-// truth interprets v as a condition: true, false or null (unknown).
-func truth(v Value) (b, known bool, err error) {
+// truth interprets v as a condition: a bool, or false for null; any
+// other value fails the evaluation.
+func truth(v Value) (bool, error) {
 	switch v.k {
 	case KindBool:
-		return v.n != 0, true, nil
+		return v.n != 0, nil
 	case KindNull:
-		return false, false, nil
+		return false, nil
 	}
-	return false, false, evalErrf("condition is a %s, not a bool", v.k)
+	return false, evalErrf("condition is a %s, not a bool", v.k)
 }
