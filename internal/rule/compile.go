@@ -264,13 +264,11 @@ func walk(e *env, v Value, steps []step) (Value, error) {
 			}
 			v = Array(r)
 		case s.idx == nil:
-			m, ok := v.AsObject()
-			if !ok {
-				return Null, nil
-			}
+			m, _ := v.AsObject()
 			x, found := m[s.key]
 			if !found {
-				return Null, nil
+				v = Null // later steps see undefined; a range of it fails
+				continue
 			}
 			v = FromAny(x)
 		default:
@@ -321,7 +319,7 @@ func index(v, i Value) (Value, error) {
 	case KindObject:
 		k, ok := i.AsString()
 		if !ok {
-			return Null, evalErrf("object key is a %s, not a string", i.k)
+			return Null, nil // as EMQX: an index into an object is undefined
 		}
 		m, _ := v.AsObject()
 		x, found := m[k]
@@ -604,4 +602,3 @@ func decodeJSON(s string) Value {
 	}
 	return FromAny(x)
 }
-

@@ -209,14 +209,14 @@ func TestE2E_clientEvents(t *testing.T) {
 		cp.Username, cp.UsernameFlag = "alice", true
 	})
 	got := monitor.next(t)
-	require.Equal(t, "presence/dev-9/client_connected", got.Topic)
-	require.JSONEq(t, `{"event":"client_connected","clientid":"dev-9","username":"alice","proto_ver":5,
+	require.Equal(t, "presence/dev-9/client.connected", got.Topic)
+	require.JSONEq(t, `{"event":"client.connected","clientid":"dev-9","username":"alice","proto_ver":5,
 		"keepalive":45,"reason":null,"peerhost":"127.0.0.1"}`, string(got.Payload))
 
 	require.NoError(t, dev.Disconnect(&paho.Disconnect{}))
 	got = monitor.next(t)
-	require.Equal(t, "presence/dev-9/client_disconnected", got.Topic)
-	require.JSONEq(t, `{"event":"client_disconnected","clientid":"dev-9","username":"alice","proto_ver":5,
+	require.Equal(t, "presence/dev-9/client.disconnected", got.Topic)
+	require.JSONEq(t, `{"event":"client.disconnected","clientid":"dev-9","username":"alice","proto_ver":5,
 		"keepalive":null,"reason":"normal","peerhost":"127.0.0.1"}`, string(got.Payload))
 }
 

@@ -3,6 +3,7 @@ package rule
 import (
 	"encoding/json"
 	"net"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -91,7 +92,7 @@ func str(s string) Value { return String(s) }
 // delivered, acked or dropped message is clientid/username; its publisher
 // is from_clientid/from_username.
 var fields = map[string]fieldDef{
-	"event":    {allKinds, func(ev *event) Value { return str(ev.e.Kind.String()) }},
+	"event":    {allKinds, func(ev *event) Value { return str(eventName(ev.e.Kind)) }},
 	"clientid": {allKinds, func(ev *event) Value { return str(ev.e.ClientID) }},
 	"username": {allKinds, func(ev *event) Value { return str(ev.e.Username) }},
 	"node":     {allKinds, func(ev *event) Value { return str(ev.e.Node) }},
@@ -135,6 +136,12 @@ var fields = map[string]fieldDef{
 	"listener":        {connKinds, func(ev *event) Value { return str(ev.e.Listener) }},
 	"connected_at":    {maskOf(msg.EventClientConnected), func(ev *event) Value { return ms(ev.e.Time) }},
 	"disconnected_at": {maskOf(msg.EventClientDisconnected), func(ev *event) Value { return ms(ev.e.Time) }},
+}
+
+// eventName is EMQX's name of the event kind: message.publish,
+// client.connected, … (the $events/ source names use underscores).
+func eventName(k msg.EventKind) string {
+	return strings.Replace(k.String(), "_", ".", 1)
 }
 
 // msgField adapts a getter of the message to an event getter (null when the

@@ -6,7 +6,6 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"hash"
@@ -32,21 +31,12 @@ func init() {
 	}).doc = "strlen(s) — number of characters: strlen('héllo') = 5"
 	pure("substr", 2, 3, substr).doc = "substr(s, start[, len]) — characters from 0-based start: substr('hello', 1, 3) = 'ell'"
 	pure("concat", 1, -1, concat).doc = "concat(a, b, …) — join as text: concat('a', 1, true) = 'a1true'"
-	pure("split", 2, 2, split).doc = "split(s, sep) — array of parts: split('a/b/c', '/') = ['a','b','c']"
 	pure("join", 2, 2, join).doc = "join(sep, array) — join elements as text: join('-', ['a', 1]) = 'a-1'"
-	pure("replace", 3, 3, func(a []Value) (Value, error) {
-		s, old, repl, err := text3(a)
-		return String(strings.ReplaceAll(s, old, repl)), err
-	}).doc = "replace(s, old, new) — replace every occurrence: replace('a-b-c', '-', '/') = 'a/b/c'"
 	pure("starts_with", 2, 2, strPred(strings.HasPrefix)).doc = "starts_with(s, prefix) — starts_with('devices/1', 'devices/') = true"
 	pure("ends_with", 2, 2, strPred(strings.HasSuffix)).doc = "ends_with(s, suffix) — ends_with('a.json', '.json') = true"
 	regexFn("regex_match", 2, regexMatch).doc = "regex_match(s, re) — whether RE2 expression re matches part of s: regex_match('abc123', '[0-9]+$') = true"
-	regexFn("regex_replace", 3, regexReplace).doc = "regex_replace(s, re, repl) — replace matches ($1 refers to a group): regex_replace('a1b22', '[0-9]+', '#') = 'a#b#'"
-	regexFn("regex_extract", 2, regexExtract).doc = "regex_extract(s, re) — first match's first group (or the whole match), null if none: regex_extract('t=21.5C', '([0-9.]+)') = '21.5'"
-	pure("base64_encode", 1, 1, strErrFn(func(s string) (string, error) {
-		return base64.StdEncoding.EncodeToString([]byte(s)), nil
-	})).doc = "base64_encode(s) — standard base64 with padding: base64_encode('hi') = 'aGk='"
-	pure("base64_decode", 1, 1, strErrFn(base64Decode)).doc = "base64_decode(s) — decode standard or URL base64, padded or not: base64_decode('aGk=') = 'hi'"
+	regexFn("regex_replace", 3, regexReplace).doc = "regex_replace(s, re, repl) — replace every match; & in repl is the match, \\1 a group: regex_replace('accbcd', 'c+', '[&]') = 'a[cc]b[c]d'"
+	regexFn("regex_extract", 2, regexExtract).doc = "regex_extract(s, re) — the groups of the first match, [] if none: regex_extract('t=21.5C', '([0-9.]+)') = ['21.5']"
 	pure("hex_encode", 1, 1, strErrFn(func(s string) (string, error) { return hex.EncodeToString([]byte(s)), nil })).doc =
 		"hex_encode(s) — lower-case hex of the bytes: hex_encode('hi') = '6869'"
 	pure("hex_decode", 1, 1, strErrFn(func(s string) (string, error) {
@@ -55,6 +45,7 @@ func init() {
 	})).doc = "hex_decode(s) — bytes of a hex string: hex_decode('6869') = 'hi'"
 	hashFn("md5", md5.New).doc = "md5(s) — hex MD5 digest: md5('') = 'd41d8cd98f00b204e9800998ecf8427e'"
 	hashFn("sha1", sha1.New).doc = "sha1(s) — hex SHA-1 digest"
+	hashFn("sha", sha1.New).doc = "sha(s) — hex SHA-1 digest (EMQX's name): sha('hello') = 'aaf4c61d…'"
 	hashFn("sha256", sha256.New).doc = "sha256(s) — hex SHA-256 digest: sha256('abc') = 'ba7816bf…'"
 	h := pure("hmac", 3, 3, hmacFn)
 	h.doc = "hmac(alg, key, data) — hex HMAC with md5, sha1, sha256 or sha512: hmac('sha256', 'key', 'data')"
@@ -148,23 +139,6 @@ func concat(a []Value) (Value, error) {
 	return String(string(b)), nil
 }
 
-func split(a []Value) (Value, error) {
-	s, err := text(a, 0)
-	if err != nil {
-		return Null, err
-	}
-	sep, err := text(a, 1)
-	if err != nil {
-		return Null, err
-	}
-	parts := strings.Split(s, sep)
-	out := make([]any, len(parts))
-	for i, p := range parts {
-		out[i] = p
-	}
-	return Array(out), nil
-}
-
 func join(a []Value) (Value, error) {
 	sep, err := text(a, 0)
 	if err != nil {
@@ -182,15 +156,6 @@ func join(a []Value) (Value, error) {
 		b = FromAny(x).appendText(b)
 	}
 	return String(string(b)), nil
-}
-
-func base64Decode(s string) (string, error) {
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			return string(b), nil
-		}
-	}
-	return "", errors.New("not base64")
 }
 
 var hashes = map[string]func() hash.Hash{"md5": md5.New, "sha1": sha1.New, "sha256": sha256.New, "sha512": sha512.New}
@@ -277,20 +242,48 @@ func regexReplace(re *regexp.Regexp, a []Value) (Value, error) {
 		return Null, err
 	}
 	repl, err := text(a, 2)
-	return String(re.ReplaceAllString(s, repl)), err
+	return String(re.ReplaceAllString(s, erlangReplacement(repl))), err
 }
 
+// erlangReplacement turns a replacement in Erlang's re:replace form (& is
+// the whole match, \N or \g{N} group N, \& a literal &) into Go's.
+func erlangReplacement(r string) string {
+	var b strings.Builder
+	for i := 0; i < len(r); i++ {
+		c := r[i]
+		switch {
+		case c == '$':
+			b.WriteString("$$")
+		case c == '&':
+			b.WriteString("${0}")
+		case c == '\\' && i+1 < len(r) && r[i+1] >= '0' && r[i+1] <= '9':
+			j := i + 1
+			for j < len(r) && r[j] >= '0' && r[j] <= '9' {
+				j++
+			}
+			b.WriteString("${" + r[i+1:j] + "}")
+			i = j - 1
+		case c == '\\' && i+1 < len(r) && (r[i+1] == '&' || r[i+1] == '\\'):
+			b.WriteByte(r[i+1])
+			i++
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// regexExtract returns the groups of the first match (all of them but the
+// whole match), or [] when nothing matches, as EMQX does.
 func regexExtract(re *regexp.Regexp, a []Value) (Value, error) {
 	s, err := text(a, 0)
 	if err != nil {
 		return Null, err
 	}
 	m := re.FindStringSubmatch(s)
-	switch {
-	case m == nil:
-		return Null, nil
-	case len(m) > 1:
-		return String(m[1]), nil
+	out := make([]any, 0, max(0, len(m)-1))
+	for i := 1; i < len(m); i++ {
+		out = append(out, m[i])
 	}
-	return String(m[0]), nil
+	return Array(out), nil
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/iothub-dev/iothub/msg"
 )
 
 var fuzzSeeds = []string{
@@ -70,4 +72,53 @@ func FuzzTemplateParse(f *testing.F) {
 		}
 		_ = tpl.Render(&outs[0])
 	})
+}
+
+// FuzzFunctions calls the functions that parse their arguments (dates,
+// offsets, escapes, bit fields, hex, base64, formats, JSON, compressed
+// data) with arbitrary arguments: none may panic, and every failure is an
+// ordinary error.
+func FuzzFunctions(f *testing.F) {
+	f.Add("%Y-%m-%d %H:%M:%S%:z", "2024-02-23 15:00:00+08:00", int64(1), int64(16))
+	f.Add(`\x41\n`, "integer", int64(9), int64(8))
+	f.Add("9F4E58", "float", int64(1), int64(16))
+	f.Add("~s ~p ~n", "+08:20:30", int64(-3), int64(64))
+	names := []string{"date_to_unix_ts", "format_date", "rfc3339_to_unix_ts", "unix_ts_to_rfc3339",
+		"timezone_to_offset_seconds", "unescape", "subbits", "hexstr2bin", "bin2hexstr", "base64_decode",
+		"sprintf", "split", "tokens", "pad", "find", "replace", "regex_replace", "regex_extract",
+		"json_decode", "map_get", "map_put", "mget", "mput", "sublist", "float2str", "float", "int",
+		"gunzip", "unzip", "zip_uncompress", "str", "nth", "bitsl", "bitsr"}
+	e := getEnv(&event{e: &msg.Event{Kind: msg.EventMessagePublished}}, fixedNow)
+	f.Fuzz(func(t *testing.T, a, b string, x, y int64) {
+		pool := []Value{String(a), String(b), Int(x), Int(y)}
+		for _, name := range names {
+			spec := funcs[name]
+			for n := spec.min; n <= min(len(pool), maxArity(spec)); n++ {
+				for _, args := range argPermutations(pool, n) {
+					_, _ = spec.fn(e, args)
+				}
+			}
+		}
+	})
+}
+
+func maxArity(s *funcSpec) int {
+	if s.max < 0 {
+		return 4
+	}
+	return s.max
+}
+
+// argPermutations returns the n-argument lists drawn from pool in order
+// with the first argument rotated through the pool.
+func argPermutations(pool []Value, n int) [][]Value {
+	var out [][]Value
+	for r := range pool {
+		args := make([]Value, n)
+		for i := range args {
+			args[i] = pool[(r+i)%len(pool)]
+		}
+		out = append(out, args)
+	}
+	return out
 }
