@@ -32,6 +32,10 @@ type ConnectInfo struct {
 	// verified certificate (identity_from: cn or san); "" when the client
 	// sent no certificate or the listener takes no identity from it.
 	CertIdentity string
+	// CertFingerprint is the SHA-256 of the client's verified certificate
+	// (lowercase hex), whether or not the listener takes an identity from
+	// it; "" without one.
+	CertFingerprint string
 	// TLS reports whether the connection is encrypted.
 	TLS bool
 }

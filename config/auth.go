@@ -193,7 +193,7 @@ func defaultAuth() Auth {
 }
 
 // Authenticators are the names auth.chain accepts.
-var Authenticators = []string{"users", "jwt", "http", "cert"}
+var Authenticators = []string{"devices", "users", "jwt", "http", "cert"}
 
 func (c *Config) validateAuth(v *checker) {
 	a := &c.Auth

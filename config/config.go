@@ -34,6 +34,8 @@ type Config struct {
 	Rules Rules `yaml:"rules"`
 	// Bridges are the Kafka bridges of this file (bridges.go).
 	Bridges []Bridge `yaml:"bridges"`
+	// Devices configures the registry, shadows and jobs (devices.go).
+	Devices Devices `yaml:"devices"`
 }
 
 // Node identifies this hub in $SYS topics, events and bridge records.
@@ -213,6 +215,7 @@ func Defaults() Config {
 		Storage:   defaultStorage(),
 		Auth:      defaultAuth(),
 		Rules:     defaultRules(),
+		Devices:   defaultDevices(),
 		MQTT: MQTT{
 			MaxPacketSize:              1 << 20,
 			MaxInflight:                32,

@@ -192,7 +192,7 @@ mqtt:
 
 # Authentication, authorization and bans (docs/security.md).
 auth:
-  chain: [] # authenticators asked in order: users, jwt, http, cert (empty: none)
+  chain: [] # authenticators asked in order: devices, users, jwt, http, cert (empty: none)
   allow_anonymous: false # with a chain: admit clients no authenticator accepted
   users:
     file: "" # JSON user file of iothub users add/remove (empty: users.json in data_dir)
@@ -280,6 +280,25 @@ rules:
   #      - type: log
   #      - type: bridge # hand the output to a kafka_producer bridge
   #        bridge: door_lock_state # bridge: the bridge's name
+
+# Device management (docs/devices.md): the registry, and AWS IoT-compatible
+# Device Shadow and Jobs on $aws/things/{thing}/... for the AWS IoT device SDKs.
+devices:
+  enabled: true # serve the registry, shadows and jobs
+  max_import_bytes: 33554432 # largest bulk import body (CSV or JSON lines), in bytes
+  shadow:
+    max_state_bytes: 8192 # desired + reported state of one shadow, in bytes (AWS: 8 KB; 413 beyond)
+    max_depth: 6 # nesting of desired and reported (AWS: 6)
+    workers: 4 # goroutines serving shadow requests; one thing is always served by the same one
+    queue_size: 1024 # requests queued per worker; a request beyond is answered 429
+  jobs:
+    sweep_interval: 5s # how often rollouts, timeouts and abort criteria are checked
+    max_document_bytes: 32768 # largest job document, in bytes (AWS: 32 KB)
+  ota:
+    dir: "" # firmware files (empty: <data_dir>/firmware)
+    base_url: "" # the HTTP API's URL as devices reach it, for download links (empty: http(s)://localhost:<api port>)
+    url_ttl: 1h # how long a signed firmware download URL is valid
+    max_file_bytes: 268435456 # largest firmware file, in bytes
 
 # Bridges to Kafka (docs/kafka.md, docs/bridges.md); none by default. Bridges
 # created through the HTTP API are kept in data_dir/bridges.json. A rule sends

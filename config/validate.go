@@ -104,6 +104,7 @@ func (c *Config) validate() errorList {
 	c.Rules.validate(&v)
 	c.Storage.validate(&v)
 	validateBridges(c.Bridges, &v)
+	c.Devices.validate(&v)
 	return v.errorList
 }
 

@@ -92,6 +92,9 @@ type Options struct {
 	Rules func() RuleManager
 	Bans  func() BanManager
 	Users func() UserManager
+	// Shadows returns the Device Shadow service (/api/v1/devices/{id}/shadow);
+	// nil, or a nil answer, turns its endpoints off (503 devices_disabled).
+	Shadows func() ShadowManager
 }
 
 // API is the HTTP API: a set of routes registered on a ServeMux.
@@ -169,6 +172,7 @@ func (a *API) routes() []route {
 		{"GET /ready", a.ready},
 	}
 	rs = append(rs, a.ruleRoutes()...)
+	rs = append(rs, a.shadowRoutes()...)
 	return append(rs, a.securityRoutes()...)
 }
 

@@ -69,6 +69,18 @@ const (
 	// CodeUserReadOnly: the user comes from the configuration file
 	// (auth.users.static).
 	CodeUserReadOnly = "user_read_only"
+	// CodeDevicesDisabled: the device services are off (devices.enabled).
+	CodeDevicesDisabled = "devices_disabled"
+	// CodeShadowNotFound: the thing has no such shadow (or it was deleted).
+	CodeShadowNotFound = "shadow_not_found"
+	// CodeInvalidShadow: the shadow request document is refused; the
+	// status and message are AWS IoT's (400, 413 or 415).
+	CodeInvalidShadow = "invalid_shadow"
+	// CodeVersionConflict: the request's version is not the current one
+	// (409).
+	CodeVersionConflict = "version_conflict"
+	// CodeBusy: the service's queue is full; retry later (429).
+	CodeBusy = "busy"
 	// CodeInternal: a bug or an unexpected failure; the log has details.
 	CodeInternal = "internal_error"
 )
@@ -81,6 +93,7 @@ func ErrorCodes() []string {
 		CodeRetainedNotFound, CodeQuotaExceeded, CodeUnsupportedProtocol, CodeNoSession, CodeDropped,
 		CodeTimeout, CodeNotReady, CodeRuleNotFound, CodeRuleExists, CodeRuleReadOnly, CodeInvalidSQL,
 		CodeInvalidRule, CodeSampleNoMatch, CodeEvalFailed, CodeBanNotFound, CodeUsersDisabled,
-		CodeUserNotFound, CodeUserReadOnly, CodeInternal,
+		CodeUserNotFound, CodeUserReadOnly, CodeDevicesDisabled, CodeShadowNotFound, CodeInvalidShadow,
+		CodeVersionConflict, CodeBusy, CodeInternal,
 	}
 }

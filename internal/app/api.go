@@ -42,6 +42,7 @@ func (a *App) setupAPI() error {
 		Rules:             a.ruleManager,
 		Bans:              func() api.BanManager { return a.Bans() },
 		Users:             a.userManager,
+		Shadows:           a.shadowManager,
 	})
 	a.api.api.Register(a.mux.ServeMux)
 	return nil

@@ -44,6 +44,8 @@ type App struct {
 
 	store storage.Store // the embedded store; nil when disabled (storage.go)
 
+	devices deviceState // registry, shadows, jobs (devices.go)
+
 	mu        sync.Mutex
 	listeners []io.Closer
 	wg        sync.WaitGroup
@@ -92,6 +94,9 @@ func (a *App) Start() error {
 	a.warnAnonymous() // auth.go
 	// The store is loaded before anything can publish (storage.go).
 	if err := a.startStore(); err != nil {
+		return err
+	}
+	if err := a.startDevices(); err != nil {
 		return err
 	}
 	if err := a.startBridges(); err != nil {
@@ -158,7 +163,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.closeListeners()
 	a.wg.Wait()
 	a.sec.Load().close()
-	return errors.Join(err, a.stopRules(ctx), a.stopBridges(ctx), a.closeStore())
+	return errors.Join(err, a.stopRules(ctx), a.stopBridges(ctx), a.stopDevices(ctx), a.closeStore())
 }
 
 // brokerOptions maps the config's mqtt section to broker options.

@@ -54,7 +54,7 @@ func newSecurity(cfg config.Config, bans *auth.BanList) (*security, error) {
 	if err != nil {
 		return nil, err
 	}
-	sec.authz = authz
+	sec.authz = thingACL(cfg.Devices.Enabled, authz) // devices.go
 	return sec, nil
 }
 

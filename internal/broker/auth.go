@@ -72,7 +72,10 @@ func (c *conn) connectInfo(p *packet.Connect, cp *connectParams) *auth.ConnectIn
 		ProtoVer:     byte(p.Version),
 		CertIdentity: c.certUsername + c.certClientID, // at most one is set
 	}
-	if _, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState }); ok || ci.CertIdentity != "" {
+	if f, ok := c.nc.(interface{ CertFingerprint() string }); ok {
+		ci.CertFingerprint = f.CertFingerprint()
+	}
+	if _, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState }); ok || ci.CertIdentity != "" || ci.CertFingerprint != "" {
 		ci.TLS = true
 	}
 	return ci

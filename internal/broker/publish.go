@@ -34,8 +34,9 @@ func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
 	if err := c.s.checkTopicLimits(p.Topic); err != nil {
 		return protoErr(packet.TopicNameInvalid, "publish topic: %v", err)
 	}
-	if strings.HasPrefix(p.Topic, "$") {
-		// Clients may not publish into $SYS and other broker namespaces:
+	if strings.HasPrefix(p.Topic, "$") && c.s.reserved.handler(p.Topic) == nil {
+		// Clients may not publish into $SYS and other broker namespaces,
+		// except to the request topics of a TopicHandler (reserved.go):
 		// dropped like an unauthorized publish.
 		return c.ackPublish(p, packet.NotAuthorized)
 	}
@@ -206,9 +207,15 @@ func (s *Server) Publish(ctx context.Context, m *msg.Message) (int, error) {
 	return n, nil
 }
 
-// publish stores the retained message, emits the published event and routes.
+// publish stores the retained message, emits the published event, routes,
+// and hands a request on a reserved topic to its TopicHandler (which counts
+// as one delivery). Requests are not retained.
 func (s *Server) publish(m *msg.Message) int {
-	if m.Retain && s.opts.RetainAvailable {
+	var h TopicHandler
+	if len(m.Topic) > 0 && m.Topic[0] == '$' {
+		h = s.reserved.handler(m.Topic)
+	}
+	if m.Retain && s.opts.RetainAvailable && h == nil {
 		s.storeRetained(m)
 	}
 	if s.events.wants(msg.EventMessagePublished) {
@@ -217,7 +224,12 @@ func (s *Server) publish(m *msg.Message) int {
 			ClientID: m.ClientID, Username: m.Username, PeerHost: m.PeerHost, Message: m, QoS: m.QoS,
 		})
 	}
-	return s.route(m) + s.replies.deliver(m)
+	n := s.route(m) + s.replies.deliver(m)
+	if h != nil {
+		h.HandleMessage(m)
+		n++
+	}
+	return n
 }
 
 // storeRetained sets or (empty payload) clears the retained message.

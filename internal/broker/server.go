@@ -37,9 +37,10 @@ type Server struct {
 	maxConns  atomic.Int64
 	maxPacket atomic.Int64
 
-	trace   atomic.Pointer[map[string]struct{}] // traced client ids; nil: none
-	replies replyRegistry                       // AwaitReply waiters (reply.go)
-	traceMu sync.Mutex                          // serialises TraceClient
+	trace    atomic.Pointer[map[string]struct{}] // traced client ids; nil: none
+	replies  replyRegistry                       // AwaitReply waiters (reply.go)
+	reserved reservedTopics                      // handlers of "$" request topics (reserved.go)
+	traceMu  sync.Mutex                          // serialises TraceClient
 
 	mu        sync.Mutex // guards sessions, conns, listeners, closed
 	sessions  map[string]*Session

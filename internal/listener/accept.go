@@ -3,7 +3,9 @@ package listener
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -169,6 +171,10 @@ func (p *preparer) handshake(nc net.Conn) (*Conn, error) {
 		}
 		st := tc.ConnectionState()
 		c.Conn, c.br = tc, nil
+		if len(st.PeerCertificates) > 0 {
+			sum := sha256.Sum256(st.PeerCertificates[0].Raw)
+			c.certFingerprint = hex.EncodeToString(sum[:])
+		}
 		if p.opts.IdentityFrom != "" && p.opts.IdentityFrom != IdentityFromNone {
 			c.setIdentity(certIdentity(&st, p.opts.IdentityFrom), p.opts.IdentityAs)
 		}

@@ -20,6 +20,9 @@ type Conn struct {
 	// The identity from the client certificate; at most one is set.
 	certUsername string
 	certClientID string
+	// certFingerprint is the SHA-256 of the verified client certificate
+	// (lowercase hex), "" without one.
+	certFingerprint string
 	// socket is the TCP socket under the connection when nothing but TLS
 	// sits between it and Read (no PROXY-protocol buffer): see Socket.
 	socket *net.TCPConn
@@ -62,6 +65,11 @@ func (c *Conn) RemoteAddr() net.Addr {
 func (c *Conn) CertIdentity() (username, clientID string) {
 	return c.certUsername, c.certClientID
 }
+
+// CertFingerprint returns the SHA-256 fingerprint (lowercase hex) of the
+// client's verified certificate, "" when it sent none; the device registry
+// matches it against a device's registered certificate.
+func (c *Conn) CertFingerprint() string { return c.certFingerprint }
 
 // setIdentity records id as the username or the client id, as identityAs
 // ("username" or "client_id") says.

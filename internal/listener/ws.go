@@ -98,6 +98,7 @@ func (w *WebSocket) upgrade(rw http.ResponseWriter, r *http.Request) {
 	out := &Conn{Conn: nc, remote: w.opts.TrustedProxies.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))}
 	if under, ok := r.Context().Value(connKey{}).(*Conn); ok {
 		out.certUsername, out.certClientID = under.CertIdentity()
+		out.certFingerprint = under.certFingerprint
 	}
 	w.handle(out, w.opts.Name)
 }

@@ -1,0 +1,96 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/iothub-dev/iothub/auth"
+	"github.com/iothub-dev/iothub/internal/api"
+	"github.com/iothub-dev/iothub/internal/device"
+	"github.com/iothub-dev/iothub/internal/device/shadow"
+	"github.com/iothub-dev/iothub/internal/device/thing"
+	"github.com/iothub-dev/iothub/storage"
+	"github.com/iothub-dev/iothub/storage/memstore"
+)
+
+// deviceState is the device services' part of the App (docs/devices.md).
+type deviceState struct {
+	shadow  *shadow.Service
+	unhook  func() // removes the $aws/things/ handler from the broker
+	memory  storage.Store
+	started bool
+}
+
+// deviceStore returns the store the device services keep their records
+// in: the hub's embedded store, or one in memory when storage is off.
+func (a *App) deviceStore() storage.Store {
+	if a.store != nil {
+		return a.store
+	}
+	if a.devices.memory == nil {
+		a.devices.memory = memstore.New()
+	}
+	return a.devices.memory
+}
+
+// startDevices starts the shadow service and hooks it to the broker's
+// $aws/things/ topics; nothing when devices.enabled is false. It runs
+// after the store is open and before the listeners.
+func (a *App) startDevices() error {
+	c := a.cfg.Devices
+	if !c.Enabled {
+		return nil
+	}
+	st := a.deviceStore()
+	a.devices.shadow = shadow.New(shadow.Options{
+		Store:     shadow.NewKVStore(st, a.cfg.Storage.Durability != "os"),
+		Publisher: a.broker,
+		Limits:    shadow.Limits{MaxStateBytes: c.Shadow.MaxStateBytes, MaxDepth: c.Shadow.MaxDepth},
+		Workers:   c.Shadow.Workers,
+		QueueSize: c.Shadow.QueueSize,
+		Logger:    a.log,
+	})
+	d := device.NewDispatcher(map[string]device.Service{"shadow": a.devices.shadow})
+	a.devices.unhook = a.broker.HandleTopics(thing.Prefix, d)
+	a.devices.started = true
+	return nil
+}
+
+// stopDevices drains the services; call it after the broker's Shutdown.
+func (a *App) stopDevices(ctx context.Context) error {
+	if !a.devices.started {
+		return nil
+	}
+	a.devices.unhook()
+	var errs []error
+	if err := a.devices.shadow.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if a.devices.memory != nil {
+		errs = append(errs, a.devices.memory.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("devices: %w", err)
+	}
+	return nil
+}
+
+// shadowManager is the shadow service for the API; nil when off.
+func (a *App) shadowManager() api.ShadowManager {
+	if a.devices.shadow == nil {
+		return nil
+	}
+	return a.devices.shadow
+}
+
+// thingACL wraps the ACL so that the reserved $aws/ topics follow the
+// device policy (a thing may use its own topics); unchanged when the
+// device services are off.
+func thingACL(enabled bool, authz auth.Authorizer) auth.Authorizer {
+	chain, ok := authz.(*auth.AuthzChain)
+	if !enabled || !ok {
+		return authz
+	}
+	return &device.ThingACL{Chain: chain}
+}
