@@ -1,0 +1,51 @@
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/iothub-dev/iothub/msg"
+	"github.com/iothub-dev/iothub/storage"
+)
+
+// WantsEvent implements the broker's EventFilter: the registry follows
+// connections only.
+func (r *Registry) WantsEvent(kind msg.EventKind) bool {
+	return kind == msg.EventClientConnected || kind == msg.EventClientDisconnected
+}
+
+// HandleEvent records a registered device's connection or disconnection
+// (connected, node, last seen); other clients are ignored. Status writes
+// are not synced: a crash loses at most the last seconds of it.
+func (r *Registry) HandleEvent(ev msg.Event) {
+	if !r.WantsEvent(ev.Kind) {
+		return
+	}
+	if _, err := r.o.Store.Get([]byte(prefixDevice + ev.ClientID)); err != nil {
+		return
+	}
+	st := Status{Connected: ev.Kind == msg.EventClientConnected, Node: ev.Node, LastSeen: ev.Time.UTC()}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return
+	}
+	var batch storage.Batch
+	batch.Put([]byte(prefixStatus+ev.ClientID), b)
+	if err := r.o.Store.Apply(&batch, false); err != nil {
+		r.log.Warn("recording a device's connection failed", "device", ev.ClientID, "error", err)
+	}
+}
+
+// status returns the recorded status of id (zero when none).
+func (r *Registry) status(id string) Status {
+	var st Status
+	b, err := r.o.Store.Get([]byte(prefixStatus + id))
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			r.log.Warn("reading a device's status failed", "device", id, "error", err)
+		}
+		return st
+	}
+	_ = json.Unmarshal(b, &st)
+	return st
+}
