@@ -21,6 +21,9 @@ const (
 	OriginWill
 	// OriginSys: the hub's own $SYS messages.
 	OriginSys
+	// OriginDevice: the device services (Origin.Name is the service:
+	// "shadow", "jobs" or "registry").
+	OriginDevice
 )
 
 var originNames = [...]string{
@@ -31,6 +34,7 @@ var originNames = [...]string{
 	OriginBridge:  "bridge",
 	OriginWill:    "will",
 	OriginSys:     "sys",
+	OriginDevice:  "device",
 }
 
 // String returns the kind's name ("client", "rule", …; "" for unknown).

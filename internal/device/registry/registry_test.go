@@ -10,8 +10,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/iothub-dev/iothub/auth"
-	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/storage/memstore"
 )
 

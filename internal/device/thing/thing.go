@@ -94,12 +94,12 @@ type Publisher interface {
 	Publish(ctx context.Context, m *msg.Message) (int, error)
 }
 
-// Publish sends payload on topic at QoS 1 from origin ("shadow", "jobs",
-// "registry"), bounded by a 10-second timeout.
-func Publish(p Publisher, topic string, payload []byte, origin string) error {
+// Publish sends payload on topic at QoS 1 from the device service named
+// service ("shadow", "jobs", "registry"), bounded by a 10-second timeout.
+func Publish(p Publisher, topic string, payload []byte, service string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := p.Publish(ctx, &msg.Message{Topic: topic, Payload: payload, QoS: 1, Origin: origin, PayloadFormat: 1, ContentType: "application/json"})
+	_, err := p.Publish(ctx, &msg.Message{Topic: topic, Payload: payload, QoS: 1, Origin: msg.Origin{Kind: msg.OriginDevice, Name: service}, PayloadFormat: 1, ContentType: "application/json"})
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", topic, err)
 	}
