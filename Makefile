@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 5s
 
-.PHONY: run build test deps vet unit fuzz bench clean
+.PHONY: run build test deps vet lint unit fuzz bench clean
 
 ## run: start the hub on the embedded defaults (MQTT :1883, WebSocket :8083).
 run:
@@ -13,15 +13,22 @@ run:
 build:
 	$(GO) build -o bin/iothub ./cmd/iothub
 
-## test: install what the tests need, then vet, fuzz briefly, and run every test with -race
-## (the tests last, so that the run ends with go test's own summary).
-test: deps vet fuzz unit
+## test: install what the tests need, then vet, lint, fuzz briefly, and run every test with
+## -race (the tests last, so that the run ends with go test's own summary).
+test: deps vet lint fuzz unit
 
 deps:
 	bash scripts/test-deps.sh
 
 vet:
 	$(GO) vet ./...
+
+## lint: golangci-lint with .golangci.yml, at the version pinned in tools/go.mod.
+lint: bin/golangci-lint
+	bin/golangci-lint run ./...
+
+bin/golangci-lint: tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o ../bin/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...

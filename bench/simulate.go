@@ -229,7 +229,7 @@ func runDevice(ctx context.Context, o *SimOptions, sc scenario, dev *device, c *
 	}
 }
 
-func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x10d)) }
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x10d)) } //nolint:gosec // simulated telemetry, reproducible by seed
 
 func cloneMap(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))

@@ -69,9 +69,6 @@ func (q *recQueue) take(dst []Record, n int) []Record {
 	return dst
 }
 
-// each calls f for every queued record, in order.
-func (q *recQueue) each(f func(*Record)) { q.eachN(q.n, f) }
-
 // eachN calls f for the first n queued records, in order.
 func (q *recQueue) eachN(n int, f func(*Record)) {
 	for _, c := range q.chunks {

@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -87,7 +86,7 @@ func enqueue(t *testing.T, r *Runner, from, to int) {
 }
 
 func testOptions(dir string) Options {
-	return Options{Name: "test", Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BatchSize: 7, MemoryRecords: 20, SendTimeout: 200 * time.Millisecond,
+	return Options{Name: "test", Dir: dir, Logger: slog.New(slog.DiscardHandler), BatchSize: 7, MemoryRecords: 20, SendTimeout: 200 * time.Millisecond,
 		RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}
 }
 

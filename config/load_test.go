@@ -49,7 +49,7 @@ func TestParse_errors(t *testing.T) {
 		sentinel error
 		want     []string // substrings of the message
 	}{
-		{"unknown_top.yaml", ErrUnknownKey, []string{`unknown_top.yaml:3: unknown key "listners" (did you mean "listeners"?)`}},
+		{"unknown_top.yaml", ErrUnknownKey, []string{`unknown_top.yaml:3: unknown key "listners" (did you mean "listeners"?)`}}, //nolint:misspell // the misspelling is the test input
 		{"unknown_nested.yaml", ErrUnknownKey, []string{`unknown_nested.yaml:3: unknown key "mqtt.max_inflght" (did you mean "max_inflight"?)`}},
 		{"unknown_listener.yaml", ErrUnknownKey, []string{`unknown_listener.yaml:4: unknown key "listeners.tcp.0.adress"`}},
 		{"wrong_type.yaml", ErrBadValue, []string{`wrong_type.yaml:2: mqtt.max_inflight: expected an integer, got "lots"`}},

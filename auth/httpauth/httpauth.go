@@ -196,7 +196,7 @@ func (a *Authenticator) ask(ctx context.Context, ci *auth.ConnectInfo) (auth.Res
 	if err != nil {
 		return a.failed(err), false
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 	switch {

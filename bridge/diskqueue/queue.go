@@ -154,7 +154,7 @@ func (q *Queue) recover() error {
 		}
 	}
 	slices.SortFunc(q.segs, func(a, b segment) int { return cmpU64(a.id, b.id) })
-	q.cursorF, err = os.OpenFile(filepath.Join(q.dir, "cursor"), os.O_RDWR|os.O_CREATE, 0o640)
+	q.cursorF, err = os.OpenFile(filepath.Join(q.dir, "cursor"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("diskqueue: %w", err)
 	}
@@ -174,7 +174,7 @@ func (q *Queue) recover() error {
 		q.cur = Position{Seg: firstSegment}
 	}
 	tail := q.segs[len(q.segs)-1]
-	q.w, err = os.OpenFile(filepath.Join(q.dir, segName(tail.id)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	q.w, err = os.OpenFile(filepath.Join(q.dir, segName(tail.id)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("diskqueue: %w", err)
 	}
@@ -340,7 +340,7 @@ func (q *Queue) roll() error {
 		_ = q.w.Sync()
 	}
 	id := q.segs[len(q.segs)-1].id + 1
-	f, err := os.OpenFile(filepath.Join(q.dir, segName(id)), os.O_WRONLY|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(filepath.Join(q.dir, segName(id)), os.O_WRONLY|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("diskqueue: new segment: %w", err)
 	}

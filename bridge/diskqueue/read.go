@@ -170,7 +170,7 @@ func (q *Queue) Prepend(recs [][]byte) error {
 	}
 	isTail := len(q.segs) == 1
 	if isTail {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o640)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("diskqueue: %w", err)
 		}
@@ -206,7 +206,7 @@ func (q *Queue) unreadOf(s segment) ([]byte, error) {
 }
 
 func writeFile(path string, b []byte, sync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("diskqueue: %w", err)
 	}

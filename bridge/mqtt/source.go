@@ -35,7 +35,7 @@ func (s *source) Health(ctx context.Context) error { return (*Link)(s).Health(ct
 func (l *Link) onPublish(pr paho.PublishReceived) (bool, error) {
 	p := pr.Packet
 	if m := l.message(p); m != nil && l.deliver(m) != nil {
-		return true, nil // closing: not acknowledged, the remote sends it again
+		return true, nil //nolint:nilerr // closing: not acknowledged, the remote sends it again
 	}
 	if p.QoS > 0 {
 		if err := pr.Client.Ack(p); err != nil {

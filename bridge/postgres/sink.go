@@ -86,7 +86,7 @@ func New(o Options) (*Sink, error) {
 func redactURL(err error) error {
 	var pe *pgconn.ParseConfigError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("cannot parse the connection string: %s", pe.Unwrap())
+		return fmt.Errorf("cannot parse the connection string: %s", pe.Unwrap()) //nolint:errorlint // not wrapped: the chain holds the password
 	}
 	return err
 }

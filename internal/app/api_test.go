@@ -2,7 +2,6 @@ package app
 
 import (
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +23,7 @@ func TestAPI_appRoutesDocumented(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.API.Key = "app-test-key-0123456789"
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 
 	var doc struct {
@@ -70,7 +69,7 @@ func TestAPI_everyServedRouteDocumented(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.Metrics.Enabled = true // GET /metrics is registered only then
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 
 	served := append(a.mux.Patterns(), a.api.api.Routes()...)

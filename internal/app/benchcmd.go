@@ -38,7 +38,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, benchUsage)
 		return exitConfig
 	}
-	raiseFileLimit(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	raiseFileLimit(slog.New(slog.DiscardHandler))
 	switch args[0] {
 	case "conn":
 		return benchConn(args[1:], stdout, stderr)

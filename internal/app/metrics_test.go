@@ -21,7 +21,7 @@ func newTestApp(t *testing.T, configure func(*config.Config)) (*App, *httptest.S
 	if configure != nil {
 		configure(&cfg)
 	}
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	srv := httptest.NewServer(a.mux)
 	t.Cleanup(srv.Close)

@@ -189,7 +189,7 @@ func (a *App) applyListenerKey(running *config.Config, next config.Config, key s
 	}
 	i, err := strconv.Atoi(parts[2])
 	if err != nil {
-		return keyRestart, nil
+		return keyRestart, nil //nolint:nilerr // not a listener index: the change needs a restart
 	}
 	cur, ok1 := listenerAt(running, parts[1], i)
 	nxt, ok2 := listenerAt(&next, parts[1], i)

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"io"
 	"log/slog"
 	"testing"
 
@@ -13,7 +12,7 @@ import (
 
 func TestReload_classifies(t *testing.T) {
 	cfg := config.Defaults()
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	level := new(slog.LevelVar)
 	a.UseLevelVar(level)

@@ -3,7 +3,6 @@ package bridgemgr_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -93,7 +92,7 @@ func benchRunner(b *testing.B, addr, compression string) {
 		b.Fatal(err)
 	}
 	r, err := bridge.NewRunner(p, bridge.Options{Name: "bench", Dir: b.TempDir(), BatchSize: 2000, MemoryRecords: 100000,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,7 +112,7 @@ func benchRunner(b *testing.B, addr, compression string) {
 }
 
 func benchHub(b *testing.B, kafkaAddr string) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := slog.New(slog.DiscardHandler)
 	srv, err := broker.New(broker.Options{NodeName: "bench", MaxInflight: 1024, MaxQueuedMessages: 1000, EventBuffer: 65536, Logger: log})
 	if err != nil {
 		b.Fatal(err)

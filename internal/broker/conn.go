@@ -160,7 +160,7 @@ func (c *conn) serve() {
 func (c *conn) loop() {
 	for {
 		fh, body, err := c.readPacket()
-		if err == errIdle {
+		if errors.Is(err, errIdle) {
 			if c.parkReader() {
 				return
 			}

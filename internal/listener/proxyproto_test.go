@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -49,7 +50,7 @@ func TestReadProxyHeader(t *testing.T) {
 			br := bufio.NewReaderSize(bytes.NewReader(tc.in), proxyBufSize)
 			addr, err := readProxyHeader(br)
 			switch {
-			case tc.wantErr == errAny:
+			case errors.Is(tc.wantErr, errAny):
 				require.Error(t, err)
 				return
 			case tc.wantErr != nil:

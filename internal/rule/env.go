@@ -44,5 +44,5 @@ func jsonUnmarshalString(s string, v any) error {
 	if s == "" {
 		return json.Unmarshal(nil, v)
 	}
-	return json.Unmarshal(unsafe.Slice(unsafe.StringData(s), len(s)), v)
+	return json.Unmarshal(unsafe.Slice(unsafe.StringData(s), len(s)), v) //nolint:gosec // read-only view: Unmarshal does not write its input
 }

@@ -2,8 +2,8 @@ package rule
 
 import (
 	"crypto/hmac"
-	"crypto/md5"
-	"crypto/sha1"
+	"crypto/md5"  //nolint:gosec // md5() is an EMQX rule function users call for checksums, not for security
+	"crypto/sha1" //nolint:gosec // sha() is an EMQX rule function, as md5
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"

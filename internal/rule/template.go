@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"errors"
 	"strings"
 )
 
@@ -71,7 +72,8 @@ func ParseTemplate(s string) (*Template, error) {
 // parsePlaceholder parses the path inside ${…}.
 func parsePlaceholder(src string, col int) (tplPart, error) {
 	shift := func(err error) error {
-		if e, ok := err.(*SQLError); ok {
+		var e *SQLError
+		if errors.As(err, &e) {
 			e.Pos = Pos{1, col + e.Pos.Col - 1}
 		}
 		return err

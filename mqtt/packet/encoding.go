@@ -98,7 +98,7 @@ func (d *decoder) string(what string) string {
 	if n == 0 || !d.need(n, what) {
 		return ""
 	}
-	s := unsafe.String(&d.b[d.off], n)
+	s := unsafe.String(&d.b[d.off], n) //nolint:gosec // zero-copy decode: strings alias the packet body, which the packet owns
 	d.off += n
 	if !validString(s) {
 		d.fail(malformedf("%s: %s: invalid UTF-8 or U+0000", d.pkt, what))

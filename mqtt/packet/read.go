@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"errors"
 	"io"
 )
 
@@ -45,7 +46,7 @@ func ReadPacket(r io.Reader, v Version, maxSize int) (Packet, error) {
 	}
 	n, err := ReadVarInt(br)
 	if err != nil {
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err

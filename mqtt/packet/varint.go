@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"errors"
 	"fmt"
 	"io"
 )
@@ -46,7 +47,7 @@ func ReadVarInt(r io.ByteReader) (int, error) {
 	for i := range 4 {
 		b, err := r.ReadByte()
 		if err != nil {
-			if i > 0 && err == io.EOF {
+			if i > 0 && errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
 			return 0, err

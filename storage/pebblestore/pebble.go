@@ -47,7 +47,7 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 // Apply implements storage.Store.
 func (s *Store) Apply(b *storage.Batch, sync bool) error {
 	pb := s.db.NewBatch()
-	defer pb.Close()
+	defer func() { _ = pb.Close() }() // an applied or failed batch has nothing left to report
 	for _, op := range b.Ops {
 		var err error
 		if op.Delete {

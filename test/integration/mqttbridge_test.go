@@ -145,7 +145,7 @@ func TestMQTTBridge_edgeCentral(t *testing.T) {
 	for i := range n {
 		publish1(t, dev, "devices/"+lock+"/state", []byte(strconv.Itoa(i)))
 	}
-	central = startHubOn(t, central)
+	startHubOn(t, central)
 	require.Eventually(t, func() bool { return col.distinct() == n }, 120*time.Second, 100*time.Millisecond,
 		"%d of %d reports reached the central", col.distinct(), n)
 	next := 0

@@ -68,10 +68,10 @@ func mosquittoPub(t *testing.T, port string, args ...string) (string, error) {
 // the certificate's CN is the client id).
 type tlsHub struct {
 	*hub
-	ca              *testutil.CA
-	server          testutil.CertFiles
-	tls, mtls, wss  string
-	certDir, config string
+	ca             *testutil.CA
+	server         testutil.CertFiles
+	tls, mtls, wss string
+	config         string
 }
 
 func startTLSHub(t *testing.T) *tlsHub {

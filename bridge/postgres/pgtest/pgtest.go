@@ -33,7 +33,6 @@ type Server struct {
 	dir  string
 	cmd  *exec.Cmd
 	done chan struct{}
-	logs string
 }
 
 // bin returns the directory of the newest installed PostgreSQL programs.
