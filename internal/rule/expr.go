@@ -262,7 +262,7 @@ func (p *parser) rangeTail(pos Pos) (*rangeNode, bool, error) {
 	from, ok, err := p.signedInt()
 	if err != nil || !ok || !p.tok.is("..") {
 		p.tok, *p.lex = save, saveLex
-		return nil, false, nil
+		return nil, false, nil //nolint:nilerr // not a range: the caller parses an index instead
 	}
 	if err := p.advance(); err != nil {
 		return nil, false, err
@@ -290,7 +290,7 @@ func (p *parser) signedInt() (int64, bool, error) {
 	}
 	n, err := strconv.ParseInt(p.tok.text, 10, 64)
 	if err != nil {
-		return 0, false, nil
+		return 0, false, nil //nolint:nilerr // out of range: not a range bound, the caller reports the index
 	}
 	if neg {
 		n = -n

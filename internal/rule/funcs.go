@@ -157,13 +157,6 @@ func array(args []Value, i int) ([]any, error) {
 	return nil, argErr(i, args[i], "an array")
 }
 
-func object(args []Value, i int) (map[string]any, error) {
-	if m, ok := args[i].AsObject(); ok {
-		return m, nil
-	}
-	return nil, argErr(i, args[i], "an object")
-}
-
 func argErr(i int, v Value, want string) error {
 	return evalErrf("argument %d is a %s, not %s", i+1, v.k, want)
 }

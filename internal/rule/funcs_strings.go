@@ -202,7 +202,7 @@ func findFn(a []Value) (Value, error) {
 	if err != nil {
 		return Null, err
 	}
-	i := -1
+	var i int
 	switch dir {
 	case "leading":
 		i = strings.Index(s, sub)

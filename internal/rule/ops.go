@@ -195,12 +195,6 @@ func apply(op string, a, b Value) (Value, error) {
 	return Bool(c >= 0), nil
 }
 
-// looseEqual is = without the error: whether a and b compare equal.
-func looseEqual(a, b Value) bool {
-	c, defined, err := compare(a, b)
-	return err == nil && defined && c == 0
-}
-
 // strictEqual is Erlang's =:= (IN and CASE x WHEN use it): same kind and
 // value, an int never equals a float, and no conversion of strings.
 func strictEqual(a, b Value) bool {

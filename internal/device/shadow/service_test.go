@@ -106,7 +106,6 @@ func TestService_mqttRequests(t *testing.T) {
 type blockingPublisher struct {
 	*recorder
 	release chan struct{}
-	once    sync.Once
 }
 
 func (b *blockingPublisher) Publish(ctx context.Context, m *msg.Message) (int, error) {
