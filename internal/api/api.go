@@ -95,6 +95,11 @@ type Options struct {
 	// Shadows returns the Device Shadow service (/api/v1/devices/{id}/shadow);
 	// nil, or a nil answer, turns its endpoints off (503 devices_disabled).
 	Shadows func() ShadowManager
+	// Devices returns the device registry (/api/v1/devices); nil, or a nil
+	// answer, turns its endpoints off (503 devices_disabled).
+	Devices func() RegistryManager
+	// MaxImportBytes caps a device import body (default 32 MiB).
+	MaxImportBytes int64
 }
 
 // API is the HTTP API: a set of routes registered on a ServeMux.
@@ -112,6 +117,9 @@ func New(o Options) *API {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
+	}
+	if o.MaxImportBytes <= 0 {
+		o.MaxImportBytes = 32 << 20
 	}
 	if o.CommandTopic == "" {
 		o.CommandTopic = "devices/{clientid}/command"
@@ -173,6 +181,7 @@ func (a *API) routes() []route {
 	}
 	rs = append(rs, a.ruleRoutes()...)
 	rs = append(rs, a.shadowRoutes()...)
+	rs = append(rs, a.registryRoutes()...)
 	return append(rs, a.securityRoutes()...)
 }
 
@@ -183,26 +192,36 @@ func (a *API) routes() []route {
 func (a *API) Register(mux *http.ServeMux) {
 	a.mux = mux
 	for _, r := range a.routes() {
-		mux.Handle(r.pattern, a.serve(r.h))
+		mux.Handle(r.pattern, a.serve(r.pattern, r.h))
 	}
-	mux.Handle("/api/v1/", a.serve(a.notFound))
+	mux.Handle("/api/v1/", a.serve("", a.notFound))
 }
 
-// serve adapts a handlerFunc: it bounds the body and renders errors.
-func (a *API) serve(h handlerFunc) http.Handler {
+// serve adapts a handlerFunc: it bounds the body (except for the routes
+// that bound their own: imports and uploads) and renders errors.
+func (a *API) serve(pattern string, h handlerFunc) http.Handler {
+	own := ownBodyLimit[pattern]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes)
+		if !own {
+			r.Body = http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes)
+		}
 		if err := h(w, r); err != nil {
 			writeError(w, a.log, r, err)
 		}
 	})
 }
 
+// ownBodyLimit are the routes whose handlers bound the body themselves.
+var ownBodyLimit = map[string]bool{
+	"POST /api/v1/devices/import": true,
+	"PUT /api/v1/firmware/{name}": true,
+}
+
 // notFound answers a path under /api/v1/ that no route serves; when the
 // path exists for another method it answers 405 with Allow.
 func (a *API) notFound(w http.ResponseWriter, r *http.Request) error {
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		if m == r.Method || a.mux == nil {
 			continue
 		}

@@ -81,6 +81,13 @@ const (
 	CodeVersionConflict = "version_conflict"
 	// CodeBusy: the service's queue is full; retry later (429).
 	CodeBusy = "busy"
+	// CodeDeviceNotFound: no device has the id in the registry.
+	CodeDeviceNotFound = "device_not_found"
+	// CodeDeviceExists: a device with the id is registered (create).
+	CodeDeviceExists = "device_exists"
+	// CodeInvalidDevice: a device field or an import is refused; the
+	// message names the field.
+	CodeInvalidDevice = "invalid_device"
 	// CodeInternal: a bug or an unexpected failure; the log has details.
 	CodeInternal = "internal_error"
 )
@@ -94,6 +101,6 @@ func ErrorCodes() []string {
 		CodeTimeout, CodeNotReady, CodeRuleNotFound, CodeRuleExists, CodeRuleReadOnly, CodeInvalidSQL,
 		CodeInvalidRule, CodeSampleNoMatch, CodeEvalFailed, CodeBanNotFound, CodeUsersDisabled,
 		CodeUserNotFound, CodeUserReadOnly, CodeDevicesDisabled, CodeShadowNotFound, CodeInvalidShadow,
-		CodeVersionConflict, CodeBusy, CodeInternal,
+		CodeVersionConflict, CodeBusy, CodeDeviceNotFound, CodeDeviceExists, CodeInvalidDevice, CodeInternal,
 	}
 }

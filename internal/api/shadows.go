@@ -22,9 +22,15 @@ type ShadowManager interface {
 // named shadow, as in AWS's REST API; without it, the classic shadow.
 func (a *API) shadowRoutes() []route {
 	return []route{
-		{"GET /api/v1/devices/{clientid}/shadow", a.getShadow},
-		{"POST /api/v1/devices/{clientid}/shadow", a.updateShadow},
-		{"DELETE /api/v1/devices/{clientid}/shadow", a.deleteShadow},
+		{"GET /api/v1/devices/{clientid}/shadow", a.shadowCall(func(m ShadowManager, r *http.Request, thing, name string, _ []byte) ([]byte, error) {
+			return m.Get(r.Context(), thing, name)
+		})},
+		{"POST /api/v1/devices/{clientid}/shadow", a.shadowCall(func(m ShadowManager, r *http.Request, thing, name string, body []byte) ([]byte, error) {
+			return m.Update(r.Context(), thing, name, body)
+		})},
+		{"DELETE /api/v1/devices/{clientid}/shadow", a.shadowCall(func(m ShadowManager, r *http.Request, thing, name string, _ []byte) ([]byte, error) {
+			return m.Delete(r.Context(), thing, name)
+		})},
 		{"GET /api/v1/devices/{clientid}/shadows", a.listShadows},
 	}
 }
@@ -70,47 +76,25 @@ func writeRawJSON(w http.ResponseWriter, status int, b []byte) {
 	_, _ = w.Write(append(b, '\n')) //nolint:gosec // a JSON document the shadow service built, served as application/json
 }
 
-func (a *API) getShadow(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.shadowManager()
-	if err != nil {
-		return err
+// shadowCall adapts one ShadowManager call (its body read whole) to a
+// handler that answers the shadow document.
+func (a *API) shadowCall(call func(m ShadowManager, r *http.Request, thing, name string, body []byte) ([]byte, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		m, err := a.shadowManager()
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return jsonError(err)
+		}
+		b, err := call(m, r, r.PathValue("clientid"), r.URL.Query().Get("name"), body)
+		if err != nil {
+			return shadowError(err)
+		}
+		writeRawJSON(w, http.StatusOK, b)
+		return nil
 	}
-	b, err := m.Get(r.Context(), r.PathValue("clientid"), r.URL.Query().Get("name"))
-	if err != nil {
-		return shadowError(err)
-	}
-	writeRawJSON(w, http.StatusOK, b)
-	return nil
-}
-
-func (a *API) updateShadow(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.shadowManager()
-	if err != nil {
-		return err
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return jsonError(err)
-	}
-	b, err := m.Update(r.Context(), r.PathValue("clientid"), r.URL.Query().Get("name"), body)
-	if err != nil {
-		return shadowError(err)
-	}
-	writeRawJSON(w, http.StatusOK, b)
-	return nil
-}
-
-func (a *API) deleteShadow(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.shadowManager()
-	if err != nil {
-		return err
-	}
-	b, err := m.Delete(r.Context(), r.PathValue("clientid"), r.URL.Query().Get("name"))
-	if err != nil {
-		return shadowError(err)
-	}
-	writeRawJSON(w, http.StatusOK, b)
-	return nil
 }
 
 func (a *API) listShadows(w http.ResponseWriter, r *http.Request) error {

@@ -43,6 +43,8 @@ func (a *App) setupAPI() error {
 		Bans:              func() api.BanManager { return a.Bans() },
 		Users:             a.userManager,
 		Shadows:           a.shadowManager,
+		Devices:           a.registryManager,
+		MaxImportBytes:    int64(a.cfg.Devices.MaxImportBytes),
 	})
 	a.api.api.Register(a.mux.ServeMux)
 	return nil

@@ -61,7 +61,8 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	sec, err := newSecurity(cfg, bans)
+	devAuthn := &deviceAuthn{}
+	sec, err := newSecurity(cfg, bans, devAuthn)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +72,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	a := &App{cfg: cfg, log: log, broker: b, mux: newRouteMux(), metrics: m, errc: make(chan error, 16)}
+	a.devices.authn = devAuthn
 	a.sec.Store(sec)
 	a.routes()
 	if err := a.setupAPI(); err != nil {

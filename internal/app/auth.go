@@ -17,17 +17,18 @@ import (
 // security is the hub's authentication and authorization, built from the
 // auth and limits sections of the config.
 type security struct {
-	bans  *auth.BanList // always present, so that the API can ban at run time
-	users *users.Store  // nil unless "users" is in auth.chain
-	http  *httpauth.Authenticator
-	authn auth.Authenticator
-	authz auth.Authorizer // nil: everything allowed
+	devices auth.Authenticator // the registry's, for "devices" in auth.chain (devices.go)
+	bans    *auth.BanList      // always present, so that the API can ban at run time
+	users   *users.Store       // nil unless "users" is in auth.chain
+	http    *httpauth.Authenticator
+	authn   auth.Authenticator
+	authz   auth.Authorizer // nil: everything allowed
 }
 
 // newSecurity builds the authenticator chain and the ACL around bans (the
 // ban list lives as long as the hub, across reloads).
-func newSecurity(cfg config.Config, bans *auth.BanList) (*security, error) {
-	sec := &security{bans: bans}
+func newSecurity(cfg config.Config, bans *auth.BanList, devices auth.Authenticator) (*security, error) {
+	sec := &security{bans: bans, devices: devices}
 	a := cfg.Auth
 	for _, b := range a.Ban.Static {
 		if err := sec.bans.AddStatic(auth.Ban{Kind: auth.BanKind(b.Kind), Value: b.Value, Reason: b.Reason}); err != nil {
@@ -93,6 +94,11 @@ func (sec *security) authenticator(name string, cfg config.Config) (auth.Authent
 		return an, nil
 	case "cert":
 		return auth.CertAuthenticator{}, nil
+	case "devices":
+		if !cfg.Devices.Enabled || sec.devices == nil {
+			return nil, fmt.Errorf("devices: the device registry is off (devices.enabled: false)")
+		}
+		return sec.devices, nil
 	}
 	return nil, fmt.Errorf("unknown authenticator %q", name)
 }
@@ -207,7 +213,7 @@ func (sec *security) close() {
 // changes.
 func (a *App) ReloadSecurity(next config.Config) error {
 	old := a.sec.Load()
-	sec, err := newSecurity(next, old.bans)
+	sec, err := newSecurity(next, old.bans, old.devices)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,8 @@ Usage:
                                 manage the HTTP API's keys (docs/http-api.md)
   iothub users add|remove|list|hash
                                 manage MQTT users (docs/security.md)
+  iothub devices list|get|add|update|remove|import
+                                manage the device registry over the API (docs/devices.md)
   iothub version                print the version
 `
 
@@ -60,6 +62,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return usersCmd(args[1:], os.Stdin, stdout, stderr) // userscmd.go
 	case "apikey":
 		return apikeyCmd(args[1:], stdout, stderr)
+	case "devices":
+		return devicesCmd(args[1:], os.Stdin, stdout, stderr) // devicescmd.go
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "iothub %s (%s)\n", Version, goVersion())
 		return exitOK

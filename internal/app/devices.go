@@ -4,22 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/internal/api"
 	"github.com/iothub-dev/iothub/internal/device"
+	"github.com/iothub-dev/iothub/internal/device/registry"
 	"github.com/iothub-dev/iothub/internal/device/shadow"
 	"github.com/iothub-dev/iothub/internal/device/thing"
+	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/storage"
 	"github.com/iothub-dev/iothub/storage/memstore"
 )
 
 // deviceState is the device services' part of the App (docs/devices.md).
 type deviceState struct {
-	shadow  *shadow.Service
-	unhook  func() // removes the $aws/things/ handler from the broker
-	memory  storage.Store
-	started bool
+	authn    *deviceAuthn // "devices" in auth.chain, bound to registry at start
+	registry *registry.Registry
+	unevents func() // removes the registry's broker event handler
+	shadow   *shadow.Service
+	unhook   func() // removes the $aws/things/ handler from the broker
+	memory   storage.Store
+	started  bool
 }
 
 // deviceStore returns the store the device services keep their records
@@ -43,6 +50,10 @@ func (a *App) startDevices() error {
 		return nil
 	}
 	st := a.deviceStore()
+	a.devices.registry = registry.New(registry.Options{Store: st, Publisher: a.broker, Logger: a.log,
+		BcryptCost: a.cfg.Auth.Users.BcryptCost, CacheTTL: cacheTTL(a.cfg.Auth.Users.CacheTTL.D())})
+	a.devices.authn.reg.Store(a.devices.registry)
+	a.devices.unevents = a.broker.AddEventHandler(a.devices.registry)
 	a.devices.shadow = shadow.New(shadow.Options{
 		Store:     shadow.NewKVStore(st, a.cfg.Storage.Durability != "os"),
 		Publisher: a.broker,
@@ -63,6 +74,7 @@ func (a *App) stopDevices(ctx context.Context) error {
 		return nil
 	}
 	a.devices.unhook()
+	a.devices.unevents()
 	var errs []error
 	if err := a.devices.shadow.Close(ctx); err != nil {
 		errs = append(errs, err)
@@ -93,4 +105,36 @@ func thingACL(enabled bool, authz auth.Authorizer) auth.Authorizer {
 		return authz
 	}
 	return &device.ThingACL{Chain: chain}
+}
+
+// registryManager is the device registry for the API; nil when off.
+func (a *App) registryManager() api.RegistryManager {
+	if a.devices.registry == nil {
+		return nil
+	}
+	return a.devices.registry
+}
+
+// cacheTTL maps the config's 0 ("never cache") to the registry's negative.
+func cacheTTL(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// deviceAuthn is the "devices" authenticator of auth.chain: the
+// registry's once the device services started, which happens before any
+// listener opens.
+type deviceAuthn struct {
+	reg atomic.Pointer[registry.Registry]
+}
+
+// Authenticate implements auth.Authenticator.
+func (d *deviceAuthn) Authenticate(ctx context.Context, ci *auth.ConnectInfo) auth.Result {
+	r := d.reg.Load()
+	if r == nil {
+		return auth.Denied(packet.ServerUnavailable, "the device registry is not started")
+	}
+	return registry.Authenticator{R: r}.Authenticate(ctx, ci)
 }
