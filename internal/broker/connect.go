@@ -97,14 +97,8 @@ func (c *conn) connectParams(p *packet.Connect) (connectParams, packet.ReasonCod
 	if rm := int(p.Properties.ReceiveMaximum); rm > 0 && rm < cp.window {
 		cp.window = rm
 	}
-	if max := s.opts.MaxKeepAlive; max > 0 && (p.KeepAlive == 0 || time.Duration(p.KeepAlive)*time.Second > max) {
-		if !v5 {
-			// 3.1.1 cannot be told a Server Keep Alive: enforcing one the
-			// client does not know would cut it off (Mosquitto refuses
-			// such clients the same way).
-			return cp, packet.V311IdentifierRejected
-		}
-		cp.serverKeepAive, cp.keepAliveSet = uint16(max/time.Second), true
+	if code := c.capKeepAlive(p, &cp, v5); code != packet.Success {
+		return cp, code
 	}
 	if p.WillFlag {
 		if err := s.checkTopicLimits(p.WillTopic); err != nil {
@@ -117,6 +111,26 @@ func (c *conn) connectParams(p *packet.Connect) (connectParams, packet.ReasonCod
 		cp.willDelay = p.WillProperties.WillDelay
 	}
 	return cp, packet.Success
+}
+
+// capKeepAlive applies mqtt.max_keepalive. A v5 client asking for more (or
+// for 0) is told Server Keep Alive. A 3.1.1 client cannot be told: one
+// asking for 0 (it promises nothing) is admitted and closed when silent for
+// 1.5 × the cap, which it cannot tell from a lost connection; one asking for
+// more than the cap would be cut off between its own pings, so it is refused
+// (0x02, as Mosquitto does) and the refusal logged with the reason.
+func (c *conn) capKeepAlive(p *packet.Connect, cp *connectParams, v5 bool) packet.ReasonCode {
+	max := c.s.opts.MaxKeepAlive
+	if max <= 0 || p.KeepAlive != 0 && time.Duration(p.KeepAlive)*time.Second <= max {
+		return packet.Success
+	}
+	if !v5 && p.KeepAlive != 0 {
+		c.logger().Info("refusing 3.1.1 client: keep alive above mqtt.max_keepalive, which 3.1.1 cannot announce",
+			"client_id", p.ClientID, "keep_alive", p.KeepAlive, "max_keepalive", max)
+		return packet.V311IdentifierRejected
+	}
+	cp.serverKeepAive, cp.keepAliveSet = uint16(max/time.Second), true
+	return packet.Success
 }
 
 func pick(v5 bool, code5, code311 packet.ReasonCode) packet.ReasonCode {

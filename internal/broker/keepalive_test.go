@@ -74,14 +74,23 @@ func TestKeepAlive_serverKeepAlive(t *testing.T) {
 	require.False(t, ack.Properties.HasServerKeepAlive, "a keep alive within the cap is accepted as is")
 
 	// 3.1.1 has no Server Keep Alive: a client asking for more than the
-	// cap is refused rather than cut off at a deadline it does not know.
-	for _, asked := range []uint16{0, 120} {
-		rc := dialRaw(t, addr, packet.V311)
-		rc.send(&packet.Connect{Version: packet.V311, ClientID: "c3", CleanStart: true, KeepAlive: asked})
-		ack3, ok := rc.read().(*packet.Connack)
-		require.True(t, ok)
-		require.Equal(t, packet.V311IdentifierRejected, ack3.ReasonCode, "asked %d", asked)
-		require.Nil(t, rc.closed())
-	}
+	// cap is refused rather than cut off at a deadline it does not know; one
+	// asking for 0 is admitted (and closed when silent past the cap).
+	rc := dialRaw(t, addr, packet.V311)
+	rc.send(&packet.Connect{Version: packet.V311, ClientID: "c3", CleanStart: true, KeepAlive: 120})
+	ack3, ok := rc.read().(*packet.Connack)
+	require.True(t, ok)
+	require.Equal(t, packet.V311IdentifierRejected, ack3.ReasonCode)
+	require.Nil(t, rc.closed())
+	connectRaw(t, addr, "c0", func(cp *packet.Connect) { cp.Version = packet.V311; cp.KeepAlive = 0 })
 	connectRaw(t, addr, "c3", func(cp *packet.Connect) { cp.Version = packet.V311; cp.KeepAlive = 60 })
+}
+
+// A 3.1.1 client asking for keep alive 0 under mqtt.max_keepalive is
+// admitted and closed once silent for 1.5 × the cap.
+func TestKeepAlive_v311ZeroCapped(t *testing.T) {
+	s, addr := testutil.StartBroker(t, func(o *broker.Options) { o.MaxKeepAlive = time.Second })
+	rc, _ := connectRaw(t, addr, "quiet", func(cp *packet.Connect) { cp.Version = packet.V311; cp.KeepAlive = 0 })
+	require.Nil(t, rc.closed(), "closed without a DISCONNECT (3.1.1)")
+	testutil.Eventually(t, 10*time.Second, func() bool { return s.Stats().Connections == 0 }, "connection released")
 }
