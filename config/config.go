@@ -158,6 +158,19 @@ type MQTT struct {
 	QueueFullPolicy string `yaml:"queue_full_policy"`
 	// MaxPendingWrites bounds the packets waiting to be written to a connection.
 	MaxPendingWrites int `yaml:"max_pending_writes"`
+	// MaxQueuedBytes bounds each session's queue in bytes (0: no byte bound).
+	MaxQueuedBytes int `yaml:"max_queued_bytes"`
+	// MaxPendingWriteBytes bounds the QoS 0 bytes waiting to be written to
+	// a connection (0: no byte bound).
+	MaxPendingWriteBytes int `yaml:"max_pending_write_bytes"`
+	// MaxBufferedBytes is the hub's budget for messages on their way:
+	// session queues, pending writes, large inbound packets (0: a quarter
+	// of the machine's memory; -1: no budget).
+	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
+	// BackpressureTimeout is the longest a client's message waits for room
+	// in a connected subscriber's full queue before the queue policy drops
+	// (0: never wait).
+	BackpressureTimeout Duration `yaml:"backpressure_timeout"`
 	// MaxTopicLevels bounds the levels of a topic name or filter.
 	MaxTopicLevels int `yaml:"max_topic_levels"`
 	// MaxTopicLength bounds the length of a topic name or filter, in bytes.
@@ -222,6 +235,9 @@ func Defaults() Config {
 			MaxQueuedMessages:          1000,
 			QueueFullPolicy:            "drop_oldest",
 			MaxPendingWrites:           1024,
+			MaxQueuedBytes:             16 << 20,
+			MaxPendingWriteBytes:       4 << 20,
+			BackpressureTimeout:        Duration(2 * time.Second),
 			MaxTopicLevels:             128,
 			MaxTopicLength:             65535,
 			ConnectTimeout:             Duration(10 * time.Second),

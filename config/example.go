@@ -172,6 +172,10 @@ mqtt:
   max_queued_messages: 1000 # messages queued per session, online or offline
   queue_full_policy: drop_oldest # full queue: drop_oldest or drop_new
   max_pending_writes: 1024 # packets waiting for one socket; QoS 0 beyond are dropped
+  max_queued_bytes: 16777216 # bytes queued per session (0: no byte bound)
+  max_pending_write_bytes: 4194304 # QoS 0 bytes waiting for one socket (0: no byte bound)
+  max_buffered_bytes: 0 # budget for all queued, pending and partly received messages; over it publishers wait, new connections are refused (0: a quarter of the machine's memory; -1: none)
+  backpressure_timeout: 2s # a message finding a connected subscriber's queue full waits this long for room (its publisher not read) before the queue policy drops (0: drop at once)
   max_topic_levels: 128 # levels in a topic name or filter
   max_topic_length: 65535 # bytes in a topic name or filter
   max_subscriptions_per_client: 0 # subscriptions per session (0: no cap)

@@ -179,6 +179,10 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		MaxQueuedMessages:         m.MaxQueuedMessages,
 		QueueFullPolicy:           broker.QueueFullPolicy(m.QueueFullPolicy),
 		MaxPendingWrites:          m.MaxPendingWrites,
+		MaxQueuedBytes:            zeroMeansNone(int64(m.MaxQueuedBytes)),
+		MaxPendingWriteBytes:      zeroMeansNone(int64(m.MaxPendingWriteBytes)),
+		MaxBufferedBytes:          int64(m.MaxBufferedBytes),
+		BackpressureTimeout:       zeroMeansNone(m.BackpressureTimeout.D()),
 		MaxTopicLevels:            m.MaxTopicLevels,
 		MaxTopicLength:            m.MaxTopicLength,
 		MaxSubscriptionsPerClient: m.MaxSubscriptionsPerClient,
@@ -197,6 +201,15 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		EventBlockTimeout:         m.EventBlockTimeout.D(),
 		Logger:                    log,
 	}
+}
+
+// zeroMeansNone maps the config's 0 ("none") to the broker's negative
+// value (its zero means "the default").
+func zeroMeansNone[T int64 | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // parkIdleAfter maps the config's 0 ("never park") to the broker's

@@ -96,6 +96,20 @@ func (c *v5Client) publish(t *testing.T, p *paho.Publish) *paho.PublishResponse 
 	return r
 }
 
+// publishCode publishes p (QoS 1 or 2) and returns the reason code of its
+// acknowledgement, error codes included.
+func (c *v5Client) publishCode(t *testing.T, p *paho.Publish) byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := c.Publish(ctx, p)
+	if r != nil {
+		return r.ReasonCode
+	}
+	require.NoError(t, err)
+	return 0
+}
+
 // next returns the next received publish or fails after timeout.
 func (c *v5Client) next(t *testing.T) *paho.Publish {
 	t.Helper()

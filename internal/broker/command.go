@@ -228,7 +228,7 @@ func (ss *Session) deliverCommand(d delivery) Outcome {
 		ss.s.drop(ss, d, DropQoS0Offline)
 		return OutcomeDropped
 	case ss.conn == nil:
-		return queuedOrDropped(ss.enqueueLocked(d))
+		return queuedOrDropped(ss.enqueueLocked(d) == accepted)
 	case d.qos == 0:
 		if !ss.conn.enqueue(outItem{d: d}) {
 			ss.s.drop(ss, d, DropWriteQueueFull)
@@ -240,7 +240,7 @@ func (ss *Session) deliverCommand(d delivery) Outcome {
 		return OutcomeSent
 	}
 	// Connected with a full window: it goes out as acks free room.
-	if ss.enqueueLocked(d) {
+	if ss.enqueueLocked(d) == accepted {
 		return OutcomeSent
 	}
 	return OutcomeDropped

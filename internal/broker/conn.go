@@ -86,6 +86,13 @@ type conn struct {
 	spare   []outItem
 	writing bool
 	closing bool // no more writes accepted
+	// outBytes is what the queued publishes count against the byte
+	// budgets; room, when set, is closed when the writer takes the queue;
+	// stalled is set when a publisher waited the whole back-pressure bound
+	// for room here (backpressure.go).
+	outBytes int64
+	room     chan struct{}
+	stalled  bool
 	// leftover is what an inline write could not hand to the socket at
 	// once; the writer goroutine sends it first (write_inline.go).
 	leftover []byte
@@ -206,6 +213,11 @@ func (c *conn) readFailed(err error) {
 		c.s.stats.malformedPackets.Add(1)
 		c.logger().Info("closing connection: bad packet", "client_id", c.clientID(), "error", err)
 		c.closeWith(pe.Code, "malformed_packet", err.Error())
+	case errors.Is(err, errMemoryBudget):
+		c.s.stats.budgetRefused.Add(1)
+		c.s.logLimited(&c.s.budgetLog, "memory budget spent (mqtt.max_buffered_bytes): closing a connection sending a large packet",
+			"client_id", c.clientID(), "used_bytes", c.s.mem.used.Load(), "limit_bytes", c.s.mem.limit)
+		c.closeWith(packet.QuotaExceeded, "memory_limit", err.Error())
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if c.sess == nil {
 			c.setCause("connect_timeout")
@@ -285,17 +297,40 @@ func (c *conn) parseHeader() (fh packet.FixedHeader, hdrLen int, ok bool, err er
 }
 
 // readBody consumes the header and returns a fresh buffer with the body,
-// reading the rest from the socket when it is not all buffered.
+// reading the rest from the socket when it is not all buffered. A body
+// larger than the read buffer that is not all here grows as its bytes
+// arrive (a client announcing 1 MiB and sending ten bytes costs ten), and
+// what it holds counts against the memory budget until it is complete.
 func (c *conn) readBody(hdrLen, n int) ([]byte, error) {
 	c.rpos += hdrLen
-	body := make([]byte, n)
+	c.s.stats.bytesIn.Add(uint64(hdrLen + n))
+	size := n
+	if n > readBufSize {
+		size = min(n, max(c.rend-c.rpos, readBufSize))
+	}
+	body := make([]byte, size)
 	got := copy(body, (*c.rbuf)[c.rpos:c.rend])
 	c.rpos += got
-	c.s.stats.bytesIn.Add(uint64(hdrLen + n))
 	if c.rpos == c.rend {
 		c.releaseReadBuf()
 	}
+	if got == n {
+		return body, nil
+	}
+	var charged int64
+	defer func() { c.s.mem.add(-charged) }()
 	for got < n {
+		if got == len(body) {
+			grown := min(2*len(body), n)
+			if !c.s.mem.tryAdd(int64(grown)) {
+				return nil, errMemoryBudget
+			}
+			c.s.mem.add(-charged)
+			charged = int64(grown)
+			nb := make([]byte, grown)
+			copy(nb, body[:got])
+			body = nb
+		}
 		m, err := c.readSome(body[got:])
 		got += m
 		if m == 0 && err == nil {
@@ -307,6 +342,10 @@ func (c *conn) readBody(hdrLen, n int) ([]byte, error) {
 	}
 	return body, nil
 }
+
+// errMemoryBudget closes a connection whose large packet finds the memory
+// budget spent.
+var errMemoryBudget = errors.New("memory budget spent (mqtt.max_buffered_bytes)")
 
 // fill reads more bytes. With nothing buffered it blocks on the small inline
 // peek array, so an idle connection holds no pooled buffer; there, the idle

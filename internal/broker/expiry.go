@@ -56,7 +56,7 @@ func (ss *Session) dropExpiredLocked(now time.Time) int {
 			continue
 		}
 		dropped++
-		ss.s.stats.queued.Add(-1)
+		ss.queueAdded(d, -1)
 		ss.forgetLocked(&d)
 		ss.s.drop(ss, d, DropExpired)
 	}

@@ -18,9 +18,12 @@ func TestLimits_maxQueuedMessages(t *testing.T) {
 	tests := []struct {
 		policy broker.QueueFullPolicy
 		want   []string
+		// code is the PUBACK reason code of the messages over the limit:
+		// with drop_new nobody took them (Quota exceeded).
+		code byte
 	}{
-		{broker.DropOldest, []string{"2", "3", "4"}},
-		{broker.DropNew, []string{"0", "1", "2"}},
+		{broker.DropOldest, []string{"2", "3", "4"}, byte(packet.Success)},
+		{broker.DropNew, []string{"0", "1", "2"}, byte(packet.QuotaExceeded)},
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.policy), func(t *testing.T) {
@@ -36,7 +39,11 @@ func TestLimits_maxQueuedMessages(t *testing.T) {
 
 			pub := connectV5(t, addr, "pub", nil)
 			for i := range 5 {
-				pub.publish(t, &paho.Publish{Topic: "q", QoS: 1, Payload: []byte(fmt.Sprint(i))})
+				want := byte(packet.Success)
+				if i >= 3 {
+					want = tc.code
+				}
+				require.Equal(t, want, pub.publishCode(t, &paho.Publish{Topic: "q", QoS: 1, Payload: []byte(fmt.Sprint(i))}), "message %d", i)
 			}
 			require.Equal(t, uint64(2), s.Stats().Dropped["queue_full"])
 			require.Equal(t, int64(3), s.Stats().Queued)

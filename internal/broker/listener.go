@@ -155,6 +155,12 @@ func (c *conn) overConnectionLimit() bool {
 	if n := s.maxConns.Load(); n > 0 && s.stats.connections.Load() > n {
 		return true
 	}
+	if s.mem.over() { // budget.go: no new work while the memory budget is spent
+		s.stats.budgetRefused.Add(1)
+		s.logLimited(&s.budgetLog, "memory budget spent (mqtt.max_buffered_bytes): refusing new connections",
+			"used_bytes", s.mem.used.Load(), "limit_bytes", s.mem.limit)
+		return true
+	}
 	n := c.lst.maxConns.Load()
 	return n > 0 && c.lst.conns.Load() > n
 }

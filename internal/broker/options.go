@@ -51,9 +51,28 @@ type Options struct {
 	MaxQueuedMessages int
 	// QueueFullPolicy applies when the queue is full; see QueueFullPolicy.
 	QueueFullPolicy QueueFullPolicy
+	// MaxQueuedBytes bounds the per-session queue in bytes (topic, payload
+	// and a per-message overhead); negative: no byte bound.
+	MaxQueuedBytes int64
 	// MaxPendingWrites bounds the packets waiting to be written to one
 	// connection; QoS 0 messages beyond it are dropped and counted.
 	MaxPendingWrites int
+	// MaxPendingWriteBytes bounds the QoS 0 bytes waiting to be written to
+	// one connection, like MaxPendingWrites; negative: no byte bound.
+	MaxPendingWriteBytes int64
+	// MaxBufferedBytes is the global budget for what the hub holds for
+	// messages on their way: session queues, pending writes and inbound
+	// packets larger than a read buffer. Over it publishers wait (up to
+	// BackpressureTimeout), new connections are refused, queues take a
+	// message only in place of another, and a connection starting a large
+	// packet is closed. Zero: a quarter of the machine's memory; negative:
+	// no budget. See budget.go.
+	MaxBufferedBytes int64
+	// BackpressureTimeout is the longest a client's message waits for room
+	// in a connected subscriber's full queue (or in the memory budget)
+	// before the queue policy drops anything; the publisher is not read
+	// meanwhile. Negative: never wait (drop at once). See backpressure.go.
+	BackpressureTimeout time.Duration
 	// MaxTopicLevels and MaxTopicLength bound topic names and filters.
 	MaxTopicLevels int
 	MaxTopicLength int
@@ -130,6 +149,10 @@ func Defaults() Options {
 		MaxQueuedMessages:         1000,
 		QueueFullPolicy:           DropOldest,
 		MaxPendingWrites:          1024,
+		MaxQueuedBytes:            16 << 20,
+		MaxPendingWriteBytes:      4 << 20,
+		MaxBufferedBytes:          defaultBufferedBytes(),
+		BackpressureTimeout:       2 * time.Second,
 		MaxTopicLevels:            128,
 		MaxTopicLength:            65535,
 		MaxSubscriptionsPerClient: 0,

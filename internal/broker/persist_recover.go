@@ -216,8 +216,7 @@ func (r *recoverer) queued(k, v []byte) error {
 		r.rep.Inflight++
 		return nil
 	}
-	ss.queue.push(rec.d)
-	s.stats.queued.Add(1)
+	ss.pushLocked(rec.d)
 	r.rep.Queued++
 	return nil
 }

@@ -69,12 +69,32 @@ func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
 		}
 	}
 	m := c.newMessage(p)
-	n := c.s.publish(m)
-	code := packet.Success
-	if n == 0 && c.version == packet.V5 {
-		code = packet.NoMatchingSubscribers
+	w := c.newPubWait(p.QoS)
+	c.s.waitBudget(w) // budget.go
+	r := c.s.publishWait(m, w)
+	if w != nil {
+		w.done()
 	}
-	return c.ackPublish(p, code)
+	return c.ackPublish(p, r.code(c.version))
+}
+
+// routed counts what became of one message's deliveries.
+type routed struct {
+	accepted int // written, in flight or queued
+	full     int // dropped by a queue-full policy
+}
+
+// code is the PUBACK/PUBREC reason code for a v5 publisher: No matching
+// subscribers when nobody took it, Quota exceeded when every subscriber
+// that could take it had no room (drop_new, or the memory budget).
+func (r routed) code(v packet.Version) packet.ReasonCode {
+	switch {
+	case v != packet.V5 || r.accepted > 0:
+		return packet.Success
+	case r.full > 0:
+		return packet.QuotaExceeded
+	}
+	return packet.NoMatchingSubscribers
 }
 
 // publishPool holds decode targets for inbound PUBLISH packets, so that a
@@ -211,6 +231,12 @@ func (s *Server) Publish(ctx context.Context, m *msg.Message) (int, error) {
 // and hands a request on a reserved topic to its TopicHandler (which counts
 // as one delivery). Requests are not retained.
 func (s *Server) publish(m *msg.Message) int {
+	return s.publishWait(m, nil).accepted
+}
+
+// publishWait is publish with a publisher's back-pressure allowance (nil:
+// never wait).
+func (s *Server) publishWait(m *msg.Message, w *pubWait) routed {
 	var h TopicHandler
 	if len(m.Topic) > 0 && m.Topic[0] == '$' {
 		h = s.reserved.handler(m.Topic)
@@ -224,12 +250,13 @@ func (s *Server) publish(m *msg.Message) int {
 			ClientID: m.ClientID, Username: m.Username, PeerHost: m.PeerHost, Message: m, QoS: m.QoS,
 		})
 	}
-	n := s.route(m) + s.replies.deliver(m)
+	r := s.route(m, w)
+	r.accepted += s.replies.deliver(m)
 	if h != nil {
 		h.HandleMessage(m)
-		n++
+		r.accepted++
 	}
-	return n
+	return r
 }
 
 // storeRetained sets or (empty payload) clears the retained message.
@@ -253,8 +280,9 @@ var matchesPool = sync.Pool{New: func() any { return new(topic.Matches[*subscrip
 
 // route delivers m to every matching session once (overlapping subscriptions
 // of one session merge: highest QoS, all subscription identifiers) and to one
-// member of each matching shared group. It returns the number of deliveries.
-func (s *Server) route(m *msg.Message) int {
+// member of each matching shared group. It counts what became of the
+// deliveries; w is the publisher's back-pressure allowance (nil: none).
+func (s *Server) route(m *msg.Message, w *pubWait) routed {
 	ms := matchesPool.Get().(*topic.Matches[*subscription])
 	defer matchesPool.Put(ms)
 	s.subs.Match(m.Topic, ms)
@@ -263,27 +291,32 @@ func (s *Server) route(m *msg.Message) int {
 		sortEntries(subs)
 	}
 	inline := len(subs)+len(ms.Shared) <= maxInlineFanout
-	n := 0
+	var r routed
 	for i := 0; i < len(subs); {
 		j := i + 1
 		for j < len(subs) && subs[j].Key == subs[i].Key {
 			j++
 		}
 		if d, ok := mergeDelivery(m, subs[i:j]); ok && d.m != nil {
-			if subs[i].Value.sess.deliver(d, inline) {
-				n++
-			}
+			r.add(subs[i].Value.sess.deliver(d, inline, w))
 		}
 		i = j
 	}
 	for _, g := range ms.Shared {
-		if s.deliverShared(m, g, inline) {
-			n++
-		}
+		r.add(s.deliverShared(m, g, inline, w))
 	}
 	clear(ms.Subs)
 	clear(ms.Shared)
-	return n
+	return r
+}
+
+func (r *routed) add(st deliverStatus) {
+	switch st {
+	case accepted:
+		r.accepted++
+	case full:
+		r.full++
+	}
 }
 
 // sortEntries orders matches by client id (insertion sort: match lists are
@@ -327,10 +360,10 @@ func mergeDelivery(m *msg.Message, subs []topic.Entry[*subscription]) (delivery,
 
 // deliverShared gives m to one member of a shared group, preferring a
 // connected member, chosen by the configured strategy.
-func (s *Server) deliverShared(m *msg.Message, g *topic.ShareGroup[*subscription], inline bool) bool {
+func (s *Server) deliverShared(m *msg.Message, g *topic.ShareGroup[*subscription], inline bool, w *pubWait) deliverStatus {
 	members := g.Members()
 	if len(members) == 0 {
-		return false
+		return refused
 	}
 	var first topic.Entry[*subscription]
 	for range members {
@@ -342,16 +375,16 @@ func (s *Server) deliverShared(m *msg.Message, g *topic.ShareGroup[*subscription
 			e, ok = g.Next()
 		}
 		if !ok {
-			return false
+			return refused
 		}
 		if first.Value == nil {
 			first = e
 		}
 		if e.Value.sess.isConnected() {
-			return e.Value.sess.deliver(sharedDelivery(m, e.Value), inline)
+			return e.Value.sess.deliver(sharedDelivery(m, e.Value), inline, w)
 		}
 	}
-	return first.Value.sess.deliver(sharedDelivery(m, first.Value), inline)
+	return first.Value.sess.deliver(sharedDelivery(m, first.Value), inline, w)
 }
 
 func sharedDelivery(m *msg.Message, sub *subscription) delivery {

@@ -54,6 +54,13 @@ type Server struct {
 	// npoll watches parked idle connections (park.go); nil: none park.
 	npoll *netpoll.Poller
 
+	// mem is the global byte budget (budget.go); the limited logs throttle
+	// the warnings about drops, stalled subscribers and the budget.
+	mem       memBudget
+	dropLog   [dropReasons]limitedLog
+	stallLog  limitedLog
+	budgetLog limitedLog
+
 	// The store (persist*.go): nil without Options.Store.
 	pstp         atomic.Pointer[persister]
 	syncers      syncerSet                 // sync.go
@@ -85,6 +92,7 @@ func New(opts Options) (*Server, error) {
 		lstates:   make(map[string]*listenerState),
 		quit:      make(chan struct{}),
 	}
+	s.mem.limit = opts.MaxBufferedBytes
 	s.maxConns.Store(int64(opts.MaxConnections))
 	s.maxPacket.Store(int64(opts.MaxPacketSize))
 	s.sec.init(&opts)
@@ -124,6 +132,10 @@ func withDefaults(o Options) Options {
 	setIfZero(&o.MaxInflight, d.MaxInflight)
 	setIfZero(&o.MaxQueuedMessages, d.MaxQueuedMessages)
 	setIfZero(&o.MaxPendingWrites, d.MaxPendingWrites)
+	setIfZero(&o.MaxQueuedBytes, d.MaxQueuedBytes)
+	setIfZero(&o.MaxPendingWriteBytes, d.MaxPendingWriteBytes)
+	setIfZero(&o.MaxBufferedBytes, d.MaxBufferedBytes)
+	setIfZero(&o.BackpressureTimeout, d.BackpressureTimeout)
 	setIfZero(&o.MaxTopicLevels, d.MaxTopicLevels)
 	setIfZero(&o.MaxTopicLength, d.MaxTopicLength)
 	setIfZero(&o.EventBuffer, d.EventBuffer)
@@ -327,6 +339,7 @@ func (s *Server) nextMsgID() uint64 { return s.msgID.Add(1) }
 // drop counts a message not delivered to ss and reports it as an event.
 func (s *Server) drop(ss *Session, d delivery, why DropReason) {
 	s.stats.dropped[why].Add(1)
+	s.logLimitedAt(why.logLevel(), &s.dropLog[why], "messages dropped", "reason", why.String(), "client_id", ss.ID(), "topic", d.m.Topic)
 	d.notifyDropped(why)
 	if s.events.wants(msg.EventMessageDropped) {
 		s.emitDelivery(msg.EventMessageDropped, ss, d.m, d.qos, why.String())

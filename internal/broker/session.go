@@ -79,6 +79,12 @@ type Session struct {
 	unsent   int // inflight entries with unsent set
 	queue    msgQueue
 	inQoS2   map[uint16]struct{}
+	// room, when set, is closed once the queue has room again, waking the
+	// publishers waiting for it; stalled is set when one waited the whole
+	// back-pressure bound, and cleared by the next acknowledgement
+	// (backpressure.go).
+	room    chan struct{}
+	stalled bool
 
 	willTimer   *time.Timer
 	delayedWill func() // publishes the will the timer waits for
@@ -113,54 +119,85 @@ func (ss *Session) usernameUnlocked() string {
 	return ""
 }
 
+// deliverStatus is what became of one delivery.
+type deliverStatus uint8
+
+const (
+	// accepted: written, in flight or queued.
+	accepted deliverStatus = iota
+	// refused: not for this session (ended, expired, QoS 0 while offline).
+	refused
+	// full: dropped by the queue-full policy, no room for it.
+	full
+	// mustWait: no room now; the caller waits for room and tries again.
+	mustWait
+)
+
 // deliver hands one message to the session: written at once when the client
 // is connected and the window has room, queued otherwise. It never blocks on
-// the network. It reports whether the message was accepted (sent or queued).
-// inline allows the caller's goroutine to write it (see write_inline.go).
-func (ss *Session) deliver(d delivery, inline bool) bool {
-	ss.mu.Lock()
-	ok, start := ss.deliverLocked(d)
-	ss.mu.Unlock()
-	switch {
-	case start == nil:
-	case inline:
-		start.startWriter()
-	default:
-		go start.writeLoop()
+// the network. inline allows the caller's goroutine to write it (see
+// write_inline.go). w, when set, is the publisher's back-pressure
+// allowance: a message that finds the queue of a connected subscriber full
+// waits for room, up to the allowance, before the queue policy drops
+// anything (backpressure.go).
+func (ss *Session) deliver(d delivery, inline bool, w *pubWait) deliverStatus {
+	for {
+		ss.mu.Lock()
+		st, start, room := ss.deliverLocked(d, w != nil && w.self != ss)
+		ss.mu.Unlock()
+		if st == mustWait {
+			ss.waitRoom(d, room, w)
+			continue
+		}
+		switch {
+		case start == nil:
+		case inline:
+			start.startWriter()
+		default:
+			go start.writeLoop()
+		}
+		return st
 	}
-	return ok
 }
 
 // deliverLocked is deliver under ss.mu; a non-nil start is a connection
-// whose idle writer the caller starts once it released the lock.
-func (ss *Session) deliverLocked(d delivery) (ok bool, start *conn) {
+// whose idle writer the caller starts once it released the lock. With
+// canWait, a delivery that would be dropped for want of room returns
+// mustWait and the channel that is closed when room comes.
+func (ss *Session) deliverLocked(d delivery, canWait bool) (st deliverStatus, start *conn, room <-chan struct{}) {
 	s := ss.s
 	if ss.removed {
-		return false, nil
+		return refused, nil, nil
 	}
 	if d.m.Expired(time.Now()) {
 		s.drop(ss, d, DropExpired)
-		return false, nil
+		return refused, nil, nil
 	}
 	if ss.conn == nil {
 		if d.qos == 0 {
 			s.drop(ss, d, DropQoS0Offline)
-			return false, nil
+			return refused, nil, nil
 		}
-		return ss.enqueueLocked(d), nil
+		return ss.enqueueLocked(d), nil, nil
 	}
 	if d.qos == 0 {
-		ok, started := ss.conn.push(outItem{d: d})
+		ok, started, room := ss.conn.pushQoS0(outItem{d: d}, canWait)
+		if room != nil {
+			return mustWait, nil, room
+		}
 		if !ok {
 			s.drop(ss, d, DropWriteQueueFull)
-			return false, nil
+			return full, nil, nil
 		}
-		return true, startIf(started, ss.conn)
+		return accepted, startIf(started, ss.conn), nil
 	}
 	if len(ss.inflight) < ss.window && ss.queue.len() == 0 {
-		return true, startIf(ss.pushSendLocked(d), ss.conn)
+		return accepted, startIf(ss.pushSendLocked(d), ss.conn), nil
 	}
-	return ss.enqueueLocked(d), nil
+	if canWait && !ss.stalled && ss.queueFullLocked(d.m) {
+		return mustWait, nil, ss.roomChanLocked()
+	}
+	return ss.enqueueLocked(d), nil, nil
 }
 
 // startIf returns c when start is set.
@@ -211,27 +248,82 @@ func (ss *Session) allocPIDLocked() uint16 {
 }
 
 // enqueueLocked queues a delivery, applying the queue-full policy: queued
-// QoS 0 messages go first, then the configured policy. Every drop is counted.
-func (ss *Session) enqueueLocked(d delivery) bool {
-	s := ss.s
-	if ss.queue.len() >= s.opts.MaxQueuedMessages {
-		if old, ok := ss.queue.removeFirstQoS0(); ok {
-			s.stats.queued.Add(-1)
-			s.drop(ss, old, DropQueueFull)
-		} else if s.opts.QueueFullPolicy == DropOldest {
-			old := ss.queue.pop()
-			ss.forgetLocked(&old)
-			s.stats.queued.Add(-1)
-			s.drop(ss, old, DropQueueFull)
-		} else {
-			s.drop(ss, d, DropQueueFull)
-			return false
+// QoS 0 messages go first, then the configured policy. Every drop is
+// counted. Over the global memory budget, a message is queued only in place
+// of another (memory_limit).
+func (ss *Session) enqueueLocked(d delivery) deliverStatus {
+	for ss.overOwnLimitsLocked(d.m) {
+		if !ss.makeRoomLocked(d, DropQueueFull) {
+			return full
 		}
 	}
+	if ss.queue.len() > 0 && ss.s.mem.over() && !ss.makeRoomLocked(d, DropMemoryLimit) {
+		return full
+	}
 	ss.storeNewLocked(&d, 0)
+	ss.pushLocked(d)
+	return accepted
+}
+
+// makeRoomLocked drops one queued message for d (the oldest QoS 0 one, or
+// with drop_oldest the oldest), or drops d itself (drop_new: false).
+func (ss *Session) makeRoomLocked(d delivery, why DropReason) bool {
+	s := ss.s
+	if old, ok := ss.queue.removeFirstQoS0(); ok {
+		ss.queueAdded(old, -1)
+		ss.forgetLocked(&old)
+		s.drop(ss, old, why)
+		return true
+	}
+	if s.opts.QueueFullPolicy == DropOldest {
+		old := ss.popLocked()
+		ss.forgetLocked(&old)
+		s.drop(ss, old, why)
+		return true
+	}
+	s.drop(ss, d, why)
+	return false
+}
+
+// overOwnLimitsLocked reports whether the queue has no room for m under its
+// own limits: it holds max_queued_messages, or m would take it over
+// max_queued_bytes. An empty queue always takes one message, so that a
+// message larger than the byte limit can still be delivered.
+func (ss *Session) overOwnLimitsLocked(m *msg.Message) bool {
+	o := &ss.s.opts
+	q := &ss.queue
+	if q.len() == 0 {
+		return false
+	}
+	return q.len() >= o.MaxQueuedMessages || o.MaxQueuedBytes > 0 && q.bytes+deliverySize(m) > o.MaxQueuedBytes
+}
+
+// queueFullLocked reports whether queueing m would drop a message: the
+// queue is over its own limits, or the global memory budget is spent.
+func (ss *Session) queueFullLocked(m *msg.Message) bool {
+	return ss.overOwnLimitsLocked(m) || ss.queue.len() > 0 && ss.s.mem.over()
+}
+
+// pushLocked appends d to the queue and counts it.
+func (ss *Session) pushLocked(d delivery) {
 	ss.queue.push(d)
-	s.stats.queued.Add(1)
-	return true
+	ss.queueAdded(d, 1)
+}
+
+// popLocked takes the oldest delivery off the queue.
+func (ss *Session) popLocked() delivery {
+	d := ss.queue.pop()
+	ss.queueAdded(d, -1)
+	return d
+}
+
+// queueAdded counts d (sign 1) or its removal (sign -1) in the queue's
+// bytes, the queued gauge and the global memory budget.
+func (ss *Session) queueAdded(d delivery, sign int64) {
+	n := sign * deliverySize(d.m)
+	ss.queue.bytes += n
+	ss.s.stats.queued.Add(sign)
+	ss.s.mem.add(n)
 }
 
 // fillWindowLocked moves queued messages into the inflight window while the
@@ -242,8 +334,7 @@ func (ss *Session) fillWindowLocked() {
 	}
 	now := time.Now()
 	for ss.queue.len() > 0 && len(ss.inflight) < ss.window {
-		d := ss.queue.pop()
-		ss.s.stats.queued.Add(-1)
+		d := ss.popLocked()
 		if d.m.Expired(now) {
 			ss.forgetLocked(&d)
 			ss.s.drop(ss, d, DropExpired)
@@ -274,6 +365,10 @@ func (ss *Session) completeLocked(pid uint16) (*outbound, bool) {
 	}
 	ss.resendUnsentLocked()
 	ss.fillWindowLocked()
+	ss.stalled = false
+	if ss.room != nil && ss.roomyLocked() {
+		ss.wakeLocked()
+	}
 	return ob, true
 }
 
@@ -336,6 +431,8 @@ func (ss *Session) clearLocked() {
 	ss.forgetAllLocked()
 	ss.s.stats.inflight.Add(-int64(len(ss.inflight)))
 	ss.s.stats.queued.Add(-int64(ss.queue.len()))
+	ss.s.mem.add(-ss.queue.bytes)
+	ss.wakeLocked()
 	ss.inflight = nil
 	ss.unsent = 0
 	ss.queue = msgQueue{}
@@ -361,6 +458,7 @@ func (ss *Session) dropAllLocked() {
 type msgQueue struct {
 	items []delivery
 	head  int
+	bytes int64 // deliverySize of the items, kept by Session.queueAdded
 }
 
 func (q *msgQueue) len() int { return len(q.items) - q.head }

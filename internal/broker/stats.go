@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"sync/atomic"
 	"time"
 )
@@ -19,10 +20,25 @@ const (
 	// DropSessionEnded: the session was discarded (Clean Start, expiry, a
 	// clean session's end) with the message still queued or unacknowledged.
 	DropSessionEnded
+	// DropMemoryLimit: the global memory budget (max_buffered_bytes) was
+	// spent, so a queued message made room for a newer one (or, drop_new,
+	// the newer one was refused).
+	DropMemoryLimit
 	dropReasons
 )
 
-var dropNames = [dropReasons]string{"queue_full", "qos0_offline", "write_queue_full", "expired", "packet_too_large", "no_local", "session_ended"}
+var dropNames = [dropReasons]string{"queue_full", "qos0_offline", "write_queue_full", "expired", "packet_too_large", "no_local", "session_ended", "memory_limit"}
+
+// logLevel is the level at which drops for r are logged (rate-limited):
+// drops for want of room warn; the others (a session that ended, an expired
+// message, QoS 0 for an offline client) are expected and informative.
+func (r DropReason) logLevel() slog.Level {
+	switch r {
+	case DropQueueFull, DropWriteQueueFull, DropTooLarge, DropMemoryLimit:
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
 
 // String returns the reason in snake_case, as used in events and metrics.
 func (r DropReason) String() string {
@@ -70,6 +86,10 @@ type counters struct {
 	authzDeniedSubscribe  atomic.Uint64
 	publishRateLimited    atomic.Uint64
 	connectionRateLimited atomic.Uint64
+	// Back-pressure and memory budgets (backpressure.go, budget.go).
+	backpressureWaits    atomic.Uint64
+	backpressureTimeouts atomic.Uint64
+	budgetRefused        atomic.Uint64
 }
 
 // Stats is a snapshot of the broker's counters.
@@ -130,6 +150,18 @@ type Stats struct {
 	// connection rate.
 	PublishRateLimited    uint64
 	ConnectionRateLimited uint64
+	// BackpressureWaits counts the times a publisher waited for room in a
+	// subscriber's queue or in the memory budget; BackpressureTimeouts
+	// those that waited the whole bound (the queue policy then applied).
+	BackpressureWaits    uint64
+	BackpressureTimeouts uint64
+	// BufferedBytes is what the hub holds for messages on their way
+	// (session queues, pending writes, large inbound packets), counted
+	// against BufferedBytesLimit (mqtt.max_buffered_bytes; 0: none);
+	// BudgetRefused counts connections and packets refused for it.
+	BufferedBytes      int64
+	BufferedBytesLimit int64
+	BudgetRefused      uint64
 }
 
 // Stats returns a snapshot of the broker's counters.
@@ -158,6 +190,7 @@ func (s *Server) Stats() Stats {
 		st.Dropped[r.String()] = c.dropped[r].Load()
 	}
 	c.fillDetail(&st)
+	st.BufferedBytes, st.BufferedBytesLimit = s.mem.used.Load(), s.mem.limit
 	return st
 }
 
@@ -186,4 +219,7 @@ func (c *counters) fillDetail(st *Stats) {
 	st.AuthzDeniedSubscribe = c.authzDeniedSubscribe.Load()
 	st.PublishRateLimited = c.publishRateLimited.Load()
 	st.ConnectionRateLimited = c.connectionRateLimited.Load()
+	st.BackpressureWaits = c.backpressureWaits.Load()
+	st.BackpressureTimeouts = c.backpressureTimeouts.Load()
+	st.BudgetRefused = c.budgetRefused.Load()
 }

@@ -100,7 +100,7 @@ func (s *Server) sendRetained(ss *Session, filter string, sub *subscription) {
 			return true
 		}
 		// Not inline: a burst of retained messages is written in batches.
-		ss.deliver(delivery{m: m, qos: min(m.QoS, sub.opts.QoS), retain: true, subIDs: sub.ids}, false)
+		ss.deliver(delivery{m: m, qos: min(m.QoS, sub.opts.QoS), retain: true, subIDs: sub.ids}, false, nil)
 		return true
 	})
 }

@@ -22,6 +22,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 		ss.mu.Lock()
 		oldConn = ss.conn
 		ss.conn = nil
+		ss.wakeLocked() // publishers waiting for room: backpressure.go
 		stopTimer(&ss.expiryTimer)
 		stopTimer(&ss.willTimer) // a reconnect cancels a delayed will
 		if cp.cleanStart {
@@ -82,6 +83,7 @@ func (s *Server) detach(c *conn) {
 	will := c.pendingWill()
 	if current {
 		ss.conn = nil
+		ss.wakeLocked() // publishers waiting for room: backpressure.go
 		ss.disconnectedAt = time.Now()
 		if ss.expiry == 0 {
 			s.removeSessionLocked(ss)

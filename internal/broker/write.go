@@ -47,13 +47,18 @@ func (c *conn) push(it outItem) (ok, start bool) {
 	if c.closing {
 		return false, false
 	}
-	if it.d.m != nil && it.d.qos == 0 && len(c.outq) >= c.s.opts.MaxPendingWrites {
+	if it.d.m != nil && it.d.qos == 0 && c.pendingFullLocked(&it) {
 		return false, false
 	}
 	if c.outq == nil {
 		c.outq = newQueue()
 	}
 	c.outq = append(c.outq, it)
+	if it.d.m != nil {
+		n := deliverySize(it.d.m)
+		c.outBytes += n
+		c.s.mem.add(n)
+	}
 	if it.closeAfter {
 		c.closing = true
 	}
@@ -73,8 +78,7 @@ func (c *conn) writeLoop() {
 	}
 	for {
 		c.outMu.Lock()
-		items := c.outq
-		c.outq, c.spare = c.spare, nil
+		items := c.takeQueueLocked()
 		if len(items) == 0 {
 			closing := c.endTurnLocked()
 			c.outMu.Unlock()
@@ -106,6 +110,10 @@ func (c *conn) writeLoop() {
 func (c *conn) writeFailed(err error) {
 	c.setCause("write_error")
 	c.logger().Debug("write failed", "client_id", c.clientID(), "error", err)
+	c.outMu.Lock()
+	c.closing = true
+	c.takeQueueLocked() // nothing more is written: release what waits
+	c.outMu.Unlock()
 	c.abort()
 }
 

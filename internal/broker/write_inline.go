@@ -108,9 +108,7 @@ func (c *conn) takeInline() ([]outItem, bool) {
 			return nil, false
 		}
 	}
-	items := c.outq
-	c.outq, c.spare = c.spare, nil
-	return items, true
+	return c.takeQueueLocked(), true
 }
 
 // writeItemsNow encodes items and writes what the socket takes now; the

@@ -43,10 +43,15 @@ var (
 	descParked           = desc("iothub_connections_parked", "Idle connections parked in the poller, holding no goroutine.")
 	descInflight         = desc("iothub_inflight_messages", "QoS 1/2 deliveries awaiting acknowledgement.")
 	descQueued           = desc("iothub_queued_messages", "Messages waiting in session queues.")
+	descBPWaits          = desc("iothub_backpressure_waits_total", "Times a publisher waited for room in a subscriber's full queue or in the memory budget.")
+	descBPTimeouts       = desc("iothub_backpressure_timeouts_total", "Waits that lasted the whole mqtt.backpressure_timeout (the queue policy then applied).")
+	descBuffered         = desc("iothub_buffered_bytes", "Bytes held for messages on their way: session queues, pending writes, large inbound packets.")
+	descBufferedLimit    = desc("iothub_buffered_bytes_limit", "The memory budget mqtt.max_buffered_bytes (0: none).")
+	descBudgetRefused    = desc("iothub_memory_budget_refused_total", "Connections and large packets refused while the memory budget was spent.")
 	descEventsDropped    = desc("iothub_events_dropped_total", "Broker events dropped because a listener's queue was full.")
 	descMalformed        = desc("iothub_malformed_packets_total", "Connections closed for a malformed or too large packet.")
 	descProtocolErrors   = desc("iothub_protocol_errors_total", "Connections closed for a protocol violation.")
-	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descAuthFailures, descAuthzDenied, descRateLimited, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descParked, descInflight, descQueued, descEventsDropped, descMalformed, descProtocolErrors}
+	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descAuthFailures, descAuthzDenied, descRateLimited, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descParked, descInflight, descQueued, descBPWaits, descBPTimeouts, descBuffered, descBufferedLimit, descBudgetRefused, descEventsDropped, descMalformed, descProtocolErrors}
 )
 
 // Describe implements prometheus.Collector.
@@ -105,6 +110,11 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descParked, float64(st.ParkedConnections))
 	gauge(descInflight, float64(st.Inflight))
 	gauge(descQueued, float64(st.Queued))
+	counter(descBPWaits, float64(st.BackpressureWaits))
+	counter(descBPTimeouts, float64(st.BackpressureTimeouts))
+	gauge(descBuffered, float64(st.BufferedBytes))
+	gauge(descBufferedLimit, float64(max(st.BufferedBytesLimit, 0)))
+	counter(descBudgetRefused, float64(st.BudgetRefused))
 	counter(descEventsDropped, float64(st.EventsDropped))
 	counter(descMalformed, float64(st.MalformedPackets))
 	counter(descProtocolErrors, float64(st.ProtocolErrors))
