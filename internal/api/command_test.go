@@ -17,7 +17,7 @@ import (
 // doorlockCommand is the reference system's unlock command.
 func doorlockCommand(t *testing.T) json.RawMessage {
 	t.Helper()
-	b, err := os.ReadFile("testdata/doorlock/command.json")
+	b, err := os.ReadFile(testutil.ScenarioPath(t, "doorlock/command.json"))
 	require.NoError(t, err)
 	return json.RawMessage(b)
 }

@@ -1,5 +1,3 @@
-// Package app wires iothub together: configuration → broker and listeners,
-// start and stop order, and the command line behind cmd/iothub.
 package app
 
 import (
@@ -21,7 +19,8 @@ import (
 	"github.com/iothub-dev/iothub/storage"
 )
 
-// App is one running hub: the broker and its listeners.
+// App is one running hub: the broker, its listeners and every component
+// around it (store, devices, bridges, rules, HTTP API).
 type App struct {
 	cfg    config.Config
 	log    *slog.Logger
@@ -38,7 +37,7 @@ type App struct {
 
 	rules *rule.Runner // the rule engine (rules.go)
 
-	bridges bridgeState // Kafka bridges (bridges.go)
+	bridges bridgeState // the bridge manager: Kafka, Redis, webhook, PostgreSQL, MQTT (bridges.go)
 
 	sec atomic.Pointer[security] // authentication, ACL, bans (auth.go)
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 	"github.com/stretchr/testify/require"
 
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/iothub-dev/iothub/msg"
 )
 
@@ -137,7 +137,7 @@ func sampleFromArgs(t *testing.T, d *datadriven.TestData, payload string) Sample
 		case "clean_start":
 			s.CleanStart = true
 		case "file":
-			b, err := os.ReadFile(filepath.Join("testdata", v))
+			b, err := os.ReadFile(testutil.ScenarioPath(t, v))
 			require.NoError(t, err)
 			s.Payload = strings.TrimSpace(string(b))
 		case "prop":

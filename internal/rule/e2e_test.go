@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -103,13 +102,6 @@ func (c *client) next(t *testing.T) *paho.Publish {
 	}
 }
 
-func readSample(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	require.NoError(t, err)
-	return []byte(strings.TrimSpace(string(b)))
-}
-
 // The door-lock monitoring rule: a state with a low battery raises an
 // alarm on alarms/{clientid}; a normal one does not.
 func TestE2E_doorLockLowBattery(t *testing.T) {
@@ -125,7 +117,7 @@ func TestE2E_doorLockLowBattery(t *testing.T) {
 
 	const id = "10083618796833171"
 	lock := connect(t, addr, id, false, nil)
-	state := readSample(t, "doorlock_state.json") // battery 83.4
+	state := testutil.Scenario(t, "doorlock/state.json") // battery 83.4
 	low := []byte(strings.Replace(string(state), `"battery":83.4`, `"battery":15.5`, 1))
 	require.NotEqual(t, state, low)
 	lock.publish(t, "devices/"+id+"/state", 1, state)
@@ -159,7 +151,7 @@ func TestE2E_ackedCommandOncePerReceiver(t *testing.T) {
 	fast.subscribe(t, "devices/group-1/command", 1)
 
 	backend := connect(t, addr, "backend", false, nil)
-	cmd := readSample(t, "doorlock_command.json")
+	cmd := testutil.Scenario(t, "doorlock/command.json")
 	backend.publish(t, "devices/group-1/command", 1, cmd)
 
 	rec := audit.next(t)

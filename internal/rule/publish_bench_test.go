@@ -61,5 +61,5 @@ func BenchmarkPublishWithRules(b *testing.B) {
 
 func readState(b *testing.B) []byte {
 	b.Helper()
-	return readSample(b, "doorlock_state.json")
+	return testutil.Scenario(b, "doorlock/state.json")
 }

@@ -1,11 +1,10 @@
 package rule
 
 import (
-	"os"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/iothub-dev/iothub/msg"
 )
 
@@ -13,11 +12,7 @@ import (
 // payload is decoded once per event; "pass" republishes (battery < 90),
 // "no_result" does not (battery < 20), "no_match" is another topic.
 func BenchmarkEval(b *testing.B) {
-	state, err := os.ReadFile("testdata/doorlock_state.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	payload := []byte(strings.TrimSpace(string(state)))
+	payload := testutil.Scenario(b, "doorlock/state.json")
 	for _, bc := range []struct {
 		name, where, topic string
 	}{

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -91,7 +92,7 @@ func TestAPI_keysAndDoorLockCommand(t *testing.T) {
 	defer cancel()
 	_, err := lock.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "devices/10083618796833171/command", QoS: 1}}})
 	require.NoError(t, err)
-	cmd, err := os.ReadFile("../../internal/api/testdata/doorlock/command.json")
+	cmd, err := os.ReadFile(testutil.ScenarioPath(t, "doorlock/command.json"))
 	require.NoError(t, err)
 	code, body = apiCall(t, h, http.MethodPost, "/api/v1/devices/10083618796833171/commands", first,
 		`{"payload":`+string(cmd)+`,"wait":"acked","timeout":"20s"}`)

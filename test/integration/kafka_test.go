@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -180,13 +180,6 @@ func keysInOrder(t *testing.T, s string) []string {
 	return keys
 }
 
-func scenario(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "scenarios", name))
-	require.NoError(t, err)
-	return bytes.TrimSpace(b)
-}
-
 // pahoDeviceV5 connects a paho.golang client with options.
 func pahoDeviceV5(t *testing.T, h *hub, id string, cfg paho.ClientConfig, clean bool) *paho.Client {
 	t.Helper()
@@ -234,7 +227,7 @@ bridges:
 	waitState(t, h, "lock_state", "connected")
 
 	const lock, lock2, backend = "10083618796833171", "10083618796833172", "backend-1"
-	state, command := scenario(t, "doorlock/state.json"), scenario(t, "doorlock/command.json")
+	state, command := testutil.Scenario(t, "doorlock/state.json"), testutil.Scenario(t, "doorlock/command.json")
 	acks := make(chan func() error, 4)
 	received := make(chan string, 4)
 	var locks []*paho.Client
@@ -269,7 +262,7 @@ bridges:
 
 	check := func(value, example string, from string, clientID string) {
 		t.Helper()
-		require.Equal(t, keysInOrder(t, string(scenario(t, example))), keysInOrder(t, value), value)
+		require.Equal(t, keysInOrder(t, string(testutil.Scenario(t, example))), keysInOrder(t, value), value)
 		var v map[string]any
 		require.NoError(t, json.Unmarshal([]byte(value), &v))
 		require.Equal(t, clientID, v["client_id"])
@@ -320,7 +313,7 @@ func TestKafka_vehicles(t *testing.T) {
 bridges:
 `+bridgeYAML("vehicles", k.addr, "my-vehicles", "      value: ${payload}\n      mode: sync\n"))
 	h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", cfg)
-	telemetry := scenario(t, "vehicles/telemetry.json")
+	telemetry := testutil.Scenario(t, "vehicles/telemetry.json")
 	var times [][2]int64
 	for i := range 3 {
 		id := "vehicle-" + strconv.Itoa(i)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -127,7 +128,7 @@ func TestMQTTBridge_edgeCentral(t *testing.T) {
 	_, err := dev.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "devices/" + lock + "/command", QoS: 1}}})
 	require.NoError(t, err)
 	backend := pahoDeviceV5(t, central, "backend-cmd", paho.ClientConfig{}, true)
-	command := scenario(t, "doorlock/command.json")
+	command := testutil.Scenario(t, "doorlock/command.json")
 	require.Eventually(t, func() bool { // until the bridge's subscription is in place on the central
 		publish1(t, backend, "cmd/edge1/"+lock, command)
 		select {
@@ -234,7 +235,7 @@ func TestMQTTBridge_mosquitto(t *testing.T) {
 	defer cancel()
 	_, err = car.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "vehicles/car-7/command", QoS: 1}}})
 	require.NoError(t, err)
-	telemetry := scenario(t, "vehicles/telemetry.json")
+	telemetry := testutil.Scenario(t, "vehicles/telemetry.json")
 	publish1(t, car, "vehicles/car-7/telemetry", telemetry)
 	require.Eventually(t, func() bool { return col.distinct() == 1 }, 60*time.Second, 20*time.Millisecond)
 	require.Equal(t, []string{string(telemetry)}, col.all())

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/bridge/postgres/pgtest"
+	"github.com/iothub-dev/iothub/internal/testutil"
 )
 
 // TestPostgres_doorLock: door-lock state reports reach PostgreSQL through
@@ -49,7 +50,7 @@ bridges:
 	evil := []byte(`'); DROP TABLE lock_events; -- "x" \ $1`)
 	c := pahoDeviceV5(t, h, lock, paho.ClientConfig{}, true)
 	before := time.Now().UnixMilli()
-	publish1(t, c, "devices/"+lock+"/state", scenario(t, "doorlock/state.json"))
+	publish1(t, c, "devices/"+lock+"/state", testutil.Scenario(t, "doorlock/state.json"))
 	publish1(t, c, "devices/"+lock+"/state", evil)
 	waitBridge(t, h, "lock_events", "metrics", "sent", 2)
 	waitBridge(t, h, "lock_series", "metrics", "sent", 2)
@@ -67,7 +68,7 @@ bridges:
 		got = append(got, payload)
 	}
 	require.NoError(t, rows.Err())
-	require.ElementsMatch(t, []string{string(scenario(t, "doorlock/state.json")), string(evil)}, got)
+	require.ElementsMatch(t, []string{string(testutil.Scenario(t, "doorlock/state.json")), string(evil)}, got)
 
 	var battery float64
 	var n int

@@ -52,7 +52,7 @@ bridges:
 
 	const lock = "10083618796833171"
 	c := pahoDeviceV5(t, h, lock, paho.ClientConfig{}, true)
-	publish1(t, c, "devices/"+lock+"/state", scenario(t, "doorlock/state.json"))
+	publish1(t, c, "devices/"+lock+"/state", testutil.Scenario(t, "doorlock/state.json"))
 	waitBridge(t, h, "lock_latest", "metrics", "sent", 1)
 	rc := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
 	defer rc.Close()

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/bridge/webhook"
+	"github.com/iothub-dev/iothub/internal/testutil"
 )
 
 // TestWebhook_doorLock: the rule SELECT clientid, payload.battery AS
@@ -82,7 +83,7 @@ bridges:
 
 	const lock = "10083618796833171"
 	c := pahoDeviceV5(t, h, lock, paho.ClientConfig{}, true)
-	publish1(t, c, "devices/"+lock+"/state", scenario(t, "doorlock/state.json"))
+	publish1(t, c, "devices/"+lock+"/state", testutil.Scenario(t, "doorlock/state.json"))
 	waitBridge(t, h, "lock_hook", "metrics", "sent", 1)
 	publish1(t, c, "devices/"+lock+"/state", []byte(`{"battery":-1}`))
 	waitBridge(t, h, "lock_hook", "metrics", "failed", 3) // two 503s, one 400
