@@ -29,4 +29,11 @@ if [ ! -f "$mqttjs/node_modules/mqtt/package.json" ]; then
 	echo "test-deps: npm ci in $mqttjs"
 	(cd "$mqttjs" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The AWS IoT device SDK (thingShadow, jobs) for the device tests, pinned by
+# its package-lock.json.
+awsiot="$(cd "$(dirname "$0")/.." && pwd)/test/integration/awsiot"
+if [ ! -f "$awsiot/node_modules/aws-iot-device-sdk/package.json" ]; then
+	echo "test-deps: npm ci in $awsiot"
+	(cd "$awsiot" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "test-deps: ok"

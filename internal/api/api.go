@@ -98,6 +98,10 @@ type Options struct {
 	// Devices returns the device registry (/api/v1/devices); nil, or a nil
 	// answer, turns its endpoints off (503 devices_disabled).
 	Devices func() RegistryManager
+	// Jobs returns the Jobs service (/api/v1/jobs) and Firmware the OTA
+	// firmware store (/api/v1/firmware, /ota/{name}); nil turns them off.
+	Jobs     func() JobManager
+	Firmware func() FirmwareStore
 	// MaxImportBytes caps a device import body (default 32 MiB).
 	MaxImportBytes int64
 }
@@ -182,6 +186,7 @@ func (a *API) routes() []route {
 	rs = append(rs, a.ruleRoutes()...)
 	rs = append(rs, a.shadowRoutes()...)
 	rs = append(rs, a.registryRoutes()...)
+	rs = append(rs, a.jobRoutes()...)
 	return append(rs, a.securityRoutes()...)
 }
 

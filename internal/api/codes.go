@@ -88,6 +88,20 @@ const (
 	// CodeInvalidDevice: a device field or an import is refused; the
 	// message names the field.
 	CodeInvalidDevice = "invalid_device"
+	// CodeJobNotFound: no job has the id.
+	CodeJobNotFound = "job_not_found"
+	// CodeJobExists: a job with the id exists.
+	CodeJobExists = "job_exists"
+	// CodeJobTerminal: the job is completed or canceled already.
+	CodeJobTerminal = "job_terminal"
+	// CodeInvalidJob: the job definition or the firmware upload is
+	// refused; the message says why.
+	CodeInvalidJob = "invalid_job"
+	// CodeFirmwareNotFound: no firmware file has the name.
+	CodeFirmwareNotFound = "firmware_not_found"
+	// CodeForbidden: a firmware download URL with a bad or expired
+	// signature.
+	CodeForbidden = "forbidden"
 	// CodeInternal: a bug or an unexpected failure; the log has details.
 	CodeInternal = "internal_error"
 )
@@ -101,6 +115,7 @@ func ErrorCodes() []string {
 		CodeTimeout, CodeNotReady, CodeRuleNotFound, CodeRuleExists, CodeRuleReadOnly, CodeInvalidSQL,
 		CodeInvalidRule, CodeSampleNoMatch, CodeEvalFailed, CodeBanNotFound, CodeUsersDisabled,
 		CodeUserNotFound, CodeUserReadOnly, CodeDevicesDisabled, CodeShadowNotFound, CodeInvalidShadow,
-		CodeVersionConflict, CodeBusy, CodeDeviceNotFound, CodeDeviceExists, CodeInvalidDevice, CodeInternal,
+		CodeVersionConflict, CodeBusy, CodeDeviceNotFound, CodeDeviceExists, CodeInvalidDevice,
+		CodeJobNotFound, CodeJobExists, CodeJobTerminal, CodeInvalidJob, CodeFirmwareNotFound, CodeForbidden, CodeInternal,
 	}
 }

@@ -44,6 +44,8 @@ func (a *App) setupAPI() error {
 		Users:             a.userManager,
 		Shadows:           a.shadowManager,
 		Devices:           a.registryManager,
+		Jobs:              a.jobManager,
+		Firmware:          a.firmware,
 		MaxImportBytes:    int64(a.cfg.Devices.MaxImportBytes),
 	})
 	a.api.api.Register(a.mux.ServeMux)

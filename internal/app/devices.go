@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"github.com/iothub-dev/iothub/auth"
+	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/api"
 	"github.com/iothub-dev/iothub/internal/device"
+	"github.com/iothub-dev/iothub/internal/device/jobs"
+	"github.com/iothub-dev/iothub/internal/device/ota"
 	"github.com/iothub-dev/iothub/internal/device/registry"
 	"github.com/iothub-dev/iothub/internal/device/shadow"
 	"github.com/iothub-dev/iothub/internal/device/thing"
@@ -24,6 +29,8 @@ type deviceState struct {
 	registry *registry.Registry
 	unevents func() // removes the registry's broker event handler
 	shadow   *shadow.Service
+	jobs     *jobs.Service
+	ota      *ota.Store
 	unhook   func() // removes the $aws/things/ handler from the broker
 	memory   storage.Store
 	started  bool
@@ -62,7 +69,10 @@ func (a *App) startDevices() error {
 		QueueSize: c.Shadow.QueueSize,
 		Logger:    a.log,
 	})
-	d := device.NewDispatcher(map[string]device.Service{"shadow": a.devices.shadow})
+	if err := a.startJobs(st); err != nil {
+		return err
+	}
+	d := device.NewDispatcher(map[string]device.Service{"shadow": a.devices.shadow, "jobs": a.devices.jobs})
 	a.devices.unhook = a.broker.HandleTopics(thing.Prefix, d)
 	a.devices.started = true
 	return nil
@@ -76,9 +86,7 @@ func (a *App) stopDevices(ctx context.Context) error {
 	a.devices.unhook()
 	a.devices.unevents()
 	var errs []error
-	if err := a.devices.shadow.Close(ctx); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, a.devices.shadow.Close(ctx), a.devices.jobs.Close(ctx))
 	if a.devices.memory != nil {
 		errs = append(errs, a.devices.memory.Close())
 	}
@@ -137,4 +145,60 @@ func (d *deviceAuthn) Authenticate(ctx context.Context, ci *auth.ConnectInfo) au
 		return auth.Denied(packet.ServerUnavailable, "the device registry is not started")
 	}
 	return registry.Authenticator{R: r}.Authenticate(ctx, ci)
+}
+
+// startJobs opens the firmware store and starts the jobs service.
+func (a *App) startJobs(st storage.Store) error {
+	c := a.cfg.Devices
+	dir := c.OTA.Dir
+	if dir == "" {
+		dir = filepath.Join(a.cfg.DataDir, "firmware")
+	}
+	fw, err := ota.Open(ota.Options{Dir: dir, Meta: st, BaseURL: otaBaseURL(a.cfg), TTL: c.OTA.URLTTL.D(),
+		MaxFileBytes: int64(c.OTA.MaxFileBytes)})
+	if err != nil {
+		return err
+	}
+	a.devices.ota = fw
+	a.devices.jobs, err = jobs.New(jobs.Options{Store: st, Publisher: a.broker, Groups: a.devices.registry, Render: fw.Render,
+		MaxDocumentBytes: c.Jobs.MaxDocumentBytes, SweepInterval: c.Jobs.SweepInterval.D(), Logger: a.log})
+	if err != nil {
+		return fmt.Errorf("devices: %w", err)
+	}
+	return nil
+}
+
+// otaBaseURL is devices.ota.base_url, or the API's address on localhost.
+func otaBaseURL(cfg config.Config) string {
+	if cfg.Devices.OTA.BaseURL != "" {
+		return cfg.Devices.OTA.BaseURL
+	}
+	scheme := "http"
+	if cfg.API.TLSCertFile != "" {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(cfg.API.Address)
+	if err != nil {
+		return scheme + "://localhost:18083"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// jobManager and firmware are the jobs service and the firmware store for
+// the API; nil when off.
+func (a *App) jobManager() api.JobManager {
+	if a.devices.jobs == nil {
+		return nil
+	}
+	return a.devices.jobs
+}
+
+func (a *App) firmware() api.FirmwareStore {
+	if a.devices.ota == nil {
+		return nil
+	}
+	return a.devices.ota
 }
