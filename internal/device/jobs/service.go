@@ -307,7 +307,6 @@ func (s *Service) render(doc json.RawMessage) json.RawMessage {
 	return s.o.Render(doc)
 }
 
-
 // sortedIDs returns the keys of m in order.
 func sortedIDs[V any](m map[string]V) []string {
 	ids := make([]string, 0, len(m))
