@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
@@ -66,8 +67,10 @@ type client struct {
 	nextID    uint16
 	onMessage func(p *packet.Publish)
 	subacks   chan []packet.ReasonCode
-	done      chan struct{}
-	err       error
+	// acked counts PUBACK/PUBCOMP with a success reason code.
+	acked atomic.Uint64
+	done  chan struct{}
+	err   error
 }
 
 // dialClient connects through d and completes CONNECT/CONNACK within ctx.
@@ -308,6 +311,9 @@ func (c *client) handle(first byte, body []byte, pub *packet.Publish) error {
 		}
 		return c.ackInbound(pub)
 	case packet.TypePuback, packet.TypePubcomp:
+		if len(body) < 3 || body[2] < 0x80 { // v5 reason code, when present
+			c.acked.Add(1)
+		}
 		select {
 		case c.slots <- struct{}{}:
 		default:

@@ -47,8 +47,11 @@ type PubOptions struct {
 
 // PubResult is the outcome of a publish run.
 type PubResult struct {
-	Clients    int           `json:"clients"`
-	Published  uint64        `json:"published"`
+	Clients   int    `json:"clients"`
+	Published uint64 `json:"published"`
+	// Acked counts the QoS 1/2 messages the broker acknowledged with
+	// success (PUBACK or PUBCOMP): what it promised not to lose.
+	Acked      uint64        `json:"acked"`
 	Errors     uint64        `json:"errors"`
 	Elapsed    time.Duration `json:"elapsed_ns"`
 	RatePerSec float64       `json:"rate_per_sec"`
@@ -121,6 +124,9 @@ func RunPub(ctx context.Context, o PubOptions) (PubResult, error) {
 	stop()
 	res := PubResult{Clients: o.Clients, Published: sent.Load(), Errors: failed.Load(), Elapsed: elapsed,
 		RatePerSec: float64(sent.Load()) / elapsed.Seconds()}
+	for _, c := range clients {
+		res.Acked += c.acked.Load()
+	}
 	if p := firstErr.Load(); p != nil {
 		res.FirstError = *p
 	}

@@ -15,9 +15,11 @@ package broker
 // So a stalled subscriber holds each publisher at most once per stall, and
 // never longer than the bound.
 //
-// Waiters are woken together when a queue falls to three quarters of its
-// limits (not at every free slot), so that many publishers waiting on one
-// subscriber do not all wake for one slot.
+// Waiters are woken together when a queue falls to half its limits (not at
+// every free slot), so that many publishers waiting on one subscriber do
+// not all wake for one slot and each wake-up admits several messages; while
+// some wait and the queue is above half, newcomers wait behind them, so
+// that no publisher is starved into its bound by others taking the room.
 
 // waitRoom waits for room for d in the session (or its connection), up to
 // w's allowance; when the allowance is spent the session (or connection)
@@ -52,13 +54,12 @@ func (ss *Session) roomChanLocked() <-chan struct{} {
 	return ss.room
 }
 
-// roomyLocked reports whether the queue is down to three quarters of its
-// limits, the level at which waiting publishers are woken.
+// roomyLocked reports whether the queue is down to half its limits, the
+// level at which waiting publishers are woken.
 func (ss *Session) roomyLocked() bool {
 	o := &ss.s.opts
 	q := &ss.queue
-	return q.len() <= o.MaxQueuedMessages-o.MaxQueuedMessages/4 &&
-		(o.MaxQueuedBytes <= 0 || q.bytes <= o.MaxQueuedBytes-o.MaxQueuedBytes/4)
+	return q.len() <= o.MaxQueuedMessages/2 && (o.MaxQueuedBytes <= 0 || q.bytes <= o.MaxQueuedBytes/2)
 }
 
 // wakeLocked wakes every publisher waiting for room in the session (room

@@ -93,6 +93,13 @@ type conn struct {
 	outBytes int64
 	room     chan struct{}
 	stalled  bool
+	// holdStart is set while the reader handles a run of buffered
+	// acknowledgements: a writer that push would start is started once
+	// the run ends (startHeld), so the messages those acks let out leave
+	// in one write instead of one each. holding is the reader's own copy.
+	holdStart bool
+	startHeld bool
+	holding   bool
 	// leftover is what an inline write could not hand to the socket at
 	// once; the writer goroutine sends it first (write_inline.go).
 	leftover []byte
@@ -173,10 +180,36 @@ func (c *conn) loop() {
 			}
 			continue
 		}
+		if hold := err == nil && isAck(fh.Type) && c.rbuf != nil; hold != c.holding {
+			c.holdWriter(hold)
+		}
 		if !c.process(fh, body, err) {
+			c.holdWriter(false)
 			c.s.connClosed(c)
 			return
 		}
+	}
+}
+
+// isAck reports whether t is an acknowledgement of an outbound flow.
+func isAck(t packet.Type) bool {
+	return t == packet.TypePuback || t == packet.TypePubrec || t == packet.TypePubcomp
+}
+
+// holdWriter starts (on) or ends a run of buffered acknowledgements; at its
+// end the writer that the run held back is started. Called by the reader.
+func (c *conn) holdWriter(on bool) {
+	if c.holding == on {
+		return
+	}
+	c.holding = on
+	c.outMu.Lock()
+	c.holdStart = on
+	start := !on && c.startHeld
+	c.startHeld = false
+	c.outMu.Unlock()
+	if start {
+		c.startWriter()
 	}
 }
 
@@ -317,6 +350,7 @@ func (c *conn) readBody(hdrLen, n int) ([]byte, error) {
 	if got == n {
 		return body, nil
 	}
+	c.holdWriter(false) // about to wait for bytes
 	var charged int64
 	defer func() { c.s.mem.add(-charged) }()
 	for got < n {
@@ -351,6 +385,7 @@ var errMemoryBudget = errors.New("memory budget spent (mqtt.max_buffered_bytes)"
 // peek array, so an idle connection holds no pooled buffer; there, the idle
 // deadline of a parkable connection returns errIdle.
 func (c *conn) fill() error {
+	c.holdWriter(false) // about to wait for bytes: let the held writer go
 	if c.rbuf == nil {
 		n, err := c.nc.Read(c.peek[:])
 		if n == 0 {

@@ -85,6 +85,11 @@ type Session struct {
 	// (backpressure.go).
 	room    chan struct{}
 	stalled bool
+	// waiting counts the publishers waiting for room, or woken and not
+	// yet back: while it is non-zero and the queue above half its limits,
+	// a newcomer queues up behind them, so that no publisher is starved by
+	// others taking the room first.
+	waiting int
 
 	willTimer   *time.Timer
 	delayedWill func() // publishes the will the timer waits for
@@ -141,12 +146,18 @@ const (
 // waits for room, up to the allowance, before the queue policy drops
 // anything (backpressure.go).
 func (ss *Session) deliver(d delivery, inline bool, w *pubWait) deliverStatus {
+	canWait := w != nil && w.self != ss
+	retry := false
 	for {
 		ss.mu.Lock()
-		st, start, room := ss.deliverLocked(d, w != nil && w.self != ss)
+		if retry && d.qos > 0 {
+			ss.waiting--
+		}
+		st, start, room := ss.deliverLocked(d, canWait, retry)
 		ss.mu.Unlock()
 		if st == mustWait {
 			ss.waitRoom(d, room, w)
+			retry = true
 			continue
 		}
 		switch {
@@ -164,7 +175,10 @@ func (ss *Session) deliver(d delivery, inline bool, w *pubWait) deliverStatus {
 // whose idle writer the caller starts once it released the lock. With
 // canWait, a delivery that would be dropped for want of room returns
 // mustWait and the channel that is closed when room comes.
-func (ss *Session) deliverLocked(d delivery, canWait bool) (st deliverStatus, start *conn, room <-chan struct{}) {
+//
+// retry is set when the caller waited before: a newcomer finding others
+// waiting waits too, a publisher coming back from its wait does not.
+func (ss *Session) deliverLocked(d delivery, canWait, retry bool) (st deliverStatus, start *conn, room <-chan struct{}) {
 	s := ss.s
 	if ss.removed {
 		return refused, nil, nil
@@ -191,11 +205,12 @@ func (ss *Session) deliverLocked(d delivery, canWait bool) (st deliverStatus, st
 		}
 		return accepted, startIf(started, ss.conn), nil
 	}
+	if canWait && !ss.stalled && (ss.queueFullLocked(d.m) || !retry && ss.waiting > 0 && !ss.roomyLocked()) {
+		ss.waiting++
+		return mustWait, nil, ss.roomChanLocked()
+	}
 	if len(ss.inflight) < ss.window && ss.queue.len() == 0 {
 		return accepted, startIf(ss.pushSendLocked(d), ss.conn), nil
-	}
-	if canWait && !ss.stalled && ss.queueFullLocked(d.m) {
-		return mustWait, nil, ss.roomChanLocked()
 	}
 	return ss.enqueueLocked(d), nil, nil
 }

@@ -64,6 +64,9 @@ func (c *conn) push(it outItem) (ok, start bool) {
 	}
 	start = !c.writing
 	c.writing = true
+	if start && c.holdStart {
+		c.startHeld, start = true, false // the reader starts it (holdWriter)
+	}
 	return true, start
 }
 
