@@ -56,6 +56,7 @@ type Broker interface {
 	ClientManager
 	RetainedStore
 	NodeInfo
+	Tracer
 }
 
 // KeyChecker tells whether an API key is valid; *KeyStore implements it.
@@ -102,6 +103,13 @@ type Options struct {
 	// firmware store (/api/v1/firmware, /ota/{name}); nil turns them off.
 	Jobs     func() JobManager
 	Firmware func() FirmwareStore
+	// Bridges returns the bridge manager (/api/v1/bridges); nil, or a nil
+	// answer, turns its endpoints off (503 not_ready).
+	Bridges func() BridgeManager
+	// LogLevel returns the level of the hub's logger, which PUT
+	// /api/v1/log/level changes; nil, or a nil answer, means the level is
+	// fixed (503 unavailable).
+	LogLevel func() *slog.LevelVar
 	// MaxImportBytes caps a device import body (default 32 MiB).
 	MaxImportBytes int64
 }
@@ -184,6 +192,8 @@ func (a *API) routes() []route {
 		{"GET /ready", a.ready},
 	}
 	rs = append(rs, a.ruleRoutes()...)
+	rs = append(rs, a.bridgeRoutes()...)
+	rs = append(rs, a.observeRoutes()...)
 	rs = append(rs, a.shadowRoutes()...)
 	rs = append(rs, a.registryRoutes()...)
 	rs = append(rs, a.jobRoutes()...)

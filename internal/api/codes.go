@@ -102,6 +102,16 @@ const (
 	// CodeForbidden: a firmware download URL with a bad or expired
 	// signature.
 	CodeForbidden = "forbidden"
+	// CodeBridgeNotFound: no bridge has the name.
+	CodeBridgeNotFound = "bridge_not_found"
+	// CodeBridgeExists: a bridge with the name already exists (POST).
+	CodeBridgeExists = "bridge_exists"
+	// CodeBridgeReadOnly: the bridge comes from the configuration file
+	// (bridges): change the file and reload.
+	CodeBridgeReadOnly = "bridge_read_only"
+	// CodeUnavailable: the feature is not available in this process (the
+	// log level of a hub whose logger was not built with a level variable).
+	CodeUnavailable = "unavailable"
 	// CodeInternal: a bug or an unexpected failure; the log has details.
 	CodeInternal = "internal_error"
 )
@@ -116,6 +126,7 @@ func ErrorCodes() []string {
 		CodeInvalidRule, CodeSampleNoMatch, CodeEvalFailed, CodeBanNotFound, CodeUsersDisabled,
 		CodeUserNotFound, CodeUserReadOnly, CodeDevicesDisabled, CodeShadowNotFound, CodeInvalidShadow,
 		CodeVersionConflict, CodeBusy, CodeDeviceNotFound, CodeDeviceExists, CodeInvalidDevice,
-		CodeJobNotFound, CodeJobExists, CodeJobTerminal, CodeInvalidJob, CodeFirmwareNotFound, CodeForbidden, CodeInternal,
+		CodeJobNotFound, CodeJobExists, CodeJobTerminal, CodeInvalidJob, CodeFirmwareNotFound, CodeForbidden,
+		CodeBridgeNotFound, CodeBridgeExists, CodeBridgeReadOnly, CodeUnavailable, CodeInternal,
 	}
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -46,6 +47,8 @@ func (a *App) setupAPI() error {
 		Devices:           a.registryManager,
 		Jobs:              a.jobManager,
 		Firmware:          a.firmware,
+		Bridges:           a.bridgeManager,
+		LogLevel:          func() *slog.LevelVar { return a.level },
 		MaxImportBytes:    int64(a.cfg.Devices.MaxImportBytes),
 	})
 	a.api.api.Register(a.mux.ServeMux)

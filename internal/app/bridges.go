@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
+	"github.com/iothub-dev/iothub/bridge"
+	"github.com/iothub-dev/iothub/internal/api"
 	"github.com/iothub-dev/iothub/internal/bridgemgr"
 	"github.com/iothub-dev/iothub/internal/rule"
 )
@@ -26,7 +29,6 @@ func (a *App) setupBridges() error {
 			return fmt.Errorf("bridge metrics: %w", err)
 		}
 	}
-	a.bridgeRoutes() // bridges_http.go
 	return a.bridges.mgr.Register(a.bridges.registry)
 }
 
@@ -50,3 +52,46 @@ func (a *App) stopBridges(ctx context.Context) error {
 // layer (Create, Update, Delete, Get, List, Enable, Disable, Status,
 // Metrics).
 func (a *App) Bridges() *bridgemgr.Manager { return a.bridges.mgr }
+
+// bridgeAPI is the bridge manager as the HTTP API sees it: definitions
+// arrive as JSON and answers leave as values to encode.
+type bridgeAPI struct{ m *bridgemgr.Manager }
+
+func (b bridgeAPI) List() any                    { return b.m.List() }
+func (b bridgeAPI) Get(name string) (any, error) { return b.m.Get(name) }
+func (b bridgeAPI) Delete(name string) error     { return b.m.Delete(name) }
+func (b bridgeAPI) Enable(name string) (any, error) {
+	return b.m.Enable(name)
+}
+func (b bridgeAPI) Disable(name string) (any, error) { return b.m.Disable(name) }
+func (b bridgeAPI) Metrics(name string) (any, error) { return b.m.Metrics(name) }
+func (b bridgeAPI) Status(name string) (bridge.Status, error) {
+	return b.m.Status(name)
+}
+
+func (b bridgeAPI) Create(def json.RawMessage) (any, error) {
+	d, err := bridgemgr.DecodeDefinition(def, "")
+	if err != nil {
+		return nil, err
+	}
+	return b.m.Create(d)
+}
+
+func (b bridgeAPI) Update(name string, def json.RawMessage) (any, error) {
+	d, err := bridgemgr.DecodeDefinition(def, name)
+	if err != nil {
+		return nil, err
+	}
+	return b.m.Update(d)
+}
+
+// bridgeManager is the bridge manager for the API; nil until setupBridges
+// ran.
+func (a *App) bridgeManager() api.BridgeManager {
+	if a.bridges.mgr == nil {
+		return nil
+	}
+	return bridgeAPI{a.bridges.mgr}
+}
+
+var _ api.BridgeManager = bridgeAPI{}

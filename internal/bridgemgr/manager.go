@@ -1,7 +1,9 @@
 package bridgemgr
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,16 +19,17 @@ import (
 	"github.com/iothub-dev/iothub/msg"
 )
 
-// Sentinel errors; the API maps them to status codes.
+// Sentinel errors, those of package bridge (the API maps them to status
+// codes).
 var (
 	// ErrNotFound means no bridge has the name.
-	ErrNotFound = errors.New("bridge: not found")
+	ErrNotFound = bridge.ErrNotFound
 	// ErrExists means a bridge with the name already exists.
-	ErrExists = errors.New("bridge: already exists")
+	ErrExists = bridge.ErrExists
 	// ErrReadOnly means the bridge comes from the configuration file.
-	ErrReadOnly = errors.New("bridge: defined in the configuration file (read-only)")
+	ErrReadOnly = bridge.ErrReadOnly
 	// ErrInvalid means a definition was refused.
-	ErrInvalid = errors.New("bridge: invalid definition")
+	ErrInvalid = bridge.ErrInvalid
 )
 
 // Where a bridge comes from.
@@ -371,4 +374,25 @@ func (m *Manager) persist() error {
 		return fmt.Errorf("bridges store: %w", err)
 	}
 	return nil
+}
+
+// DecodeDefinition reads a bridge definition sent to the API: the JSON form
+// of a `bridges` entry of the config file, starting from the defaults
+// (config.DefaultBridge), unknown keys refused. With name set (an update
+// of the bridge of that name), the definition may leave its name out but
+// not name another bridge. Every error wraps ErrInvalid.
+func DecodeDefinition(data []byte, name string) (config.Bridge, error) {
+	def := config.DefaultBridge()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&def); err != nil {
+		return def, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if name != "" {
+		if def.Name != "" && def.Name != name {
+			return def, fmt.Errorf("%w: name: the body names %q, the path %q", ErrInvalid, def.Name, name)
+		}
+		def.Name = name
+	}
+	return def, nil
 }
