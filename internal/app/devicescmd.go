@@ -227,7 +227,7 @@ func doAPIRequest(req apiRequest, f *devicesFlags, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "iothub: %v\n", err)
 		return exitFail
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		fmt.Fprintf(stderr, "iothub: %v\n", err)
