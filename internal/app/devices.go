@@ -18,6 +18,7 @@ import (
 	"github.com/iothub-dev/iothub/internal/device/registry"
 	"github.com/iothub-dev/iothub/internal/device/shadow"
 	"github.com/iothub-dev/iothub/internal/device/thing"
+	"github.com/iothub-dev/iothub/internal/metrics"
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/storage"
 	"github.com/iothub-dev/iothub/storage/memstore"
@@ -60,6 +61,9 @@ func (a *App) startDevices() error {
 	a.devices.registry = registry.New(registry.Options{Store: st, Publisher: a.broker, Logger: a.log,
 		BcryptCost: a.cfg.Auth.Users.BcryptCost, CacheTTL: cacheTTL(a.cfg.Auth.Users.CacheTTL.D())})
 	a.devices.authn.reg.Store(a.devices.registry)
+	if err := a.devices.registry.MarkDisconnected(a.cfg.Node.Name); err != nil {
+		return err
+	}
 	a.devices.unevents = a.broker.AddEventHandler(a.devices.registry)
 	a.devices.shadow = shadow.New(shadow.Options{
 		Store:     shadow.NewKVStore(st, a.cfg.Storage.Durability != "os"),
@@ -74,6 +78,11 @@ func (a *App) startDevices() error {
 	}
 	d := device.NewDispatcher(map[string]device.Service{"shadow": a.devices.shadow, "jobs": a.devices.jobs})
 	a.devices.unhook = a.broker.HandleTopics(thing.Prefix, d)
+	if a.metrics != nil {
+		if err := a.metrics.AddDevices(a); err != nil {
+			return fmt.Errorf("device metrics: %w", err)
+		}
+	}
 	a.devices.started = true
 	return nil
 }
@@ -201,4 +210,11 @@ func (a *App) firmware() api.FirmwareStore {
 		return nil
 	}
 	return a.devices.ota
+}
+
+// DeviceStats returns the device services' counters for /metrics.
+func (a *App) DeviceStats() metrics.DeviceStats {
+	sh, jb := a.devices.shadow.Stats(), a.devices.jobs.Stats()
+	return metrics.DeviceStats{ShadowAccepted: sh.Accepted, ShadowRejected: sh.Rejected, ShadowBusy: sh.Busy,
+		JobsAccepted: jb.Accepted, JobsRejected: jb.Rejected, JobsThrottled: jb.Throttled}
 }

@@ -90,3 +90,52 @@ func TestShadow_mosquitto(t *testing.T) {
 	code, _ = apiCall(t, h, http.MethodGet, "/api/v1/devices/lock-1/shadow?name=config", apiKey, "")
 	require.Equal(t, http.StatusOK, code)
 }
+
+// TestJobs_mosquitto runs a job on its raw topics with mosquitto clients:
+// the thing sees notify-next for a job created through the API, a backend
+// with a rule reports the execution, the job completes, registry and job
+// events reach a subscriber of $aws/events/, and /metrics counts the
+// requests.
+func TestJobs_mosquitto(t *testing.T) {
+	cfg := `auth:
+  acl:
+    rules:
+      - {permission: allow, who: {client_id: backend}, action: all, topics: ["$aws/things/+/jobs/#"]}
+      - {permission: allow, who: {client_id: auditor}, action: subscribe, topics: ["$aws/events/#"]}
+`
+	h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", writeConfig(t, cfg))
+	pre := "$aws/things/lock-1/jobs/"
+	dev := startSub(t, h, "-V", "mqttv5", "-i", "lock-1", "-q", "1", "-t", pre+"#")
+	dev.waitLine(t, "Subscribed")
+	events := startSub(t, h, "-V", "mqttv5", "-i", "backend-events", "-t", "$aws/events/#")
+	require.Contains(t, events.waitLine(t, "Subscribed"), ": 135", "$aws/events/ needs a rule")
+	events = startSub(t, h, "-V", "mqttv5", "-i", "auditor", "-q", "1", "-t", "$aws/events/#")
+	events.waitLine(t, "Subscribed")
+
+	code, body := apiCall(t, h, http.MethodPost, "/api/v1/devices", apiKey, `{"id":"lock-1","groups":["fleet"]}`)
+	require.Equal(t, http.StatusCreated, code, body)
+	created := jsonOf(t, events.waitLine(t, "$aws/events/thing/lock-1/created "))
+	require.Equal(t, "CREATED", created["operation"])
+
+	code, body = apiCall(t, h, http.MethodPost, "/api/v1/jobs", apiKey, `{"job_id":"reboot-1","groups":["fleet"],"document":{"operation":"reboot"}}`)
+	require.Equal(t, http.StatusCreated, code, body)
+	next := jsonOf(t, dev.waitLine(t, pre+"notify-next "))
+	require.Equal(t, map[string]any{"operation": "reboot"}, next["execution"].(map[string]any)["jobDocument"])
+
+	pub(t, h, "-V", "mqttv5", "-i", "backend", "-q", "1", "-t", pre+"reboot-1/update", "-m", `{"status":"SUCCEEDED","clientToken":"u1","includeJobExecutionState":true}`)
+	acc := jsonOf(t, dev.waitLine(t, pre+"reboot-1/update/accepted "))
+	require.Equal(t, "SUCCEEDED", acc["executionState"].(map[string]any)["status"])
+	require.Equal(t, "u1", acc["clientToken"])
+	events.waitLine(t, "$aws/events/jobExecution/reboot-1/succeeded ")
+	events.waitLine(t, "$aws/events/job/reboot-1/completed ")
+	code, body = apiCall(t, h, http.MethodGet, "/api/v1/jobs/reboot-1", apiKey, "")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"status":"COMPLETED"`)
+
+	pub(t, h, "-V", "mqttv5", "-i", "backend", "-q", "1", "-t", pre+"reboot-1/update", "-m", `{"status":"IN_PROGRESS"}`)
+	rej := jsonOf(t, dev.waitLine(t, pre+"reboot-1/update/rejected "))
+	require.Equal(t, "InvalidStateTransition", rej["code"])
+	_, metrics := apiCall(t, h, http.MethodGet, "/metrics", "", "")
+	require.Contains(t, metrics, `iothub_jobs_requests_total{result="accepted"} 1`)
+	require.Contains(t, metrics, `iothub_jobs_requests_total{result="rejected"} 1`)
+}

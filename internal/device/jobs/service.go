@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iothub-dev/iothub/internal/device/thing"
@@ -55,6 +56,7 @@ type Service struct {
 	execs map[string]map[string]*Execution // thing → job id → execution
 
 	queue chan *deviceRequest
+	stats struct{ accepted, rejected, throttled atomic.Uint64 }
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	once  sync.Once
@@ -184,13 +186,32 @@ func (s *Service) HandleMessage(t thing.Topic, m *msg.Message) {
 	select {
 	case s.queue <- &deviceRequest{t: t, payload: m.Payload}:
 	default:
+		s.stats.throttled.Add(1)
 		s.publish([]out{s.rejected(t, "", rejection{code: codeThrottled, message: "too many requests queued"})})
 	}
+}
+
+// Stats are the service's counters of device requests.
+type Stats struct {
+	// Accepted and Rejected count answers; Throttled the requests
+	// refused because the queue was full (also counted in Rejected).
+	Accepted, Rejected, Throttled uint64
+}
+
+// Stats returns the counters.
+func (s *Service) Stats() Stats {
+	return Stats{Accepted: s.stats.accepted.Load(), Rejected: s.stats.rejected.Load(), Throttled: s.stats.throttled.Load()}
 }
 
 // publish sends messages; it is called without the lock held.
 func (s *Service) publish(msgs []out) {
 	for _, m := range msgs {
+		switch {
+		case strings.HasSuffix(m.topic, "/accepted"):
+			s.stats.accepted.Add(1)
+		case strings.HasSuffix(m.topic, "/rejected"):
+			s.stats.rejected.Add(1)
+		}
 		if err := thing.Publish(s.o.Publisher, m.topic, m.payload, "jobs"); err != nil {
 			s.log.Warn("publishing a jobs message failed", "topic", m.topic, "error", err)
 		}

@@ -92,6 +92,16 @@ func TestRegistry_statusFromEvents(t *testing.T) {
 	require.Equal(t, at.Add(time.Minute), info.LastSeen)
 	_, err = r.Info("stranger")
 	require.ErrorIs(t, err, ErrNotFound)
+
+	// A restart of node n1 marks its devices disconnected.
+	r.HandleEvent(msg.Event{Kind: msg.EventClientConnected, ClientID: "lock-1", Node: "n1", Time: at})
+	require.NoError(t, r.MarkDisconnected("n2"))
+	info, _ = r.Info("lock-1")
+	require.True(t, info.Connected, "another node's devices are left alone")
+	require.NoError(t, r.MarkDisconnected("n1"))
+	info, _ = r.Info("lock-1")
+	require.False(t, info.Connected)
+	require.Equal(t, at, info.LastSeen)
 }
 
 func TestAuthenticator(t *testing.T) {

@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/storage"
@@ -48,4 +50,31 @@ func (r *Registry) status(id string) Status {
 	}
 	_ = json.Unmarshal(b, &st)
 	return st
+}
+
+// MarkDisconnected records every device this node had connected as
+// disconnected: at start-up, what a stopped or crashed process left says
+// nothing of the present.
+func (r *Registry) MarkDisconnected(node string) error {
+	var batch storage.Batch
+	err := r.o.Store.Scan([]byte(prefixStatus), func(k, v []byte) error {
+		var st Status
+		if json.Unmarshal(v, &st) != nil || !st.Connected || st.Node != node {
+			return nil
+		}
+		st.Connected = false
+		b, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		batch.Put(bytes.Clone(k), b)
+		return nil
+	})
+	if err == nil && batch.Len() > 0 {
+		err = r.o.Store.Apply(&batch, false)
+	}
+	if err != nil {
+		return fmt.Errorf("registry: reset connection status: %w", err)
+	}
+	return nil
 }

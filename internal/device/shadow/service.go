@@ -161,6 +161,7 @@ func (s *Service) HandleMessage(t thing.Topic, m *msg.Message) {
 		return
 	}
 	s.stats.busy.Add(1)
+	s.stats.rejected.Add(1)
 	s.logBusy(t.Thing)
 	tok, _ := ParseToken(m.Payload)
 	s.publishRejected(r, outcome{err: errBusy, token: tok})
