@@ -29,6 +29,12 @@ type API struct {
 	// request gives no timeout; MaxCommandTimeout caps what it may ask.
 	CommandTimeout    Duration `yaml:"command_timeout"`
 	MaxCommandTimeout Duration `yaml:"max_command_timeout"`
+	// Dashboard serves the web dashboard at / on this address, with
+	// sign-in for the users of <data_dir>/dashboard_users.json
+	// (docs/dashboard.md).
+	Dashboard bool `yaml:"dashboard"`
+	// SessionIdleTimeout ends a dashboard session unused this long.
+	SessionIdleTimeout Duration `yaml:"session_idle_timeout"`
 }
 
 // Secret is a string setting that is never printed back: Config.YAML
@@ -41,12 +47,14 @@ const redacted = "<redacted>"
 // defaultAPI is the api section when nothing is configured.
 func defaultAPI() API {
 	return API{
-		Address:           ":18083",
-		MaxBodyBytes:      1 << 20,
-		CommandTopic:      "devices/{clientid}/command",
-		RPCResponseTopic:  "devices/{clientid}/reply",
-		CommandTimeout:    Duration(10 * time.Second),
-		MaxCommandTimeout: Duration(5 * time.Minute),
+		Address:            ":18083",
+		MaxBodyBytes:       1 << 20,
+		CommandTopic:       "devices/{clientid}/command",
+		RPCResponseTopic:   "devices/{clientid}/reply",
+		CommandTimeout:     Duration(10 * time.Second),
+		MaxCommandTimeout:  Duration(5 * time.Minute),
+		Dashboard:          true,
+		SessionIdleTimeout: Duration(30 * time.Minute),
 	}
 }
 
@@ -68,4 +76,5 @@ func (a *API) validate(v *checker) {
 	}
 	v.duration("api.command_timeout", a.CommandTimeout, time.Millisecond, 0)
 	v.duration("api.max_command_timeout", a.MaxCommandTimeout, a.CommandTimeout.D(), 0)
+	v.duration("api.session_idle_timeout", a.SessionIdleTimeout, time.Minute, 7*24*time.Hour)
 }

@@ -153,6 +153,8 @@ api:
   rpc_response_topic: devices/{clientid}/reply # MQTT 5 response topic of a request/response call
   command_timeout: 10s # how long a command or RPC call waits when the request gives no timeout
   max_command_timeout: 5m # the longest timeout a request may ask for
+  dashboard: true # serve the web dashboard at / (sign-in: <data_dir>/dashboard_users.json; docs/dashboard.md)
+  session_idle_timeout: 30m # a dashboard session ends when unused this long
 
 metrics:
   enabled: true # serve Prometheus metrics at GET /metrics on api.address

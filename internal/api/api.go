@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/internal/broker"
 	"github.com/iothub-dev/iothub/msg"
 )
@@ -30,6 +31,7 @@ type ClientManager interface {
 	Clients(q broker.ClientQuery) ([]broker.ClientInfo, bool)
 	Client(clientID string) (broker.ClientInfo, bool)
 	Kick(clientID string) error
+	DiscardSession(clientID string) error
 	Subscriptions(q broker.SubscriptionQuery) ([]broker.SubscriptionInfo, bool)
 	SubscribeClient(clientID, filter string, o broker.SubscribeOptions) (bool, error)
 	UnsubscribeClient(clientID, filter string) error
@@ -40,6 +42,12 @@ type RetainedStore interface {
 	RetainedMessages(q broker.RetainedQuery) ([]*msg.Message, bool, error)
 	Retained(topic string) (*msg.Message, bool)
 	DeleteRetained(topic string) bool
+}
+
+// Tapper calls a function for every routed message matching a filter
+// (the live message view and topic rates); *broker.Server implements it.
+type Tapper interface {
+	Tap(filter string, fn func(*msg.Message)) (cancel func(), err error)
 }
 
 // NodeInfo describes the hub node.
@@ -57,6 +65,7 @@ type Broker interface {
 	RetainedStore
 	NodeInfo
 	Tracer
+	Tapper
 }
 
 // KeyChecker tells whether an API key is valid; *KeyStore implements it.
@@ -112,14 +121,34 @@ type Options struct {
 	LogLevel func() *slog.LevelVar
 	// MaxImportBytes caps a device import body (default 32 MiB).
 	MaxImportBytes int64
+	// KeyAdmin lists, creates and revokes API keys (/api/v1/apikeys);
+	// nil turns those endpoints off.
+	KeyAdmin KeyAdmin
+	// ACL returns the authorizer in force for POST /api/v1/acl/check;
+	// nil, or a nil answer: everything is allowed.
+	ACL func() auth.Authorizer
+	// Operators are the dashboard's users (sign-in with a session
+	// cookie); nil: no sign-in, API keys only.
+	Operators Operators
+	// SessionIdleTimeout ends a dashboard session unused this long
+	// (default 30 minutes).
+	SessionIdleTimeout time.Duration
+	// Counters adds hub-wide counters to the short history of
+	// GET /api/v1/node/history (bridge records sent, say); their rates
+	// per second are kept. Called once per history interval.
+	Counters func() map[string]uint64
 }
 
 // API is the HTTP API: a set of routes registered on a ServeMux.
 type API struct {
-	o       Options
-	log     *slog.Logger
-	started time.Time
-	mux     *http.ServeMux // where Register put the routes, for 405s
+	o        Options
+	log      *slog.Logger
+	started  time.Time
+	mux      *http.ServeMux // where Register put the routes, for 405s
+	sessions *sessionTable  // dashboard sign-ins (login.go)
+	history  *history       // the short metrics history (history.go)
+	live     liveState      // live message streams (live.go)
+	topics   *topicRates    // topic tree rates (topics.go)
 }
 
 // New returns the API with o (zero fields defaulted).
@@ -145,7 +174,11 @@ func New(o Options) *API {
 	if o.MaxCommandTimeout < o.CommandTimeout {
 		o.MaxCommandTimeout = max(o.CommandTimeout, 5*time.Minute)
 	}
-	return &API{o: o, log: o.Logger.With("component", "api"), started: time.Now()}
+	if o.SessionIdleTimeout <= 0 {
+		o.SessionIdleTimeout = 30 * time.Minute
+	}
+	return &API{o: o, log: o.Logger.With("component", "api"), started: time.Now(),
+		sessions: newSessionTable(o.SessionIdleTimeout), history: newHistory(historyLen), topics: newTopicRates()}
 }
 
 // handlerFunc is an API handler: it writes a success response itself and
@@ -180,6 +213,7 @@ func (a *API) routes() []route {
 		{"GET /api/v1/clients", a.listClients},
 		{"GET /api/v1/clients/{clientid}", a.getClient},
 		{"DELETE /api/v1/clients/{clientid}", a.kickClient},
+		{"DELETE /api/v1/clients/{clientid}/session", a.discardSession},
 		{"GET /api/v1/clients/{clientid}/subscriptions", a.clientSubscriptions},
 		{"POST /api/v1/clients/{clientid}/subscriptions", a.subscribe},
 		{"DELETE /api/v1/clients/{clientid}/subscriptions", a.unsubscribe},
@@ -189,6 +223,10 @@ func (a *API) routes() []route {
 		{"DELETE /api/v1/retained/{topic...}", a.deleteRetained},
 		{"GET /api/v1/node", a.node},
 		{"GET /api/v1/node/stats", a.nodeStats},
+		{"GET /api/v1/node/history", a.nodeHistory},
+		{"GET /api/v1/messages/stream", a.streamMessages},
+		{"GET /api/v1/topics", a.topicTree},
+		{"POST /api/v1/acl/check", a.aclCheck},
 		{"GET /ready", a.ready},
 	}
 	rs = append(rs, a.ruleRoutes()...)
@@ -197,6 +235,8 @@ func (a *API) routes() []route {
 	rs = append(rs, a.shadowRoutes()...)
 	rs = append(rs, a.registryRoutes()...)
 	rs = append(rs, a.jobRoutes()...)
+	rs = append(rs, a.authRoutes()...)
+	rs = append(rs, a.keyRoutes()...)
 	return append(rs, a.securityRoutes()...)
 }
 
@@ -255,19 +295,41 @@ func (a *API) notFound(w http.ResponseWriter, r *http.Request) error {
 
 // RequireKey wraps next so that requests under /api/v1/ (and /metrics
 // when metrics is true) need a valid API key in "Authorization: Bearer
-// <key>". Everything else (/health, /ready, /metrics when metrics is
-// false) passes unchecked.
+// <key>", or a dashboard session cookie (with its CSRF token on changes;
+// login.go). Sign-in itself, and everything else (/health, /ready, the
+// dashboard's files, /metrics when metrics is false), passes unchecked.
 func (a *API) RequireKey(next http.Handler, metrics bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, "/api/v1/") || p == "/api/v1" || metrics && p == "/metrics" {
-			if err := a.checkKey(r); err != nil {
+		if (strings.HasPrefix(p, "/api/v1/") || p == "/api/v1" || metrics && p == "/metrics") && !isSignIn(r) {
+			if err := a.authenticate(r); err != nil {
 				writeError(w, a.log, r, err)
 				return
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// isSignIn reports whether r is one of the requests that need no
+// credentials: signing in, asking for one's session (it answers 401
+// itself) and signing out.
+func isSignIn(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/api/v1/auth/login", "/api/v1/auth/session", "/api/v1/auth/logout":
+		return true
+	}
+	return false
+}
+
+// authenticate accepts an API key, or else a dashboard session cookie.
+func (a *API) authenticate(r *http.Request) error {
+	if r.Header.Get("Authorization") == "" {
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			return a.checkSession(r, c)
+		}
+	}
+	return a.checkKey(r)
 }
 
 func (a *API) checkKey(r *http.Request) error {

@@ -83,6 +83,7 @@ type clientJSON struct {
 	Queued            int                `json:"queued"`
 	MessagesIn        uint64             `json:"messages_in"`
 	MessagesOut       uint64             `json:"messages_out"`
+	Dropped           uint64             `json:"dropped"`
 }
 
 func toClientJSON(ci broker.ClientInfo) clientJSON {
@@ -91,6 +92,7 @@ func toClientJSON(ci broker.ClientInfo) clientJSON {
 		Address: ci.Remote, Listener: ci.Listener, KeepAlive: int(ci.KeepAlive / time.Second),
 		SessionExpiry: int64(ci.SessionExpiry / time.Second), SubscriptionCount: ci.SubscriptionCount,
 		Inflight: ci.Inflight, Queued: ci.Queued, MessagesIn: ci.MessagesIn, MessagesOut: ci.MessagesOut,
+		Dropped: ci.Dropped,
 	}
 	if ci.SessionExpiry < 0 {
 		c.SessionExpiry = -1
@@ -109,21 +111,53 @@ func optTime(t time.Time) *time.Time {
 	return &t
 }
 
-// listClients answers GET /api/v1/clients?client_id_prefix=&username=&connected=&limit=&cursor=.
-func (a *API) listClients(w http.ResponseWriter, r *http.Request) error {
+// clientQuery reads the filters of GET /api/v1/clients.
+func clientQuery(r *http.Request) (broker.ClientQuery, error) {
 	limit, after, err := pageParams(r)
 	if err != nil {
-		return err
+		return broker.ClientQuery{}, err
 	}
 	q := r.URL.Query()
-	cq := broker.ClientQuery{IDPrefix: q.Get("client_id_prefix"), Username: q.Get("username"), After: after, Limit: limit}
+	cq := broker.ClientQuery{IDPrefix: q.Get("client_id_prefix"), Username: q.Get("username"), After: after, Limit: limit,
+		Search: q.Get("search"), Protocol: q.Get("protocol"), Address: q.Get("address")}
 	if s := q.Get("connected"); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return badField("connected", "%q: must be true or false", s)
+			return cq, badField("connected", "%q: must be true or false", s)
 		}
 		cq.Connected = &b
 	}
+	switch cq.Protocol {
+	case "", "3.1.1", "5.0":
+	default:
+		return cq, badField("protocol", "%q: must be 3.1.1 or 5.0", cq.Protocol)
+	}
+	for name, dst := range map[string]*uint64{"min_queued": nil, "min_dropped": &cq.MinDropped} {
+		s := q.Get(name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(s, 10, 31)
+		if err != nil {
+			return cq, badField(name, "%q: must be a whole number", s)
+		}
+		if dst == nil {
+			cq.MinQueued = int(n)
+		} else {
+			*dst = n
+		}
+	}
+	return cq, nil
+}
+
+// listClients answers GET /api/v1/clients with the filters of clientQuery,
+// limit and cursor.
+func (a *API) listClients(w http.ResponseWriter, r *http.Request) error {
+	cq, err := clientQuery(r)
+	if err != nil {
+		return err
+	}
+	limit := cq.Limit
 	infos, more := a.o.Broker.Clients(cq)
 	out := make([]clientJSON, len(infos))
 	for i, ci := range infos {
@@ -156,6 +190,24 @@ func (a *API) kickClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("client disconnected through the API", "client_id", id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// discardSession answers DELETE /api/v1/clients/{clientid}/session: an
+// offline client's session ends now (subscriptions and queued messages
+// go).
+func (a *API) discardSession(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("clientid")
+	switch err := a.o.Broker.DiscardSession(id); {
+	case errors.Is(err, broker.ErrNoSession):
+		return errorf(http.StatusNotFound, CodeClientNotFound, "no session for client id %q", id)
+	case errors.Is(err, broker.ErrConnected):
+		return errorf(http.StatusConflict, CodeClientConnected, "client %q is connected: disconnect it first (DELETE /api/v1/clients/{clientid})", id)
+	case err != nil:
+		return err
+	}
+	a.log.Info("session discarded through the API", "client_id", id)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -112,6 +112,20 @@ const (
 	// CodeUnavailable: the feature is not available in this process (the
 	// log level of a hub whose logger was not built with a level variable).
 	CodeUnavailable = "unavailable"
+	// CodeClientConnected: the client is connected; discarding its
+	// session needs it offline (kick it first).
+	CodeClientConnected = "client_connected"
+	// CodeTooManyAttempts: too many failed dashboard sign-ins from this
+	// address; Retry-After says when to try again.
+	CodeTooManyAttempts = "too_many_attempts"
+	// CodeCSRF: a change through a dashboard session without its CSRF
+	// token (X-CSRF-Token).
+	CodeCSRF = "csrf_failed"
+	// CodeKeyNotFound: no API key has the id.
+	CodeKeyNotFound = "api_key_not_found"
+	// CodeTooManyStreams: the hub serves as many live message streams as
+	// it allows.
+	CodeTooManyStreams = "too_many_streams"
 	// CodeInternal: a bug or an unexpected failure; the log has details.
 	CodeInternal = "internal_error"
 )
@@ -126,7 +140,9 @@ func ErrorCodes() []string {
 		CodeInvalidRule, CodeSampleNoMatch, CodeEvalFailed, CodeBanNotFound, CodeUsersDisabled,
 		CodeUserNotFound, CodeUserReadOnly, CodeDevicesDisabled, CodeShadowNotFound, CodeInvalidShadow,
 		CodeVersionConflict, CodeBusy, CodeDeviceNotFound, CodeDeviceExists, CodeInvalidDevice,
-		CodeJobNotFound, CodeJobExists, CodeJobTerminal, CodeInvalidJob, CodeFirmwareNotFound, CodeForbidden,
-		CodeBridgeNotFound, CodeBridgeExists, CodeBridgeReadOnly, CodeUnavailable, CodeInternal,
+		CodeJobNotFound, CodeJobExists, CodeJobTerminal, CodeInvalidJob, CodeFirmwareNotFound,
+		CodeForbidden, CodeBridgeNotFound, CodeBridgeExists, CodeBridgeReadOnly, CodeUnavailable,
+		CodeClientConnected, CodeTooManyAttempts, CodeCSRF, CodeKeyNotFound, CodeTooManyStreams,
+		CodeInternal,
 	}
 }

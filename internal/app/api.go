@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -8,14 +9,51 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/iothub-dev/iothub/auth"
+	"github.com/iothub-dev/iothub/auth/users"
+	"github.com/iothub-dev/iothub/bridge"
 	"github.com/iothub-dev/iothub/internal/api"
 )
 
+// bridgeCounters sums the bridges' counters for the dashboard's history:
+// records sent and failed by producers, messages received by consumers.
+func (a *App) bridgeCounters() map[string]uint64 {
+	out := map[string]uint64{"bridge_sent": 0, "bridge_failed": 0, "bridge_received": 0}
+	m := a.bridges.mgr
+	if m == nil {
+		return out
+	}
+	for _, in := range m.List() {
+		switch mt, _ := m.Metrics(in.Name); v := mt.(type) {
+		case bridge.Metrics:
+			out["bridge_sent"] += v.Sent
+			out["bridge_failed"] += v.Failed
+		case bridge.SourceMetrics:
+			out["bridge_received"] += v.Published
+		}
+	}
+	return out
+}
+
+// startHistory samples the hub's counters for the dashboard's charts
+// until Shutdown.
+func (a *App) startHistory() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.api.stopHist = cancel
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.api.api.RunHistory(ctx, api.HistoryInterval)
+	}()
+}
+
 // apiState is the HTTP API's part of the App (docs/http-api.md).
 type apiState struct {
-	api   *api.API
-	keys  *api.KeyStore
-	ready atomic.Bool // listeners up, not stopping (GET /ready)
+	api       *api.API
+	keys      *api.KeyStore
+	operators *users.Store // dashboard users; nil when api.dashboard is off (dashboard.go)
+	ready     atomic.Bool  // listeners up, not stopping (GET /ready)
+	stopHist  context.CancelFunc
 }
 
 // setupAPI opens the key store and registers the API's routes on a.mux.
@@ -28,28 +66,37 @@ func (a *App) setupAPI() error {
 	}
 	keys.SetBootstrap(string(a.cfg.API.Key))
 	a.api.keys = keys
+	ops, err := a.setupDashboard() // dashboard.go
+	if err != nil {
+		return err
+	}
 	c := a.cfg.API
 	a.api.api = api.New(api.Options{
-		Broker:            a.broker,
-		Keys:              keys,
-		Logger:            a.log,
-		MaxBodyBytes:      int64(c.MaxBodyBytes),
-		CommandTopic:      c.CommandTopic,
-		RPCResponseTopic:  c.RPCResponseTopic,
-		CommandTimeout:    c.CommandTimeout.D(),
-		MaxCommandTimeout: c.MaxCommandTimeout.D(),
-		Version:           Version,
-		Ready:             a.api.ready.Load,
-		Rules:             a.ruleManager,
-		Bans:              func() api.BanManager { return a.Bans() },
-		Users:             a.userManager,
-		Shadows:           a.shadowManager,
-		Devices:           a.registryManager,
-		Jobs:              a.jobManager,
-		Firmware:          a.firmware,
-		Bridges:           a.bridgeManager,
-		LogLevel:          func() *slog.LevelVar { return a.level },
-		MaxImportBytes:    int64(a.cfg.Devices.MaxImportBytes),
+		Broker:             a.broker,
+		Keys:               keys,
+		Logger:             a.log,
+		MaxBodyBytes:       int64(c.MaxBodyBytes),
+		CommandTopic:       c.CommandTopic,
+		RPCResponseTopic:   c.RPCResponseTopic,
+		CommandTimeout:     c.CommandTimeout.D(),
+		MaxCommandTimeout:  c.MaxCommandTimeout.D(),
+		Version:            Version,
+		Ready:              a.api.ready.Load,
+		Rules:              a.ruleManager,
+		Bans:               func() api.BanManager { return a.Bans() },
+		Users:              a.userManager,
+		Shadows:            a.shadowManager,
+		Devices:            a.registryManager,
+		Jobs:               a.jobManager,
+		Firmware:           a.firmware,
+		Bridges:            a.bridgeManager,
+		LogLevel:           func() *slog.LevelVar { return a.level },
+		MaxImportBytes:     int64(a.cfg.Devices.MaxImportBytes),
+		KeyAdmin:           keys,
+		ACL:                func() auth.Authorizer { return a.sec.Load().authz },
+		Operators:          ops,
+		SessionIdleTimeout: c.SessionIdleTimeout.D(),
+		Counters:           a.bridgeCounters,
 	})
 	a.api.api.Register(a.mux.ServeMux)
 	return nil

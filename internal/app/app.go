@@ -160,6 +160,9 @@ func (a *App) Errors() <-chan error { return a.errc }
 // 0x8B), bounded by ctx.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.api.ready.Store(false)
+	if a.api.stopHist != nil {
+		a.api.stopHist()
+	}
 	err := a.broker.Shutdown(ctx)
 	a.closeListeners()
 	a.wg.Wait()

@@ -18,6 +18,9 @@ func (a *App) startHTTP() error {
 	if err := a.ensureAPIKey(); err != nil {
 		return err
 	}
+	if err := a.ensureOperator(); err != nil { // dashboard.go
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.API.Address)
 	if err != nil {
 		return fmt.Errorf("api listener: %w", err)
@@ -37,6 +40,7 @@ func (a *App) startHTTP() error {
 			a.errc <- fmt.Errorf("api listener: %w", err)
 		}
 	}()
+	a.startHistory()
 	a.log.Info("listening", "listener", "api", "protocol", "http", "address", ln.Addr().String(), "tls", a.cfg.API.TLSCertFile != "")
 	return nil
 }

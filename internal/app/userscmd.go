@@ -19,9 +19,11 @@ const usersUsage = `Usage:
   iothub users list                     list users (config file users are marked)
   iothub users hash                     print a bcrypt hash of the password read from stdin,
                                         for auth.users.static in the config file
-Flags (before NAME): --config FILE (env IOTHUB_CONFIG), --data-dir DIR.
-The users live in auth.users.file (default DATA_DIR/users.json); a running
-hub notices changes within a second.
+Flags (before NAME): --config FILE (env IOTHUB_CONFIG), --data-dir DIR,
+  --dashboard (the web dashboard's users instead of MQTT users).
+The users live in auth.users.file (default DATA_DIR/users.json); dashboard
+users in DATA_DIR/dashboard_users.json. A running hub notices changes within
+a second.
 `
 
 // usersCmd implements `iothub users add|remove|list|hash`.
@@ -36,6 +38,7 @@ func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", os.Getenv("IOTHUB_CONFIG"), "config file (YAML)")
 	dataDir := fs.String("data-dir", "", "data directory (config key data_dir)")
 	superuser := fs.Bool("superuser", false, "the user skips the ACL (add)")
+	dashboard := fs.Bool("dashboard", false, "manage the web dashboard's users")
 	fs.Usage = func() { fmt.Fprint(stderr, usersUsage) }
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitConfig
@@ -51,7 +54,11 @@ func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "iothub: %v\n", err)
 		return exitConfig
 	}
-	store, err := openUsers(cfg)
+	open := openUsers
+	if *dashboard {
+		open = func(cfg config.Config) (*users.Store, error) { return openOperators(cfg.DataDir) }
+	}
+	store, err := open(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "iothub: %v\n", err)
 		return exitFail

@@ -30,6 +30,9 @@ var (
 	ErrNoSession = errors.New("broker: no session for this client id")
 	// ErrNotConnected: the client has a session but no connection.
 	ErrNotConnected = errors.New("broker: client not connected")
+	// ErrConnected: the client is connected (DiscardSession needs it
+	// offline: Kick it first).
+	ErrConnected = errors.New("broker: client connected")
 )
 
 // Outcome says what SendToClient did with a message.
@@ -285,5 +288,43 @@ func (s *Server) Kick(clientID string) error {
 	}
 	s.log.Info("client kicked", "client_id", clientID)
 	c.closeWith(packet.AdministrativeAction, "kicked", "disconnected by an administrator")
+	return nil
+}
+
+// DiscardSession ends an offline client's session now, as its expiry
+// would: subscriptions, queued and unacknowledged messages (counted as
+// dropped, session_ended) and its stored record go; a delayed will is
+// published. Errors are ErrNoSession, or ErrConnected for a connected
+// client (Kick it first; a client that reconnects meanwhile keeps its
+// session).
+func (s *Server) DiscardSession(clientID string) error {
+	ss := s.session(clientID)
+	if ss == nil {
+		return ErrNoSession
+	}
+	s.mu.Lock()
+	ss.mu.Lock()
+	if ss.removed {
+		ss.mu.Unlock()
+		s.mu.Unlock()
+		return ErrNoSession
+	}
+	if ss.conn != nil {
+		ss.mu.Unlock()
+		s.mu.Unlock()
+		return ErrConnected
+	}
+	var will func()
+	if ss.willTimer != nil {
+		stopTimer(&ss.willTimer)
+		will = ss.delayedWill
+	}
+	s.removeSessionLocked(ss)
+	ss.mu.Unlock()
+	s.mu.Unlock()
+	s.log.Info("session discarded", "client_id", clientID)
+	if will != nil {
+		will()
+	}
 	return nil
 }

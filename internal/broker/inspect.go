@@ -53,8 +53,9 @@ type ClientInfo struct {
 	// Queued those waiting in the session.
 	Inflight, Queued int
 	// MessagesIn and MessagesOut count PUBLISHes from and to the client
-	// since the session was created.
-	MessagesIn, MessagesOut uint64
+	// since the session was created; Dropped the messages dropped for it
+	// (any reason of Stats.Dropped).
+	MessagesIn, MessagesOut, Dropped uint64
 }
 
 // SubscriptionInfo is one subscription of one client.
@@ -75,6 +76,14 @@ type ClientQuery struct {
 	IDPrefix, Username string
 	// Connected keeps connected (true) or offline (false) clients; nil: both.
 	Connected *bool
+	// Search keeps client ids containing it (case-insensitive); Protocol
+	// keeps one ProtocolVersion ("3.1.1", "5.0"); Address keeps clients
+	// whose current address contains it (an IP or its start); empty: any.
+	Search, Protocol, Address string
+	// MinQueued keeps clients with at least this many messages queued or
+	// in flight; MinDropped those with at least this many drops (0: any).
+	MinQueued  int
+	MinDropped uint64
 	// After is the cursor: the last client id of the previous page.
 	After string
 	// Limit is the page size (at least 1).
@@ -85,12 +94,15 @@ type ClientQuery struct {
 func (s *Server) Clients(q ClientQuery) (page []ClientInfo, more bool) {
 	limit := max(q.Limit, 1)
 	cands := s.sessionsAfter(q.After, q.IDPrefix)
+	search := strings.ToLower(q.Search)
 	for _, ss := range cands {
-		if q.Username != "" && ss.usernameUnlocked() != q.Username {
+		if q.Username != "" && ss.usernameUnlocked() != q.Username ||
+			search != "" && !strings.Contains(strings.ToLower(ss.id), search) ||
+			q.MinDropped > 0 && ss.msgsDropped.Load() < q.MinDropped {
 			continue
 		}
 		info := ss.info(false)
-		if q.Connected != nil && info.Connected != *q.Connected {
+		if !q.keeps(&info) {
 			continue
 		}
 		if len(page) == limit {
@@ -99,6 +111,14 @@ func (s *Server) Clients(q ClientQuery) (page []ClientInfo, more bool) {
 		page = append(page, info)
 	}
 	return page, false
+}
+
+// keeps applies the conditions of q that need a snapshot.
+func (q *ClientQuery) keeps(ci *ClientInfo) bool {
+	return (q.Connected == nil || ci.Connected == *q.Connected) &&
+		(q.Protocol == "" || ci.ProtocolVersion == q.Protocol) &&
+		(q.Address == "" || strings.Contains(ci.Remote, q.Address)) &&
+		(q.MinQueued <= 0 || ci.Queued+ci.Inflight >= q.MinQueued)
 }
 
 // sessionsAfter returns the sessions whose client id is after the cursor and
@@ -142,6 +162,7 @@ func (ss *Session) info(withSubs bool) ClientInfo {
 		Queued:            ss.queue.len(),
 		MessagesIn:        ss.msgsIn.Load(),
 		MessagesOut:       ss.msgsOut.Load(),
+		Dropped:           ss.msgsDropped.Load(),
 	}
 	if ss.expiry == neverExpire {
 		ci.SessionExpiry = -1

@@ -256,6 +256,7 @@ func (s *Server) publishWait(m *msg.Message, w *pubWait) routed {
 		h.HandleMessage(m)
 		r.accepted++
 	}
+	s.taps.deliver(m)
 	return r
 }
 

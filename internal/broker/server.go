@@ -40,6 +40,7 @@ type Server struct {
 	trace    atomic.Pointer[map[string]struct{}] // traced client ids; nil: none
 	replies  replyRegistry                       // AwaitReply waiters (reply.go)
 	reserved reservedTopics                      // handlers of "$" request topics (reserved.go)
+	taps     tapRegistry                         // Tap observers (tap.go)
 	traceMu  sync.Mutex                          // serialises TraceClient
 
 	mu        sync.Mutex // guards sessions, conns, listeners, closed
@@ -340,6 +341,9 @@ func (s *Server) nextMsgID() uint64 { return s.msgID.Add(1) }
 func (s *Server) drop(ss *Session, d delivery, why DropReason) {
 	s.stats.dropped[why].Add(1)
 	s.logLimitedAt(why.logLevel(), &s.dropLog[why], "messages dropped", "reason", why.String(), "client_id", ss.ID(), "topic", d.m.Topic)
+	if ss != nil {
+		ss.msgsDropped.Add(1)
+	}
 	d.notifyDropped(why)
 	if s.events.wants(msg.EventMessageDropped) {
 		s.emitDelivery(msg.EventMessageDropped, ss, d.m, d.qos, why.String())

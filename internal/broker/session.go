@@ -62,8 +62,8 @@ type Session struct {
 	// uname holds the username of the latest connection; read without mu.
 	uname atomic.Pointer[string]
 	// msgsIn and msgsOut count the PUBLISHes received from and written to
-	// this client (inspect.go).
-	msgsIn, msgsOut atomic.Uint64
+	// this client (inspect.go); msgsDropped the messages dropped for it.
+	msgsIn, msgsOut, msgsDropped atomic.Uint64
 
 	mu      sync.Mutex
 	conn    *conn // nil while offline

@@ -64,6 +64,8 @@ var rules = []rule{
 	{why: "the device services reach the broker and the API through interfaces they declare",
 		pkgs: []string{"internal/device", "internal/device/..."},
 		deny: []string{"internal/broker", "internal/api", "internal/app", "internal/rule", "internal/bridgemgr", "bridge", "bridge/...", "config"}},
+	{why: "the dashboard is static files: it talks to the hub only through the HTTP API",
+		pkgs: []string{"internal/dashboard"}, stdlibOnly: true},
 	{why: "only main and the tests import the wiring", pkgs: []string{"..."},
 		deny: []string{"internal/app"}},
 	{why: "nothing imports the black-box tests", pkgs: []string{"..."},

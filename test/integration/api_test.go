@@ -55,14 +55,7 @@ var firstKeyLine = regexp.MustCompile(`created the first HTTP API key.* api_key=
 // through the API, which answers acked.
 func TestAPI_keysAndDoorLockCommand(t *testing.T) {
 	h := startHub(t, nil)
-	var first string
-	require.Eventually(t, func() bool {
-		m := firstKeyLine.FindStringSubmatch(h.logs.String())
-		if m != nil {
-			first = m[1]
-		}
-		return m != nil
-	}, 15*time.Second, 20*time.Millisecond, "the first key is logged")
+	first := waitLogged(t, h, firstKeyLine, "the first key is logged")
 
 	code, body := apiCall(t, h, http.MethodGet, "/health", "", "")
 	require.Equal(t, http.StatusOK, code, body)

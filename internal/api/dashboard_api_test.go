@@ -1,0 +1,332 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/auth"
+	"github.com/iothub-dev/iothub/auth/users"
+	"github.com/iothub-dev/iothub/internal/api"
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// operators is the dashboard's user store as internal/app wires it: a
+// users.Store in a file.
+type operators struct{ s *users.Store }
+
+func (o operators) Check(ctx context.Context, u, p string) bool {
+	return o.s.Authenticate(ctx, &auth.ConnectInfo{Username: u, Password: []byte(p)}).Decision == auth.Allow
+}
+
+func (o operators) Exists(u string) bool {
+	for _, x := range o.s.List() {
+		if x.Username == u {
+			return true
+		}
+	}
+	return false
+}
+
+// dashEnv is an env with a dashboard user "ops" (password "s3cret").
+func dashEnv(t *testing.T) (*env, *users.Store) {
+	t.Helper()
+	s, err := users.Open(users.Options{Path: filepath.Join(t.TempDir(), "dashboard_users.json"), Cost: 4})
+	require.NoError(t, err)
+	require.NoError(t, s.Add("ops", "s3cret", true))
+	return newEnv(t, func(o *api.Options) { o.Operators = operators{s} }), s
+}
+
+// cookieReq sends a request with the session cookie and, if set, csrf.
+func (e *env) cookieReq(t *testing.T, method, path, body, session, csrf string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if session != "" {
+		req.AddCookie(&http.Cookie{Name: api.SessionCookie, Value: session})
+	}
+	if csrf != "" {
+		req.Header.Set(api.CSRFHeader, csrf)
+	}
+	resp, err := e.client.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	return resp
+}
+
+// login signs in and returns the cookie value and the CSRF token.
+func (e *env) login(t *testing.T, user, password string) (string, string) {
+	t.Helper()
+	resp := e.cookieReq(t, http.MethodPost, "/api/v1/auth/login", `{"username":"`+user+`","password":"`+password+`"}`, "", "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == api.SessionCookie {
+			cookie = c
+		}
+	}
+	require.NotNil(t, cookie)
+	require.True(t, cookie.HttpOnly)
+	require.Equal(t, http.SameSiteStrictMode, cookie.SameSite)
+	var body struct {
+		CSRF string `json:"csrf_token"`
+	}
+	decodeJSON(t, resp, &body)
+	require.NotEmpty(t, body.CSRF)
+	return cookie.Value, body.CSRF
+}
+
+func TestDashboardSession_signInCSRFSignOut(t *testing.T) {
+	e, store := dashEnv(t)
+	bad := e.cookieReq(t, http.MethodPost, "/api/v1/auth/login", `{"username":"ops","password":"nope"}`, "", "")
+	require.Equal(t, http.StatusUnauthorized, bad.StatusCode)
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/api/v1/auth/login", strings.NewReader("username=ops&password=s3cret"))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	form, err := e.client.Do(req)
+	require.NoError(t, err)
+	_ = form.Body.Close()
+	require.Equal(t, http.StatusUnsupportedMediaType, form.StatusCode, "a cross-site form cannot sign in")
+
+	session, csrf := e.login(t, "ops", "s3cret")
+	publish := `{"topic":"a/b","payload":"x"}`
+	tests := []struct {
+		name, method, path, body, session, csrf string
+		want                                    int
+	}{
+		{"read with the cookie", "GET", "/api/v1/clients", "", session, "", http.StatusOK},
+		{"no cookie, no key", "GET", "/api/v1/clients", "", "", "", http.StatusUnauthorized},
+		{"unknown cookie", "GET", "/api/v1/clients", "", "forged", "", http.StatusUnauthorized},
+		{"change without CSRF", "POST", "/api/v1/publish", publish, session, "", http.StatusForbidden},
+		{"change with a wrong CSRF", "POST", "/api/v1/publish", publish, session, "wrong", http.StatusForbidden},
+		{"change with the CSRF", "POST", "/api/v1/publish", publish, session, csrf, http.StatusOK},
+		{"whoami", "GET", "/api/v1/auth/session", "", session, "", http.StatusOK},
+		{"sign out without CSRF", "POST", "/api/v1/auth/logout", "", session, "", http.StatusForbidden},
+		{"sign out", "POST", "/api/v1/auth/logout", "", session, csrf, http.StatusNoContent},
+		{"refused after signing out", "GET", "/api/v1/clients", "", session, "", http.StatusUnauthorized},
+		{"whoami after signing out", "GET", "/api/v1/auth/session", "", session, "", http.StatusUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := e.cookieReq(t, tc.method, tc.path, tc.body, tc.session, tc.csrf)
+			require.Equal(t, tc.want, resp.StatusCode)
+		})
+	}
+
+	// A removed user's sessions end.
+	session, _ = e.login(t, "ops", "s3cret")
+	require.NoError(t, store.Remove("ops"))
+	require.Equal(t, http.StatusUnauthorized, e.cookieReq(t, "GET", "/api/v1/clients", "", session, "").StatusCode)
+}
+
+func TestDashboardSession_failedSignInsAreLimited(t *testing.T) {
+	e, _ := dashEnv(t)
+	for range 10 {
+		resp := e.cookieReq(t, http.MethodPost, "/api/v1/auth/login", `{"username":"ops","password":"guess"}`, "", "")
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	}
+	resp := e.cookieReq(t, http.MethodPost, "/api/v1/auth/login", `{"username":"ops","password":"s3cret"}`, "", "")
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "even the right password, for a while")
+	require.NotEmpty(t, resp.Header.Get("Retry-After"))
+}
+
+func TestDashboardSession_offWithoutOperators(t *testing.T) {
+	e := newEnv(t, nil)
+	resp := e.cookieReq(t, http.MethodPost, "/api/v1/auth/login", `{"username":"ops","password":"s3cret"}`, "", "")
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+}
+
+// The live stream carries the matching messages as Server-Sent Events.
+func TestStreamMessages(t *testing.T) {
+	e := newEnv(t, nil)
+	status, _ := e.call(t, "GET", "/api/v1/messages/stream?filter=a/%23/b", nil)
+	require.Equal(t, http.StatusBadRequest, status)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/messages/stream?filter=devices/%2B/state", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	resp, err := e.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	rd := bufio.NewReader(resp.Body)
+	first, err := rd.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, ": streaming devices/+/state\n", first, "the tap is in place once the stream answered")
+	for _, topic := range []string{"devices/x/other", "devices/lock-1/state"} {
+		_, err := e.b.Publish(ctx, &msg.Message{Topic: topic, Payload: []byte(`{"battery":12}`)})
+		require.NoError(t, err)
+	}
+	var lines []string
+	for len(lines) < 2 {
+		l, err := rd.ReadString('\n')
+		require.NoError(t, err)
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	require.Equal(t, "event: message", lines[0])
+	require.Contains(t, lines[1], `"topic":"devices/lock-1/state","payload":"{\"battery\":12}"`)
+}
+
+// The topic tree counts the messages routed after its first request.
+func TestTopicTree(t *testing.T) {
+	e := newEnv(t, nil)
+	status, _ := e.call(t, "GET", "/api/v1/topics", nil)
+	require.Equal(t, http.StatusOK, status)
+	for _, topic := range []string{"devices/a/state", "devices/b/state", "devices/a/state", "other"} {
+		_, err := e.b.Publish(context.Background(), &msg.Message{Topic: topic, Payload: []byte("1")})
+		require.NoError(t, err)
+	}
+	var top, devices struct {
+		Data []struct {
+			Topic    string `json:"topic"`
+			Messages int    `json:"messages"`
+			Children int    `json:"children"`
+		} `json:"data"`
+	}
+	e.getJSON(t, "/api/v1/topics", &top)
+	require.Len(t, top.Data, 2)
+	require.Equal(t, "devices", top.Data[0].Topic, "busiest first")
+	require.Equal(t, 3, top.Data[0].Messages)
+	require.Equal(t, 2, top.Data[0].Children)
+	e.getJSON(t, "/api/v1/topics?parent=devices", &devices)
+	require.Len(t, devices.Data, 2)
+	require.Equal(t, "devices/a", devices.Data[0].Topic)
+	require.Equal(t, 2, devices.Data[0].Messages)
+}
+
+// denyTopic denies publishing to one topic.
+type denyTopic string
+
+func (d denyTopic) Authorize(_ context.Context, _ *auth.Identity, a auth.Action, topic string) auth.Decision {
+	if a == auth.ActionPublish && topic == string(d) {
+		return auth.Deny
+	}
+	return auth.NoOpinion
+}
+
+func TestACLCheck(t *testing.T) {
+	e := newEnv(t, func(o *api.Options) {
+		o.ACL = func() auth.Authorizer { return &auth.AuthzChain{Authorizers: []auth.Authorizer{denyTopic("secret")}} }
+	})
+	tests := []struct {
+		name, body string
+		status     int
+		allowed    bool
+	}{
+		{"denied by the ACL", `{"client_id":"c","action":"publish","topic":"secret"}`, 200, false},
+		{"allowed", `{"client_id":"c","action":"publish","topic":"open"}`, 200, true},
+		{"subscribe allowed", `{"client_id":"c","action":"subscribe","topic":"secret"}`, 200, true},
+		{"$-topics refused", `{"client_id":"c","action":"publish","topic":"$SYS/x"}`, 200, false},
+		{"bad action", `{"client_id":"c","action":"read","topic":"x"}`, 400, false},
+		{"bad ip", `{"action":"publish","topic":"x","ip":"nope"}`, 400, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := e.call(t, "POST", "/api/v1/acl/check", tc.body)
+			require.Equal(t, tc.status, status, string(body))
+			if status == 200 {
+				require.Equal(t, tc.allowed, obj(t, body)["allowed"])
+			}
+		})
+	}
+}
+
+func TestAPIKeys_createListRevoke(t *testing.T) {
+	e := newEnv(t, nil)
+	e2 := newEnv(t, func(o *api.Options) { o.KeyAdmin = nil })
+	status, _ := e2.call(t, "GET", "/api/v1/apikeys", nil)
+	require.Equal(t, http.StatusServiceUnavailable, status)
+
+	e = newEnv(t, func(o *api.Options) { o.KeyAdmin = o.Keys.(*api.KeyStore) })
+	status, body := e.call(t, "POST", "/api/v1/apikeys", `{"name":"ci"}`)
+	require.Equal(t, http.StatusCreated, status, string(body))
+	created := obj(t, body)
+	key, id := created["key"].(string), created["id"].(string)
+	require.True(t, strings.HasPrefix(key, "ihk_"))
+	status, _ = e.callKey(t, "GET", "/api/v1/node", nil, key)
+	require.Equal(t, http.StatusOK, status, "the new key works at once")
+	status, body = e.call(t, "GET", "/api/v1/apikeys", nil)
+	require.Equal(t, http.StatusOK, status)
+	require.NotContains(t, string(body), key, "listing never shows a key")
+	require.NotContains(t, string(body), "sha256:", "nor its hash")
+	status, _ = e.call(t, "DELETE", "/api/v1/apikeys/"+id, nil)
+	require.Equal(t, http.StatusNoContent, status)
+	status, _ = e.callKey(t, "GET", "/api/v1/node", nil, key)
+	require.Equal(t, http.StatusUnauthorized, status, "revoked")
+	status, _ = e.call(t, "DELETE", "/api/v1/apikeys/"+id, nil)
+	require.Equal(t, http.StatusNotFound, status)
+}
+
+// decodeJSON decodes a response body into v.
+func decodeJSON(t *testing.T, resp *http.Response, v any) {
+	t.Helper()
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
+}
+
+// getJSON GETs path with the env's key and decodes the 200 answer into v.
+func (e *env) getJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	status, body := e.call(t, "GET", path, nil)
+	require.Equal(t, http.StatusOK, status, string(body))
+	require.NoError(t, json.Unmarshal(body, v))
+}
+
+// The dashboard's client filters, and discarding an offline session.
+func TestClients_filtersAndDiscard(t *testing.T) {
+	e := newEnv(t, nil)
+	connectDevice(t, e.mqtt, "Lock-1", false, false)
+	persistentSession(t, e.mqtt, "lock-2") // 3.1.1, offline once the test's conn closes
+	require.Eventually(t, func() bool {
+		ci, ok := e.b.Client("lock-2")
+		return ok && !ci.Connected
+	}, 10*time.Second, 10*time.Millisecond)
+	ids := func(query string) []string {
+		var page struct {
+			Data []struct {
+				ClientID string `json:"client_id"`
+			} `json:"data"`
+		}
+		e.getJSON(t, "/api/v1/clients"+query, &page)
+		out := []string{}
+		for _, c := range page.Data {
+			out = append(out, c.ClientID)
+		}
+		return out
+	}
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"?search=LOCK", []string{"Lock-1", "lock-2"}},
+		{"?protocol=3.1.1", []string{"lock-2"}},
+		{"?connected=false", []string{"lock-2"}},
+		{"?address=127.0.0.1", []string{"Lock-1"}},
+		{"?min_queued=1", []string{}},
+		{"?min_dropped=1", []string{}},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, ids(tc.query), tc.query)
+	}
+	for _, bad := range []string{"?protocol=4", "?min_queued=-1", "?min_dropped=x"} {
+		status, _ := e.call(t, "GET", "/api/v1/clients"+bad, nil)
+		require.Equal(t, http.StatusBadRequest, status, bad)
+	}
+	status, _ := e.call(t, "DELETE", "/api/v1/clients/Lock-1/session", nil)
+	require.Equal(t, http.StatusConflict, status, "connected: kick first")
+	status, _ = e.call(t, "DELETE", "/api/v1/clients/lock-2/session", nil)
+	require.Equal(t, http.StatusNoContent, status)
+	status, _ = e.call(t, "DELETE", "/api/v1/clients/lock-2/session", nil)
+	require.Equal(t, http.StatusNotFound, status)
+}

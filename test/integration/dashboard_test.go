@@ -1,0 +1,315 @@
+package integration
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+)
+
+var firstOperatorLine = regexp.MustCompile(`created the first dashboard user, admin.* password=([A-Za-z0-9_-]+)`)
+
+// browser is a headless Chromium driven through chromedp, with the
+// page's uncaught exceptions and console errors (CSP violations among
+// them) collected.
+type browser struct {
+	ctx    context.Context
+	mu     sync.Mutex
+	errors []string
+}
+
+// startBrowser starts Debian's chromium, headless, on a fresh profile,
+// with nothing that reaches out of the machine.
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(tool(t, "chromium")),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1360, 860),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("hide-scrollbars", true),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+	})
+	b := &browser{ctx: ctx}
+	// Console starts the browser (no timeout on the first call: it would
+	// bound the browser's life) and reports what the pages print.
+	msgs := chromedp.Console(ctx)
+	go func() {
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			// Refused requests (401 after signing out, 400 for a bad SQL
+			// statement) are the network's log entries, expected here.
+			if (m.Type == chromedp.ConsoleError || m.IsException()) && m.Source != "network" {
+				b.note(m.String())
+			}
+		}
+	}()
+	return b
+}
+
+func (b *browser) note(s string) {
+	b.mu.Lock()
+	b.errors = append(b.errors, s)
+	b.mu.Unlock()
+}
+
+// run runs actions with a bound, failing the test with step's name.
+func (b *browser) run(t *testing.T, step string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	defer cancel()
+	require.NoError(t, chromedp.Do(ctx, actions...), "browser step %q", step)
+}
+
+// waitJS polls a JavaScript expression until it is true.
+func (b *browser) waitJS(t *testing.T, step, expr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond)))
+	require.NoError(t, err, "browser step %q: waiting for %s", step, expr)
+}
+
+// eval evaluates a JavaScript expression (awaiting a promise).
+func eval[T any](t *testing.T, b *browser, expr string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	require.NoError(t, err, "evaluating %s", expr)
+	return v
+}
+
+// screenshot captures the page; with UPDATE_SCREENSHOTS=1 it is written
+// to docs/img/dashboard-NAME.png (CI leaves the committed files alone).
+func (b *browser) screenshot(t *testing.T, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	require.NoError(t, err, "screenshot %s", name)
+	require.NotEmpty(t, png)
+	if os.Getenv("UPDATE_SCREENSHOTS") == "1" {
+		require.NoError(t, os.WriteFile(filepath.Join("..", "..", "docs", "img", "dashboard-"+name+".png"), png, 0o644))
+	}
+}
+
+// click clicks the (visible) element of a CSS selector.
+func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
+
+// setValue replaces the value of an input or textarea.
+func setValue(sel, v string) chromedp.Action[chromedp.Void] {
+	return chromedp.SetValue(chromedp.CSS(sel), v)
+}
+
+// visible waits until the element of a CSS selector is visible.
+func visible(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.CSS(sel))
+}
+
+// TestDashboard_browser signs in to the dashboard in a real headless
+// Chromium against the built hub with real MQTT clients connected, and
+// walks its pages: finds a client by id and kicks it, creates a rule in
+// the editor (an SQL mistake is marked at its position) and sees its
+// metrics move when a message is published, watches a live message
+// arrive, browses the topic tree, tests the ACL, signs out and is
+// refused. It takes the screenshots of docs/dashboard.md.
+func TestDashboard_browser(t *testing.T) {
+	h := startHub(t, nil)
+	password := waitLogged(t, h, firstOperatorLine, "the first dashboard user's password is logged once")
+
+	devices := map[string]*paho.Client{}
+	for _, id := range []string{"lock-dash-1", "lock-dash-2", "sensor-7"} {
+		devices[id] = pahoDevice(t, h, id)
+	}
+	subscribe(t, devices["lock-dash-1"], "devices/lock-dash-1/command")
+	subscribe(t, devices["lock-dash-2"], "devices/lock-dash-2/command")
+	pub(t, h, "-q", "1", "-r", "-t", "devices/lock-dash-2/state", "-m", `{"action":"unlock","battery":83.4,"lock_state":1}`)
+
+	b := startBrowser(t)
+	base := "http://" + h.api
+
+	t.Run("sign in", func(t *testing.T) {
+		b.run(t, "open", chromedp.Navigate(base+"/"), visible("#login-username"))
+		b.screenshot(t, "login")
+		b.run(t, "wrong password", setValue("#login-username", "admin"), setValue("#login-password", "wrong"), click("#login-submit"))
+		b.waitJS(t, "refused", `document.getElementById('login-error').textContent.includes('wrong username or password')`)
+		b.run(t, "sign in", setValue("#login-password", password), click("#login-submit"),
+			visible(`#nav a[data-page="overview"]`))
+		b.waitJS(t, "overview numbers", `(document.querySelector('[data-stat="connections"] .value')||{}).textContent === '3'`)
+	})
+
+	t.Run("find a client and kick it", func(t *testing.T) {
+		b.run(t, "clients page", chromedp.Navigate(base+"/#/clients"), visible("#clients-search"))
+		b.waitJS(t, "all listed", `document.querySelectorAll('#clients-list tr[data-client-id]').length === 3`)
+		b.run(t, "search", setValue("#clients-search", "DASH-1"), click("#clients-apply"))
+		b.waitJS(t, "found", `document.querySelectorAll('#clients-list tr[data-client-id]').length === 1 && !!document.querySelector('tr[data-client-id="lock-dash-1"]')`)
+		b.run(t, "details", click(`tr[data-client-id="lock-dash-1"]`))
+		b.waitJS(t, "details shown", `document.getElementById('client-detail').textContent.includes('devices/lock-dash-1/command')`)
+		b.screenshot(t, "clients")
+		b.run(t, "kick", click("#client-kick"), click("#client-kick")) // the second click confirms
+		b.waitJS(t, "gone from the list", `document.querySelector('#clients-list td.empty') !== null && !document.querySelector('tr[data-client-id="lock-dash-1"]')`)
+		status, _ := dashboardGet(t, h, "/api/v1/clients/lock-dash-1", "")
+		require.Equal(t, http.StatusUnauthorized, status, "no key, no cookie")
+		require.Eventually(t, func() bool {
+			code, _ := apiCall(t, h, "GET", "/api/v1/clients/lock-dash-1", bootstrapKey(t, h), "")
+			return code == http.StatusNotFound
+		}, 10*time.Second, 50*time.Millisecond, "the kicked clean session is gone")
+	})
+
+	t.Run("rule editor and metrics", func(t *testing.T) {
+		b.run(t, "new rule", chromedp.Navigate(base+"/#/rules?edit=_new"), visible("#rule-sql"),
+			setValue("#rule-id", "dash_rule"), setValue("#rule-sql", "SELECT payload.battery AS battery\nFROM \"devices/+/state\"\nWHERE payload.battery < lowr(20)"),
+			setValue("#rule-actions", "[]"), click("#rule-test"))
+		b.waitJS(t, "error marked", `!!document.querySelector('#rule-sql-error mark') && document.getElementById('rule-error').textContent.includes('3:')`)
+		b.run(t, "fix and test", setValue("#rule-sql", "SELECT payload.battery AS battery\nFROM \"devices/+/state\"\nWHERE payload.battery < 20"), click("#rule-test"))
+		b.waitJS(t, "output shown", `(document.getElementById('rule-outputs')||{}).textContent?.includes('12.5')`)
+		b.screenshot(t, "rules-editor")
+		b.run(t, "create", click("#rule-save"))
+		b.waitJS(t, "listed", `(document.querySelector('tr[data-rule="dash_rule"] [data-metric="matched"]')||{}).textContent === '0'`)
+		publishQoS1(t, devices["sensor-7"], "devices/sensor-7/state", `{"battery":9}`)
+		b.waitJS(t, "metrics moved", `(document.querySelector('tr[data-rule="dash_rule"] [data-metric="matched"]')||{}).textContent === '1'`)
+		b.screenshot(t, "rules")
+	})
+
+	t.Run("live messages", func(t *testing.T) {
+		b.run(t, "watch", chromedp.Navigate(base+"/#/live?filter=devices/%2B/state"), visible("#live-feed"))
+		b.waitJS(t, "watching", `document.getElementById('live-state').textContent.startsWith('watching')`)
+		publishQoS1(t, devices["sensor-7"], "devices/sensor-7/state", `{"battery":8,"live":true}`)
+		b.waitJS(t, "arrived", `!!document.querySelector('#live-feed .msg[data-topic="devices/sensor-7/state"]') && document.getElementById('live-feed').textContent.includes('"live":true')`)
+		b.run(t, "publish from the page", setValue("#pub-topic", "devices/dashboard/state"), setValue("#pub-payload", `{"battery":50}`), click("#pub-send"))
+		b.waitJS(t, "own message arrived", `!!document.querySelector('#live-feed .msg[data-topic="devices/dashboard/state"]')`)
+		b.screenshot(t, "live")
+	})
+
+	t.Run("topic tree", func(t *testing.T) {
+		b.run(t, "topics", chromedp.Navigate(base+"/#/topics?parent=devices"), visible("#topic-tree"))
+		b.waitJS(t, "retained listed", `!!document.querySelector('#retained-list tr[data-topic="devices/lock-dash-2/state"]')`)
+		b.waitJS(t, "counting", `document.querySelector('#topic-tree') && document.querySelector('#topic-tree').textContent.includes('Level')`)
+		publishQoS1(t, devices["sensor-7"], "devices/sensor-7/state", `{"battery":7}`)
+		b.waitJS(t, "level counted", `!!document.querySelector('#topic-tree tr[data-topic="devices/sensor-7"]')`)
+		b.screenshot(t, "topics")
+	})
+
+	t.Run("bridges and security", func(t *testing.T) {
+		b.run(t, "bridges", chromedp.Navigate(base+"/#/bridges"), visible("#bridges-list table"))
+		b.screenshot(t, "bridges")
+		b.run(t, "acl", chromedp.Navigate(base+"/#/security"), visible("#acl-topic"),
+			setValue("#acl-client", "sensor-7"), setValue("#acl-topic", "$SYS/broker/uptime"), click("#acl-check"))
+		b.waitJS(t, "denied", `document.getElementById('acl-result').textContent.includes('denied')`)
+		b.screenshot(t, "security")
+		b.run(t, "create key", setValue("#key-name", "dashboard-test"), click("#key-create"))
+		b.waitJS(t, "key shown once", `(document.getElementById('new-key')||{}).textContent?.includes('ihk_')`)
+	})
+
+	t.Run("overview charts", func(t *testing.T) {
+		// By now the hub's history holds a few points (one every 5 s).
+		b.run(t, "overview", chromedp.Navigate(base+"/#/overview"), visible(`[data-stat="connections"]`))
+		b.waitJS(t, "charts drawn", `(document.querySelector('.chart path.line')?.getAttribute('d') || '').split('L').length >= 3`)
+		b.screenshot(t, "overview")
+	})
+
+	t.Run("sign out and be refused", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+		defer cancel()
+		res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
+		require.NoError(t, err)
+		var session string
+		for _, c := range res.Cookies {
+			if c.Name == "iothub_session" {
+				session = c.Value
+				require.True(t, c.HTTPOnly, "HttpOnly")
+				require.Equal(t, network.CookieSameSiteStrict, c.SameSite)
+			}
+		}
+		require.NotEmpty(t, session)
+		status, _ := dashboardGet(t, h, "/api/v1/clients", session)
+		require.Equal(t, http.StatusOK, status, "the session works before signing out")
+
+		b.run(t, "sign out", click("#logout"), visible("#login-username"))
+		code := eval[int](t, b, `fetch('/api/v1/clients').then(r => r.status)`)
+		require.Equal(t, http.StatusUnauthorized, code, "refused in the browser")
+		status, _ = dashboardGet(t, h, "/api/v1/clients", session)
+		require.Equal(t, http.StatusUnauthorized, status, "the old cookie is refused")
+		b.run(t, "reload shows sign-in", chromedp.Reload(), visible("#login-username"))
+	})
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	require.Empty(t, b.errors, "the pages raised JavaScript or console errors (a CSP violation shows here)")
+}
+
+// dashboardGet sends GET path with a dashboard session cookie ("": none).
+func dashboardGet(t *testing.T, h *hub, path, session string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+h.api+path, nil)
+	require.NoError(t, err)
+	if session != "" {
+		req.AddCookie(&http.Cookie{Name: "iothub_session", Value: session})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(body)
+}
+
+// bootstrapKey returns the first API key the hub logged.
+func bootstrapKey(t *testing.T, h *hub) string {
+	t.Helper()
+	return waitLogged(t, h, firstKeyLine, "the first API key is logged")
+}
+
+// waitLogged waits until the hub's log has a line matching re and returns
+// the line's first group.
+func waitLogged(t *testing.T, h *hub, re *regexp.Regexp, what string) string {
+	t.Helper()
+	var got string
+	require.Eventually(t, func() bool {
+		m := re.FindStringSubmatch(h.logs.String())
+		if m != nil {
+			got = m[1]
+		}
+		return m != nil
+	}, 15*time.Second, 20*time.Millisecond, what)
+	return got
+}
+
+// subscribe subscribes a paho client at QoS 1.
+func subscribe(t *testing.T, c *paho.Client, filter string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}})
+	require.NoError(t, err)
+}
+
+// publishQoS1 publishes and waits for the PUBACK.
+func publishQoS1(t *testing.T, c *paho.Client, topic, payload string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.Publish(ctx, &paho.Publish{Topic: topic, QoS: 1, Payload: []byte(payload)})
+	require.NoError(t, err)
+}
