@@ -162,7 +162,7 @@ func TestStreamMessages(t *testing.T) {
 	rd := bufio.NewReader(resp.Body)
 	first, err := rd.ReadString('\n')
 	require.NoError(t, err)
-	require.Equal(t, ": streaming devices/+/state\n", first, "the tap is in place once the stream answered")
+	require.Equal(t, ": streaming\n", first, "the tap is in place once the stream answered")
 	for _, topic := range []string{"devices/x/other", "devices/lock-1/state"} {
 		_, err := e.b.Publish(ctx, &msg.Message{Topic: topic, Payload: []byte(`{"battery":12}`)})
 		require.NoError(t, err)
@@ -244,12 +244,11 @@ func TestACLCheck(t *testing.T) {
 }
 
 func TestAPIKeys_createListRevoke(t *testing.T) {
-	e := newEnv(t, nil)
-	e2 := newEnv(t, func(o *api.Options) { o.KeyAdmin = nil })
-	status, _ := e2.call(t, "GET", "/api/v1/apikeys", nil)
+	off := newEnv(t, func(o *api.Options) { o.KeyAdmin = nil })
+	status, _ := off.call(t, "GET", "/api/v1/apikeys", nil)
 	require.Equal(t, http.StatusServiceUnavailable, status)
 
-	e = newEnv(t, func(o *api.Options) { o.KeyAdmin = o.Keys.(*api.KeyStore) })
+	e := newEnv(t, func(o *api.Options) { o.KeyAdmin = o.Keys.(*api.KeyStore) })
 	status, body := e.call(t, "POST", "/api/v1/apikeys", `{"name":"ci"}`)
 	require.Equal(t, http.StatusCreated, status, string(body))
 	created := obj(t, body)

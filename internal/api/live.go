@@ -93,7 +93,7 @@ func (a *API) streamMessages(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_, _ = fmt.Fprintf(w, ": streaming %s\n\n", filter)
+	_, _ = fmt.Fprint(w, ": streaming\n\n") // the filter is not echoed: it may hold a newline
 	if err := rc.Flush(); err != nil {
 		return nil // the client went away
 	}

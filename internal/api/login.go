@@ -229,7 +229,10 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusUnauthorized, CodeUnauthorized, "wrong username or password")
 	}
 	token, s := a.sessions.create(b.Username, now)
-	http.SetCookie(w, &http.Cookie{
+	// Secure follows the connection: over plain HTTP (no api.tls_cert_file)
+	// a Secure cookie would never come back. HttpOnly and SameSite=Strict
+	// always.
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // Secure is set whenever the API is served over TLS (see above)
 		Name: SessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionMaxAge / time.Second),
 	})
@@ -250,7 +253,7 @@ func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
 		}
 		a.sessions.end(c.Value)
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: r.TLS != nil, //nolint:gosec // clears the cookie; Secure as when it was set
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -1,7 +1,7 @@
 // Package dashboard serves the web dashboard (docs/dashboard.md): plain
-// HTML, CSS and JavaScript modules in ui/, embedded in the binary with
-// go:embed, so nothing is needed at run time and nothing is fetched from
-// another origin.
+// HTML, CSS and JavaScript modules in ui/, embedded in the binary (an
+// embed directive), so nothing is needed at run time and nothing is
+// fetched from another origin.
 //
 // # What it serves
 //
