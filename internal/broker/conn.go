@@ -304,21 +304,11 @@ func (c *conn) parseHeader() (fh packet.FixedHeader, hdrLen int, ok bool, err er
 		return fh, 0, false, nil
 	}
 	b := (*c.rbuf)[c.rpos:c.rend]
-	remaining, mult := 0, 1
-	for i := 1; ; i++ {
-		if i > 4 {
-			return fh, 0, false, &packet.Error{Code: packet.MalformedPacket, Err: fmt.Errorf("remaining length longer than 4 bytes: %w", packet.ErrMalformed)}
-		}
-		if i >= len(b) {
-			return fh, 0, false, nil
-		}
-		remaining += int(b[i]&0x7f) * mult
-		mult *= 128
-		if b[i]&0x80 == 0 {
-			hdrLen = i + 1
-			break
-		}
+	remaining, n, err := packet.DecodeVarInt(b[1:])
+	if err != nil || n == 0 {
+		return fh, 0, false, err // malformed, or not all in yet
 	}
+	hdrLen = 1 + n
 	if limit := c.maxPacketSize(); hdrLen+remaining > limit {
 		return fh, 0, false, &packet.Error{Code: packet.PacketTooLarge, Err: fmt.Errorf("%d bytes over the %d limit: %w", hdrLen+remaining, limit, packet.ErrTooLarge)}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/iothub-dev/iothub/internal/broker"
 	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/mqtt/packet/packettest"
 )
 
 // encode returns p encoded for v, failing the test on error.
@@ -21,15 +22,6 @@ func encode(t *testing.T, p packet.Packet, v packet.Version) []byte {
 	b, err := p.AppendTo(nil, v)
 	require.NoError(t, err)
 	return b
-}
-
-// rawPublishQoS0 builds a QoS 0 PUBLISH with topic bytes as given (no
-// validation) for v5.
-func rawPublishQoS0(topic []byte) []byte {
-	body := append([]byte{byte(len(topic) >> 8), byte(len(topic))}, topic...)
-	body = append(body, 0) // no properties
-	body = append(body, "payload"...)
-	return append([]byte{0x30, byte(len(body))}, body...)
 }
 
 func TestMalformed_closesOnlyThatConnection(t *testing.T) {
@@ -43,12 +35,10 @@ func TestMalformed_closesOnlyThatConnection(t *testing.T) {
 
 	v5Connect := encode(t, &packet.Connect{Version: packet.V5, ClientID: "bad", CleanStart: true, KeepAlive: 30}, packet.V5)
 	v3Connect := encode(t, &packet.Connect{Version: packet.V311, ClientID: "bad3", CleanStart: true, KeepAlive: 30}, packet.V311)
-	subscribeBadFlags := encode(t, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a"}}}, packet.V5)
-	subscribeBadFlags[0] = 0x80 // SUBSCRIBE must have flags 0b0010
-	qos1ID0 := []byte{0x32, 6, 0, 1, 'a', 0, 0, 0}
-	// SUBSCRIBE "$share/g/t" with No Local (options 0x05): MQTT-3.8.3-4.
-	sharedNoLocal := append([]byte{0x82, 16, 0, 1, 0, 0, 10}, "$share/g/t\x05"...)
 
+	// What a packet decoder alone cannot tell, by the connection's state
+	// and limits; TestMalformed_codecCases sends the codec's malformed
+	// packets.
 	tests := []struct {
 		name    string
 		connect []byte // sent and answered with CONNACK first; nil: none
@@ -58,18 +48,6 @@ func TestMalformed_closesOnlyThatConnection(t *testing.T) {
 		// (3.1.1, or no CONNECT accepted yet).
 		code packet.ReasonCode
 	}{
-		{"remainingLengthFiveBytes", v5Connect, []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}, packet.MalformedPacket},
-		{"reservedFlags", v5Connect, subscribeBadFlags, packet.MalformedPacket},
-		{"reservedFlagsPingreq", v5Connect, []byte{0xc1, 0}, packet.MalformedPacket},
-		{"reservedPacketType", v5Connect, []byte{0x00, 0}, packet.MalformedPacket},
-		{"publishQoS3", v5Connect, []byte{0x36, 4, 0, 1, 'a', 0}, packet.MalformedPacket},
-		{"invalidUTF8Topic", v5Connect, rawPublishQoS0([]byte{'a', 0xc3, 0x28}), packet.MalformedPacket},
-		{"nulInTopic", v5Connect, rawPublishQoS0([]byte{'a', 0, 'b'}), packet.MalformedPacket},
-		{"wildcardInPublishTopic", v5Connect, rawPublishQoS0([]byte("a/#")), packet.MalformedPacket},
-		{"plusInPublishTopic", v5Connect, rawPublishQoS0([]byte("a/+/b")), packet.MalformedPacket},
-		{"publishPacketID0", v5Connect, qos1ID0, packet.ProtocolError},
-		{"bodyShorterThanFields", v5Connect, []byte{0x30, 1, 0}, packet.MalformedPacket},
-		{"sharedNoLocal", v5Connect, sharedNoLocal, packet.ProtocolError},
 		{"secondConnect", v5Connect, v5Connect, packet.ProtocolError},
 		{"serverOnlyPacket", v5Connect, encode(t, &packet.Connack{}, packet.V5), packet.ProtocolError},
 		{"oversizedPacket", v5Connect, encode(t, &packet.Publish{Topic: "alive/x", Payload: make([]byte, maxPacket)}, packet.V5), packet.PacketTooLarge},
@@ -77,7 +55,6 @@ func TestMalformed_closesOnlyThatConnection(t *testing.T) {
 		{"packetBeforeConnect", nil, []byte{0xc0, 0}, 0},
 		{"publishBeforeConnect", nil, encode(t, &packet.Publish{Topic: "alive/x"}, packet.V5), 0},
 		{"malformedConnect", nil, v5Connect[:len(v5Connect)-1], 0},
-		{"v311Malformed", v3Connect, []byte{0x30, 0xff, 0xff, 0xff, 0xff, 0x01}, 0},
 		{"v311SecondConnect", v3Connect, v3Connect, 0},
 	}
 	for i, tc := range tests {
@@ -147,4 +124,73 @@ func checkAlive(t *testing.T, c *v5Client, i int) {
 	payload := []byte(fmt.Sprint("still here ", i))
 	c.publish(t, &paho.Publish{Topic: "alive/x", QoS: 1, Payload: payload})
 	require.Equal(t, payload, c.next(t).Payload)
+}
+
+// TestMalformed_codecCases sends every malformed packet of the codec's case
+// table (packettest.MalformedCases) to the broker on a connection of its
+// own: each closes that connection alone — with a DISCONNECT carrying the
+// decoder's reason code on MQTT 5, or Protocol Error for a packet type the
+// client may not send here (a server's packet; AUTH without enhanced
+// authentication) — and the client beside it keeps working. Bytes that are
+// not exactly one packet (cut short, or a packet and the start of another)
+// are followed by a half-close, as from a peer that died there; the broker
+// may then close with or without a DISCONNECT.
+func TestMalformed_codecCases(t *testing.T) {
+	s, addr := testutil.StartBroker(t, nil)
+	alive := connectV5(t, addr, "alive", nil)
+	alive.subscribe(t, paho.SubscribeOptions{Topic: "alive/#", QoS: 1})
+	for i, tc := range packettest.MalformedCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			rc := dialRaw(t, addr, tc.Version)
+			first := packet.Type(tc.Raw[0] >> 4)
+			if first != packet.TypeConnect {
+				rc.send(&packet.Connect{Version: tc.Version, ClientID: fmt.Sprint("bad-", i), CleanStart: true, KeepAlive: 30})
+				require.IsType(t, &packet.Connack{}, rc.read())
+			}
+			rc.write(tc.Raw)
+			exact := exactlyOnePacket(tc.Raw)
+			if !exact {
+				require.NoError(t, rc.conn.(*net.TCPConn).CloseWrite())
+			}
+			d := rc.closed()
+			switch {
+			case tc.Version < packet.V5 || first == packet.TypeConnect:
+				require.Nil(t, d, "no DISCONNECT before CONNACK or on 3.1.1")
+			case !exact:
+				if d != nil {
+					require.Equal(t, tc.WantErr, d.ReasonCode, "got %s", d.ReasonCode)
+				}
+			case refusedByType(first):
+				require.NotNil(t, d)
+				require.Equal(t, packet.ProtocolError, d.ReasonCode, "got %s", d.ReasonCode)
+			default:
+				require.NotNil(t, d, "v5: DISCONNECT with a reason code before closing")
+				require.Equal(t, tc.WantErr, d.ReasonCode, "got %s", d.ReasonCode)
+			}
+		})
+		if i%16 == 0 {
+			checkAlive(t, alive, i)
+		}
+	}
+	checkAlive(t, alive, len(packettest.MalformedCases))
+	testutil.Eventually(t, 5*time.Second, func() bool { return s.Stats().Connections == 1 }, "only the alive client is left")
+}
+
+// exactlyOnePacket reports whether raw is one packet, no more and no less,
+// by its fixed header (a malformed remaining length counts: the broker
+// refuses it from the header alone).
+func exactlyOnePacket(raw []byte) bool {
+	n, size, err := packet.DecodeVarInt(raw[1:])
+	return err != nil || size > 0 && len(raw) == 1+size+n
+}
+
+// refusedByType reports whether the broker refuses a client's packet of
+// type t whatever it holds: a packet only a server sends, or AUTH on a
+// connection that started no enhanced authentication.
+func refusedByType(t packet.Type) bool {
+	switch t {
+	case packet.TypeConnack, packet.TypeSuback, packet.TypeUnsuback, packet.TypePingresp, packet.TypeAuth:
+		return true
+	}
+	return false
 }

@@ -70,6 +70,19 @@ var (
 		Err: fmt.Errorf("variable byte integer not in its shortest form: %w", ErrMalformed)}
 )
 
+// DecodeVarInt decodes the variable byte integer at the start of b (a
+// remaining length in a buffered fixed header, say) and returns its value
+// and its length in bytes. While b holds only the start of an integer it
+// returns n == 0 and a nil error; an integer longer than four bytes or not
+// in its shortest form is a *Error with MalformedPacket.
+func DecodeVarInt(b []byte) (val, n int, err error) {
+	val, n, e := decodeVarInt(b)
+	if e != nil {
+		return 0, 0, e
+	}
+	return val, n, nil
+}
+
 // decodeVarInt decodes a variable byte integer at the start of b and returns
 // its value and length. A truncated integer returns n == 0 and a nil error
 // pointer is never returned with n == 0.

@@ -33,6 +33,11 @@ var MalformedCases = []Case{
 	{Name: "header/puback-flags", Version: v311, Raw: b(0x42, 2, 0, 1), WantErr: malformed},
 	{Name: "header/pingreq-flags", Version: v311, Raw: b(0xC1, 0), WantErr: malformed},
 	{Name: "header/auth-in-v311", Version: v311, Raw: b(0xF0, 0), WantErr: malformed},
+	{Name: "header/v5-reserved-type-0", Version: v5, Raw: b(0x00, 0), WantErr: malformed},
+	{Name: "header/v5-remaining-length-5-bytes", Version: v5, Raw: b(0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01), WantErr: malformed},
+	{Name: "header/v5-publish-qos3", Version: v5, Raw: pkt(0x36, str("a"), u16(1), props()), WantErr: malformed},
+	{Name: "header/v5-subscribe-flags-0", Version: v5, Raw: pkt(0x80, u16(1), props(), str("a"), b(0)), WantErr: malformed},
+	{Name: "header/v5-pingreq-flags", Version: v5, Raw: b(0xC1, 0), WantErr: malformed},
 
 	// CONNECT.
 	{Name: "connect/reserved-flag", Version: v311, Raw: pkt(0x10, connect311, b(0x03), u16(0), str("c")), WantErr: malformed},
@@ -84,6 +89,11 @@ var MalformedCases = []Case{
 	{Name: "publish/topic-cut", Version: v311, Raw: pkt(0x30, u16(5), []byte("a/b")), WantErr: malformed},
 	{Name: "publish/qos1-packet-id-0", Version: v311, Raw: pkt(0x32, str("a"), u16(0), []byte("x")), WantErr: protocolErr},
 	{Name: "publish/qos1-packet-id-cut", Version: v311, Raw: pkt(0x32, str("a"), b(1)), WantErr: malformed},
+	{Name: "publish/v5-topic-invalid-utf8", Version: v5, Raw: pkt(0x30, str("a\xc3\x28"), props(), []byte("x")), WantErr: malformed},
+	{Name: "publish/v5-topic-nul", Version: v5, Raw: pkt(0x30, str("a\x00b"), props(), []byte("x")), WantErr: malformed},
+	{Name: "publish/v5-topic-wildcard-plus", Version: v5, Raw: pkt(0x30, str("a/+/b"), props(), []byte("x")), WantErr: malformed},
+	{Name: "publish/v5-qos1-packet-id-0", Version: v5, Raw: pkt(0x32, str("a"), u16(0), props()), WantErr: protocolErr},
+	{Name: "publish/v5-body-shorter-than-topic", Version: v5, Raw: b(0x30, 1, 0), WantErr: malformed},
 	{Name: "publish/qos0-dup", Version: v311, Raw: pkt(0x38, str("a"), []byte("x")), WantErr: malformed},
 	{Name: "publish/v5-topic-alias-0", Version: v5, Raw: pkt(0x30, str("a"), props(prop(packet.PropTopicAlias, u16(0)))), WantErr: protocolErr},
 	{Name: "publish/v5-payload-format-2", Version: v5, Raw: pkt(0x30, str("a"), props(prop(packet.PropPayloadFormat, b(2)))), WantErr: protocolErr},
