@@ -25,7 +25,7 @@ vet:
 
 ## lint: golangci-lint with .golangci.yml, at the version pinned in tools/go.mod.
 lint: bin/golangci-lint
-	bin/golangci-lint run ./...
+	bin/golangci-lint run --allow-parallel-runners ./...
 
 bin/golangci-lint: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../bin/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
