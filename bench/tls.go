@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // dialTimeout bounds the TCP connect and, separately, the TLS handshake of
@@ -32,6 +35,9 @@ type TLSOptions struct {
 	// ServerName is sent as SNI and verified against the broker's
 	// certificate (`--servername`); empty: the host of the address.
 	ServerName string
+	// WebSocketPath, when set, makes every connection speak MQTT over
+	// WebSocket at this path (`--ws /mqtt`; wss:// with Enabled).
+	WebSocketPath string
 }
 
 // ErrTLSFlags reports TLS options that do not fit together.
@@ -41,6 +47,9 @@ var ErrTLSFlags = errors.New("TLS options")
 // off. It is built once per run: every connection then makes a full
 // handshake (no session cache), as a fleet of distinct devices would.
 func (t TLSOptions) config(addr string) (*tls.Config, error) {
+	if t.WebSocketPath != "" && t.WebSocketPath[0] != '/' {
+		return nil, fmt.Errorf("%w: --ws %q: a path starting with /", ErrTLSFlags, t.WebSocketPath)
+	}
 	if !t.Enabled {
 		if t.CAFile != "" || t.Insecure || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" {
 			return nil, fmt.Errorf("%w: --cafile, --insecure, --cert, --key and --servername need --tls", ErrTLSFlags)
@@ -95,8 +104,9 @@ func loadCAs(path string) (*x509.CertPool, error) {
 // when TLS is on. Both load generators (conn and the client of pub, sub,
 // simulate) dial through it.
 type dialer struct {
-	addr string
-	tls  *tls.Config // nil: plain TCP
+	addr   string
+	tls    *tls.Config // nil: plain TCP
+	wsPath string      // "": no WebSocket
 }
 
 // newDialer checks t and loads its files once for the whole run.
@@ -105,7 +115,7 @@ func newDialer(addr string, t TLSOptions) (*dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dialer{addr: addr, tls: c}, nil
+	return &dialer{addr: addr, tls: c, wsPath: t.WebSocketPath}, nil
 }
 
 // dial connects from local (may be nil) and completes the TLS handshake.
@@ -115,15 +125,39 @@ func (d *dialer) dial(ctx context.Context, local net.Addr) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	if d.tls == nil {
-		return nc, nil
-	}
 	hctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	tc := tls.Client(nc, d.tls)
-	if err := tc.HandshakeContext(hctx); err != nil {
-		_ = nc.Close()
-		return nil, fmt.Errorf("tls handshake with %s: %w", d.addr, err)
+	if d.tls != nil {
+		tc := tls.Client(nc, d.tls)
+		if err := tc.HandshakeContext(hctx); err != nil {
+			_ = nc.Close()
+			return nil, fmt.Errorf("tls handshake with %s: %w", d.addr, err)
+		}
+		nc = tc
 	}
-	return tc, nil
+	if d.wsPath == "" {
+		return nc, nil
+	}
+	return d.upgrade(hctx, nc)
+}
+
+// upgrade speaks the WebSocket handshake on nc (subprotocol mqtt) and
+// returns a net.Conn carrying the MQTT bytes in binary messages.
+func (d *dialer) upgrade(ctx context.Context, nc net.Conn) (net.Conn, error) {
+	scheme := "ws://"
+	if d.tls != nil {
+		scheme = "wss://"
+	}
+	once := func(context.Context, string, string) (net.Conn, error) { return nc, nil }
+	hc := &http.Client{Transport: &http.Transport{DialContext: once, DialTLSContext: once}}
+	c, resp, err := websocket.Dial(ctx, scheme+d.addr+d.wsPath, &websocket.DialOptions{HTTPClient: hc, Subprotocols: []string{"mqtt"}})
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("websocket handshake with %s%s: %w", d.addr, d.wsPath, err)
+	}
+	c.SetReadLimit(-1)
+	return websocket.NetConn(context.Background(), c, websocket.MessageBinary), nil
 }

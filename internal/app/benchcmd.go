@@ -78,6 +78,7 @@ func tlsFlags(fs *flag.FlagSet, t *bench.TLSOptions) {
 	fs.BoolVar(&t.Insecure, "insecure", false, "do not verify the broker's certificate, for self-signed test brokers (needs --tls)")
 	fs.StringVar(&t.CertFile, "cert", "", "PEM client certificate for mutual TLS (with --key; needs --tls)")
 	fs.StringVar(&t.KeyFile, "key", "", "PEM key of --cert")
+	fs.StringVar(&t.WebSocketPath, "ws", "", "speak MQTT over WebSocket at this path, e.g. /mqtt (wss:// with --tls)")
 	fs.StringVar(&t.ServerName, "servername", "", "name sent in SNI and verified in the broker's certificate (default: the host of --addr)")
 }
 

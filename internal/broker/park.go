@@ -22,8 +22,9 @@ import (
 // timeout), or abort (the hub closes the socket: the new loop's read fails
 // and it cleans up). parkMu makes exactly one of them win.
 //
-// TLS connections park on the TCP socket under them (SocketConn) but are
-// still read through TLS. WebSocket and PROXY-protocol connections keep
+// TLS and WebSocket connections park on the TCP socket under them
+// (SocketConn) but are still read through their layers (the listener's
+// WebSocket framing holds no buffer). PROXY-protocol connections keep
 // their goroutine (bytes may wait in a buffer above the socket), as do all
 // connections where the poller is unavailable.
 

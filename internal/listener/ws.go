@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"path"
+	"strings"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gorilla/websocket"
 )
 
 // ConnHandler receives each accepted connection; it must return promptly
@@ -81,24 +84,54 @@ func (w *WebSocket) Close() error {
 }
 
 // upgrade turns an HTTP request into an MQTT connection. A request without
-// the upgrade headers gets 426 Upgrade Required (from the websocket library),
-// one from an origin not allowed gets 403.
+// the upgrade headers gets 400 Bad Request (from the websocket library), one
+// from an origin not allowed gets 403. The library does the handshake; the
+// frames are read and written by wsConn, which holds no buffers while the
+// connection is idle and lets the broker park it.
 func (w *WebSocket) upgrade(rw http.ResponseWriter, r *http.Request) {
-	c, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
-		Subprotocols:       []string{"mqtt", "mqttv3.1"},
-		OriginPatterns:     w.opts.AllowedOrigins,
-		InsecureSkipVerify: len(w.opts.AllowedOrigins) == 0,
-	})
+	up := websocket.Upgrader{
+		Subprotocols:    []string{"mqtt", "mqttv3.1"},
+		CheckOrigin:     w.checkOrigin,
+		ReadBufferSize:  minWSBuffer,
+		WriteBufferSize: minWSBuffer,
+	}
+	c, err := up.Upgrade(rw, r, nil)
 	if err != nil {
 		w.opts.Logger.Debug("websocket upgrade refused", "listener", w.opts.Name, "remote", r.RemoteAddr, "error", err)
 		return
 	}
-	c.SetReadLimit(-1) // the broker enforces its own maximum packet size
-	nc := websocket.NetConn(context.Background(), c, websocket.MessageBinary)
-	out := &Conn{Conn: nc, remote: w.opts.TrustedProxies.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))}
+	ws := &wsConn{Conn: c.UnderlyingConn()} // the library's reader holds nothing yet: it refuses early data
+	out := &Conn{Conn: ws, remote: w.opts.TrustedProxies.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For")), socket: ws.Socket()}
 	if under, ok := r.Context().Value(connKey{}).(*Conn); ok {
 		out.certUsername, out.certClientID = under.CertIdentity()
 		out.certFingerprint = under.certFingerprint
 	}
 	w.handle(out, w.opts.Name)
+}
+
+// minWSBuffer is the smallest buffer the websocket library takes; its
+// connection object is dropped after the handshake.
+const minWSBuffer = 128
+
+// checkOrigin admits a request without Origin, from the listener's own
+// host, or from a host matching one of AllowedOrigins (path.Match patterns,
+// case-insensitive); any origin when AllowedOrigins is empty.
+func (w *WebSocket) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(w.opts.AllowedOrigins) == 0 {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, p := range w.opts.AllowedOrigins {
+		if ok, _ := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/iothub-dev/iothub/internal/broker"
 	"github.com/iothub-dev/iothub/internal/listener"
 	"github.com/iothub-dev/iothub/internal/testutil"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // startWS serves MQTT over WebSocket on a loopback port (wrapped as accept
@@ -183,4 +184,24 @@ func TestListenerLimits(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, func() bool { return s.ListenerConnections("small") == 0 }, "first closed")
 	require.Equal(t, []byte{0x20, 0x02, 0x00, 0x00}, connect("c3"))
 	require.Equal(t, []byte{0x20, 0x02, 0x00, 0x00}, connect("c4"))
+}
+
+// An idle WebSocket connection parks like a TCP one (no goroutine), gets
+// its messages while parked and wakes for the client's next packet.
+func TestWebSocket_idleParks(t *testing.T) {
+	s, _ := newBroker(t)
+	addr := startWS(t, s, listener.WebSocketOptions{}, listener.AcceptOptions{}, broker.ListenerOptions{Name: "ws"})
+	c := dialWS(t, "ws://"+addr+"/mqtt", nil)
+	ctx := t.Context()
+	require.NoError(t, c.Write(ctx, websocket.MessageBinary, []byte("\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02id")))
+	require.Equal(t, []byte{0x20, 0x02, 0x00, 0x00}, readFrames(t, c, 4), "CONNACK")
+	require.NoError(t, c.Write(ctx, websocket.MessageBinary, []byte("\x82\x06\x00\x01\x00\x01a\x00")))
+	require.Equal(t, []byte{0x90, 0x03, 0x00, 0x01, 0x00}, readFrames(t, c, 5), "SUBACK")
+	testutil.Eventually(t, 10*time.Second, func() bool { return s.Stats().ParkedConnections == 1 }, "the idle WebSocket connection parks")
+
+	_, err := s.Publish(ctx, &msg.Message{Topic: "a", Payload: []byte("hi")})
+	require.NoError(t, err)
+	require.Equal(t, []byte{0x30, 0x05, 0x00, 0x01, 'a', 'h', 'i'}, readFrames(t, c, 7), "delivered while parked")
+	require.NoError(t, c.Write(ctx, websocket.MessageBinary, []byte{0xc0, 0x00}))
+	require.Equal(t, []byte{0xd0, 0x00}, readFrames(t, c, 2), "PINGRESP: the reader woke")
 }

@@ -1,0 +1,245 @@
+package listener
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// wsConn carries the MQTT byte stream in WebSocket binary frames (RFC 6455,
+// server side) directly over the upgraded connection. It holds no buffer:
+// frame headers go into a small array in the struct and payloads are read
+// straight into the caller's slice, so an idle connection costs a few
+// dozen bytes here, and the broker can park it on the socket (no bytes
+// wait above the socket between two reads). A read deadline that passes
+// leaves it intact (a header read in part is kept), which the broker's idle
+// detection relies on. The upgrade itself is the websocket library's.
+type wsConn struct {
+	net.Conn // the upgraded connection: reads, writes, deadlines, addresses
+
+	// Read side, owned by the one reader.
+	hdr     [14]byte
+	have    int    // header bytes read so far
+	left    uint64 // payload bytes of the current data frame still to read
+	mask    [4]byte
+	maskPos int
+	inData  bool // a fragmented binary message continues
+	eof     bool
+
+	wmu    sync.Mutex // one frame at a time: data from the broker, pongs and close from the reader
+	closed bool
+}
+
+// Frame opcodes.
+const (
+	wsContinuation = 0x0
+	wsText         = 0x1
+	wsBinary       = 0x2
+	wsClose        = 0x8
+	wsPing         = 0x9
+	wsPong         = 0xA
+)
+
+// errWSProtocol is a frame that breaks RFC 6455 or MQTT's use of it
+// (section 6 of MQTT: binary frames only).
+var errWSProtocol = errors.New("websocket protocol error")
+
+// Read returns MQTT bytes from the binary frames, answering pings and a
+// close on the way; io.EOF after the client's close frame.
+func (c *wsConn) Read(p []byte) (int, error) {
+	for {
+		if c.eof {
+			return 0, io.EOF
+		}
+		if c.left > 0 {
+			return c.readPayload(p)
+		}
+		if err := c.readFrame(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// readPayload reads what p holds of the current frame and unmasks it.
+func (c *wsConn) readPayload(p []byte) (int, error) {
+	if uint64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	for i := range n {
+		p[i] ^= c.mask[c.maskPos&3]
+		c.maskPos++
+	}
+	c.left -= uint64(n)
+	return n, err
+}
+
+// readFrame reads the next frame header; a control frame is handled
+// whole, a data frame leaves its payload to readPayload.
+func (c *wsConn) readFrame() error {
+	if err := c.fillHeader(2); err != nil {
+		return err
+	}
+	b0, b1 := c.hdr[0], c.hdr[1]
+	if b0&0x70 != 0 || b1&0x80 == 0 {
+		c.have = 0
+		return c.fail("reserved bits set or unmasked client frame")
+	}
+	need := 2 + 4 // masked
+	switch b1 & 0x7f {
+	case 126:
+		need += 2
+	case 127:
+		need += 8
+	}
+	if err := c.fillHeader(need); err != nil {
+		return err
+	}
+	c.have = 0
+	fin, op := b0&0x80 != 0, b0&0x0f
+	var n uint64
+	switch l := b1 & 0x7f; l {
+	case 126:
+		n = uint64(binary.BigEndian.Uint16(c.hdr[2:4]))
+	case 127:
+		n = binary.BigEndian.Uint64(c.hdr[2:10])
+		if n>>63 != 0 {
+			return c.fail("frame length over 2^63")
+		}
+	default:
+		n = uint64(l)
+	}
+	copy(c.mask[:], c.hdr[need-4:need])
+	c.maskPos = 0
+	if op >= wsClose {
+		return c.control(op, fin, n)
+	}
+	switch {
+	case op == wsBinary && !c.inData, op == wsContinuation && c.inData:
+	default:
+		return c.fail(fmt.Sprintf("data frame opcode %d (MQTT uses binary frames)", op))
+	}
+	c.inData = !fin
+	c.left = n
+	return nil
+}
+
+// fillHeader reads header bytes until there are n; a deadline that passes
+// keeps what was read.
+func (c *wsConn) fillHeader(n int) error {
+	for c.have < n {
+		m, err := c.Conn.Read(c.hdr[c.have:n])
+		c.have += m
+		if err != nil && c.have < n {
+			return err
+		}
+	}
+	return nil
+}
+
+// control handles a ping, pong or close frame of n payload bytes.
+func (c *wsConn) control(op byte, fin bool, n uint64) error {
+	if !fin || n > 125 {
+		return c.fail("fragmented or long control frame")
+	}
+	var buf [125]byte
+	payload := buf[:n]
+	if _, err := io.ReadFull(c.Conn, payload); err != nil {
+		return err
+	}
+	for i := range payload {
+		payload[i] ^= c.mask[i&3]
+	}
+	switch op {
+	case wsPing:
+		return c.writeFrame(wsPong, payload)
+	case wsClose:
+		c.eof = true
+		if len(payload) >= 2 {
+			payload = payload[:2] // echo the status code
+		}
+		_ = c.writeFrame(wsClose, payload)
+		return io.EOF
+	case wsPong:
+		return nil
+	}
+	return c.fail(fmt.Sprintf("control opcode %d", op))
+}
+
+// fail answers a protocol error with a close frame (1002) and returns it.
+func (c *wsConn) fail(why string) error {
+	_ = c.writeFrame(wsClose, []byte{0x03, 0xea})
+	return fmt.Errorf("%w: %s", errWSProtocol, why)
+}
+
+// Write sends p as one binary frame (header and payload in one writev).
+func (c *wsConn) Write(p []byte) (int, error) {
+	if err := c.writeFrame(wsBinary, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeFrame writes one final, unmasked frame.
+func (c *wsConn) writeFrame(op byte, p []byte) error {
+	var hdr [10]byte
+	hdr[0] = 0x80 | op
+	h := 2
+	switch n := len(p); {
+	case n <= 125:
+		hdr[1] = byte(n)
+	case n <= 0xffff:
+		hdr[1] = 126
+		binary.BigEndian.PutUint16(hdr[2:], uint16(n))
+		h = 4
+	default:
+		hdr[1] = 127
+		binary.BigEndian.PutUint64(hdr[2:], uint64(n))
+		h = 10
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return net.ErrClosed
+	}
+	bufs := net.Buffers{hdr[:h], p}
+	_, err := bufs.WriteTo(c.Conn)
+	if op == wsClose {
+		c.closed = true
+	}
+	return err
+}
+
+// Close sends a normal close frame when no write is under way (it never
+// waits for one) and closes the connection.
+func (c *wsConn) Close() error {
+	if c.wmu.TryLock() {
+		if !c.closed {
+			c.closed = true
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFrameTimeout))
+			_, _ = c.Conn.Write([]byte{0x80 | wsClose, 2, 0x03, 0xe8})
+		}
+		c.wmu.Unlock()
+	}
+	return c.Conn.Close()
+}
+
+// closeFrameTimeout bounds the write of the close frame.
+const closeFrameTimeout = 100 * time.Millisecond
+
+// Socket returns the TCP socket under the connection (broker.SocketConn):
+// wsConn buffers nothing, so an idle WebSocket connection parks like a
+// TCP or TLS one.
+func (c *wsConn) Socket() *net.TCPConn {
+	switch u := c.Conn.(type) {
+	case *net.TCPConn:
+		return u
+	case *Conn:
+		return u.Socket()
+	}
+	return nil
+}
