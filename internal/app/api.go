@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/auth/users"
 	"github.com/iothub-dev/iothub/bridge"
@@ -99,6 +101,16 @@ func (a *App) setupAPI() error {
 		Counters:           a.bridgeCounters,
 	})
 	a.api.api.Register(a.mux.ServeMux)
+	if a.metrics != nil {
+		// What the live message streams skipped because a browser was slower
+		// than the traffic (docs/dashboard.md).
+		if err := a.metrics.Registerer().Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "iothub_api_stream_dropped_messages_total",
+			Help: "Messages a live message stream (GET /api/v1/messages/stream) skipped because its reader was slower than the traffic.",
+		}, func() float64 { return float64(a.api.api.LiveDropped()) })); err != nil {
+			return fmt.Errorf("api metrics: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -222,6 +222,24 @@ func TestDashboard_browser(t *testing.T) {
 		b.waitJS(t, "key shown once", `(document.getElementById('new-key')||{}).textContent?.includes('ihk_')`)
 	})
 
+	t.Run("devices, shadows and jobs", func(t *testing.T) {
+		key := bootstrapKey(t, h)
+		for _, c := range []struct{ method, path, body string }{
+			{"POST", "/api/v1/devices", `{"id":"lock-dash-2","groups":["locks"],"attributes":{"model":"DL-7"}}`},
+			{"POST", "/api/v1/devices/lock-dash-2/shadow", `{"state":{"desired":{"lock_state":1},"reported":{"lock_state":0}}}`},
+			{"POST", "/api/v1/jobs", `{"job_id":"firmware-1-2","description":"lock firmware 1.2","document":{"operation":"update","version":"1.2"},"targets":["lock-dash-2"]}`},
+		} {
+			code, body := apiCall(t, h, c.method, c.path, key, c.body)
+			require.Less(t, code, 300, "%s %s: %s", c.method, c.path, body)
+		}
+		b.run(t, "devices", chromedp.Navigate(base+"/#/devices"), visible(`tr[data-device="lock-dash-2"]`), click(`tr[data-device="lock-dash-2"]`))
+		b.waitJS(t, "shadow and job shown", `(t => t.includes('lock_state') && t.includes('firmware-1-2') && t.includes('DL-7'))(document.getElementById('device-detail').textContent)`)
+		b.screenshot(t, "devices")
+		b.run(t, "jobs", chromedp.Navigate(base+"/#/jobs?id=firmware-1-2"), visible(`tr[data-job="firmware-1-2"]`))
+		b.waitJS(t, "execution shown", `document.getElementById('job-detail').textContent.includes('lock-dash-2')`)
+		b.screenshot(t, "jobs")
+	})
+
 	t.Run("overview charts", func(t *testing.T) {
 		// By now the hub's history holds a few points (one every 5 s).
 		b.run(t, "overview", chromedp.Navigate(base+"/#/overview"), visible(`[data-stat="connections"]`))

@@ -30,8 +30,8 @@ export function lineChart(title, series, unit = '') {
   box.append(cap);
   const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title });
   const all = series.flatMap((s) => s.points);
-  const t0 = Math.min(...all.map((p) => p[0]), Date.now() - 60000);
-  const t1 = Math.max(...all.map((p) => p[0]), t0 + 1);
+  const t1 = all.length ? Math.max(...all.map((p) => p[0])) : Date.now();
+  const t0 = Math.min(all.length ? Math.min(...all.map((p) => p[0])) : t1, t1 - 30000); // at least 30 s wide
   const vmax = Math.max(...all.map((p) => p[1]), 1);
   const x = (t) => PAD_L + ((t - t0) / (t1 - t0)) * (W - PAD_L - 4);
   const y = (v) => PAD_T + (1 - v / vmax) * (H - PAD_T - PAD_B);

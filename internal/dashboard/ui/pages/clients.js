@@ -2,6 +2,7 @@
 // details, kick, and discarding an offline session.
 
 import { h, fill, table, field, fmt, ago, every, confirmButton } from '../lib/dom.js';
+import { pager } from '../lib/paging.js';
 
 const PAGE = 50;
 
@@ -27,12 +28,10 @@ export default {
       field('Protocol', f.protocol), field('State', f.connected), field('Backlog ≥', f.min_queued),
       field('Drops ≥', f.min_dropped), h('button.primary#clients-apply', { type: 'submit' }, 'Search'));
     const list = h('div#clients-list');
-    const pager = h('div.pager');
+    const pages = pager();
     const detail = h('div.card#client-detail', h('p.muted', 'Select a client to see its details.'));
-    root.append(form, h('div.split', h('div', list, pager), detail));
+    root.append(form, h('div.split', h('div', list, pages.el), detail));
 
-    const cursors = [''];
-    let pageNo = 0;
     let selected = params.get('id') || '';
     const query = () => Object.fromEntries(Object.entries(f).map(([k, el]) => [k, el.value.trim()]));
 
@@ -87,7 +86,7 @@ export default {
     }
 
     async function load() {
-      const data = await api.get('/api/v1/clients' + api.qs({ ...query(), limit: PAGE, cursor: cursors[pageNo] }));
+      const rows = await pages.load((cursor) => api.get('/api/v1/clients' + api.qs({ ...query(), limit: PAGE, cursor })));
       fill(list, table([
         { title: 'Client id', get: (c) => h('span.mono', c.client_id) },
         { title: 'State', get: (c) => (c.connected ? h('span.badge.ok', 'connected') : h('span.badge', 'offline')) },
@@ -97,12 +96,7 @@ export default {
         { title: 'Subs', get: (c) => c.subscription_count, cls: 'num' },
         { title: 'Backlog', get: (c) => c.queued + c.inflight, cls: 'num' },
         { title: 'Drops', get: (c) => fmt(c.dropped), cls: 'num' },
-      ], data.data, { rowData: (c) => ({ clientId: c.client_id }), onclick: (c) => showDetail(c.client_id), empty: 'No client matches.' }));
-      cursors[pageNo + 1] = data.meta.next_cursor || null;
-      fill(pager,
-        h('button', { type: 'button', disabled: pageNo === 0, onclick: () => { pageNo--; load(); } }, '← Previous'),
-        h('span.muted', `page ${pageNo + 1} · ${data.meta.count} shown`),
-        h('button', { type: 'button', disabled: !data.meta.next_cursor, onclick: () => { pageNo++; load(); } }, 'Next →'));
+      ], rows, { rowData: (c) => ({ clientId: c.client_id }), onclick: (c) => showDetail(c.client_id), empty: 'No client matches.' }));
       for (const tr of list.querySelectorAll('tr')) tr.classList.toggle('selected', tr.dataset.clientId === selected);
     }
 
@@ -110,7 +104,7 @@ export default {
       ev.preventDefault();
       const before = location.hash;
       navigate('clients', query()); // the filter is in the address: bookmarkable
-      if (location.hash === before) { pageNo = 0; load(); }
+      if (location.hash === before) { pages.reset(); load(); }
     });
     if (selected) showDetail(selected);
     return every(5000, async () => {

@@ -33,7 +33,8 @@ export default {
         stat('Messages in', st.messages_in, 'messages_in'), stat('Messages out', st.messages_out, 'messages_out'),
         stat('Queued', st.queued, 'queued'), stat('Dropped', dropped, 'dropped'));
       const pts = hist.points || [];
-      const dropKeys = [...new Set(pts.flatMap((p) => Object.keys(p.rates || {}).filter((k) => k.startsWith('dropped.'))))]
+      // Only the reasons that dropped something in the window.
+      const dropKeys = [...new Set(pts.flatMap((p) => Object.entries(p.rates || {}).filter(([k, v]) => k.startsWith('dropped.') && v > 0).map(([k]) => k)))]
         .map((k) => [k, k.slice(8)]);
       const rate = (p, k) => (p.rates || {})[k];
       fill(charts,
