@@ -39,7 +39,7 @@ func (c *AuthnChain) Authenticate(ctx context.Context, ci *ConnectInfo) Result {
 }
 
 func (c *AuthnChain) decide(ctx context.Context, ci *ConnectInfo) Result {
-	for _, a := range c.Authenticators {
+	for i, a := range c.Authenticators {
 		r := a.Authenticate(ctx, ci)
 		switch r.Decision {
 		case Allow:
@@ -51,6 +51,7 @@ func (c *AuthnChain) decide(ctx context.Context, ci *ConnectInfo) Result {
 			if r.Code == 0 {
 				r.Code = packet.NotAuthorized
 			}
+			c.equalize(ctx, ci, c.Authenticators[:i])
 			return r
 		}
 	}
@@ -59,10 +60,36 @@ func (c *AuthnChain) decide(ctx context.Context, ci *ConnectInfo) Result {
 		id.Anonymous = true
 		return Allowed(id)
 	}
+	c.equalize(ctx, ci, c.Authenticators)
 	if ci.HasCredentials() {
 		return Denied(packet.BadUsernameOrPassword, "no authenticator accepted the credentials")
 	}
 	return Denied(packet.NotAuthorized, "anonymous access is not allowed")
+}
+
+// equalize lets the authenticators that passed on a refused client spend
+// the time a real check would have taken (TimingEqualizer).
+func (c *AuthnChain) equalize(ctx context.Context, ci *ConnectInfo, passed []Authenticator) {
+	for _, a := range passed {
+		if te, ok := a.(TimingEqualizer); ok {
+			te.EqualizeTiming(ctx, ci)
+		}
+	}
+}
+
+// TimingEqualizer is implemented by an authenticator whose NoOpinion comes
+// faster than its Deny, so that the difference would tell an attacker
+// something: the user store answers an unknown username at once, but a
+// known one with a wrong password only after a bcrypt check, which lets
+// anyone list the usernames by timing. When a client is refused, AuthnChain
+// calls EqualizeTiming on each authenticator that passed on it, which then
+// spends what its real check costs (a bcrypt compare against a dummy hash).
+// A client some later authenticator allows costs nothing extra.
+//
+// EqualizeTiming must be safe for concurrent use and return by ctx's
+// deadline; it must not keep ci.
+type TimingEqualizer interface {
+	EqualizeTiming(ctx context.Context, ci *ConnectInfo)
 }
 
 // CertAuthenticator allows a client that presented a verified certificate

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iothub-dev/iothub/bridge/diskqueue"
+	ihlog "github.com/iothub-dev/iothub/internal/log"
 )
 
 // ErrStopped is returned by Enqueue after Close.
@@ -93,7 +94,7 @@ type Runner struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	lastSend atomic.Int64 // unix nanos of the last send attempt
-	lastWarn atomic.Int64
+	warnRate ihlog.Limiter
 
 	matched, sent, failed, retried atomic.Uint64
 	inflight                       atomic.Int64
@@ -385,13 +386,8 @@ func (r *Runner) Close(ctx context.Context) error {
 	return errors.Join(err, r.disk.Close(), r.sink.Close())
 }
 
-// warn logs at warn level at most once a second, at debug otherwise.
+// warn logs at warn level at most once a second, at debug otherwise
+// (internal/log.Limiter).
 func (r *Runner) warn(m string, args ...any) {
-	now := time.Now().UnixNano()
-	last := r.lastWarn.Load()
-	if now-last >= int64(time.Second) && r.lastWarn.CompareAndSwap(last, now) {
-		r.log.Warn(m, args...)
-		return
-	}
-	r.log.Debug(m, args...)
+	r.warnRate.Warn(r.log, m, args...)
 }

@@ -19,6 +19,20 @@ type API struct {
 	TLSKeyFile  string `yaml:"tls_key_file"`
 	// MaxBodyBytes caps a request body.
 	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// ReadHeaderTimeout bounds reading a request's headers (and the TLS
+	// handshake).
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// IdleTimeout closes a kept-alive connection with no request for this
+	// long.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConnections bounds the connections open to the API port (0: no
+	// bound).
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress bounds the connections open from one IP
+	// address (0: no bound).
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
 	// CommandTopic is the topic a device command goes to when the request
 	// names none; {clientid} is replaced by the device's client id.
 	CommandTopic string `yaml:"command_topic"`
@@ -47,14 +61,19 @@ const redacted = "<redacted>"
 // defaultAPI is the api section when nothing is configured.
 func defaultAPI() API {
 	return API{
-		Address:            ":18083",
-		MaxBodyBytes:       1 << 20,
-		CommandTopic:       "devices/{clientid}/command",
-		RPCResponseTopic:   "devices/{clientid}/reply",
-		CommandTimeout:     Duration(10 * time.Second),
-		MaxCommandTimeout:  Duration(5 * time.Minute),
-		Dashboard:          true,
-		SessionIdleTimeout: Duration(30 * time.Minute),
+		Address:                  ":18083",
+		MaxBodyBytes:             1 << 20,
+		ReadHeaderTimeout:        Duration(10 * time.Second),
+		ReadTimeout:              Duration(30 * time.Second),
+		IdleTimeout:              Duration(time.Minute),
+		MaxConnections:           4096,
+		MaxConnectionsPerAddress: 256,
+		CommandTopic:             "devices/{clientid}/command",
+		RPCResponseTopic:         "devices/{clientid}/reply",
+		CommandTimeout:           Duration(10 * time.Second),
+		MaxCommandTimeout:        Duration(5 * time.Minute),
+		Dashboard:                true,
+		SessionIdleTimeout:       Duration(30 * time.Minute),
 	}
 }
 
@@ -69,6 +88,11 @@ func (a *API) validate(v *checker) {
 		v.bad("api.key", "a bootstrap key must be at least 16 characters")
 	}
 	v.between("api.max_body_bytes", a.MaxBodyBytes, 1024, 256<<20)
+	v.duration("api.read_header_timeout", a.ReadHeaderTimeout, 100*time.Millisecond, 0)
+	v.duration("api.read_timeout", a.ReadTimeout, a.ReadHeaderTimeout.D(), 0)
+	v.duration("api.idle_timeout", a.IdleTimeout, time.Second, 0)
+	v.atLeast("api.max_connections", a.MaxConnections, 0)
+	v.atLeast("api.max_connections_per_address", a.MaxConnectionsPerAddress, 0)
 	for key, t := range map[string]string{"api.command_topic": a.CommandTopic, "api.rpc_response_topic": a.RPCResponseTopic} {
 		if t == "" || strings.ContainsAny(t, "+#") || strings.HasPrefix(t, "$") {
 			v.bad(key, "%q must be a topic name (no wildcards, not starting with $)", t)

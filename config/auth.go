@@ -78,9 +78,15 @@ type AuthJWT struct {
 type AuthHTTP struct {
 	// URL receives a POST per connecting client.
 	URL string `yaml:"url"`
-	// Timeout bounds one request.
+	// Timeout is how long a connecting device waits for the answer,
+	// waiting for a free pooled connection included.
 	Timeout Duration `yaml:"timeout"`
-	// PoolSize is the most connections opened to the service.
+	// RequestTimeout bounds one request to the service: a request whose
+	// device stopped waiting keeps its connection until the service
+	// answers or this passes (at least Timeout).
+	RequestTimeout Duration `yaml:"request_timeout"`
+	// PoolSize is the most connections open to the service at once, and
+	// the most requests in flight.
 	PoolSize int `yaml:"pool_size"`
 	// CacheTTL is how long an answer is remembered (0: not cached).
 	CacheTTL Duration `yaml:"cache_ttl"`
@@ -186,9 +192,10 @@ type ListenerLimits struct {
 func defaultAuth() Auth {
 	return Auth{
 		Users: AuthUsers{BcryptCost: 10, CacheTTL: Duration(time.Minute)},
-		HTTP:  AuthHTTP{Timeout: Duration(5 * time.Second), PoolSize: 16, CacheTTL: Duration(30 * time.Second), OnError: "deny"},
-		ACL:   ACL{Default: "allow"},
-		Ban:   Ban{Window: Duration(time.Minute), BanFor: Duration(5 * time.Minute)},
+		HTTP: AuthHTTP{Timeout: Duration(5 * time.Second), RequestTimeout: Duration(time.Minute), PoolSize: 16,
+			CacheTTL: Duration(30 * time.Second), OnError: "deny"},
+		ACL: ACL{Default: "allow"},
+		Ban: Ban{Window: Duration(time.Minute), BanFor: Duration(5 * time.Minute)},
 	}
 }
 
@@ -266,6 +273,7 @@ func (h *AuthHTTP) validate(v *checker) {
 		v.bad("auth.http.url", "%q is not an http(s) URL", h.URL)
 	}
 	v.duration("auth.http.timeout", h.Timeout, time.Millisecond, 0)
+	v.duration("auth.http.request_timeout", h.RequestTimeout, h.Timeout.D(), 0)
 	v.between("auth.http.pool_size", h.PoolSize, 1, 10_000)
 	v.duration("auth.http.cache_ttl", h.CacheTTL, 0, 0)
 	v.oneOf("auth.http.on_error", h.OnError, "deny", "allow", "ignore")

@@ -149,6 +149,11 @@ api:
   tls_cert_file: "" # PEM certificate: serve the API over HTTPS (with tls_key_file)
   tls_key_file: "" # PEM private key of tls_cert_file
   max_body_bytes: 1048576 # largest request body, in bytes
+  read_header_timeout: 10s # time to send a request's headers (and finish the TLS handshake)
+  read_timeout: 30s # time to send a whole request, body included; a client that stalls is cut off
+  idle_timeout: 1m # a kept-alive connection with no request this long is closed
+  max_connections: 4096 # connections open to the API port at once (0: no bound)
+  max_connections_per_address: 256 # connections open at once from one IP address; behind a reverse proxy raise it or set 0 (0: no bound)
   command_topic: devices/{clientid}/command # topic of a device command that names none
   rpc_response_topic: devices/{clientid}/reply # MQTT 5 response topic of a request/response call
   command_timeout: 10s # how long a command or RPC call waits when the request gives no timeout
@@ -221,8 +226,9 @@ auth:
     leeway: 0s # clock skew tolerated in exp and nbf
   http:
     url: "" # POST endpoint of the authentication service
-    timeout: 5s # one request, waiting for a pooled connection included
-    pool_size: 16 # most connections opened to the service
+    timeout: 5s # how long a connecting device waits for the answer, a free pooled connection included
+    request_timeout: 1m # a request the device stopped waiting for keeps its connection until the service answers or this passes (at least timeout)
+    pool_size: 16 # connections open to the service at once, never more (also the requests in flight); a hanging service gets no new ones: at most pool_size per request_timeout
     cache_ttl: 30s # how long an answer is remembered (0: no cache)
     on_error: deny # service down, 5xx or timeout: deny, allow or ignore
   acl:

@@ -6,13 +6,27 @@
 // # Connections
 //
 // One source system ran out of ports (TIME_WAIT) because every device
-// connect opened a new HTTP connection. Here all requests share one
-// keep-alive pool of at most PoolSize connections (http.Transport
-// MaxConnsPerHost and MaxIdleConnsPerHost): requests beyond it wait for a
-// free connection, so a reconnect storm of 10,000 devices opens at most
-// PoolSize connections to the service. Answers are cached for CacheTTL,
-// keyed by client id, username, a hash of the password and the peer's IP
-// (not its port, which changes on every reconnect).
+// connect opened a new HTTP connection. Here requests go through PoolSize
+// slots, each owning one keep-alive HTTP/1.1 connection: at most PoolSize
+// requests are in flight and at most PoolSize connections are open at any
+// time, and a connection is replaced only when it fails, the service
+// closes it, it sat idle for 90 s, or RequestTimeout abandoned a request
+// on it. Requests beyond PoolSize wait for a free slot, so a reconnect
+// storm of 10,000 devices opens PoolSize connections. (HTTP proxies from
+// the environment are not used.)
+//
+// A device waits at most Timeout for its answer (a free slot included);
+// then it gets OnError. Its request is not cancelled: it keeps its slot
+// and connection until the service answers (the answer is cached) or
+// RequestTimeout passes. Cancelling would close the connection and the
+// next request would open a new one, so a service that hangs would be
+// sent a new connection per device (200 timed-out devices opened 114).
+// While the service hangs, the hub therefore opens at most PoolSize
+// connections per RequestTimeout, and devices beyond them fail fast.
+//
+// Answers are cached for CacheTTL, keyed by client id, username, a hash
+// of the password and the peer's IP (not its port, which changes on every
+// reconnect).
 //
 // # Protocol
 //
@@ -32,13 +46,12 @@
 package httpauth
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -53,10 +66,15 @@ import (
 type Options struct {
 	// URL is the service endpoint (http or https).
 	URL string
-	// Timeout bounds one request, waiting for a connection included
-	// (0: 5s).
+	// Timeout is how long a connecting device waits for the answer,
+	// waiting for a free slot included (0: 5s).
 	Timeout time.Duration
-	// PoolSize is the most connections opened to the service (0: 16).
+	// RequestTimeout bounds one request to the service, which keeps its
+	// slot and connection after the device stopped waiting (0: one minute;
+	// raised to Timeout when below it).
+	RequestTimeout time.Duration
+	// PoolSize is the number of slots: requests in flight, and connections
+	// open to the service at once (0: 16).
 	PoolSize int
 	// CacheTTL is how long an answer is remembered (0: 30s; negative: no
 	// cache).
@@ -67,9 +85,9 @@ type Options struct {
 	// "deny" (also ""; reason code Server unavailable), "allow", or
 	// "ignore" (the next authenticator decides).
 	OnError string
-	// Transport replaces the HTTP transport (tests); nil builds the
-	// bounded one described in the package documentation.
-	Transport http.RoundTripper
+	// TLSConfig is the TLS client configuration for an https URL (nil:
+	// the system's roots, TLS 1.2 or later).
+	TLSConfig *tls.Config
 }
 
 // request is the JSON body sent to the service.
@@ -103,9 +121,12 @@ type entry struct {
 
 // Authenticator asks the HTTP service; see the package documentation.
 type Authenticator struct {
-	opts   Options
-	client *http.Client
-	tr     *http.Transport // nil when Options.Transport was given
+	opts Options
+	sem  chan struct{} // one token per slot in use
+
+	smu    sync.Mutex
+	free   []*slot // a stack: the most recently used connection goes first
+	closed bool
 
 	mu    sync.Mutex
 	cache map[cacheKey]entry
@@ -123,6 +144,10 @@ func New(opts Options) (*Authenticator, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = time.Minute
+	}
+	opts.RequestTimeout = max(opts.RequestTimeout, opts.Timeout)
 	if opts.PoolSize <= 0 {
 		opts.PoolSize = 16
 	}
@@ -132,28 +157,48 @@ func New(opts Options) (*Authenticator, error) {
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 100_000
 	}
-	a := &Authenticator{opts: opts, cache: map[cacheKey]entry{}}
-	rt := opts.Transport
-	if rt == nil {
-		a.tr = &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxConnsPerHost:     opts.PoolSize,
-			MaxIdleConns:        opts.PoolSize,
-			MaxIdleConnsPerHost: opts.PoolSize,
-			IdleConnTimeout:     90 * time.Second,
-			ForceAttemptHTTP2:   true,
-		}
-		rt = a.tr
+	a := &Authenticator{opts: opts, cache: map[cacheKey]entry{}, sem: make(chan struct{}, opts.PoolSize)}
+	for range opts.PoolSize {
+		a.free = append(a.free, newSlot(u, opts.TLSConfig))
 	}
-	a.client = &http.Client{Transport: rt, Timeout: opts.Timeout}
 	return a, nil
 }
 
-// Close closes idle connections to the service.
+// Close closes idle connections to the service; requests still in flight
+// close theirs when they end.
 func (a *Authenticator) Close() {
-	if a.tr != nil {
-		a.tr.CloseIdleConnections()
+	a.smu.Lock()
+	defer a.smu.Unlock()
+	a.closed = true
+	for _, sl := range a.free {
+		sl.close()
 	}
+}
+
+// acquire takes a free slot, waiting at most until ctx ends.
+func (a *Authenticator) acquire(ctx context.Context) (*slot, error) {
+	select {
+	case a.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("no free connection to the service: %w", ctx.Err())
+	}
+	a.smu.Lock()
+	defer a.smu.Unlock()
+	sl := a.free[len(a.free)-1]
+	a.free = a.free[:len(a.free)-1]
+	return sl, nil
+}
+
+// release gives sl back (its connection stays open for the next request,
+// unless the Authenticator was closed).
+func (a *Authenticator) release(sl *slot) {
+	a.smu.Lock()
+	a.free = append(a.free, sl)
+	if a.closed {
+		sl.close()
+	}
+	a.smu.Unlock()
+	<-a.sem
 }
 
 // Authenticate implements auth.Authenticator.
@@ -162,11 +207,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, ci *auth.ConnectInfo) 
 	if r, ok := a.cached(key); ok {
 		return a.withIdentity(r, ci)
 	}
-	r, cacheable := a.ask(ctx, ci)
-	if cacheable {
-		a.store(key, r)
-	}
-	return a.withIdentity(r, ci)
+	return a.withIdentity(a.ask(ctx, key, ci), ci)
 }
 
 // withIdentity gives an Allow result its own identity for ci (the cached
@@ -181,33 +222,59 @@ func (a *Authenticator) withIdentity(r auth.Result, ci *auth.ConnectInfo) auth.R
 	return r
 }
 
-// ask calls the service; cacheable is false for service failures.
-func (a *Authenticator) ask(ctx context.Context, ci *auth.ConnectInfo) (auth.Result, bool) {
+// answered is the outcome of one request to the service.
+type answered struct {
+	r         auth.Result
+	cacheable bool // false for service failures
+}
+
+// ask calls the service through a slot and waits for the answer at most
+// Timeout (and ctx). The request itself runs on its own goroutine bounded
+// by RequestTimeout, holding its slot, and caches its answer even when the
+// device stopped waiting (see the package documentation).
+func (a *Authenticator) ask(ctx context.Context, key cacheKey, ci *auth.ConnectInfo) auth.Result {
+	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
+	defer cancel()
+	sl, err := a.acquire(ctx)
+	if err != nil {
+		return a.failed(err)
+	}
 	body, _ := json.Marshal(request{
 		ClientID: ci.ClientID, Username: ci.Username, Password: string(ci.Password),
 		PeerAddr: ci.RemoteAddr, PeerIP: ci.IP().String(), Protocol: "mqtt", ProtoVer: ci.ProtoVer, Listener: ci.Listener,
 	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.URL, bytes.NewReader(body))
-	if err != nil {
-		return a.failed(err), false
+	done := make(chan answered, 1)
+	go func() {
+		defer a.release(sl)
+		rctx, rcancel := context.WithTimeout(context.Background(), a.opts.RequestTimeout)
+		defer rcancel()
+		r, cacheable := a.post(rctx, sl, body)
+		if cacheable {
+			a.store(key, r)
+		}
+		done <- answered{r, cacheable}
+	}()
+	select {
+	case ans := <-done:
+		return ans.r
+	case <-ctx.Done():
+		return a.failed(fmt.Errorf("no answer from the service: %w", ctx.Err()))
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return a.failed(err), false
-	}
-	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+}
+
+// post asks the service over sl; cacheable is false for service
+// failures.
+func (a *Authenticator) post(ctx context.Context, sl *slot, body []byte) (auth.Result, bool) {
+	status, data, err := sl.post(ctx, body)
 	switch {
 	case err != nil:
 		return a.failed(err), false
-	case resp.StatusCode >= 500:
-		return a.failed(errors.New("status " + strconv.Itoa(resp.StatusCode))), false
-	case resp.StatusCode == http.StatusNoContent:
+	case status >= 500:
+		return a.failed(errors.New("status " + strconv.Itoa(status))), false
+	case status == http.StatusNoContent:
 		return auth.Allowed(&auth.Identity{}), true
-	case resp.StatusCode != http.StatusOK:
-		return auth.Denied(packet.NotAuthorized, "http auth: status "+strconv.Itoa(resp.StatusCode)), true
+	case status != http.StatusOK:
+		return auth.Denied(packet.NotAuthorized, "http auth: status "+strconv.Itoa(status)), true
 	}
 	return a.decode(data)
 }

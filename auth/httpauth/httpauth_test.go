@@ -2,6 +2,8 @@ package httpauth
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -191,4 +193,92 @@ func TestReconnectStorm(t *testing.T) {
 	require.Equal(t, int64(clients), svc.requests.Load())
 	require.LessOrEqual(t, svc.conns.Load(), int64(pool))
 	t.Logf("%d requests over %d connections", svc.requests.Load(), svc.conns.Load())
+}
+
+// TestPool_hangingServiceOpensNoMoreConnections: while the service hangs,
+// 200 devices that time out open no connection beyond the pool (they were
+// 114 for 200 when each timeout cancelled its request); once it answers
+// again, the same connections serve every later request, and the answers
+// that came after their devices stopped waiting are cached.
+func TestPool_hangingServiceOpensNoMoreConnections(t *testing.T) {
+	release := make(chan struct{})
+	var hung atomic.Int64
+	svc := newService(t, func(w http.ResponseWriter, req request) {
+		if req.Password == "hang" {
+			hung.Add(1)
+			<-release
+		}
+		passwords(w, request{Password: "good"})
+	})
+	const pool = 4
+	a, err := New(Options{URL: svc.URL, PoolSize: pool, Timeout: time.Minute, RequestTimeout: 2 * time.Minute})
+	require.NoError(t, err)
+	defer a.Close()
+
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for i := range 200 {
+		wg.Go(func() {
+			// The device's CONNECT waits 50 ms (the broker's context).
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			r := a.Authenticate(ctx, ci(fmt.Sprintf("lock-%d", i), "hang"))
+			if r.Decision == auth.Deny && r.Code == packet.ServerUnavailable {
+				refused.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, int64(200), refused.Load(), "every device got on_error (deny) after its timeout")
+	require.Eventually(t, func() bool { return hung.Load() == pool }, 10*time.Second, 5*time.Millisecond,
+		"the requests that got a slot reach the service")
+	require.Equal(t, int64(pool), svc.requests.Load(), "no other request reached it")
+	require.LessOrEqual(t, svc.conns.Load(), int64(pool))
+
+	close(release) // the service answers the hung requests; their answers are cached
+	require.Eventually(t, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.cache) == pool
+	}, 10*time.Second, 5*time.Millisecond)
+	for i := range 100 { // later requests reuse the same connections
+		require.Equal(t, auth.Allow, a.Authenticate(context.Background(), ci(fmt.Sprintf("later-%d", i), "good")).Decision)
+	}
+	require.LessOrEqual(t, svc.conns.Load(), int64(pool))
+	t.Logf("%d requests over %d connections", svc.requests.Load(), svc.conns.Load())
+}
+
+// TestHTTPS: the service over TLS, with the connection kept across
+// requests; a service that closes each connection (Connection: close) is
+// followed.
+func TestHTTPS(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req request
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&req))
+		if req.ClientID == "close" {
+			w.Header().Set("Connection", "close")
+		}
+		passwords(w, req)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	a, err := New(Options{URL: srv.URL, PoolSize: 1, CacheTTL: -1, TLSConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}})
+	require.NoError(t, err)
+	defer a.Close()
+	for range 5 {
+		require.Equal(t, auth.Allow, a.Authenticate(context.Background(), ci("lock-1", "good")).Decision)
+	}
+	require.Equal(t, int64(1), conns.Load(), "one kept-alive connection")
+	for range 3 {
+		require.Equal(t, auth.Allow, a.Authenticate(context.Background(), ci("close", "good")).Decision)
+	}
+	require.Equal(t, int64(3), conns.Load(), "each Connection: close answer ends its connection (the first one on the kept one)")
 }

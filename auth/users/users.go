@@ -96,6 +96,12 @@ type Store struct {
 	key    [32]byte // HMAC key of the login cache
 	sem    chan struct{}
 	static map[string]User
+	// dummy is a bcrypt hash of a random password at the store's cost:
+	// EqualizeTiming compares against it, so an unknown username costs
+	// what a wrong password does.
+	dummy []byte
+	// compare is bcrypt.CompareHashAndPassword (a test counts its calls).
+	compare func(hash, password []byte) error
 
 	mu      sync.RWMutex
 	file    map[string]User
@@ -116,8 +122,13 @@ func Open(opts Options) (*Store, error) {
 		opts.MaxConcurrent = runtime.GOMAXPROCS(0)
 	}
 	s := &Store{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), static: map[string]User{},
-		file: map[string]User{}, cache: map[string]cached{}}
+		file: map[string]User{}, cache: map[string]cached{}, compare: bcrypt.CompareHashAndPassword}
 	_, _ = rand.Read(s.key[:])
+	dummy, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), opts.Cost)
+	if err != nil {
+		return nil, fmt.Errorf("users: dummy hash: %w", err)
+	}
+	s.dummy = dummy
 	for _, u := range opts.Static {
 		if err := checkUser(u); err != nil {
 			return nil, err
@@ -232,6 +243,25 @@ func (s *Store) Authenticate(ctx context.Context, ci *auth.ConnectInfo) auth.Res
 	return auth.Allowed(id)
 }
 
+// EqualizeTiming implements auth.TimingEqualizer: for a refused client
+// with a username this store does not know, it runs the bcrypt compare a
+// known username would have cost, against a dummy hash (bounded by
+// MaxConcurrent like real checks). Without it, "unknown user" answers in
+// microseconds and "wrong password" in tens of milliseconds, which lists
+// the usernames to anyone who times the answers.
+func (s *Store) EqualizeTiming(ctx context.Context, ci *auth.ConnectInfo) {
+	if ci.Username == "" {
+		return
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-s.sem }()
+	_ = s.compare(s.dummy, ci.Password)
+}
+
 // check compares password with u's hash, through the login cache.
 func (s *Store) check(ctx context.Context, u User, password []byte) bool {
 	mac := s.mac(u, password)
@@ -247,7 +277,7 @@ func (s *Store) check(ctx context.Context, u User, password []byte) bool {
 	if s.cached(u.Username, mac) { // another connection may have checked it meanwhile
 		return true
 	}
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), password) != nil {
+	if s.compare([]byte(u.PasswordHash), password) != nil {
 		return false
 	}
 	if s.opts.CacheTTL > 0 {
@@ -406,4 +436,7 @@ func HashPassword(password string, cost int) (string, error) {
 	return string(h), nil
 }
 
-var _ auth.Authenticator = (*Store)(nil)
+var (
+	_ auth.Authenticator   = (*Store)(nil)
+	_ auth.TimingEqualizer = (*Store)(nil)
+)

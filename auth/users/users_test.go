@@ -103,3 +103,68 @@ func TestStore_storm(t *testing.T) {
 		require.Equal(t, want, d, "login %d", i)
 	}
 }
+
+// TestStore_unknownUserCostsAWrongPassword: a refused login with an unknown
+// username runs one bcrypt compare (against the dummy hash), as a known
+// username with a wrong password does, so that the answers' timing does not
+// tell which usernames exist. A client a later authenticator allows costs
+// no compare.
+func TestStore_unknownUserCostsAWrongPassword(t *testing.T) {
+	s, err := Open(Options{Cost: bcrypt.MinCost, CacheTTL: -1})
+	require.NoError(t, err)
+	require.NoError(t, s.Add("lock", "s3cret", false))
+	var mu sync.Mutex
+	var hashes [][]byte
+	real := s.compare
+	s.compare = func(hash, pw []byte) error {
+		mu.Lock()
+		hashes = append(hashes, hash)
+		mu.Unlock()
+		return real(hash, pw)
+	}
+	allowAll := allowAuthenticator{}
+	ci := func(user string) *auth.ConnectInfo {
+		return &auth.ConnectInfo{ClientID: "c", Username: user, Password: []byte("guess"), RemoteAddr: "192.0.2.1:1"}
+	}
+	tests := []struct {
+		name     string
+		chain    []auth.Authenticator
+		user     string
+		decision auth.Decision
+		dummy    int // compares against the dummy hash
+		real     int // compares against a user's hash
+	}{
+		{"known user, wrong password", []auth.Authenticator{s}, "lock", auth.Deny, 0, 1},
+		{"unknown user, refused", []auth.Authenticator{s}, "nobody", auth.Deny, 1, 0},
+		{"unknown user, allowed later", []auth.Authenticator{s, allowAll}, "nobody", auth.Allow, 0, 0},
+		{"no username", []auth.Authenticator{s}, "", auth.Deny, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			hashes = nil
+			mu.Unlock()
+			chain := &auth.AuthnChain{Authenticators: tc.chain}
+			require.Equal(t, tc.decision, chain.Authenticate(context.Background(), ci(tc.user)).Decision)
+			mu.Lock()
+			defer mu.Unlock()
+			dummy := 0
+			for _, h := range hashes {
+				if string(h) == string(s.dummy) {
+					dummy++
+				}
+			}
+			require.Equal(t, tc.dummy, dummy, "compares against the dummy hash")
+			require.Equal(t, tc.real, len(hashes)-dummy, "compares against a user's hash")
+		})
+	}
+	cost, err := bcrypt.Cost(s.dummy)
+	require.NoError(t, err)
+	require.Equal(t, bcrypt.MinCost, cost, "the dummy hash costs what the store's hashes cost")
+}
+
+type allowAuthenticator struct{}
+
+func (allowAuthenticator) Authenticate(_ context.Context, ci *auth.ConnectInfo) auth.Result {
+	return auth.Allowed(auth.NewIdentity(ci, "test"))
+}

@@ -137,6 +137,11 @@ type Options struct {
 	// GET /api/v1/node/history (bridge records sent, say); their rates
 	// per second are kept. Called once per history interval.
 	Counters func() map[string]uint64
+	// HubTopic reports whether a topic starting with '$' belongs to a hub
+	// feature that takes publishes on it (nil: none does). Every other
+	// '$' topic ($SYS above all) is refused by the publish and command
+	// endpoints with 403 reserved_topic.
+	HubTopic func(topic string) bool
 }
 
 // API is the HTTP API: a set of routes registered on a ServeMux.
@@ -296,14 +301,16 @@ func (a *API) notFound(w http.ResponseWriter, r *http.Request) error {
 // RequireKey wraps next so that requests under /api/v1/ (and /metrics
 // when metrics is true) need a valid API key in "Authorization: Bearer
 // <key>", or a dashboard session cookie (with its CSRF token on changes;
-// login.go). Sign-in itself, and everything else (/health, /ready, the
-// dashboard's files, /metrics when metrics is false), passes unchecked.
+// login.go), checked from the headers before anything reads the body; a
+// refused request is answered 401 at once and its connection closed.
+// Sign-in itself, and everything else (/health, /ready, the dashboard's
+// files, /metrics when metrics is false), passes unchecked.
 func (a *API) RequireKey(next http.Handler, metrics bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if (strings.HasPrefix(p, "/api/v1/") || p == "/api/v1" || metrics && p == "/metrics") && !isSignIn(r) {
 			if err := a.authenticate(r); err != nil {
-				writeError(w, a.log, r, err)
+				refuseUnread(w, func() { writeError(w, a.log, r, err) })
 				return
 			}
 		}
@@ -330,6 +337,19 @@ func (a *API) authenticate(r *http.Request) error {
 		}
 	}
 	return a.checkKey(r)
+}
+
+// refuseUnread answers a request whose body will not be read (write
+// writes the answer) and closes its connection at once. Otherwise the
+// server would drain up to 256 KiB of the body before answering (without
+// Connection: close) or after it (with it): a client whose body never ends
+// would wait for its 401, and hold its connection, until the read timeout.
+func refuseUnread(w http.ResponseWriter, write func()) {
+	w.Header().Set("Connection", "close")
+	write()
+	// The answer is flushed before the server drains the body; a read
+	// deadline in the past ends that drain at once.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 func (a *API) checkKey(r *http.Request) error {

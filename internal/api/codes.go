@@ -126,6 +126,10 @@ const (
 	// CodeTooManyStreams: the hub serves as many live message streams as
 	// it allows.
 	CodeTooManyStreams = "too_many_streams"
+	// CodeReservedTopic: the topic starts with '$': such topics belong to
+	// the hub ($SYS and other namespaces) and cannot be published through
+	// the API, unless a hub feature handles that namespace.
+	CodeReservedTopic = "reserved_topic"
 	// CodeInternal: a bug or an unexpected failure; the log has details.
 	CodeInternal = "internal_error"
 )
@@ -143,6 +147,6 @@ func ErrorCodes() []string {
 		CodeJobNotFound, CodeJobExists, CodeJobTerminal, CodeInvalidJob, CodeFirmwareNotFound,
 		CodeForbidden, CodeBridgeNotFound, CodeBridgeExists, CodeBridgeReadOnly, CodeUnavailable,
 		CodeClientConnected, CodeTooManyAttempts, CodeCSRF, CodeKeyNotFound, CodeTooManyStreams,
-		CodeInternal,
+		CodeReservedTopic, CodeInternal,
 	}
 }

@@ -108,6 +108,9 @@ func (a *API) commandMessage(clientID string, req *commandRequest, now time.Time
 	if topicName == "" {
 		topicName = expandTopic(a.o.CommandTopic, clientID)
 	}
+	if err := a.checkReserved("topic", topicName); err != nil {
+		return nil, 0, err
+	}
 	timeout, err := parseTimeout(req.Timeout, a.o.CommandTimeout, a.o.MaxCommandTimeout)
 	if err != nil {
 		return nil, 0, err

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,9 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request) error {
 func (a *API) publishOne(r *http.Request, req *publishRequest, prefix string) (*publishResult, error) {
 	if req.Topic == "" {
 		return nil, badField(prefix+"topic", "required")
+	}
+	if err := a.checkReserved(prefix+"topic", req.Topic); err != nil {
+		return nil, err
 	}
 	m, err := req.toMessage(req.Topic, 0, time.Now())
 	if err != nil {
@@ -97,4 +101,15 @@ func (a *API) publishBatch(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": out})
 	return nil
+}
+
+// checkReserved refuses a '$' topic that no hub feature takes (see
+// Options.HubTopic): $SYS and the other namespaces of the hub are written
+// by the hub alone.
+func (a *API) checkReserved(field, topicName string) error {
+	if !strings.HasPrefix(topicName, "$") || a.o.HubTopic != nil && a.o.HubTopic(topicName) {
+		return nil
+	}
+	return &Error{Status: http.StatusForbidden, Code: CodeReservedTopic, Field: field,
+		Message: fmt.Sprintf("%s: %q is reserved for the hub: topics starting with $ cannot be published through the API", field, topicName)}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/iothub-dev/iothub/auth/users"
 	"github.com/iothub-dev/iothub/bridge"
 	"github.com/iothub-dev/iothub/internal/api"
+	"github.com/iothub-dev/iothub/internal/listener"
 )
 
 // bridgeCounters sums the bridges' counters for the dashboard's history:
@@ -56,6 +57,9 @@ type apiState struct {
 	operators *users.Store // dashboard users; nil when api.dashboard is off (dashboard.go)
 	ready     atomic.Bool  // listeners up, not stopping (GET /ready)
 	stopHist  context.CancelFunc
+	// limits is the API port's listener with its connection bounds; nil
+	// until startHTTP.
+	limits *listener.Limited
 }
 
 // setupAPI opens the key store and registers the API's routes on a.mux.
@@ -87,6 +91,7 @@ func (a *App) setupAPI() error {
 		Rules:              a.ruleManager,
 		Bans:               func() api.BanManager { return a.Bans() },
 		Users:              a.userManager,
+		HubTopic:           a.broker.ReservedTopicHandled,
 		Shadows:            a.shadowManager,
 		Devices:            a.registryManager,
 		Jobs:               a.jobManager,

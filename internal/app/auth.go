@@ -85,8 +85,8 @@ func (sec *security) authenticator(name string, cfg config.Config) (auth.Authent
 		if ttl == 0 {
 			ttl = -1 // config 0 means no cache
 		}
-		an, err := httpauth.New(httpauth.Options{URL: h.URL, Timeout: h.Timeout.D(), PoolSize: h.PoolSize,
-			CacheTTL: ttl, OnError: h.OnError})
+		an, err := httpauth.New(httpauth.Options{URL: h.URL, Timeout: h.Timeout.D(), RequestTimeout: h.RequestTimeout.D(),
+			PoolSize: h.PoolSize, CacheTTL: ttl, OnError: h.OnError})
 		if err != nil {
 			return nil, fmt.Errorf("http: %w", err)
 		}

@@ -3,9 +3,11 @@ package app
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
-	"time"
+
+	"github.com/iothub-dev/iothub/internal/listener"
 )
 
 // startHTTP opens the HTTP listener (config key api.address) serving a.mux:
@@ -21,14 +23,29 @@ func (a *App) startHTTP() error {
 	if err := a.ensureOperator(); err != nil { // dashboard.go
 		return err
 	}
-	ln, err := net.Listen("tcp", a.cfg.API.Address)
+	inner, err := net.Listen("tcp", a.cfg.API.Address)
 	if err != nil {
 		return fmt.Errorf("api listener: %w", err)
 	}
+	c := a.cfg.API
+	// The limits hold for everything served on this port (API, metrics,
+	// dashboard): a client that never finishes its request is cut off by
+	// the read timeouts, and none can hold more than its share of
+	// connections (docs/http-api.md#limits).
+	ln := listener.Limit(inner, listener.LimitOptions{Name: "api", Max: c.MaxConnections,
+		PerAddress: c.MaxConnectionsPerAddress, Logger: a.log})
+	a.api.limits = ln
+	if a.metrics != nil {
+		if err := a.metrics.AddHTTPListener("api", ln); err != nil {
+			a.log.Error("cannot register api listener metrics", "error", err)
+		}
+	}
 	srv := &http.Server{
 		Handler:           a.httpHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: c.ReadHeaderTimeout.D(),
+		ReadTimeout:       c.ReadTimeout.D(),
+		IdleTimeout:       c.IdleTimeout.D(),
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
 	a.mu.Lock()
 	a.listeners = append(a.listeners, srv)

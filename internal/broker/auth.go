@@ -3,11 +3,12 @@ package broker
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/iothub-dev/iothub/auth"
+	ihlog "github.com/iothub-dev/iothub/internal/log"
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/mqtt/topic"
 )
@@ -21,7 +22,10 @@ import (
 type security struct {
 	hooks   atomic.Pointer[authHooks]
 	limits  atomic.Pointer[rateState]
-	denyLog logLimiter
+	denyLog ihlog.Limiter
+	// authLog and refuseLog rate-limit the lines of failed logins and
+	// refused CONNECTs: a flood of them must not flood the log.
+	authLog, refuseLog ihlog.Limiter
 }
 
 // authHooks is one generation of the authenticator and authorizer.
@@ -100,9 +104,9 @@ func (c *conn) authenticate(p *packet.Connect, cp *connectParams) packet.ReasonC
 			if r.Decision != auth.Deny || code < 0x80 {
 				code = packet.NotAuthorized
 			}
-			c.s.stats.authFailedBy.add(strings.ReplaceAll(code.String(), " ", "_"), 1)
-			c.logger().Info("authentication failed", "client_id", ci.ClientID, "username", ci.Username,
-				"code", code.String(), "reason", r.Reason)
+			c.s.stats.authFailedBy.add(reasonLabel(code), 1)
+			c.s.sec.authLog.Log(c.logger(), slog.LevelInfo, "authentication failed", "client_id", ci.ClientID,
+				"username", ci.Username, "code", reasonLabel(code), "reason", r.Reason)
 			return c.connackCode(code)
 		}
 		c.s.stats.authSucceeded.Add(1)
@@ -171,14 +175,12 @@ func (c *conn) denied(action auth.Action, name string) {
 	} else {
 		c.s.stats.authzDeniedSubscribe.Add(1)
 	}
-	if n, ok := c.s.sec.denyLog.allow(); ok {
-		id := c.auth.id
-		if id == nil {
-			id = &auth.Identity{}
-		}
-		c.logger().Warn("not authorized", "client_id", id.ClientID, "username", id.Username,
-			"action", action.String(), "topic", name, "suppressed", n)
+	id := c.auth.id
+	if id == nil {
+		id = &auth.Identity{}
 	}
+	c.s.sec.denyLog.Warn(c.logger(), "not authorized", "client_id", id.ClientID, "username", id.Username,
+		"action", action.String(), "topic", name)
 }
 
 // publishDenied answers a PUBLISH the authorizer refused: v5 QoS 1/2 get
@@ -193,24 +195,6 @@ func (c *conn) publishDenied(p *packet.Publish) error {
 		c.closeWith(packet.NotAuthorized, "not_authorized", "publish to "+p.Topic+" not authorized")
 	}
 	return nil
-}
-
-// logLimiter lets one log line through per second and counts the rest.
-type logLimiter struct {
-	next       atomic.Int64 // unix nanoseconds of the next allowed line
-	suppressed atomic.Uint64
-}
-
-// allow reports whether to log now, with the number of lines suppressed
-// since the last one.
-func (l *logLimiter) allow() (uint64, bool) {
-	now := time.Now().UnixNano()
-	next := l.next.Load()
-	if now < next || !l.next.CompareAndSwap(next, now+int64(time.Second)) {
-		l.suppressed.Add(1)
-		return 0, false
-	}
-	return l.suppressed.Swap(0), true
 }
 
 // maySubscribe reports whether c may subscribe to filter; a refusal is

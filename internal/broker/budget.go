@@ -1,11 +1,12 @@
 package broker
 
 import (
-	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	ihlog "github.com/iothub-dev/iothub/internal/log"
 
 	"github.com/iothub-dev/iothub/msg"
 )
@@ -174,13 +175,11 @@ func (s *Server) waitBudget(w *pubWait) {
 	}
 }
 
-// limitedLog throttles one kind of warning to a line per logEvery, with
-// the number of occurrences it stands for.
-type limitedLog struct {
-	mu    sync.Mutex
-	last  time.Time
-	count int
-}
+// limitedLog throttles one kind of warning to a line per logEvery (the
+// others go to debug), with the number suppressed since the last one: the
+// one rate-limited logger of the hub, internal/log.Limiter. Server.New
+// sets the interval.
+type limitedLog = ihlog.Limiter
 
 const logEvery = 10 * time.Second
 
@@ -191,18 +190,5 @@ func (s *Server) logLimited(l *limitedLog, text string, args ...any) {
 
 // logLimitedAt is logLimited at the given level.
 func (s *Server) logLimitedAt(level slog.Level, l *limitedLog, text string, args ...any) {
-	if !s.log.Enabled(context.Background(), level) {
-		return
-	}
-	l.mu.Lock()
-	l.count++
-	now := time.Now()
-	if now.Sub(l.last) < logEvery {
-		l.mu.Unlock()
-		return
-	}
-	n := l.count
-	l.last, l.count = now, 0
-	l.mu.Unlock()
-	s.log.Log(context.Background(), level, text, append(args, "occurrences", n)...)
+	l.Log(s.log, level, text, args...)
 }

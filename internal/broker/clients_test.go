@@ -336,3 +336,18 @@ func (e *events) until(t *testing.T, kind msg.EventKind, clientID string) []msg.
 		}
 	}
 }
+
+// offlineSubscriber leaves a persistent session (expiry 300 s) for id,
+// subscribed to filter at QoS 1, offline: its messages are queued.
+func offlineSubscriber(t *testing.T, ev *events, addr, id, filter string, configure func(*paho.Connect)) {
+	t.Helper()
+	dev := connectV5(t, addr, id, func(cp *paho.Connect) {
+		expiryV5(300, true)(cp)
+		if configure != nil {
+			configure(cp)
+		}
+	})
+	dev.subscribe(t, paho.SubscribeOptions{Topic: filter, QoS: 1})
+	require.NoError(t, dev.Disconnect(&paho.Disconnect{}))
+	ev.wait(t, msg.EventClientDisconnected, id)
+}

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
@@ -187,11 +189,20 @@ func newClientID() string {
 // refuse answers CONNACK with a failure code and closes the connection.
 func (c *conn) refuse(code packet.ReasonCode) {
 	c.setCause("connect_refused")
-	c.s.stats.connackRefused.add(code.String(), 1)
+	name := reasonLabel(packet.ConnackReasonV5(code))
+	c.s.stats.connackRefused.add(name, 1)
 	if !c.enqueue(outItem{pkt: &packet.Connack{ReasonCode: code}, closeAfter: true}) {
 		c.closeNow()
 	}
-	c.logger().Info("connection refused", "code", code.String())
+	c.s.sec.refuseLog.Log(c.logger(), slog.LevelInfo, "connection refused", "code", name)
+}
+
+// reasonLabel names a reason code in snake_case ("not_authorized"), the
+// form of metric labels and logs; 3.1.1 CONNACK codes are named by their
+// MQTT 5 equivalent first (packet.ConnackReasonV5), so both versions
+// count alike.
+func reasonLabel(code packet.ReasonCode) string {
+	return strings.ReplaceAll(code.String(), " ", "_")
 }
 
 // connack builds the CONNACK for an accepted connection.

@@ -2,10 +2,12 @@ package broker
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	ihlog "github.com/iothub-dev/iothub/internal/log"
 	"github.com/iothub-dev/iothub/msg"
 )
 
@@ -71,6 +73,9 @@ type eventBus struct {
 	subs   atomic.Pointer[[]*eventSub] // copy-on-write
 	buffer int
 	drops  *atomic.Uint64
+	// log and dropLog report drops (rate-limited).
+	log     *slog.Logger
+	dropLog ihlog.Limiter
 	// block is how long emit waits for room for an event that must not be
 	// dropped (see mustNotDrop); 0 never waits.
 	block time.Duration
@@ -208,6 +213,10 @@ func (b *eventBus) enqueue(ev msg.Event, skipInline bool) {
 		}
 		es.dropped.Add(1)
 		b.drops.Add(1)
+		if b.log != nil {
+			b.dropLog.Warn(b.log, "event dropped: a handler's queue is full", "event", ev.Kind.String(),
+				"client_id", ev.ClientID, "handler_dropped", es.dropped.Load())
+		}
 	}
 }
 

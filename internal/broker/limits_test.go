@@ -32,10 +32,7 @@ func TestLimits_maxQueuedMessages(t *testing.T) {
 				o.QueueFullPolicy = tc.policy
 			})
 			ev := recordEvents(t, s)
-			dev := connectV5(t, addr, "dev", expiryV5(300, true))
-			dev.subscribe(t, paho.SubscribeOptions{Topic: "q", QoS: 1})
-			require.NoError(t, dev.Disconnect(&paho.Disconnect{}))
-			ev.wait(t, msg.EventClientDisconnected, "dev")
+			offlineSubscriber(t, ev, addr, "dev", "q", nil)
 
 			pub := connectV5(t, addr, "pub", nil)
 			for i := range 5 {

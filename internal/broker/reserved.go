@@ -75,3 +75,10 @@ func (rt *reservedTopics) handler(topic string) TopicHandler {
 	}
 	return nil
 }
+
+// ReservedTopicHandled reports whether a TopicHandler claims the "$"
+// topic: a hub feature takes publishes on it (the HTTP API publishes only
+// to such "$" topics).
+func (s *Server) ReservedTopicHandled(topic string) bool {
+	return s.reserved.handler(topic) != nil
+}

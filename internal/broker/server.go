@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	ihlog "github.com/iothub-dev/iothub/internal/log"
 	"github.com/iothub-dev/iothub/internal/netpoll"
 	"github.com/iothub-dev/iothub/mqtt/topic"
 	"github.com/iothub-dev/iothub/msg"
@@ -32,6 +33,8 @@ type Server struct {
 	stats    counters
 	msgID    atomic.Uint64
 	sec      security // authentication, authorization, rate limits (auth.go)
+	// slowLog rate-limits the log of slow consumers' disconnects.
+	slowLog ihlog.Limiter
 
 	// Global limits that SetLimits changes at run time.
 	maxConns  atomic.Int64
@@ -97,8 +100,13 @@ func New(opts Options) (*Server, error) {
 	s.maxConns.Store(int64(opts.MaxConnections))
 	s.maxPacket.Store(int64(opts.MaxPacketSize))
 	s.sec.init(&opts)
+	for i := range s.dropLog {
+		s.dropLog[i].Interval = logEvery
+	}
+	s.stallLog.Interval, s.budgetLog.Interval = logEvery, logEvery
 	s.events.buffer = opts.EventBuffer
 	s.events.drops = &s.stats.eventsDropped
+	s.events.log = s.log
 	s.events.block = opts.EventBlockTimeout
 	if opts.Store != nil {
 		if err := s.openStore(opts.Store, opts.Durability); err != nil { // persist_recover.go
@@ -337,7 +345,8 @@ func stopTimer(t **time.Timer) {
 // nextMsgID returns a process-unique message id.
 func (s *Server) nextMsgID() uint64 { return s.msgID.Add(1) }
 
-// drop counts a message not delivered to ss and reports it as an event.
+// drop counts a message not delivered to ss, logs it (rate-limited) and
+// reports it as an event.
 func (s *Server) drop(ss *Session, d delivery, why DropReason) {
 	s.stats.dropped[why].Add(1)
 	s.logLimitedAt(why.logLevel(), &s.dropLog[why], "messages dropped", "reason", why.String(), "client_id", ss.ID(), "topic", d.m.Topic)

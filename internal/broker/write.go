@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -110,9 +112,18 @@ func (c *conn) writeLoop() {
 
 // writeFailed closes the connection after a failed socket write. The
 // writer's turn never ends (writing stays set): nothing more is written.
+// A write that timed out is a slow consumer (its socket took no bytes for
+// write_timeout): its disconnect is counted as slow_consumer and logged
+// (rate-limited).
 func (c *conn) writeFailed(err error) {
-	c.setCause("write_error")
-	c.logger().Debug("write failed", "client_id", c.clientID(), "error", err)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.setCause("slow_consumer")
+		c.s.slowLog.Warn(c.logger(), "closing a slow consumer: its socket took no bytes for write_timeout",
+			"client_id", c.clientID(), "write_timeout", c.s.opts.WriteTimeout)
+	} else {
+		c.setCause("write_error")
+		c.logger().Debug("write failed", "client_id", c.clientID(), "error", err)
+	}
 	c.outMu.Lock()
 	c.closing = true
 	c.takeQueueLocked() // nothing more is written: release what waits

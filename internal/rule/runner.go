@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	ihlog "github.com/iothub-dev/iothub/internal/log"
 	"github.com/iothub-dev/iothub/msg"
 )
 
@@ -83,7 +84,7 @@ type Runner struct {
 	closed   atomic.Bool
 	inline   atomic.Uint64
 	queued   atomic.Uint64
-	lastWarn atomic.Int64
+	warnRate ihlog.Limiter
 }
 
 // NewRunner returns a Runner with no rules; add configuration rules with
@@ -259,15 +260,10 @@ func (r *Runner) evalFailed(id string, err error) {
 	r.warnf("rule evaluation failed", "rule", id, "error", err)
 }
 
-// warnf logs at warn level at most once a second, and at debug otherwise.
+// warnf logs at warn level at most once a second, at debug otherwise
+// (internal/log.Limiter).
 func (r *Runner) warnf(m string, args ...any) {
-	now := time.Now().UnixNano()
-	last := r.lastWarn.Load()
-	if now-last >= int64(time.Second) && r.lastWarn.CompareAndSwap(last, now) {
-		r.log.Warn(m, args...)
-		return
-	}
-	r.log.Debug(m, args...)
+	r.warnRate.Warn(r.log, m, args...)
 }
 
 // sampleRates feeds each rule's rate meter once a second.

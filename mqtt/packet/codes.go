@@ -110,6 +110,25 @@ func ConnackReturnCode(r ReasonCode) ReasonCode {
 	return V311ServerUnavailable
 }
 
+// ConnackReasonV5 maps a 3.1.1 CONNACK return code (1–5) to the MQTT 5
+// reason code of the same meaning, so that both versions can be named and
+// counted alike; any other code is returned unchanged.
+func ConnackReasonV5(r ReasonCode) ReasonCode {
+	switch r {
+	case V311UnacceptableProtocolVersion:
+		return UnsupportedProtocolVersion
+	case V311IdentifierRejected:
+		return ClientIdentifierNotValid
+	case V311ServerUnavailable:
+		return ServerUnavailable
+	case V311BadUsernameOrPassword:
+		return BadUsernameOrPassword
+	case V311NotAuthorized:
+		return NotAuthorized
+	}
+	return r
+}
+
 // SubackReturnCode maps a v5 SUBACK reason code to the 3.1.1 return code:
 // granted QoS 0–2 unchanged, any error 0x80. AppendTo applies it when
 // encoding a SUBACK for 3.1.1.

@@ -140,3 +140,12 @@ func TestConnackReturnCode(t *testing.T) {
 	require.Equal(t, V311ServerUnavailable, ConnackReturnCode(ServerBusy))
 	require.Equal(t, V311NotAuthorized, ConnackReturnCode(V311NotAuthorized))
 }
+
+func TestConnackReasonV5(t *testing.T) {
+	for _, r := range []ReasonCode{UnsupportedProtocolVersion, ClientIdentifierNotValid, ServerUnavailable,
+		BadUsernameOrPassword, NotAuthorized} {
+		require.Equal(t, r, ConnackReasonV5(ConnackReturnCode(r)), "%s round trip", r)
+	}
+	require.Equal(t, Banned, ConnackReasonV5(Banned))
+	require.Equal(t, Success, ConnackReasonV5(V311Accepted))
+}

@@ -12,10 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// metric reads one unlabelled sample from the hub's /metrics.
+// metric reads one sample from the hub's /metrics: name, with its labels
+// for a labelled one (iothub_x{a="b"}). The connection is not kept alive,
+// so it leaves none open behind.
 func metric(t *testing.T, h *hub, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + h.api + "/metrics")
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	resp, err := c.Get("http://" + h.api + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
