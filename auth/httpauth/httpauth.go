@@ -246,7 +246,8 @@ func (a *Authenticator) ask(ctx context.Context, key cacheKey, ci *auth.ConnectI
 	done := make(chan answered, 1)
 	go func() {
 		defer a.release(sl)
-		rctx, rcancel := context.WithTimeout(context.Background(), a.opts.RequestTimeout)
+		// Not the device's deadline: the request outlives it (see above).
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.RequestTimeout)
 		defer rcancel()
 		r, cacheable := a.post(rctx, sl, body)
 		if cacheable {

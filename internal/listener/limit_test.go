@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -34,8 +35,8 @@ func refused(t *testing.T, local, addr string) bool {
 }
 
 func isTimeout(err error) bool {
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func TestLimit_perAddressAndTotal(t *testing.T) {
