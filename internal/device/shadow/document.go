@@ -54,6 +54,40 @@ type Doc struct {
 // Exists reports whether the shadow exists (written and not deleted).
 func (d *Doc) Exists() bool { return d != nil && d.Version > 0 && !d.Deleted }
 
+// clone returns a deep copy of d (a later request of a batch must not
+// see what a refused one did to its copy).
+func (d *Doc) clone() *Doc {
+	c := *d
+	c.Desired, c.Reported = cloneMap(d.Desired), cloneMap(d.Reported)
+	c.MetaDesired, c.MetaReported = cloneMap(d.MetaDesired), cloneMap(d.MetaReported)
+	return &c
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		c[k] = cloneValue(v)
+	}
+	return c
+}
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return cloneMap(x)
+	case []any:
+		a := make([]any, len(x))
+		for i, e := range x {
+			a[i] = cloneValue(e)
+		}
+		return a
+	}
+	return v
+}
+
 // Encode returns the stored form of d.
 func (d *Doc) Encode() ([]byte, error) { return encode(d) }
 

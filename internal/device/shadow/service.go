@@ -200,46 +200,95 @@ func (s *Service) enqueue(ctx context.Context, r *request, wait bool) bool {
 	}
 }
 
-// work processes one queue until it is closed.
+// maxBatch bounds the requests one worker commits with one write.
+const maxBatch = 256
+
+// work processes one queue until it is closed: it takes what is queued
+// (up to maxBatch), computes every outcome, stores the changed shadows
+// with one write (one fsync), then answers.
 func (s *Service) work(q chan *request) {
 	defer s.wg.Done()
+	batch := make([]*request, 0, maxBatch)
 	for r := range q {
-		out := s.process(r)
-		if r.done != nil {
-			r.done <- out
-		} else if out.err != nil {
-			s.publishRejected(r, out)
+		batch = append(batch[:0], r)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-q:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
 		}
+		s.processBatch(batch)
 	}
 }
 
-// process runs one request: read, compute, store, publish.
-func (s *Service) process(r *request) outcome {
-	doc, err := s.o.Store.Get(r.thing, r.name)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		s.log.Error("reading a shadow failed", "thing", r.thing, "shadow", r.name, "error", err)
-		return s.count(outcome{err: errInternal})
-	}
+// processBatch runs requests in order, each seeing the shadows the ones
+// before it changed, stores the changes at once, and answers.
+func (s *Service) processBatch(batch []*request) {
+	outs := make([]outcome, len(batch))
+	latest := map[[2]string]*Doc{}
+	var writes []Write
 	now := s.o.Now().Unix()
-	var out outcome
-	switch r.op {
-	case opGet:
-		out = doGet(doc, r.thing, r.name, r.payload, now)
-	case opUpdate:
-		out = doUpdate(doc, r.payload, s.o.Limits, now)
-	case opDelete:
-		out = doDelete(doc, r.thing, r.name, r.payload, now)
-	}
-	if out.err == nil && out.write != nil {
-		if err := s.o.Store.Put(r.thing, r.name, out.write, out.prev); err != nil {
-			s.log.Error("writing a shadow failed", "thing", r.thing, "shadow", r.name, "error", err)
-			return s.count(outcome{err: errInternal, token: out.token})
+	for i, r := range batch {
+		k := [2]string{r.thing, r.name}
+		doc, ok := latest[k]
+		if ok {
+			doc = doc.clone()
+		} else {
+			var err error
+			if doc, err = s.o.Store.Get(r.thing, r.name); err != nil && !errors.Is(err, ErrNotFound) {
+				s.log.Error("reading a shadow failed", "thing", r.thing, "shadow", r.name, "error", err)
+				outs[i] = outcome{err: errInternal}
+				continue
+			}
+		}
+		outs[i] = s.compute(r, doc, now)
+		if w := outs[i].write; outs[i].err == nil && w != nil {
+			writes = append(writes, Write{Thing: r.thing, Name: r.name, Doc: w, Prev: outs[i].prev})
+			latest[k] = w
 		}
 	}
+	if len(writes) > 0 {
+		if err := s.o.Store.Put(writes); err != nil {
+			s.log.Error("writing shadows failed", "shadows", len(writes), "error", err)
+			for i := range outs {
+				if outs[i].write != nil && outs[i].err == nil {
+					outs[i] = outcome{err: errInternal, token: outs[i].token}
+				}
+			}
+		}
+	}
+	for i, r := range batch {
+		s.answer(r, s.count(outs[i]))
+	}
+}
+
+// compute runs one request on the shadow doc (nil: none).
+func (s *Service) compute(r *request, doc *Doc, now int64) outcome {
+	switch r.op {
+	case opGet:
+		return doGet(doc, r.thing, r.name, r.payload, now)
+	case opUpdate:
+		return doUpdate(doc, r.payload, s.o.Limits, now)
+	}
+	return doDelete(doc, r.thing, r.name, r.payload, now)
+}
+
+// answer publishes an outcome and hands it to an API caller.
+func (s *Service) answer(r *request, out outcome) {
 	if out.err == nil {
 		s.publishAll(r, out)
+	} else if r.done == nil {
+		s.publishRejected(r, out)
 	}
-	return s.count(out)
+	if r.done != nil {
+		r.done <- out
+	}
 }
 
 func (s *Service) count(out outcome) outcome {

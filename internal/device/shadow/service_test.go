@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,4 +151,36 @@ func TestParseRequest(t *testing.T) {
 		require.Equal(t, tc.name, name, tc.rest)
 		require.Equal(t, tc.op, o, tc.rest)
 	}
+}
+
+// TestService_batch runs requests for one shadow as one batch: each sees
+// the previous one's result, a refused one leaves nothing behind, and all
+// are stored with one write.
+func TestService_batch(t *testing.T) {
+	rec := newRecorder()
+	s := newService(t, rec, 16)
+	big := strings.Repeat("x", 9000)
+	reqs := []*request{
+		{op: opUpdate, thing: "t", payload: []byte(`{"state":{"reported":{"a":1}}}`)},
+		{op: opUpdate, thing: "t", payload: []byte(`{"state":{"reported":{"b":"` + big + `"}}}`)},
+		{op: opUpdate, thing: "t", payload: []byte(`{"state":{"reported":{"c":3}},"version":1}`)},
+		{op: opGet, thing: "t"},
+	}
+	for _, r := range reqs {
+		r.done = make(chan outcome, 1)
+	}
+	s.processBatch(reqs)
+	outs := make([]outcome, len(reqs))
+	for i, r := range reqs {
+		outs[i] = <-r.done
+	}
+	require.Nil(t, outs[0].err)
+	require.Equal(t, 413, outs[1].err.Code)
+	require.Nil(t, outs[2].err, "version 1 is the first update's")
+	g := decode(t, outs[3].accepted)
+	require.Equal(t, map[string]any{"a": 1.0, "c": 3.0}, g["state"].(map[string]any)["reported"], "the refused field is not there")
+	require.Equal(t, 2.0, g["version"])
+	stored, err := s.o.Store.Get("t", "")
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), stored.Version)
 }

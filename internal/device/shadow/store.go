@@ -21,12 +21,22 @@ type Store interface {
 	// shadow), deleted ones included, or ErrNotFound. The caller owns the
 	// result and may modify it.
 	Get(thing, name string) (*Doc, error)
-	// Put stores doc when the stored version is prev (0: nothing stored),
-	// else returns ErrConflict. It does not keep doc.
-	Put(thing, name string, doc *Doc, prev uint64) error
+	// Put stores each write's shadow when the stored version is the
+	// write's Prev (0: nothing stored; a later write for the same shadow
+	// expects the earlier one's version), all or none: otherwise it
+	// returns ErrConflict. It does not keep the documents.
+	Put(writes []Write) error
 	// Names returns up to limit names of thing's existing named shadows,
 	// in order, after the name after; more reports whether others follow.
 	Names(thing, after string, limit int) (names []string, more bool, err error)
+}
+
+// Write is one shadow to store with Store.Put.
+type Write struct {
+	Thing, Name string
+	Doc         *Doc
+	// Prev is the version the store must hold before the write.
+	Prev uint64
 }
 
 // KVStore is the Store on the hub's storage.Store (pebble): one record per
@@ -62,29 +72,36 @@ func (s *KVStore) Get(thing, name string) (*Doc, error) {
 	return d, nil
 }
 
-// Put implements Store.
-func (s *KVStore) Put(thing, name string, doc *Doc, prev uint64) error {
-	b, err := doc.Encode()
-	if err != nil {
-		return fmt.Errorf("shadow %s/%s: encode: %w", thing, name, err)
-	}
+// Put implements Store: one batch, one fsync (with sync) for all writes.
+func (s *KVStore) Put(writes []Write) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var stored uint64
-	switch cur, err := s.Get(thing, name); {
-	case errors.Is(err, ErrNotFound):
-	case err != nil:
-		return err
-	default:
-		stored = cur.Version
-	}
-	if stored != prev {
-		return fmt.Errorf("shadow %s/%s: stored version %d, expected %d: %w", thing, name, stored, prev, ErrConflict)
-	}
 	var batch storage.Batch
-	batch.Put(key(thing, name), b)
+	stored := map[string]uint64{}
+	for _, w := range writes {
+		k := string(key(w.Thing, w.Name))
+		cur, seen := stored[k]
+		if !seen {
+			switch d, err := s.Get(w.Thing, w.Name); {
+			case errors.Is(err, ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				cur = d.Version
+			}
+		}
+		if cur != w.Prev {
+			return fmt.Errorf("shadow %s/%s: stored version %d, expected %d: %w", w.Thing, w.Name, cur, w.Prev, ErrConflict)
+		}
+		b, err := w.Doc.Encode()
+		if err != nil {
+			return fmt.Errorf("shadow %s/%s: encode: %w", w.Thing, w.Name, err)
+		}
+		batch.Put([]byte(k), b)
+		stored[k] = w.Doc.Version
+	}
 	if err := s.st.Apply(&batch, s.sync); err != nil {
-		return fmt.Errorf("shadow %s/%s: write: %w", thing, name, err)
+		return fmt.Errorf("shadow: write %d shadows: %w", len(writes), err)
 	}
 	return nil
 }
