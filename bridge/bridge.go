@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/iothub-dev/iothub/msg"
@@ -43,9 +44,12 @@ func (r *Record) size() int {
 // Sink delivers records to an external system.
 type Sink interface {
 	// Send delivers recs, in order, and returns when all of them were
-	// acknowledged (nil), or with an error: a Permanent one when retrying
-	// cannot help, any other to have the Runner retry the whole batch.
-	// It must return when ctx is done. The Runner calls Send from one
+	// answered: nil when every record was acknowledged; a *BatchError
+	// when the records had different fates (one error, or nil, per
+	// record); otherwise one error for every record — a Permanent one
+	// when retrying cannot help, any other to have the Runner send the
+	// records again. It must return when ctx is done (the records not yet
+	// answered then fail with ctx's error). The Runner calls Send from one
 	// goroutine at a time and owns recs (the sink must not keep them).
 	Send(ctx context.Context, recs []Record) error
 	// Close releases the sink's connections; Send is not called after.
@@ -58,6 +62,66 @@ type Sink interface {
 type HealthChecker interface {
 	// Health returns nil when the external system answers.
 	Health(ctx context.Context) error
+}
+
+// StatusReporter is implemented by sinks that learn about their
+// connection between sends (a failed dial, a dropped connection): the
+// Runner gives them a function to report it at once, so the status shows
+// the real state and error without waiting for a send to time out.
+type StatusReporter interface {
+	// ReportStatus is called once, before Start's first send, with the
+	// function to call: nil when the connection is up, the error that
+	// took it down otherwise. report is safe for concurrent use and does
+	// not block.
+	ReportStatus(report func(err error))
+}
+
+// BatchError is what Sink.Send (or a Pipeline's done) returns when the
+// records of a batch did not all have the same fate: Errs[i] is nil for a
+// record that was delivered, a Permanent error for one that can never
+// be, and any other error for one to send again. The Runner sends again
+// only the records that failed with a retryable error, so what succeeded
+// is not repeated.
+type BatchError struct {
+	// Errs holds one entry per record of the batch, in order.
+	Errs []error
+}
+
+// Error summarises the failures.
+func (e *BatchError) Error() string {
+	n, first := 0, error(nil)
+	for _, err := range e.Errs {
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			n++
+		}
+	}
+	if first == nil {
+		return "bridge: batch delivered"
+	}
+	return fmt.Sprintf("%d of %d records failed, first: %v", n, len(e.Errs), first)
+}
+
+// Unwrap returns the record errors.
+func (e *BatchError) Unwrap() []error { return e.Errs }
+
+// recordErrors returns the error of each of n records sent with result
+// err (nil when all succeeded).
+func recordErrors(err error, n int) []error {
+	if err == nil {
+		return nil
+	}
+	var be *BatchError
+	if errors.As(err, &be) && len(be.Errs) == n {
+		return be.Errs
+	}
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
 }
 
 // Source feeds messages from an external system into the hub (Kafka →

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"math"
 	"sync"
 	"time"
@@ -16,11 +17,19 @@ const (
 	StateDisconnected = "disconnected"
 	// StateStopped: the runner is closed (or the bridge disabled).
 	StateStopped = "stopped"
+	// StateRebalancing: a consumer is joining its group, or the group is
+	// moving partitions between members; nothing is consumed meanwhile.
+	StateRebalancing = "rebalancing"
 )
+
+// ErrRebalancing is what a consumer reports (StatusReporter) while its
+// group rebalances: the status reads rebalancing until it reports nil.
+var ErrRebalancing = errors.New("bridge: consumer group rebalancing")
 
 // Status is a bridge's connection state as the API shows it.
 type Status struct {
-	// State is connecting, connected, disconnected or stopped.
+	// State is connecting, connected, disconnected, rebalancing (a
+	// consumer) or stopped.
 	State string `json:"state"`
 	// Since is when State last changed.
 	Since time.Time `json:"since"`
@@ -35,7 +44,8 @@ const (
 	// DropBufferFull: the disk queue was full (drop_oldest dropped old
 	// records, or refuse refused new ones).
 	DropBufferFull = "buffer_full"
-	// DropPermanent: the sink refused the batch with a permanent error.
+	// DropPermanent: the sink refused the record with a permanent error
+	// and no dead letter took it.
 	DropPermanent = "permanent"
 	// DropDiskError: the disk queue could not be written or read.
 	DropDiskError = "disk_error"
@@ -49,18 +59,26 @@ const (
 type Metrics struct {
 	// Matched counts records offered to Enqueue.
 	Matched uint64 `json:"matched"`
-	// Queued is the number of records waiting (memory and disk).
+	// Queued is the number of records waiting to be sent (every one of
+	// them is in the durable queue; the newest are cached in memory too).
 	Queued int64 `json:"queued"`
-	// QueuedDisk is the part of Queued on disk.
+	// QueuedDisk is the part of Queued that is only on disk (not cached
+	// in memory): it is read back when its turn comes.
 	QueuedDisk int64 `json:"queued_disk"`
 	// InFlight is the number of records being sent now.
 	InFlight int64 `json:"inflight"`
 	// Sent counts records the sink acknowledged.
 	Sent uint64 `json:"sent"`
-	// Failed counts records of failed send attempts (retried or not).
+	// Failed counts records the sink refused for good (each once):
+	// dead-lettered or dropped.
 	Failed uint64 `json:"failed"`
-	// Retried counts records sent again after a failure.
+	// Retried counts records that had to be sent again after a retryable
+	// failure (each once, however many attempts it took).
 	Retried uint64 `json:"retried"`
+	// DeadLettered counts the Failed records the dead letter took.
+	DeadLettered uint64 `json:"dead_lettered"`
+	// Rate is the records sent per second over the last 10 seconds.
+	Rate float64 `json:"rate"`
 	// Dropped counts records given up, by reason (buffer_full, permanent,
 	// disk_error, stopped, encoding).
 	Dropped map[string]uint64 `json:"dropped"`
@@ -129,4 +147,40 @@ func (h *histogram) snapshot() Latency {
 	}
 	return Latency{Count: h.count, AvgMS: ms(float64(h.sum) / float64(h.count)),
 		P50MS: ms(q(0.5)), P99MS: ms(q(0.99)), MaxMS: ms(float64(h.max))}
+}
+
+// rateMeter keeps the sent counter of the last 11 one-second samples.
+type rateMeter struct {
+	mu      sync.Mutex
+	samples [11]rateSample
+	n, next int
+}
+
+type rateSample struct {
+	at    time.Time
+	count uint64
+}
+
+func (m *rateMeter) add(at time.Time, count uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.samples[m.next] = rateSample{at, count}
+	m.next = (m.next + 1) % len(m.samples)
+	m.n = min(m.n+1, len(m.samples))
+}
+
+// perSecond is the rate between the oldest and the newest sample.
+func (m *rateMeter) perSecond() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.n < 2 {
+		return 0
+	}
+	newest := m.samples[(m.next+len(m.samples)-1)%len(m.samples)]
+	oldest := m.samples[(m.next+len(m.samples)-m.n)%len(m.samples)]
+	d := newest.at.Sub(oldest.at).Seconds()
+	if d <= 0 {
+		return 0
+	}
+	return math.Round(float64(newest.count-oldest.count)/d*10) / 10
 }

@@ -1,15 +1,24 @@
 package bridge
 
-// chunkLen is the number of records in one chunk of a recQueue.
+import "github.com/iothub-dev/iothub/bridge/diskqueue"
+
+// chunkLen is the number of entries in one chunk of a recQueue.
 const chunkLen = 256
 
-// recChunk is a fixed block of a recQueue: records [r, w) are queued.
+// entry is a record of the memory queue with its place in the disk
+// queue: end is the position after it (Seq is its sequence number + 1).
+type entry struct {
+	rec Record
+	end diskqueue.Position
+}
+
+// recChunk is a fixed block of a recQueue: entries [r, w) are queued.
 type recChunk struct {
-	recs [chunkLen]Record
+	ents [chunkLen]entry
 	r, w int
 }
 
-// recQueue is the memory queue: a FIFO of records in fixed chunks, so
+// recQueue is the memory queue: a FIFO of entries in fixed chunks, so
 // that pushing and taking never copy the queued records (a plain slice
 // taken from the front re-allocates and copies the whole queue every
 // time its capacity runs out). One spare chunk is kept for reuse. It is
@@ -20,24 +29,21 @@ type recQueue struct {
 	spare  *recChunk
 }
 
-// len returns the number of queued records.
+// len returns the number of queued entries.
 func (q *recQueue) len() int { return q.n }
 
-// push appends recs.
-func (q *recQueue) push(recs ...Record) {
-	for len(recs) > 0 {
-		var c *recChunk
-		if k := len(q.chunks); k > 0 && q.chunks[k-1].w < chunkLen {
-			c = q.chunks[k-1]
-		} else {
-			c = q.newChunk()
-			q.chunks = append(q.chunks, c)
-		}
-		m := copy(c.recs[c.w:], recs)
-		c.w += m
-		q.n += m
-		recs = recs[m:]
+// push appends e.
+func (q *recQueue) push(e entry) {
+	var c *recChunk
+	if k := len(q.chunks); k > 0 && q.chunks[k-1].w < chunkLen {
+		c = q.chunks[k-1]
+	} else {
+		c = q.newChunk()
+		q.chunks = append(q.chunks, c)
 	}
+	c.ents[c.w] = e
+	c.w++
+	q.n++
 }
 
 func (q *recQueue) newChunk() *recChunk {
@@ -48,54 +54,59 @@ func (q *recQueue) newChunk() *recChunk {
 	return new(recChunk)
 }
 
-// peekSize returns how many records from the head fit in maxRecs and
-// about maxBytes (at least one), and their size.
-func (q *recQueue) peekSize(maxRecs, maxBytes int) (n, size int) {
+// first returns the oldest entry; the queue must not be empty.
+func (q *recQueue) first() *entry {
+	c := q.chunks[0]
+	return &c.ents[c.r]
+}
+
+// peekSize returns how many entries from the head fit in maxRecs and
+// about maxBytes (at least one).
+func (q *recQueue) peekSize(maxRecs, maxBytes int) (n int) {
+	size := 0
 	for _, c := range q.chunks {
 		for i := c.r; i < c.w; i++ {
 			if n >= maxRecs || (n > 0 && size >= maxBytes) {
-				return n, size
+				return n
 			}
-			size += c.recs[i].size()
+			size += c.ents[i].rec.size()
 			n++
 		}
 	}
-	return n, size
+	return n
 }
 
-// take removes the first n records and appends them to dst.
-func (q *recQueue) take(dst []Record, n int) []Record {
-	q.pop(n, func(run []Record) { dst = append(dst, run...) })
-	return dst
-}
-
-// eachN calls f for the first n queued records, in order.
-func (q *recQueue) eachN(n int, f func(*Record)) {
-	for _, c := range q.chunks {
-		for i := c.r; i < c.w && n > 0; i++ {
-			f(&c.recs[i])
-			n--
-		}
-	}
-}
-
-// discard removes the first n records and returns their size.
-func (q *recQueue) discard(n int) (size int) {
-	q.pop(n, func(run []Record) {
+// take removes the first n entries, appending their records and end
+// positions to recs and ends, and returns them with the records' size.
+func (q *recQueue) take(recs []Record, ends []diskqueue.Position, n int) ([]Record, []diskqueue.Position, int) {
+	size := 0
+	q.pop(n, func(run []entry) {
 		for i := range run {
-			size += run[i].size()
+			recs = append(recs, run[i].rec)
+			ends = append(ends, run[i].end)
+			size += run[i].rec.size()
+		}
+	})
+	return recs, ends, size
+}
+
+// discard removes the first n entries and returns their size.
+func (q *recQueue) discard(n int) (size int) {
+	q.pop(n, func(run []entry) {
+		for i := range run {
+			size += run[i].rec.size()
 		}
 	})
 	return size
 }
 
-// pop removes the first n records, showing f each run of them (within one
-// chunk, in order) before it is cleared.
-func (q *recQueue) pop(n int, f func(run []Record)) {
+// pop removes the first n entries, showing f each run of them (within
+// one chunk, in order) before it is cleared.
+func (q *recQueue) pop(n int, f func(run []entry)) {
 	for n > 0 && len(q.chunks) > 0 {
 		c := q.chunks[0]
 		m := min(n, c.w-c.r)
-		run := c.recs[c.r : c.r+m]
+		run := c.ents[c.r : c.r+m]
 		f(run)
 		clear(run)
 		c.r += m

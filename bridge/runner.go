@@ -21,7 +21,7 @@ var ErrStopped = errors.New("bridge: stopped")
 type Options struct {
 	// Name names the bridge in logs.
 	Name string
-	// Dir is the disk queue's directory (<data_dir>/bridges/<name>).
+	// Dir is the durable queue's directory (<data_dir>/bridges/<name>).
 	Dir string
 	// Logger receives the runner's logs (default slog.Default()).
 	Logger *slog.Logger
@@ -29,25 +29,36 @@ type Options struct {
 	BatchSize int
 	// BatchBytes is about the most payload bytes per Send (default 4 MiB).
 	BatchBytes int
-	// MemoryRecords bounds the memory queue (default 10000); beyond it
-	// records go to disk.
+	// MemoryRecords bounds the memory cache (default 10000): beyond it
+	// the oldest records are read back from the durable queue when their
+	// turn comes.
 	MemoryRecords int
 	// MaxInflightBatches bounds the batches sent and not yet acknowledged
 	// when the sink is a Pipeliner (default 4); other sinks have one.
 	MaxInflightBatches int
-	// MemoryBytes bounds the memory queue's bytes (default 32 MiB).
+	// MemoryBytes bounds the memory cache's bytes (default 32 MiB).
 	MemoryBytes int64
-	// SendTimeout bounds one Send (default 10s): a sink that does not
-	// answer in time (a hanging server) counts as failing, and its
-	// records go to disk.
+	// SendTimeout bounds one Send of a sink that is not a Pipeliner
+	// (default 10s; the records not answered in time are sent again). A
+	// Pipeliner's batch is not abandoned (its client retries it, so an
+	// idempotent producer does not duplicate it); one that has no answer
+	// after SendTimeout shows the bridge as disconnected.
 	SendTimeout time.Duration
 	// RetryMin and RetryMax bound the backoff between retries (defaults
 	// 200ms and 30s); each wait is doubled, then jittered by ±20%.
 	RetryMin, RetryMax time.Duration
 	// HealthInterval is how often an idle runner checks a HealthChecker
-	// sink (default 15s).
+	// sink (default 15s; every RetryMin·8, at most 2s, while disconnected).
 	HealthInterval time.Duration
-	// Disk configures the disk queue.
+	// RequestSync, when set, is called after every Enqueue: the owner of
+	// the runner then calls Sync soon (the broker's group commit, see
+	// broker.Syncer). When nil the runner writes appended records itself,
+	// at once, in the background.
+	RequestSync func()
+	// DeadLetter keeps the records the sink refused for good (nil: they
+	// are dropped, counted as dropped.permanent).
+	DeadLetter DeadLetter
+	// Disk configures the durable queue.
 	Disk diskqueue.Options
 }
 
@@ -79,31 +90,34 @@ type Runner struct {
 	log  *slog.Logger
 	disk *diskqueue.Queue
 
-	// The queue, oldest first: retry, then the disk queue, then mem.
 	mu       sync.Mutex
-	retry    []Record // records of failed sends that could not be put back on disk
-	mem      recQueue // the tail; empty whenever through is set
+	mem      recQueue // cache of the newest records not yet taken by the sender
 	memBytes int64
-	through  bool // the sink is failing: new records go straight to disk
 	closed   bool
 	status   Status
+	reported time.Time // when the sink last reported an error (StatusReporter)
 	dropped  map[string]uint64
+	encBuf   []byte
+	encs     [][]byte
+	ends     []diskqueue.Position
 
 	wake     chan struct{}
+	flush    chan struct{}
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	lastSend atomic.Int64 // unix nanos of the last send attempt
 	warnRate ihlog.Limiter
 
-	matched, sent, failed, retried atomic.Uint64
-	inflight                       atomic.Int64
-	latency                        histogram
+	matched, sent, failed, retried, deadLettered atomic.Uint64
+	inflight                                     atomic.Int64
+	latency                                      histogram
+	rate                                         rateMeter
 }
 
-// NewRunner opens the disk queue in o.Dir and returns a runner for sink;
-// Start starts sending. Records left on disk by an earlier run are sent
-// first.
+// NewRunner opens the durable queue in o.Dir and returns a runner for
+// sink; Start starts sending. Records left in the queue by an earlier run
+// are sent first.
 func NewRunner(sink Sink, o Options) (*Runner, error) {
 	o.defaults()
 	if o.Dir == "" {
@@ -115,18 +129,22 @@ func NewRunner(sink Sink, o Options) (*Runner, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Runner{o: o, sink: sink, log: o.Logger.With("bridge", o.Name), disk: dq,
-		dropped: map[string]uint64{}, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
-		status: Status{State: StateConnecting, Since: time.Now()}}
+		dropped: map[string]uint64{}, wake: make(chan struct{}, 1), flush: make(chan struct{}, 1),
+		ctx: ctx, cancel: cancel, status: Status{State: StateConnecting, Since: time.Now()}}
 	return r, nil
 }
 
 // Start starts the sender (and the health checks of a HealthChecker sink).
 func (r *Runner) Start() {
-	r.wg.Add(1)
+	if sr, ok := r.sink.(StatusReporter); ok {
+		sr.ReportStatus(r.report)
+	}
+	r.wg.Add(2)
 	go r.run()
-	if hc, ok := r.sink.(HealthChecker); ok {
+	go r.tickLoop()
+	if r.o.RequestSync == nil {
 		r.wg.Add(1)
-		go r.healthLoop(hc)
+		go r.flushLoop()
 	}
 	if n := r.disk.Len(); n > 0 {
 		r.log.Info("bridge resuming with records queued on disk", "records", n, "bytes", r.disk.Bytes())
@@ -134,53 +152,80 @@ func (r *Runner) Start() {
 }
 
 // Enqueue queues recs for sending, in order. It never waits for the sink:
-// records go to memory; when memory is full, the memory queue and recs
-// are appended to the disk queue in one write (memory then fills again:
-// it is always the newest part of the queue); while the sink is failing,
-// records go straight to disk. It returns an error only for records it could not
-// queue (counted in Metrics().Dropped): ErrStopped, diskqueue.ErrFull
-// under the refuse policy, or a disk error.
+// each record is appended to the durable queue (buffered: Sync, or the
+// runner itself when no RequestSync is set, writes it) and kept in the
+// memory cache, whose oldest records are dropped from memory (not from
+// the durable queue) when it is full. It returns an error only for
+// records it could not queue (counted in Metrics().Dropped): ErrStopped,
+// diskqueue.ErrFull under the refuse policy, or a disk error.
 func (r *Runner) Enqueue(recs ...Record) error {
 	r.matched.Add(uint64(len(recs)))
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	err := r.enqueue(recs)
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if r.o.RequestSync != nil {
+		r.o.RequestSync()
+	} else {
+		signal(r.flush)
+	}
+	signal(r.wake)
+	return nil
+}
+
+// enqueue appends recs to the durable queue and the memory cache; r.mu is
+// held.
+func (r *Runner) enqueue(recs []Record) error {
 	if r.closed {
 		r.dropped[DropStopped] += uint64(len(recs))
 		return ErrStopped
 	}
-	size := int64(0)
+	r.encBuf, r.encs = r.encBuf[:0], r.encs[:0]
 	for i := range recs {
-		size += int64(recs[i].size())
+		start := len(r.encBuf)
+		r.encBuf = EncodeRecord(r.encBuf, &recs[i])
+		r.encs = append(r.encs, r.encBuf[start:len(r.encBuf):len(r.encBuf)])
 	}
-	if !r.through && !r.fits(len(recs), size) {
-		// Memory is full: its oldest eighth goes to disk, in one write
-		// (a larger write would hold up the sender's disk reads).
-		if err := r.spillOldest(max(r.mem.len()/8, r.mem.len()+len(recs)-r.o.MemoryRecords)); err != nil {
-			r.dropped[dropReason(err)] += uint64(len(recs))
-			return err
-		}
+	var dropped int
+	var err error
+	r.ends, dropped, err = r.disk.Append(r.ends[:0], r.encs...)
+	if cap(r.encBuf) > 1<<20 {
+		r.encBuf, r.encs = nil, nil
 	}
-	if !r.through && r.fits(len(recs), size) {
-		r.mem.push(recs...)
-		r.memBytes += size
-		r.signal()
-		return nil
+	if dropped > 0 {
+		r.dropped[DropBufferFull] += uint64(dropped)
+		r.warn("bridge buffer full: oldest records dropped", "records", dropped)
+		r.evictBelow(r.disk.Start().Seq)
 	}
-	if err := r.spillMemory(); err != nil {
+	if err != nil {
 		r.dropped[dropReason(err)] += uint64(len(recs))
-		return err
+		r.warn("bridge buffer: records refused", "records", len(recs), "error", err)
+		return fmt.Errorf("bridge %s: %w", r.o.Name, err)
 	}
-	if err := r.appendDisk(len(recs), func(f func(*Record)) {
-		for i := range recs {
-			f(&recs[i])
-		}
-	}); err != nil {
-		r.dropped[dropReason(err)] += uint64(len(recs))
-		r.warn("bridge buffer: records dropped", "records", len(recs), "error", err)
-		return err
+	for i := range recs {
+		r.mem.push(entry{rec: recs[i], end: r.ends[i]})
+		r.memBytes += int64(recs[i].size())
 	}
-	r.signal()
+	if over := r.mem.len() - r.o.MemoryRecords; over > 0 {
+		r.memBytes -= int64(r.mem.discard(over))
+	}
+	for r.memBytes > r.o.MemoryBytes && r.mem.len() > 0 {
+		r.memBytes -= int64(r.mem.discard(max(1, r.mem.len()/8)))
+	}
 	return nil
+}
+
+// evictBelow drops from memory the records before sequence number seq
+// (dropped from the durable queue by drop_oldest); r.mu is held.
+func (r *Runner) evictBelow(seq int64) {
+	for r.mem.len() > 0 {
+		if r.mem.first().end.Seq > seq {
+			break
+		}
+		r.memBytes -= int64(r.mem.discard(1))
+	}
 }
 
 func dropReason(err error) string {
@@ -190,70 +235,38 @@ func dropReason(err error) string {
 	return DropDiskError
 }
 
-func (r *Runner) signal() {
+// signal wakes the goroutine waiting on c, without blocking.
+func signal(c chan struct{}) {
 	select {
-	case r.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
 
-// fits reports whether n records of size bytes fit in the memory queue.
-// Called with r.mu held.
-func (r *Runner) fits(n int, size int64) bool {
-	return r.mem.len()+n <= r.o.MemoryRecords && r.memBytes+size <= r.o.MemoryBytes
-}
-
-// spillMemory appends the memory queue to the disk queue, in one write.
-// Called with r.mu held.
-func (r *Runner) spillMemory() error {
-	return r.spillOldest(r.mem.len())
-}
-
-// spillOldest appends the oldest n records of the memory queue to the
-// disk queue, in one write: the memory queue stays newer than the disk
-// queue. Called with r.mu held.
-func (r *Runner) spillOldest(n int) error {
-	n = min(n, r.mem.len())
-	if n <= 0 {
-		return nil
-	}
-	if err := r.appendDisk(n, func(f func(*Record)) { r.mem.eachN(n, f) }); err != nil {
-		return err
-	}
-	r.memBytes -= int64(r.mem.discard(n))
-	return nil
-}
-
-// encodeAll encodes the n records that each yields, in one buffer.
-func encodeAll(n int, each func(func(*Record))) [][]byte {
-	enc := make([][]byte, 0, n)
-	var buf []byte
-	each(func(rec *Record) {
-		if cap(buf)-len(buf) < rec.size() {
-			buf = make([]byte, 0, max(64<<10, 2*rec.size()))
-		}
-		start := len(buf)
-		buf = EncodeRecord(buf, rec)
-		enc = append(enc, buf[start:len(buf):len(buf)])
-	})
-	return enc
-}
-
-// appendDisk appends the n records that each yields to the disk queue, in
-// one write, counting what drop_oldest dropped. Called with r.mu held.
-func (r *Runner) appendDisk(n int, each func(func(*Record))) error {
-	if n == 0 {
-		return nil
-	}
-	dropped, err := r.disk.Append(encodeAll(n, each)...)
-	if dropped > 0 {
-		r.dropped[DropBufferFull] += uint64(dropped)
-		r.warn("bridge disk buffer full: oldest records dropped", "records", dropped)
-	}
-	if err != nil {
+// Sync writes the records appended so far to the durable queue, and with
+// durable also flushes them to the disk (fsync). It implements
+// broker.Syncer for the bridge manager: the broker calls it in its group
+// commit, before the acknowledgements of the messages those records came
+// from.
+func (r *Runner) Sync(durable bool) error {
+	if err := r.disk.Flush(durable); err != nil && !errors.Is(err, diskqueue.ErrClosed) {
+		r.warn("bridge durable queue write failed", "error", err)
 		return fmt.Errorf("bridge %s: %w", r.o.Name, err)
 	}
 	return nil
+}
+
+// flushLoop writes appended records when no owner calls Sync.
+func (r *Runner) flushLoop() {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.flush:
+			_ = r.Sync(false)
+		}
+	}
 }
 
 // sleep waits d or until the runner stops (false).
@@ -278,12 +291,17 @@ func backoff(attempt int, lo, hi time.Duration) time.Duration {
 	return time.Duration(float64(d) * j)
 }
 
-// healthLoop checks the sink at start and whenever no send happened for
-// HealthInterval.
-func (r *Runner) healthLoop(hc HealthChecker) {
+// tickLoop samples the send rate every second and checks a HealthChecker
+// sink at start and whenever no send happened for HealthInterval (more
+// often while disconnected).
+func (r *Runner) tickLoop() {
 	defer r.wg.Done()
+	hc, _ := r.sink.(HealthChecker)
 	check := func() {
-		ctx, cancel := context.WithTimeout(r.ctx, r.o.SendTimeout)
+		if hc == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, min(r.o.SendTimeout, r.o.HealthInterval))
 		err := hc.Health(ctx)
 		cancel()
 		if r.ctx.Err() == nil {
@@ -291,21 +309,42 @@ func (r *Runner) healthLoop(hc HealthChecker) {
 		}
 	}
 	check()
-	t := time.NewTicker(r.o.HealthInterval)
+	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	lastCheck := time.Now()
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
-		case <-t.C:
-			if time.Since(time.Unix(0, r.lastSend.Load())) >= r.o.HealthInterval && r.inflight.Load() == 0 {
+		case now := <-t.C:
+			r.rate.add(now, r.sent.Load())
+			every := r.o.HealthInterval
+			if r.Status().State != StateConnected {
+				every = min(every, min(8*r.o.RetryMin, 2*time.Second))
+			}
+			idle := now.Sub(time.Unix(0, r.lastSend.Load())) >= every && r.inflight.Load() == 0
+			if idle && now.Sub(lastCheck) >= every {
 				check()
+				lastCheck = now
 			}
 		}
 	}
 }
 
-// setStatus records a send or health outcome.
+// report is the StatusReporter callback: the sink's own news about its
+// connection.
+func (r *Runner) report(err error) {
+	if err != nil {
+		r.mu.Lock()
+		r.reported = time.Now()
+		r.mu.Unlock()
+	}
+	r.setStatus(err)
+}
+
+// setStatus records a send, health or sink outcome. A context error (a
+// send the runner gave up on) does not replace an error the sink
+// reported within the last SendTimeout: that one says why.
 func (r *Runner) setStatus(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -316,12 +355,16 @@ func (r *Runner) setStatus(err error) {
 	state := StateConnected
 	if err != nil {
 		state = StateDisconnected
-		r.status.LastError, r.status.LastErrorAt = err.Error(), now
+		vague := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		if !vague || r.status.LastError == "" || now.Sub(r.reported) > r.o.SendTimeout {
+			r.status.LastError = err.Error()
+		}
+		r.status.LastErrorAt = now
 	}
 	if state != r.status.State {
 		r.status.State, r.status.Since = state, now
 		if err != nil {
-			r.log.Warn("bridge disconnected", "error", err)
+			r.log.Warn("bridge disconnected", "error", r.status.LastError)
 		} else {
 			r.log.Info("bridge connected")
 		}
@@ -338,23 +381,28 @@ func (r *Runner) Status() Status {
 // Metrics returns a snapshot of the counters.
 func (r *Runner) Metrics() Metrics {
 	r.mu.Lock()
-	m := Metrics{Queued: int64(r.mem.len() + len(r.retry)), MemoryBytes: r.memBytes, Dropped: make(map[string]uint64, len(r.dropped))}
+	m := Metrics{MemoryBytes: r.memBytes, Dropped: make(map[string]uint64, len(r.dropped))}
 	for k, v := range r.dropped {
 		m.Dropped[k] = v
 	}
+	inMemory := int64(r.mem.len())
 	r.mu.Unlock()
-	m.QueuedDisk, m.DiskBytes = r.disk.Len(), r.disk.Bytes()
-	m.Queued += m.QueuedDisk
+	m.Queued, m.DiskBytes = r.disk.Len(), r.disk.Bytes()
+	m.InFlight = r.inflight.Load()
+	m.Queued = max(m.Queued-m.InFlight, 0) // the durable queue holds them until acknowledged
+	m.QueuedDisk = max(m.Queued-inMemory, 0)
 	m.BufferBytes = m.MemoryBytes + m.DiskBytes
 	m.Matched, m.Sent, m.Failed, m.Retried = r.matched.Load(), r.sent.Load(), r.failed.Load(), r.retried.Load()
-	m.InFlight = r.inflight.Load()
+	m.DeadLettered = r.deadLettered.Load()
 	m.SendLatency = r.latency.snapshot()
+	m.Rate = r.rate.perSecond()
 	return m
 }
 
-// Close stops sending (an in-progress Send is cancelled and its batch
-// kept), writes the memory queue to disk so that the next run sends it,
-// and closes the disk queue and the sink. Bounded by ctx.
+// Close stops sending (an in-progress Send is cancelled; its records stay
+// in the durable queue), writes and syncs the durable queue, so that the
+// next run sends what is left, and closes the queue, the sink and the dead
+// letter. Bounded by ctx.
 func (r *Runner) Close(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closed {
@@ -373,17 +421,11 @@ func (r *Runner) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("bridge %s: close: %w", r.o.Name, ctx.Err())
 	}
-	r.mu.Lock()
-	if serr := r.prependRetry(); serr != nil {
-		err = errors.Join(err, serr)
-		r.dropped[DropStopped] += uint64(len(r.retry))
+	err = errors.Join(err, r.disk.Close(), r.sink.Close())
+	if r.o.DeadLetter != nil {
+		err = errors.Join(err, r.o.DeadLetter.Close())
 	}
-	if serr := r.spillMemory(); serr != nil {
-		err = errors.Join(err, serr)
-		r.dropped[DropStopped] += uint64(r.mem.len())
-	}
-	r.mu.Unlock()
-	return errors.Join(err, r.disk.Close(), r.sink.Close())
+	return err
 }
 
 // warn logs at warn level at most once a second, at debug otherwise

@@ -2,9 +2,13 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,7 +114,8 @@ func TestRunner_outageKeepsOrder(t *testing.T) {
 			sink.set(tc.down)
 			enqueue(t, r, 10, 200)
 			require.Eventually(t, func() bool {
-				return r.Metrics().QueuedDisk == 190 && r.Status().State == StateDisconnected
+				m := r.Metrics()
+				return m.Queued+m.InFlight == 190 && m.QueuedDisk > 0 && r.Status().State == StateDisconnected
 			}, 30*time.Second, time.Millisecond)
 			sink.set(func(s *fakeSink) { s.down, s.hang = false, false })
 			require.Equal(t, numbered(0, 200), sink.waitFor(t, 200))
@@ -155,6 +160,98 @@ func TestRunner_permanentErrorDrops(t *testing.T) {
 	enqueue(t, r, 0, 5)
 	require.Eventually(t, func() bool { return r.Metrics().Dropped[DropPermanent] == 5 }, 30*time.Second, time.Millisecond)
 	require.EqualValues(t, 0, r.Metrics().Queued)
+}
+
+// batchSink refuses some records for good, fails others once (retryable)
+// and delivers the rest, reporting each record's fate in a *BatchError.
+type batchSink struct {
+	*fakeSink
+	attempts map[string]int
+}
+
+func (s *batchSink) Send(_ context.Context, recs []Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	errs := make([]error, len(recs))
+	for i, r := range recs {
+		v := string(r.Value)
+		s.attempts[v]++
+		n, _ := strconv.Atoi(v)
+		switch {
+		case n%10 == 3:
+			errs[i] = Permanent(errors.New("unknown topic " + v))
+		case n%10 == 5 && s.attempts[v] == 1:
+			errs[i] = errors.New("leader not available")
+		default:
+			s.got = append(s.got, v)
+		}
+	}
+	return &BatchError{Errs: errs}
+}
+
+// TestRunner_perRecordRetryAndDeadLetter: only the records that failed
+// with a retryable error are sent again (once more here), those refused
+// for good go to the dead-letter file, the bridge moves on, and the
+// counters count records, not attempts.
+func TestRunner_perRecordRetryAndDeadLetter(t *testing.T) {
+	dir := t.TempDir()
+	sink := &batchSink{fakeSink: newFakeSink(), attempts: map[string]int{}}
+	dl, err := NewFileDeadLetter("test", filepath.Join(dir, "dead.jsonl"), 0)
+	require.NoError(t, err)
+	o := testOptions(filepath.Join(dir, "q"))
+	o.DeadLetter = dl
+	r, err := NewRunner(sink, o)
+	require.NoError(t, err)
+	r.Start()
+	defer r.Close(context.Background())
+	enqueue(t, r, 0, 100)
+	got := sink.waitFor(t, 90)
+	require.Len(t, got, 90, "every record but the refused ones, each once")
+	require.Eventually(t, func() bool { return r.Metrics().Queued == 0 && r.Metrics().InFlight == 0 }, 30*time.Second, time.Millisecond)
+	sink.mu.Lock()
+	for v, n := range sink.attempts {
+		k, _ := strconv.Atoi(v)
+		want := map[bool]int{true: 2, false: 1}[k%10 == 5]
+		require.Equal(t, want, n, "record %s attempts", v)
+	}
+	sink.mu.Unlock()
+	m := r.Metrics()
+	require.EqualValues(t, 90, m.Sent)
+	require.EqualValues(t, 10, m.Failed)
+	require.EqualValues(t, 10, m.DeadLettered)
+	require.EqualValues(t, 10, m.Retried)
+	require.Zero(t, m.Dropped[DropPermanent])
+	b, err := os.ReadFile(filepath.Join(dir, "dead.jsonl"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.Len(t, lines, 10)
+	var d DeadRecord
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &d))
+	require.Equal(t, DeadRecord{Bridge: "test", Time: d.Time, Error: "unknown topic 3", Topic: "t", Key: "k", Value: "3", Timestamp: 3}, d)
+}
+
+// TestRunner_syncedRecordsSurviveACrash: records are in the durable queue
+// once Sync returned, before any send, and a runner opened on the same
+// directory without the first having been closed (a kill -9) sends them.
+func TestRunner_syncedRecordsSurviveACrash(t *testing.T) {
+	dir := t.TempDir()
+	sink := newFakeSink()
+	sink.hang = true
+	o := testOptions(dir)
+	o.RequestSync = func() {} // the owner syncs: here, the test
+	r, err := NewRunner(sink, o)
+	require.NoError(t, err)
+	r.Start()
+	enqueue(t, r, 0, 30)
+	require.NoError(t, r.Sync(true))
+	r.cancel() // the first runner dies without writing anything more
+
+	sink2 := newFakeSink()
+	r2, err := NewRunner(sink2, testOptions(dir))
+	require.NoError(t, err)
+	r2.Start()
+	defer r2.Close(context.Background())
+	require.Equal(t, numbered(0, 30), sink2.waitFor(t, 30))
 }
 
 func TestRunner_closedRefuses(t *testing.T) {

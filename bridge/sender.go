@@ -4,34 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/iothub-dev/iothub/bridge/diskqueue"
 )
 
-// Where a batch came from.
-const (
-	fromMemory = iota // the memory queue or the retry list: put back on failure
-	fromDisk          // the disk queue: stays there until committed
-)
-
-// batch is what the sender works on.
+// batch is what the sender sends at once.
 type batch struct {
-	recs []Record
-	src  int
-	read int                // records read from disk (some may have been undecodable)
-	pos  diskqueue.Position // the disk position after the batch
+	recs  []Record
+	ends  []diskqueue.Position // the durable queue's position after each record
+	start diskqueue.Position   // the position before recs[0]
+	// lo and hi locate a retry batch in sender.retry (retry is true).
+	retry  bool
+	lo, hi int
+}
+
+// prev returns the position before record i.
+func (b *batch) prev(i int) diskqueue.Position {
+	if i == 0 {
+		return b.start
+	}
+	return b.ends[i-1]
 }
 
 // flight is a batch sent and not yet settled.
 type flight struct {
-	b        batch
-	start    time.Time
-	done     chan struct{} // closed once err is set
-	err      error
-	timedOut atomic.Bool
-	timer    *time.Timer
+	b     batch
+	start time.Time
+	done  chan struct{} // closed once err is set
+	err   error
+	timer *time.Timer
+}
+
+// owed is a record that failed with a retryable error and is sent again
+// (in order, before anything new).
+type owed struct {
+	rec       Record
+	prev, end diskqueue.Position
+	done      bool // delivered, or given up, in the current round
 }
 
 // sender is the state of the sender goroutine (Runner.run).
@@ -39,23 +49,26 @@ type sender struct {
 	r       *Runner
 	pl      Pipeline // nil: none open, or the sink does not pipeline
 	win     []*flight
-	readPos diskqueue.Position // disk read position, ahead of the commits
-	attempt int
+	retry   []owed             // records to send again, oldest first
+	retryAt int                // retry[:retryAt] were sent in the current round
+	next    diskqueue.Position // where the oldest record not yet taken starts
+	settled diskqueue.Position // the end of the last settled batch of new records
+	attempt int                // consecutive rounds without a delivery
 }
 
 // run is the sender goroutine: it keeps up to MaxInflightBatches batches
 // in flight (one when the sink is not a Pipeliner), settles them in
-// order, and on a failure aborts the pipeline, puts every unsettled
-// batch back at the head of the queue and retries after a backoff.
+// order, resends what failed with a retryable error (only that, after a
+// backoff, before anything new), gives what failed for good to the dead
+// letter, and commits the durable queue up to the oldest record not yet
+// settled.
 func (r *Runner) run() {
 	defer r.wg.Done()
-	s := &sender{r: r}
+	s := &sender{r: r, next: r.disk.Start()}
+	s.settled = s.next
 	for {
-		if len(s.win) == 0 {
-			s.readPos = r.disk.Start()
-		}
 		if err := s.fill(); err != nil {
-			r.warn("bridge disk queue read failed", "error", err)
+			r.warn("bridge durable queue read failed", "error", err)
 			if len(s.win) == 0 && !r.sleep(r.o.RetryMax) {
 				return
 			}
@@ -71,6 +84,7 @@ func (r *Runner) run() {
 		select {
 		case <-head:
 			if !s.settleHead() {
+				s.abort()
 				return
 			}
 		case <-wake:
@@ -88,10 +102,10 @@ func (s *sender) max() int {
 	return 1
 }
 
-// fill starts batches until the window is full or the queue empty.
+// fill starts batches until the window is full or nothing is ready.
 func (s *sender) fill() error {
 	for len(s.win) < s.max() && s.r.ctx.Err() == nil {
-		b, ok, err := s.next()
+		b, ok, err := s.nextBatch()
 		if !ok {
 			return err
 		}
@@ -106,66 +120,66 @@ func (s *sender) fill() error {
 	return nil
 }
 
-// next takes the next batch, oldest first: the retry list, the disk
-// queue (read ahead of the commits), then memory. Memory records are
-// newer than any on disk, but a memory batch is not started while disk
-// batches are in flight: if those failed, it would have to go back
-// between them and newer disk records.
-func (s *sender) next() (batch, bool, error) {
+// nextBatch takes the next batch: records owed a resend (once the window
+// holds no newer batch), else new records — from the memory cache when it
+// holds the oldest one not taken, else from the durable queue.
+func (s *sender) nextBatch() (batch, bool, error) {
+	if len(s.retry) > 0 {
+		for _, f := range s.win {
+			if !f.b.retry {
+				return batch{}, false, nil // resend only once newer batches settled
+			}
+		}
+		if s.retryAt == len(s.retry) {
+			return batch{}, false, nil
+		}
+		lo := s.retryAt
+		hi := min(len(s.retry), lo+s.r.o.BatchSize)
+		b := batch{retry: true, lo: lo, hi: hi}
+		for _, o := range s.retry[lo:hi] {
+			b.recs = append(b.recs, o.rec)
+		}
+		s.retryAt = hi
+		return b, true, nil
+	}
 	r := s.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.retry) > 0 {
-		n, _ := sizeOf(r.retry, r.o.BatchSize, r.o.BatchBytes)
-		b := batch{recs: r.retry[:n:n]}
-		r.retry = r.retry[n:]
-		if len(r.retry) == 0 {
-			r.retry = nil
-		}
+	if r.mem.len() > 0 && r.mem.first().end.Seq-1 <= s.next.Seq {
+		n := r.mem.peekSize(r.o.BatchSize, r.o.BatchBytes)
+		b := batch{start: s.next, recs: make([]Record, 0, n), ends: make([]diskqueue.Position, 0, n)}
+		var size int
+		b.recs, b.ends, size = r.mem.take(b.recs, b.ends, n)
+		r.memBytes -= int64(size)
+		s.next = b.ends[len(b.ends)-1]
 		return b, true, nil
 	}
-	b, err := s.readDisk()
-	if err != nil {
-		return batch{}, false, err
+	return s.readDisk()
+}
+
+// readDisk reads a batch from the durable queue at s.next, up to the
+// oldest record the memory cache holds; undecodable records are counted
+// and skipped. Called with r.mu held.
+func (s *sender) readDisk() (batch, bool, error) {
+	r := s.r
+	maxRecs := r.o.BatchSize
+	if r.mem.len() > 0 {
+		maxRecs = min(maxRecs, int(r.mem.first().end.Seq-1-s.next.Seq))
 	}
-	if b.read > 0 {
-		s.readPos = b.pos
-		return b, true, nil
-	}
-	if r.mem.len() == 0 {
+	if maxRecs <= 0 || r.disk.Tail().Seq <= s.next.Seq {
 		return batch{}, false, nil
 	}
-	for _, f := range s.win {
-		if f.b.src == fromDisk {
-			return batch{}, false, nil
-		}
-	}
-	n, size := r.mem.peekSize(r.o.BatchSize, r.o.BatchBytes)
-	r.memBytes -= int64(size)
-	return batch{recs: r.mem.take(make([]Record, 0, n), n)}, true, nil
-}
-
-// sizeOf returns how many records of recs make a batch, and their size.
-func sizeOf(recs []Record, maxRecs, maxBytes int) (n, size int) {
-	for n < len(recs) && n < maxRecs && (n == 0 || size < maxBytes) {
-		size += recs[n].size()
-		n++
-	}
-	return n, size
-}
-
-// readDisk reads a batch from the disk queue at the read position;
-// undecodable records are counted and skipped. b.read is 0 when there is
-// nothing more on disk. Called with r.mu held.
-func (s *sender) readDisk() (batch, error) {
-	r := s.r
-	raw, pos, err := r.disk.ReadFrom(s.readPos, r.o.BatchSize, r.o.BatchBytes)
+	raw, ends, err := r.disk.ReadFrom(s.next, maxRecs, r.o.BatchBytes)
 	if err != nil || len(raw) == 0 {
-		return batch{}, err
+		return batch{}, false, err
 	}
-	b := batch{src: fromDisk, pos: pos, read: len(raw), recs: make([]Record, 0, len(raw))}
+	b := batch{start: s.next, recs: make([]Record, 0, len(raw)), ends: make([]diskqueue.Position, 0, len(raw))}
+	if ends[0].Seq != s.next.Seq+1 { // drop_oldest dropped records meanwhile
+		b.start = r.disk.Start()
+	}
+	s.next = ends[len(ends)-1]
 	var topic string
-	for _, p := range raw {
+	for i, p := range raw {
 		rec, err := DecodeRecord(p)
 		if err != nil {
 			r.dropped[DropEncoding]++
@@ -176,8 +190,14 @@ func (s *sender) readDisk() (batch, error) {
 		}
 		topic = rec.Topic
 		b.recs = append(b.recs, rec)
+		b.ends = append(b.ends, ends[i])
 	}
-	return b, nil
+	if len(b.recs) == 0 { // only undecodable records: commit past them
+		s.settled = s.next
+		s.commit()
+		return s.readDisk()
+	}
+	return b, true, nil
 }
 
 // start sends b: through the pipeline, or synchronously.
@@ -185,10 +205,6 @@ func (s *sender) start(b batch) {
 	r := s.r
 	f := &flight{b: b, start: time.Now(), done: make(chan struct{})}
 	s.win = append(s.win, f)
-	if len(b.recs) == 0 { // only undecodable records: nothing to send
-		close(f.done)
-		return
-	}
 	r.inflight.Add(int64(len(b.recs)))
 	r.lastSend.Store(f.start.UnixNano())
 	p, ok := r.sink.(Pipeliner)
@@ -204,205 +220,186 @@ func (s *sender) start(b batch) {
 	if s.pl == nil {
 		ctx, cancel := context.WithTimeout(r.ctx, r.o.SendTimeout)
 		f.err = r.sink.Send(ctx, b.recs)
-		if f.err == nil && ctx.Err() != nil && r.ctx.Err() == nil {
-			f.err = fmt.Errorf("send timed out after %s: %w", r.o.SendTimeout, ctx.Err())
+		if f.err != nil && ctx.Err() != nil && r.ctx.Err() == nil {
+			f.err = noAnswer(r.o.SendTimeout, f.err)
 		}
 		cancel()
 		close(f.done)
 		return
 	}
-	pl := s.pl
+	// A pipelined batch is not abandoned when it takes long: its client
+	// keeps retrying it (an idempotent producer without duplicates). The
+	// status says so meanwhile.
 	f.timer = time.AfterFunc(r.o.SendTimeout, func() {
-		f.timedOut.Store(true)
-		pl.Abort()
+		r.setStatus(noAnswer(r.o.SendTimeout, errors.New("the batch is still in flight")))
 	})
-	pl.Send(r.ctx, b.recs, func(err error) {
+	s.pl.Send(r.ctx, b.recs, func(err error) {
 		f.err = err
 		close(f.done)
 	})
 }
 
-// finish records the outcome of a settled flight and returns its error.
-func (s *sender) finish(f *flight) error {
+// noAnswer wraps the error of a send that timed out.
+func noAnswer(d time.Duration, err error) error {
+	return fmt.Errorf("no answer within send_timeout %s: %w", d, err)
+}
+
+// settleHead settles the head of the window (done): delivered records are
+// counted, records refused for good go to the dead letter, the others are
+// owed a resend; then the durable queue is committed as far as possible.
+// It returns false when the runner stops during a backoff.
+func (s *sender) settleHead() bool {
 	r := s.r
+	f := s.win[0]
+	s.win[0] = nil
+	s.win = s.win[1:]
 	if f.timer != nil {
 		f.timer.Stop()
 	}
 	n := len(f.b.recs)
 	r.inflight.Add(-int64(n))
-	err := f.err
-	if n == 0 {
-		return nil
-	}
-	if err == nil {
-		r.latency.add(time.Since(f.start))
-		r.sent.Add(uint64(n))
-		r.setStatus(nil)
-		return nil
-	}
-	r.failed.Add(uint64(n))
-	if f.timedOut.Load() && !IsPermanent(err) {
-		err = fmt.Errorf("no answer within send_timeout %s: %w", r.o.SendTimeout, err)
-	} else if errors.Is(err, context.DeadlineExceeded) && !IsPermanent(err) {
-		err = fmt.Errorf("no answer within send_timeout %s: %w", r.o.SendTimeout, err)
-	}
-	if r.ctx.Err() == nil && !IsPermanent(err) {
-		r.setStatus(err)
-	}
-	return err
-}
-
-// settleHead settles the head of the window (done); false when the
-// runner stops.
-func (s *sender) settleHead() bool {
-	r := s.r
-	f := s.win[0]
-	err := s.finish(f)
-	if err == nil {
-		s.win[0] = nil
-		s.win = s.win[1:]
-		s.commit(f.b)
-		if s.attempt > 0 {
-			r.mu.Lock()
-			r.through = false // the sink works: new records may wait in memory again
-			r.mu.Unlock()
+	errs := recordErrors(f.err, n)
+	var delivered int
+	var deadRecs []Record
+	var deadErrs []error
+	var retryErr error
+	for i := range f.b.recs {
+		var err error
+		if errs != nil {
+			err = errs[i]
 		}
+		switch {
+		case err == nil:
+			delivered++
+			s.resolve(f, i)
+		case IsPermanent(err):
+			deadRecs, deadErrs = append(deadRecs, f.b.recs[i]), append(deadErrs, err)
+			s.resolve(f, i)
+		default:
+			retryErr = err
+			if !f.b.retry {
+				s.retry = append(s.retry, owed{rec: f.b.recs[i], prev: f.b.prev(i), end: f.b.ends[i]})
+				r.retried.Add(1)
+			}
+		}
+	}
+	if !f.b.retry {
+		s.settled = f.b.ends[n-1]
+	}
+	if delivered > 0 {
+		r.latency.add(time.Since(f.start))
+		r.sent.Add(uint64(delivered))
+		r.setStatus(nil)
 		s.attempt = 0
+	}
+	if len(deadRecs) > 0 {
+		s.deadLetter(deadRecs, deadErrs)
+	}
+	if retryErr != nil {
+		if r.ctx.Err() != nil {
+			return false
+		}
+		if delivered == 0 {
+			r.setStatus(retryErr)
+		}
+		s.pl = nil // a pipeline that failed a record may hold back the rest: open a new one
+		r.warn("bridge send failed, will retry", "records", n-delivered-len(deadRecs), "error", retryErr)
+	}
+	s.commit()
+	if len(s.win) > 0 || len(s.retry) == 0 {
 		return true
 	}
-	// A failure: the rest of the window cannot be trusted to keep order.
-	s.win = s.win[1:]
-	rest := s.drain()
-	if IsPermanent(err) {
-		s.commit(f.b)
-		r.mu.Lock()
-		r.dropped[DropPermanent] += uint64(len(f.b.recs))
-		r.mu.Unlock()
-		r.warn("bridge sink refused records", "records", len(f.b.recs), "error", err)
-		s.requeue(rest, false)
-		return true
-	}
-	s.requeue(append([]*flight{f}, rest...), true)
-	if r.ctx.Err() != nil {
-		return false
-	}
-	r.retried.Add(uint64(len(f.b.recs)))
-	r.warn("bridge send failed, will retry", "records", len(f.b.recs), "error", err)
-	if !r.sleep(backoff(s.attempt, r.o.RetryMin, r.o.RetryMax)) {
-		return false
-	}
-	s.attempt++
-	return true
+	return s.nextRound()
 }
 
-// drain aborts the pipeline and waits (at most SendTimeout) for every
-// flight of the window to be answered; it empties the window and returns
-// the flights, answered or not.
-func (s *sender) drain() []*flight {
-	rest := s.win
-	s.win = nil
+// resolve marks record i of f settled when f is a retry batch.
+func (s *sender) resolve(f *flight, i int) {
+	if f.b.retry {
+		s.retry[f.b.lo+i].done = true
+	}
+}
+
+// nextRound ends a round of resends once the window is empty: what is
+// still owed is sent again after a backoff. False when the runner stops.
+func (s *sender) nextRound() bool {
+	kept := s.retry[:0]
+	for _, o := range s.retry {
+		if !o.done {
+			kept = append(kept, o)
+		}
+	}
+	clear(s.retry[len(kept):])
+	s.retry, s.retryAt = kept, 0
+	if len(s.retry) == 0 {
+		s.retry = nil
+		s.commit()
+		return true
+	}
+	d := backoff(s.attempt, s.r.o.RetryMin, s.r.o.RetryMax)
+	s.attempt++
+	return s.r.sleep(d)
+}
+
+// commit moves the durable queue's committed position to just before the
+// oldest record owed a resend, or else after the last settled batch.
+func (s *sender) commit() {
+	pos := s.settled
+	for _, o := range s.retry {
+		if !o.done {
+			pos = o.prev
+			break
+		}
+	}
+	if err := s.r.disk.Commit(pos); err != nil && !errors.Is(err, diskqueue.ErrClosed) {
+		s.r.warn("bridge durable queue commit failed (records may be sent again)", "error", err)
+	}
+}
+
+// deadLetter hands records refused for good to the dead letter; what it
+// cannot take is dropped. Both are counted as failed.
+func (s *sender) deadLetter(recs []Record, errs []error) {
+	r := s.r
+	r.failed.Add(uint64(len(recs)))
+	if dl := r.o.DeadLetter; dl != nil {
+		ctx, cancel := context.WithTimeout(r.ctx, r.o.SendTimeout)
+		err := dl.Write(ctx, recs, errs)
+		cancel()
+		if err == nil {
+			r.deadLettered.Add(uint64(len(recs)))
+			r.warn("bridge sink refused records: dead-lettered", "records", len(recs), "error", errs[0])
+			return
+		}
+		r.warn("bridge dead letter failed: records dropped", "records", len(recs), "error", err)
+	} else {
+		r.warn("bridge sink refused records: dropped", "records", len(recs), "error", errs[0])
+	}
+	r.mu.Lock()
+	r.dropped[DropPermanent] += uint64(len(recs))
+	r.mu.Unlock()
+}
+
+// abort ends the window when the runner stops: the pipeline is aborted
+// and the answers that arrive in time are settled. What is not settled
+// stays in the durable queue for the next run.
+func (s *sender) abort() {
 	if s.pl != nil {
 		s.pl.Abort()
-		s.pl = nil
 	}
 	t := time.NewTimer(s.r.o.SendTimeout)
 	defer t.Stop()
-	for _, f := range rest {
+	for len(s.win) > 0 {
 		select {
-		case <-f.done:
+		case <-s.win[0].done:
+			_ = s.settleHead()
 		case <-t.C:
-		}
-	}
-	for _, f := range rest {
-		select {
-		case <-f.done:
-			_ = s.finish(f)
-		default: // no answer: count it as failed; a late answer is ignored
-			if f.timer != nil {
-				f.timer.Stop()
+			for _, f := range s.win {
+				if f.timer != nil {
+					f.timer.Stop()
+				}
+				s.r.inflight.Add(-int64(len(f.b.recs)))
 			}
-			s.r.inflight.Add(-int64(len(f.b.recs)))
-			s.r.failed.Add(uint64(len(f.b.recs)))
+			s.win = nil
+			return
 		}
 	}
-	return rest
-}
-
-// abort settles the window when the runner stops: the answered prefix
-// is committed, the rest put back.
-func (s *sender) abort() {
-	rest := s.drain()
-	i := 0
-	for ; i < len(rest); i++ {
-		select {
-		case <-rest[i].done:
-			if rest[i].err == nil {
-				s.commit(rest[i].b)
-				continue
-			}
-		default:
-		}
-		break
-	}
-	s.requeue(rest[i:], false)
-}
-
-// commit drops a sent disk batch from the disk queue.
-func (s *sender) commit(b batch) {
-	if b.src != fromDisk {
-		return
-	}
-	r := s.r
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.disk.Commit(b.pos); err != nil {
-		r.warn("bridge disk queue commit failed (records may be sent again)", "error", err)
-	}
-}
-
-// requeue puts the memory batches of fs (sent, perhaps even delivered,
-// but not settled) back at the head of the queue: on disk, so that a
-// restart keeps them, ahead of the disk batches of fs, which were not
-// committed. When the sink is failing, new records go to disk until a
-// send succeeds.
-func (s *sender) requeue(fs []*flight, failing bool) {
-	r := s.r
-	var recs []Record
-	for _, f := range fs {
-		if f.b.src == fromMemory {
-			recs = append(recs, f.b.recs...)
-		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.retry = append(recs, r.retry...)
-	if err := r.prependRetry(); err != nil {
-		r.warn("bridge disk queue write failed: keeping the records in memory", "error", err)
-	}
-	if !failing || r.ctx.Err() != nil {
-		return
-	}
-	if err := r.spillMemory(); err != nil {
-		r.warn("bridge disk queue write failed: keeping records in memory", "error", err)
-		return
-	}
-	r.through = true
-}
-
-// prependRetry moves the retry list to the head of the disk queue.
-// Called with r.mu held.
-func (r *Runner) prependRetry() error {
-	if len(r.retry) == 0 {
-		return nil
-	}
-	enc := encodeAll(len(r.retry), func(f func(*Record)) {
-		for i := range r.retry {
-			f(&r.retry[i])
-		}
-	})
-	if err := r.disk.Prepend(enc); err != nil {
-		return fmt.Errorf("bridge %s: %w", r.o.Name, err)
-	}
-	r.retry = nil
-	return nil
 }

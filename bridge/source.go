@@ -76,6 +76,9 @@ func NewSourceRunner(src Source, publish func(*msg.Message) error, o SourceOptio
 
 // Start starts the source.
 func (s *SourceRunner) Start() {
+	if sr, ok := s.src.(StatusReporter); ok {
+		sr.ReportStatus(func(err error) { s.setStatus(err, false) })
+	}
 	s.wg.Add(1)
 	go s.run()
 	if hc, ok := s.src.(HealthChecker); ok {
@@ -95,7 +98,7 @@ func (s *SourceRunner) run() {
 			err = errors.New("source stopped")
 		}
 		s.restarts.Add(1)
-		s.setStatus(err)
+		s.setStatus(err, false)
 		d := backoff(attempt, s.o.RetryMin, s.o.RetryMax)
 		s.log.Warn("bridge source failed, restarting", "error", err, "in", d)
 		t := time.NewTimer(d)
@@ -142,12 +145,15 @@ func (s *SourceRunner) healthLoop(hc HealthChecker) {
 		if s.ctx.Err() != nil {
 			return
 		}
-		s.setStatus(err)
+		s.setStatus(err, true)
 		d = s.o.HealthInterval
 	}
 }
 
-func (s *SourceRunner) setStatus(err error) {
+// setStatus records an outcome: ErrRebalancing from the source means
+// rebalancing; a successful health check does not end a rebalance (only
+// the source's own report does).
+func (s *SourceRunner) setStatus(err error, health bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.status.State == StateStopped {
@@ -155,9 +161,14 @@ func (s *SourceRunner) setStatus(err error) {
 	}
 	now := time.Now()
 	state := StateConnected
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrRebalancing):
+		state = StateRebalancing
+	case err != nil:
 		state = StateDisconnected
 		s.status.LastError, s.status.LastErrorAt = err.Error(), now
+	case health && s.status.State == StateRebalancing:
+		state = StateRebalancing
 	}
 	if state != s.status.State {
 		s.status.State, s.status.Since = state, now

@@ -36,6 +36,10 @@ type WebhookBridge struct {
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
 	// TLS configures https URLs (enabled is ignored: the scheme decides).
 	TLS KafkaTLS `yaml:"tls" json:"tls"`
+	// HealthURL is requested (HEAD) while the bridge is idle: any answer
+	// within timeout means the receiver is up ("": the URL's scheme and
+	// host when they hold no template; "none": no check).
+	HealthURL string `yaml:"health_url" json:"health_url"`
 }
 
 func defaultWebhook() WebhookBridge {
@@ -68,6 +72,9 @@ func (w *WebhookBridge) validate(key string, v *checker) {
 	v.duration(join(key, "webhook.timeout"), w.Timeout, 10*time.Millisecond, 0)
 	v.duration(join(key, "webhook.connect_timeout"), w.ConnectTimeout, 10*time.Millisecond, 0)
 	v.duration(join(key, "webhook.idle_timeout"), w.IdleTimeout, time.Second, 0)
+	if h := w.HealthURL; h != "" && h != "none" && !strings.HasPrefix(h, "http://") && !strings.HasPrefix(h, "https://") {
+		v.bad(join(key, "webhook.health_url"), "%q: want an http:// or https:// URL, or none", h)
+	}
 	v.file(join(key, "webhook.tls.ca_file"), w.TLS.CAFile, false)
 	if (w.TLS.CertFile == "") != (w.TLS.KeyFile == "") {
 		v.bad(join(key, "webhook.tls.cert_file"), "cert_file and key_file go together")

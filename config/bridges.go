@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -48,8 +49,31 @@ type Bridge struct {
 	Redis RedisBridge `yaml:"redis" json:"redis"`
 	// Webhook is the webhook bridge's URL and request.
 	Webhook WebhookBridge `yaml:"webhook" json:"webhook"`
-	// Buffer is the delivery engine's buffer (kafka_producer).
+	// Buffer is the delivery engine's durable queue and memory cache
+	// (every bridge that sends: all but kafka_consumer).
 	Buffer BridgeBuffer `yaml:"buffer" json:"buffer"`
+	// DeadLetter is where records the target refuses for good go
+	// (every bridge that sends).
+	DeadLetter DeadLetter `yaml:"dead_letter" json:"dead_letter"`
+}
+
+// DeadLetter says where a bridge keeps the records its target refuses for
+// good (a Kafka topic that does not exist, a record too large, a row the
+// database refuses, an HTTP 4xx), so that one bad record neither blocks
+// the bridge nor vanishes. The first one set of kafka_topic, mqtt_topic
+// and file is used; all empty: such records are dropped (counted).
+type DeadLetter struct {
+	// File is a JSON-lines file, relative to the bridge's queue directory
+	// (data_dir/bridges/<name>/) unless absolute.
+	File string `yaml:"file" json:"file"`
+	// MaxBytes bounds File; beyond it records are dropped (counted).
+	MaxBytes int `yaml:"max_bytes" json:"max_bytes"`
+	// MQTTTopic publishes each record into this hub, as a JSON document,
+	// on this topic (QoS 1).
+	MQTTTopic string `yaml:"mqtt_topic" json:"mqtt_topic"`
+	// KafkaTopic produces each record, unchanged, to this Kafka topic,
+	// with the error in a header (kafka_producer only).
+	KafkaTopic string `yaml:"kafka_topic" json:"kafka_topic"`
 }
 
 // KafkaConn is the connection to a Kafka cluster.
@@ -157,6 +181,15 @@ type KafkaConsumer struct {
 	Retain bool `yaml:"retain" json:"retain"`
 	// UserProperties copies record headers to MQTT 5 user properties.
 	UserProperties bool `yaml:"user_properties" json:"user_properties"`
+	// SessionTimeout is how long the group waits for a member's heartbeat
+	// before it expires the member: after a consumer dies without leaving
+	// (kill -9), its partitions are not consumed for about this long.
+	SessionTimeout Duration `yaml:"session_timeout" json:"session_timeout"`
+	// RebalanceTimeout is how long members have to rejoin in a rebalance.
+	RebalanceTimeout Duration `yaml:"rebalance_timeout" json:"rebalance_timeout"`
+	// HeartbeatInterval is how often a member heartbeats (below a third of
+	// session_timeout).
+	HeartbeatInterval Duration `yaml:"heartbeat_interval" json:"heartbeat_interval"`
 }
 
 // BridgeBuffer configures the memory queue and the durable disk queue in
@@ -187,13 +220,15 @@ func DefaultBridge() Bridge {
 			MaxInflight: 5, Acks: "all", Idempotent: true, Compression: "none", BatchSize: 500,
 			SendTimeout: Duration(10 * time.Second)},
 		Consumer: KafkaConsumer{Offset: "latest", KeyEncoding: "plain", ValueEncoding: "plain", QoS: 1,
-			UserProperties: true},
+			UserProperties: true, SessionTimeout: Duration(10 * time.Second),
+			RebalanceTimeout: Duration(30 * time.Second), HeartbeatInterval: Duration(3 * time.Second)},
 		Postgres: defaultPostgres(),
 		MQTT:     defaultMQTTBridge(),
 		Redis:    defaultRedisBridge(),
 		Webhook:  defaultWebhook(),
 		Buffer: BridgeBuffer{MemoryRecords: 10000, MaxBytes: 1 << 30, SegmentBytes: 16 << 20,
 			FullPolicy: "drop_oldest", Fsync: "interval", FsyncInterval: Duration(time.Second)},
+		DeadLetter: DeadLetter{File: "dead_letter.jsonl", MaxBytes: 64 << 20},
 	}
 }
 
@@ -278,6 +313,12 @@ func (b *Bridge) validate(key string, v *checker) {
 		v.oneOf(join(key, "consumer.key_encoding"), c.KeyEncoding, "plain", "base64", "hex")
 		v.oneOf(join(key, "consumer.value_encoding"), c.ValueEncoding, "plain", "base64", "hex")
 		v.between(join(key, "consumer.qos"), c.QoS, 0, 2)
+		v.duration(join(key, "consumer.session_timeout"), c.SessionTimeout, time.Second, time.Hour)
+		v.duration(join(key, "consumer.rebalance_timeout"), c.RebalanceTimeout, time.Second, time.Hour)
+		v.duration(join(key, "consumer.heartbeat_interval"), c.HeartbeatInterval, 100*time.Millisecond, time.Hour)
+		if c.HeartbeatInterval >= c.SessionTimeout {
+			v.bad(join(key, "consumer.heartbeat_interval"), "%s must be below session_timeout %s", c.HeartbeatInterval, c.SessionTimeout)
+		}
 	}
 }
 
@@ -297,6 +338,16 @@ func (b *Bridge) validateSink(key string, v *checker) {
 	v.oneOf(join(key, "buffer.full_policy"), bf.FullPolicy, "drop_oldest", "refuse")
 	v.oneOf(join(key, "buffer.fsync"), bf.Fsync, "always", "interval", "never")
 	v.duration(join(key, "buffer.fsync_interval"), bf.FsyncInterval, time.Millisecond, 0)
+	dl := &b.DeadLetter
+	if dl.KafkaTopic != "" && b.Type != BridgeKafkaProducer {
+		v.bad(join(key, "dead_letter.kafka_topic"), "only a kafka_producer bridge can produce to Kafka (use mqtt_topic or file)")
+	}
+	if dl.MQTTTopic != "" && (strings.ContainsAny(dl.MQTTTopic, "+#\x00") || strings.HasPrefix(dl.MQTTTopic, "$")) {
+		v.bad(join(key, "dead_letter.mqtt_topic"), "%q is not a topic name this hub publishes to", dl.MQTTTopic)
+	}
+	if dl.File != "" && dl.MaxBytes < 1<<10 {
+		v.bad(join(key, "dead_letter.max_bytes"), "%d must be at least 1024", dl.MaxBytes)
+	}
 }
 
 // ValidateBridge checks one bridge definition (from the API), returning

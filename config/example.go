@@ -352,7 +352,7 @@ bridges: []
 #      idempotent: true # idempotent producer (needs acks all)
 #      compression: none # none, gzip, snappy, lz4 or zstd
 #      batch_size: 500 # most records per send
-#      send_timeout: 10s # a send without an answer in time means Kafka is down: records go to disk
+#      send_timeout: 10s # a send not answered in time shows the bridge disconnected (Kafka: still waited for; other sinks: its records are sent again)
 #    consumer:
 #      topics: [] # Kafka topics (required for kafka_consumer)
 #      topics_regex: false # topics are regular expressions
@@ -365,6 +365,9 @@ bridges: []
 #      qos: 1 # QoS of the published messages
 #      retain: false # retain flag of the published messages
 #      user_properties: true # record headers become MQTT 5 user properties
+#      session_timeout: 10s # a member that stops heartbeating is expired after this (its partitions wait that long)
+#      rebalance_timeout: 30s # time members have to rejoin during a rebalance
+#      heartbeat_interval: 3s # how often a member heartbeats (below a third of session_timeout)
 #    postgres:
 #      url: "" # postgres://user@host:5432/db?sslmode=disable, without the password (required for postgres)
 #      password: "" # the role's password
@@ -439,6 +442,7 @@ bridges: []
 #      timeout: 5s # bound on one request, answer included
 #      connect_timeout: 5s # bound on a TCP connection and TLS handshake
 #      idle_timeout: 1m30s # idle keep-alive connections are closed after this
+#      health_url: "" # HEAD while idle, any answer = up ("": the URL's scheme://host/ when fixed; none: no check)
 #      tls:
 #        enabled: false # ignored: https URLs use TLS
 #        ca_file: "" # PEM CAs to trust ("": the system roots)
@@ -447,10 +451,15 @@ bridges: []
 #        server_name: "" # name checked in the server certificate ("": from the URL)
 #        insecure_skip_verify: false # do not check the server certificate (tests only)
 #    buffer:
-#      memory_records: 10000 # records held in memory before spilling to disk
-#      max_bytes: 1073741824 # disk queue bound in data_dir/bridges/<name>/
-#      segment_bytes: 16777216 # size of one disk queue file
-#      full_policy: drop_oldest # when the disk queue is full: drop_oldest or refuse (counted)
-#      fsync: interval # always, interval or never (a kill -9 loses nothing with any)
-#      fsync_interval: 1s # period of fsync: interval
+#      memory_records: 10000 # newest records also cached in memory (every record is in the durable queue)
+#      max_bytes: 1073741824 # durable queue bound in data_dir/bridges/<name>/ (unsent records)
+#      segment_bytes: 16777216 # size of one durable queue file
+#      full_policy: drop_oldest # when the durable queue is full: drop_oldest or refuse (counted)
+#      fsync: interval # with storage.durability, when records reach the disk: always, interval or never (a kill -9 loses no acknowledged record with any)
+#      fsync_interval: 1s # period of the background fsync
+#    dead_letter:
+#      file: dead_letter.jsonl # records refused for good, as JSON lines (relative: in data_dir/bridges/<name>/; "" and no topic: dropped, counted)
+#      max_bytes: 67108864 # bound on the file; beyond it such records are dropped (counted)
+#      mqtt_topic: "" # publish them into this hub instead, as JSON (QoS 1)
+#      kafka_topic: "" # kafka_producer: produce them to this Kafka topic instead, with the error in a header
 `

@@ -111,7 +111,8 @@ type Queue struct {
 	cursorF *os.File
 	cur     Position // committed read position
 	tailSeq int64    // sequence number of the next appended record
-	dirty   bool
+	pend    []byte   // frames appended to the tail segment and not yet written (Flush)
+	dirty   bool     // written since the last fsync
 	closed  bool
 	dropped uint64
 	stop    chan struct{}
@@ -265,14 +266,46 @@ func (q *Queue) Dropped() uint64 {
 	return q.dropped
 }
 
-// Append adds recs at the tail, in one write. It returns how many old
+// Append adds recs at the tail and appends the position after each of
+// them to ends (what Commit takes to drop it and everything before). The
+// records are buffered: Flush writes what was appended, in one write; a
+// read that reaches them writes them first. It returns how many old
 // records the drop_oldest policy dropped to make room.
-func (q *Queue) Append(recs ...[]byte) (dropped int, err error) {
+func (q *Queue) Append(ends []Position, recs ...[]byte) ([]Position, int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return 0, ErrClosed
+		return ends, 0, ErrClosed
 	}
+	dropped, err := q.append(recs)
+	if err != nil {
+		return ends, dropped, err
+	}
+	tail := q.segs[len(q.segs)-1]
+	off, seq := tail.size, q.tailSeq
+	for _, r := range recs {
+		off += frameSize(len(r))
+		seq++
+		ends = append(ends, Position{Seg: tail.id, Off: off, Seq: seq})
+	}
+	for _, r := range recs {
+		q.pend = appendFrame(q.pend, r)
+	}
+	q.segs[len(q.segs)-1].size = off
+	q.tailSeq = seq
+	if len(q.pend) >= maxPending {
+		return ends, dropped, q.flush()
+	}
+	return ends, dropped, nil
+}
+
+// maxPending bounds the appended bytes Append keeps before it writes them
+// itself.
+const maxPending = 4 << 20
+
+// append checks the limits of an append of recs and makes room for it
+// (drop_oldest, a new segment); q.mu is held.
+func (q *Queue) append(recs [][]byte) (dropped int, err error) {
 	var need int64
 	for _, r := range recs {
 		if len(r) > MaxRecord || frameSize(len(r)) > q.o.MaxBytes {
@@ -291,33 +324,68 @@ func (q *Queue) Append(recs ...[]byte) (dropped int, err error) {
 			return dropped, err
 		}
 	}
-	tail := &q.segs[len(q.segs)-1]
+	tail := q.segs[len(q.segs)-1]
 	if tail.size > 0 && tail.size+need > q.o.SegmentBytes {
 		if err := q.roll(); err != nil {
 			return dropped, err
 		}
-		tail = &q.segs[len(q.segs)-1]
 	}
-	buf := make([]byte, 0, need)
-	for _, r := range recs {
-		buf = appendFrame(buf, r)
-	}
-	n, err := q.w.Write(buf)
-	tail.size += int64(n)
-	if err != nil {
-		return dropped, q.undoWrite(tail, int64(n), err)
-	}
-	q.tailSeq += int64(len(recs))
-	return dropped, q.synced(q.w)
+	return dropped, nil
 }
 
-// undoWrite truncates a partial write away so the file stays well formed.
-func (q *Queue) undoWrite(tail *segment, n int64, err error) error {
-	tail.size -= n
-	if terr := q.w.Truncate(tail.size); terr != nil {
-		return fmt.Errorf("diskqueue: write: %w (and truncate: %w)", err, terr)
+// Flush writes the appended records in one write, and when sync is true
+// (or the policy is always) flushes them to the disk with fsync, unless
+// nothing was written since the last fsync. After a failed write the
+// records stay buffered for the next Flush.
+func (q *Queue) Flush(sync bool) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return ErrClosed
 	}
-	return fmt.Errorf("diskqueue: write: %w", err)
+	if err := q.flush(); err != nil {
+		return err
+	}
+	if (sync || q.o.Fsync == FsyncAlways) && q.o.Fsync != FsyncNever && q.dirty {
+		if err := q.w.Sync(); err != nil {
+			return fmt.Errorf("diskqueue: fsync: %w", err)
+		}
+		_ = q.cursorF.Sync()
+		q.dirty = false
+	}
+	return nil
+}
+
+// flush writes the buffered frames to the tail segment; q.mu is held. A
+// partial write is truncated away, so the file stays well formed.
+func (q *Queue) flush() error {
+	if len(q.pend) == 0 {
+		return nil
+	}
+	tail := q.segs[len(q.segs)-1]
+	written := tail.size - int64(len(q.pend))
+	n, err := q.w.Write(q.pend)
+	if err != nil {
+		if terr := q.w.Truncate(written); terr != nil {
+			return fmt.Errorf("diskqueue: write: %w (and truncate: %w)", err, terr)
+		}
+		return fmt.Errorf("diskqueue: write: %w", err)
+	}
+	_ = n
+	q.pend = q.pend[:0]
+	if cap(q.pend) > 2*maxPending {
+		q.pend = nil
+	}
+	q.dirty = true
+	return nil
+}
+
+// Tail returns the position after the last appended record.
+func (q *Queue) Tail() Position {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t := q.segs[len(q.segs)-1]
+	return Position{Seg: t.id, Off: t.size, Seq: q.tailSeq}
 }
 
 // synced syncs f under the always policy and marks the queue dirty for
@@ -334,8 +402,12 @@ func (q *Queue) synced(f *os.File) error {
 	return nil
 }
 
-// roll closes the tail segment and starts the next.
+// roll closes the tail segment (writing what is buffered) and starts the
+// next.
 func (q *Queue) roll() error {
+	if err := q.flush(); err != nil {
+		return err
+	}
 	if q.o.Fsync != FsyncNever {
 		_ = q.w.Sync()
 	}
@@ -353,6 +425,9 @@ func (q *Queue) roll() error {
 // dropOldest advances the read position by whole records until at least
 // need bytes are freed (or the queue is empty).
 func (q *Queue) dropOldest(need int64) (int, error) {
+	if err := q.flush(); err != nil { // the frames to skip may be buffered
+		return 0, err
+	}
 	dropped := 0
 	var h [frameHeader]byte
 	for need > 0 && q.tailSeq > q.cur.Seq {

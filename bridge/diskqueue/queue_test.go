@@ -47,7 +47,7 @@ func TestQueue_orderAcrossSegmentsAndReopen(t *testing.T) {
 	q, err := Open(dir, Options{SegmentBytes: 100, Fsync: FsyncAlways})
 	require.NoError(t, err)
 	for i := 0; i < 50; i += 5 {
-		_, err := q.Append(recs(i, i+5)...)
+		_, _, err := q.Append(nil, recs(i, i+5)...)
 		require.NoError(t, err)
 	}
 	require.EqualValues(t, 50, q.Len())
@@ -77,7 +77,7 @@ func TestQueue_tornTailIsTruncated(t *testing.T) {
 	dir := t.TempDir()
 	q, err := Open(dir, Options{})
 	require.NoError(t, err)
-	_, err = q.Append(recs(0, 3)...)
+	_, _, err = q.Append(nil, recs(0, 3)...)
 	require.NoError(t, err)
 	require.NoError(t, q.Close())
 	seg := filepath.Join(dir, segName(firstSegment))
@@ -91,48 +91,46 @@ func TestQueue_tornTailIsTruncated(t *testing.T) {
 	require.NoError(t, err)
 	defer q.Close()
 	require.EqualValues(t, 3, q.Len())
-	_, err = q.Append([]byte("after"))
+	_, _, err = q.Append(nil, []byte("after"))
 	require.NoError(t, err)
 	require.Equal(t, append(strs(recs(0, 3)), "after"), readAll(t, q, 10))
 }
 
-func TestQueue_prepend(t *testing.T) {
-	tests := []struct {
-		name    string
-		segment int64
-		commit  int // records read and committed before the prepend
-	}{
-		{"empty queue", 1 << 20, -1},
-		{"head is tail, partly read", 1 << 20, 2},
-		{"several segments, partly read", 40, 2},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			q, err := Open(dir, Options{SegmentBytes: tc.segment})
-			require.NoError(t, err)
-			want := strs(recs(100, 102))
-			if tc.commit >= 0 {
-				_, err = q.Append(recs(0, 6)...)
-				require.NoError(t, err)
-				b, pos, err := q.Read(tc.commit, 1<<20)
-				require.NoError(t, err)
-				require.Len(t, b, tc.commit)
-				require.NoError(t, q.Commit(pos))
-				want = append(want, strs(recs(tc.commit, 6))...)
-			}
-			require.NoError(t, q.Prepend(recs(100, 102)))
-			_, err = q.Append([]byte("later"))
-			require.NoError(t, err)
-			want = append(want, "later")
-			require.EqualValues(t, len(want), q.Len())
-			require.NoError(t, q.Close())
-			q, err = Open(dir, Options{SegmentBytes: tc.segment})
-			require.NoError(t, err)
-			defer q.Close()
-			require.Equal(t, want, readAll(t, q, 3))
-		})
-	}
+// TestQueue_appendIsBufferedUntilFlush: appended records are readable at
+// once, reach the file only with Flush (or a read), and the positions
+// Append returns commit exactly up to each record.
+func TestQueue_appendIsBufferedUntilFlush(t *testing.T) {
+	dir := t.TempDir()
+	q, err := Open(dir, Options{SegmentBytes: 100, Fsync: FsyncNever})
+	require.NoError(t, err)
+	seg := filepath.Join(dir, segName(firstSegment))
+	ends, _, err := q.Append(nil, recs(0, 3)...)
+	require.NoError(t, err)
+	require.Len(t, ends, 3)
+	st, err := os.Stat(seg)
+	require.NoError(t, err)
+	require.Zero(t, st.Size(), "not written before Flush")
+	require.NoError(t, q.Flush(true))
+	st, err = os.Stat(seg)
+	require.NoError(t, err)
+	require.Equal(t, ends[2].Off, st.Size())
+	require.Equal(t, q.Tail(), ends[2])
+
+	ends, _, err = q.Append(ends[:0], recs(3, 12)...) // crosses into new segments
+	require.NoError(t, err)
+	got, rends, err := q.ReadFrom(Position{Seg: firstSegment}, 100, 1<<20)
+	require.NoError(t, err, "a read writes what is buffered first")
+	require.Equal(t, strs(recs(0, 12)), strs(got))
+	require.Equal(t, ends, rends[3:], "Append and ReadFrom agree on positions")
+	require.NoError(t, q.Commit(ends[4])) // records 0..7 done
+	_, _, err = q.Append(nil, []byte("buffered"))
+	require.NoError(t, err)
+	require.NoError(t, q.Close(), "Close writes what is buffered")
+
+	q, err = Open(dir, Options{SegmentBytes: 100})
+	require.NoError(t, err)
+	defer q.Close()
+	require.Equal(t, append(strs(recs(8, 12)), "buffered"), readAll(t, q, 3))
 }
 
 func TestQueue_full(t *testing.T) {
@@ -152,9 +150,9 @@ func TestQueue_full(t *testing.T) {
 			q, err := Open(t.TempDir(), Options{MaxBytes: 10 * rec, SegmentBytes: 3 * rec, FullPolicy: tc.policy})
 			require.NoError(t, err)
 			defer q.Close()
-			_, err = q.Append(recs(0, 10)...)
+			_, _, err = q.Append(nil, recs(0, 10)...)
 			require.NoError(t, err)
-			_, err = q.Append(recs(10, 12)...)
+			_, _, err = q.Append(nil, recs(10, 12)...)
 			require.ErrorIs(t, err, tc.wantErr)
 			require.Equal(t, tc.dropped, q.Dropped())
 			require.LessOrEqual(t, q.Bytes(), 10*rec)
@@ -168,11 +166,11 @@ func TestQueue_commitOfDroppedPositionIsIgnored(t *testing.T) {
 	q, err := Open(t.TempDir(), Options{MaxBytes: 4 * rec})
 	require.NoError(t, err)
 	defer q.Close()
-	_, err = q.Append(recs(0, 4)...)
+	_, _, err = q.Append(nil, recs(0, 4)...)
 	require.NoError(t, err)
 	_, pos, err := q.Read(2, 1<<20)
 	require.NoError(t, err)
-	_, err = q.Append(recs(4, 7)...) // drops 0..2
+	_, _, err = q.Append(nil, recs(4, 7)...) // drops 0..2
 	require.NoError(t, err)
 	require.NoError(t, q.Commit(pos))
 	require.Equal(t, strs(recs(3, 7)), readAll(t, q, 10))

@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -24,15 +23,19 @@ const readChunk = 256 << 10
 func (q *Queue) Read(maxRecs int, maxBytes int) ([][]byte, Position, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.readFrom(q.cur, maxRecs, maxBytes)
+	out, ends, err := q.readFrom(q.cur, maxRecs, maxBytes)
+	if len(ends) == 0 {
+		return out, q.cur, err
+	}
+	return out, ends[len(ends)-1], err
 }
 
 // ReadFrom is Read starting at from, a position returned by an earlier
-// Read or ReadFrom and not yet committed, so that a reader can read ahead
-// of its commits. A position before the committed one (records dropped
-// meanwhile by drop_oldest) reads from the committed one. A Prepend
-// invalidates the positions returned before it.
-func (q *Queue) ReadFrom(from Position, maxRecs int, maxBytes int) ([][]byte, Position, error) {
+// Read, ReadFrom or Append and not yet committed, so that a reader can
+// read ahead of its commits; it returns the position after each record
+// read. A position before the committed one (records dropped meanwhile by
+// drop_oldest) reads from the committed one.
+func (q *Queue) ReadFrom(from Position, maxRecs int, maxBytes int) ([][]byte, []Position, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if from.Seq < q.cur.Seq {
@@ -48,11 +51,17 @@ func (q *Queue) Start() Position {
 	return q.cur
 }
 
-func (q *Queue) readFrom(pos Position, maxRecs int, maxBytes int) ([][]byte, Position, error) {
+func (q *Queue) readFrom(pos Position, maxRecs int, maxBytes int) ([][]byte, []Position, error) {
 	if q.closed {
-		return nil, q.cur, ErrClosed
+		return nil, nil, ErrClosed
 	}
-	var out [][]byte
+	if err := q.flush(); err != nil { // the records to read may be buffered
+		return nil, nil, err
+	}
+	var (
+		out  [][]byte
+		ends []Position
+	)
 	size := 0
 	for i := 0; i < len(q.segs) && len(out) < maxRecs && size < maxBytes; i++ {
 		s := q.segs[i]
@@ -63,28 +72,29 @@ func (q *Queue) readFrom(pos Position, maxRecs int, maxBytes int) ([][]byte, Pos
 			pos.Seg, pos.Off = s.id, 0
 		}
 		var err error
-		out, size, err = q.readSegment(s, &pos, out, maxRecs, size, maxBytes)
+		out, ends, size, err = q.readSegment(s, &pos, out, ends, maxRecs, size, maxBytes)
 		if err != nil {
-			return nil, q.cur, err
+			return nil, nil, err
 		}
 		if pos.Off < s.size {
 			break // stopped inside this segment: a limit was reached
 		}
 	}
-	return out, pos, nil
+	return out, ends, nil
 }
 
-// readSegment appends the records of s from pos to out, up to the limits.
-func (q *Queue) readSegment(s segment, pos *Position, out [][]byte, maxRecs, size, maxBytes int) ([][]byte, int, error) {
+// readSegment appends the records of s from pos to out, and the position
+// after each to ends, up to the limits.
+func (q *Queue) readSegment(s segment, pos *Position, out [][]byte, ends []Position, maxRecs, size, maxBytes int) ([][]byte, []Position, int, error) {
 	f, err := q.reader(s.id)
 	if err != nil {
-		return out, size, err
+		return out, ends, size, err
 	}
 	for pos.Off < s.size && len(out) < maxRecs && size < maxBytes {
 		n := min(s.size-pos.Off, int64(readChunk))
 		buf := make([]byte, n)
 		if _, err := f.ReadAt(buf, pos.Off); err != nil && !errors.Is(err, io.EOF) {
-			return out, size, fmt.Errorf("diskqueue: read: %w", err)
+			return out, ends, size, fmt.Errorf("diskqueue: read: %w", err)
 		}
 		used := 0
 		for used < len(buf) && len(out) < maxRecs && size < maxBytes {
@@ -95,25 +105,26 @@ func (q *Queue) readSegment(s segment, pos *Position, out [][]byte, maxRecs, siz
 			if errors.Is(err, errShort) {
 				l, err := frameLen(buf)
 				if err != nil {
-					return out, size, fmt.Errorf("diskqueue: segment %d offset %d: %w", s.id, pos.Off, err)
+					return out, ends, size, fmt.Errorf("diskqueue: segment %d offset %d: %w", s.id, pos.Off, err)
 				}
 				buf = make([]byte, l)
 				if _, err := f.ReadAt(buf, pos.Off); err != nil {
-					return out, size, fmt.Errorf("diskqueue: read: %w", err)
+					return out, ends, size, fmt.Errorf("diskqueue: read: %w", err)
 				}
 				continue
 			}
 			if err != nil {
-				return out, size, fmt.Errorf("diskqueue: segment %d offset %d: %w", s.id, pos.Off+int64(used), err)
+				return out, ends, size, fmt.Errorf("diskqueue: segment %d offset %d: %w", s.id, pos.Off+int64(used), err)
 			}
 			out = append(out, p)
 			size += len(p)
 			used += fn
 			pos.Seq++
+			ends = append(ends, Position{Seg: s.id, Off: pos.Off + int64(used), Seq: pos.Seq})
 		}
 		pos.Off += int64(used)
 	}
-	return out, size, nil
+	return out, ends, size, nil
 }
 
 // Commit moves the read position to p (from Read), deleting segments
@@ -134,93 +145,6 @@ func (q *Queue) Commit(p Position) error {
 		q.advanceSegment()
 	}
 	return q.writeCursor()
-}
-
-// Prepend puts recs before every unread record (a batch that was taken
-// from memory and could not be sent). It writes a new segment numbered
-// below the head segment holding recs followed by the head segment's
-// unread rest, then deletes the old head: a crash in between loses recs
-// but never repeats or reorders the others. MaxBytes is not applied.
-func (q *Queue) Prepend(recs [][]byte) error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return ErrClosed
-	}
-	if len(recs) == 0 {
-		return nil
-	}
-	head := q.segs[0]
-	rest, err := q.unreadOf(head)
-	if err != nil {
-		return err
-	}
-	var buf []byte
-	for _, r := range recs {
-		if len(r) > MaxRecord {
-			return ErrTooLarge
-		}
-		buf = appendFrame(buf, r)
-	}
-	buf = append(buf, rest...)
-	id := head.id - 1
-	path := filepath.Join(q.dir, segName(id))
-	if err := writeFile(path, buf, q.o.Fsync != FsyncNever); err != nil {
-		return err
-	}
-	isTail := len(q.segs) == 1
-	if isTail {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return fmt.Errorf("diskqueue: %w", err)
-		}
-		_ = q.w.Close()
-		q.w = f
-	}
-	q.segs[0] = segment{id: id, size: int64(len(buf))}
-	if q.r != nil && q.rID == head.id {
-		_ = q.r.Close()
-		q.r = nil
-	}
-	q.cur = Position{Seg: id, Off: 0, Seq: q.cur.Seq - int64(len(recs))}
-	err = q.writeCursor() // before the removal: a crash in between repeats, never loses
-	_ = os.Remove(filepath.Join(q.dir, segName(head.id)))
-	return err
-}
-
-// unreadOf returns the unread bytes of the head segment s.
-func (q *Queue) unreadOf(s segment) ([]byte, error) {
-	n := s.size - q.cur.Off
-	if n <= 0 {
-		return nil, nil
-	}
-	f, err := q.reader(s.id)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, n)
-	if _, err := f.ReadAt(b, q.cur.Off); err != nil {
-		return nil, fmt.Errorf("diskqueue: prepend: %w", err)
-	}
-	return b, nil
-}
-
-func writeFile(path string, b []byte, sync bool) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("diskqueue: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("diskqueue: %w", err)
-	}
-	return nil
 }
 
 // cursor file layout: segment (8), offset (8), CRC-32C of those (4).
@@ -279,10 +203,10 @@ func (q *Queue) Close() error {
 		q.mu.Unlock()
 		return nil
 	}
+	err := q.flush()
 	q.closed = true
-	var err error
 	if q.o.Fsync != FsyncNever {
-		err = q.w.Sync()
+		err = errors.Join(err, q.w.Sync())
 		_ = q.cursorF.Sync()
 	}
 	q.closeFiles()

@@ -52,7 +52,26 @@ type ConsumerOptions struct {
 	Retain bool
 	// UserProperties copies the record headers to MQTT 5 user properties.
 	UserProperties bool
+	// SessionTimeout is how long the group coordinator waits for a member's
+	// heartbeat before it expires the member and rebalances (default 10s):
+	// after a member dies without leaving (kill -9), the group's partitions
+	// it held are not consumed for about this long.
+	SessionTimeout time.Duration
+	// RebalanceTimeout is how long the members have to rejoin during a
+	// rebalance (default 30s).
+	RebalanceTimeout time.Duration
+	// HeartbeatInterval is how often a member heartbeats (default 3s; at
+	// most a third of SessionTimeout).
+	HeartbeatInterval time.Duration
 }
+
+// Group timing defaults (franz-go's own are 45s, 60s and 3s: a dead member
+// would stall its partitions for 45 s).
+const (
+	DefaultSessionTimeout    = 10 * time.Second
+	DefaultRebalanceTimeout  = 30 * time.Second
+	DefaultHeartbeatInterval = 3 * time.Second
+)
 
 // Consumer is a bridge.Source reading Kafka records into the hub.
 type Consumer struct {
@@ -61,6 +80,7 @@ type Consumer struct {
 	topic   *bridge.Template
 	payload *bridge.Template
 	cl      atomic.Pointer[kgo.Client] // while Run runs
+	report  atomic.Pointer[func(error)]
 }
 
 // NewConsumer checks o and parses its templates.
@@ -98,8 +118,26 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	default:
 		return nil, fmt.Errorf("kafka consumer: unknown offset reset %q (want latest or earliest)", o.Offset)
 	}
+	session, rebalance, heartbeat := o.SessionTimeout, o.RebalanceTimeout, o.HeartbeatInterval
+	if session <= 0 {
+		session = DefaultSessionTimeout
+	}
+	if rebalance <= 0 {
+		rebalance = DefaultRebalanceTimeout
+	}
+	if heartbeat <= 0 {
+		heartbeat = min(DefaultHeartbeatInterval, session/3)
+	}
+	if heartbeat >= session {
+		return nil, fmt.Errorf("kafka consumer: heartbeat_interval %s must be below session_timeout %s", heartbeat, session)
+	}
 	kopt = append(kopt, kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(o.Topics...),
-		kgo.ConsumeResetOffset(reset), kgo.DisableAutoCommit())
+		kgo.ConsumeResetOffset(reset), kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(session), kgo.RebalanceTimeout(rebalance), kgo.HeartbeatInterval(heartbeat),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { c.reportErr(nil) }),
+		kgo.OnPartitionsRevoked(func(context.Context, *kgo.Client, map[string][]int32) { c.reportErr(bridge.ErrRebalancing) }),
+		kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) { c.reportErr(bridge.ErrRebalancing) }),
+		kgo.WithHooks(connectHook{report: c.reportErr}))
 	if o.Regex {
 		kopt = append(kopt, kgo.ConsumeRegex())
 	}
@@ -107,14 +145,47 @@ func NewConsumer(o ConsumerOptions) (*Consumer, error) {
 	return c, nil
 }
 
-// Run consumes until ctx is done (see the package documentation).
+// ReportStatus implements bridge.StatusReporter: the status is
+// rebalancing from the start of Run (joining the group) and whenever the
+// group takes partitions away, until partitions are assigned; a failed
+// broker connection is reported with its error.
+func (c *Consumer) ReportStatus(report func(error)) { c.report.Store(&report) }
+
+func (c *Consumer) reportErr(err error) {
+	if f := c.report.Load(); f != nil {
+		(*f)(err)
+	}
+}
+
+// leaveWait bounds leaving the group and closing the client when Run
+// ends: a coordinator in the middle of a rebalance can hold both up.
+const leaveWait = 3 * time.Second
+
+// Run consumes until ctx is done (see the package documentation). When
+// ctx is done it leaves the group (so that the others get its partitions
+// at once, not after the session timeout) and closes the client, each
+// bounded by a few seconds.
 func (c *Consumer) Run(ctx context.Context, publish func(*msg.Message) error) error {
 	cl, err := kgo.NewClient(c.kopt...)
 	if err != nil {
 		return fmt.Errorf("kafka consumer: %w", err)
 	}
 	c.cl.Store(cl)
-	defer func() { c.cl.Store(nil); cl.Close() }()
+	c.reportErr(bridge.ErrRebalancing) // joining the group
+	defer func() {
+		c.cl.Store(nil)
+		lctx, cancel := context.WithTimeout(context.Background(), leaveWait)
+		_ = cl.LeaveGroupContext(lctx)
+		cancel()
+		done := make(chan struct{})
+		go func() { cl.Close(); close(done) }()
+		t := time.NewTimer(leaveWait)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+		}
+	}()
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil || fs.IsClientClosed() {
@@ -224,6 +295,7 @@ func (c *Consumer) Health(ctx context.Context) error {
 }
 
 var (
-	_ bridge.Source        = (*Consumer)(nil)
-	_ bridge.HealthChecker = (*Consumer)(nil)
+	_ bridge.Source         = (*Consumer)(nil)
+	_ bridge.HealthChecker  = (*Consumer)(nil)
+	_ bridge.StatusReporter = (*Consumer)(nil)
 )

@@ -11,28 +11,24 @@ import (
 	"github.com/iothub-dev/iothub/bridge"
 )
 
-// errAborted fails the sends of an aborted pipeline.
+// errAborted fails the sends of an aborted pipeline (retryable: the
+// records are still in the bridge's durable queue).
 var errAborted = errors.New("kafka: pipeline aborted")
 
-// Pipeline opens a pipeline on the current client, so that the runner
-// can keep several batches in flight (async mode; nil in sync mode).
-// franz-go keeps the records of one partition in order across batches
-// (with the idempotent producer, also across its internal retries); the
-// first failure breaks the pipeline and discards the client, so that no
-// later record is produced on it.
+// Pipeline opens a pipeline on the producer's client, so that the runner
+// can keep several batches in flight. franz-go keeps the records of one
+// partition in order across batches and across its own retries (with
+// the idempotent producer, without duplicates); a record that fails with
+// a retryable error breaks the pipeline, so that nothing produced after
+// it on this pipeline overtakes it (the runner opens a new one to send it
+// again). A record that fails for good (bridge.Permanent) does not: the
+// others go on.
 func (p *Producer) Pipeline() (bridge.Pipeline, error) {
-	if p.o.Sync {
-		return nil, nil
-	}
-	cl, err := p.client()
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &pipeline{p: p, cl: cl, ctx: ctx, cancel: cancel}, nil
+	return &pipeline{p: p, cl: p.cl, ctx: ctx, cancel: cancel, open: map[*pending]struct{}{}}, nil
 }
 
-// pipeline is a bridge.Pipeline on one franz-go client.
+// pipeline is a bridge.Pipeline on the producer's client.
 type pipeline struct {
 	p      *Producer
 	cl     *kgo.Client
@@ -42,22 +38,19 @@ type pipeline struct {
 	broken   atomic.Bool
 	flushing atomic.Bool
 	mu       sync.Mutex
-	err      error // the first failure
+	err      error                 // the first retryable failure
+	open     map[*pending]struct{} // batches not yet answered
 }
 
-// fail breaks the pipeline with err (the first failure wins) and
-// discards its client, failing the records it still buffers.
+// fail breaks the pipeline with err (the first failure wins).
 func (pl *pipeline) fail(err error) {
 	pl.mu.Lock()
-	if pl.err != nil {
-		pl.mu.Unlock()
-		return
+	if pl.err == nil {
+		pl.err = err
 	}
-	pl.err = err
-	pl.broken.Store(true)
 	pl.mu.Unlock()
+	pl.broken.Store(true)
 	pl.cancel()
-	pl.p.reset(pl.cl)
 }
 
 func (pl *pipeline) failure() error {
@@ -77,64 +70,144 @@ func (pl *pipeline) Flush() {
 	}
 }
 
-// Abort implements bridge.Pipeline.
-func (pl *pipeline) Abort() { pl.fail(errAborted) }
+// Abort implements bridge.Pipeline: it breaks the pipeline and answers
+// every batch not yet answered with errAborted at once (the records stay
+// buffered in franz-go until the producer is closed; their late answers
+// are ignored).
+func (pl *pipeline) Abort() {
+	pl.fail(errAborted)
+	pl.mu.Lock()
+	open := make([]*pending, 0, len(pl.open))
+	for b := range pl.open {
+		open = append(open, b)
+	}
+	pl.mu.Unlock()
+	for _, b := range open {
+		b.answer(errAborted)
+	}
+}
 
-// Send implements bridge.Pipeline: it produces recs without waiting.
+// Send implements bridge.Pipeline: it produces recs without waiting; done
+// gets nil, or a *bridge.BatchError with each record's fate.
 func (pl *pipeline) Send(_ context.Context, recs []bridge.Record, done func(error)) {
 	if len(recs) == 0 {
 		done(nil)
 		return
 	}
-	b := &pending{pl: pl, done: done}
+	b := &pending{pl: pl, done: done, krs: make([]kgo.Record, len(recs))} // one allocation per batch
 	b.left.Store(int64(len(recs)))
-	krs := make([]kgo.Record, len(recs)) // one allocation per batch
+	pl.mu.Lock()
+	pl.open[b] = struct{}{}
+	pl.mu.Unlock()
+	if pl.p.o.Sync {
+		b.recs = recs
+		b.produceFrom(0)
+		return
+	}
 	promise := b.promise
 	for i := range recs {
 		if pl.broken.Load() { // fail the rest of the batch without producing it
-			b.finish(int64(len(recs)-i), pl.failure())
+			err := pl.failure()
+			for j := i; j < len(recs); j++ {
+				b.record(j, err)
+			}
+			b.finish(int64(len(recs) - i))
 			return
 		}
-		setRecord(&krs[i], &recs[i])
-		pl.cl.Produce(pl.ctx, &krs[i], promise)
+		setRecord(&b.krs[i], &recs[i])
+		pl.cl.Produce(pl.ctx, &b.krs[i], promise)
 	}
+}
+
+// produceFrom produces record i of a sync-mode batch; its answer produces
+// the next (a record refused for good does not stop the others).
+func (b *pending) produceFrom(i int) {
+	pl := b.pl
+	if i == len(b.krs) {
+		return
+	}
+	if pl.broken.Load() {
+		err := pl.failure()
+		for j := i; j < len(b.krs); j++ {
+			b.record(j, err)
+		}
+		b.finish(int64(len(b.krs) - i))
+		return
+	}
+	setRecord(&b.krs[i], &b.recs[i])
+	pl.cl.Produce(pl.ctx, &b.krs[i], func(r *kgo.Record, err error) {
+		b.promise(r, err)
+		b.produceFrom(i + 1)
+	})
 }
 
 // pending is one batch of a pipeline waiting for its acknowledgements.
 type pending struct {
-	pl   *pipeline
-	done func(error)
-	left atomic.Int64
-	mu   sync.Mutex
-	err  error
+	pl       *pipeline
+	done     func(error)
+	recs     []bridge.Record // sync mode: produced one at a time
+	krs      []kgo.Record
+	left     atomic.Int64
+	answered atomic.Bool
+	mu       sync.Mutex
+	errs     []error // nil until a record fails
 }
 
-func (b *pending) promise(_ *kgo.Record, err error) {
+func (b *pending) promise(r *kgo.Record, err error) {
 	if err != nil {
-		b.pl.fail(err)
-	}
-	b.finish(1, err)
-}
-
-// finish counts n records answered with err, and calls done after the
-// last.
-func (b *pending) finish(n int64, err error) {
-	if err != nil {
-		b.mu.Lock()
-		if b.err == nil {
-			b.err = err
+		err = classify(err)
+		if !bridge.IsPermanent(err) {
+			b.pl.fail(err)
 		}
-		b.mu.Unlock()
+		b.record(b.index(r), err)
 	}
+	b.finish(1)
+}
+
+// index finds r in the batch (only for failed records: no per-record
+// allocation for the others).
+func (b *pending) index(r *kgo.Record) int {
+	for i := range b.krs {
+		if &b.krs[i] == r {
+			return i
+		}
+	}
+	return 0
+}
+
+// record sets the error of record i.
+func (b *pending) record(i int, err error) {
+	b.mu.Lock()
+	if b.errs == nil {
+		b.errs = make([]error, len(b.krs))
+	}
+	b.errs[i] = err
+	b.mu.Unlock()
+}
+
+// finish counts n records answered, and answers the batch after the last.
+func (b *pending) finish(n int64) {
 	if b.left.Add(-n) != 0 {
 		return
 	}
 	b.mu.Lock()
-	err = b.err
+	errs := b.errs
 	b.mu.Unlock()
-	if err != nil {
-		err = classify(err)
+	if errs == nil {
+		b.answer(nil)
+		return
 	}
+	b.answer(&bridge.BatchError{Errs: errs})
+}
+
+// answer calls done once.
+func (b *pending) answer(err error) {
+	if !b.answered.CompareAndSwap(false, true) {
+		return
+	}
+	b.pl.mu.Lock()
+	delete(b.pl.open, b)
+	b.pl.mu.Unlock()
 	b.done(err)
 }
 

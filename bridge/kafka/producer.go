@@ -5,7 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
+	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -55,13 +56,16 @@ type ProducerOptions struct {
 	MaxBufferedRecords int
 }
 
-// Producer is a bridge.Sink writing to Kafka.
+// Producer is a bridge.Sink writing to Kafka. It keeps one franz-go
+// client for its whole life, so that the idempotent producer's session
+// (producer id and sequence numbers) survives reconnects and Kafka
+// discards the batches franz-go sends again: see the package
+// documentation.
 type Producer struct {
-	o    ProducerOptions
-	kopt []kgo.Opt
-
-	mu sync.Mutex
-	cl *kgo.Client // nil until used, and after a failure
+	o       ProducerOptions
+	cl      *kgo.Client
+	report  atomic.Pointer[func(error)] // bridge.StatusReporter
+	probing atomic.Bool
 }
 
 // NewProducer checks o and returns a producer. It does not connect:
@@ -75,13 +79,61 @@ func NewProducer(o ProducerOptions) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Producer{o: o, kopt: append(kopt, popt...)}
-	cl, err := kgo.NewClient(p.kopt...) // checks the options; does not dial
+	p := &Producer{o: o}
+	kopt = append(append(kopt, popt...), kgo.WithHooks(connectHook{report: p.reportErr, probe: p.probe}))
+	cl, err := kgo.NewClient(kopt...) // checks the options; does not dial
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	p.cl = cl
 	return p, nil
+}
+
+// ReportStatus implements bridge.StatusReporter: a failed connection to
+// a broker is reported at once, with the dial error.
+func (p *Producer) ReportStatus(report func(error)) { p.report.Store(&report) }
+
+func (p *Producer) reportErr(err error) {
+	if f := p.report.Load(); f != nil {
+		(*f)(err)
+	}
+}
+
+// probe pings the cluster once a connection closed, so that a Kafka that
+// went away while the bridge is idle shows at once (one probe at a time).
+func (p *Producer) probe() {
+	if !p.probing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer p.probing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.cl.Ping(ctx); err != nil && ctx.Err() == nil {
+			p.reportErr(fmt.Errorf("kafka: %w", err))
+		}
+	}()
+}
+
+// connectHook reports failed broker connections, and probes the cluster
+// when a connection closes.
+type connectHook struct {
+	report func(error)
+	probe  func() // nil: no probe (a consumer polls anyway)
+}
+
+// OnBrokerConnect implements kgo.HookBrokerConnect.
+func (h connectHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err != nil {
+		h.report(fmt.Errorf("kafka: broker %s:%d: %w", meta.Host, meta.Port, err))
+	}
+}
+
+// OnBrokerDisconnect implements kgo.HookBrokerDisconnect.
+func (h connectHook) OnBrokerDisconnect(kgo.BrokerMetadata, net.Conn) {
+	if h.probe != nil {
+		h.probe()
+	}
 }
 
 func (o *ProducerOptions) producerOpts() ([]kgo.Opt, error) {
@@ -145,91 +197,21 @@ func compression(s string) (kgo.CompressionCodec, error) {
 	return kgo.NoCompression(), fmt.Errorf("kafka: unknown compression %q (want none, gzip, snappy, lz4 or zstd)", s)
 }
 
-// client returns the current client, creating one when needed.
-func (p *Producer) client() (*kgo.Client, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cl != nil {
-		return p.cl, nil
-	}
-	cl, err := kgo.NewClient(p.kopt...)
-	if err != nil {
-		return nil, bridge.Permanent(fmt.Errorf("kafka: %w", err))
-	}
-	p.cl = cl
-	return cl, nil
-}
-
-// reset discards the client after a failure; its buffered records fail
-// (see the package documentation). Close runs in the background because
-// a hanging broker can hold it up.
-func (p *Producer) reset(cl *kgo.Client) {
-	p.mu.Lock()
-	if p.cl == cl {
-		p.cl = nil
-	}
-	p.mu.Unlock()
-	go cl.Close()
-}
-
-// Send produces recs and waits for their acknowledgements.
+// Send produces recs and waits for their acknowledgements (a pipeline
+// of one batch: see Pipeline).
 func (p *Producer) Send(ctx context.Context, recs []bridge.Record) error {
-	cl, err := p.client()
+	pl, err := p.Pipeline()
 	if err != nil {
 		return err
 	}
-	if p.o.Sync {
-		err = p.sendSync(ctx, cl, recs)
-	} else {
-		err = p.sendAsync(ctx, cl, recs)
-	}
-	if err != nil {
-		p.reset(cl)
-		return classify(err)
-	}
-	return nil
-}
-
-func (p *Producer) sendSync(ctx context.Context, cl *kgo.Client, recs []bridge.Record) error {
-	for i := range recs {
-		var kr kgo.Record
-		setRecord(&kr, &recs[i])
-		if err := cl.ProduceSync(ctx, &kr).FirstErr(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (p *Producer) sendAsync(ctx context.Context, cl *kgo.Client, recs []bridge.Record) error {
-	var (
-		mu    sync.Mutex
-		first error
-		left  = len(recs)
-		done  = make(chan struct{})
-	)
-	promise := func(_ *kgo.Record, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil && first == nil {
-			first = err
-		}
-		if left--; left == 0 {
-			close(done)
-		}
-	}
-	krs := make([]kgo.Record, len(recs)) // one allocation per batch
-	for i := range recs {
-		setRecord(&krs[i], &recs[i])
-		cl.Produce(ctx, &krs[i], promise)
-	}
+	done := make(chan error, 1)
+	pl.Send(ctx, recs, func(err error) { done <- err })
 	select {
-	case <-done:
-		mu.Lock()
-		defer mu.Unlock()
-		return first
+	case err := <-done:
+		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		pl.Abort()
+		return <-done
 	}
 }
 
@@ -244,10 +226,15 @@ func setRecord(kr *kgo.Record, r *bridge.Record) {
 	}
 }
 
-// classify marks the errors retrying cannot fix as permanent.
+// classify marks the errors retrying cannot fix as permanent: a record
+// too large or invalid, a topic that is invalid, that the client may not
+// write, or that does not exist (franz-go gives up on it after its
+// unknown-topic retries, UnknownTopicRetries: about the time the cluster
+// takes to create a topic automatically).
 func classify(err error) error {
 	for _, e := range []error{kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidTopicException,
-		kerr.InvalidRecord, kerr.CorruptMessage, kerr.InvalidRequiredAcks} {
+		kerr.InvalidRecord, kerr.CorruptMessage, kerr.InvalidRequiredAcks, kerr.UnknownTopicOrPartition,
+		kerr.UnknownTopicID, kerr.TopicAuthorizationFailed, kerr.PolicyViolation, kgo.ErrRecordTimeout} {
 		if errors.Is(err, e) {
 			return bridge.Permanent(fmt.Errorf("kafka: %w", err))
 		}
@@ -257,29 +244,69 @@ func classify(err error) error {
 
 // Health pings the cluster (a metadata request to any broker).
 func (p *Producer) Health(ctx context.Context) error {
-	cl, err := p.client()
-	if err != nil {
-		return err
-	}
-	if err := cl.Ping(ctx); err != nil {
+	if err := p.cl.Ping(ctx); err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
 	return nil
 }
 
-// Close closes the client.
+// closeWait bounds Close: a hanging broker can hold franz-go's Close up.
+const closeWait = 5 * time.Second
+
+// Close closes the client; the records it still buffers fail (they are in
+// the bridge's durable queue and go out with the next run).
 func (p *Producer) Close() error {
-	p.mu.Lock()
-	cl := p.cl
-	p.cl = nil
-	p.mu.Unlock()
-	if cl != nil {
-		cl.Close()
+	done := make(chan struct{})
+	go func() { p.cl.Close(); close(done) }()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
 	}
 	return nil
 }
 
 var (
-	_ bridge.Sink          = (*Producer)(nil)
-	_ bridge.HealthChecker = (*Producer)(nil)
+	_ bridge.Sink           = (*Producer)(nil)
+	_ bridge.HealthChecker  = (*Producer)(nil)
+	_ bridge.StatusReporter = (*Producer)(nil)
 )
+
+// DeadLetterErrorHeader carries, on a dead-lettered record, why the
+// bridge's own topic refused it.
+const DeadLetterErrorHeader = "iothub-error"
+
+// DeadLetter returns a bridge.DeadLetter producing refused records,
+// unchanged but for the headers iothub-error and iothub-topic (the topic
+// that refused them), to topic with this producer's client.
+func (p *Producer) DeadLetter(topic, bridgeName string) bridge.DeadLetter {
+	return &deadLetter{p: p, topic: topic, bridge: bridgeName}
+}
+
+type deadLetter struct {
+	p             *Producer
+	topic, bridge string
+}
+
+// Write implements bridge.DeadLetter: the records are produced and
+// acknowledged before it returns.
+func (d *deadLetter) Write(ctx context.Context, recs []bridge.Record, errs []error) error {
+	krs := make([]*kgo.Record, len(recs))
+	for i := range recs {
+		kr := &kgo.Record{}
+		setRecord(kr, &recs[i])
+		kr.Topic = d.topic
+		kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: DeadLetterErrorHeader, Value: []byte(errs[i].Error())},
+			kgo.RecordHeader{Key: "iothub-topic", Value: []byte(recs[i].Topic)},
+			kgo.RecordHeader{Key: "iothub-bridge", Value: []byte(d.bridge)})
+		krs[i] = kr
+	}
+	if err := d.p.cl.ProduceSync(ctx, krs...).FirstErr(); err != nil {
+		return fmt.Errorf("kafka dead letter %s: %w", d.topic, err)
+	}
+	return nil
+}
+
+// Close implements bridge.DeadLetter (the producer owns the client).
+func (d *deadLetter) Close() error { return nil }

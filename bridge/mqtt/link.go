@@ -80,8 +80,19 @@ type Link struct {
 	up      atomic.Bool
 
 	publish atomic.Pointer[func(*msg.Message) error]
+	report  atomic.Pointer[func(error)] // bridge.StatusReporter
 	ready   chan struct{}
 	once    sync.Once
+}
+
+// ReportStatus implements bridge.StatusReporter: the connection going up
+// or down, and a failed connection attempt, are reported at once.
+func (l *Link) ReportStatus(report func(error)) { l.report.Store(&report) }
+
+func (l *Link) reportErr(err error) {
+	if f := l.report.Load(); f != nil {
+		(*f)(err)
+	}
 }
 
 // New checks o and parses its templates; Start connects.
@@ -177,11 +188,17 @@ func (l *Link) setErr(err error) {
 
 func (l *Link) onConnectError(err error) {
 	l.setErr(err)
+	l.reportErr(fmt.Errorf("mqtt bridge: connect %s: %w", l.o.Address, err))
 	l.log.Debug("mqtt bridge: connect failed", "error", err)
 }
 
 func (l *Link) onDown() bool {
 	l.up.Store(false)
+	msg := "connection lost"
+	if e := l.lastErr.Load(); e != nil {
+		msg += ": " + *e
+	}
+	l.reportErr(fmt.Errorf("mqtt bridge: %s: %s", l.o.Address, msg))
 	l.log.Warn("mqtt bridge: connection lost", "remote", l.o.Address)
 	return true
 }
@@ -190,6 +207,7 @@ func (l *Link) onDown() bool {
 // what it forwarded itself). It must not block.
 func (l *Link) onUp(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 	l.up.Store(true)
+	l.reportErr(nil)
 	l.log.Info("mqtt bridge: connected", "remote", l.o.Address)
 	if len(l.subs) == 0 {
 		return
@@ -216,7 +234,12 @@ func (l *Link) onUp(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 	}()
 }
 
-// Send publishes recs in order and returns when each was acknowledged.
+// Send publishes recs in order and returns when each was acknowledged,
+// with each record's fate (*bridge.BatchError): a publish the remote
+// refuses (a PUBACK reason code of 0x80 or more: not authorized, a bad
+// topic, …) is permanent, except "packet identifier in use" and "quota
+// exceeded"; a lost connection fails that record and the rest of the
+// batch (retryable).
 func (l *Link) Send(ctx context.Context, recs []bridge.Record) error {
 	l.mu.Lock()
 	cm := l.cm
@@ -224,26 +247,54 @@ func (l *Link) Send(ctx context.Context, recs []bridge.Record) error {
 	if cm == nil {
 		return errors.New("mqtt bridge: not started")
 	}
+	var errs []error
+	fail := func(i int, err error) {
+		if errs == nil {
+			errs = make([]error, len(recs))
+		}
+		errs[i] = err
+	}
 	for i := range recs {
 		if err := cm.AwaitConnection(ctx); err != nil {
-			return fmt.Errorf("mqtt bridge: not connected: %w", err)
-		}
-		r := &recs[i]
-		p := &paho.Publish{Topic: r.Topic, QoS: l.o.QoS, Payload: r.Value, Properties: &paho.PublishProperties{}}
-		for _, h := range r.Headers {
-			p.Properties.User.Add(h.Key, string(h.Value))
-		}
-		resp, err := cm.Publish(ctx, p)
-		if err != nil {
-			return fmt.Errorf("mqtt bridge: publish %s: %w", r.Topic, err)
-		}
-		if resp != nil && resp.ReasonCode >= 0x80 {
-			err := fmt.Errorf("mqtt bridge: publish %s refused: reason %d", r.Topic, resp.ReasonCode)
-			if resp.ReasonCode == 0x90 || resp.ReasonCode == 0x99 || resp.ReasonCode == 0x87 { // bad topic, bad payload, not authorized
-				return bridge.Permanent(err)
+			for j := i; j < len(recs); j++ {
+				fail(j, fmt.Errorf("mqtt bridge: not connected: %w", err))
 			}
+			break
+		}
+		if err := l.publishOne(ctx, cm, &recs[i]); err != nil {
+			fail(i, err)
+			if !bridge.IsPermanent(err) {
+				for j := i + 1; j < len(recs); j++ {
+					fail(j, err)
+				}
+				break
+			}
+		}
+	}
+	if errs == nil {
+		return nil
+	}
+	return &bridge.BatchError{Errs: errs}
+}
+
+// publishOne publishes r and classifies the outcome.
+func (l *Link) publishOne(ctx context.Context, cm *autopaho.ConnectionManager, r *bridge.Record) error {
+	p := &paho.Publish{Topic: r.Topic, QoS: l.o.QoS, Payload: r.Value, Properties: &paho.PublishProperties{}}
+	for _, h := range r.Headers {
+		p.Properties.User.Add(h.Key, string(h.Value))
+	}
+	resp, err := cm.Publish(ctx, p)
+	// paho returns an error with the response when the reason code is an
+	// error: look at the code first.
+	if resp != nil && resp.ReasonCode >= 0x80 {
+		err := fmt.Errorf("mqtt bridge: publish %s refused: reason 0x%02x", r.Topic, resp.ReasonCode)
+		if resp.ReasonCode == 0x91 || resp.ReasonCode == 0x97 { // packet identifier in use, quota exceeded
 			return err
 		}
+		return bridge.Permanent(err)
+	}
+	if err != nil {
+		return fmt.Errorf("mqtt bridge: publish %s: %w", r.Topic, err)
 	}
 	return nil
 }
@@ -286,6 +337,7 @@ func (l *Link) Close() error {
 }
 
 var (
-	_ bridge.Sink          = (*Link)(nil)
-	_ bridge.HealthChecker = (*Link)(nil)
+	_ bridge.Sink           = (*Link)(nil)
+	_ bridge.HealthChecker  = (*Link)(nil)
+	_ bridge.StatusReporter = (*Link)(nil)
 )

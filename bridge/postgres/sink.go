@@ -91,7 +91,11 @@ func redactURL(err error) error {
 	return err
 }
 
-// Send writes recs in one transaction, as one batch.
+// Send writes recs in one transaction, as one batch. When the batch is
+// refused for one record's data (SQLSTATE class 22 or 23) it is written
+// again one record per transaction, and each record's fate is returned
+// (*bridge.BatchError): the refused ones are permanent, the others were
+// written.
 func (s *Sink) Send(ctx context.Context, recs []bridge.Record) error {
 	if err := s.prepare(ctx); err != nil {
 		return err
@@ -100,25 +104,23 @@ func (s *Sink) Send(ctx context.Context, recs []bridge.Record) error {
 	if err == nil || len(recs) == 1 || !isDataError(err) {
 		return classify(err)
 	}
-	// One record was refused: isolate it, keep the others.
-	var refused int
-	var first error
+	errs := make([]error, len(recs))
+	refused := 0
 	for i := range recs {
-		if err := s.send(ctx, recs[i:i+1]); err != nil {
-			if !isDataError(err) {
-				return classify(err)
+		err := s.send(ctx, recs[i:i+1])
+		if err != nil && !isDataError(err) { // the server went away: these and the rest again
+			for j := i; j < len(recs); j++ {
+				errs[j] = classify(err)
 			}
-			refused++
-			if first == nil {
-				first = err
-			}
+			break
 		}
+		if err != nil {
+			refused++
+		}
+		errs[i] = classify(err)
 	}
-	if refused == len(recs) {
-		return classify(first)
-	}
-	s.log.Warn("postgres: records refused", "refused", refused, "of", len(recs), "error", first)
-	return nil
+	s.log.Debug("postgres: records refused", "refused", refused, "of", len(recs))
+	return &bridge.BatchError{Errs: errs}
 }
 
 func (s *Sink) send(ctx context.Context, recs []bridge.Record) error {
@@ -214,18 +216,21 @@ func isDataError(err error) bool {
 }
 
 // classify marks data, constraint and syntax errors (SQLSTATE classes 22,
-// 23 and 42) as permanent; connection errors stay retryable.
+// 23 and 42) as permanent, except an undefined table or column (42P01,
+// 42703): a table being created or migrated is waited for (the bridge
+// retries with backoff and shows the error in its status) rather than
+// losing every record meanwhile. Connection errors stay retryable.
 func classify(err error) error {
 	if err == nil {
 		return nil
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		switch pe.Code[:min(2, len(pe.Code))] {
-		case "22", "23", "42":
+		switch {
+		case pe.Code == "42P01", pe.Code == "42703":
+		case strings.HasPrefix(pe.Code, "22"), strings.HasPrefix(pe.Code, "23"), strings.HasPrefix(pe.Code, "42"):
 			return bridge.Permanent(fmt.Errorf("postgres: %w", err))
 		}
-		return fmt.Errorf("postgres: %w", err)
 	}
 	return fmt.Errorf("postgres: %w", err)
 }

@@ -68,8 +68,13 @@ func TestSink_statement(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.Equal(t, []row{{"lock-1", 1712000000000, evil}, {"lock-2", 1712000000001, `{"locked":true}`}}, got)
 
-	// A record refused by a constraint is dropped alone; the others land.
-	require.NoError(t, s.Send(ctx, []bridge.Record{rec("lock-3", "1", "a"), rec("bad", "2", "b"), rec("lock-4", "3", "c")}))
+	// A record refused by a constraint is refused alone; the others land.
+	err = s.Send(ctx, []bridge.Record{rec("lock-3", "1", "a"), rec("bad", "2", "b"), rec("lock-4", "3", "c")})
+	var be *bridge.BatchError
+	require.ErrorAs(t, err, &be)
+	require.NoError(t, be.Errs[0])
+	require.True(t, bridge.IsPermanent(be.Errs[1]), "%v", be.Errs[1])
+	require.NoError(t, be.Errs[2])
 	var n int
 	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n))
 	require.Equal(t, 4, n)
@@ -86,7 +91,8 @@ func TestSink_statement(t *testing.T) {
 	require.NoError(t, err)
 	s2 := newSink(t, postgres.Options{URL: pg.URL, Statement: st2})
 	err = s2.Send(ctx, []bridge.Record{rec("x")})
-	require.True(t, bridge.IsPermanent(err), "undefined table (42): %v", err)
+	require.Error(t, err)
+	require.False(t, bridge.IsPermanent(err), "an undefined table (42P01) is waited for: %v", err)
 
 	pg.Stop()
 	err = s.Send(ctx, []bridge.Record{rec("lock-6", "1", "x")})

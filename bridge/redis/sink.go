@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,22 +177,40 @@ func (s *Sink) fields(r *bridge.Record) ([]string, error) {
 	return out, nil
 }
 
-// Send writes recs as one pipeline, in order.
+// Send writes recs as one pipeline, in order, and reports each record's
+// fate (*bridge.BatchError): a record is delivered when all its commands
+// succeeded.
 func (s *Sink) Send(ctx context.Context, recs []bridge.Record) error {
-	skipped := 0
+	ncmds := make([]int, len(recs)) // commands queued per record
+	skip := make([]error, len(recs))
 	cmds, err := s.cl.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i := range recs {
+			before := p.Len()
 			if err := s.queue(ctx, p, &recs[i]); err != nil {
-				skipped++ // only a record the mapping did not check
-				s.log.Warn("redis: record skipped", "key", recs[i].Topic, "error", err)
+				skip[i] = bridge.Permanent(fmt.Errorf("redis: %w", err)) // a record the mapping did not check
 			}
+			ncmds[i] = p.Len() - before
 		}
 		return nil
 	})
-	if len(cmds) == 0 && skipped > 0 {
+	if err == nil && !slices.ContainsFunc(skip, func(e error) bool { return e != nil }) {
 		return nil
 	}
-	return classify(cmds, err)
+	errs := make([]error, len(recs))
+	k := 0
+	for i := range recs {
+		errs[i] = skip[i]
+		for _, c := range cmds[k:min(k+ncmds[i], len(cmds))] {
+			if cerr := c.Err(); cerr != nil && errs[i] == nil {
+				errs[i] = classify(c, cerr)
+			}
+		}
+		k += ncmds[i]
+		if errs[i] == nil && err != nil && k > len(cmds) { // not sent at all
+			errs[i] = fmt.Errorf("redis: %w", err)
+		}
+	}
+	return &bridge.BatchError{Errs: errs}
 }
 
 // queue adds r's command(s) to p.
@@ -223,36 +242,27 @@ func (s *Sink) queue(ctx context.Context, p goredis.Pipeliner, r *bridge.Record)
 	return nil
 }
 
-// classify turns a pipeline's outcome into nil, a retryable error (a
-// network error, a timeout, any other server error) or a permanent one
-// (WRONGTYPE replies only).
-func classify(cmds []goredis.Cmder, err error) error {
-	if err == nil {
-		return nil
+// classify turns the error of one command into a retryable error (a
+// network error, a timeout, a server that is loading, read-only, out of
+// memory…) or a permanent one: a WRONGTYPE reply (the key holds another
+// type), NOPERM (the ACL user may not), or a plain ERR reply (a command
+// the server refuses as given).
+func classify(c goredis.Cmder, err error) error {
+	name := c.Name()
+	if args := c.Args(); len(args) > 1 {
+		name = fmt.Sprintf("%s %v", name, args[1])
 	}
-	wrongType := 0
-	var first error
-	for _, c := range cmds {
-		cerr := c.Err()
-		if cerr == nil {
-			continue
-		}
-		var rerr goredis.Error
-		if !errors.As(cerr, &rerr) || !strings.HasPrefix(cerr.Error(), "WRONGTYPE") {
-			return fmt.Errorf("redis: %s: %w", c.Name(), cerr)
-		}
-		wrongType++
-		if first == nil {
-			first = fmt.Errorf("redis: %s: %w", c.Name(), cerr)
-			if args := c.Args(); len(args) > 1 {
-				first = fmt.Errorf("redis: %s %v: %w", c.Name(), args[1], cerr)
+	err = fmt.Errorf("redis: %s: %w", name, err)
+	var rerr goredis.Error
+	if errors.As(err, &rerr) {
+		msg := rerr.Error()
+		for _, p := range []string{"WRONGTYPE", "NOPERM", "ERR "} {
+			if strings.HasPrefix(msg, p) && !strings.Contains(msg, "max number of clients") {
+				return bridge.Permanent(err)
 			}
 		}
 	}
-	if first == nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	return bridge.Permanent(fmt.Errorf("%d of %d commands refused, first: %w", wrongType, len(cmds), first))
+	return err
 }
 
 // Health pings the server.

@@ -139,9 +139,12 @@ func TestSink_errors(t *testing.T) {
 	require.NoError(t, rc.Set(ctx, "device:1", "a string", 0).Err())
 	s := newSink(t, redis.Options{Addresses: []string{srv.Addr}, Command: redis.HSet})
 	err := s.Send(ctx, []bridge.Record{{Topic: "device:2", Value: []byte(`{"a":1}`)}, {Topic: "device:1", Value: []byte(lockState)}})
-	require.Error(t, err)
-	require.True(t, bridge.IsPermanent(err), "%v", err)
-	require.Contains(t, err.Error(), "WRONGTYPE")
+	var be *bridge.BatchError
+	require.ErrorAs(t, err, &be)
+	require.Len(t, be.Errs, 2)
+	require.NoError(t, be.Errs[0], "the first record was written")
+	require.True(t, bridge.IsPermanent(be.Errs[1]), "%v", be.Errs[1])
+	require.Contains(t, be.Errs[1].Error(), "WRONGTYPE")
 	require.Equal(t, "1", rc.HGet(ctx, "device:2", "a").Val(), "the other commands of the pipeline ran")
 
 	require.Error(t, redis.CheckRecord(redis.HSet, false, &bridge.Record{Topic: "k", Value: []byte(`[1]`)}))
@@ -197,7 +200,7 @@ func TestSink_restart(t *testing.T) {
 	for i := half; i < total; i++ {
 		require.NoError(t, r.Enqueue(rec(i)))
 	}
-	testutil.Eventually(t, 60*time.Second, func() bool { return r.Metrics().Failed > 0 }, "a send failed while Redis was down")
+	testutil.Eventually(t, 60*time.Second, func() bool { return r.Metrics().Retried > 0 }, "a send failed while Redis was down")
 	srv.Start()
 	testutil.Eventually(t, 60*time.Second, func() bool { return r.Metrics().Sent >= total }, "second half sent after the restart")
 	entries, err = rc.XRange(ctx, "seq", "-", "+").Result()

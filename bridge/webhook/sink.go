@@ -46,6 +46,10 @@ type Options struct {
 	IdleTimeout time.Duration
 	// TLS configures https URLs (nil: the system roots).
 	TLS *tls.Config
+	// HealthURL, when set, is requested (HEAD) by Health: any HTTP answer
+	// within Timeout means the receiver is up, so a receiver that accepts
+	// connections and never answers shows as disconnected without records.
+	HealthURL string
 	// Logger receives the sink's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -141,69 +145,68 @@ func Verify(secret, body []byte, header string) bool {
 	return hmac.Equal(sum, m.Sum(nil))
 }
 
-// outcome counts a batch's answers.
-type outcome struct {
-	stop      atomic.Bool // a retryable failure: start no more requests
-	mu        sync.Mutex
-	retry     error // the first retryable failure
-	permanent error // the first permanent failure
-	refused   int
-}
-
-func (o *outcome) add(err error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	switch {
-	case bridge.IsPermanent(err):
-		o.refused++
-		if o.permanent == nil {
-			o.permanent = err
-		}
-	case o.retry == nil:
-		o.retry = err
-		o.stop.Store(true)
-	}
-}
-
 // Send sends recs: records of one key in order, keys concurrently, at
-// most PoolSize requests at once (see the package documentation).
+// most PoolSize requests at once (see the package documentation). It
+// returns each record's fate (*bridge.BatchError): after a retryable
+// failure no further request starts, and the records not sent get that
+// error, so that only they are sent again.
 func (s *Sink) Send(ctx context.Context, recs []bridge.Record) error {
-	var out outcome
+	errs := make([]error, len(recs))
+	ok := make([]bool, len(recs)) // answered 2xx
+	var (
+		stop     atomic.Bool
+		mu       sync.Mutex
+		firstErr error // the first retryable failure
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		stop.Store(true)
+	}
 	sem := make(chan struct{}, s.o.PoolSize)
 	var wg sync.WaitGroup
 	for _, idx := range groups(recs) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, i := range idx {
-				if out.stop.Load() {
-					return // the batch is retried: send no more of it now
+			for k, i := range idx {
+				if stop.Load() {
+					return // the rest is sent again, in order
 				}
 				select {
 				case sem <- struct{}{}:
 				case <-ctx.Done():
-					out.add(ctx.Err())
+					fail(ctx.Err())
 					return
 				}
 				err := s.do(ctx, &recs[i])
 				<-sem
-				if err != nil {
-					out.add(err)
-					if !bridge.IsPermanent(err) {
-						return // the rest of this key waits for the retry, in order
+				errs[i], ok[i] = err, err == nil
+				if err != nil && !bridge.IsPermanent(err) {
+					fail(err)
+					for _, j := range idx[k+1:] { // this key's later records wait for the retry, in order
+						errs[j] = err
 					}
+					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	switch {
-	case out.retry != nil:
-		return out.retry
-	case out.permanent != nil:
-		return bridge.Permanent(fmt.Errorf("%d of %d records refused, first: %w", out.refused, len(recs), out.permanent))
+	failed := false
+	for j := range recs {
+		if !ok[j] && errs[j] == nil { // not sent: a retryable failure stopped the batch
+			errs[j] = firstErr
+		}
+		failed = failed || errs[j] != nil
 	}
-	return nil
+	if !failed {
+		return nil
+	}
+	return &bridge.BatchError{Errs: errs}
 }
 
 // groups returns the indexes of recs by key, keys in order of first
@@ -268,13 +271,38 @@ func redact(raw string) string {
 	return u.String()
 }
 
+// Health implements bridge.HealthChecker: a HEAD request to HealthURL
+// must be answered (any status) within Timeout. Without HealthURL it
+// reports nothing new (nil).
+func (s *Sink) Health(ctx context.Context) error {
+	if s.o.HealthURL == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, s.o.HealthURL, nil)
+	if err != nil {
+		return fmt.Errorf("webhook: health: %w", err)
+	}
+	req.Header.Set("User-Agent", "iothub-webhook")
+	resp, err := s.cl.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: health: HEAD %s: %w", redact(s.o.HealthURL), err)
+	}
+	_ = resp.Body.Close()
+	return nil
+}
+
 // Close closes the idle connections.
 func (s *Sink) Close() error {
 	s.tr.CloseIdleConnections()
 	return nil
 }
 
-var _ bridge.Sink = (*Sink)(nil)
+var (
+	_ bridge.Sink          = (*Sink)(nil)
+	_ bridge.HealthChecker = (*Sink)(nil)
+)
 
 // errNoSecret is returned by VerifyRequest without a secret.
 var errNoSecret = errors.New("webhook: no secret")

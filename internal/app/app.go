@@ -201,6 +201,7 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		MaxRetained:               m.MaxRetained,
 		EventBuffer:               m.EventBuffer,
 		EventBlockTimeout:         m.EventBlockTimeout.D(),
+		Durability:                broker.Durability(cfg.Storage.Durability),
 		Logger:                    log,
 	}
 }

@@ -21,8 +21,12 @@ type bridgeState struct {
 // setupBridges builds the bridge manager and the rule action registry
 // (built-ins + "bridge"); call it before setupRules.
 func (a *App) setupBridges() error {
+	var request func()
 	a.bridges.mgr = bridgemgr.New(bridgemgr.Options{DataDir: a.cfg.DataDir, Publisher: a.broker, Logger: a.log,
-		Node: a.cfg.Node.Name})
+		Node: a.cfg.Node.Name, RequestSync: func() { request() }})
+	// The bridges' durable queues are committed with the store, before the
+	// PUBACKs of the messages their records came from (broker.Syncer).
+	request, _ = a.broker.AddSyncer(a.bridges.mgr)
 	a.bridges.registry = rule.NewRegistry()
 	if a.metrics != nil {
 		if err := a.metrics.AddBridges(a.bridges.mgr); err != nil { // per-bridge metrics at scrape time

@@ -102,12 +102,7 @@ func (m *Manager) start(def *config.Bridge) (*running, error) {
 		if err != nil {
 			return nil, err
 		}
-		r, err := bridge.NewRunner(p, runnerOptions(def, m.dataDir, m.log))
-		if err != nil {
-			return nil, err
-		}
-		r.Start()
-		return &running{sink: r, mapping: mp}, nil
+		return m.startSink(def, p, mp)
 	case config.BridgeKafkaConsumer:
 		c, err := kafka.NewConsumer(consumerOptions(def, &conn))
 		if err != nil {
@@ -140,12 +135,23 @@ func (m *Manager) start(def *config.Bridge) (*running, error) {
 	return nil, fmt.Errorf("bridge %s: unknown type %q", def.Name, def.Type)
 }
 
-// startSink runs sink under the shared delivery engine (closing it when
-// the runner cannot be made).
+// startSink runs sink under the shared delivery engine, with its dead
+// letter (closing both when the runner cannot be made).
 func (m *Manager) startSink(def *config.Bridge, sink bridge.Sink, mp *mapping) (*running, error) {
-	r, err := bridge.NewRunner(sink, runnerOptions(def, m.dataDir, m.log))
+	o := runnerOptions(def, m.dataDir, m.log)
+	o.RequestSync = m.requestSync
+	dl, err := m.deadLetter(def, sink)
 	if err != nil {
 		_ = sink.Close()
+		return nil, err
+	}
+	o.DeadLetter = dl
+	r, err := bridge.NewRunner(sink, o)
+	if err != nil {
+		_ = sink.Close()
+		if dl != nil {
+			_ = dl.Close()
+		}
 		return nil, err
 	}
 	r.Start()
@@ -157,13 +163,25 @@ func QueueDir(dataDir, name string) string { return filepath.Join(dataDir, "brid
 
 func runnerOptions(def *config.Bridge, dataDir string, log *slog.Logger) bridge.Options {
 	b, p := def.Buffer, def.Producer
-	return bridge.Options{
+	o := bridge.Options{
 		Name: def.Name, Dir: QueueDir(dataDir, def.Name), Logger: log,
 		BatchSize: p.BatchSize, MemoryRecords: b.MemoryRecords, SendTimeout: p.SendTimeout.D(),
 		Disk: diskqueue.Options{MaxBytes: int64(b.MaxBytes), SegmentBytes: int64(b.SegmentBytes),
 			FullPolicy: diskqueue.FullPolicy(b.FullPolicy), Fsync: diskqueue.FsyncPolicy(b.Fsync),
 			FsyncInterval: b.FsyncInterval.D()},
 	}
+	switch def.Type {
+	case config.BridgeKafkaProducer:
+		if p.Mode == "sync" {
+			o.MaxInflightBatches = 1 // one record acknowledged at a time
+		}
+	case config.BridgeWebhook:
+		// One device's records go one request after the other: a batch of
+		// a few requests per connection finishes well within send_timeout
+		// even against a slow receiver.
+		o.BatchSize = min(o.BatchSize, 4*def.Webhook.PoolSize)
+	}
+	return o
 }
 
 // connOptions maps the connection settings, loading TLS files.
@@ -219,7 +237,8 @@ func consumerOptions(def *config.Bridge, conn *kafka.Conn) kafka.ConsumerOptions
 	}
 	o := kafka.ConsumerOptions{Name: def.Name, Topics: c.Topics, Regex: c.TopicsRegex, Group: group,
 		Offset: c.Offset, KeyEncoding: c.KeyEncoding, ValueEncoding: c.ValueEncoding, MQTTTopic: c.MQTTTopic,
-		Payload: c.Payload, QoS: byte(c.QoS), Retain: c.Retain, UserProperties: c.UserProperties}
+		Payload: c.Payload, QoS: byte(c.QoS), Retain: c.Retain, UserProperties: c.UserProperties,
+		SessionTimeout: c.SessionTimeout.D(), RebalanceTimeout: c.RebalanceTimeout.D(), HeartbeatInterval: c.HeartbeatInterval.D()}
 	if conn != nil {
 		o.Conn = *conn
 	} else {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/iothub-dev/iothub/storage/statefile"
 
@@ -56,6 +57,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Node is this hub's node name (the mqtt bridge's loop marker).
 	Node string
+	// RequestSync is called after records were appended to a bridge's
+	// durable queue: the owner (the broker, see broker.Syncer) then calls
+	// Sync soon. Nil: each bridge writes its own appends.
+	RequestSync func()
 }
 
 // Info is a bridge as the API shows it.
@@ -72,10 +77,12 @@ type Info struct {
 // (API bridges only), reports status and metrics, and hands rule outputs
 // to producers (Action). It is safe for concurrent use.
 type Manager struct {
-	dataDir string
-	pub     Publisher
-	log     *slog.Logger
-	node    string
+	dataDir     string
+	pub         Publisher
+	log         *slog.Logger
+	node        string
+	requestSync func()
+	sinks       atomic.Pointer[[]*bridge.Runner] // running sinks, for Sync (no lock)
 
 	mu      sync.RWMutex
 	defs    map[string]config.Bridge
@@ -90,7 +97,34 @@ func New(o Options) *Manager {
 		o.Logger = slog.Default()
 	}
 	return &Manager{dataDir: o.DataDir, pub: o.Publisher, log: o.Logger.With("component", "bridges"), node: o.Node,
-		defs: map[string]config.Bridge{}, source: map[string]string{}, running: map[string]*running{}}
+		requestSync: o.RequestSync, defs: map[string]config.Bridge{}, source: map[string]string{}, running: map[string]*running{}}
+}
+
+// Sync writes (and with durable, fsyncs) what rules appended to the
+// running bridges' durable queues; it implements broker.Syncer. It takes
+// no lock of the manager, so that a bridge being stopped (which may wait
+// for a publish that waits for this Sync) cannot block it.
+func (m *Manager) Sync(durable bool) error {
+	p := m.sinks.Load()
+	if p == nil {
+		return nil
+	}
+	var err error
+	for _, r := range *p {
+		err = errors.Join(err, r.Sync(durable))
+	}
+	return err
+}
+
+// refreshSinks publishes the list of running sinks for Sync; m.mu is held.
+func (m *Manager) refreshSinks() {
+	list := make([]*bridge.Runner, 0, len(m.running))
+	for _, r := range m.running {
+		if r.sink != nil {
+			list = append(list, r.sink)
+		}
+	}
+	m.sinks.Store(&list)
 }
 
 // Start adds and starts the bridges of the file (cfg) and of bridges.json.
@@ -134,6 +168,7 @@ func (m *Manager) add(def config.Bridge, source string) error {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 		m.running[def.Name] = r
+		m.refreshSinks()
 	}
 	m.defs[def.Name] = def
 	m.source[def.Name] = source
@@ -147,6 +182,7 @@ func (m *Manager) stop(name string) error {
 		return nil
 	}
 	delete(m.running, name)
+	m.refreshSinks()
 	return r.close(context.Background())
 }
 
@@ -339,6 +375,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		err = errors.Join(err, r.close(ctx))
 		delete(m.running, name)
 	}
+	m.refreshSinks()
 	return err
 }
 

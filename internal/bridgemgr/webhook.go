@@ -2,6 +2,8 @@ package bridgemgr
 
 import (
 	"log/slog"
+	"net/url"
+	"strings"
 
 	"github.com/iothub-dev/iothub/bridge/webhook"
 	"github.com/iothub-dev/iothub/config"
@@ -22,6 +24,7 @@ func webhookSink(def *config.Bridge, log *slog.Logger) (sinkTemplates, webhook.O
 		return sinkTemplates{}, o, err
 	}
 	o.TLS = tc
+	o.HealthURL = healthURL(w.HealthURL, w.URL)
 	return sinkTemplates{topic: keyed{"webhook.url", w.URL}, value: keyed{"webhook.body", w.Body},
 		headersKey: "webhook.headers", headers: w.Headers, check: webhook.CheckRecord}, o, nil
 }
@@ -57,4 +60,22 @@ func (m *Manager) startWebhook(def *config.Bridge, log *slog.Logger) (*running, 
 		return nil, err
 	}
 	return m.startSink(def, s, mp)
+}
+
+// healthURL is the URL a webhook bridge checks while idle: the configured
+// one, none, or the scheme and host of the URL template when they hold no
+// placeholder.
+func healthURL(configured, tpl string) string {
+	switch configured {
+	case "none":
+		return ""
+	case "":
+	default:
+		return configured
+	}
+	u, err := url.Parse(tpl)
+	if err != nil || u.Host == "" || strings.Contains(u.Scheme+"://"+u.Host, "${") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + "/"
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,6 +36,9 @@ func TestWebhook_doorLock(t *testing.T) {
 		got400 atomic.Int64
 	)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead { // the bridge's health check (webhook.health_url)
+			return
+		}
 		body, err := webhook.VerifyRequest(r, []byte(secret), "X-Iothub-Signature", 1<<20)
 		if err != nil {
 			badSig.Add(1)
@@ -86,7 +91,7 @@ bridges:
 	publish1(t, c, "devices/"+lock+"/state", testutil.Scenario(t, "doorlock/state.json"))
 	waitBridge(t, h, "lock_hook", "metrics", "sent", 1)
 	publish1(t, c, "devices/"+lock+"/state", []byte(`{"battery":-1}`))
-	waitBridge(t, h, "lock_hook", "metrics", "failed", 3) // two 503s, one 400
+	waitBridge(t, h, "lock_hook", "metrics", "failed", 1) // two 503s (retried), then one 400 (refused for good)
 	publish1(t, c, "devices/"+lock+"/state", []byte(`{"battery":82}`))
 	waitBridge(t, h, "lock_hook", "metrics", "sent", 2)
 
@@ -98,6 +103,13 @@ bridges:
 	require.EqualValues(t, 1, got400.Load(), "the 400 was not retried")
 	require.LessOrEqual(t, conns.Load(), int64(2))
 	m := bridgeGet(t, h, "lock_hook", "metrics")
-	require.EqualValues(t, 2, m["retried"])
-	require.EqualValues(t, 1, m["dropped"].(map[string]any)["permanent"])
+	require.EqualValues(t, 1, m["retried"], "records retried, not attempts")
+	require.EqualValues(t, 1, m["dead_lettered"])
+	require.Empty(t, m["dropped"])
+	dead, err := os.ReadFile(filepath.Join(h.dataDir, "bridges", "lock_hook", "dead_letter.jsonl"))
+	require.NoError(t, err)
+	var d struct{ Error, Value string }
+	require.NoError(t, json.Unmarshal(dead, &d), "%s", dead)
+	require.Equal(t, `{"clientid":"`+lock+`","battery":-1}`, d.Value)
+	require.Contains(t, d.Error, "400 Bad Request")
 }
