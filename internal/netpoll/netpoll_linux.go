@@ -5,6 +5,7 @@ package netpoll
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
 
@@ -22,6 +23,14 @@ const armEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 // Poller is one epoll set and the goroutine waiting on it.
 type Poller struct {
 	epfd int
+	// file holds epfd in Go's own poller, so that the wait loop is an
+	// ordinary goroutine woken by the scheduler in the same pass as the
+	// read loops of busy connections, not a thread blocked in epoll_wait
+	// that needs a free P when it returns (a quiet connection's first
+	// packet then waited behind busier ones). nil: that failed, and the
+	// loop blocks in epoll_wait.
+	file *os.File
+	rc   syscall.RawConn
 	// stopfd is an eventfd in the set; writing to it ends the wait loop.
 	stopfd int
 	done   chan struct{}
@@ -49,6 +58,12 @@ func New() (*Poller, error) {
 		return nil, fmt.Errorf("netpoll: epoll_ctl eventfd: %w", err)
 	}
 	p := &Poller{epfd: epfd, stopfd: stopfd, done: make(chan struct{}), armed: make(map[int32]Waker)}
+	if unix.SetNonblock(epfd, true) == nil {
+		p.file = os.NewFile(uintptr(epfd), "netpoll")
+		if rc, err := p.file.SyscallConn(); err == nil {
+			p.rc = rc
+		}
+	}
 	go p.run()
 	return p, nil
 }
@@ -125,6 +140,9 @@ func (p *Poller) Close() error {
 	clear(p.armed)
 	p.mu.Unlock()
 	_ = unix.Close(p.stopfd)
+	if p.file != nil {
+		return p.file.Close()
+	}
 	return unix.Close(p.epfd)
 }
 
@@ -133,7 +151,7 @@ func (p *Poller) run() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, waitBatch)
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
+		n, err := p.wait(events)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -144,9 +162,36 @@ func (p *Poller) run() {
 			if events[i].Fd == int32(p.stopfd) {
 				return
 			}
+		}
+		// Go runs the goroutine started last first (and the others in
+		// order): starting the first event's last keeps arrival order.
+		for i := 1; i < n; i++ {
 			p.wake(events[i].Fd)
 		}
+		if n > 0 {
+			p.wake(events[0].Fd)
+		}
 	}
+}
+
+// wait returns the next readiness events: through Go's poller when epfd
+// is in it, else blocking in epoll_wait.
+func (p *Poller) wait(events []unix.EpollEvent) (int, error) {
+	if p.rc == nil {
+		return unix.EpollWait(p.epfd, events, -1)
+	}
+	var n int
+	var werr error
+	err := p.rc.Read(func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), events, 0)
+		return n > 0 || werr != nil && !errors.Is(werr, unix.EINTR)
+	})
+	if err != nil {
+		// Not pollable after all: block in epoll_wait from now on.
+		p.rc = nil
+		return 0, nil
+	}
+	return n, werr
 }
 
 // wake hands one readiness event to the connection armed on fd, if any
