@@ -276,6 +276,15 @@ limits:
 rules:
   workers: 2 # deprecated, ignored: rules run on the goroutine that emitted the event (docs/rules.md)
   queue_size: 1024 # deprecated, ignored
+  jq_timeout: 10s # longest a jq() call runs when it gives no timeout of its own
+  # Protocol Buffers schemas for schema_decode/schema_encode (docs/rules.md, Schemas);
+  # more can be created through the HTTP API. None by default:
+  schemas: []
+  #  - name: protobuf_person # 1 to 64 letters, digits, _ - or .
+  #    type: protobuf # the schema type (protobuf)
+  #    source: 'message Person { required string name = 1; required int32 id = 2; optional string email = 3; }' # the .proto text
+  #    file: "" # or a .proto file to read the source from
+  #    description: "" # free text
   # Rules of this file; none by default. Uncomment to alarm on low door-lock batteries:
   list: []
   #  - id: door_lock_low_battery # 1 to 64 letters, digits, _ - or .

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Rules configures the rule engine (docs/rules.md): its workers and queue,
@@ -18,9 +19,35 @@ type Rules struct {
 	Workers int `yaml:"workers"`
 	// QueueSize is deprecated and ignored, like Workers.
 	QueueSize int `yaml:"queue_size"`
+	// JQTimeout bounds a jq() call that gives no timeout of its own
+	// (EMQX's rule_engine.jq_function_default_timeout).
+	JQTimeout Duration `yaml:"jq_timeout"`
+	// Schemas are the Protocol Buffers schemas of this file, for
+	// schema_decode and schema_encode; schemas created through the HTTP
+	// API are kept in data_dir/schemas.json.
+	Schemas []Schema `yaml:"schemas"`
 	// List holds the rules of this file.
 	List []Rule `yaml:"list"`
 }
+
+// Schema is one schema of the file (docs/rules.md, "Schemas").
+type Schema struct {
+	// Name is what schema_decode and schema_encode call it.
+	Name string `yaml:"name"`
+	// Type is the schema type: protobuf.
+	Type string `yaml:"type"`
+	// Source is the .proto text; File names a file holding it instead.
+	Source string `yaml:"source"`
+	// File is a .proto file to read the source from (relative to the
+	// working directory).
+	File string `yaml:"file"`
+	// Description is free text.
+	Description string `yaml:"description"`
+}
+
+// DefaultSchema returns the settings a new entry of rules.schemas starts
+// from.
+func DefaultSchema() Schema { return Schema{Type: "protobuf"} }
 
 // Rule is one rule of the file.
 type Rule struct {
@@ -57,10 +84,13 @@ type RuleAction struct {
 // DefaultRule returns the settings a new entry of rules.list starts from.
 func DefaultRule() Rule { return Rule{Enabled: true} }
 
-func defaultRules() Rules { return Rules{Workers: 2, QueueSize: 1024} }
+func defaultRules() Rules {
+	return Rules{Workers: 2, QueueSize: 1024, JQTimeout: Duration(10 * time.Second)}
+}
 
 func init() {
 	elemDefaults[reflect.TypeFor[Rule]()] = func() any { return DefaultRule() }
+	elemDefaults[reflect.TypeFor[Schema]()] = func() any { return DefaultSchema() }
 }
 
 var ruleID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -70,17 +100,12 @@ var ruleID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 func (r *Rules) validate(v *checker) {
 	v.between("rules.workers", r.Workers, 1, 256)
 	v.between("rules.queue_size", r.QueueSize, 1, 1<<20)
+	v.duration("rules.jq_timeout", r.JQTimeout, time.Millisecond, time.Hour)
+	r.validateSchemas(v)
 	seen := map[string]string{}
 	for i, rule := range r.List {
 		key := "rules.list." + strconv.Itoa(i)
-		switch prev, dup := seen[rule.ID]; {
-		case !ruleID.MatchString(rule.ID):
-			v.bad(key+".id", "%q: want 1 to 64 letters, digits, '_', '-' or '.'", rule.ID)
-		case dup:
-			v.bad(key+".id", "duplicate rule id %q (also %s)", rule.ID, prev)
-		default:
-			seen[rule.ID] = key + ".id"
-		}
+		v.uniqueID(seen, key+".id", "rule id", rule.ID)
 		if strings.TrimSpace(rule.SQL) == "" {
 			v.bad(key+".sql", "required")
 		}
@@ -94,5 +119,38 @@ func (r *Rules) validate(v *checker) {
 			}
 			v.between(akey+".qos", a.QoS, 0, 2)
 		}
+	}
+}
+
+// validateSchemas checks the schemas' names and that each has one source;
+// the sources are compiled (and refused with their line and column) when
+// the hub starts.
+func (r *Rules) validateSchemas(v *checker) {
+	seen := map[string]string{}
+	for i, s := range r.Schemas {
+		key := "rules.schemas." + strconv.Itoa(i)
+		v.uniqueID(seen, key+".name", "schema name", s.Name)
+		v.oneOf(key+".type", s.Type, "protobuf")
+		switch {
+		case s.Source == "" && s.File == "":
+			v.bad(key+".source", "required (or file)")
+		case s.Source != "" && s.File != "":
+			v.bad(key+".file", "give source or file, not both")
+		case s.File != "":
+			v.file(key+".file", s.File, true)
+		}
+	}
+}
+
+// uniqueID checks that id, at key, is 1 to 64 letters, digits, '_', '-'
+// or '.', and not already in seen (id → key of its first use).
+func (v *checker) uniqueID(seen map[string]string, key, what, id string) {
+	switch prev, dup := seen[id]; {
+	case !ruleID.MatchString(id):
+		v.bad(key, "%q: want 1 to 64 letters, digits, '_', '-' or '.'", id)
+	case dup:
+		v.bad(key, "duplicate %s %q (also %s)", what, id, prev)
+	default:
+		seen[id] = key
 	}
 }

@@ -102,6 +102,9 @@ type Options struct {
 	Rules func() RuleManager
 	Bans  func() BanManager
 	Users func() UserManager
+	// Schemas returns the schema registry (/api/v1/schemas); nil, or a nil
+	// answer, turns its endpoints off (503).
+	Schemas func() SchemaManager
 	// Shadows returns the Device Shadow service (/api/v1/devices/{id}/shadow);
 	// nil, or a nil answer, turns its endpoints off (503 devices_disabled).
 	Shadows func() ShadowManager
@@ -237,6 +240,7 @@ func (a *API) routes() []route {
 	rs = append(rs, a.ruleRoutes()...)
 	rs = append(rs, a.bridgeRoutes()...)
 	rs = append(rs, a.observeRoutes()...)
+	rs = append(rs, a.schemaRoutes()...)
 	rs = append(rs, a.shadowRoutes()...)
 	rs = append(rs, a.registryRoutes()...)
 	rs = append(rs, a.jobRoutes()...)

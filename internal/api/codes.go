@@ -59,6 +59,16 @@ const (
 	// CodeEvalFailed: evaluating the statement on the sample failed (a
 	// type mismatch, a bad argument).
 	CodeEvalFailed = "evaluation_failed"
+	// CodeSchemaNotFound: no schema has the name.
+	CodeSchemaNotFound = "schema_not_found"
+	// CodeSchemaExists: a schema with the name already exists (POST).
+	CodeSchemaExists = "schema_exists"
+	// CodeSchemaReadOnly: the schema comes from the configuration file
+	// (rules.schemas): change the file and restart.
+	CodeSchemaReadOnly = "schema_read_only"
+	// CodeInvalidSchema: the schema is refused; for a source that does not
+	// compile the message gives the line and column, field is "source".
+	CodeInvalidSchema = "invalid_schema"
 	// CodeBanNotFound: no ban of that kind and value.
 	CodeBanNotFound = "ban_not_found"
 	// CodeUsersDisabled: the built-in user store is off ("users" is not in
@@ -141,7 +151,8 @@ func ErrorCodes() []string {
 		CodeMethodNotAllowed, CodeClientNotFound, CodeClientNotConnected, CodeSubscriptionNotFound,
 		CodeRetainedNotFound, CodeQuotaExceeded, CodeUnsupportedProtocol, CodeNoSession, CodeDropped,
 		CodeTimeout, CodeNotReady, CodeRuleNotFound, CodeRuleExists, CodeRuleReadOnly, CodeInvalidSQL,
-		CodeInvalidRule, CodeSampleNoMatch, CodeEvalFailed, CodeBanNotFound, CodeUsersDisabled,
+		CodeInvalidRule, CodeSampleNoMatch, CodeEvalFailed, CodeSchemaNotFound, CodeSchemaExists,
+		CodeSchemaReadOnly, CodeInvalidSchema, CodeBanNotFound, CodeUsersDisabled,
 		CodeUserNotFound, CodeUserReadOnly, CodeDevicesDisabled, CodeShadowNotFound, CodeInvalidShadow,
 		CodeVersionConflict, CodeBusy, CodeDeviceNotFound, CodeDeviceExists, CodeInvalidDevice,
 		CodeJobNotFound, CodeJobExists, CodeJobTerminal, CodeInvalidJob, CodeFirmwareNotFound,

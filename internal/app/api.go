@@ -89,6 +89,7 @@ func (a *App) setupAPI() error {
 		Version:            Version,
 		Ready:              a.api.ready.Load,
 		Rules:              a.ruleManager,
+		Schemas:            a.schemaManager,
 		Bans:               func() api.BanManager { return a.Bans() },
 		Users:              a.userManager,
 		HubTopic:           a.broker.ReservedTopicHandled,
@@ -125,6 +126,15 @@ func (a *App) ruleManager() api.RuleManager {
 		return nil
 	}
 	return a.rules
+}
+
+// schemaManager is the schema registry for the API; nil until setupRules
+// ran.
+func (a *App) schemaManager() api.SchemaManager {
+	if a.schemas == nil {
+		return nil
+	}
+	return a.schemas
 }
 
 // userManager is the user store in force (a reload may swap it); nil when

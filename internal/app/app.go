@@ -16,6 +16,7 @@ import (
 	"github.com/iothub-dev/iothub/internal/listener"
 	"github.com/iothub-dev/iothub/internal/metrics"
 	"github.com/iothub-dev/iothub/internal/rule"
+	"github.com/iothub-dev/iothub/internal/schema"
 	"github.com/iothub-dev/iothub/storage"
 )
 
@@ -35,7 +36,8 @@ type App struct {
 
 	api apiState // the HTTP API, its keys and readiness (api.go)
 
-	rules *rule.Runner // the rule engine (rules.go)
+	rules   *rule.Runner     // the rule engine (rules.go)
+	schemas *schema.Registry // protobuf schemas of the rules (schemas.go)
 
 	bridges bridgeState // the bridge manager: Kafka, Redis, webhook, PostgreSQL, MQTT (bridges.go)
 

@@ -12,11 +12,16 @@ import (
 // a bad statement or action stops the hub from starting, naming the rule
 // and the line:col in its statement.
 func (a *App) setupRules() error {
+	if err := a.setupSchemas(); err != nil {
+		return err
+	}
 	r := rule.NewRunner(rule.Options{
 		Publisher: a.broker,
 		Logger:    a.log,
 		DataDir:   a.cfg.DataDir,
 		Registry:  a.bridges.registry, // built-ins + "bridge" (bridges.go)
+		Schemas:   a.schemas,
+		JQTimeout: a.cfg.Rules.JQTimeout.D(),
 	})
 	for i, def := range a.cfg.Rules.List {
 		if err := r.AddConfigRule(ruleFromConfig(def)); err != nil {

@@ -57,6 +57,8 @@ var rules = []rule{
 	{why: "the rule engine reaches the broker through interfaces it declares",
 		pkgs: []string{"internal/rule", "internal/rule/..."},
 		deny: []string{"internal/broker", "internal/api", "internal/app", "internal/bridgemgr", "bridge", "bridge/...", "config"}},
+	{why: "the schema registry is a leaf under the rules and the API", pkgs: []string{"internal/schema"},
+		allow: []string{"storage/..."}},
 	{why: "the HTTP API reaches components through interfaces it declares",
 		pkgs:   []string{"internal/api", "internal/api/..."},
 		deny:   []string{"internal/app", "internal/bridgemgr", "bridge/...", "config"},

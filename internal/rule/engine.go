@@ -58,6 +58,24 @@ type EngineOptions struct {
 	// OnError is called with each run-time failure of a rule (may be nil).
 	// It runs on the evaluating goroutine and must not block.
 	OnError func(ruleID string, err error)
+	// Schemas decodes and encodes payloads for schema_decode and
+	// schema_encode (nil: those functions fail).
+	Schemas Schemas
+	// JQTimeout bounds a jq call that gives no timeout of its own
+	// (default DefaultJQTimeout).
+	JQTimeout time.Duration
+}
+
+// Schemas is the schema registry as rules use it (schema_decode,
+// schema_encode); *schema.Registry implements it. Both methods are called
+// on evaluating goroutines, concurrently, and must not block.
+type Schemas interface {
+	// Decode decodes data as the message named message ("": the schema's
+	// only message) of the schema name into JSON-shaped values.
+	Decode(name, message string, data []byte) (map[string]any, error)
+	// Encode builds that message from JSON-shaped values and returns its
+	// binary form.
+	Encode(name, message string, fields map[string]any) ([]byte, error)
 }
 
 // Engine holds compiled rules and evaluates events against them. It is
@@ -92,6 +110,9 @@ type compiled struct {
 func NewEngine(opts EngineOptions) *Engine {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.JQTimeout <= 0 {
+		opts.JQTimeout = DefaultJQTimeout
 	}
 	e := &Engine{opts: opts}
 	e.store(nil)
@@ -284,7 +305,7 @@ func (e *Engine) AppendEval(dst []Output, ev *msg.Event) []Output {
 		}
 		if en == nil {
 			evd = &event{e: ev}
-			en = getEnv(evd, e.opts.Now())
+			en = getEnv(&e.opts, evd, e.opts.Now())
 		}
 		c.m.matched.Add(1)
 		n := len(dst)
@@ -321,7 +342,7 @@ func (e *Engine) Test(sql string, ev *msg.Event) ([]Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return evalProgram(p, ev, e.opts.Now())
+	return evalProgram(&e.opts, p, ev, e.opts.Now())
 }
 
 // Metrics returns the rule's counters (ErrNotFound if none).

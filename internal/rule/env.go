@@ -12,6 +12,7 @@ import (
 // function calls. Envs are pooled: an evaluation
 // allocates nothing of its own for them.
 type env struct {
+	opts   *EngineOptions // the engine's: schemas, jq timeout
 	ev     *event
 	now    time.Time
 	ruleID string
@@ -24,9 +25,9 @@ type env struct {
 
 var envPool = sync.Pool{New: func() any { return &env{stack: make([]Value, 0, 16)} }}
 
-func getEnv(ev *event, now time.Time) *env {
+func getEnv(opts *EngineOptions, ev *event, now time.Time) *env {
 	e := envPool.Get().(*env)
-	e.ev, e.now = ev, now
+	e.opts, e.ev, e.now = opts, ev, now
 	return e
 }
 

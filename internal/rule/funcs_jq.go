@@ -15,7 +15,8 @@ import (
 // jq(program, json[, timeout_ms]) runs a jq program (github.com/itchyny/gojq)
 // on a value or on JSON text and returns the array of its results, as
 // EMQX's jq does. A program runs at most timeout_ms (default
-// DefaultJQTimeout); compiled programs are cached.
+// EngineOptions.JQTimeout, rules.jq_timeout in the configuration);
+// compiled programs are cached.
 
 // DefaultJQTimeout bounds a jq program without an explicit timeout
 // (EMQX's rule_engine.jq_function_default_timeout is 10 s).
@@ -64,7 +65,7 @@ func compileJQ(program string) (*gojq.Code, error) {
 	return code, nil
 }
 
-func jqFn(_ *env, a []Value) (Value, error) {
+func jqFn(e *env, a []Value) (Value, error) {
 	program, err := text(a, 0)
 	if err != nil {
 		return Null, err
@@ -74,6 +75,9 @@ func jqFn(_ *env, a []Value) (Value, error) {
 		return Null, err
 	}
 	timeout := DefaultJQTimeout
+	if e.opts != nil {
+		timeout = e.opts.JQTimeout
+	}
 	if len(a) == 3 {
 		ms, err := intArg(a, 2)
 		if err != nil {

@@ -318,11 +318,11 @@ func appendStar(fs []Field, ev *event) []Field {
 }
 
 // evalProgram runs p against ev outside an Engine (Test).
-func evalProgram(p *program, ev *msg.Event, now time.Time) ([]Output, error) {
+func evalProgram(opts *EngineOptions, p *program, ev *msg.Event, now time.Time) ([]Output, error) {
 	if !p.matches(ev) {
 		return nil, ErrNoMatch
 	}
-	e := getEnv(&event{e: ev}, now)
+	e := getEnv(opts, &event{e: ev}, now)
 	defer putEnv(e)
 	return p.run(e, "", nil)
 }

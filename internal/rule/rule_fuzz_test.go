@@ -88,7 +88,7 @@ func FuzzFunctions(f *testing.F) {
 		"sprintf", "split", "tokens", "pad", "find", "replace", "regex_replace", "regex_extract",
 		"json_decode", "map_get", "map_put", "mget", "mput", "sublist", "float2str", "float", "int",
 		"gunzip", "unzip", "zip_uncompress", "str", "nth", "bitsl", "bitsr"}
-	e := getEnv(&event{e: &msg.Event{Kind: msg.EventMessagePublished}}, fixedNow)
+	e := getEnv(nil, &event{e: &msg.Event{Kind: msg.EventMessagePublished}}, fixedNow)
 	f.Fuzz(func(t *testing.T, a, b string, x, y int64) {
 		pool := []Value{String(a), String(b), Int(x), Int(y)}
 		for _, name := range names {

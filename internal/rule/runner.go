@@ -35,6 +35,12 @@ type Options struct {
 	Registry *Registry
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Schemas is the schema registry of schema_decode and schema_encode
+	// (nil: those functions fail).
+	Schemas Schemas
+	// JQTimeout bounds a jq call without a timeout of its own (default
+	// DefaultJQTimeout).
+	JQTimeout time.Duration
 }
 
 // RuleInfo is a rule as the API shows it: its definition, where it comes
@@ -101,7 +107,7 @@ func NewRunner(opts Options) *Runner {
 	}
 	r := &Runner{opts: opts, log: opts.Logger.With("component", "rules"),
 		source: map[string]string{}, meters: map[string]*rateMeter{}, quit: make(chan struct{})}
-	r.engine = NewEngine(EngineOptions{Now: opts.Now, OnError: r.evalFailed})
+	r.engine = NewEngine(EngineOptions{Now: opts.Now, OnError: r.evalFailed, Schemas: opts.Schemas, JQTimeout: opts.JQTimeout})
 	if opts.DataDir != "" {
 		r.store = &fileStore{path: filepath.Join(opts.DataDir, StoreFile)}
 	}

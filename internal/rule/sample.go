@@ -97,5 +97,5 @@ func (e *Engine) TestSample(sql string, s Sample) ([]Output, error) {
 		}
 	}
 	now := e.opts.Now()
-	return evalProgram(p, s.event(kind, now), now)
+	return evalProgram(&e.opts, p, s.event(kind, now), now)
 }
