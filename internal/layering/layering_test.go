@@ -130,11 +130,12 @@ func TestLayering_rulesBite(t *testing.T) {
 		{7, module + "internal/broker"},
 		{8, module + "internal/bridgemgr"},
 		{8, module + "bridge/kafka"},
-		{12, module + "internal/rule"},
 	}
 	for _, tt := range tests {
 		require.NotEmpty(t, rules[tt.rule].check(tt.dep), "rule %q must forbid %s", rules[tt.rule].why, tt.dep)
 	}
+	schemaRule := rules[slices.IndexFunc(rules, func(r rule) bool { return slices.Contains(r.pkgs, "internal/schema") })]
+	require.NotEmpty(t, schemaRule.check(module+"internal/rule"), "the schema registry must not import the rules")
 	require.Empty(t, rules[6].check("sync"), "the standard library is always allowed")
 	require.Empty(t, rules[3].check(module+"mqtt/packet"))
 	require.Empty(t, rules[8].check(module+"bridge"), "the API may use the bridge interfaces")
