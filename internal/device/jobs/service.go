@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -220,12 +221,16 @@ func (s *Service) publish(msgs []out) {
 
 func (s *Service) now() int64 { return s.o.Now().Unix() }
 
+// encode marshals v without HTML escaping: a URL's "&" stays "&", as AWS
+// sends it, for devices with small JSON parsers.
 func encode(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return []byte(`{}`)
 	}
-	return b
+	return bytes.TrimRight(b.Bytes(), "\n")
 }
 
 // rejected builds the …/rejected answer of a request on t.
