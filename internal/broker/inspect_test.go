@@ -1,0 +1,95 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/internal/broker"
+	"github.com/iothub-dev/iothub/internal/testutil"
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// DiscardSession ends an offline persistent session (its queued command
+// is answered dropped) and refuses a connected one.
+func TestDiscardSession(t *testing.T) {
+	s, addr := testutil.StartBroker(t, nil)
+	require.ErrorIs(t, s.DiscardSession("nobody"), broker.ErrNoSession)
+	connectV5(t, addr, "online", nil)
+	require.ErrorIs(t, s.DiscardSession("online"), broker.ErrConnected)
+
+	ch := queuedCommand(t, s, addr, "lock-9")
+	ci, ok := s.Client("lock-9")
+	require.True(t, ok)
+	require.Equal(t, 1, ci.Queued)
+	require.NoError(t, s.DiscardSession("lock-9"))
+	_, ok = s.Client("lock-9")
+	require.False(t, ok)
+	require.Equal(t, broker.StatusDropped, nextStep(t, ch).Status)
+}
+
+// The dashboard's filters: substring search, protocol, address, backlog
+// and drops.
+func TestClients_filters(t *testing.T) {
+	s, addr := testutil.StartBroker(t, nil)
+	connectV5(t, addr, "Lock-A1", nil)
+	connectV3(t, addr, "lock-b2", nil)
+	queuedCommand(t, s, addr, "queue-c3")
+	ids := func(q broker.ClientQuery) []string {
+		q.Limit = 10
+		page, _ := s.Clients(q)
+		out := []string{}
+		for _, c := range page {
+			out = append(out, c.ClientID)
+		}
+		return out
+	}
+	require.Equal(t, []string{"Lock-A1", "lock-b2"}, ids(broker.ClientQuery{Search: "LOCK"}))
+	require.Equal(t, []string{"lock-b2"}, ids(broker.ClientQuery{Protocol: "3.1.1"}))
+	require.Equal(t, []string{"Lock-A1", "lock-b2"}, ids(broker.ClientQuery{Address: "127.0.0.1"}))
+	require.Equal(t, []string{"queue-c3"}, ids(broker.ClientQuery{MinQueued: 1}))
+	require.Empty(t, ids(broker.ClientQuery{MinDropped: 1}))
+	out, _, err := s.SendToClient(context.Background(), "queue-c3", &msg.Message{Topic: "x", QoS: 0})
+	require.NoError(t, err)
+	require.Equal(t, broker.OutcomeDropped, out, "QoS 0 is not queued offline")
+	require.Equal(t, []string{"queue-c3"}, ids(broker.ClientQuery{MinDropped: 1}))
+
+	require.NoError(t, s.DiscardSession("queue-c3"))
+	testutil.Eventually(t, 5*time.Second, func() bool { return s.Stats().Dropped["session_ended"] >= 1 }, "drop counted")
+}
+
+// Paging through the clients with the cursor yields every client once, in
+// client id order, whatever the order of the registry.
+func TestClients_pagingInOrder(t *testing.T) {
+	s, addr := testutil.StartBroker(t, nil)
+	var want []string
+	for _, n := range rand.Perm(23) {
+		id := fmt.Sprintf("dev-%02d", n)
+		want = append(want, id)
+		connectV5(t, addr, id, nil)
+	}
+	slices.Sort(want)
+	var got []string
+	q := broker.ClientQuery{Limit: 5}
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 10)
+		page, more := s.Clients(q)
+		for _, c := range page {
+			got = append(got, c.ClientID)
+		}
+		if !more {
+			break
+		}
+		require.Len(t, page, 5)
+		q.After = page[len(page)-1].ClientID
+	}
+	require.Equal(t, want, got)
+	page, more := s.Clients(broker.ClientQuery{Limit: 3, Search: "-1"})
+	require.True(t, more)
+	require.Equal(t, []string{"dev-10", "dev-11", "dev-12"}, []string{page[0].ClientID, page[1].ClientID, page[2].ClientID})
+}
