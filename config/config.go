@@ -36,6 +36,8 @@ type Config struct {
 	Bridges []Bridge `yaml:"bridges"`
 	// Devices configures the registry, shadows and jobs (devices.go).
 	Devices Devices `yaml:"devices"`
+	// Cluster joins this hub to other nodes (cluster.go).
+	Cluster Cluster `yaml:"cluster"`
 }
 
 // Node identifies this hub in $SYS topics, events and bridge records.
@@ -226,6 +228,7 @@ func Defaults() Config {
 		API:       defaultAPI(),
 		Metrics:   defaultMetrics(),
 		Storage:   defaultStorage(),
+		Cluster:   defaultCluster(),
 		Auth:      defaultAuth(),
 		Rules:     defaultRules(),
 		Devices:   defaultDevices(),

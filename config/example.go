@@ -172,6 +172,18 @@ storage:
   dir: "" # store directory (empty: <data_dir>/store)
   durability: fsync # fsync: acknowledged messages survive a power loss; os: a crash of the hub only (faster)
 
+# Several hubs as one service behind one address (docs/cluster.md). Without
+# an address the hub runs alone and starts no cluster machinery.
+cluster:
+  address: "" # host:port for node-to-node traffic (empty: no cluster)
+  advertise: "" # host:port the other nodes dial (empty: address)
+  seeds: [] # cluster addresses of nodes to join through (may list this node)
+  name: iothub # nodes of different clusters refuse each other
+  replicas: 3 # copies of the replicated state (sessions, retained): 1 or 3
+  dir: "" # replicated state of this node (empty: <data_dir>/cluster)
+  forward_timeout: 2s # a QoS 1/2 message is sent again to nodes that did not store it in time
+  node_timeout: 6s # a node silent this long is gone: its routes are purged, its sessions adopted
+
 mqtt:
   max_connections: 0 # connections to the whole hub (0: no cap)
   max_packet_size: 1048576 # largest packet accepted, in bytes

@@ -103,6 +103,7 @@ func (c *Config) validate() errorList {
 	c.validateAuth(&v)
 	c.Rules.validate(&v)
 	c.Storage.validate(&v)
+	c.Cluster.validate(&v)
 	validateBridges(c.Bridges, &v)
 	c.Devices.validate(&v)
 	return v.errorList

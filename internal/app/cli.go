@@ -91,6 +91,8 @@ var serveFlags = []struct{ flag, key, help string }{
 	{"api-key", "api.key", "bootstrap HTTP API key (prefer IOTHUB_API_KEY: flags show in ps)"},
 	{"data-dir", "data_dir", "directory for the hub's data"},
 	{"node-name", "node.name", "this hub node's name"},
+	{"cluster-addr", "cluster.address", "node-to-node listen address (empty: single node)"},
+	{"cluster-seeds", "cluster.seeds", "comma-separated cluster addresses of nodes to join"},
 	{"log-level", "log.level", "debug, info, warn or error"},
 	{"log-format", "log.format", "text or json"},
 }
