@@ -24,6 +24,11 @@ const (
 	// OriginDevice: the device services (Origin.Name is the service:
 	// "shadow", "jobs" or "registry").
 	OriginDevice
+	// OriginCluster: another node of the cluster forwarded the message
+	// (Origin.Name is the node it entered). It is delivered to local
+	// sessions only: not evaluated by rules (they ran on the entry node),
+	// not forwarded again, not stored as retained.
+	OriginCluster
 )
 
 var originNames = [...]string{
@@ -35,6 +40,7 @@ var originNames = [...]string{
 	OriginWill:    "will",
 	OriginSys:     "sys",
 	OriginDevice:  "device",
+	OriginCluster: "cluster",
 }
 
 // String returns the kind's name ("client", "rule", …; "" for unknown).

@@ -122,6 +122,9 @@ type Options struct {
 	// /api/v1/log/level changes; nil, or a nil answer, means the level is
 	// fixed (503 unavailable).
 	LogLevel func() *slog.LevelVar
+	// Cluster returns the document of GET /api/v1/cluster; nil, or a nil
+	// answer, means a single node.
+	Cluster func() any
 	// MaxImportBytes caps a device import body (default 32 MiB).
 	MaxImportBytes int64
 	// KeyAdmin lists, creates and revokes API keys (/api/v1/apikeys);
@@ -241,6 +244,7 @@ func (a *API) routes() []route {
 	rs = append(rs, a.bridgeRoutes()...)
 	rs = append(rs, a.observeRoutes()...)
 	rs = append(rs, a.schemaRoutes()...)
+	rs = append(rs, route{"GET /api/v1/cluster", a.clusterStatus}) // cluster.go
 	rs = append(rs, a.shadowRoutes()...)
 	rs = append(rs, a.registryRoutes()...)
 	rs = append(rs, a.jobRoutes()...)

@@ -99,6 +99,7 @@ func (a *App) setupAPI() error {
 		Firmware:           a.firmware,
 		Bridges:            a.bridgeManager,
 		LogLevel:           func() *slog.LevelVar { return a.level },
+		Cluster:            a.clusterStatus, // cluster.go
 		MaxImportBytes:     int64(a.cfg.Devices.MaxImportBytes),
 		KeyAdmin:           keys,
 		ACL:                func() auth.Authorizer { return a.sec.Load().authz },

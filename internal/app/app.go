@@ -13,6 +13,7 @@ import (
 
 	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/broker"
+	"github.com/iothub-dev/iothub/internal/cluster"
 	"github.com/iothub-dev/iothub/internal/listener"
 	"github.com/iothub-dev/iothub/internal/metrics"
 	"github.com/iothub-dev/iothub/internal/rule"
@@ -45,7 +46,8 @@ type App struct {
 
 	store storage.Store // the embedded store; nil when disabled (storage.go)
 
-	devices deviceState // registry, shadows, jobs (devices.go)
+	devices deviceState   // registry, shadows, jobs (devices.go)
+	cluster *cluster.Node // nil on a single node (cluster.go)
 
 	mu        sync.Mutex
 	listeners []io.Closer
@@ -100,6 +102,9 @@ func (a *App) Start() error {
 		return err
 	}
 	if err := a.startDevices(); err != nil {
+		return err
+	}
+	if err := a.startCluster(); err != nil { // cluster.go
 		return err
 	}
 	if err := a.startBridges(); err != nil {
@@ -168,6 +173,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	err := a.broker.Shutdown(ctx)
 	a.closeListeners()
 	a.wg.Wait()
+	a.stopCluster()
 	a.sec.Load().close()
 	return errors.Join(err, a.stopRules(ctx), a.stopBridges(ctx), a.stopDevices(ctx), a.closeStore())
 }

@@ -69,6 +69,9 @@ type conn struct {
 	v5Attached atomic.Bool
 	// noWill suppresses the will (server shutdown).
 	noWill atomic.Bool
+	// gate orders acknowledgements that wait for other nodes (cluster.go);
+	// nil until one does.
+	gate atomic.Pointer[ackGate]
 
 	// Limits announced by the client in CONNECT (set before the conn is
 	// attached to a session, read-only after).

@@ -151,14 +151,13 @@ func (r *recoverer) session(k, v []byte) error {
 		if sr.SubID != 0 {
 			sub.ids = []uint32{sr.SubID}
 		}
-		if _, err := s.subs.Subscribe(sr.Filter, id, sub); err != nil {
+		if _, err := s.trieSubscribe(sr.Filter, id, sub); err != nil {
 			continue // validated by decodeSessionRecord
 		}
 		if ss.subs == nil {
 			ss.subs = make(map[string]*subscription)
 		}
 		ss.subs[sr.Filter] = sub
-		s.stats.subscriptions.Add(1)
 		r.rep.Subscriptions++
 	}
 	if rec.Will != nil {

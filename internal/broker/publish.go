@@ -75,13 +75,17 @@ func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
 	if w != nil {
 		w.done()
 	}
-	return c.ackPublish(p, r.code(c.version))
+	return c.ackPublishWait(p, r.code(c.version), r.wait)
 }
 
 // routed counts what became of one message's deliveries.
 type routed struct {
 	accepted int // written, in flight or queued
 	full     int // dropped by a queue-full policy
+	// remote counts the other nodes (and shared groups) the message was
+	// forwarded to; wait, when set, says when they stored it (cluster.go).
+	remote int
+	wait   func(func(error))
 }
 
 // code is the PUBACK/PUBREC reason code for a v5 publisher: No matching
@@ -89,7 +93,7 @@ type routed struct {
 // that could take it had no room (drop_new, or the memory budget).
 func (r routed) code(v packet.Version) packet.ReasonCode {
 	switch {
-	case v != packet.V5 || r.accepted > 0:
+	case v != packet.V5 || r.accepted > 0 || r.remote > 0:
 		return packet.Success
 	case r.full > 0:
 		return packet.QuotaExceeded
@@ -110,6 +114,12 @@ func (c *conn) tracePublishIn(fh packet.FixedHeader, p *packet.Publish) {
 // ackPublish answers PUBACK (QoS 1) or PUBREC (QoS 2). For 3.1.1 a refused
 // publish is acknowledged as success (3.1.1 has no reason codes) and dropped.
 func (c *conn) ackPublish(p *packet.Publish, code packet.ReasonCode) error {
+	return c.ackPublishWait(p, code, nil)
+}
+
+// ackPublishWait is ackPublish sent only once wait (other nodes storing the
+// message; nil: none) is done.
+func (c *conn) ackPublishWait(p *packet.Publish, code packet.ReasonCode, wait func(func(error))) error {
 	if c.version != packet.V5 && code.IsError() {
 		code = packet.Success
 	}
@@ -121,6 +131,7 @@ func (c *conn) ackPublish(p *packet.Publish, code packet.ReasonCode) error {
 		it.ackType = packet.TypePubrec
 	}
 	switch {
+	case c.ackGated(it, wait): // sent once other nodes (and the store) have it (cluster.go)
 	case c.ackAfterCommit(it): // sent once what routing stored is committed
 	case c.rbuf != nil:
 		// More packets are buffered: their acks will join this one in
@@ -212,7 +223,13 @@ func (s *Server) Publish(ctx context.Context, m *msg.Message) (int, error) {
 	if m.ReceivedAt.IsZero() {
 		m.ReceivedAt = time.Now()
 	}
-	n := s.publish(m)
+	r := s.publishWait(m, nil)
+	n := r.accepted + r.remote
+	if r.wait != nil {
+		if err := waitCluster(ctx, r.wait); err != nil {
+			return n, fmt.Errorf("publish %q: %w", m.Topic, err)
+		}
+	}
 	if m.QoS > 0 {
 		// Like a device's PUBACK, the return of an internal QoS 1/2 publish
 		// means "stored for every persistent subscriber": a Kafka consumer
@@ -257,6 +274,7 @@ func (s *Server) publishWait(m *msg.Message, w *pubWait) routed {
 		r.accepted++
 	}
 	s.taps.deliver(m)
+	r.remote, r.wait = s.forward(m) // cluster.go
 	return r
 }
 
@@ -284,6 +302,12 @@ var matchesPool = sync.Pool{New: func() any { return new(topic.Matches[*subscrip
 // member of each matching shared group. It counts what became of the
 // deliveries; w is the publisher's back-pressure allowance (nil: none).
 func (s *Server) route(m *msg.Message, w *pubWait) routed {
+	return s.routeLocal(m, w, s.cluster() == nil)
+}
+
+// routeLocal is route; shared says whether shared groups are served here
+// (on a cluster they are served through it: DeliverShared).
+func (s *Server) routeLocal(m *msg.Message, w *pubWait, shared bool) routed {
 	ms := matchesPool.Get().(*topic.Matches[*subscription])
 	defer matchesPool.Put(ms)
 	s.subs.Match(m.Topic, ms)
@@ -304,7 +328,9 @@ func (s *Server) route(m *msg.Message, w *pubWait) routed {
 		i = j
 	}
 	for _, g := range ms.Shared {
-		r.add(s.deliverShared(m, g, inline, w))
+		if shared {
+			r.add(s.deliverShared(m, g, inline, w))
+		}
 	}
 	clear(ms.Subs)
 	clear(ms.Shared)

@@ -72,6 +72,10 @@ type Server struct {
 	recovery     RecoveryReport
 	pendingWills map[*Session]*willRecord // recovered, armed by the first serve
 	willsArmed   sync.Once
+
+	// clusterp is the cluster this node belongs to (cluster.go); nil: a
+	// single node.
+	clusterp atomic.Pointer[Cluster]
 }
 
 // New returns a Server with opts (zero fields filled from Defaults).

@@ -90,6 +90,9 @@ type counters struct {
 	backpressureWaits    atomic.Uint64
 	backpressureTimeouts atomic.Uint64
 	budgetRefused        atomic.Uint64
+	// clusterAckFailed counts publishes whose acknowledgement was withheld
+	// because other nodes did not store the message in time (cluster.go).
+	clusterAckFailed atomic.Uint64
 }
 
 // Stats is a snapshot of the broker's counters.
@@ -113,6 +116,10 @@ type Stats struct {
 	EventsDropped     uint64
 	MalformedPackets  uint64
 	ProtocolErrors    uint64
+	// ClusterAckFailures counts connections closed without the PUBACK or
+	// PUBREC of a message other nodes did not store in time (the client
+	// sends it again).
+	ClusterAckFailures uint64
 
 	// MessagesInByQoS and MessagesOutByQoS split MessagesIn/Out by QoS;
 	// PayloadBytesIn/OutByQoS are the PUBLISH payload bytes by QoS.
@@ -185,6 +192,8 @@ func (s *Server) Stats() Stats {
 		EventsDropped:     c.eventsDropped.Load(),
 		MalformedPackets:  c.malformedPackets.Load(),
 		ProtocolErrors:    c.protocolErrors.Load(),
+
+		ClusterAckFailures: c.clusterAckFailed.Load(),
 	}
 	for r := DropReason(0); r < dropReasons; r++ {
 		st.Dropped[r.String()] = c.dropped[r].Load()

@@ -75,7 +75,7 @@ func (s *Server) subscribe(ss *Session, req packet.Subscription, subID uint32) (
 	if !exists && s.opts.MaxSubscriptionsPerClient > 0 && len(ss.subs) >= s.opts.MaxSubscriptionsPerClient {
 		return nil, false, packet.QuotaExceeded
 	}
-	isNew, err := s.subs.Subscribe(req.Filter, ss.id, sub)
+	isNew, err := s.trieSubscribe(req.Filter, ss.id, sub)
 	if err != nil {
 		return nil, false, packet.TopicFilterInvalid
 	}
@@ -84,9 +84,6 @@ func (s *Server) subscribe(ss *Session, req packet.Subscription, subID uint32) (
 	}
 	ss.subs[req.Filter] = sub
 	ss.saveLocked()
-	if isNew {
-		s.stats.subscriptions.Add(1)
-	}
 	s.emitSubEvent(msg.EventSessionSubscribed, ss, req.Filter, req.QoS)
 	return sub, isNew, packet.ReasonCode(req.QoS)
 }
@@ -134,9 +131,7 @@ func (s *Server) unsubscribe(ss *Session, filter string) bool {
 	}
 	delete(ss.subs, filter)
 	ss.saveLocked()
-	if s.subs.Unsubscribe(filter, ss.id) {
-		s.stats.subscriptions.Add(-1)
-	}
+	s.trieUnsubscribe(filter, ss.id)
 	s.emitSubEvent(msg.EventSessionUnsubscribed, ss, filter, 0)
 	return true
 }

@@ -194,9 +194,7 @@ func (s *Server) removeSessionLocked(ss *Session) {
 	}
 	ss.removed = true
 	for filter := range ss.subs {
-		if s.subs.Unsubscribe(filter, ss.id) {
-			s.stats.subscriptions.Add(-1)
-		}
+		s.trieUnsubscribe(filter, ss.id)
 	}
 	ss.subs = nil
 	ss.clearLocked()

@@ -1,0 +1,61 @@
+package app
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/iothub-dev/iothub/internal/cluster"
+)
+
+// clusterDir returns the replicated state's directory: cluster.dir or
+// <data_dir>/cluster.
+func (a *App) clusterDir() string {
+	if a.cfg.Cluster.Dir != "" {
+		return a.cfg.Cluster.Dir
+	}
+	return filepath.Join(a.cfg.DataDir, "cluster")
+}
+
+// startCluster joins the cluster when cluster.address is set (after the
+// store is loaded, so that the recovered subscriptions are announced, and
+// before the listeners, so that no client is served alone). Without an
+// address nothing starts: a single node runs no NATS at all.
+func (a *App) startCluster() error {
+	c := a.cfg.Cluster
+	if !c.Enabled() {
+		return nil
+	}
+	node, err := cluster.Start(cluster.Options{
+		Name: a.cfg.Node.Name, Address: c.Address, Advertise: c.Advertise, Seeds: c.Seeds,
+		ClusterName: c.Name, Replicas: c.Replicas, Dir: a.clusterDir(),
+		ForwardTimeout: c.ForwardTimeout.D(), NodeTimeout: c.NodeTimeout.D(),
+		MaxPayload: a.cfg.MQTT.MaxPacketSize + 64<<10, Logger: a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	a.broker.SetCluster(node)
+	node.Attach(a.broker)
+	a.cluster = node
+	a.log.Info("cluster node started", "node", a.cfg.Node.Name, "address", c.Address, "seeds", c.Seeds)
+	return nil
+}
+
+// stopCluster leaves the cluster after the broker stopped.
+func (a *App) stopCluster() {
+	if a.cluster != nil {
+		a.cluster.Close()
+	}
+}
+
+// clusterStatus is the document of GET /api/v1/cluster; nil on a single
+// node.
+func (a *App) clusterStatus() any {
+	if a.cluster == nil {
+		return nil
+	}
+	return struct {
+		Enabled bool `json:"enabled"`
+		cluster.Status
+	}{true, a.cluster.Status()}
+}

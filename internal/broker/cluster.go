@@ -1,0 +1,238 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/mqtt/topic"
+	"github.com/iothub-dev/iothub/msg"
+)
+
+// Cluster connects the broker to the other nodes of a cluster
+// (internal/cluster implements it; without one the hub is a single node).
+// Its methods are called with broker locks held: they must not block and
+// must not call back into the broker.
+type Cluster interface {
+	// Interest reports that the node's first subscription on filter
+	// ("$share/g/f" included) appeared (add) or its last one went. It is
+	// called once per (filter, client id) pair: the cluster counts them.
+	Interest(filter string, add bool)
+	// Forward sends m to the other nodes with interest (and to the node
+	// chosen for each matching shared group, which may be this one). It
+	// returns how many nodes and groups it expects to take the message,
+	// and, when the publisher must wait for them (QoS 1/2), a wait that
+	// calls its function once, when they stored it or with an error when
+	// they could not be reached in time. A nil wait means nothing to wait
+	// for.
+	Forward(m *msg.Message) (targets int, wait func(func(error)))
+}
+
+// SetCluster attaches the node to a cluster. It is called once, before the
+// listeners serve; the filters the store recovered are announced at once.
+// From then on shared subscriptions are served through the cluster (one
+// member per message cluster-wide, DeliverShared), not by local routing.
+func (s *Server) SetCluster(c Cluster) {
+	s.clusterp.Store(&c)
+	s.subs.Walk(func(filter, _ string, _ *subscription) bool {
+		c.Interest(filter, true)
+		return true
+	})
+}
+
+// trieSubscribe adds key's subscription on filter to the trie and tells the
+// cluster of a new pair.
+func (s *Server) trieSubscribe(filter, key string, sub *subscription) (bool, error) {
+	isNew, err := s.subs.Subscribe(filter, key, sub)
+	if err == nil && isNew {
+		s.stats.subscriptions.Add(1)
+		if c := s.cluster(); c != nil {
+			c.Interest(filter, true)
+		}
+	}
+	return isNew, err
+}
+
+// trieUnsubscribe removes key's subscription on filter from the trie.
+func (s *Server) trieUnsubscribe(filter, key string) {
+	if s.subs.Unsubscribe(filter, key) {
+		s.stats.subscriptions.Add(-1)
+		if c := s.cluster(); c != nil {
+			c.Interest(filter, false)
+		}
+	}
+}
+
+// forward hands a message that entered this node to the cluster.
+func (s *Server) forward(m *msg.Message) (int, func(func(error))) {
+	c := s.cluster()
+	if c == nil || m.Origin.Kind == msg.OriginCluster || strings.HasPrefix(m.Topic, "$") {
+		return 0, nil
+	}
+	return c.Forward(m)
+}
+
+// cluster returns the attached cluster, nil on a single node.
+func (s *Server) cluster() Cluster {
+	if p := s.clusterp.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// DeliverRemote delivers a message another node forwarded to this node's
+// matching sessions (shared groups excepted: DeliverShared serves them);
+// its Origin must be msg.OriginCluster, so that it is not forwarded again,
+// and it is not emitted as published (rules ran on the entry node). It
+// returns the number of sessions that took it. With a store, after is
+// called once the deliveries to persistent sessions are stored (at once
+// without one); the forwarding node's publisher waits for that.
+func (s *Server) DeliverRemote(m *msg.Message, after func(error)) int {
+	m.ID = s.nextMsgID()
+	r := s.routeLocal(m, nil, false)
+	s.afterStored(after)
+	return r.accepted
+}
+
+// DeliverShared gives a forwarded message to one local member of the shared
+// group of filter ("$share/g/f"), which the cluster chose this node for.
+func (s *Server) DeliverShared(m *msg.Message, filter string, after func(error)) bool {
+	m.ID = s.nextMsgID()
+	group, inner, err := topic.SplitShare(filter)
+	ok := false
+	if err == nil {
+		ms := matchesPool.Get().(*topic.Matches[*subscription])
+		s.subs.Match(m.Topic, ms)
+		for _, g := range ms.Shared {
+			if g.Name() == group && g.Filter() == inner {
+				ok = s.deliverShared(m, g, false, nil) == accepted
+				break
+			}
+		}
+		ms.Reset()
+		matchesPool.Put(ms)
+	}
+	s.afterStored(after)
+	return ok
+}
+
+// waitCluster waits, bounded by ctx, until the other nodes stored a message
+// forwarded by an internal publisher.
+func waitCluster(ctx context.Context, wait func(func(error))) error {
+	errc := make(chan error, 1)
+	wait(func(err error) { errc <- err })
+	select {
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("not stored by every node: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the cluster: %w", ctx.Err())
+	}
+}
+
+// afterStored calls after once what was routed so far is stored.
+func (s *Server) afterStored(after func(error)) {
+	if after == nil {
+		return
+	}
+	if p := s.acks(); p != nil {
+		p.after(after)
+		return
+	}
+	after(nil)
+}
+
+// ackGate keeps a connection's PUBACK and PUBREC in PUBLISH order while
+// some wait for other nodes (and the store): an acknowledgement is sent
+// once it and every one before it are ready.
+type ackGate struct {
+	mu sync.Mutex
+	q  []*gatedAck
+}
+
+type gatedAck struct {
+	it    outItem
+	waits int
+	err   error
+}
+
+// ackGated queues it behind the connection's earlier gated acks; it is sent
+// when the store committed (when there is a store) and wait, if any, said
+// the other nodes have it. It returns false when no gating is needed.
+func (c *conn) ackGated(it outItem, wait func(func(error))) bool {
+	if wait == nil && !c.gateBusy() {
+		return false
+	}
+	g := c.ackGate()
+	a := &gatedAck{it: it}
+	p := c.s.acks()
+	g.mu.Lock()
+	g.q = append(g.q, a)
+	if wait != nil {
+		a.waits++
+	}
+	if p != nil {
+		a.waits++
+	}
+	if a.waits == 0 {
+		a.waits = 1
+		defer c.releaseAck(a, nil)
+	}
+	g.mu.Unlock()
+	if p != nil {
+		p.after(func(err error) { c.releaseAck(a, err) })
+	}
+	if wait != nil {
+		wait(func(err error) { c.releaseAck(a, err) })
+	}
+	return true
+}
+
+func (c *conn) gateBusy() bool {
+	g := c.gate.Load()
+	if g == nil {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.q) > 0
+}
+
+func (c *conn) ackGate() *ackGate {
+	if g := c.gate.Load(); g != nil {
+		return g
+	}
+	c.gate.CompareAndSwap(nil, &ackGate{})
+	return c.gate.Load()
+}
+
+// releaseAck marks one wait of a done; acks at the head of the gate whose
+// waits are all done are sent, in order. An error closes the connection
+// without the acknowledgement: the client sends the message again.
+func (c *conn) releaseAck(a *gatedAck, err error) {
+	g := c.ackGate()
+	g.mu.Lock()
+	a.waits--
+	if err != nil && a.err == nil {
+		a.err = err
+	}
+	var ready []*gatedAck
+	for len(g.q) > 0 && g.q[0].waits == 0 {
+		ready = append(ready, g.q[0])
+		g.q[0] = nil
+		g.q = g.q[1:]
+	}
+	g.mu.Unlock()
+	for _, r := range ready {
+		if r.err != nil {
+			c.s.stats.clusterAckFailed.Add(1)
+			c.closeWith(packet.UnspecifiedError, "cluster_error", "message not stored by every node: "+r.err.Error())
+			return
+		}
+		c.enqueue(r.it)
+	}
+}

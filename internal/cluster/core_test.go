@@ -1,0 +1,113 @@
+package cluster
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCore runs the datadriven scripts of testdata/: each command feeds the
+// Core and prints what it returned.
+//
+//	heartbeat node=b inc=1 seq=0
+//	interest node=b inc=1 seq=1 add=a/+ | remove=a/+
+//	snapshot node=b inc=1 seq=2 filters=a/#,$share/g/x
+//	leave node=b
+//	tick advance=7s
+//	targets topic=a/b
+//	seen origin=b seq=3
+//	peers
+func TestCore(t *testing.T) {
+	datadriven.Walk(t, "testdata/core", func(t *testing.T, path string) {
+		c := NewCore("a", 6*time.Second)
+		now := time.Unix(1000, 0)
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			args := map[string]string{}
+			for _, a := range d.CmdArgs {
+				args[a.Key] = strings.Join(a.Vals, ",")
+			}
+			num := func(k string) uint64 {
+				n, err := strconv.ParseUint(args[k], 10, 64)
+				if args[k] != "" {
+					require.NoError(t, err)
+				}
+				return n
+			}
+			ev := Event{Node: args["node"], Incarnation: num("inc"), Seq: num("seq")}
+			switch d.Cmd {
+			case "heartbeat":
+				ev.Kind = EventHeartbeat
+				return printActions(c.Step(now, ev))
+			case "interest":
+				ev.Kind, ev.Filter, ev.Add = EventInterest, args["add"], true
+				if f, ok := args["remove"]; ok {
+					ev.Filter, ev.Add = f, false
+				}
+				return printActions(c.Step(now, ev))
+			case "snapshot":
+				ev.Kind = EventSnapshot
+				if args["filters"] != "" {
+					ev.Filters = strings.Split(args["filters"], ",")
+				}
+				return printActions(c.Step(now, ev))
+			case "leave":
+				ev.Kind = EventLeave
+				return printActions(c.Step(now, ev))
+			case "tick":
+				dur, err := time.ParseDuration(args["advance"])
+				require.NoError(t, err)
+				now = now.Add(dur)
+				return printActions(c.Tick(now))
+			case "targets":
+				tg := c.Targets(args["topic"])
+				var b strings.Builder
+				fmt.Fprintf(&b, "nodes: %s\n", strings.Join(tg.Nodes, " "))
+				for _, g := range tg.Groups {
+					fmt.Fprintf(&b, "group %s: %s\n", g.Filter, strings.Join(g.Nodes, " "))
+				}
+				return b.String()
+			case "seen":
+				return fmt.Sprintf("%v\n", c.Seen(args["origin"], num("inc"), num("seq")))
+			case "peers":
+				var b strings.Builder
+				for _, p := range c.Peers() {
+					fmt.Fprintf(&b, "%s routes=%d\n", p, c.RouteCount(p))
+				}
+				return b.String()
+			}
+			t.Fatalf("unknown command %s", d.Cmd)
+			return ""
+		})
+	})
+}
+
+func printActions(acts []Action) string {
+	if len(acts) == 0 {
+		return "ok\n"
+	}
+	names := map[ActionKind]string{ActionRequestSnapshot: "request-snapshot", ActionNodeUp: "node-up", ActionNodeDown: "node-down"}
+	var b strings.Builder
+	for _, a := range acts {
+		fmt.Fprintf(&b, "%s %s\n", names[a.Kind], a.Node)
+	}
+	return b.String()
+}
+
+func TestWindow_seen(t *testing.T) {
+	var w window
+	require.False(t, w.seen(1))
+	require.True(t, w.seen(1))
+	require.False(t, w.seen(3))
+	require.False(t, w.seen(2), "a late message inside the window is new")
+	require.True(t, w.seen(2))
+	require.False(t, w.seen(3+windowSize))
+	require.True(t, w.seen(3), "older than the window counts as seen")
+	require.False(t, w.seen(4+windowSize))
+	require.False(t, w.seen(5+2*windowSize), "a jump past the window forgets it")
+	require.False(t, w.seen(6+windowSize*2))
+}

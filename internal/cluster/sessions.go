@@ -1,0 +1,3 @@
+package cluster
+
+func (n *Node) nodeDown(string) {}
