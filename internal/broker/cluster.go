@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/mqtt/topic"
@@ -28,6 +29,73 @@ type Cluster interface {
 	// they could not be reached in time. A nil wait means nothing to wait
 	// for.
 	Forward(m *msg.Message) (targets int, wait func(func(error)))
+	// Claim makes this node the owner of clientID cluster-wide before its
+	// CONNECT is accepted, and takes the session from the node that held
+	// it: state is what that node's TakeSession returned (nil: none).
+	// done must be called once the session is open here; until then a
+	// claim from another node waits. An error refuses the CONNECT
+	// (Server unavailable): ownership could not be established. It
+	// blocks (a replicated write), bounded by ctx.
+	Claim(ctx context.Context, clientID string) (state []byte, done func(), err error)
+	// Release says that clientID's session ended on this node (no one
+	// owns it any more). It does not block.
+	Release(clientID string)
+	// Retain replicates a retained message set (or, with an empty
+	// payload, cleared) on this node to the others. It does not block.
+	Retain(m *msg.Message)
+}
+
+// ApplyRetained sets (m) or clears (nil) the retained message of topic as
+// replicated from the node it was published on; it is not replicated
+// again.
+func (s *Server) ApplyRetained(topic string, m *msg.Message) {
+	if !s.opts.RetainAvailable {
+		return
+	}
+	if m == nil {
+		if s.retained.Delete(topic) {
+			s.storeRetainedRecord(&msg.Message{Topic: topic}, true)
+		}
+		return
+	}
+	m.ID = s.nextMsgID()
+	s.storeRetained(m)
+}
+
+// retainCluster replicates a retained message that entered this node.
+func (s *Server) retainCluster(m *msg.Message) {
+	if cl := s.cluster(); cl != nil && m.Origin.Kind != msg.OriginCluster {
+		cl.Retain(m)
+	}
+}
+
+// claimTimeout bounds a CONNECT's wait for cluster-wide ownership.
+const claimTimeout = 10 * time.Second
+
+// claim establishes cp's client id as this node's cluster-wide, taking the
+// session from another node if one held it. Without a cluster it does
+// nothing.
+func (c *conn) claim(cp *connectParams) (func(), packet.ReasonCode) {
+	cl := c.s.cluster()
+	if cl == nil {
+		return func() {}, packet.Success
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	defer cancel()
+	state, done, err := cl.Claim(ctx, cp.clientID)
+	if err != nil {
+		c.logger().Warn("connection refused: cluster-wide ownership not established", "client_id", cp.clientID, "error", err)
+		return nil, pick(c.version == packet.V5, packet.ServerUnavailable, packet.V311ServerUnavailable)
+	}
+	cp.imported = state
+	return done, packet.Success
+}
+
+// releaseSession tells the cluster that clientID's session ended here.
+func (s *Server) releaseSession(clientID string) {
+	if cl := s.cluster(); cl != nil {
+		cl.Release(clientID)
+	}
 }
 
 // SetCluster attaches the node to a cluster. It is called once, before the

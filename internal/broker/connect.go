@@ -26,6 +26,9 @@ type connectParams struct {
 	willDelay      uint32
 	serverKeepAive uint16
 	keepAliveSet   bool
+	// imported is the session another node gave up for this CONNECT
+	// (cluster_session.go); nil: none.
+	imported []byte
 }
 
 // handleConnect accepts or refuses CONNECT, opens or resumes the session,
@@ -64,7 +67,13 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	c.clientAliasMax = p.Properties.TopicAliasMaximum
 	c.will, c.willDelay = cp.will, cp.willDelay
 	c.username = cp.username
+	done, code := c.claim(&cp) // cluster.go
+	if code != packet.Success {
+		c.refuse(code)
+		return nil
+	}
 	c.s.openSession(c, &cp)
+	done()
 	if c.keepAlive == 0 {
 		// Keep alive 0 turns the mechanism off: clear the connect timeout.
 		_ = c.nc.SetReadDeadline(time.Time{})

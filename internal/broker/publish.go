@@ -260,6 +260,7 @@ func (s *Server) publishWait(m *msg.Message, w *pubWait) routed {
 	}
 	if m.Retain && s.opts.RetainAvailable && h == nil {
 		s.storeRetained(m)
+		s.retainCluster(m) // cluster.go
 	}
 	if s.events.wants(msg.EventMessagePublished) {
 		s.events.emitUnlocked(msg.Event{

@@ -93,6 +93,9 @@ type counters struct {
 	// clusterAckFailed counts publishes whose acknowledgement was withheld
 	// because other nodes did not store the message in time (cluster.go).
 	clusterAckFailed atomic.Uint64
+	// clusterTakenIn and clusterTakenAway count sessions that moved to
+	// this node from another one, and away (cluster_session.go).
+	clusterTakenIn, clusterTakenAway atomic.Uint64
 }
 
 // Stats is a snapshot of the broker's counters.
@@ -120,6 +123,9 @@ type Stats struct {
 	// PUBREC of a message other nodes did not store in time (the client
 	// sends it again).
 	ClusterAckFailures uint64
+	// SessionsTakenIn and SessionsTakenAway count sessions taken over
+	// from another node, and by another node.
+	SessionsTakenIn, SessionsTakenAway uint64
 
 	// MessagesInByQoS and MessagesOutByQoS split MessagesIn/Out by QoS;
 	// PayloadBytesIn/OutByQoS are the PUBLISH payload bytes by QoS.
@@ -194,6 +200,8 @@ func (s *Server) Stats() Stats {
 		ProtocolErrors:    c.protocolErrors.Load(),
 
 		ClusterAckFailures: c.clusterAckFailed.Load(),
+		SessionsTakenIn:    c.clusterTakenIn.Load(),
+		SessionsTakenAway:  c.clusterTakenAway.Load(),
 	}
 	for r := DropReason(0); r < dropReasons; r++ {
 		st.Dropped[r.String()] = c.dropped[r].Load()

@@ -33,16 +33,22 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 			present = true
 		}
 	}
+	imported := false
 	if ss == nil {
 		ss = newSession(s, cp.clientID)
 		ss.mu.Lock()
 		s.sessions[cp.clientID] = ss
 		s.stats.sessions.Add(1)
+		imported = s.importSessionLocked(ss, cp) // cluster_session.go
+		present = imported
 	}
 	ss.uname.Store(&cp.username)
 	ss.version, ss.expiry, ss.window = c.version, cp.expiry, cp.window
 	ss.conn, ss.connectedAt = c, time.Now()
 	ss.saveLocked()
+	if imported {
+		ss.storeImportedLocked()
+	}
 	c.sess = ss
 	c.enqueue(outItem{pkt: c.connack(cp, present)})
 	c.v5Attached.Store(c.version == packet.V5)
@@ -88,6 +94,7 @@ func (s *Server) detach(c *conn) {
 		if ss.expiry == 0 {
 			s.removeSessionLocked(ss)
 			immediateWill = will
+			defer s.releaseSession(ss.id) // cluster.go
 		} else {
 			immediateWill = s.scheduleWillLocked(ss, c, will)
 			s.scheduleExpiryLocked(ss)
@@ -180,6 +187,7 @@ func (s *Server) expireSession(ss *Session) {
 	s.removeSessionLocked(ss)
 	ss.mu.Unlock()
 	s.mu.Unlock()
+	s.releaseSession(ss.id) // cluster.go
 	if will != nil {
 		will()
 	}

@@ -54,6 +54,9 @@ func (n *Node) subscribeControl() error {
 	if _, err := n.nc.Subscribe(subjAck+nodeToken(n.opts.Name), n.onAck); err != nil { // forward.go
 		return fmt.Errorf("cluster: subscribe acks: %w", err)
 	}
+	if _, err := n.nc.Subscribe(subjRPC+nodeToken(n.opts.Name)+".takeover", n.onTakeover); err != nil { // registry.go
+		return fmt.Errorf("cluster: subscribe takeovers: %w", err)
+	}
 	return n.subscribeRPC() // rpc.go
 }
 

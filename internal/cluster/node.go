@@ -53,6 +53,14 @@ type Options struct {
 type Broker interface {
 	DeliverRemote(m *msg.Message, after func(error)) int
 	DeliverShared(m *msg.Message, filter string, after func(error)) bool
+	// TakeSession closes the local connection of clientID (0x8E) and
+	// returns its session, removed here, encoded (nil: none).
+	TakeSession(clientID string) []byte
+	// HasSession reports whether clientID has a session here.
+	HasSession(clientID string) (exists, connected bool)
+	// ApplyRetained sets (m) or clears (nil) a retained message locally,
+	// as replicated from the node it was published on.
+	ApplyRetained(topic string, m *msg.Message)
 }
 
 // ErrNotStored is the error a QoS 1/2 forward ends with when a node with
@@ -94,6 +102,8 @@ type Node struct {
 	queues  map[string]string // queue name → "$share/g/f"
 	pending map[uint64]*pendingForward
 
+	st state // the replicated state (registry.go)
+
 	stats stats
 	quit  chan struct{}
 	wg    sync.WaitGroup
@@ -115,6 +125,7 @@ func Start(opts Options) (*Node, error) {
 		recv: make(chan *nats.Msg, recvBuffer), shared: make(chan *nats.Msg, recvBuffer),
 		core: NewCore(opts.Name, opts.NodeTimeout), filters: make(map[string]*localFilter),
 		queues: make(map[string]string), pending: make(map[uint64]*pendingForward), quit: make(chan struct{}),
+		st: state{ready: make(chan struct{}), locks: make(map[string]*claimLock), retainQ: make(chan retainOp, 4096)},
 	}
 	if err := n.startServer(); err != nil {
 		return nil, err
@@ -127,10 +138,12 @@ func Start(opts Options) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(3)
+	n.wg.Add(5)
 	go n.recvLoop()   // forward.go
 	go n.sharedLoop() // forward.go
 	go n.tickLoop()
+	go n.setupState() // registry.go
+	go n.retainLoop() // retained.go
 	return n, nil
 }
 

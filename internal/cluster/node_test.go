@@ -24,6 +24,26 @@ type testNode struct {
 	addr string
 }
 
+// TestCluster runs the cluster's scenarios on one three-node cluster (a
+// JetStream cluster takes seconds to elect its leaders: one start for all).
+func TestCluster(t *testing.T) {
+	nodes := startCluster(t, 3)
+	waitReady(t, nodes)
+	for _, tc := range []struct {
+		name string
+		f    func(*testing.T, []*testNode)
+	}{
+		{"crossNodeRouting", testCluster_crossNodeRouting},
+		{"onceWithOverlappingFilters", testCluster_onceWithOverlappingFilters},
+		{"takeoverAcrossNodes", testCluster_takeoverAcrossNodes},
+		{"liveTakeoverSends0x8E", testCluster_liveTakeoverSends0x8E},
+		{"simultaneousConnectsOneSession", testCluster_simultaneousConnectsOneSession},
+		{"retainedEverywhere", testCluster_retainedEverywhere},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.f(t, nodes) })
+	}
+}
+
 func freePort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -65,7 +85,7 @@ func startCluster(t *testing.T, n int) []*testNode {
 
 func startTestNode(t *testing.T, name, addr string, seeds []string) *testNode {
 	node, err := Start(Options{
-		Name: name, Address: addr, Seeds: seeds, ClusterName: "test", Replicas: 1, Dir: t.TempDir(),
+		Name: name, Address: addr, Seeds: seeds, ClusterName: "test", Replicas: min(3, len(seeds)), Dir: t.TempDir(),
 		ForwardTimeout: time.Second, NodeTimeout: 3 * time.Second, Logger: testutil.Logger(t),
 	})
 	if err != nil {
@@ -127,8 +147,7 @@ func waitRoute(t *testing.T, pub mqtt.Client, topic string, ch chan mqtt.Message
 	t.Fatalf("no route to %s within 20s", topic)
 }
 
-func TestCluster_crossNodeRouting(t *testing.T) {
-	nodes := startCluster(t, 3)
+func testCluster_crossNodeRouting(t *testing.T, nodes []*testNode) {
 	ch := make(chan mqtt.Message, 1000)
 	sub := connect(t, nodes[1].addr, "sub", true)
 	subscribe(t, sub, "devices/+/state", 1, ch)
@@ -154,8 +173,7 @@ func TestCluster_crossNodeRouting(t *testing.T) {
 	require.GreaterOrEqual(t, nodes[1].node.Stats().Received, uint64(n))
 }
 
-func TestCluster_onceWithOverlappingFilters(t *testing.T) {
-	nodes := startCluster(t, 2)
+func testCluster_onceWithOverlappingFilters(t *testing.T, nodes []*testNode) {
 	ch := make(chan mqtt.Message, 100)
 	o := mqtt.NewClientOptions().AddBroker("tcp://" + nodes[1].addr).SetClientID("sub").
 		SetAutoReconnect(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { ch <- m })

@@ -8,17 +8,19 @@ import (
 
 // stats are the node's counters (Stats takes a snapshot).
 type stats struct {
-	forwarded      atomic.Uint64
-	forwardedBytes atomic.Uint64
-	received       atomic.Uint64
-	duplicates     atomic.Uint64
-	retried        atomic.Uint64
-	forwardFailed  atomic.Uint64
-	malformed      atomic.Uint64
-	slowConsumer   atomic.Uint64
-	nodesLost      atomic.Uint64
-	takeovers      atomic.Uint64
-	adopted        atomic.Uint64
+	forwarded       atomic.Uint64
+	forwardedBytes  atomic.Uint64
+	received        atomic.Uint64
+	duplicates      atomic.Uint64
+	retried         atomic.Uint64
+	forwardFailed   atomic.Uint64
+	malformed       atomic.Uint64
+	slowConsumer    atomic.Uint64
+	nodesLost       atomic.Uint64
+	takeovers       atomic.Uint64
+	adopted         atomic.Uint64
+	fenced          atomic.Uint64
+	retainedDropped atomic.Uint64
 
 	latMu sync.Mutex
 	lat   LatencyHistogram
@@ -71,6 +73,10 @@ type Stats struct {
 	// NodesLost counts nodes declared gone; Takeovers sessions taken
 	// from another node; Adopted sessions adopted from a lost node.
 	NodesLost, Takeovers, Adopted uint64
+	// Fenced counts local sessions closed because the registry named
+	// another owner (after a partition); RetainedDropped retained
+	// messages not replicated (queue full or write failed).
+	Fenced, RetainedDropped uint64
 	// AckLatency is how long QoS 1/2 forwards waited for the nodes.
 	AckLatency LatencyHistogram
 }
@@ -84,6 +90,7 @@ func (n *Node) Stats() Stats {
 		Retried: s.retried.Load(), ForwardFailed: s.forwardFailed.Load(),
 		Malformed: s.malformed.Load(), SlowConsumer: s.slowConsumer.Load(),
 		NodesLost: s.nodesLost.Load(), Takeovers: s.takeovers.Load(), Adopted: s.adopted.Load(),
+		Fenced: s.fenced.Load(), RetainedDropped: s.retainedDropped.Load(),
 	}
 	s.latMu.Lock()
 	st.AckLatency = s.lat

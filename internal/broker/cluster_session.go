@@ -1,0 +1,193 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/iothub-dev/iothub/mqtt/packet"
+)
+
+// sessionExport is a session on its way to another node (a takeover across
+// nodes): the session record and the queue records of the store's format
+// (persist_record.go), the inflight window first in send order, then the
+// queue.
+type sessionExport struct {
+	Session  sessionRecord `json:"session"`
+	Messages [][]byte      `json:"messages,omitempty"`
+	InQoS2   []uint16      `json:"in_qos2,omitempty"`
+}
+
+// TakeSession gives up the session of clientID because another node claimed
+// it: its connection gets DISCONNECT 0x8E (v5) and is closed, and the
+// session leaves this node (store records included) and is returned
+// encoded for the new node; nil when there is none. Its messages move:
+// they are not counted as dropped.
+func (s *Server) TakeSession(clientID string) []byte {
+	s.mu.Lock()
+	ss := s.sessions[clientID]
+	if ss == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	ss.mu.Lock()
+	old := ss.conn
+	ss.conn = nil
+	stopTimer(&ss.expiryTimer)
+	stopTimer(&ss.willTimer)
+	exp := ss.exportLocked()
+	ss.forgetAllLocked()
+	s.stats.inflight.Add(-int64(len(ss.inflight)))
+	s.stats.queued.Add(-int64(ss.queue.len()))
+	s.mem.add(-ss.queue.bytes)
+	ss.inflight, ss.unsent, ss.queue, ss.inQoS2 = nil, 0, msgQueue{}, nil
+	s.removeSessionLocked(ss)
+	ss.wakeLocked()
+	ss.mu.Unlock()
+	s.mu.Unlock()
+	s.stats.clusterTakenAway.Add(1)
+	if old != nil {
+		old.takeResume.Store(true)
+		old.takenOver.Store(true)
+		old.setCause("takenover")
+		old.closeWith(packet.SessionTakenOver, "", "session taken over by another node")
+	}
+	b, err := json.Marshal(exp)
+	if err != nil {
+		s.log.Error("cannot encode session for another node", "client_id", clientID, "error", err)
+		return nil
+	}
+	return b
+}
+
+// HasSession reports whether clientID has a session on this node, and
+// whether it is connected.
+func (s *Server) HasSession(clientID string) (exists, connected bool) {
+	s.mu.Lock()
+	ss := s.sessions[clientID]
+	s.mu.Unlock()
+	if ss == nil {
+		return false, false
+	}
+	return true, ss.isConnected()
+}
+
+func (ss *Session) exportLocked() sessionExport {
+	exp := sessionExport{Session: sessionRecord{
+		Proto: byte(ss.version), Expiry: ss.expiry, Username: ss.usernameUnlocked(),
+		ConnectedAt: ss.connectedAt, DisconnectedAt: ss.disconnectedAt,
+	}}
+	for _, sub := range ss.subs {
+		o := sub.opts
+		exp.Session.Subs = append(exp.Session.Subs, subRecord{Filter: sub.filter, QoS: o.QoS, NoLocal: o.NoLocal,
+			RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling, SubID: sub.subID})
+	}
+	obs := make([]*outbound, 0, len(ss.inflight))
+	for _, ob := range ss.inflight {
+		obs = append(obs, ob)
+	}
+	sortBySeq(obs)
+	add := func(d *delivery, pid uint16, released bool) {
+		if b, err := encodeQueued(d, pid, released); err == nil {
+			exp.Messages = append(exp.Messages, b)
+		}
+	}
+	for _, ob := range obs {
+		add(&ob.d, ob.pid, ob.released)
+	}
+	for i := ss.queue.head; i < len(ss.queue.items); i++ {
+		add(&ss.queue.items[i], 0, false)
+	}
+	for pid := range ss.inQoS2 {
+		exp.InQoS2 = append(exp.InQoS2, pid)
+	}
+	sort.Slice(exp.InQoS2, func(i, j int) bool { return exp.InQoS2[i] < exp.InQoS2[j] })
+	return exp
+}
+
+// importLocked gives the new session ss (not yet attached) the state
+// another node exported: subscriptions, the inflight window (resent with
+// DUP on this connection) and the queue, all written to this node's store.
+func (s *Server) importLocked(ss *Session, b []byte) error {
+	var exp sessionExport
+	if err := json.Unmarshal(b, &exp); err != nil {
+		return fmt.Errorf("imported session: %w", err)
+	}
+	for _, sr := range exp.Session.Subs {
+		sub := &subscription{sess: ss, filter: sr.Filter, subID: sr.SubID, opts: packet.Subscription{
+			Filter: sr.Filter, QoS: sr.QoS, NoLocal: sr.NoLocal,
+			RetainAsPublished: sr.RetainAsPublished, RetainHandling: sr.RetainHandling}}
+		if sr.SubID != 0 {
+			sub.ids = []uint32{sr.SubID}
+		}
+		if _, err := s.trieSubscribe(sr.Filter, ss.id, sub); err != nil {
+			continue
+		}
+		if ss.subs == nil {
+			ss.subs = make(map[string]*subscription)
+		}
+		ss.subs[sr.Filter] = sub
+	}
+	now := time.Now()
+	for _, rb := range exp.Messages {
+		rec, err := decodeQueued(rb)
+		if err != nil || rec.d.m.Expired(now) {
+			continue
+		}
+		rec.d.m.ID = s.nextMsgID()
+		rec.d.m.QoS = rec.d.qos
+		if _, used := ss.inflight[rec.pid]; rec.pid != 0 && !used {
+			if ss.inflight == nil {
+				ss.inflight = make(map[uint16]*outbound)
+			}
+			ss.seq++
+			ob := &outbound{d: rec.d, pid: rec.pid, seq: ss.seq, released: rec.released && rec.d.qos == 2}
+			ss.inflight[rec.pid] = ob
+			ss.nextPID = max(ss.nextPID, rec.pid+1, 1)
+			s.stats.inflight.Add(1)
+			continue
+		}
+		ss.pushLocked(rec.d)
+	}
+	for _, pid := range exp.InQoS2 {
+		if ss.inQoS2 == nil {
+			ss.inQoS2 = make(map[uint16]struct{})
+		}
+		ss.inQoS2[pid] = struct{}{}
+	}
+	return nil
+}
+
+// importSessionLocked imports the session the cluster took from another
+// node for this CONNECT (Clean Start 0 only); it reports whether there was
+// one (Session Present).
+func (s *Server) importSessionLocked(ss *Session, cp *connectParams) bool {
+	if cp.imported == nil || cp.cleanStart {
+		return false
+	}
+	if err := s.importLocked(ss, cp.imported); err != nil {
+		s.log.Error("session from another node not imported", "client_id", ss.id, "error", err)
+		return false
+	}
+	s.stats.clusterTakenIn.Add(1)
+	return true
+}
+
+// storeImportedLocked writes an imported session's messages to this node's
+// store once its expiry is known (after the CONNECT set it).
+func (ss *Session) storeImportedLocked() {
+	if !ss.persistentLocked() {
+		return
+	}
+	ss.saveLocked()
+	for _, ob := range ss.inflight {
+		ss.storeNewLocked(&ob.d, ob.pid)
+	}
+	for i := ss.queue.head; i < len(ss.queue.items); i++ {
+		ss.storeNewLocked(&ss.queue.items[i], 0)
+	}
+	for pid := range ss.inQoS2 {
+		ss.storeQoS2Locked(pid, false)
+	}
+}

@@ -1,0 +1,317 @@
+package cluster
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The replicated state: KV buckets of JetStream, each replicated Replicas
+// ways. There is no JetStream consumer per device or subscription: each
+// node runs one watcher per bucket.
+const (
+	bucketSessions = "iothub_sessions" // client id → owning node
+	bucketRetained = "iothub_retained" // topic → retained message
+)
+
+// ErrNotReady is returned by Claim while the replicated state cannot be
+// reached (no JetStream quorum: too few nodes, or this node is on the
+// minority side of a partition).
+var ErrNotReady = errors.New("cluster: replicated state not reachable")
+
+// owner is the value of a session registry entry.
+type owner struct {
+	Node        string    `json:"node"`
+	Incarnation uint64    `json:"inc"`
+	Since       time.Time `json:"since"`
+}
+
+// registryKey is the KV key of a client id (KV keys allow few characters).
+func registryKey(clientID string) string {
+	return "c." + base64.RawURLEncoding.EncodeToString([]byte(clientID))
+}
+
+func clientOfKey(key string) (string, bool) {
+	if len(key) < 2 || key[:2] != "c." {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(key[2:])
+	return string(b), err == nil
+}
+
+// state is the node's handle on the replicated state.
+type state struct {
+	ready    chan struct{} // closed once the buckets exist
+	js       jetstream.JetStream
+	sessions jetstream.KeyValue
+	retained jetstream.KeyValue
+
+	locksMu sync.Mutex
+	locks   map[string]*claimLock // per client id, while a claim runs here
+
+	retainQ chan retainOp // retained puts, in publish order
+}
+
+type claimLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// setupState creates (or opens) the buckets, retrying until JetStream has
+// a quorum, then starts the watchers.
+func (n *Node) setupState() {
+	defer n.wg.Done()
+	js, err := jetstream.New(n.nc)
+	if err != nil {
+		n.log.Error("jetstream client", "error", err)
+		return
+	}
+	n.st.js = js
+	for attempt := 0; ; attempt++ {
+		if err := n.createBuckets(); err == nil {
+			break
+		} else if attempt%10 == 9 {
+			n.log.Warn("replicated state not ready yet; waiting for enough nodes", "replicas", n.opts.Replicas, "error", err)
+		}
+		select {
+		case <-n.quit:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	close(n.st.ready)
+	n.log.Info("replicated state ready", "replicas", n.opts.Replicas)
+	n.wg.Add(2)
+	go n.watchRegistry()
+	go n.watchRetained() // retained.go
+}
+
+func (n *Node) createBuckets() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var err error
+	n.st.sessions, err = n.st.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: bucketSessions, Description: "iothub: client id → owning node", History: 1,
+		Replicas: n.opts.Replicas, Storage: jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", bucketSessions, err)
+	}
+	n.st.retained, err = n.st.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: bucketRetained, Description: "iothub: retained messages", History: 1,
+		Replicas: n.opts.Replicas, Storage: jetstream.FileStorage, MaxValueSize: int32(max(n.opts.MaxPayload, 1<<20)),
+	})
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", bucketRetained, err)
+	}
+	return nil
+}
+
+func (n *Node) lockClient(id string) func() {
+	n.st.locksMu.Lock()
+	l := n.st.locks[id]
+	if l == nil {
+		l = &claimLock{}
+		n.st.locks[id] = l
+	}
+	l.refs++
+	n.st.locksMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		n.st.locksMu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(n.st.locks, id)
+		}
+		n.st.locksMu.Unlock()
+	}
+}
+
+// Claim implements broker.Cluster: it makes this node the registered owner
+// of clientID with a compare-and-set on the entry's revision (a concurrent
+// claim on another node makes one of them retry: one owner at a time),
+// then asks the previous owner, if it is another live node, for the
+// session. The previous owner closes its connection with 0x8E. Claims of
+// one client id on this node are serialised until done is called.
+func (n *Node) Claim(ctx context.Context, clientID string) ([]byte, func(), error) {
+	select {
+	case <-n.st.ready:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+	}
+	unlock := n.lockClient(clientID)
+	prev, err := n.register(ctx, clientID)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	if prev == nil || prev.Node == n.opts.Name {
+		return nil, unlock, nil
+	}
+	n.stats.takeovers.Add(1)
+	return n.requestTakeover(ctx, prev.Node, clientID), unlock, nil
+}
+
+// register writes this node as clientID's owner and returns the previous
+// owner (nil: none).
+func (n *Node) register(ctx context.Context, clientID string) (*owner, error) {
+	key := registryKey(clientID)
+	val, _ := json.Marshal(owner{Node: n.opts.Name, Incarnation: n.inc, Since: time.Now()})
+	for attempt := 0; attempt < 8; attempt++ {
+		e, err := n.st.sessions.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted):
+			var rev uint64
+			if e != nil {
+				rev = e.Revision()
+			}
+			if rev == 0 {
+				_, err = n.st.sessions.Create(ctx, key, val)
+			} else {
+				_, err = n.st.sessions.Update(ctx, key, val, rev)
+			}
+			if err == nil {
+				return nil, nil
+			}
+		case err != nil:
+			return nil, fmt.Errorf("%w: registry read: %w", ErrNotReady, err)
+		default:
+			var prev owner
+			_ = json.Unmarshal(e.Value(), &prev)
+			if _, err = n.st.sessions.Update(ctx, key, val, e.Revision()); err == nil {
+				return &prev, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: registry write: %w", ErrNotReady, err)
+		}
+		n.log.Debug("registry claim raced; retrying", "client_id", clientID, "error", err)
+	}
+	return nil, fmt.Errorf("%w: registry claim of %q kept racing", ErrNotReady, clientID)
+}
+
+// requestTakeover asks node for clientID's session; nil when the node is
+// gone or does not answer in time (the session starts empty here).
+func (n *Node) requestTakeover(ctx context.Context, node, clientID string) []byte {
+	n.mu.Lock()
+	alive := n.core.Alive(node)
+	n.mu.Unlock()
+	if !alive {
+		n.log.Info("session owner is gone; session starts here without its state", "client_id", clientID, "node", node)
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*n.opts.ForwardTimeout)
+	defer cancel()
+	reply, err := n.nc.RequestWithContext(rctx, subjRPC+nodeToken(node)+".takeover", []byte(clientID))
+	if err != nil {
+		n.log.Warn("takeover request unanswered; session starts here without its state", "client_id", clientID, "node", node, "error", err)
+		return nil
+	}
+	if len(reply.Data) == 0 {
+		return nil
+	}
+	return reply.Data
+}
+
+// onTakeover answers another node's claim: the local session is closed
+// (0x8E) and handed over.
+func (n *Node) onTakeover(m *nats.Msg) {
+	id := string(m.Data)
+	go func() {
+		unlock := n.lockClient(id)
+		var state []byte
+		if bp := n.broker.Load(); bp != nil {
+			state = (*bp).TakeSession(id)
+		}
+		unlock()
+		_ = m.Respond(state)
+	}()
+}
+
+// Release implements broker.Cluster: the registry entry is deleted if it
+// still names this node.
+func (n *Node) Release(clientID string) {
+	select {
+	case <-n.st.ready:
+	default:
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), n.opts.ForwardTimeout)
+		defer cancel()
+		key := registryKey(clientID)
+		e, err := n.st.sessions.Get(ctx, key)
+		if err != nil {
+			return
+		}
+		var o owner
+		if json.Unmarshal(e.Value(), &o) != nil || o.Node != n.opts.Name {
+			return
+		}
+		_ = n.st.sessions.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+	}()
+}
+
+// watchRegistry kicks local sessions that the registry says another node
+// owns: after a partition heals, a client that connected on both sides
+// keeps only the registered session. A takeover in progress is given a
+// grace period (its request normally comes first and moves the session).
+func (n *Node) watchRegistry() {
+	defer n.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-n.quit; cancel() }()
+	w, err := n.st.sessions.WatchAll(ctx, jetstream.UpdatesOnly())
+	if err != nil {
+		n.log.Error("registry watch", "error", err)
+		return
+	}
+	for e := range w.Updates() {
+		if e == nil || e.Operation() != jetstream.KeyValuePut {
+			continue
+		}
+		var o owner
+		if json.Unmarshal(e.Value(), &o) != nil || o.Node == n.opts.Name {
+			continue
+		}
+		id, ok := clientOfKey(e.Key())
+		if !ok {
+			continue
+		}
+		time.AfterFunc(3*n.opts.ForwardTimeout, func() { n.fence(id) })
+	}
+}
+
+// fence closes the local session of id if the registry still names another
+// node.
+func (n *Node) fence(id string) {
+	bp := n.broker.Load()
+	if bp == nil {
+		return
+	}
+	if exists, _ := (*bp).HasSession(id); !exists {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.opts.ForwardTimeout)
+	defer cancel()
+	e, err := n.st.sessions.Get(ctx, registryKey(id))
+	if err != nil {
+		return
+	}
+	var o owner
+	if json.Unmarshal(e.Value(), &o) != nil || o.Node == n.opts.Name {
+		return
+	}
+	unlock := n.lockClient(id)
+	(*bp).TakeSession(id)
+	unlock()
+	n.stats.fenced.Add(1)
+	n.log.Warn("session owned by another node closed here", "client_id", id, "owner", o.Node)
+}
