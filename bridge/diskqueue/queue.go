@@ -111,8 +111,9 @@ type Queue struct {
 	cursorF *os.File
 	cur     Position // committed read position
 	tailSeq int64    // sequence number of the next appended record
-	pend    []byte   // frames appended to the tail segment and not yet written (Flush)
-	dirty   bool     // written since the last fsync
+	pend     []byte // frames appended to the tail segment and not yet written (Flush)
+	dirty    bool   // segments or cursor written since the last fsync of the interval policy
+	unsynced bool   // records written since the last fsync of the tail (Flush)
 	closed  bool
 	dropped uint64
 	stop    chan struct{}
@@ -346,12 +347,14 @@ func (q *Queue) Flush(sync bool) error {
 	if err := q.flush(); err != nil {
 		return err
 	}
-	if (sync || q.o.Fsync == FsyncAlways) && q.o.Fsync != FsyncNever && q.dirty {
+	// Only the records need the disk: a cursor behind by a few commits
+	// sends records again after a crash, it loses none (the interval
+	// policy syncs it).
+	if (sync || q.o.Fsync == FsyncAlways) && q.o.Fsync != FsyncNever && q.unsynced {
 		if err := q.w.Sync(); err != nil {
 			return fmt.Errorf("diskqueue: fsync: %w", err)
 		}
-		_ = q.cursorF.Sync()
-		q.dirty = false
+		q.unsynced = false
 	}
 	return nil
 }
@@ -376,7 +379,7 @@ func (q *Queue) flush() error {
 	if cap(q.pend) > 2*maxPending {
 		q.pend = nil
 	}
-	q.dirty = true
+	q.dirty, q.unsynced = true, true
 	return nil
 }
 

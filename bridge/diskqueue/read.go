@@ -186,10 +186,10 @@ func (q *Queue) syncLoop() {
 			return
 		case <-t.C:
 			q.mu.Lock()
-			if q.dirty && !q.closed {
+			if q.dirty && !q.closed && len(q.pend) == 0 {
 				_ = q.w.Sync()
 				_ = q.cursorF.Sync()
-				q.dirty = false
+				q.dirty, q.unsynced = false, false
 			}
 			q.mu.Unlock()
 		}
