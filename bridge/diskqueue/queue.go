@@ -101,23 +101,23 @@ const firstSegment = 1 << 32
 
 // Queue is a durable FIFO of byte strings in one directory.
 type Queue struct {
-	mu      sync.Mutex
-	dir     string
-	o       Options
-	segs    []segment // ascending; the last is the tail being appended to
-	w       *os.File  // the tail segment
-	r       *os.File  // a read handle on rID
-	rID     uint64
-	cursorF *os.File
-	cur     Position // committed read position
-	tailSeq int64    // sequence number of the next appended record
-	pend     []byte // frames appended to the tail segment and not yet written (Flush)
-	dirty    bool   // segments or cursor written since the last fsync of the interval policy
-	unsynced bool   // records written since the last fsync of the tail (Flush)
-	closed  bool
-	dropped uint64
-	stop    chan struct{}
-	done    chan struct{}
+	mu       sync.Mutex
+	dir      string
+	o        Options
+	segs     []segment // ascending; the last is the tail being appended to
+	w        *os.File  // the tail segment
+	r        *os.File  // a read handle on rID
+	rID      uint64
+	cursorF  *os.File
+	cur      Position // committed read position
+	tailSeq  int64    // sequence number of the next appended record
+	pend     []byte   // frames appended to the tail segment and not yet written (Flush)
+	dirty    bool     // segments or cursor written since the last fsync of the interval policy
+	unsynced bool     // records written since the last fsync of the tail (Flush)
+	closed   bool
+	dropped  uint64
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 func segName(id uint64) string { return fmt.Sprintf("%020d.seg", id) }
