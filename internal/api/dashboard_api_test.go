@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -328,4 +329,36 @@ func TestClients_filtersAndDiscard(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, status)
 	status, _ = e.call(t, "DELETE", "/api/v1/clients/lock-2/session", nil)
 	require.Equal(t, http.StatusNotFound, status)
+}
+
+// A stream outlives the server's read timeout (api.read_timeout, 30 s by
+// default, bounds reading a request; a stream lasts 30 minutes).
+func TestStreamMessages_outlivesReadTimeout(t *testing.T) {
+	e := newEnv(t, nil)
+	srv := httptest.NewUnstartedServer(e.srv.Config.Handler)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/v1/messages/stream?filter=late", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+e.key)
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	_, err = rd.ReadString('\n')
+	require.NoError(t, err)
+	start := time.Now()
+	time.Sleep(3 * srv.Config.ReadTimeout) // the deadline must pass: nothing to await but time
+	_, err = e.b.Publish(ctx, &msg.Message{Topic: "late", Payload: []byte("still here")})
+	require.NoError(t, err)
+	for {
+		l, err := rd.ReadString('\n')
+		require.NoError(t, err, "the stream ended %v after it began", time.Since(start))
+		if strings.Contains(l, "still here") {
+			return
+		}
+	}
 }

@@ -89,7 +89,10 @@ func (a *API) streamMessages(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer cancel()
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives a server-wide write timeout
+	// A stream outlives the server's read and write timeouts
+	// (api.read_timeout; TestStreamMessages_outlivesReadTimeout).
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
