@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -146,6 +147,19 @@ func TestDashboard_browser(t *testing.T) {
 	subscribe(t, devices["lock-dash-2"], "devices/lock-dash-2/command")
 	pub(t, h, "-q", "1", "-r", "-t", "devices/lock-dash-2/state", "-m", `{"action":"unlock","battery":83.4,"lock_state":1}`)
 
+	// A webhook bridge to a local receiver, fed by the rule made below.
+	var hooked sync.WaitGroup
+	hooked.Add(1)
+	var once sync.Once
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		once.Do(hooked.Done)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(receiver.Close)
+	code, body := apiCall(t, h, "POST", "/api/v1/bridges", bootstrapKey(t, h),
+		`{"name":"lock_hook","type":"webhook","webhook":{"url":"`+receiver.URL+`/locks/${clientid}"}}`)
+	require.Equal(t, http.StatusCreated, code, body)
+
 	b := startBrowser(t)
 	base := "http://" + h.api
 
@@ -182,7 +196,8 @@ func TestDashboard_browser(t *testing.T) {
 			setValue("#rule-id", "dash_rule"), setValue("#rule-sql", "SELECT payload.battery AS battery\nFROM \"devices/+/state\"\nWHERE payload.battery < lowr(20)"),
 			setValue("#rule-actions", "[]"), click("#rule-test"))
 		b.waitJS(t, "error marked", `!!document.querySelector('#rule-sql-error mark') && document.getElementById('rule-error').textContent.includes('3:')`)
-		b.run(t, "fix and test", setValue("#rule-sql", "SELECT payload.battery AS battery\nFROM \"devices/+/state\"\nWHERE payload.battery < 20"), click("#rule-test"))
+		b.run(t, "fix and test", setValue("#rule-sql", "SELECT clientid, payload.battery AS battery\nFROM \"devices/+/state\"\nWHERE payload.battery < 20"),
+			setValue("#rule-actions", `[{"type":"bridge","bridge":"lock_hook"}]`), click("#rule-test"))
 		b.waitJS(t, "output shown", `(document.getElementById('rule-outputs')||{}).textContent?.includes('12.5')`)
 		b.screenshot(t, "rules-editor")
 		b.run(t, "create", click("#rule-save"))
@@ -212,7 +227,9 @@ func TestDashboard_browser(t *testing.T) {
 	})
 
 	t.Run("bridges and security", func(t *testing.T) {
-		b.run(t, "bridges", chromedp.Navigate(base+"/#/bridges"), visible("#bridges-list table"))
+		waitGroup(t, &hooked, "the webhook receiver got the rule's record")
+		b.run(t, "bridges", chromedp.Navigate(base+"/#/bridges"), visible(`tr[data-bridge="lock_hook"]`))
+		b.waitJS(t, "sent and throughput", `(t => t.includes('webhook') && /\d+\.\d\/s/.test(t))(document.querySelector('tr[data-bridge="lock_hook"]').textContent)`)
 		b.screenshot(t, "bridges")
 		b.run(t, "acl", chromedp.Navigate(base+"/#/security"), visible("#acl-topic"),
 			setValue("#acl-client", "sensor-7"), setValue("#acl-topic", "$SYS/broker/uptime"), click("#acl-check"))
@@ -275,6 +292,18 @@ func TestDashboard_browser(t *testing.T) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	require.Empty(t, b.errors, "the pages raised JavaScript or console errors (a CSP violation shows here)")
+}
+
+// waitGroup waits for wg, bounded.
+func waitGroup(t *testing.T, wg *sync.WaitGroup, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("not within 30s: %s", what)
+	}
 }
 
 // dashboardGet sends GET path with a dashboard session cookie ("": none).
