@@ -78,7 +78,7 @@ func (a *App) setupAPI() error {
 	}
 	c := a.cfg.API
 	a.api.api = api.New(api.Options{
-		Broker:             a.broker,
+		Broker:             clusterBroker{a.broker, a}, // cluster_api.go
 		Keys:               keys,
 		Logger:             a.log,
 		MaxBodyBytes:       int64(c.MaxBodyBytes),

@@ -37,6 +37,11 @@ func (a *App) startCluster() error {
 	a.broker.SetCluster(node)
 	node.Attach(a.broker)
 	a.cluster = node
+	if err := a.serveClusterAPI(); err != nil { // cluster_api.go
+		node.Close()
+		a.cluster = nil
+		return fmt.Errorf("cluster: %w", err)
+	}
 	a.log.Info("cluster node started", "node", a.cfg.Node.Name, "address", c.Address, "seeds", c.Seeds)
 	return nil
 }

@@ -1,0 +1,423 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
+)
+
+// clusterKey is the bootstrap API key of the cluster tests' nodes.
+const clusterKey = "ihk_cluster_test_key_0123456789abcdef"
+
+// clusterHub is one node of a test cluster: a hub whose second TCP
+// listener (lb) expects the PROXY protocol from HAProxy.
+type clusterHub struct {
+	*hub
+	name string
+	lb   string // the PROXY-protocol listener HAProxy sends to
+}
+
+// testCluster is three nodes of the built binary on loopback behind one
+// HAProxy (TCP mode, PROXY protocol v2 to the hubs).
+type testCluster struct {
+	nodes []*clusterHub
+	lb    string // HAProxy's MQTT address: the cluster's one address
+}
+
+// startTestCluster starts n nodes that list each other as seeds, and
+// HAProxy in front of them, and waits until the replicated state is ready
+// on every node.
+func startTestCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	seeds := make([]string, n)
+	for i := range seeds {
+		seeds[i] = freePort(t)
+	}
+	tc := &testCluster{lb: freePort(t)}
+	var wg sync.WaitGroup
+	tc.nodes = make([]*clusterHub, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tc.nodes[i] = startClusterHub(t, "n"+strconv.Itoa(i+1), seeds[i], seeds)
+		}()
+	}
+	wg.Wait()
+	for _, h := range tc.nodes {
+		require.NotNil(t, h, "a node did not start")
+	}
+	tc.startHAProxy(t)
+	deadline := time.Now().Add(90 * time.Second)
+	for _, h := range tc.nodes {
+		for {
+			code, body := apiCall(t, h.hub, http.MethodGet, "/api/v1/cluster", clusterKey, "")
+			if code == http.StatusOK && strings.Count(body, `"state":"up"`) == n && strings.Contains(body, `"healthy":true`) &&
+				h.logs.contains("replicated state ready") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: cluster not formed within 90s: %d %s", h.name, code, body)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return tc
+}
+
+func startClusterHub(t *testing.T, name, addr string, seeds []string) *clusterHub {
+	dir := t.TempDir()
+	lb := freePort(t)
+	cfg := filepath.Join(dir, "iothub.yaml")
+	yaml := fmt.Sprintf("listeners:\n  tcp:\n    - name: tcp\n      address: 127.0.0.1:0\n    - name: lb\n      address: %s\n      proxy_protocol: true\n", lb)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Error(err)
+		return nil
+	}
+	env := []string{"IOTHUB_API_KEY=" + clusterKey, "IOTHUB_CLUSTER_NODE_TIMEOUT=3s", "IOTHUB_CLUSTER_FORWARD_TIMEOUT=1s"}
+	h := startHubIn(t, filepath.Join(dir, "data"), env, "--config", cfg, "--node-name", name,
+		"--cluster-addr", addr, "--cluster-seeds", strings.Join(seeds, ","), "--log-level", "info")
+	return &clusterHub{hub: h, name: name, lb: lb}
+}
+
+// startHAProxy runs HAProxy in the foreground: round robin over the nodes'
+// PROXY-protocol listeners, a node out of rotation within a second of
+// failing its health check.
+func (tc *testCluster) startHAProxy(t *testing.T) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "global\n  maxconn 4096\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 5m\n  timeout server 5m\n")
+	fmt.Fprintf(&b, "frontend mqtt\n  bind %s\n  default_backend hubs\nbackend hubs\n  balance roundrobin\n", tc.lb)
+	for _, h := range tc.nodes {
+		fmt.Fprintf(&b, "  server %s %s send-proxy-v2 check check-send-proxy inter 300ms fall 1 rise 1\n", h.name, h.lb)
+	}
+	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
+	require.NoError(t, os.WriteFile(cfg, []byte(b.String()), 0o600))
+	logs := &syncBuffer{}
+	cmd := exec.Command(haproxyPath(t), "-db", "-f", cfg)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("haproxy output:\n%s", logs.String())
+		}
+	})
+	waitListening(t, tc.lb, exited)
+}
+
+func haproxyPath(t *testing.T) string {
+	if p, err := exec.LookPath("haproxy"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
+		return "/usr/sbin/haproxy"
+	}
+	return tool(t, "haproxy") // fails: scripts/test-deps.sh installs it
+}
+
+// contains reports whether the process printed s.
+func (s *syncBuffer) contains(sub string) bool { return strings.Contains(s.String(), sub) }
+
+// pahoClient connects a paho (3.1.1) client to addr; messages go to ch.
+func pahoClient(t *testing.T, addr, id string, clean bool, ch chan<- mqtt.Message) mqtt.Client {
+	t.Helper()
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetCleanSession(clean).
+		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second)
+	if ch != nil {
+		o.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { ch <- m })
+	}
+	c := mqtt.NewClient(o)
+	tok := c.Connect()
+	require.True(t, tok.WaitTimeout(15*time.Second), "connect %s", id)
+	require.NoError(t, tok.Error())
+	t.Cleanup(func() { c.Disconnect(0) })
+	return c
+}
+
+func pahoSubscribe(t *testing.T, c mqtt.Client, filter string, qos byte) {
+	t.Helper()
+	tok := c.Subscribe(filter, qos, nil)
+	require.True(t, tok.WaitTimeout(15*time.Second))
+	require.NoError(t, tok.Error())
+}
+
+// waitForRoute publishes probes on topic through pub until ch gets one:
+// interest reaches the other nodes asynchronously. It drains ch after.
+func waitForRoute(t *testing.T, pub mqtt.Client, topic string, ch chan mqtt.Message) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		pub.Publish(topic, 0, false, "probe").WaitTimeout(5 * time.Second)
+		select {
+		case <-ch:
+			for {
+				select {
+				case <-ch:
+				case <-time.After(300 * time.Millisecond):
+					return
+				}
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no route to %s within 30s", topic)
+}
+
+// TestCluster runs the cluster scenarios on one three-node cluster behind
+// HAProxy; the last one kills a node.
+func TestCluster(t *testing.T) {
+	tc := startTestCluster(t, 3)
+	t.Run("pubSubAcrossNodes", tc.pubSubAcrossNodes)
+	t.Run("sharedSubscriptionAcrossNodes", tc.sharedAcrossNodes)
+	t.Run("commandThroughAnotherNode", tc.commandThroughAnotherNode)
+	t.Run("takeoverThroughLoadBalancer", tc.takeoverThroughLB)
+	t.Run("killNodeUnderQoS1Load", tc.killUnderLoad)
+}
+
+// pubSubAcrossNodes: mosquitto_sub on n2 gets QoS 0, 1 and 2 messages that
+// mosquitto_pub sends to n1, and a paho client through HAProxy gets them too.
+func (tc *testCluster) pubSubAcrossNodes(t *testing.T) {
+	s := startSub(t, tc.nodes[1].hub, "-q", "2", "-t", "xnode/#", "-i", "xnode-sub")
+	s.waitLine(t, "SUBACK")
+	viaLB := make(chan mqtt.Message, 100)
+	lbSub := pahoClient(t, tc.lb, "xnode-lb", true, viaLB)
+	pahoSubscribe(t, lbSub, "xnode/#", 2)
+	probe := pahoClient(t, tc.nodes[0].mqtt, "xnode-probe", true, nil)
+	waitForRoute(t, probe, "xnode/probe", viaLB)
+	for q := range 3 {
+		pub(t, tc.nodes[0].hub, "-q", strconv.Itoa(q), "-t", "xnode/q"+strconv.Itoa(q), "-m", "hello "+strconv.Itoa(q))
+		s.waitLine(t, "MSG xnode/q"+strconv.Itoa(q)+" hello "+strconv.Itoa(q))
+		select {
+		case m := <-viaLB:
+			for string(m.Payload()) == "probe" {
+				m = <-viaLB
+			}
+			require.Equal(t, "hello "+strconv.Itoa(q), string(m.Payload()))
+		case <-time.After(15 * time.Second):
+			t.Fatalf("QoS %d message not received through HAProxy", q)
+		}
+	}
+}
+
+// sharedAcrossNodes: members of one shared group on n2 and n3 share the
+// messages published on n1: each message goes to exactly one of them.
+func (tc *testCluster) sharedAcrossNodes(t *testing.T) {
+	got := make(chan mqtt.Message, 500)
+	var perMember [2]atomic.Int64
+	for i, h := range tc.nodes[1:] {
+		c := pahoClient(t, h.mqtt, "worker-"+strconv.Itoa(i), true, nil)
+		tok := c.Subscribe("$share/workers/jobs/#", 1, func(_ mqtt.Client, m mqtt.Message) { perMember[i].Add(1); got <- m })
+		require.True(t, tok.WaitTimeout(15*time.Second))
+		require.NoError(t, tok.Error())
+	}
+	pubc := pahoClient(t, tc.nodes[0].mqtt, "jobs-pub", true, nil)
+	waitForRoute(t, pubc, "jobs/probe", got)
+	const n = 60
+	for i := range n {
+		tok := pubc.Publish("jobs/"+strconv.Itoa(i), 1, false, strconv.Itoa(i))
+		require.True(t, tok.WaitTimeout(15*time.Second))
+		require.NoError(t, tok.Error())
+	}
+	seen := map[string]int{}
+	for len(seen) < n {
+		select {
+		case m := <-got:
+			if string(m.Payload()) != "probe" {
+				seen[string(m.Payload())]++
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("shared messages missing: got %d of %d", len(seen), n)
+		}
+	}
+	select {
+	case m := <-got:
+		require.Equal(t, "probe", string(m.Payload()), "a message went to two members")
+	case <-time.After(500 * time.Millisecond):
+	}
+	for k, c := range seen {
+		require.Equal(t, 1, c, "message %s delivered %d times", k, c)
+	}
+}
+
+// commandThroughAnotherNode: a door lock (MQTT 5) holds its connection on
+// n3; the API of n1 sends it an unlock command with wait=acked.
+func (tc *testCluster) commandThroughAnotherNode(t *testing.T) {
+	lock := "lock-remote-1"
+	nc, err := net.DialTimeout("tcp", tc.nodes[2].mqtt, 5*time.Second)
+	require.NoError(t, err)
+	cmds := make(chan *paho.Publish, 4)
+	c := paho.NewClient(paho.ClientConfig{Conn: nc, OnClientError: func(error) {},
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(p paho.PublishReceived) (bool, error) {
+			cmds <- p.Packet
+			return true, nil
+		}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_, err = c.Connect(ctx, &paho.Connect{ClientID: lock, CleanStart: true, KeepAlive: 30})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+	_, err = c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "devices/" + lock + "/command", QoS: 1}}})
+	require.NoError(t, err)
+
+	body := `{"payload":{"action":"unlock","nonce_str":"u7u4p0n8"},"qos":1}`
+	code, resp := apiCall(t, tc.nodes[0].hub, http.MethodPost, "/api/v1/devices/"+lock+"/commands?wait=acked&timeout=20s", clusterKey, body)
+	require.Equal(t, http.StatusOK, code, resp)
+	require.Contains(t, resp, `"acked"`)
+	select {
+	case p := <-cmds:
+		require.Contains(t, string(p.Payload), "unlock")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the device got no command")
+	}
+	code, resp = apiCall(t, tc.nodes[1].hub, http.MethodGet, "/api/v1/clients/"+lock, clusterKey, "")
+	require.Equal(t, http.StatusOK, code, "any node finds the client: %s", resp)
+	code, resp = apiCall(t, tc.nodes[0].hub, http.MethodGet, "/api/v1/clients?limit=1000", clusterKey, "")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, resp, lock, "the client list spans the nodes")
+	code, resp = apiCall(t, tc.nodes[1].hub, http.MethodDelete, "/api/v1/clients/"+lock, clusterKey, "")
+	require.Less(t, code, 300, "kick through another node: %s", resp)
+}
+
+// takeoverThroughLB: one client id connects twice through HAProxy (round
+// robin puts the connections on different nodes): the first connection
+// gets 0x8E, the second finds its session.
+func (tc *testCluster) takeoverThroughLB(t *testing.T) {
+	gone := make(chan byte, 2)
+	dial := func(onGone func(*paho.Disconnect)) (*paho.Connack, error) {
+		nc, err := net.DialTimeout("tcp", tc.lb, 5*time.Second)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = nc.Close() })
+		c := paho.NewClient(paho.ClientConfig{Conn: nc, OnClientError: func(error) {}, OnServerDisconnect: onGone})
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		expiry := uint32(600)
+		return c.Connect(ctx, &paho.Connect{ClientID: "roamer", CleanStart: false, KeepAlive: 30,
+			Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	}
+	_, err := dial(func(d *paho.Disconnect) { gone <- d.ReasonCode })
+	require.NoError(t, err)
+	ack, err := dial(func(*paho.Disconnect) {})
+	require.NoError(t, err)
+	require.True(t, ack.SessionPresent)
+	select {
+	case code := <-gone:
+		require.Equal(t, byte(0x8E), code)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the first connection was not taken over")
+	}
+}
+
+// killUnderLoad: publishers send QoS 1 through HAProxy (so one of them is
+// on n1) to persistent subscribers on n2 and n3; n1 is killed with SIGKILL
+// mid-load. Publishers whose connection died reconnect through HAProxy and
+// resend what was not acknowledged. Every message a publisher got a PUBACK
+// for reaches both subscribers; duplicates are counted, not failed.
+func (tc *testCluster) killUnderLoad(t *testing.T) {
+	type sub struct {
+		ch   chan mqtt.Message
+		seen map[string]int
+	}
+	subs := make([]*sub, 2)
+	for i, h := range tc.nodes[1:] {
+		subs[i] = &sub{ch: make(chan mqtt.Message, 20000), seen: map[string]int{}}
+		c := pahoClient(t, h.mqtt, "load-sub-"+strconv.Itoa(i), false, subs[i].ch)
+		pahoSubscribe(t, c, "load/#", 1)
+	}
+	probe := pahoClient(t, tc.nodes[0].mqtt, "load-probe", true, nil)
+	for _, s := range subs {
+		waitForRoute(t, probe, "load/probe", s.ch)
+	}
+	probe.Disconnect(0)
+
+	const publishers, perPublisher, killAt = 3, 300, 100
+	var acked sync.Map // payload → true
+	var sent atomic.Int64
+	var reconnects atomic.Int64
+	var wg sync.WaitGroup
+	killed := make(chan struct{})
+	var killOnce sync.Once
+	for p := range publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := "load-pub-" + strconv.Itoa(p)
+			c := pahoClient(t, tc.lb, id, true, nil)
+			for i := 0; i < perPublisher; {
+				payload := id + "/" + strconv.Itoa(i)
+				tok := c.Publish("load/"+id, 1, false, payload)
+				if tok.WaitTimeout(20*time.Second) && tok.Error() == nil {
+					acked.Store(payload, true)
+					i++
+					if sent.Add(1) == killAt {
+						killOnce.Do(func() { close(killed) })
+					}
+					continue
+				}
+				// No PUBACK: the node died or refused; reconnect through
+				// HAProxy and send the same message again.
+				reconnects.Add(1)
+				c.Disconnect(0)
+				time.Sleep(200 * time.Millisecond) // HAProxy's health check takes the node out
+				c = pahoClient(t, tc.lb, id, true, nil)
+			}
+		}()
+	}
+	select {
+	case <-killed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("load did not reach the kill point")
+	}
+	require.NoError(t, tc.nodes[0].cmd.Process.Signal(syscall.SIGKILL))
+	wg.Wait()
+
+	total := 0
+	acked.Range(func(_, _ any) bool { total++; return true })
+	require.Equal(t, publishers*perPublisher, total)
+	dups := 0
+	for i, s := range subs {
+		deadline := time.After(30 * time.Second)
+		for missing := total; missing > 0; {
+			select {
+			case m := <-s.ch:
+				k := string(m.Payload())
+				if k == "probe" {
+					continue
+				}
+				if s.seen[k]++; s.seen[k] == 1 {
+					missing--
+				} else {
+					dups++
+				}
+			case <-deadline:
+				var lost []string
+				acked.Range(func(k, _ any) bool {
+					if s.seen[k.(string)] == 0 {
+						lost = append(lost, k.(string))
+					}
+					return len(lost) < 10
+				})
+				t.Fatalf("subscriber %d: %d acknowledged messages lost, e.g. %v", i, missing, lost)
+			}
+		}
+	}
+	t.Logf("kill -9 under load: %d messages acknowledged, %d publisher reconnects, %d duplicates at the subscribers", total, reconnects.Load(), dups)
+}
