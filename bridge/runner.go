@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/iothub-dev/iothub/bridge/diskqueue"
-	ihlog "github.com/iothub-dev/iothub/internal/log"
+	"github.com/iothub-dev/iothub/logging"
 )
 
 // ErrStopped is returned by Enqueue after Close.
@@ -107,7 +107,7 @@ type Runner struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	lastSend atomic.Int64 // unix nanos of the last send attempt
-	warnRate ihlog.Limiter
+	warnRate logging.Limiter
 
 	matched, sent, failed, retried, deadLettered atomic.Uint64
 	inflight                                     atomic.Int64
@@ -429,7 +429,7 @@ func (r *Runner) Close(ctx context.Context) error {
 }
 
 // warn logs at warn level at most once a second, at debug otherwise
-// (internal/log.Limiter).
+// (logging.Limiter).
 func (r *Runner) warn(m string, args ...any) {
 	r.warnRate.Warn(r.log, m, args...)
 }

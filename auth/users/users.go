@@ -79,7 +79,7 @@ type Options struct {
 
 // usersKey and usersVersion describe the users file: {"version": 1,
 // "users": [User, ...]} (files written before versions existed carry none
-// and read as version 1).
+// and are read as version 1).
 const (
 	usersKey     = "users"
 	usersVersion = 1
@@ -170,7 +170,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("users: %w", err)
 	}
-	list, err := statefile.Decode[User](data, usersKey, usersVersion)
+	list, err := statefile.Decode[User](data, usersKey, usersVersion, statefile.AcceptUnversioned)
 	if err != nil {
 		return fmt.Errorf("users: %s: %w", s.opts.Path, err)
 	}

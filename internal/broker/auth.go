@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/iothub-dev/iothub/auth"
-	ihlog "github.com/iothub-dev/iothub/internal/log"
+	"github.com/iothub-dev/iothub/logging"
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/mqtt/topic"
 )
@@ -22,10 +22,10 @@ import (
 type security struct {
 	hooks   atomic.Pointer[authHooks]
 	limits  atomic.Pointer[rateState]
-	denyLog ihlog.Limiter
+	denyLog logging.Limiter
 	// authLog and refuseLog rate-limit the lines of failed logins and
 	// refused CONNECTs: a flood of them must not flood the log.
-	authLog, refuseLog ihlog.Limiter
+	authLog, refuseLog logging.Limiter
 }
 
 // authHooks is one generation of the authenticator and authorizer.

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	ihlog "github.com/iothub-dev/iothub/internal/log"
+	"github.com/iothub-dev/iothub/logging"
 
 	"github.com/iothub-dev/iothub/msg"
 )
@@ -177,9 +177,9 @@ func (s *Server) waitBudget(w *pubWait) {
 
 // limitedLog throttles one kind of warning to a line per logEvery (the
 // others go to debug), with the number suppressed since the last one: the
-// one rate-limited logger of the hub, internal/log.Limiter. Server.New
+// one rate-limited logger of the hub, logging.Limiter. Server.New
 // sets the interval.
-type limitedLog = ihlog.Limiter
+type limitedLog = logging.Limiter
 
 const logEvery = 10 * time.Second
 

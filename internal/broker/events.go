@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	ihlog "github.com/iothub-dev/iothub/internal/log"
+	"github.com/iothub-dev/iothub/logging"
 	"github.com/iothub-dev/iothub/msg"
 )
 
@@ -75,7 +75,7 @@ type eventBus struct {
 	drops  *atomic.Uint64
 	// log and dropLog report drops (rate-limited).
 	log     *slog.Logger
-	dropLog ihlog.Limiter
+	dropLog logging.Limiter
 	// block is how long emit waits for room for an event that must not be
 	// dropped (see mustNotDrop); 0 never waits.
 	block time.Duration

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	ihlog "github.com/iothub-dev/iothub/internal/log"
 	"github.com/iothub-dev/iothub/internal/netpoll"
+	"github.com/iothub-dev/iothub/logging"
 	"github.com/iothub-dev/iothub/mqtt/topic"
 	"github.com/iothub-dev/iothub/msg"
 )
@@ -34,7 +34,7 @@ type Server struct {
 	msgID    atomic.Uint64
 	sec      security // authentication, authorization, rate limits (auth.go)
 	// slowLog rate-limits the log of slow consumers' disconnects.
-	slowLog ihlog.Limiter
+	slowLog logging.Limiter
 
 	// Global limits that SetLimits changes at run time.
 	maxConns  atomic.Int64

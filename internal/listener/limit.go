@@ -7,7 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	ihlog "github.com/iothub-dev/iothub/internal/log"
+	"github.com/iothub-dev/iothub/logging"
 )
 
 // LimitOptions bounds the connections a listener keeps open.
@@ -40,7 +40,7 @@ type LimitStats struct {
 type Limited struct {
 	net.Listener
 	o   LimitOptions
-	log ihlog.Limiter
+	log logging.Limiter
 
 	mu     sync.Mutex
 	open   int

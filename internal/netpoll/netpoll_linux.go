@@ -189,7 +189,7 @@ func (p *Poller) wait(events []unix.EpollEvent) (int, error) {
 	if err != nil {
 		// Not pollable after all: block in epoll_wait from now on.
 		p.rc = nil
-		return 0, nil
+		return 0, nil //nolint:nilerr // the caller loops and waits again, now in epoll_wait
 	}
 	return n, werr
 }

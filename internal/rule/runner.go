@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	ihlog "github.com/iothub-dev/iothub/internal/log"
+	"github.com/iothub-dev/iothub/logging"
 	"github.com/iothub-dev/iothub/msg"
 )
 
@@ -90,7 +90,7 @@ type Runner struct {
 	closed   atomic.Bool
 	inline   atomic.Uint64
 	queued   atomic.Uint64
-	warnRate ihlog.Limiter
+	warnRate logging.Limiter
 }
 
 // NewRunner returns a Runner with no rules; add configuration rules with
@@ -267,7 +267,7 @@ func (r *Runner) evalFailed(id string, err error) {
 }
 
 // warnf logs at warn level at most once a second, at debug otherwise
-// (internal/log.Limiter).
+// (logging.Limiter).
 func (r *Runner) warnf(m string, args ...any) {
 	r.warnRate.Warn(r.log, m, args...)
 }

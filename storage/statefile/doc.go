@@ -8,9 +8,9 @@
 //	{"version": 1, "rules": [ ... ]}
 //
 // Load and Decode refuse a file whose version is not the one the caller
-// reads (a file written before versions existed, with no "version" key,
-// reads as version 1) and a file with keys other than those two, naming
-// the problem; a missing file is an empty list. Save replaces the file
+// reads (a file with no "version" is version 0, unless the caller accepts
+// unversioned files from before versions existed) and a file with keys
+// other than those two, naming the problem; a missing file is an empty list. Save replaces the file
 // atomically and durably (WriteAtomic): a crash leaves the old or the new
 // content, never a mix, and the file is readable by its owner only (mode
 // 0600), since these files hold password hashes and security policy.

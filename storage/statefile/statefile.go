@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 )
 
 // ErrFormat is returned (wrapped) for a state file that is not a JSON object
@@ -20,6 +21,13 @@ var ErrVersion = errors.New("statefile: unsupported version")
 // versionKey is the name of the format-version member.
 const versionKey = "version"
 
+// Option changes how Decode reads a file.
+type Option int
+
+// AcceptUnversioned makes Decode read a file without a "version" member as
+// the version asked for: for a file whose first format carried none.
+const AcceptUnversioned Option = 1
+
 // File names one state file: where it lives, the name of its list and the
 // format version this build reads and writes.
 type File[T any] struct {
@@ -29,6 +37,8 @@ type File[T any] struct {
 	Key string
 	// Version is the format version; Load refuses any other.
 	Version int
+	// Options are passed to Decode by Load.
+	Options []Option
 }
 
 // Load returns the file's items; a missing file is an empty list (nil). An
@@ -41,7 +51,7 @@ func (f File[T]) Load() ([]T, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", f.Path, err)
 	}
-	items, err := Decode[T](data, f.Key, f.Version)
+	items, err := Decode[T](data, f.Key, f.Version, f.Options...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
@@ -58,10 +68,11 @@ func (f File[T]) Save(items []T) error {
 }
 
 // Decode returns the items of a state file's content: a JSON object with a
-// "version" equal to version (absent reads as 1) and a list under key
-// (absent reads as empty). Any other member is an error, so that a file
-// written by hand with a misspelt key is not read as empty.
-func Decode[T any](data []byte, key string, version int) ([]T, error) {
+// "version" equal to version (absent reads as 0, or as version with
+// AcceptUnversioned) and a list under key (absent reads as empty). Any
+// other member is an error, so that a file written by hand with a misspelt
+// key is not read as empty.
+func Decode[T any](data []byte, key string, version int, opts ...Option) ([]T, error) {
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrFormat, err)
@@ -69,14 +80,17 @@ func Decode[T any](data []byte, key string, version int) ([]T, error) {
 	if doc == nil {
 		return nil, fmt.Errorf("%w: want a JSON object, got null", ErrFormat)
 	}
-	got := 1
+	got := 0
+	if slices.Contains(opts, AcceptUnversioned) {
+		got = version
+	}
 	if raw, ok := doc[versionKey]; ok {
 		if err := json.Unmarshal(raw, &got); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrFormat, versionKey, err)
 		}
 	}
 	if got != version {
-		return nil, fmt.Errorf("%w: %d (this build reads %d)", ErrVersion, got, version)
+		return nil, fmt.Errorf("%w %d (this build reads %d)", ErrVersion, got, version)
 	}
 	for name := range doc {
 		if name != versionKey && name != key {

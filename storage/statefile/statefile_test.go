@@ -41,7 +41,7 @@ func TestDecode(t *testing.T) {
 		wantErr error
 	}{
 		{"items", `{"version":1,"items":[{"name":"x"}]}`, []item{{Name: "x"}}, nil},
-		{"no version reads as 1", `{"items":[{"name":"x"}]}`, []item{{Name: "x"}}, nil},
+		{"no version", `{"items":[{"name":"x"}]}`, nil, statefile.ErrVersion},
 		{"no list", `{"version":1}`, nil, nil},
 		{"null list", `{"version":1,"items":null}`, nil, nil},
 		{"other version", `{"version":3,"items":[]}`, nil, statefile.ErrVersion},
@@ -49,7 +49,7 @@ func TestDecode(t *testing.T) {
 		{"not an object", `[1,2]`, nil, statefile.ErrFormat},
 		{"null", `null`, nil, statefile.ErrFormat},
 		{"version not a number", `{"version":"1"}`, nil, statefile.ErrFormat},
-		{"list of wrong type", `{"items":{"name":"x"}}`, nil, statefile.ErrFormat},
+		{"list of wrong type", `{"version":1,"items":{"name":"x"}}`, nil, statefile.ErrFormat},
 		{"truncated", `{"version":1,"items":[{"na`, nil, statefile.ErrFormat},
 	}
 	for _, tt := range tests {
@@ -63,6 +63,14 @@ func TestDecode(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
+}
+
+func TestDecode_acceptUnversioned(t *testing.T) {
+	got, err := statefile.Decode[item]([]byte(`{"items":[{"name":"x"}]}`), "items", 1, statefile.AcceptUnversioned)
+	require.NoError(t, err)
+	require.Equal(t, []item{{Name: "x"}}, got)
+	_, err = statefile.Decode[item]([]byte(`{"version":2,"items":[]}`), "items", 1, statefile.AcceptUnversioned)
+	require.ErrorIs(t, err, statefile.ErrVersion, "a version that is there is still checked")
 }
 
 func TestFile_loadNamesThePath(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package log holds iothub's logging helpers around log/slog. Its one job
+// Package logging holds iothub's logging helpers around log/slog. Its one job
 // today is Limiter, the rate limit that every noisy warning goes through
 // (drops, refusals, failing rule actions and bridges), so that trouble is
 // always visible in the log without one misbehaving client writing a line
@@ -8,4 +8,4 @@
 //
 // A Limiter is safe for concurrent use without locks (two atomics); its
 // zero value is ready and lets one line a second through.
-package log
+package logging
