@@ -31,9 +31,22 @@
 // (and /metrics when asked) need "Authorization: Bearer <key>". Keys live
 // in a KeyStore (<data_dir>/apikeys.json, SHA-256 hashed).
 //
+// # The web dashboard's sign-in
+//
+// With Options.Operators set, POST /api/v1/auth/login signs a dashboard
+// user in (login.go): an HttpOnly, SameSite=Strict session cookie, kept
+// hashed in memory, and a per-session CSRF token that every POST, PUT,
+// PATCH and DELETE made with the cookie must carry in X-CSRF-Token.
+// RequireKey accepts a key or such a session, so the dashboard
+// (internal/dashboard) can do exactly what a key can. RunHistory samples
+// the counters behind GET /api/v1/node/history; the live message stream
+// and the topic tree observe the message flow through the broker's Tap.
+//
 // # Concurrency
 //
-// Handlers run on net/http's goroutines and hold no lock of their own; a
-// command waits on its own channel from the broker (no shared state). A
-// KeyStore is safe for concurrent use.
+// Handlers run on net/http's goroutines; a command waits on its own
+// channel from the broker. The session table, the history ring and the
+// topic counters have their own mutexes (taken briefly, never while
+// calling out); topic counting runs on publishing goroutines while the
+// tree is being looked at. A KeyStore is safe for concurrent use.
 package api
