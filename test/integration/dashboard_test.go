@@ -257,6 +257,11 @@ func TestDashboard_browser(t *testing.T) {
 		b.screenshot(t, "jobs")
 	})
 
+	t.Run("cluster", func(t *testing.T) {
+		b.run(t, "cluster", chromedp.Navigate(base+"/#/cluster"), visible("#cluster-view .card"))
+		b.waitJS(t, "single node", `document.getElementById('cluster-view').textContent.includes('Single node')`)
+	})
+
 	t.Run("overview charts", func(t *testing.T) {
 		// By now the hub's history holds a few points (one every 5 s).
 		b.run(t, "overview", chromedp.Navigate(base+"/#/overview"), visible(`[data-stat="connections"]`))

@@ -23,8 +23,9 @@ export default {
     const nodeBox = h('div.card');
     root.append(cards, charts, h('h2', 'Node'), nodeBox);
     return every(5000, async () => {
-      const [st, hist, node] = await Promise.all([
+      const [st, hist, node, cluster] = await Promise.all([
         api.get('/api/v1/node/stats'), api.get('/api/v1/node/history'), api.get('/api/v1/node'),
+        api.get('/api/v1/cluster').catch(() => null), // a hub without the cluster API
       ]);
       const dropped = Object.values(st.dropped || {}).reduce((a, b) => a + b, 0);
       fill(cards,
@@ -48,7 +49,8 @@ export default {
         h('dt', 'Uptime'), h('dd', `${Math.floor(node.uptime_seconds / 3600)}h ${Math.floor(node.uptime_seconds / 60) % 60}m`),
         h('dt', 'Parked connections'), h('dd', fmt(st.parked_connections)),
         h('dt', 'Bytes in / out'), h('dd', `${fmt(st.bytes_in)} / ${fmt(st.bytes_out)}`),
-        h('dt', 'Cluster'), h('dd', 'single node')));
+        h('dt', 'Cluster'), h('dd', !cluster || !cluster.enabled ? 'single node'
+          : h('a', { href: '#/cluster' }, `${(cluster.nodes || []).length} nodes, ${(cluster.nodes || []).filter((n) => n.state === 'up').length} up`))));
     });
   },
 };
