@@ -141,9 +141,10 @@ wait_line() { # wait_line FILE TEXT: until FILE has TEXT (60 s)
 RESULTS="$WORK/results.tsv" # profile broker row value
 record() { printf '%s\t%s\t%s\t%s\n' "$PROFILE" "$1" "$2" "$3" >>"$RESULTS"; }
 
-# start_sub QOS FILTER [CLIENTS]: a subscriber in the background (SUB_PID)
+# start_sub QOS FILTER [CLIENTS] [IDLE]: a subscriber in the background
+# (SUB_PID) that stops once nothing arrived for IDLE (default 3s).
 start_sub() {
-	$BENCH sub --addr "127.0.0.1:$PORT" --clients "${3:-1}" --topic "$2" --qos "$1" --duration 120s --idle 3s \
+	$BENCH sub --addr "127.0.0.1:$PORT" --clients "${3:-1}" --topic "$2" --qos "$1" --duration 120s --idle "${4:-3s}" \
 		--json >"$WORK/sub.json" 2>"$WORK/sub.err" &
 	SUB_PID=$!
 	wait_line "$WORK/sub.err" "subscribed"
@@ -171,7 +172,8 @@ steady() {
 # as the broker takes them -> 1 QoS 1 subscriber acknowledging at once.
 overload() {
 	local b=$1 pubs=$2 row="overload QoS 1 $2→1"
-	start_sub 1 'ov/#'
+	# A long idle: a backlog drained late must not count as lost.
+	start_sub 1 'ov/#' 1 10s
 	local c0; c0=$(cpu_ticks)
 	$BENCH pub --addr "127.0.0.1:$PORT" --clients "$pubs" --inflight 100 --rate 0 --qos 1 --topic 'ov/%i' \
 		--size 64 --duration "${SECS}s" --json >"$WORK/pub.json" 2>"$WORK/pub.err"
