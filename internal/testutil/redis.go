@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -198,3 +199,10 @@ func (r *RedisServer) Stop() {
 		<-r.done
 	}
 }
+
+// Pause stops the server with SIGSTOP: it keeps accepting connections (the
+// kernel does) and answers nothing, a hanging server. Resume undoes it.
+func (r *RedisServer) Pause() { _ = r.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (r *RedisServer) Resume() { _ = r.cmd.Process.Signal(syscall.SIGCONT) }
