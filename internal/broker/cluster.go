@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -36,7 +37,11 @@ type Cluster interface {
 	// claim from another node waits. An error refuses the CONNECT
 	// (Server unavailable): ownership could not be established. It
 	// blocks (a replicated write), bounded by ctx.
-	Claim(ctx context.Context, clientID string) (state []byte, done func(), err error)
+	Claim(ctx context.Context, clientID string, record []byte) (state []byte, done func(), err error)
+	// Save replicates the record of clientID's session (subscriptions,
+	// expiry, the will of its connection) so that another node can adopt
+	// it if this one is lost. Writes are coalesced; it does not block.
+	Save(clientID string, record []byte)
 	// Release says that clientID's session ended on this node (no one
 	// owns it any more). It does not block.
 	Release(clientID string)
@@ -82,7 +87,14 @@ func (c *conn) claim(cp *connectParams) (func(), packet.ReasonCode) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
-	state, done, err := cl.Claim(ctx, cp.clientID)
+	rec := clusterRecord{Session: sessionRecord{Proto: byte(c.version), Expiry: cp.expiry, Username: cp.username}}
+	if cp.will != nil {
+		if b, err := appendMessage(nil, cp.will); err == nil {
+			rec.Will, rec.WillDelay = b, cp.willDelay
+		}
+	}
+	b, _ := json.Marshal(rec)
+	state, done, err := cl.Claim(ctx, cp.clientID, b)
 	if err != nil {
 		c.logger().Warn("connection refused: cluster-wide ownership not established", "client_id", cp.clientID, "error", err)
 		return nil, pick(c.version == packet.V5, packet.ServerUnavailable, packet.V311ServerUnavailable)

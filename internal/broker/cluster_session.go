@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // sessionExport is a session on its way to another node (a takeover across
@@ -190,4 +191,114 @@ func (ss *Session) storeImportedLocked() {
 	for pid := range ss.inQoS2 {
 		ss.storeQoS2Locked(pid, false)
 	}
+}
+
+// clusterRecord is what the cluster's registry keeps of a session so that
+// another node can adopt it when this one is lost: the session record
+// (subscriptions, expiry) and the will of its current connection.
+type clusterRecord struct {
+	Session   sessionRecord `json:"session"`
+	Will      []byte        `json:"will,omitempty"` // a message block (persist_record.go)
+	WillDelay uint32        `json:"will_delay,omitempty"`
+	WillExp   *uint32       `json:"will_expiry,omitempty"`
+}
+
+// clusterRecordLocked encodes ss and the will of c (nil: no connection).
+func (ss *Session) clusterRecordLocked(c *conn) []byte {
+	rec := clusterRecord{Session: sessionRecord{Proto: byte(ss.version), Expiry: ss.expiry, Username: ss.usernameUnlocked()}}
+	for _, sub := range ss.subs {
+		o := sub.opts
+		rec.Session.Subs = append(rec.Session.Subs, subRecord{Filter: sub.filter, QoS: o.QoS, NoLocal: o.NoLocal,
+			RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling, SubID: sub.subID})
+	}
+	if c != nil && c.will != nil {
+		if b, err := appendMessage(nil, c.will); err == nil {
+			rec.Will, rec.WillDelay = b, c.willDelay
+			if c.willHasExpiry {
+				e := c.willExpiry
+				rec.WillExp = &e
+			}
+		}
+	}
+	b, _ := json.Marshal(rec)
+	return b
+}
+
+// saveClusterLocked replicates ss's record (subscriptions changed, a
+// connection came or went). It does not block.
+func (ss *Session) saveClusterLocked() {
+	if cl := ss.s.cluster(); cl != nil && !ss.removed {
+		cl.Save(ss.id, ss.clusterRecordLocked(ss.conn))
+	}
+}
+
+// AdoptSession takes over the session of a lost node from its replicated
+// record: a persistent session lives on here offline with its
+// subscriptions (its client resumes it here, or on any node, by taking it
+// over); the will of the lost connection is published, after its delay.
+// The cluster calls it on exactly one node per session (the one whose
+// registry update won).
+func (s *Server) AdoptSession(clientID string, record []byte) {
+	var rec clusterRecord
+	if err := json.Unmarshal(record, &rec); err != nil {
+		s.log.Error("session of a lost node not adopted", "client_id", clientID, "error", err)
+		return
+	}
+	var will *msg.Message
+	if len(rec.Will) > 0 {
+		if m, err := decodeMessage(rec.Will); err == nil {
+			will = m
+		}
+	}
+	if rec.Session.Expiry == 0 {
+		s.releaseSession(clientID)
+		if will != nil {
+			s.publishAdoptedWill(will, rec.WillExp)
+		}
+		return
+	}
+	s.mu.Lock()
+	if s.sessions[clientID] != nil {
+		s.mu.Unlock()
+		return
+	}
+	ss := newSession(s, clientID)
+	ss.mu.Lock()
+	s.sessions[clientID] = ss
+	s.stats.sessions.Add(1)
+	exp := sessionExport{Session: rec.Session}
+	b, _ := json.Marshal(exp)
+	_ = s.importLocked(ss, b)
+	ss.uname.Store(&rec.Session.Username)
+	ss.version, ss.expiry, ss.disconnectedAt = packet.Version(rec.Session.Proto), rec.Session.Expiry, time.Now()
+	ss.saveLocked()
+	s.scheduleExpiryLocked(ss)
+	if will != nil {
+		delay := min(rec.WillDelay, ss.expiry)
+		ss.delayedWill = func() { s.publishAdoptedWill(will, rec.WillExp) }
+		ss.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() {
+			ss.mu.Lock()
+			fire := ss.conn == nil && ss.willTimer != nil && !ss.removed
+			ss.willTimer = nil
+			ss.mu.Unlock()
+			if fire {
+				s.publishAdoptedWill(will, rec.WillExp)
+			}
+		})
+	}
+	ss.mu.Unlock()
+	s.mu.Unlock()
+	s.stats.clusterAdopted.Add(1)
+}
+
+// publishAdoptedWill publishes the will of a connection lost with its node.
+func (s *Server) publishAdoptedWill(will *msg.Message, expiry *uint32) {
+	m := *will
+	m.ID = s.nextMsgID()
+	m.ReceivedAt = time.Now()
+	m.Origin = msg.Origin{Kind: msg.OriginWill}
+	if expiry != nil {
+		m.ExpiresAt = m.ReceivedAt.Add(time.Duration(*expiry) * time.Second)
+	}
+	s.publish(&m)
 }

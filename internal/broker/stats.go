@@ -96,6 +96,8 @@ type counters struct {
 	// clusterTakenIn and clusterTakenAway count sessions that moved to
 	// this node from another one, and away (cluster_session.go).
 	clusterTakenIn, clusterTakenAway atomic.Uint64
+	// clusterAdopted counts sessions adopted from a lost node.
+	clusterAdopted atomic.Uint64
 }
 
 // Stats is a snapshot of the broker's counters.
@@ -126,6 +128,8 @@ type Stats struct {
 	// SessionsTakenIn and SessionsTakenAway count sessions taken over
 	// from another node, and by another node.
 	SessionsTakenIn, SessionsTakenAway uint64
+	// SessionsAdopted counts sessions adopted from a lost node.
+	SessionsAdopted uint64
 
 	// MessagesInByQoS and MessagesOutByQoS split MessagesIn/Out by QoS;
 	// PayloadBytesIn/OutByQoS are the PUBLISH payload bytes by QoS.
@@ -202,6 +206,7 @@ func (s *Server) Stats() Stats {
 		ClusterAckFailures: c.clusterAckFailed.Load(),
 		SessionsTakenIn:    c.clusterTakenIn.Load(),
 		SessionsTakenAway:  c.clusterTakenAway.Load(),
+		SessionsAdopted:    c.clusterAdopted.Load(),
 	}
 	for r := DropReason(0); r < dropReasons; r++ {
 		st.Dropped[r.String()] = c.dropped[r].Load()

@@ -84,6 +84,7 @@ func (s *Server) subscribe(ss *Session, req packet.Subscription, subID uint32) (
 	}
 	ss.subs[req.Filter] = sub
 	ss.saveLocked()
+	ss.saveClusterLocked() // cluster_session.go
 	s.emitSubEvent(msg.EventSessionSubscribed, ss, req.Filter, req.QoS)
 	return sub, isNew, packet.ReasonCode(req.QoS)
 }
@@ -131,6 +132,7 @@ func (s *Server) unsubscribe(ss *Session, filter string) bool {
 	}
 	delete(ss.subs, filter)
 	ss.saveLocked()
+	ss.saveClusterLocked()
 	s.trieUnsubscribe(filter, ss.id)
 	s.emitSubEvent(msg.EventSessionUnsubscribed, ss, filter, 0)
 	return true

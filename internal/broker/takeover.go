@@ -49,6 +49,9 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 	if imported {
 		ss.storeImportedLocked()
 	}
+	if len(ss.subs) > 0 {
+		ss.saveClusterLocked() // cluster_session.go: the claim had no subscriptions
+	}
 	c.sess = ss
 	c.enqueue(outItem{pkt: c.connack(cp, present)})
 	c.v5Attached.Store(c.version == packet.V5)
@@ -99,6 +102,7 @@ func (s *Server) detach(c *conn) {
 			immediateWill = s.scheduleWillLocked(ss, c, will)
 			s.scheduleExpiryLocked(ss)
 			ss.saveLocked()
+			ss.saveClusterLocked() // cluster_session.go: no connection, no will
 		}
 	} else if will != nil && !(c.takeResume.Load() && c.willDelay > 0) {
 		immediateWill = will

@@ -61,6 +61,9 @@ type Broker interface {
 	// ApplyRetained sets (m) or clears (nil) a retained message locally,
 	// as replicated from the node it was published on.
 	ApplyRetained(topic string, m *msg.Message)
+	// AdoptSession takes over the session of a lost node from the record
+	// it saved (Save), publishing the lost connection's will.
+	AdoptSession(clientID string, record []byte)
 }
 
 // ErrNotStored is the error a QoS 1/2 forward ends with when a node with
@@ -125,7 +128,8 @@ func Start(opts Options) (*Node, error) {
 		recv: make(chan *nats.Msg, recvBuffer), shared: make(chan *nats.Msg, recvBuffer),
 		core: NewCore(opts.Name, opts.NodeTimeout), filters: make(map[string]*localFilter),
 		queues: make(map[string]string), pending: make(map[uint64]*pendingForward), quit: make(chan struct{}),
-		st: state{ready: make(chan struct{}), locks: make(map[string]*claimLock), retainQ: make(chan retainOp, 4096)},
+		st: state{ready: make(chan struct{}), locks: make(map[string]*claimLock), retainQ: make(chan retainOp, 4096),
+			dirty: make(map[string][]byte), dirtyWake: make(chan struct{}, 1)},
 	}
 	if err := n.startServer(); err != nil {
 		return nil, err
@@ -138,12 +142,13 @@ func Start(opts Options) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	n.wg.Add(5)
+	n.wg.Add(6)
 	go n.recvLoop()   // forward.go
 	go n.sharedLoop() // forward.go
 	go n.tickLoop()
 	go n.setupState() // registry.go
 	go n.retainLoop() // retained.go
+	go n.saveLoop()   // registry.go
 	return n, nil
 }
 

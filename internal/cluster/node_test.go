@@ -39,6 +39,7 @@ func TestCluster(t *testing.T) {
 		{"liveTakeoverSends0x8E", testCluster_liveTakeoverSends0x8E},
 		{"simultaneousConnectsOneSession", testCluster_simultaneousConnectsOneSession},
 		{"retainedEverywhere", testCluster_retainedEverywhere},
+		{"nodeLossAdoptsSessions", testCluster_nodeLossAdoptsSessions},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, nodes) })
 	}

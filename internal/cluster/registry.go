@@ -31,6 +31,10 @@ type owner struct {
 	Node        string    `json:"node"`
 	Incarnation uint64    `json:"inc"`
 	Since       time.Time `json:"since"`
+	// Session is the broker's record of the session (subscriptions,
+	// expiry, the will of its connection), opaque here: what another node
+	// adopts when the owner is lost.
+	Session json.RawMessage `json:"session,omitempty"`
 }
 
 // registryKey is the KV key of a client id (KV keys allow few characters).
@@ -57,6 +61,10 @@ type state struct {
 	locks   map[string]*claimLock // per client id, while a claim runs here
 
 	retainQ chan retainOp // retained puts, in publish order
+
+	dirtyMu   sync.Mutex
+	dirty     map[string][]byte // session records to write, by client id
+	dirtyWake chan struct{}
 }
 
 type claimLock struct {
@@ -140,14 +148,14 @@ func (n *Node) lockClient(id string) func() {
 // then asks the previous owner, if it is another live node, for the
 // session. The previous owner closes its connection with 0x8E. Claims of
 // one client id on this node are serialised until done is called.
-func (n *Node) Claim(ctx context.Context, clientID string) ([]byte, func(), error) {
+func (n *Node) Claim(ctx context.Context, clientID string, record []byte) ([]byte, func(), error) {
 	select {
 	case <-n.st.ready:
 	case <-ctx.Done():
 		return nil, nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
 	}
 	unlock := n.lockClient(clientID)
-	prev, err := n.register(ctx, clientID)
+	prev, err := n.register(ctx, clientID, record)
 	if err != nil {
 		unlock()
 		return nil, nil, err
@@ -161,9 +169,9 @@ func (n *Node) Claim(ctx context.Context, clientID string) ([]byte, func(), erro
 
 // register writes this node as clientID's owner and returns the previous
 // owner (nil: none).
-func (n *Node) register(ctx context.Context, clientID string) (*owner, error) {
+func (n *Node) register(ctx context.Context, clientID string, record []byte) (*owner, error) {
 	key := registryKey(clientID)
-	val, _ := json.Marshal(owner{Node: n.opts.Name, Incarnation: n.inc, Since: time.Now()})
+	val, _ := json.Marshal(owner{Node: n.opts.Name, Incarnation: n.inc, Since: time.Now(), Session: record})
 	for attempt := 0; attempt < 8; attempt++ {
 		e, err := n.st.sessions.Get(ctx, key)
 		switch {
@@ -314,4 +322,120 @@ func (n *Node) fence(id string) {
 	unlock()
 	n.stats.fenced.Add(1)
 	n.log.Warn("session owned by another node closed here", "client_id", id, "owner", o.Node)
+}
+
+// Save implements broker.Cluster: the session record of clientID is
+// written to its registry entry (if this node still owns it) by saveLoop;
+// several saves of one client before it runs are written once.
+func (n *Node) Save(clientID string, record []byte) {
+	n.st.dirtyMu.Lock()
+	n.st.dirty[clientID] = record
+	n.st.dirtyMu.Unlock()
+	select {
+	case n.st.dirtyWake <- struct{}{}:
+	default:
+	}
+}
+
+// saveLoop writes the saved session records.
+func (n *Node) saveLoop() {
+	defer n.wg.Done()
+	select {
+	case <-n.st.ready:
+	case <-n.quit:
+		return
+	}
+	for {
+		select {
+		case <-n.quit:
+			return
+		case <-n.st.dirtyWake:
+		}
+		n.st.dirtyMu.Lock()
+		batch := n.st.dirty
+		n.st.dirty = make(map[string][]byte)
+		n.st.dirtyMu.Unlock()
+		for id, rec := range batch {
+			n.writeRecord(id, rec)
+		}
+	}
+}
+
+func (n *Node) writeRecord(clientID string, record []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*n.opts.ForwardTimeout)
+	defer cancel()
+	key := registryKey(clientID)
+	for range 3 {
+		e, err := n.st.sessions.Get(ctx, key)
+		if err != nil {
+			return // released or unreachable
+		}
+		var o owner
+		if json.Unmarshal(e.Value(), &o) != nil || o.Node != n.opts.Name {
+			return // another node owns it now
+		}
+		o.Session = record
+		val, _ := json.Marshal(o)
+		if _, err = n.st.sessions.Update(ctx, key, val, e.Revision()); err == nil {
+			return
+		}
+	}
+	n.stats.recordsFailed.Add(1)
+}
+
+// nodeDown adopts the sessions the lost node owned: every live node walks
+// the registry and moves the lost node's entries to itself with a
+// compare-and-set, so each session (and its will) is adopted by exactly
+// one node.
+func (n *Node) nodeDown(node string) {
+	select {
+	case <-n.st.ready:
+	default:
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		lister, err := n.st.sessions.ListKeys(ctx)
+		if err != nil {
+			n.log.Error("sessions of a lost node not adopted: registry not readable", "node", node, "error", err)
+			return
+		}
+		adopted := 0
+		for key := range lister.Keys() {
+			if n.adopt(ctx, key, node) {
+				adopted++
+			}
+		}
+		n.log.Info("sessions of a lost node adopted", "node", node, "adopted", adopted)
+	}()
+}
+
+// adopt moves the registry entry key to this node if lost owns it.
+func (n *Node) adopt(ctx context.Context, key, lost string) bool {
+	e, err := n.st.sessions.Get(ctx, key)
+	if err != nil {
+		return false
+	}
+	var o owner
+	if json.Unmarshal(e.Value(), &o) != nil || o.Node != lost {
+		return false
+	}
+	id, ok := clientOfKey(key)
+	if !ok {
+		return false
+	}
+	record := o.Session
+	o.Node, o.Incarnation, o.Since = n.opts.Name, n.inc, time.Now()
+	val, _ := json.Marshal(o)
+	unlock := n.lockClient(id)
+	defer unlock()
+	if _, err := n.st.sessions.Update(ctx, key, val, e.Revision()); err != nil {
+		return false // another node adopted it, or its client came back
+	}
+	n.stats.adopted.Add(1)
+	if bp := n.broker.Load(); bp != nil && len(record) > 0 {
+		(*bp).AdoptSession(id, record)
+	}
+	return true
 }

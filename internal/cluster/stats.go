@@ -21,6 +21,7 @@ type stats struct {
 	adopted         atomic.Uint64
 	fenced          atomic.Uint64
 	retainedDropped atomic.Uint64
+	recordsFailed   atomic.Uint64
 
 	latMu sync.Mutex
 	lat   LatencyHistogram

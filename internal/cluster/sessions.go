@@ -1,3 +1,0 @@
-package cluster
-
-func (n *Node) nodeDown(string) {}
