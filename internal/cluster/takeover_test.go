@@ -213,7 +213,7 @@ func testCluster_nodeLossAdoptsSessions(t *testing.T, nodes []*testNode) {
 	require.True(t, pub.Publish("cmd/lost-lock", 1, false, "queued-while-away").WaitTimeout(15*time.Second))
 
 	got := make(chan mqtt.Message, 10)
-	o2 := mqtt.NewClientOptions().AddBroker("tcp://"+nodes[1].addr).SetClientID("lost-lock").SetCleanSession(false).
+	o2 := mqtt.NewClientOptions().AddBroker("tcp://" + nodes[1].addr).SetClientID("lost-lock").SetCleanSession(false).
 		SetAutoReconnect(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m })
 	back := mqtt.NewClient(o2)
 	tok := back.Connect()
