@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/iothub-dev/iothub/internal/cluster"
+	"github.com/iothub-dev/iothub/internal/metrics"
 )
 
 // clusterDir returns the replicated state's directory: cluster.dir or
@@ -37,6 +38,11 @@ func (a *App) startCluster() error {
 	a.broker.SetCluster(node)
 	node.Attach(a.broker)
 	a.cluster = node
+	if a.metrics != nil {
+		if err := a.metrics.AddCluster(clusterMetrics{a}); err != nil {
+			a.log.Error("cannot register cluster metrics", "error", err)
+		}
+	}
 	if err := a.serveClusterAPI(); err != nil { // cluster_api.go
 		node.Close()
 		a.cluster = nil
@@ -63,4 +69,30 @@ func (a *App) clusterStatus() any {
 		Enabled bool `json:"enabled"`
 		cluster.Status
 	}{true, a.cluster.Status()}
+}
+
+// clusterMetrics adapts the node's and the broker's cluster counters to
+// the metrics package.
+type clusterMetrics struct{ a *App }
+
+// ClusterStats implements metrics.ClusterSource.
+func (m clusterMetrics) ClusterStats() metrics.ClusterStats {
+	n := m.a.cluster
+	st := n.Stats()
+	status := n.Status()
+	bs := m.a.broker.Stats()
+	out := metrics.ClusterStats{
+		Nodes: len(status.Nodes), PendingForwards: status.PendingForwards,
+		Forwarded: st.Forwarded, ForwardedBytes: st.ForwardedBytes, Received: st.Received, Duplicates: st.Duplicates,
+		Retried: st.Retried, Failed: st.ForwardFailed,
+		TakeoversIn: bs.SessionsTakenIn, TakeoversOut: bs.SessionsTakenAway, Adopted: bs.SessionsAdopted, Fenced: st.Fenced,
+		ReplicationErrors: st.RetainedDropped + st.RecordsFailed, Dropped: st.SlowConsumer + st.Malformed,
+		AckBounds: st.AckLatency.Bounds, AckCounts: st.AckLatency.Counts, AckCount: st.AckLatency.Count, AckSum: st.AckLatency.Sum,
+	}
+	for _, ns := range status.Nodes {
+		if !ns.Self {
+			out.RemoteRoutes += ns.Routes
+		}
+	}
+	return out
 }

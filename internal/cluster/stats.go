@@ -78,6 +78,8 @@ type Stats struct {
 	// another owner (after a partition); RetainedDropped retained
 	// messages not replicated (queue full or write failed).
 	Fenced, RetainedDropped uint64
+	// RecordsFailed counts session records not replicated.
+	RecordsFailed uint64
 	// AckLatency is how long QoS 1/2 forwards waited for the nodes.
 	AckLatency LatencyHistogram
 }
@@ -91,7 +93,7 @@ func (n *Node) Stats() Stats {
 		Retried: s.retried.Load(), ForwardFailed: s.forwardFailed.Load(),
 		Malformed: s.malformed.Load(), SlowConsumer: s.slowConsumer.Load(),
 		NodesLost: s.nodesLost.Load(), Takeovers: s.takeovers.Load(), Adopted: s.adopted.Load(),
-		Fenced: s.fenced.Load(), RetainedDropped: s.retainedDropped.Load(),
+		Fenced: s.fenced.Load(), RetainedDropped: s.retainedDropped.Load(), RecordsFailed: s.recordsFailed.Load(),
 	}
 	s.latMu.Lock()
 	st.AckLatency = s.lat

@@ -216,6 +216,12 @@ func (tc *testCluster) pubSubAcrossNodes(t *testing.T) {
 			t.Fatalf("QoS %d message not received through HAProxy", q)
 		}
 	}
+	// Per-node cluster metrics.
+	code, body := apiCall(t, tc.nodes[1].hub, http.MethodGet, "/metrics", "", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Regexp(t, `iothub_cluster_received_messages_total [1-9]`, body)
+	require.Contains(t, body, "iothub_cluster_forward_ack_seconds_bucket")
+	require.Regexp(t, `iothub_cluster_nodes 3`, body)
 }
 
 // sharedAcrossNodes: members of one shared group on n2 and n3 share the
