@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/msg"
@@ -130,7 +129,7 @@ func (s *Server) importLocked(ss *Session, b []byte) error {
 		}
 		ss.subs[sr.Filter] = sub
 	}
-	now := time.Now()
+	now := s.clock.Now()
 	for _, rb := range exp.Messages {
 		rec, err := decodeQueued(rb)
 		if err != nil || rec.d.m.Expired(now) {

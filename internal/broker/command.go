@@ -204,7 +204,7 @@ func (s *Server) checkInjected(m *msg.Message) error {
 		m.ID = s.nextMsgID()
 	}
 	if m.ReceivedAt.IsZero() {
-		m.ReceivedAt = time.Now()
+		m.ReceivedAt = s.clock.Now()
 	}
 	return nil
 }
@@ -224,7 +224,7 @@ func (ss *Session) deliverCommand(d delivery) Outcome {
 	switch {
 	case ss.removed:
 		return OutcomeNoSession
-	case d.m.Expired(time.Now()):
+	case d.m.Expired(ss.s.clock.Now()):
 		ss.s.drop(ss, d, DropExpired)
 		return OutcomeDropped
 	case ss.conn == nil && d.qos == 0:

@@ -13,8 +13,8 @@ func (s *Server) expiryLoop() {
 		select {
 		case <-s.quit:
 			return
-		case now := <-t.C:
-			if n := s.sweepExpired(now); n > 0 {
+		case <-t.C:
+			if n := s.sweepExpired(s.clock.Now()); n > 0 {
 				s.log.Debug("expired messages removed from session queues", "messages", n)
 			}
 		}

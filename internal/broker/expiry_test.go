@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/internal/broker"
@@ -18,7 +19,11 @@ import (
 // queue and from the store by the periodic sweep — not only when the client
 // comes back — while a message without expiry stays queued.
 func TestExpiry_sweepOfflineQueue(t *testing.T) {
-	b := testutil.StartStoredBroker(t, t.TempDir(), func(o *broker.Options) { o.ExpirySweepInterval = 20 * time.Millisecond })
+	clock := clockwork.NewFakeClock()
+	b := testutil.StartStoredBroker(t, t.TempDir(), func(o *broker.Options) {
+		o.ExpirySweepInterval = 20 * time.Millisecond
+		o.Clock = clock
+	})
 	sub := connectV5(t, b.Addr, "lock-x", expiryV5(3600, true))
 	sub.subscribe(t, paho.SubscribeOptions{Topic: "cmd/x", QoS: 1})
 	require.NoError(t, sub.Disconnect(&paho.Disconnect{}))
@@ -29,6 +34,7 @@ func TestExpiry_sweepOfflineQueue(t *testing.T) {
 	pub.publish(t, &paho.Publish{Topic: "cmd/x", QoS: 1, Payload: []byte("short-lived"), Properties: &paho.PublishProperties{MessageExpiry: &one}})
 	pub.publish(t, &paho.Publish{Topic: "cmd/x", QoS: 1, Payload: []byte("keeps")})
 	require.EqualValues(t, 2, b.Server.Stats().Queued)
+	clock.Advance(1100 * time.Millisecond)
 
 	testutil.Eventually(t, 10*time.Second, func() bool { return b.Server.Stats().Dropped["expired"] == 1 }, "expired message swept")
 	require.EqualValues(t, 1, b.Server.Stats().Queued, "the message without expiry stays")

@@ -357,7 +357,7 @@ func (s *Server) RetainedMessages(q RetainedQuery) (page []*msg.Message, more bo
 	if err := topic.ValidateFilter(filter); err != nil || strings.HasPrefix(filter, topic.SharePrefix) {
 		return nil, false, fmt.Errorf("%q: %w", filter, ErrBadFilter)
 	}
-	now := time.Now()
+	now := s.clock.Now()
 	var all []*msg.Message
 	s.retained.Match(filter, func(t string, m *msg.Message) bool {
 		if t > q.After && !m.Expired(now) {
@@ -376,7 +376,7 @@ func (s *Server) RetainedMessages(q RetainedQuery) (page []*msg.Message, more bo
 // Retained returns the retained message of topic name t.
 func (s *Server) Retained(t string) (*msg.Message, bool) {
 	m, ok := s.retained.Get(t)
-	if !ok || m.Expired(time.Now()) {
+	if !ok || m.Expired(s.clock.Now()) {
 		return nil, false
 	}
 	return m, true

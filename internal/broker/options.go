@@ -7,6 +7,7 @@ import (
 
 	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/storage"
+	"github.com/jonboulle/clockwork"
 )
 
 // QueueFullPolicy says what happens to a QoS 1/2 message when a session's
@@ -117,6 +118,11 @@ type Options struct {
 	EventBlockTimeout time.Duration
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Clock is the time of message expiry (receive stamps, the sweep, the
+	// interval left on delivery), session expiry and will delays; nil means
+	// the real clock. Tests inject clockwork.NewFakeClock() and advance it
+	// instead of sleeping.
+	Clock clockwork.Clock
 	// Metrics receives delivery latencies (nil: not measured).
 	Metrics Metrics
 	// Authenticator decides who may connect (nil: everyone); see

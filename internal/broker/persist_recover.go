@@ -67,7 +67,7 @@ func (s *Server) OpenStore(st storage.Store, d Durability) (RecoveryReport, erro
 // openStore starts the persister and loads the store's content.
 func (s *Server) openStore(store storage.Store, d Durability) error {
 	start := time.Now()
-	r := &recoverer{s: s, now: start, wills: map[*Session]*willRecord{}}
+	r := &recoverer{s: s, now: s.clock.Now(), wills: map[*Session]*willRecord{}}
 	steps := []struct {
 		prefix string
 		fn     func(k, v []byte) error
@@ -171,7 +171,7 @@ func (r *recoverer) session(k, v []byte) error {
 	s.stats.sessions.Add(1)
 	r.rep.Sessions++
 	if rec.Expiry != neverExpire {
-		ss.expiryTimer = time.AfterFunc(left, func() { s.expireSession(ss) })
+		ss.expiryTimer = s.clock.AfterFunc(left, func() { s.expireSession(ss) })
 	}
 	return nil
 }
@@ -299,7 +299,7 @@ func (s *Server) armRecoveredWills() {
 			continue
 		}
 		ss.delayedWill = func() { s.publishStoredWill(w) }
-		ss.willTimer = time.AfterFunc(ageOut(w.FireAt, 0, time.Now()), func() {
+		ss.willTimer = s.clock.AfterFunc(ageOut(w.FireAt, 0, s.clock.Now()), func() {
 			ss.mu.Lock()
 			fire := ss.conn == nil && ss.willTimer != nil && !ss.removed
 			ss.willTimer = nil

@@ -175,7 +175,7 @@ func (ss *Session) rememberWillLocked(c *conn, will *msg.Message, delay uint32) 
 		ss.s.log.Error("cannot encode will", "client_id", ss.id, "error", err)
 		return
 	}
-	ss.will = &willRecord{FireAt: time.Now().Add(time.Duration(delay) * time.Second),
+	ss.will = &willRecord{FireAt: ss.s.clock.Now().Add(time.Duration(delay) * time.Second),
 		Expiry: c.willExpiry, HasExpiry: c.willHasExpiry, Message: b, m: will}
 }
 
@@ -236,7 +236,7 @@ func (c *conn) ackAfterCommit(it outItem) bool {
 func (s *Server) publishStoredWill(w *willRecord) {
 	m := *w.m
 	m.ID = s.nextMsgID()
-	m.ReceivedAt = time.Now()
+	m.ReceivedAt = s.clock.Now()
 	if w.HasExpiry {
 		m.ExpiresAt = m.ReceivedAt.Add(time.Duration(w.Expiry) * time.Second)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/internal/broker"
@@ -73,7 +74,8 @@ func TestPersist_queueAndSubscriptionsSurviveRestart(t *testing.T) {
 }
 
 func TestPersist_retainedSurvivesRestart(t *testing.T) {
-	b := testutil.StartStoredBroker(t, t.TempDir(), nil)
+	clock := clockwork.NewFakeClock()
+	b := testutil.StartStoredBroker(t, t.TempDir(), func(o *broker.Options) { o.Clock = clock })
 	pub := connectV5(t, b.Addr, "pub", nil)
 	short := uint32(1)
 	pub.publish(t, &paho.Publish{Topic: "devices/a/state", QoS: 1, Retain: true, Payload: []byte("locked")})
@@ -81,9 +83,8 @@ func TestPersist_retainedSurvivesRestart(t *testing.T) {
 	pub.publish(t, &paho.Publish{Topic: "devices/b/state", QoS: 1, Retain: true, Payload: nil}) // cleared
 	pub.publish(t, &paho.Publish{Topic: "devices/c/state", QoS: 1, Retain: true, Payload: []byte("gone soon"),
 		Properties: &paho.PublishProperties{MessageExpiry: &short}})
-	start := time.Now()
 	b.Stop(t)
-	time.Sleep(time.Until(start.Add(1100 * time.Millisecond))) // let the 1 s message expiry pass
+	clock.Advance(1100 * time.Millisecond) // the 1 s message expiry passes while the hub is down
 	b.Restart(t)
 	rep := b.Server.Recovery()
 	require.Equal(t, 1, rep.Retained)
@@ -100,7 +101,8 @@ func TestPersist_retainedSurvivesRestart(t *testing.T) {
 }
 
 func TestPersist_sessionExpiryAcrossRestart(t *testing.T) {
-	b := testutil.StartStoredBroker(t, t.TempDir(), nil)
+	clock := clockwork.NewFakeClock()
+	b := testutil.StartStoredBroker(t, t.TempDir(), func(o *broker.Options) { o.Clock = clock })
 	ev := storedEvents(t, b)
 	short := connectV5(t, b.Addr, "short", expiryV5(1, true))
 	short.subscribe(t, paho.SubscribeOptions{Topic: "a", QoS: 1})
@@ -108,13 +110,12 @@ func TestPersist_sessionExpiryAcrossRestart(t *testing.T) {
 	long.subscribe(t, paho.SubscribeOptions{Topic: "a", QoS: 1})
 	require.NoError(t, short.Disconnect(&paho.Disconnect{}))
 	ev.wait(t, msg.EventClientDisconnected, "short")
-	start := time.Now()
 	require.NoError(t, long.Disconnect(&paho.Disconnect{}))
 	ev.wait(t, msg.EventClientDisconnected, "long")
 	pub := connectV5(t, b.Addr, "pub", nil)
 	pub.publish(t, &paho.Publish{Topic: "a", QoS: 1, Payload: []byte("x")})
 	b.Stop(t)
-	time.Sleep(time.Until(start.Add(1100 * time.Millisecond))) // the short session's expiry passes while the hub is down
+	clock.Advance(1100 * time.Millisecond) // the short session's expiry passes while the hub is down
 
 	b.Restart(t)
 	rep := b.Server.Recovery()

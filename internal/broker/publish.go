@@ -174,7 +174,7 @@ func (c *conn) resolveInboundAlias(p *packet.Publish) error {
 // newMessage builds the hub's message from a decoded PUBLISH; its strings and
 // payload alias the packet body, which the message now owns.
 func (c *conn) newMessage(p *packet.Publish) *msg.Message {
-	now := time.Now()
+	now := c.s.clock.Now()
 	m := messageFromPublish(p)
 	m.ID = c.s.nextMsgID()
 	m.ClientID, m.Username, m.PeerHost = c.sess.id, c.username, c.remote
@@ -221,7 +221,7 @@ func (s *Server) Publish(ctx context.Context, m *msg.Message) (int, error) {
 		m.ID = s.nextMsgID()
 	}
 	if m.ReceivedAt.IsZero() {
-		m.ReceivedAt = time.Now()
+		m.ReceivedAt = s.clock.Now()
 	}
 	r := s.publishWait(m, nil)
 	n := r.accepted + r.remote

@@ -14,6 +14,7 @@ import (
 	"github.com/iothub-dev/iothub/logging"
 	"github.com/iothub-dev/iothub/mqtt/topic"
 	"github.com/iothub-dev/iothub/msg"
+	"github.com/jonboulle/clockwork"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -25,6 +26,7 @@ var ErrServerClosed = errors.New("broker: server closed")
 type Server struct {
 	opts    Options
 	log     *slog.Logger
+	clock   clockwork.Clock // message and session expiry, will delays (Options.Clock)
 	started time.Time
 
 	subs     *topic.Trie[*subscription]
@@ -88,9 +90,13 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
+	}
 	s := &Server{
 		opts:      opts,
 		log:       log.With("component", "broker"),
+		clock:     opts.Clock,
 		started:   time.Now(),
 		subs:      topic.NewTrie[*subscription](),
 		retained:  topic.NewRetained[*msg.Message](),
@@ -339,7 +345,7 @@ func (s *Server) stopTimers() {
 	}
 }
 
-func stopTimer(t **time.Timer) {
+func stopTimer(t *clockwork.Timer) {
 	if *t != nil {
 		(*t).Stop()
 		*t = nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/msg"
+	"github.com/jonboulle/clockwork"
 )
 
 // neverExpire is the v5 session expiry interval meaning "never".
@@ -91,9 +92,9 @@ type Session struct {
 	// others taking the room first.
 	waiting int
 
-	willTimer   *time.Timer
+	willTimer   clockwork.Timer
 	delayedWill func() // publishes the will the timer waits for
-	expiryTimer *time.Timer
+	expiryTimer clockwork.Timer
 
 	connectedAt    time.Time
 	disconnectedAt time.Time
@@ -183,7 +184,7 @@ func (ss *Session) deliverLocked(d delivery, canWait, retry bool) (st deliverSta
 	if ss.removed {
 		return refused, nil, nil
 	}
-	if d.m.Expired(time.Now()) {
+	if d.m.Expired(ss.s.clock.Now()) {
 		s.drop(ss, d, DropExpired)
 		return refused, nil, nil
 	}
@@ -347,7 +348,7 @@ func (ss *Session) fillWindowLocked() {
 	if ss.conn == nil {
 		return
 	}
-	now := time.Now()
+	now := ss.s.clock.Now()
 	for ss.queue.len() > 0 && len(ss.inflight) < ss.window {
 		d := ss.popLocked()
 		if d.m.Expired(now) {

@@ -1,12 +1,14 @@
 package broker_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/internal/broker"
@@ -70,13 +72,18 @@ func TestSession_cleanStartDiscards(t *testing.T) {
 
 func TestSession_expiry(t *testing.T) {
 	t.Parallel()
-	s, addr := testutil.StartBroker(t, nil)
+	clock := clockwork.NewFakeClock()
+	s, addr := testutil.StartBroker(t, func(o *broker.Options) { o.Clock = clock })
 	dev := connectV5(t, addr, "dev", expiryV5(1, true))
 	dev.subscribe(t, paho.SubscribeOptions{Topic: "a", QoS: 1})
 	require.NoError(t, dev.Disconnect(&paho.Disconnect{}))
-	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, clock.BlockUntilContext(ctx, 1), "the session's expiry timer is armed")
+	clock.Advance(999 * time.Millisecond)
+	require.Equal(t, int64(1), s.Stats().Sessions, "kept for its expiry interval")
+	clock.Advance(time.Millisecond)
 	testutil.Eventually(t, 5*time.Second, func() bool { return s.Stats().Sessions == 0 }, "session expired")
-	require.GreaterOrEqual(t, time.Since(start), 900*time.Millisecond, "kept for its expiry interval")
 	require.Equal(t, int64(0), s.Stats().Subscriptions)
 	dev2 := connectV5(t, addr, "dev", expiryV5(1, false))
 	require.False(t, dev2.connack.SessionPresent)

@@ -92,7 +92,7 @@ func (s *Server) subscribe(ss *Session, req packet.Subscription, subID uint32) (
 // sendRetained delivers the retained messages matching filter to ss, with
 // the retain flag set.
 func (s *Server) sendRetained(ss *Session, filter string, sub *subscription) {
-	now := time.Now()
+	now := s.clock.Now()
 	s.retained.Match(filter, func(_ string, m *msg.Message) bool {
 		if m.Expired(now) {
 			return true

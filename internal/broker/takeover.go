@@ -44,7 +44,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 	}
 	ss.uname.Store(&cp.username)
 	ss.version, ss.expiry, ss.window = c.version, cp.expiry, cp.window
-	ss.conn, ss.connectedAt = c, time.Now()
+	ss.conn, ss.connectedAt = c, s.clock.Now()
 	ss.saveLocked()
 	if imported {
 		ss.storeImportedLocked()
@@ -93,7 +93,7 @@ func (s *Server) detach(c *conn) {
 	if current {
 		ss.conn = nil
 		ss.wakeLocked() // publishers waiting for room: backpressure.go
-		ss.disconnectedAt = time.Now()
+		ss.disconnectedAt = s.clock.Now()
 		if ss.expiry == 0 {
 			s.removeSessionLocked(ss)
 			immediateWill = will
@@ -148,7 +148,7 @@ func (s *Server) scheduleWillLocked(ss *Session, c *conn, will *msg.Message) *ms
 		return will
 	}
 	ss.delayedWill = func() { s.publishWill(c, will) }
-	ss.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() {
+	ss.willTimer = s.clock.AfterFunc(time.Duration(delay)*time.Second, func() {
 		ss.mu.Lock()
 		fire := ss.conn == nil && ss.willTimer != nil
 		ss.willTimer = nil
@@ -169,7 +169,7 @@ func (s *Server) scheduleExpiryLocked(ss *Session) {
 	if ss.expiry == neverExpire {
 		return
 	}
-	ss.expiryTimer = time.AfterFunc(time.Duration(ss.expiry)*time.Second, func() { s.expireSession(ss) })
+	ss.expiryTimer = s.clock.AfterFunc(time.Duration(ss.expiry)*time.Second, func() { s.expireSession(ss) })
 }
 
 // expireSession removes ss if it is still offline; a will still waiting for
@@ -217,7 +217,7 @@ func (s *Server) removeSessionLocked(ss *Session) {
 func (s *Server) publishWill(c *conn, will *msg.Message) {
 	m := *will
 	m.ID = s.nextMsgID()
-	m.ReceivedAt = time.Now()
+	m.ReceivedAt = s.clock.Now()
 	if c.willHasExpiry {
 		m.ExpiresAt = m.ReceivedAt.Add(time.Duration(c.willExpiry) * time.Second)
 	}

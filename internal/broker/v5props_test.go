@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/internal/broker"
@@ -198,7 +199,8 @@ func TestV5_messagePropertiesPassThrough(t *testing.T) {
 
 func TestV5_messageExpiry(t *testing.T) {
 	t.Parallel()
-	s, addr := testutil.StartBroker(t, nil)
+	clock := clockwork.NewFakeClock()
+	s, addr := testutil.StartBroker(t, func(o *broker.Options) { o.Clock = clock })
 	ev := recordEvents(t, s)
 	live := connectV5(t, addr, "live", nil)
 	live.subscribe(t, paho.SubscribeOptions{Topic: "exp/#", QoS: 1})
@@ -210,7 +212,6 @@ func TestV5_messageExpiry(t *testing.T) {
 	pub := connectV5(t, addr, "pub", nil)
 	one, ten := uint32(1), uint32(10)
 	pub.publish(t, &paho.Publish{Topic: "exp/short", QoS: 1, Payload: []byte("short"), Properties: &paho.PublishProperties{MessageExpiry: &one}})
-	published := time.Now()
 	pub.publish(t, &paho.Publish{Topic: "exp/long", QoS: 1, Payload: []byte("long"), Properties: &paho.PublishProperties{MessageExpiry: &ten}})
 	live.next(t)
 	got := live.next(t)
@@ -219,9 +220,8 @@ func TestV5_messageExpiry(t *testing.T) {
 	require.LessOrEqual(t, *got.Properties.MessageExpiry, uint32(10))
 	require.GreaterOrEqual(t, *got.Properties.MessageExpiry, uint32(9), "the remaining lifetime is forwarded")
 
-	// Let the short message expire in the offline session's queue: this
-	// waits for the expiry itself, not for another goroutine.
-	time.Sleep(time.Until(published.Add(1100 * time.Millisecond)))
+	// The short message expires in the offline session's queue.
+	clock.Advance(1100 * time.Millisecond)
 	back := connectV5(t, addr, "away", expiryV5(300, false))
 	got = back.next(t)
 	require.Equal(t, "exp/long", got.Topic, "the expired message is not delivered")

@@ -173,7 +173,7 @@ func recycleQueue(q []outItem) {
 func (c *conn) writeItems(bp *[]byte, items []outItem) (closeAfter bool, err error) {
 	buf := (*bp)[:0]
 	first := 0
-	now := time.Now()
+	now := c.s.clock.Now()
 	for i := range items {
 		buf = c.encodeItem(buf, &items[i], now)
 		if items[i].closeAfter {

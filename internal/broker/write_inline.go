@@ -5,7 +5,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/iothub-dev/iothub/msg"
 )
@@ -116,7 +115,7 @@ func (c *conn) takeInline() ([]outItem, bool) {
 func (c *conn) writeItemsNow(items []outItem) bool {
 	bp := writeBufPool.Get().(*[]byte)
 	buf := (*bp)[:0]
-	now := time.Now()
+	now := c.s.clock.Now()
 	for i := range items {
 		buf = c.encodeItem(buf, &items[i], now)
 	}
