@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/msg"
@@ -269,13 +270,13 @@ func (s *Server) AdoptSession(clientID string, record []byte) {
 	b, _ := json.Marshal(exp)
 	_ = s.importLocked(ss, b)
 	ss.uname.Store(&rec.Session.Username)
-	ss.version, ss.expiry, ss.disconnectedAt = packet.Version(rec.Session.Proto), rec.Session.Expiry, time.Now()
+	ss.version, ss.expiry, ss.disconnectedAt = packet.Version(rec.Session.Proto), rec.Session.Expiry, s.clock.Now()
 	ss.saveLocked()
 	s.scheduleExpiryLocked(ss)
 	if will != nil {
 		delay := min(rec.WillDelay, ss.expiry)
 		ss.delayedWill = func() { s.publishAdoptedWill(will, rec.WillExp) }
-		ss.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() {
+		ss.willTimer = s.clock.AfterFunc(time.Duration(delay)*time.Second, func() {
 			ss.mu.Lock()
 			fire := ss.conn == nil && ss.willTimer != nil && !ss.removed
 			ss.willTimer = nil
@@ -294,7 +295,7 @@ func (s *Server) AdoptSession(clientID string, record []byte) {
 func (s *Server) publishAdoptedWill(will *msg.Message, expiry *uint32) {
 	m := *will
 	m.ID = s.nextMsgID()
-	m.ReceivedAt = time.Now()
+	m.ReceivedAt = s.clock.Now()
 	m.Origin = msg.Origin{Kind: msg.OriginWill}
 	if expiry != nil {
 		m.ExpiresAt = m.ReceivedAt.Add(time.Duration(*expiry) * time.Second)
