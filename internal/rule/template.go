@@ -2,7 +2,8 @@ package rule
 
 import (
 	"errors"
-	"strings"
+
+	"github.com/iothub-dev/iothub/template"
 )
 
 // Template is text with ${path} placeholders, such as "alarms/${clientid}"
@@ -25,46 +26,29 @@ type tplPart struct {
 // maxTemplateLen bounds a template's length.
 const maxTemplateLen = 16 << 10
 
-// ParseTemplate parses s. Errors are *SQLError with the position of the
-// bad placeholder (line 1, column in s).
+// ParseTemplate parses s (package template's ${…} syntax). Errors are
+// *SQLError with the position of the bad placeholder (line 1, column in
+// s).
 func ParseTemplate(s string) (*Template, error) {
 	if len(s) > maxTemplateLen {
 		return nil, syntaxErr(Pos{1, 1}, "template too long")
 	}
+	parts, err := template.Split(s)
+	var te *template.Error
+	if errors.As(err, &te) {
+		return nil, syntaxErr(Pos{1, te.Column}, te.Msg+" in template")
+	}
 	t := &Template{raw: s}
-	var lit strings.Builder
-	col := 1
-	for i := 0; i < len(s); {
-		switch {
-		case strings.HasPrefix(s[i:], "$$"):
-			lit.WriteByte('$')
-			i += 2
-			col += 2
-			continue
-		case !strings.HasPrefix(s[i:], "${"):
-			lit.WriteByte(s[i])
-			i++
-			col++
+	for _, p := range parts {
+		if !p.IsPlaceholder() {
+			t.parts = append(t.parts, tplPart{lit: p.Lit})
 			continue
 		}
-		end := strings.IndexByte(s[i:], '}')
-		if end < 0 {
-			return nil, syntaxErr(Pos{1, col}, "unterminated ${ in template")
-		}
-		part, err := parsePlaceholder(s[i+2:i+end], col+2)
+		part, err := parsePlaceholder(p.Source, p.Column)
 		if err != nil {
 			return nil, err
 		}
-		if lit.Len() > 0 {
-			t.parts = append(t.parts, tplPart{lit: lit.String()})
-			lit.Reset()
-		}
 		t.parts = append(t.parts, part)
-		col += len([]rune(s[i : i+end+1]))
-		i += end + 1
-	}
-	if lit.Len() > 0 {
-		t.parts = append(t.parts, tplPart{lit: lit.String()})
 	}
 	return t, nil
 }
