@@ -47,20 +47,31 @@ func Parse(data []byte, name string) (Config, error) {
 func parse(data []byte, name string, environ []string) (Config, error) {
 	c := Defaults()
 	at := origins{}
-	if err := decode(&c, data, name, at); err != nil {
-		return Config{}, err
+	// Every problem at once: type errors, bad environment variables and
+	// value errors of what did decode (a setting with a type error keeps
+	// its default, so it adds no value error of its own).
+	derr := decode(&c, data, name, at)
+	var kerr *KeyError
+	if errors.As(derr, &kerr) && errors.Is(kerr, ErrSyntax) {
+		return Config{}, derr // not YAML: nothing to check further
 	}
-	if errs := applyEnv(&c, environ, at); len(errs) > 0 {
-		return Config{}, errs.join()
-	}
+	envErrs := applyEnv(&c, environ, at)
 	c.nameListeners()
 	errs := c.validate()
 	for _, e := range errs {
 		o := at.of(e.Key)
 		e.Source, e.Line = o.source, o.line
 	}
-	if len(errs) > 0 {
-		return Config{}, errs.join()
+	var all []error
+	for _, e := range []error{derr, envErrs.join(), errs.join()} {
+		if multi, ok := e.(interface{ Unwrap() []error }); ok { //nolint:errorlint // flattening errors.Join's own value
+			all = append(all, multi.Unwrap()...)
+		} else if e != nil {
+			all = append(all, e)
+		}
+	}
+	if len(all) > 0 {
+		return Config{}, errors.Join(all...)
 	}
 	return c, nil
 }

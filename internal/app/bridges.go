@@ -27,6 +27,9 @@ func (a *App) setupBridges() error {
 	// The bridges' durable queues are committed with the store, before the
 	// PUBACKs of the messages their records came from (broker.Syncer).
 	request, _ = a.broker.AddSyncer(a.bridges.mgr)
+	if err := a.bridges.mgr.Declare(a.cfg.Bridges); err != nil { // rules may name only these (or later API bridges)
+		return err
+	}
 	a.bridges.registry = rule.NewRegistry()
 	if a.metrics != nil {
 		if err := a.metrics.AddBridges(a.bridges.mgr); err != nil { // per-bridge metrics at scrape time

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -112,6 +113,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitConfig
 	}
+	warnUnknownEnv(stderr)
 	cfg, err := loadConfig(*cfgPath, fs, values)
 	if err != nil {
 		fmt.Fprintf(stderr, "iothub: %v\n", err)
@@ -209,8 +211,13 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "usage: iothub config check FILE")
 			return exitConfig
 		}
+		warnUnknownEnv(stderr)
 		cfg, err := config.Load(args[1], os.Environ())
 		if err != nil {
+			fmt.Fprintf(stderr, "iothub: %v\n", err)
+			return exitConfig
+		}
+		if err := Check(cfg); err != nil { // what serve builds: rules, bridges, security
 			fmt.Fprintf(stderr, "iothub: %v\n", err)
 			return exitConfig
 		}
@@ -224,4 +231,15 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "iothub: unknown config command %q\n", args[0])
 	return exitConfig
+}
+
+// warnUnknownEnv warns about IOTHUB_ variables that name no configuration
+// key (a misspelt one would otherwise be ignored silently).
+func warnUnknownEnv(stderr io.Writer) {
+	for _, name := range config.UnknownEnv(os.Environ()) {
+		if name == "IOTHUB_CONFIG" || strings.HasPrefix(name, "IOTHUB_TEST_") || strings.HasPrefix(name, "IOTHUB_BENCH_") {
+			continue // read by the command line and the tests themselves
+		}
+		fmt.Fprintf(stderr, "iothub: warning: environment variable %s names no configuration key (iothub serve --help lists them)\n", name)
+	}
 }

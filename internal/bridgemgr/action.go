@@ -37,6 +37,9 @@ func (m *Manager) newAction(_ rule.ActionContext, spec rule.ActionSpec) (rule.Ac
 	if name == "" {
 		return nil, fmt.Errorf("bridge action: key \"bridge\" (the bridge name) is required")
 	}
+	if !m.known(name) {
+		return nil, fmt.Errorf("bridge action: no bridge is named %q", name)
+	}
 	return &action{m: m, name: name}, nil
 }
 

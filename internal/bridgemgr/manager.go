@@ -84,8 +84,9 @@ type Manager struct {
 	requestSync func()
 	sinks       atomic.Pointer[[]*bridge.Runner] // running sinks, for Sync (no lock)
 
-	mu      sync.RWMutex
-	defs    map[string]config.Bridge
+	mu       sync.RWMutex
+	declared map[string]bool // names of the file's and bridges.json's bridges (Declare)
+	defs     map[string]config.Bridge
 	source  map[string]string
 	running map[string]*running
 	closed  bool
@@ -99,6 +100,38 @@ func New(o Options) *Manager {
 	return &Manager{dataDir: o.DataDir, pub: o.Publisher, log: o.Logger.With("component", "bridges"), node: o.Node,
 		requestSync: o.RequestSync, defs: map[string]config.Bridge{}, source: map[string]string{}, running: map[string]*running{}}
 }
+
+// Declare records the names of the bridges of the file (defs) and of
+// data_dir/bridges.json before they start, so that a rule's bridge action
+// naming none of them (nor a bridge created later) is refused when the
+// rule is added.
+func (m *Manager) Declare(defs []config.Bridge) error {
+	stored, err := m.load()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.declared = map[string]bool{}
+	for _, list := range [][]config.Bridge{defs, stored} {
+		for i := range list {
+			m.declared[list[i].Name] = true
+		}
+	}
+	return nil
+}
+
+// known reports whether a bridge of that name is declared or exists.
+func (m *Manager) known(name string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, exists := m.defs[name]
+	return exists || m.declared[name] || m.declared == nil
+}
+
+// Check validates a bridge definition and parses its templates, as
+// starting it would, without connecting.
+func Check(def *config.Bridge) error { return check(def) }
 
 // Sync writes (and with durable, fsyncs) what rules appended to the
 // running bridges' durable queues; it implements broker.Syncer. It takes

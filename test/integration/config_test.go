@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,4 +142,70 @@ func TestConfig_reloadLimit(t *testing.T) {
 	require.NoError(t, h.cmd.Process.Signal(syscall.SIGHUP))
 	h.waitLog(t, "configuration not reloaded", "max_inflght")
 	waitListening(t, h.mqtt, h.exited)
+}
+
+// TestConfig_checkAsServe: `iothub config check` refuses, in one run and
+// naming each, every file problem `serve` refuses — a template naming an
+// unknown field, a rule calling an unknown function, an action naming a
+// bridge that does not exist, an ACL topic that is not a filter, an ACL
+// file with an invalid line, and a value error beside a type error — and
+// warns about an IOTHUB_ variable that names no key.
+func TestConfig_checkAsServe(t *testing.T) {
+	acl := filepath.Join(t.TempDir(), "acl.txt")
+	require.NoError(t, os.WriteFile(acl, []byte("allow publish devices/%c/state\nallow sometimes devices/#\n"), 0o600))
+	cfg := writeConfig(t, `mqtt:
+  max_inflight: lots
+log:
+  level: loud
+auth:
+  acl:
+    file: `+acl+`
+    rules:
+      - {permission: allow, who: {username: backend}, action: publish, topics: ["devices/#/x"]}
+rules:
+  list:
+    - id: fn
+      sql: 'SELECT nosuchfn(payload) FROM "t/#"'
+    - id: dangling
+      sql: 'SELECT * FROM "t/#"'
+      actions: [{type: bridge, bridge: nope}]
+bridges:
+  - name: b1
+    kafka: {bootstrap_servers: ["127.0.0.1:1"]}
+    producer: {topic: "x_${clinetid}"}
+`)
+	code, _, stderr := runHub(t, []string{"IOTHUB_MQTT_MAX_INFLIHGT=3"}, "config", "check", cfg)
+	require.Equal(t, 2, code, stderr)
+	require.Contains(t, stderr, "IOTHUB_MQTT_MAX_INFLIHGT names no configuration key")
+	for _, want := range []string{`mqtt.max_inflight: expected an integer`, `log.level: "loud"`} {
+		require.Contains(t, stderr, want, "the file's type and value errors, together")
+	}
+	// With the file's own errors fixed, what serve builds is checked too.
+	cfg = writeConfig(t, `auth:
+  acl:
+    rules:
+      - {permission: allow, who: {username: backend}, action: publish, topics: ["devices/#/x"]}
+rules:
+  list:
+    - id: fn
+      sql: 'SELECT nosuchfn(payload) FROM "t/#"'
+    - id: dangling
+      sql: 'SELECT * FROM "t/#"'
+      actions: [{type: bridge, bridge: nope}]
+bridges:
+  - name: b1
+    kafka: {bootstrap_servers: ["127.0.0.1:1"]}
+    producer: {topic: "x_${clinetid}"}
+`)
+	code, _, stderr = runHub(t, nil, "config", "check", cfg)
+	require.Equal(t, 2, code, stderr)
+	for _, want := range []string{"devices/#/x", `unknown function 'nosuchfn'`, `no bridge is named "nope"`, `unknown field "clinetid"`} {
+		require.Contains(t, stderr, want)
+	}
+	code, _, aclErr := runHub(t, nil, "config", "check", writeConfig(t, "auth:\n  acl:\n    file: "+acl+"\n"))
+	require.Equal(t, 2, code, aclErr)
+	require.Contains(t, aclErr, "sometimes", "an invalid line of the ACL file")
+	code, _, serveErr := runHub(t, nil, "serve", "--config", cfg, "--mqtt-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0",
+		"--api-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	require.NotEqual(t, 0, code, "serve refuses the same file: %s", serveErr)
 }
