@@ -87,9 +87,9 @@ type Manager struct {
 	mu       sync.RWMutex
 	declared map[string]bool // names of the file's and bridges.json's bridges (Declare)
 	defs     map[string]config.Bridge
-	source  map[string]string
-	running map[string]*running
-	closed  bool
+	source   map[string]string
+	running  map[string]*running
+	closed   bool
 }
 
 // New returns a manager with no bridges.
