@@ -32,7 +32,8 @@ type Cluster interface {
 	Forward(m *msg.Message) (targets int, wait func(func(error)))
 	// Claim makes this node the owner of clientID cluster-wide before its
 	// CONNECT is accepted, and takes the session from the node that held
-	// it: state is what that node's TakeSession returned (nil: none).
+	// it: state is what that node's TakeSession returned, or the record
+	// last given to Save when that node is gone (nil: none).
 	// done must be called once the session is open here; until then a
 	// claim from another node waits. An error refuses the CONNECT
 	// (Server unavailable): ownership could not be established. It

@@ -164,7 +164,12 @@ func (n *Node) Claim(ctx context.Context, clientID string, record []byte) ([]byt
 		return nil, unlock, nil
 	}
 	n.stats.takeovers.Add(1)
-	return n.requestTakeover(ctx, prev.Node, clientID), unlock, nil
+	if state := n.requestTakeover(ctx, prev.Node, clientID); state != nil {
+		return state, unlock, nil
+	}
+	// The owner is gone (or silent): the session resumes from its
+	// replicated record (subscriptions; the messages it held are lost).
+	return prev.Session, unlock, nil
 }
 
 // register writes this node as clientID's owner and returns the previous
@@ -206,20 +211,20 @@ func (n *Node) register(ctx context.Context, clientID string, record []byte) (*o
 }
 
 // requestTakeover asks node for clientID's session; nil when the node is
-// gone or does not answer in time (the session starts empty here).
+// gone or does not answer in time.
 func (n *Node) requestTakeover(ctx context.Context, node, clientID string) []byte {
 	n.mu.Lock()
 	alive := n.core.Alive(node)
 	n.mu.Unlock()
 	if !alive {
-		n.log.Info("session owner is gone; session starts here without its state", "client_id", clientID, "node", node)
+		n.log.Info("session owner is gone; the session resumes from its replicated record", "client_id", clientID, "node", node)
 		return nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, 2*n.opts.ForwardTimeout)
 	defer cancel()
 	reply, err := n.nc.RequestWithContext(rctx, subjRPC+nodeToken(node)+".takeover", []byte(clientID))
 	if err != nil {
-		n.log.Warn("takeover request unanswered; session starts here without its state", "client_id", clientID, "node", node, "error", err)
+		n.log.Warn("takeover request unanswered; the session resumes from its replicated record", "client_id", clientID, "node", node, "error", err)
 		return nil
 	}
 	if len(reply.Data) == 0 {
