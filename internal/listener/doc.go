@@ -9,8 +9,10 @@
 //     takes the client's identity from its verified certificate
 //     (IdentityFrom, IdentityAs).
 //   - WebSocket (ws, and wss over a Wrap'ped TLS listener): an HTTP server
-//     that upgrades requests on one path and turns binary frames into a byte
-//     stream; X-Forwarded-For is believed from TrustedProxies only.
+//     that upgrades requests on one path (gorilla/websocket) and turns
+//     binary frames into a byte stream itself (wsConn: no buffer above the
+//     socket, so idle WebSocket connections park like TCP ones);
+//     X-Forwarded-For is believed from TrustedProxies only.
 //
 // # Lifecycle and goroutines
 //
