@@ -15,8 +15,8 @@ const (
 	// EventMessageAcked: the receiver acknowledged a QoS 1/2 message
 	// (PUBACK or PUBCOMP; Message, ClientID = receiver).
 	EventMessageAcked
-	// EventMessageDropped: a message was not delivered to a subscriber
-	// (Message, ClientID = intended receiver, Reason says why).
+	// EventMessageDropped: a published message reached no subscriber
+	// (Message, ClientID = publisher, Reason "no_subscribers").
 	EventMessageDropped
 	// EventClientConnected: a client's CONNECT was accepted.
 	EventClientConnected
@@ -26,6 +26,18 @@ const (
 	EventSessionSubscribed
 	// EventSessionUnsubscribed: a client unsubscribed from Filter.
 	EventSessionUnsubscribed
+	// EventDeliveryDropped: a message was not delivered to a subscriber
+	// (Message, ClientID = intended receiver, Reason says why).
+	EventDeliveryDropped
+	// EventClientConnack: the hub answered a CONNECT (Reason is the
+	// CONNACK reason code's name, "success" when accepted).
+	EventClientConnack
+	// EventClientAuthnComplete: authentication of a CONNECT ended (Reason
+	// "success" or the refusal's code name; IsSuperuser, IsAnonymous).
+	EventClientAuthnComplete
+	// EventClientAuthzComplete: a publish or subscribe was checked against
+	// the ACL (Filter = topic, Action, Result, AuthzSource, IsCache).
+	EventClientAuthzComplete
 )
 
 var kindNames = [...]string{
@@ -37,6 +49,10 @@ var kindNames = [...]string{
 	EventClientDisconnected:  "client_disconnected",
 	EventSessionSubscribed:   "session_subscribed",
 	EventSessionUnsubscribed: "session_unsubscribed",
+	EventDeliveryDropped:     "delivery_dropped",
+	EventClientConnack:       "client_connack",
+	EventClientAuthnComplete: "client_check_authn_complete",
+	EventClientAuthzComplete: "client_check_authz_complete",
 }
 
 // String returns the event name as rules know it, e.g. "message_acked".
@@ -76,6 +92,31 @@ type Event struct {
 	CleanStart bool
 	Listener   string
 	// Reason is a short snake_case reason for disconnects and drops
-	// (e.g. "normal", "keepalive_timeout", "queue_full", "expired").
+	// (e.g. "normal", "keepalive_timeout", "queue_full", "expired"), or
+	// the reason code's name of a CONNACK or an authentication
+	// ("success", "not_authorized").
 	Reason string
+
+	// SockName is the hub's end of the client's connection (host:port).
+	SockName string
+	// ConnectedAt is when the client's connection was accepted
+	// (connected, disconnected).
+	ConnectedAt time.Time
+	// ExpiryInterval is the session expiry interval in seconds
+	// (connected, connack).
+	ExpiryInterval uint32
+	// Props are the MQTT 5 properties of the packet behind the event,
+	// under the specification's names ("User-Property" is an object):
+	// CONNECT (connected, connack), DISCONNECT (disconnected), SUBSCRIBE
+	// (subscribed), PUBACK or PUBCOMP (acked). Nil when there are none.
+	Props map[string]any
+
+	// Action ("publish" or "subscribe"), Result ("allow" or "deny"),
+	// AuthzSource (who answered: "cache", "acl" or "default" when no
+	// authorizer is configured) and IsCache describe an authorization
+	// check.
+	Action, Result, AuthzSource string
+	IsCache                     bool
+	// IsSuperuser and IsAnonymous describe an authenticated client.
+	IsSuperuser, IsAnonymous bool
 }

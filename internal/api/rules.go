@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/iothub-dev/iothub/internal/rule"
@@ -237,10 +238,13 @@ func (a *API) ruleMetrics(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// ruleTestBody is the body of POST /api/v1/rules/test.
+// ruleTestBody is the body of POST /api/v1/rules/test: the statement
+// and either our sample or EMQX's context (the body of EMQX's
+// /rule_test: the event's columns by name, "event_type" naming it).
 type ruleTestBody struct {
-	SQL    string     `json:"sql"`
-	Sample sampleBody `json:"sample"`
+	SQL     string         `json:"sql"`
+	Sample  sampleBody     `json:"sample"`
+	Context map[string]any `json:"context"`
 }
 
 // sampleBody is a rule.Sample whose payload may be any JSON value: a
@@ -273,12 +277,10 @@ func (a *API) testRule(w http.ResponseWriter, r *http.Request) error {
 	if b.SQL == "" {
 		return badField("sql", "a statement is required")
 	}
-	payload, err := decodePayload(b.Sample.Payload, "")
+	s, err := b.sample()
 	if err != nil {
-		return badField("sample.payload", "not valid JSON")
+		return err
 	}
-	s := b.Sample.Sample
-	s.Payload = string(payload)
 	outs, err := m.Test(b.SQL, s)
 	if errors.Is(err, rule.ErrNoMatch) {
 		event := cmp.Or(s.Event, "the statement's first source")
@@ -293,4 +295,26 @@ func (a *API) testRule(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, ruleTestAnswer{Outputs: outs})
 	return nil
+}
+
+// sample returns the event the body describes, from "sample" or from
+// EMQX's "context" (not both).
+func (b *ruleTestBody) sample() (rule.Sample, error) {
+	if b.Context != nil {
+		if b.Sample.Payload != nil || !reflect.DeepEqual(b.Sample.Sample, rule.Sample{}) {
+			return rule.Sample{}, badField("context", "give sample or context, not both")
+		}
+		s, err := rule.SampleFromContext(b.Context)
+		if err != nil {
+			return rule.Sample{}, badField("context", "%s", strings.TrimPrefix(err.Error(), rule.ErrBadRule.Error()+": context."))
+		}
+		return s, nil
+	}
+	payload, err := decodePayload(b.Sample.Payload, "")
+	if err != nil {
+		return rule.Sample{}, badField("sample.payload", "not valid JSON")
+	}
+	s := b.Sample.Sample
+	s.Payload = string(payload)
+	return s, nil
 }

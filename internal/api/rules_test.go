@@ -175,6 +175,16 @@ func TestRules_test(t *testing.T) {
 			400, "evaluation_failed"},
 		{"unknown sample field", map[string]any{"sql": lowBattery, "sample": map[string]any{"client_id": "x"}}, 400, "invalid_field"},
 		{"sample field type", map[string]any{"sql": lowBattery, "sample": map[string]any{"qos": "1"}}, 400, "invalid_field"},
+		{"EMQX context", map[string]any{"sql": `SELECT payload.msg as msg, clientid, username, payload, topic, qos FROM "t/#"`,
+			"context": map[string]any{"clientid": "c_emqx", "event_type": "message_publish", "payload": `{"msg": "hello"}`,
+				"qos": 1, "topic": "t/a", "username": "u_emqx"}}, 200,
+			`[{"msg":"hello","clientid":"c_emqx","username":"u_emqx","payload":"{\"msg\": \"hello\"}","topic":"t/a","qos":1}]`},
+		{"EMQX context, authz event", map[string]any{"sql": `SELECT clientid, topic, action, result FROM "$events/client_check_authz_complete"`,
+			"context": map[string]any{"action": "publish", "clientid": "c_emqx", "event_type": "client_check_authz_complete",
+				"result": "allow", "topic": "t/1", "username": "u_emqx"}}, 200,
+			`[{"clientid":"c_emqx","topic":"t/1","action":"publish","result":"allow"}]`},
+		{"context column type", map[string]any{"sql": lowBattery, "context": map[string]any{"qos": "high"}}, 400, "invalid_field"},
+		{"context and sample", map[string]any{"sql": lowBattery, "context": map[string]any{}, "sample": map[string]any{"topic": "t"}}, 400, "invalid_field"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

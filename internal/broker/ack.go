@@ -17,11 +17,11 @@ func (c *conn) handleAck(fh packet.FixedHeader, body []byte) error {
 	ss := c.sess
 	switch fh.Type {
 	case packet.TypePuback:
-		c.completeOutbound(a.PacketID, 1)
+		c.completeOutbound(&a, 1)
 	case packet.TypePubrec:
 		c.handlePubrec(&a)
 	case packet.TypePubcomp:
-		c.completeOutbound(a.PacketID, 2)
+		c.completeOutbound(&a, 2)
 	case packet.TypePubrel:
 		code := packet.Success
 		if !ss.releaseQoS2(a.PacketID) {
@@ -45,7 +45,8 @@ func (c *conn) v5Code(code packet.ReasonCode) packet.ReasonCode {
 
 // completeOutbound ends the flow of an outbound message (PUBACK for QoS 1,
 // PUBCOMP for QoS 2) and emits the acked event.
-func (c *conn) completeOutbound(pid uint16, qos byte) {
+func (c *conn) completeOutbound(a *packet.Ack, qos byte) {
+	pid := a.PacketID
 	ss := c.sess
 	ss.mu.Lock()
 	ob, ok := ss.inflight[pid]
@@ -60,7 +61,9 @@ func (c *conn) completeOutbound(pid uint16, qos byte) {
 		ob.d.notifyAcked()
 	}
 	if ok && c.s.events.wants(msg.EventMessageAcked) {
-		c.s.events.emitUnlocked(c.s.deliveryEvent(msg.EventMessageAcked, ss, ob.d.m, ob.d.qos, ""))
+		ev := c.s.deliveryEvent(msg.EventMessageAcked, ss, ob.d.m, ob.d.qos, "")
+		ev.Props = propsMap(&a.Properties) // events_client.go
+		c.s.events.emitUnlocked(ev)
 	}
 }
 

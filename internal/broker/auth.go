@@ -104,6 +104,7 @@ func (c *conn) authenticate(p *packet.Connect, cp *connectParams) packet.ReasonC
 			if r.Decision != auth.Deny || code < 0x80 {
 				code = packet.NotAuthorized
 			}
+			c.emitAuthn(ci, nil, code) // events_client.go
 			c.s.stats.authFailedBy.add(reasonLabel(code), 1)
 			c.s.sec.authLog.Log(c.logger(), slog.LevelInfo, "authentication failed", "client_id", ci.ClientID,
 				"username", ci.Username, "code", reasonLabel(code), "reason", r.Reason)
@@ -112,6 +113,7 @@ func (c *conn) authenticate(p *packet.Connect, cp *connectParams) packet.ReasonC
 		c.s.stats.authSucceeded.Add(1)
 		id = r.Identity
 	}
+	c.emitAuthn(ci, id, packet.Success)
 	c.auth = authState{id: id, gen: hooks.gen}
 	if id.Username != "" && !id.Anonymous {
 		cp.username = id.Username
@@ -143,6 +145,7 @@ func (c *conn) connackCode(code packet.ReasonCode) packet.ReasonCode {
 func (c *conn) authorize(action auth.Action, name string) bool {
 	hooks := c.s.sec.hooks.Load()
 	if hooks.authz == nil {
+		c.emitAuthz(action, name, true, false, "default") // events_client.go
 		return true
 	}
 	st := &c.auth
@@ -152,6 +155,7 @@ func (c *conn) authorize(action auth.Action, name string) bool {
 	}
 	key := aclKey{action, name}
 	if ok, hit := st.cache[key]; hit {
+		c.emitAuthz(action, name, ok, true, "cache")
 		return ok
 	}
 	if action == auth.ActionSubscribe && strings.HasPrefix(name, topic.SharePrefix) {
@@ -165,6 +169,7 @@ func (c *conn) authorize(action auth.Action, name string) bool {
 	}
 	key.topic = strings.Clone(key.topic) // the topic may alias a packet buffer
 	st.cache[key] = ok
+	c.emitAuthz(action, key.topic, ok, false, "acl")
 	return ok
 }
 

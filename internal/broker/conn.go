@@ -52,8 +52,13 @@ type conn struct {
 	normalClose bool
 	willOnClose bool
 	username    string
-	auth        authState     // identity and ACL cache (auth.go)
-	rate        clientBuckets // publish rate limits (ratelimit.go)
+	// connectedAt is when CONNECT was accepted; disconnProps the
+	// DISCONNECT's properties when a handler wants disconnected events
+	// (events_client.go).
+	connectedAt  time.Time
+	disconnProps map[string]any
+	auth         authState     // identity and ACL cache (auth.go)
+	rate         clientBuckets // publish rate limits (ratelimit.go)
 
 	// The will of this connection (nil: none), set at CONNECT.
 	will          *msg.Message

@@ -29,6 +29,9 @@ type connectParams struct {
 	// imported is the session another node gave up for this CONNECT
 	// (cluster_session.go); nil: none.
 	imported []byte
+	// props are the CONNECT's properties for the connected event (nil
+	// unless a handler wants it).
+	props map[string]any
 }
 
 // handleConnect accepts or refuses CONNECT, opens or resumes the session,
@@ -41,6 +44,7 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 			if p.Version == packet.V5 {
 				c.version = packet.V5
 			}
+			c.emitConnack(&p, nil, packet.UnsupportedProtocolVersion) // events_client.go
 			c.refuse(packet.UnsupportedProtocolVersion)
 			return nil
 		}
@@ -55,9 +59,13 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	if code == packet.Success {
 		code = c.authenticate(&p, &cp) // auth.go
 	}
+	c.emitConnack(&p, &cp, code) // events_client.go
 	if code != packet.Success {
 		c.refuse(code)
 		return nil
+	}
+	if c.s.wantsConnectEvents() {
+		cp.props = propsMap(&p.Properties)
 	}
 	c.keepAlive = time.Duration(p.KeepAlive) * time.Second
 	if cp.keepAliveSet {

@@ -21,17 +21,14 @@ func TestEvents_qos1BackPressure(t *testing.T) {
 	s, _ := testutil.StartBroker(t, func(o *broker.Options) { o.EventBuffer = 2 })
 	var qos1, qos0 atomic.Int64
 	release := make(chan struct{})
-	remove := s.AddEventHandler(broker.EventHandlerFunc(func(ev msg.Event) {
-		if ev.Kind != msg.EventMessagePublished {
-			return
-		}
+	remove := s.AddEventHandler(publishedOnly{func(ev msg.Event) {
 		<-release // the handler is stuck until the publisher is known to wait
 		if ev.QoS == 1 {
 			qos1.Add(1)
 		} else {
 			qos0.Add(1)
 		}
-	}))
+	}})
 	defer remove()
 
 	const n = 50
@@ -72,3 +69,10 @@ func TestEvents_removeAfterShutdown(t *testing.T) {
 	require.NoError(t, s.Shutdown(context.Background()))
 	require.NotPanics(t, remove)
 }
+
+// publishedOnly is a handler that wants only published events (the
+// others, such as message_dropped for these subscriber-less topics, would
+// fill its small queue).
+type publishedOnly struct{ broker.EventHandlerFunc }
+
+func (publishedOnly) WantsEvent(k msg.EventKind) bool { return k == msg.EventMessagePublished }

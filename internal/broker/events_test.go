@@ -74,7 +74,7 @@ func TestEvents_lifecycle(t *testing.T) {
 	require.NoError(t, away.Disconnect(&paho.Disconnect{}))
 	ev.wait(t, msg.EventClientDisconnected, "away")
 	api.publish(t, &paho.Publish{Topic: "x", QoS: 0, Payload: []byte("lost")})
-	e = ev.wait(t, msg.EventMessageDropped, "away")
+	e = ev.wait(t, msg.EventDeliveryDropped, "away")
 	require.Equal(t, "qos0_offline", e.Reason)
 	require.Equal(t, "x", e.Message.Topic)
 }

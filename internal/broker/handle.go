@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // handle dispatches one packet. Before CONNECT only CONNECT is allowed; a
@@ -67,6 +68,9 @@ func (c *conn) handleDisconnect(fh packet.FixedHeader, body []byte) error {
 	}
 	c.normalClose = true
 	c.willOnClose = p.ReasonCode == packet.DisconnectWithWill
+	if c.s.events.wants(msg.EventClientDisconnected) {
+		c.disconnProps = propsMap(&p.Properties) // events_client.go
+	}
 	c.setCause("normal")
 	c.finish()
 	return nil

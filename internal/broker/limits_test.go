@@ -45,7 +45,7 @@ func TestLimits_maxQueuedMessages(t *testing.T) {
 			require.Equal(t, uint64(2), s.Stats().Dropped["queue_full"])
 			require.Equal(t, int64(3), s.Stats().Queued)
 			for range 2 {
-				require.Equal(t, "queue_full", ev.wait(t, msg.EventMessageDropped, "dev").Reason)
+				require.Equal(t, "queue_full", ev.wait(t, msg.EventDeliveryDropped, "dev").Reason)
 			}
 
 			back := connectV5(t, addr, "dev", expiryV5(300, false))

@@ -274,6 +274,13 @@ func (s *Server) publishWait(m *msg.Message, w *pubWait) routed {
 		h.HandleMessage(m)
 		r.accepted++
 	}
+	if r.accepted == 0 && s.events.wants(msg.EventMessageDropped) {
+		s.events.emitUnlocked(msg.Event{
+			Kind: msg.EventMessageDropped, Time: time.Now(), Node: s.opts.NodeName,
+			ClientID: m.ClientID, Username: m.Username, PeerHost: m.PeerHost, Message: m, QoS: m.QoS,
+			Reason: "no_subscribers",
+		})
+	}
 	s.taps.deliver(m)
 	r.remote, r.wait = s.forward(m) // cluster.go
 	return r

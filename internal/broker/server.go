@@ -364,8 +364,8 @@ func (s *Server) drop(ss *Session, d delivery, why DropReason) {
 		ss.msgsDropped.Add(1)
 	}
 	d.notifyDropped(why)
-	if s.events.wants(msg.EventMessageDropped) {
-		s.emitDelivery(msg.EventMessageDropped, ss, d.m, d.qos, why.String())
+	if s.events.wants(msg.EventDeliveryDropped) {
+		s.emitDelivery(msg.EventDeliveryDropped, ss, d.m, d.qos, why.String())
 	}
 }
 

@@ -85,7 +85,7 @@ func (s *Server) subscribe(ss *Session, req packet.Subscription, subID uint32) (
 	ss.subs[req.Filter] = sub
 	ss.saveLocked()
 	ss.saveClusterLocked() // cluster_session.go
-	s.emitSubEvent(msg.EventSessionSubscribed, ss, req.Filter, req.QoS)
+	s.emitSubEvent(msg.EventSessionSubscribed, ss, req.Filter, req.QoS, subID)
 	return sub, isNew, packet.ReasonCode(req.QoS)
 }
 
@@ -134,16 +134,23 @@ func (s *Server) unsubscribe(ss *Session, filter string) bool {
 	ss.saveLocked()
 	ss.saveClusterLocked()
 	s.trieUnsubscribe(filter, ss.id)
-	s.emitSubEvent(msg.EventSessionUnsubscribed, ss, filter, 0)
+	s.emitSubEvent(msg.EventSessionUnsubscribed, ss, filter, 0, 0)
 	return true
 }
 
-func (s *Server) emitSubEvent(kind msg.EventKind, ss *Session, filter string, qos byte) {
+// emitSubEvent emits a subscribed or unsubscribed event; subID is the
+// SUBSCRIBE's Subscription Identifier (0: none), its one property that
+// the session keeps (sub_props).
+func (s *Server) emitSubEvent(kind msg.EventKind, ss *Session, filter string, qos byte, subID uint32) {
 	if !s.events.wants(kind) {
 		return
 	}
-	s.events.emit(msg.Event{
+	ev := msg.Event{
 		Kind: kind, Time: time.Now(), Node: s.opts.NodeName,
 		ClientID: ss.id, Username: ss.usernameUnlocked(), Filter: filter, QoS: qos,
-	})
+	}
+	if subID != 0 {
+		ev.Props = map[string]any{"Subscription-Identifier": int64(subID)}
+	}
+	s.events.emit(ev)
 }

@@ -45,6 +45,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 	ss.uname.Store(&cp.username)
 	ss.version, ss.expiry, ss.window = c.version, cp.expiry, cp.window
 	ss.conn, ss.connectedAt = c, s.clock.Now()
+	c.connectedAt = ss.connectedAt
 	ss.saveLocked()
 	if imported {
 		ss.storeImportedLocked()
@@ -76,7 +77,8 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 			Kind: msg.EventClientConnected, Time: time.Now(), Node: s.opts.NodeName,
 			ClientID: ss.id, Username: cp.username, PeerHost: c.remote,
 			ProtoVer: byte(c.version), KeepAlive: uint16(c.keepAlive / time.Second),
-			CleanStart: cp.cleanStart, Listener: c.listener,
+			CleanStart: cp.cleanStart, Listener: c.listener, SockName: c.sockName(),
+			ConnectedAt: c.connectedAt, ExpiryInterval: cp.expiry, Props: cp.props,
 		})
 	}
 }
@@ -118,6 +120,7 @@ func (s *Server) detach(c *conn) {
 			Kind: msg.EventClientDisconnected, Time: time.Now(), Node: s.opts.NodeName,
 			ClientID: ss.id, Username: c.username, PeerHost: c.remote,
 			ProtoVer: byte(c.version), Listener: c.listener, Reason: c.cause(),
+			SockName: c.sockName(), ConnectedAt: c.connectedAt, Props: c.disconnProps,
 		})
 	}
 }

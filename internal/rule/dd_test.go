@@ -32,6 +32,7 @@ type ddState struct {
 //	event [kind=…] [clientid=…] [username=…] [from_clientid=…] [topic=…]
 //	      [qos=…] [retain] [file=NAME] [peerhost=…] [reason=…] [proto_ver=…]
 //	      [keepalive=…] [prop=k:v]   — sets the sample; input = payload
+//	context    — input: EMQX's rule-test context (JSON); sets the sample
 //	parse      — input: a statement; output: its syntax tree or the error
 //	eval       — input: a statement; output: one JSON line per output
 //	expr       — input: an expression; output: "kind value"
@@ -50,6 +51,18 @@ func (s *ddState) run(t *testing.T, d *datadriven.TestData) string {
 	switch d.Cmd {
 	case "event":
 		s.sample = sampleFromArgs(t, d, d.Input)
+		return ""
+	case "context":
+		var ctx map[string]any
+		require.NoError(t, json.Unmarshal([]byte(in), &ctx), "context: want a JSON object")
+		sample, err := SampleFromContext(ctx)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		if sample.Node == "" {
+			sample.Node = "iothub@127.0.0.1"
+		}
+		s.sample = sample
 		return ""
 	case "parse":
 		st, err := parse(in)

@@ -26,11 +26,16 @@ func (m kindMask) has(k msg.EventKind) bool { return m&(1<<k) != 0 }
 
 var (
 	publishKinds  = maskOf(msg.EventMessagePublished)
-	deliveryKinds = maskOf(msg.EventMessageDelivered, msg.EventMessageAcked, msg.EventMessageDropped)
-	messageKinds  = publishKinds | deliveryKinds
+	deliveryKinds = maskOf(msg.EventMessageDelivered, msg.EventMessageAcked, msg.EventDeliveryDropped)
+	messageKinds  = publishKinds | deliveryKinds | maskOf(msg.EventMessageDropped)
 	connKinds     = maskOf(msg.EventClientConnected, msg.EventClientDisconnected)
+	connackKinds  = maskOf(msg.EventClientConnack)
+	authnKinds    = maskOf(msg.EventClientAuthnComplete)
+	authzKinds    = maskOf(msg.EventClientAuthzComplete)
 	subKinds      = maskOf(msg.EventSessionSubscribed, msg.EventSessionUnsubscribed)
-	allKinds      = messageKinds | connKinds | subKinds
+	// clientKinds are the events about a client's connection.
+	clientKinds = connKinds | connackKinds | authnKinds
+	allKinds    = messageKinds | clientKinds | authzKinds | subKinds
 )
 
 // event is one broker event as rules see it: the event and its payload,
@@ -75,9 +80,11 @@ type fieldDef struct {
 
 // fieldOrder is the order of the fields in SELECT * output.
 var fieldOrder = []string{"event", "id", "clientid", "username", "from_clientid", "from_username",
-	"topic", "payload", "qos", "retain", "flags", "pub_props", "user_properties", "reason",
-	"peerhost", "proto_ver", "proto_name", "keepalive", "clean_start", "listener",
-	"publish_received_at", "connected_at", "disconnected_at", "timestamp", "node"}
+	"topic", "payload", "qos", "retain", "flags", "pub_props", "user_properties", "puback_props",
+	"sub_props", "unsub_props", "reason", "reason_code", "action", "result", "authz_source", "is_cache",
+	"is_superuser", "is_anonymous", "peerhost", "peername", "sockname", "proto_ver", "proto_name",
+	"keepalive", "clean_start", "expiry_interval", "is_bridge", "conn_props", "disconn_props",
+	"client_attrs", "listener", "publish_received_at", "connected_at", "disconnected_at", "timestamp", "node"}
 
 func ms(t time.Time) Value {
 	if t.IsZero() {
@@ -117,25 +124,61 @@ var fields = map[string]fieldDef{
 	"publish_received_at": {messageKinds, msgField(func(m *msg.Message) Value { return ms(m.ReceivedAt) })},
 	"from_clientid":       {deliveryKinds, msgField(func(m *msg.Message) Value { return str(m.ClientID) })},
 	"from_username":       {deliveryKinds, msgField(func(m *msg.Message) Value { return str(m.Username) })},
-	"topic": {messageKinds | subKinds, func(ev *event) Value {
+	"topic": {messageKinds | subKinds | authzKinds, func(ev *event) Value {
 		if ev.e.Message != nil {
 			return str(ev.e.Message.Topic)
 		}
 		return str(ev.e.Filter)
 	}},
 	"qos": {messageKinds | subKinds, func(ev *event) Value { return Int(int64(ev.e.QoS)) }},
-	"reason": {maskOf(msg.EventMessageDropped, msg.EventClientDisconnected), func(ev *event) Value {
-		return str(ev.e.Reason)
-	}},
-	"proto_ver":  {connKinds, func(ev *event) Value { return Int(int64(ev.e.ProtoVer)) }},
-	"proto_name": {connKinds, func(ev *event) Value { return str(protoName(ev.e.ProtoVer)) }},
-	"keepalive":  {maskOf(msg.EventClientConnected), func(ev *event) Value { return Int(int64(ev.e.KeepAlive)) }},
-	"clean_start": {maskOf(msg.EventClientConnected), func(ev *event) Value {
+	"reason": {maskOf(msg.EventMessageDropped, msg.EventDeliveryDropped, msg.EventClientDisconnected) | connackKinds | authnKinds,
+		func(ev *event) Value { return str(ev.e.Reason) }},
+	"reason_code": {connackKinds | authnKinds, func(ev *event) Value { return str(ev.e.Reason) }},
+	"proto_ver":   {connKinds | connackKinds, func(ev *event) Value { return Int(int64(ev.e.ProtoVer)) }},
+	"proto_name":  {connKinds | connackKinds, func(ev *event) Value { return str(protoName(ev.e.ProtoVer)) }},
+	"keepalive":   {maskOf(msg.EventClientConnected) | connackKinds, func(ev *event) Value { return Int(int64(ev.e.KeepAlive)) }},
+	"clean_start": {maskOf(msg.EventClientConnected) | connackKinds, func(ev *event) Value {
 		return Bool(ev.e.CleanStart)
 	}},
-	"listener":        {connKinds, func(ev *event) Value { return str(ev.e.Listener) }},
-	"connected_at":    {maskOf(msg.EventClientConnected), func(ev *event) Value { return ms(ev.e.Time) }},
+	"expiry_interval": {maskOf(msg.EventClientConnected) | connackKinds, func(ev *event) Value {
+		return Int(int64(ev.e.ExpiryInterval))
+	}},
+	"is_bridge":       {maskOf(msg.EventClientConnected), func(*event) Value { return Bool(false) }},
+	"client_attrs":    {clientKinds, func(*event) Value { return Object(map[string]any{}) }},
+	"peername":        {clientKinds, func(ev *event) Value { return str(ev.e.PeerHost) }},
+	"sockname":        {connKinds | connackKinds, func(ev *event) Value { return str(ev.e.SockName) }},
+	"conn_props":      {maskOf(msg.EventClientConnected) | connackKinds, propsField},
+	"disconn_props":   {maskOf(msg.EventClientDisconnected), propsField},
+	"sub_props":       {maskOf(msg.EventSessionSubscribed), propsField},
+	"unsub_props":     {maskOf(msg.EventSessionUnsubscribed), propsField},
+	"puback_props":    {maskOf(msg.EventMessageAcked), propsField},
+	"listener":        {clientKinds, func(ev *event) Value { return str(ev.e.Listener) }},
+	"connected_at":    {connKinds, func(ev *event) Value { return ms(connectedAt(ev.e)) }},
 	"disconnected_at": {maskOf(msg.EventClientDisconnected), func(ev *event) Value { return ms(ev.e.Time) }},
+	"action":          {authzKinds, func(ev *event) Value { return str(ev.e.Action) }},
+	"result":          {authzKinds, func(ev *event) Value { return str(ev.e.Result) }},
+	"authz_source":    {authzKinds, func(ev *event) Value { return str(ev.e.AuthzSource) }},
+	"is_cache":        {authzKinds, func(ev *event) Value { return Bool(ev.e.IsCache) }},
+	"is_superuser":    {authnKinds, func(ev *event) Value { return Bool(ev.e.IsSuperuser) }},
+	"is_anonymous":    {authnKinds, func(ev *event) Value { return Bool(ev.e.IsAnonymous) }},
+}
+
+// propsField is the MQTT 5 properties of the event's packet (conn_props,
+// disconn_props, sub_props, unsub_props, puback_props): {} when none.
+func propsField(ev *event) Value {
+	if ev.e.Props == nil {
+		return Object(map[string]any{})
+	}
+	return Object(ev.e.Props)
+}
+
+// connectedAt is when the client connected: the event's ConnectedAt, or
+// its time for a connected event that does not say.
+func connectedAt(e *msg.Event) time.Time {
+	if !e.ConnectedAt.IsZero() || e.Kind != msg.EventClientConnected {
+		return e.ConnectedAt
+	}
+	return e.Time
 }
 
 // eventName is EMQX's name of the event kind: message.publish,

@@ -360,6 +360,11 @@ var eventSources = map[string]msg.EventKind{
 	"client_disconnected":  msg.EventClientDisconnected,
 	"session_subscribed":   msg.EventSessionSubscribed,
 	"session_unsubscribed": msg.EventSessionUnsubscribed,
+	"delivery_dropped":     msg.EventDeliveryDropped,
+	"client_connack":       msg.EventClientConnack,
+
+	"client_check_authn_complete": msg.EventClientAuthnComplete,
+	"client_check_authz_complete": msg.EventClientAuthzComplete,
 }
 
 func parseSource(t token) (source, error) {

@@ -1,6 +1,8 @@
 package rule
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -34,6 +36,23 @@ type Sample struct {
 	Listener       string            `json:"listener,omitempty"`
 	Reason         string            `json:"reason,omitempty"`
 	Node           string            `json:"node,omitempty"`
+	// SockName is the hub's end of the connection (client events).
+	SockName string `json:"sockname,omitempty"`
+	// ExpiryInterval is the session expiry in seconds (connected, connack).
+	ExpiryInterval uint32 `json:"expiry_interval,omitempty"`
+	// Props are the MQTT 5 properties of the event's packet (conn_props,
+	// disconn_props, sub_props, unsub_props, puback_props).
+	Props map[string]any `json:"props,omitempty"`
+	// Action, Result, AuthzSource and IsCache describe an authorization
+	// check (client_check_authz_complete; topic is the topic).
+	Action      string `json:"action,omitempty"`
+	Result      string `json:"result,omitempty"`
+	AuthzSource string `json:"authz_source,omitempty"`
+	IsCache     bool   `json:"is_cache,omitempty"`
+	// IsSuperuser and IsAnonymous describe an authentication
+	// (client_check_authn_complete).
+	IsSuperuser bool `json:"is_superuser,omitempty"`
+	IsAnonymous bool `json:"is_anonymous,omitempty"`
 	// Timestamp is the event time in Unix milliseconds (default: now).
 	Timestamp int64 `json:"timestamp,omitempty"`
 }
@@ -58,11 +77,17 @@ func (s Sample) event(kind msg.EventKind, now time.Time) *msg.Event {
 	}
 	ev := &msg.Event{Kind: kind, Time: at, Node: s.Node, ClientID: s.ClientID, Username: s.Username,
 		PeerHost: s.PeerHost, QoS: s.QoS, ProtoVer: s.ProtoVer, KeepAlive: s.KeepAlive,
-		CleanStart: s.CleanStart, Listener: s.Listener, Reason: s.Reason, Filter: s.Topic}
+		CleanStart: s.CleanStart, Listener: s.Listener, Reason: s.Reason, Filter: s.Topic,
+		SockName: s.SockName, ExpiryInterval: s.ExpiryInterval, Props: s.Props, Action: s.Action,
+		Result: s.Result, AuthzSource: s.AuthzSource, IsCache: s.IsCache, IsSuperuser: s.IsSuperuser,
+		IsAnonymous: s.IsAnonymous}
+	if connKinds.has(kind) {
+		ev.ConnectedAt = at
+	}
 	if messageKinds.has(kind) {
 		m := &msg.Message{ID: 1, Topic: s.Topic, Payload: []byte(s.Payload), QoS: s.QoS, Retain: s.Retain,
 			ClientID: s.ClientID, Username: s.Username, PeerHost: s.PeerHost, ReceivedAt: at, Origin: msg.Origin{Kind: msg.OriginClient}}
-		if kind != msg.EventMessagePublished {
+		if deliveryKinds.has(kind) {
 			m.ClientID, m.Username = s.FromClientID, s.FromUsername
 		}
 		for k, v := range s.UserProperties {
@@ -89,7 +114,7 @@ func (e *Engine) TestSample(sql string, s Sample) ([]Output, error) {
 	case len(p.filters) > 0:
 		kind = msg.EventMessagePublished
 	default:
-		for k := msg.EventMessagePublished; k <= msg.EventSessionUnsubscribed; k++ {
+		for k := msg.EventMessagePublished; k <= lastKind; k++ {
 			if p.kinds.has(k) {
 				kind = k
 				break
@@ -98,4 +123,155 @@ func (e *Engine) TestSample(sql string, s Sample) ([]Output, error) {
 	}
 	now := e.opts.Now()
 	return evalProgram(&e.opts, p, s.event(kind, now), now)
+}
+
+// lastKind is the highest msg.EventKind.
+const lastKind = msg.EventClientAuthzComplete
+
+// SampleFromContext reads EMQX's rule-test context (the "context" of
+// POST /api/v5/rule_test): the event's columns by their names, with
+// "event_type" naming the event (message_publish, client_connected, …).
+// Columns iothub does not model are ignored; a known column of the wrong
+// type is an error naming it.
+func SampleFromContext(ctx map[string]any) (Sample, error) {
+	var s Sample
+	for k, v := range ctx {
+		if err := s.setColumn(k, v); err != nil {
+			return Sample{}, fmt.Errorf("%w: context.%s: %w", ErrBadRule, k, err)
+		}
+	}
+	return s, nil
+}
+
+// setColumn sets one column of an EMQX context.
+func (s *Sample) setColumn(k string, v any) error {
+	if p := s.textColumn(k); p != nil {
+		return setText(p, v)
+	}
+	switch k {
+	case "payload":
+		if t, ok := v.(string); ok {
+			s.Payload = t
+			return nil
+		}
+		b, err := json.Marshal(v) // an object stands for its JSON text
+		s.Payload = string(b)
+		return err
+	case "qos", "proto_ver":
+		n, err := intColumn(v, 0, 255)
+		if k == "qos" {
+			s.QoS = byte(n)
+		} else {
+			s.ProtoVer = byte(n)
+		}
+		return err
+	case "keepalive":
+		n, err := intColumn(v, 0, 65535)
+		s.KeepAlive = uint16(n)
+		return err
+	case "expiry_interval":
+		n, err := intColumn(v, 0, 1<<32-1)
+		s.ExpiryInterval = uint32(n)
+		return err
+	case "timestamp":
+		n, err := intColumn(v, 0, 1<<62)
+		s.Timestamp = n
+		return err
+	case "retain", "clean_start", "is_cache", "is_superuser", "is_anonymous":
+		return setBool(s.boolColumn(k), v)
+	case "conn_props", "disconn_props", "sub_props", "unsub_props", "puback_props":
+		m, ok := v.(map[string]any)
+		if !ok {
+			return errors.New("want an object")
+		}
+		s.Props = m
+	case "user_properties":
+		m, ok := v.(map[string]any)
+		if !ok {
+			return errors.New("want an object")
+		}
+		s.UserProperties = map[string]string{}
+		for uk, uv := range m {
+			s.UserProperties[uk] = fmt.Sprint(uv)
+		}
+	}
+	return nil
+}
+
+// textColumn returns the string field of a text column, or nil.
+func (s *Sample) textColumn(k string) *string {
+	switch k {
+	case "event_type":
+		return &s.Event
+	case "clientid":
+		return &s.ClientID
+	case "username":
+		return &s.Username
+	case "from_clientid":
+		return &s.FromClientID
+	case "from_username":
+		return &s.FromUsername
+	case "topic":
+		return &s.Topic
+	case "peerhost", "peername":
+		return &s.PeerHost
+	case "sockname":
+		return &s.SockName
+	case "listener":
+		return &s.Listener
+	case "reason", "reason_code":
+		return &s.Reason
+	case "node":
+		return &s.Node
+	case "action":
+		return &s.Action
+	case "result":
+		return &s.Result
+	case "authz_source":
+		return &s.AuthzSource
+	}
+	return nil
+}
+
+func (s *Sample) boolColumn(k string) *bool {
+	switch k {
+	case "retain":
+		return &s.Retain
+	case "clean_start":
+		return &s.CleanStart
+	case "is_cache":
+		return &s.IsCache
+	case "is_superuser":
+		return &s.IsSuperuser
+	}
+	return &s.IsAnonymous
+}
+
+func setText(p *string, v any) error {
+	t, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("want a string, got %s", FromAny(v).k)
+	}
+	*p = t
+	return nil
+}
+
+func setBool(p *bool, v any) error {
+	switch b := v.(type) {
+	case bool:
+		*p = b
+	case string: // EMQX's own tests write "false"
+		*p = b == "true"
+	default:
+		return errors.New("want a bool")
+	}
+	return nil
+}
+
+func intColumn(v any, lo, hi int64) (int64, error) {
+	n, ok := FromAny(v).AsInt()
+	if !ok || n < lo || n > hi {
+		return 0, fmt.Errorf("want an integer from %d to %d", lo, hi)
+	}
+	return n, nil
 }

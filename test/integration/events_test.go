@@ -1,0 +1,145 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+)
+
+// eventRulesConfig has one rule per EMQX 5 event this test drives, each
+// republishing its output to ev/<source>; the ACL denies publishing to
+// forbidden/#.
+const eventRulesConfig = `
+auth:
+  acl:
+    default: allow
+    rules:
+      - permission: deny
+        who: {all: true}
+        action: publish
+        topics: ["forbidden/#"]
+rules:
+  list:
+    - id: connack
+      sql: 'SELECT clientid, reason_code, peername, sockname, keepalive, clean_start, expiry_interval, conn_props FROM "$events/client_connack" WHERE clientid = ''car-1'''
+      actions: [{type: republish, topic: ev/connack, qos: 1}]
+    - id: connected
+      sql: 'SELECT clientid, is_bridge, expiry_interval, conn_props.''User-Property''.model AS model, client_attrs, sockname, peername FROM "$events/client_connected" WHERE clientid = ''car-1'''
+      actions: [{type: republish, topic: ev/connected, qos: 1}]
+    - id: authn
+      sql: 'SELECT clientid, reason_code, is_anonymous, is_superuser FROM "$events/client_check_authn_complete" WHERE clientid = ''car-1'''
+      actions: [{type: republish, topic: ev/authn, qos: 1}]
+    - id: authz
+      sql: 'SELECT clientid, topic, action, result, authz_source FROM "$events/client_check_authz_complete" WHERE result = ''deny'''
+      actions: [{type: republish, topic: ev/authz, qos: 1}]
+    - id: nosub
+      sql: 'SELECT clientid, topic, reason FROM "$events/message_dropped" WHERE topic =~ ''nobody/#'''
+      actions: [{type: republish, topic: ev/message_dropped, qos: 1}]
+    - id: disconnected
+      sql: 'SELECT clientid, reason, connected_at, disconnected_at, disconn_props FROM "$events/client_disconnected" WHERE clientid = ''car-1'''
+      actions: [{type: republish, topic: ev/disconnected, qos: 1}]
+    - id: acked
+      sql: 'SELECT clientid, puback_props FROM "$events/message_acked" WHERE topic = ''cmd/car-1'''
+      actions: [{type: republish, topic: ev/acked, qos: 1}]
+`
+
+// TestEvents_emqx5 drives the built binary with a paho MQTT 5 client and
+// checks the events EMQX 5 documents that rules read: CONNACK,
+// authentication and authorization outcomes, a message no one subscribed
+// to, and the connection's properties, addresses and times.
+func TestEvents_emqx5(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "iothub.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(eventRulesConfig), 0o600))
+	h := startHub(t, nil, "--config", cfg)
+
+	got := make(chan *paho.Publish, 16)
+	watcher := pahoDeviceV5(t, h, "watcher", paho.ClientConfig{OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(pr paho.PublishReceived) (bool, error) { got <- pr.Packet; return true, nil }}}, true)
+	subscribe1(t, watcher, "ev/#")
+
+	nc, err := net.DialTimeout("tcp", h.mqtt, 5*time.Second)
+	require.NoError(t, err)
+	car := paho.NewClient(paho.ClientConfig{Conn: nc, OnClientError: func(error) {}, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(paho.PublishReceived) (bool, error) { return true, nil }}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	expiry := uint32(600)
+	_, err = car.Connect(ctx, &paho.Connect{ClientID: "car-1", CleanStart: true, KeepAlive: 45,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry, User: paho.UserProperties{{Key: "model", Value: "Y"}}}})
+	require.NoError(t, err)
+	events := map[string]map[string]any{}
+	waitEvents(t, got, events, "ev/connack", "ev/connected", "ev/authn")
+
+	require.Equal(t, "success", events["ev/connack"]["reason_code"])
+	require.Equal(t, 45.0, events["ev/connack"]["keepalive"])
+	require.Equal(t, 600.0, events["ev/connack"]["expiry_interval"])
+	require.Equal(t, nc.LocalAddr().String(), events["ev/connack"]["peername"], "peername is the client's host:port")
+	require.Equal(t, h.mqtt, events["ev/connack"]["sockname"], "sockname is the hub's end")
+	props, _ := events["ev/connack"]["conn_props"].(map[string]any)
+	require.Equal(t, 600.0, props["Session-Expiry-Interval"], "%v", props)
+	require.Equal(t, map[string]any{"model": "Y"}, props["User-Property"], "%v", props)
+	require.Equal(t, map[string]any{"clientid": "car-1", "is_bridge": false, "expiry_interval": 600.0, "model": "Y",
+		"client_attrs": map[string]any{}, "sockname": h.mqtt, "peername": nc.LocalAddr().String()}, events["ev/connected"])
+	require.Equal(t, map[string]any{"clientid": "car-1", "reason_code": "success", "is_anonymous": true, "is_superuser": false},
+		events["ev/authn"])
+
+	_, err = car.Publish(ctx, &paho.Publish{Topic: "forbidden/x", QoS: 1, Payload: []byte("no")})
+	require.ErrorContains(t, err, "not authorized", "v5: PUBACK with Not authorized")
+	_, err = car.Publish(ctx, &paho.Publish{Topic: "nobody/listens", QoS: 1, Payload: []byte("hello?")})
+	require.NoError(t, err)
+	waitEvents(t, got, events, "ev/authz", "ev/message_dropped")
+	require.Equal(t, map[string]any{"clientid": "car-1", "topic": "forbidden/x", "action": "publish", "result": "deny", "authz_source": "acl"},
+		events["ev/authz"])
+	require.Equal(t, map[string]any{"clientid": "car-1", "topic": "nobody/listens", "reason": "no_subscribers"}, events["ev/message_dropped"])
+
+	reason := "parking"
+	require.NoError(t, car.Disconnect(&paho.Disconnect{ReasonCode: 0, Properties: &paho.DisconnectProperties{ReasonString: reason}}))
+	waitEvents(t, got, events, "ev/disconnected")
+	d := events["ev/disconnected"]
+	require.Equal(t, "normal", d["reason"])
+	require.Equal(t, map[string]any{"Reason-String": "parking"}, d["disconn_props"])
+	require.Greater(t, d["connected_at"], 0.0)
+	require.GreaterOrEqual(t, d["disconnected_at"], d["connected_at"])
+}
+
+// waitEvents reads the watcher's messages until every topic in want has
+// arrived, keeping each payload by topic.
+func waitEvents(t *testing.T, got <-chan *paho.Publish, into map[string]map[string]any, want ...string) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		missing := false
+		for _, w := range want {
+			if into[w] == nil {
+				missing = true
+			}
+		}
+		if !missing {
+			return
+		}
+		select {
+		case p := <-got:
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(p.Payload, &m), "%s: %s", p.Topic, p.Payload)
+			into[p.Topic] = m
+		case <-deadline:
+			t.Fatalf("events %s: got only %s", strings.Join(want, ", "), keys(into))
+		}
+	}
+}
+
+func keys(m map[string]map[string]any) string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return strings.Join(out, ", ")
+}
