@@ -289,6 +289,7 @@ rules:
   workers: 2 # deprecated, ignored: rules run on the goroutine that emitted the event (docs/rules.md)
   queue_size: 1024 # deprecated, ignored
   jq_timeout: 10s # longest a jq() call runs when it gives no timeout of its own
+  max_state: 100000 # per rule: open windows, events buffered by sliding/count windows, values kept by deadband/changed
   # Protocol Buffers schemas for schema_decode/schema_encode (docs/rules.md, Schemas);
   # more can be created through the HTTP API. None by default:
   schemas: []

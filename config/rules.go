@@ -22,6 +22,10 @@ type Rules struct {
 	// JQTimeout bounds a jq() call that gives no timeout of its own
 	// (EMQX's rule_engine.jq_function_default_timeout).
 	JQTimeout Duration `yaml:"jq_timeout"`
+	// MaxState bounds each rule's state: open windows (GROUP BY), events
+	// buffered by sliding and count windows, and values remembered by
+	// deadband and changed; what does not fit is dropped and counted.
+	MaxState int `yaml:"max_state"`
 	// Schemas are the Protocol Buffers schemas of this file, for
 	// schema_decode and schema_encode; schemas created through the HTTP
 	// API are kept in data_dir/schemas.json.
@@ -85,7 +89,7 @@ type RuleAction struct {
 func DefaultRule() Rule { return Rule{Enabled: true} }
 
 func defaultRules() Rules {
-	return Rules{Workers: 2, QueueSize: 1024, JQTimeout: Duration(10 * time.Second)}
+	return Rules{Workers: 2, QueueSize: 1024, JQTimeout: Duration(10 * time.Second), MaxState: 100_000}
 }
 
 func init() {
@@ -101,6 +105,7 @@ func (r *Rules) validate(v *checker) {
 	v.between("rules.workers", r.Workers, 1, 256)
 	v.between("rules.queue_size", r.QueueSize, 1, 1<<20)
 	v.duration("rules.jq_timeout", r.JQTimeout, time.Millisecond, time.Hour)
+	v.between("rules.max_state", r.MaxState, 1, 100_000_000)
 	r.validateSchemas(v)
 	seen := map[string]string{}
 	for i, rule := range r.List {

@@ -22,6 +22,7 @@ func (a *App) setupRules() error {
 		Registry:  a.bridges.registry, // built-ins + "bridge" (bridges.go)
 		Schemas:   a.schemas,
 		JQTimeout: a.cfg.Rules.JQTimeout.D(),
+		MaxState:  a.cfg.Rules.MaxState,
 	})
 	for i, def := range a.cfg.Rules.List {
 		if err := r.AddConfigRule(ruleFromConfig(def)); err != nil {

@@ -31,8 +31,11 @@ var (
 	descRuleFailed   = desc("iothub_rule_failed_total", "Matched events whose evaluation failed (no output).", "rule")
 	descRuleNoResult = desc("iothub_rule_no_result_total", "Matched events for which WHERE was false (or FOREACH gave nothing).", "rule")
 	descRuleActions  = desc("iothub_rule_actions_total", "Action calls, by result (success, failure).", "rule", "result")
+	descRuleWindow   = desc("iothub_rule_window_outputs_total", "Outputs of the rule's windows (GROUP BY).", "rule")
+	descRuleDropped  = desc("iothub_rule_dropped_total", "What the rule's state had no room for (rules.max_state): events left out of windows, buffered events and remembered values forgotten.", "rule")
 	descRulesEvents  = desc("iothub_rules_events_total", "Events evaluated, by path: inline (on the goroutine that emitted them) or queued (from the broker's event queue).", "path")
-	allRuleDescs     = []*prometheus.Desc{descRuleEnabled, descRuleMatched, descRulePassed, descRuleFailed, descRuleNoResult, descRuleActions, descRulesEvents}
+	allRuleDescs     = []*prometheus.Desc{descRuleEnabled, descRuleMatched, descRulePassed, descRuleFailed, descRuleNoResult, descRuleActions,
+		descRuleWindow, descRuleDropped, descRulesEvents}
 )
 
 // ruleCollector turns one List and one Stats snapshot per scrape into
@@ -66,6 +69,8 @@ func (c *ruleCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRuleNoResult, m.NoResult, r.ID)
 		counter(descRuleActions, m.ActionsSuccess, r.ID, "success")
 		counter(descRuleActions, m.ActionsFailed, r.ID, "failure")
+		counter(descRuleWindow, m.WindowOutputs, r.ID)
+		counter(descRuleDropped, m.Dropped, r.ID)
 	}
 	st := c.src.Stats()
 	counter(descRulesEvents, st.Inline, "inline")

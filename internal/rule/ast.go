@@ -138,4 +138,6 @@ type statement struct {
 	incase  node
 	from    []source
 	where   node
+	groupBy []node // GROUP BY items: a window and the group keys
+	having  node
 }

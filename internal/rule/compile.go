@@ -23,6 +23,12 @@ type compiler struct {
 	outer   map[string]bool // names that may be in e.outer
 	item    string          // FOREACH item name, "" outside DO/INCASE
 	usedSel bool            // an expression read e.sel
+	// aggs collects the aggregates of a windowed statement's columns and
+	// HAVING (nil elsewhere: an aggregate there is refused).
+	aggs *[]aggSpec
+	// slots counts the stateful calls (deadband, changed) of the
+	// statement: each has its own state.
+	slots int
 }
 
 func constFn(v Value) evalFn { return func(*env) (Value, error) { return v, nil } }

@@ -64,6 +64,11 @@ type EngineOptions struct {
 	// JQTimeout bounds a jq call that gives no timeout of its own
 	// (default DefaultJQTimeout).
 	JQTimeout time.Duration
+	// MaxState bounds each rule's state: open windows, events buffered by
+	// sliding and count windows, values remembered by deadband and
+	// changed (default DefaultMaxState). What does not fit is dropped and
+	// counted (Metrics.Dropped).
+	MaxState int
 }
 
 // Schemas is the schema registry as rules use it (schema_decode,
@@ -99,11 +104,21 @@ type ruleSet struct {
 	topics *topic.Trie[int]
 }
 
-// compiled is one rule with its program and counters.
+// compiled is one rule with its program, counters and state (nil for a
+// rule with no window and no deadband or changed call).
 type compiled struct {
 	def  Rule
 	prog *program
 	m    *counters
+	st   *ruleState
+}
+
+func (e *Engine) newCompiled(def Rule, p *program) *compiled {
+	c := &compiled{def: cloneRule(def), prog: p, m: &counters{}}
+	if p.window != nil || p.slots > 0 {
+		c.st = newRuleState(e.opts.MaxState, p.slots)
+	}
+	return c
 }
 
 // NewEngine returns an empty Engine.
@@ -207,7 +222,7 @@ func (e *Engine) Add(def Rule) error {
 	if _, c := e.find(def.ID); c != nil {
 		return fmt.Errorf("rule %s: %w", def.ID, ErrExists)
 	}
-	e.store(append(slices.Clone(e.load().rules), &compiled{def: cloneRule(def), prog: p, m: &counters{}}))
+	e.store(append(slices.Clone(e.load().rules), e.newCompiled(def, p)))
 	return nil
 }
 
@@ -225,7 +240,7 @@ func (e *Engine) Replace(def Rule) error {
 		return fmt.Errorf("rule %s: %w", def.ID, ErrNotFound)
 	}
 	rules := slices.Clone(e.load().rules)
-	rules[i] = &compiled{def: cloneRule(def), prog: p, m: &counters{}}
+	rules[i] = e.newCompiled(def, p)
 	e.store(rules)
 	return nil
 }
@@ -310,6 +325,7 @@ func (e *Engine) AppendEval(dst []Output, ev *msg.Event) []Output {
 		c.m.matched.Add(1)
 		n := len(dst)
 		var err error
+		en.st, en.accepted = c.st, false
 		dst, err = c.prog.run(en, c.def.ID, dst)
 		switch {
 		case err != nil:
@@ -318,6 +334,8 @@ func (e *Engine) AppendEval(dst []Output, ev *msg.Event) []Output {
 			if e.opts.OnError != nil {
 				e.opts.OnError(c.def.ID, err)
 			}
+		case en.accepted && len(dst) == n:
+			c.m.passed.Add(1) // into a window; its output comes when it closes
 		case len(dst) == n:
 			c.m.noResult.Add(1)
 		default:
@@ -329,6 +347,29 @@ func (e *Engine) AppendEval(dst []Output, ev *msg.Event) []Output {
 	}
 	if en != nil {
 		putEnv(en)
+	}
+	return dst
+}
+
+// Tick closes the time windows that ended by now and returns their
+// outputs (appended to dst), in the order of the rules and, within a
+// rule, of the windows' ends. The Runner calls it a few times a second
+// with its clock; tests call it with theirs.
+func (e *Engine) Tick(dst []Output, now time.Time) []Output {
+	for _, c := range e.load().rules {
+		if c.st == nil || c.prog.window == nil || !c.def.Enabled {
+			continue
+		}
+		n := len(dst)
+		dst = c.prog.closeDue(&e.opts, c.def.ID, c.st, now, dst, func(err error) {
+			c.m.failed.Add(1)
+			if e.opts.OnError != nil {
+				e.opts.OnError(c.def.ID, err)
+			}
+		})
+		for i := n; i < len(dst); i++ {
+			dst[i].m = c.m
+		}
 	}
 	return dst
 }
@@ -351,7 +392,11 @@ func (e *Engine) Metrics(id string) (Metrics, error) {
 	if c == nil {
 		return Metrics{}, fmt.Errorf("rule %s: %w", id, ErrNotFound)
 	}
-	return c.m.snapshot(), nil
+	m := c.m.snapshot()
+	if c.st != nil {
+		m.WindowOutputs, m.Dropped = c.st.outputs.Load(), c.st.dropped.Load()
+	}
+	return m, nil
 }
 
 func cloneRule(r Rule) Rule {

@@ -21,6 +21,11 @@ type env struct {
 	sel    []Field // the outputs selected so far
 	outer  []Field // the FOREACH selection, seen by INCASE and DO
 	stack  []Value
+	st     *ruleState // the rule's windows and remembered values (nil in tests)
+	aggs   []Value    // a window output's aggregates
+	win    *winInfo   // a window output's window
+	// accepted is set when an event passed WHERE into a window.
+	accepted bool
 }
 
 var envPool = sync.Pool{New: func() any { return &env{stack: make([]Value, 0, 16)} }}

@@ -378,6 +378,16 @@ func (p *parser) name0(t token) (node, error) {
 	if err := p.advance(); err != nil {
 		return nil, err
 	}
+	if p.tok.is("*") { // count(*)
+		star := p.tok
+		if err := p.advance(); err != nil {
+			return nil, err
+		}
+		if err := p.expectOp(")"); err != nil {
+			return nil, err
+		}
+		return &callNode{p: t.pos, name: strings.ToLower(t.text), args: []node{&identNode{p: star.pos, name: "*"}}}, nil
+	}
 	args, err := p.list(")")
 	if err != nil {
 		return nil, err

@@ -44,6 +44,15 @@ func FunctionNames() []string {
 }
 
 func (c *compiler) call(n *callNode) (evalFn, error) {
+	if kind, ok := c.aggregateCall(n); ok {
+		if c.aggs == nil {
+			return nil, invalidErr(n.p, n.name+" is an aggregate: it needs GROUP BY with a window, e.g. GROUP BY clientid, TUMBLINGWINDOW(mi, 1) (and not in WHERE: use HAVING)")
+		}
+		return c.aggregate(n, kind) // aggregate.go
+	}
+	if st, ok := statefulFuncs[n.name]; ok {
+		return c.stateful(n, st) // rbe.go
+	}
 	spec, ok := funcs[n.name]
 	if !ok {
 		return nil, invalidErr(n.p, "unknown function '"+n.name+"'")

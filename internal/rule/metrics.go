@@ -17,6 +17,12 @@ type Metrics struct {
 	// NoResult counts matched events for which WHERE was false (or
 	// FOREACH produced nothing).
 	NoResult uint64 `json:"no_result"`
+	// WindowOutputs counts the outputs of the rule's windows (GROUP BY).
+	WindowOutputs uint64 `json:"window_outputs"`
+	// Dropped counts what the rule's state had no room for
+	// (EngineOptions.MaxState): events left out of a window, buffered
+	// events and remembered values forgotten.
+	Dropped uint64 `json:"dropped"`
 	// ActionsSuccess and ActionsFailed count action calls by result.
 	ActionsSuccess uint64 `json:"actions_success"`
 	ActionsFailed  uint64 `json:"actions_failed"`
@@ -47,6 +53,7 @@ type rateMeter struct {
 	samples [11]sample
 	n, next int
 	max     float64
+	dropped uint64 // Metrics.Dropped when last logged
 }
 
 type sample struct {

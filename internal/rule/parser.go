@@ -101,7 +101,43 @@ func (p *parser) statement() (*statement, error) {
 		}
 		st.where = w
 	}
-	return st, nil
+	return st, p.groupBy(st)
+}
+
+// groupBy parses [GROUP BY expr {, expr}] [HAVING expr] (windows.go).
+func (p *parser) groupBy(st *statement) error {
+	if p.tok.keyword("group") {
+		if err := p.advance(); err != nil {
+			return err
+		}
+		if err := p.expectKeyword("by"); err != nil {
+			return err
+		}
+		for {
+			x, err := p.expr()
+			if err != nil {
+				return err
+			}
+			st.groupBy = append(st.groupBy, x)
+			if !p.tok.is(",") {
+				break
+			}
+			if err := p.advance(); err != nil {
+				return err
+			}
+		}
+	}
+	if p.tok.keyword("having") {
+		if err := p.advance(); err != nil {
+			return err
+		}
+		h, err := p.expr()
+		if err != nil {
+			return err
+		}
+		st.having = h
+	}
+	return nil
 }
 
 // foreach parses FOREACH expr [AS path] {, expr [AS path]} [DO columns]

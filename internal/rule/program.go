@@ -19,6 +19,9 @@ type program struct {
 	where      evalFn   // nil: no WHERE
 	whereFirst bool     // WHERE reads no output, so it runs before the columns
 
+	window *windowProg // GROUP BY a window (window.go); nil: none
+	slots  int         // deadband and changed calls (rbe.go)
+
 	foreach  bool
 	itemName string   // the name of each element in INCASE, DO and the output
 	do       []outCol // DO columns; none: the event's fields, the selection and the item
@@ -55,6 +58,10 @@ func compileSQL(sql string) (*program, error) {
 		}
 	}
 	c := &compiler{kinds: p.kinds}
+	if st.groupBy != nil || st.having != nil {
+		return p, p.compileWindowed(c, st)
+	}
+	defer func() { p.slots = c.slots }()
 	if p.cols, err = c.columns(st.columns); err != nil {
 		return nil, err
 	}
@@ -70,6 +77,25 @@ func compileSQL(sql string) (*program, error) {
 		return p, p.compileForeach(c, st)
 	}
 	return p, nil
+}
+
+// compileWindowed compiles a statement with GROUP BY: WHERE filters the
+// events (it cannot read the columns, which are computed per window),
+// then the window, the columns and HAVING.
+func (p *program) compileWindowed(c *compiler, st *statement) error {
+	if st.where != nil {
+		w, err := c.compile(st.where)
+		if err != nil {
+			return err
+		}
+		p.where, p.whereFirst = w, true
+	}
+	if st.groupBy == nil {
+		return invalidErr(st.having.pos(), "HAVING needs GROUP BY with a window")
+	}
+	err := p.compileWindow(c, st)
+	p.slots = c.slots
+	return err
 }
 
 func (p *program) compileForeach(c *compiler, st *statement) error {
@@ -213,6 +239,10 @@ func (p *program) run(e *env, ruleID string, dst []Output) ([]Output, error) {
 			return dst, err
 		}
 	}
+	if p.window != nil {
+		e.accepted = true
+		return p.runWindow(e, ruleID, dst) // window_state.go
+	}
 	if err := p.selectCols(e, p.cols); err != nil {
 		return dst, err
 	}
@@ -324,5 +354,20 @@ func evalProgram(opts *EngineOptions, p *program, ev *msg.Event, now time.Time) 
 	}
 	e := getEnv(opts, &event{e: ev}, now)
 	defer putEnv(e)
-	return p.run(e, "", nil)
+	if p.window == nil && p.slots == 0 {
+		return p.run(e, "", nil)
+	}
+	// A window or a deadband on one event: its own state, and the window
+	// closed at once, as if no other event came.
+	max := 0
+	if opts != nil {
+		max = opts.MaxState
+	}
+	e.st = newRuleState(max, p.slots)
+	outs, err := p.run(e, "", nil)
+	if err != nil || p.window == nil {
+		return outs, err
+	}
+	outs = p.closeDue(opts, "", e.st, flushAll, outs, func(e error) { err = e })
+	return outs, err
 }

@@ -19,6 +19,12 @@ var fuzzSeeds = []string{
 	`SELECT 'unterminated FROM "t"`,
 	`SELECT /* x */ a FROM "t" WHERE ((((1))))`,
 	"SELECT `from` FROM \"t\"",
+	`SELECT clientid, avg(payload.speed) AS s, count(*), window_end() FROM "v/+" WHERE payload.n > 0 GROUP BY clientid, TUMBLINGWINDOW(mi, 1) HAVING s > 1`,
+	`SELECT max(payload.a), first(payload.a), sum(x) FROM "t" GROUP BY HOPPINGWINDOW(ss, 10, 5)`,
+	`SELECT last(payload) FROM "t" GROUP BY topic, SLIDINGWINDOW(ms, 500)`,
+	`SELECT min(qos) FROM "t" GROUP BY COUNTWINDOW(3, 1)`,
+	`SELECT payload FROM "t" WHERE deadband(payload.x, 0.5) AND changed(payload.y, clientid)`,
+	`SELECT reason_code, conn_props FROM "$events/client_connack", "$events/client_check_authz_complete"`,
 }
 
 // FuzzRuleParse checks that no statement makes the parser or compiler
@@ -43,7 +49,7 @@ func FuzzRuleParse(f *testing.F) {
 			return
 		}
 		sample := Sample{ClientID: "c", Topic: "t/a", Payload: `{"a":[1,{"b":2}],"s":"x","n":1.5}`, QoS: 1}
-		for _, ev := range []string{"", "message_acked", "client_connected", "session_subscribed"} {
+		for _, ev := range []string{"", "message_acked", "client_connected", "session_subscribed", "client_connack", "client_check_authz_complete"} {
 			sample.Event = ev
 			_, _ = e.TestSample(sql, sample)
 		}

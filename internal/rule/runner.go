@@ -41,6 +41,12 @@ type Options struct {
 	// JQTimeout bounds a jq call without a timeout of its own (default
 	// DefaultJQTimeout).
 	JQTimeout time.Duration
+	// MaxState bounds each rule's windows and remembered values (default
+	// DefaultMaxState).
+	MaxState int
+	// WindowTick is how often time windows are closed (default 100ms):
+	// an output leaves at most this long after its window's end.
+	WindowTick time.Duration
 }
 
 // RuleInfo is a rule as the API shows it: its definition, where it comes
@@ -105,9 +111,13 @@ func NewRunner(opts Options) *Runner {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.WindowTick <= 0 {
+		opts.WindowTick = 100 * time.Millisecond
+	}
 	r := &Runner{opts: opts, log: opts.Logger.With("component", "rules"),
 		source: map[string]string{}, meters: map[string]*rateMeter{}, quit: make(chan struct{})}
-	r.engine = NewEngine(EngineOptions{Now: opts.Now, OnError: r.evalFailed, Schemas: opts.Schemas, JQTimeout: opts.JQTimeout})
+	r.engine = NewEngine(EngineOptions{Now: opts.Now, OnError: r.evalFailed, Schemas: opts.Schemas,
+		JQTimeout: opts.JQTimeout, MaxState: opts.MaxState})
 	if opts.DataDir != "" {
 		r.store = &fileStore{path: filepath.Join(opts.DataDir, StoreFile)}
 	}
@@ -187,8 +197,9 @@ func (r *Runner) Start() error {
 		}
 		r.mu.Unlock()
 	}
-	r.wg.Add(1)
+	r.wg.Add(2)
 	go r.sampleRates()
+	go r.closeWindows()
 	r.started.Store(true)
 	r.log.Info("rule engine started", "rules", len(r.engine.List()))
 	return nil
@@ -246,6 +257,15 @@ func (r *Runner) eval(ctx context.Context, ev *msg.Event) bool {
 	defer r.active.Done()
 	p := outsPool.Get().(*[]Output)
 	outs := r.engine.AppendEval((*p)[:0], ev)
+	r.runActions(ctx, outs)
+	clear(outs)
+	*p = outs[:0]
+	outsPool.Put(p)
+	return true
+}
+
+// runActions runs the actions of each output's rule, in order.
+func (r *Runner) runActions(ctx context.Context, outs []Output) {
 	acts := *r.actions.Load()
 	for i := range outs {
 		for _, a := range acts[outs[i].RuleID] {
@@ -256,10 +276,33 @@ func (r *Runner) eval(ctx context.Context, ev *msg.Event) bool {
 			}
 		}
 	}
-	clear(outs)
-	*p = outs[:0]
-	outsPool.Put(p)
-	return true
+}
+
+// closeWindows closes the time windows that ended, every WindowTick, and
+// runs their outputs' actions like any other output's.
+func (r *Runner) closeWindows() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.opts.WindowTick)
+	defer t.Stop()
+	var outs []Output
+	for {
+		select {
+		case <-r.quit:
+			return
+		case <-t.C:
+		}
+		r.amu.RLock()
+		if r.closed.Load() {
+			r.amu.RUnlock()
+			return
+		}
+		r.active.Add(1)
+		r.amu.RUnlock()
+		outs = r.engine.Tick(outs[:0], r.opts.Now())
+		r.runActions(context.Background(), outs)
+		clear(outs)
+		r.active.Done()
+	}
 }
 
 func (r *Runner) evalFailed(id string, err error) {
@@ -293,6 +336,11 @@ func (r *Runner) tick(now time.Time) {
 	for id, m := range r.meters {
 		if mt, err := r.engine.Metrics(id); err == nil {
 			m.add(now, mt.Matched)
+			if mt.Dropped > m.dropped {
+				r.warnf("rule state full: events left out of windows or values forgotten (rules.max_state)",
+					"rule", id, "dropped", mt.Dropped-m.dropped, "dropped_total", mt.Dropped)
+				m.dropped = mt.Dropped
+			}
 		}
 	}
 }

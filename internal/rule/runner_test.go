@@ -255,3 +255,45 @@ func TestRunner_wantsEventOnlyForEnabledRules(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, r.WantsEvent(msg.EventMessagePublished), "a disabled rule wants nothing")
 }
+
+// TestRunner_windowOutputsReachActions: a closed window's output goes to
+// the rule's actions like any other output, driven by the runner's own
+// ticker and its (injected) clock; the rule's metrics count it.
+func TestRunner_windowOutputsReachActions(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2024, 4, 17, 4, 0, 30, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	got := make(chan Output, 4)
+	reg := NewRegistry()
+	require.NoError(t, reg.Register("probe", func(ActionContext, ActionSpec) (Action, error) {
+		return actionFunc(func(_ context.Context, o Output) error { got <- o; return nil }), nil
+	}))
+	r := NewRunner(Options{Registry: reg, Now: clock, WindowTick: 5 * time.Millisecond})
+	require.NoError(t, r.AddConfigRule(Rule{ID: "avg", Enabled: true, Actions: []ActionSpec{{"type": "probe"}},
+		SQL: `SELECT clientid, avg(payload.speed) AS speed FROM "v/+" GROUP BY clientid, TUMBLINGWINDOW(mi, 1)`}))
+	require.NoError(t, r.Start())
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	for _, p := range []string{`{"speed":10}`, `{"speed":20}`} {
+		ev := publishEvent("car", "v/car", p, 1)
+		r.HandleEventInline(context.Background(), &ev)
+	}
+	select {
+	case o := <-got:
+		t.Fatalf("output before the window ended: %v", o.Map())
+	case <-time.After(20 * time.Millisecond): // a few ticks
+	}
+	mu.Lock()
+	now = now.Add(30 * time.Second)
+	mu.Unlock()
+	select {
+	case o := <-got:
+		require.Equal(t, map[string]any{"clientid": "car", "speed": 15.0}, o.Map())
+		require.Equal(t, "avg", o.RuleID)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the window's output never reached the action")
+	}
+	require.Eventually(t, func() bool {
+		m, err := r.Metrics("avg")
+		return err == nil && m.WindowOutputs == 1 && m.ActionsSuccess == 1 && m.Passed == 2
+	}, 10*time.Second, 5*time.Millisecond)
+}
