@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -610,4 +611,64 @@ func TestKafka_badInput(t *testing.T) {
 	require.NotEqual(t, 0, code)
 	require.Contains(t, stdout+stderr, `bridges.0: bridge: invalid definition: producer.topic`)
 	require.Contains(t, stdout+stderr, `column 5: unknown field \"nope\"`) // as logfmt quotes it
+}
+
+// TestKafka_consumerRestart: a hub consuming in a group is killed -9 and
+// restarted; until the group coordinator expires the dead member
+// (consumer.session_timeout, here 6 s) the bridge reads rebalancing, not
+// connected, then it consumes again (kcat produces, a device receives). A
+// SIGTERM while it rebalances stops the hub cleanly: leaving the group and
+// closing the client are bounded.
+func TestKafka_consumerRestart(t *testing.T) {
+	k := startKafka(t, "vehicle-commands")
+	cfg := hubConfig(t, fmt.Sprintf(`bridges:
+  - name: commands
+    type: kafka_consumer
+    kafka: {bootstrap_servers: [%q]}
+    consumer:
+      topics: [vehicle-commands]
+      group: g-restart
+      offset: earliest
+      mqtt_topic: vehicles/${key}/command
+      session_timeout: 6s
+      heartbeat_interval: 1s
+`, k.addr))
+	h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", cfg)
+	waitState(t, h, "commands", "connected")
+	require.NoError(t, h.cmd.Process.Kill())
+	<-h.exited
+	h = startHubOn(t, h, "--config", cfg)
+	waitState(t, h, "commands", "rebalancing") // the dead member still holds the partitions
+	waitState(t, h, "commands", "connected")
+
+	got := make(chan *paho.Publish, 1)
+	c := pahoDeviceV5(t, h, "vehicle-9", paho.ClientConfig{}, true)
+	c.AddOnPublishReceived(func(pr paho.PublishReceived) (bool, error) { got <- pr.Packet; return true, nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "vehicles/+/command", QoS: 1}}})
+	require.NoError(t, err)
+	cmd := exec.CommandContext(ctx, tool(t, "kcat"), "-b", k.addr, "-P", "-t", "vehicle-commands", "-K", ":")
+	cmd.Stdin = strings.NewReader(`vehicle-9:{"action":"honk"}` + "\n")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	select {
+	case p := <-got:
+		require.Equal(t, "vehicles/vehicle-9/command", p.Topic)
+	case <-ctx.Done():
+		t.Fatalf("no message after the restart; metrics %v", bridgeGet(t, h, "commands", "metrics"))
+	}
+
+	require.NoError(t, h.cmd.Process.Kill())
+	<-h.exited
+	h = startHubOn(t, h, "--config", cfg)
+	waitState(t, h, "commands", "rebalancing")
+	require.NoError(t, h.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-h.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the hub did not stop")
+	}
+	require.NotContains(t, h.logs.String(), "shutdown incomplete")
+	require.Contains(t, h.logs.String(), "iothub stopped")
 }
