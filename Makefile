@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 5s
 
-.PHONY: run build test deps vet lint unit fuzz bench clean
+.PHONY: run build test deps vet lint unit fuzz bench clean demo-doorlock
 
 ## run: start the hub on the embedded defaults (MQTT :1883, WebSocket :8083).
 run:
@@ -40,6 +40,11 @@ fuzz:
 ## bench: hot-path benchmarks with allocations.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./mqtt/... ./internal/broker/
+
+## demo-doorlock: the door-lock system end to end, with kfake as Kafka (examples/doorlock/README.md).
+demo-doorlock:
+	$(GO) build -o bin/doorlock/ ./cmd/iothub ./examples/doorlock/...
+	bin/doorlock/doorlock
 
 clean:
 	rm -rf bin

@@ -19,6 +19,7 @@ type pkg struct {
 	ImportPath string
 	Standard   bool
 	Deps       []string // every package it depends on, transitively (tests excluded)
+	Imports    []string // the packages it imports itself (tests excluded)
 }
 
 // rule is one layering rule: every package matching pkgs may depend only
@@ -33,6 +34,10 @@ type rule struct {
 	except []string
 	// stdlibOnly forbids every dependency outside the standard library.
 	stdlibOnly bool
+	// imports, when set, lists the only third-party packages (full-path
+	// patterns) the packages may import themselves; what those import in
+	// turn is theirs.
+	imports []string
 }
 
 // rules are docs/design.md's layering, leaf first.
@@ -73,11 +78,14 @@ var rules = []rule{
 		deny: []string{"test/..."}},
 	{why: "the schema registry is a leaf under the rules and the API", pkgs: []string{"internal/schema"},
 		allow: []string{"storage/..."}},
+	{why: "examples use only what users can import: our exported packages, paho and franz-go", pkgs: []string{"examples/..."},
+		allow:   []string{"examples/...", "msg", "mqtt/...", "auth", "auth/...", "bridge", "bridge/...", "storage", "storage/...", "config", "bench", "logging"},
+		imports: []string{"github.com/eclipse/paho.golang/...", "github.com/eclipse/paho.mqtt.golang", "github.com/twmb/franz-go/..."}},
 }
 
 // exempt are packages a rule does not apply to, by rule reason.
 var exempt = map[string][]string{
-	"only main and the tests import the wiring": {"internal/app", "cmd/iothub", "test/...", "examples/..."},
+	"only main and the tests import the wiring": {"internal/app", "cmd/iothub", "test/..."},
 }
 
 func TestLayering(t *testing.T) {
@@ -93,6 +101,11 @@ func TestLayering(t *testing.T) {
 			for _, dep := range p.Deps {
 				if msg := r.check(dep); msg != "" {
 					problems = append(problems, fmt.Sprintf("%s depends on %s: %s (rule: %s)", name, dep, msg, r.why))
+				}
+			}
+			for _, imp := range p.Imports {
+				if msg := r.checkImport(imp); msg != "" {
+					problems = append(problems, fmt.Sprintf("%s imports %s: %s (rule: %s)", name, imp, msg, r.why))
 				}
 			}
 		}
@@ -112,6 +125,14 @@ func (r rule) check(dep string) string {
 		return "outside the standard library"
 	}
 	return ""
+}
+
+// checkImport returns why a direct import breaks r's imports list, or "".
+func (r rule) checkImport(imp string) string {
+	if r.imports == nil || strings.HasPrefix(imp, module) || isStandard(imp) || matchAny(imp, r.imports) {
+		return ""
+	}
+	return "a third-party package not in the list"
 }
 
 // TestLayering_rulesBite checks the checker: a dependency each rule forbids
@@ -134,6 +155,7 @@ func TestLayering_rulesBite(t *testing.T) {
 		{"the HTTP API reaches", module + "internal/bridgemgr"},
 		{"the HTTP API reaches", module + "bridge/kafka"},
 		{"schema registry", module + "internal/rule"},
+		{"examples use", module + "internal/broker"},
 	}
 	for _, tt := range tests {
 		r := ruleAbout(t, tt.rule)
@@ -143,6 +165,8 @@ func TestLayering_rulesBite(t *testing.T) {
 	require.Empty(t, ruleAbout(t, "authentication").check(module+"mqtt/packet"))
 	require.Empty(t, ruleAbout(t, "the HTTP API reaches").check(module+"bridge"), "the API may use the bridge interfaces")
 	require.Empty(t, ruleAbout(t, "public packages").check("internal/race"), "the standard library's internal packages are not ours")
+	require.NotEmpty(t, ruleAbout(t, "examples use").checkImport("github.com/nats-io/nats.go"))
+	require.Empty(t, ruleAbout(t, "examples use").checkImport("github.com/twmb/franz-go/pkg/kgo"))
 }
 
 // ruleAbout returns the one rule whose reason contains words.
@@ -182,7 +206,7 @@ func isStandard(path string) bool {
 
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-json=ImportPath,Standard,Deps", module+"...")
+	cmd := exec.Command("go", "list", "-json=ImportPath,Standard,Deps,Imports", module+"...")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	require.NoError(t, cmd.Run(), "go list: %s", errOut.String())
