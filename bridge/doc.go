@@ -1,52 +1,50 @@
 // Package bridge is iothub's shared delivery engine: the Sink and Source
-// interfaces every bridge implements (Kafka today; Redis, webhooks,
-// PostgreSQL and upstream MQTT next) and the one Runner that gives each
-// sink its buffering, batching, retry with backoff and jitter, per-send
-// timeout, durable on-disk queue, status and metrics.
+// interfaces every bridge implements (Kafka, Redis, webhooks, PostgreSQL,
+// MQTT) and the one Runner that gives each sink its durable queue, memory
+// cache, batching, per-record retry with backoff and jitter, dead letter,
+// status and metrics.
 //
 // # Data flow
 //
 // A producer (the rule engine's bridge action) calls Runner.Enqueue with
-// ready-made Records. Enqueue never blocks on the sink. The queue is, oldest
-// first: the durable queue on disk (bridge/diskqueue) in
-// <data_dir>/bridges/<name>/, then a bounded memory queue (fixed chunks,
-// never copied). A record goes to memory; when memory is full, its oldest
-// eighth is appended to disk in one write (so memory stays the newest
-// part, and a slow sink costs one write per many records, not one per
-// record); while the sink is failing, records go straight to disk.
+// ready-made Records; Enqueue never waits for the sink. Each record is
+// appended to the durable queue (bridge/diskqueue, in
+// <data_dir>/bridges/<name>/) — buffered in memory, no system call — and
+// kept in a bounded memory cache (fixed chunks, never copied), whose
+// oldest records are dropped from memory only when it is full. Sync writes
+// what was appended (one write) and, when asked, fsyncs it: the broker
+// calls it through the bridge manager (a broker.Syncer) in its group
+// commit, before the acknowledgements of the messages the records came
+// from, so the memory cache is never the only copy of an acknowledged
+// record. Without Options.RequestSync the runner writes its appends
+// itself, at once, in the background.
 //
-// One sender goroutine takes batches in order (disk first, then memory)
-// and sends them under a timeout. A sink that implements Pipeliner (Kafka)
-// gets up to MaxInflightBatches batches in flight; the runner settles them
-// strictly in order (a disk batch is committed only when it and every
-// batch before it were acknowledged), and on the first failure aborts the
-// pipeline, waits for the window's answers and sends again from the first
-// batch not acknowledged (a memory batch is not started while disk batches
-// are in flight, so that the failed ones can go back to the head of the
-// disk queue in order). Other sinks have one batch in flight. Retryable
-// errors are retried with exponential backoff and jitter. Memory batches
-// that failed (or timed out: a hanging server) are put back at the head of
-// the disk queue, so that a hub restart keeps them and order is preserved.
-// Close does the same with unanswered batches and writes the memory queue
-// to disk.
-//
-// # Errors
-//
-// Sink.Send returns nil, a retryable error (anything), or an error wrapped
-// with Permanent: a permanent error drops the batch (counted as failed and
-// as dropped with reason "permanent") rather than retrying it for ever.
+// One sender goroutine takes batches in order — from the memory cache, or
+// read back from the durable queue for what the cache no longer holds —
+// and sends them: up to MaxInflightBatches at once to a Pipeliner (Kafka),
+// one at a time under SendTimeout to other sinks. Each record of a batch
+// has its own fate (BatchError): delivered; refused for good (Permanent) —
+// handed to the DeadLetter, counted once as failed; or retryable — owed a
+// resend, in order, before anything new, after a backoff. The durable
+// queue is committed up to the oldest record not yet settled. A
+// Pipeliner's batch is never abandoned on a timeout (its client retries
+// it; an idempotent Kafka producer then does not duplicate it); the status
+// says disconnected meanwhile.
 //
 // # Guarantees
 //
-// At least once, in order: a record accepted by Enqueue is sent at least
-// once (a retried batch, or a batch after it in the window, may repeat
-// records that the sink had already taken), and records first reach the
-// sink in Enqueue order, provided that the sink's Pipeline never delivers
-// a record after an earlier one failed (see Pipeline). Records waiting in
-// memory are lost if the process is killed (kill -9); Close writes them to
-// disk. The exceptions are
-// counted and logged: a full disk queue (policy drop_oldest or refuse), a
-// permanent error, a disk write error.
+// At least once, in order: a record accepted by Enqueue and synced is
+// sent at least once, even across a kill -9; records first reach the sink
+// in Enqueue order, and a record sent again goes before anything newer.
+// The exceptions are counted and logged: a full durable queue (policy
+// drop_oldest or refuse), a disk error, a record refused for good that no
+// dead letter took.
+//
+// # Status
+//
+// Sinks that implement StatusReporter report their connection as they
+// learn it; HealthChecker sinks are checked while idle. A context error
+// never replaces the error a sink reported within SendTimeout.
 //
 // # Concurrency
 //
