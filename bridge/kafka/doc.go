@@ -4,32 +4,25 @@
 //
 // # Producer
 //
-// Send hands a batch to a franz-go client and returns when every record
-// is acknowledged (acks=all and the idempotent producer by default). In
-// sync mode each record is produced and acknowledged before the next; in
-// async mode the whole batch is produced at once (batched by franz-go
-// with linger and max in-flight requests per broker) and Send waits for
-// all the promises. Any error, and a Send that outlives its context (a
-// Kafka that accepts connections but never answers), discards the client:
-// its buffered records are failed, so that nothing is sent twice from an
-// abandoned buffer; the next Send starts a fresh client. Errors retrying
-// cannot fix (a record too large, an invalid topic) are bridge.Permanent.
-//
-// In async mode the Producer is also a bridge.Pipeliner: the runner keeps
-// several batches produced on one client at once (franz-go keeps each
-// partition in order across them), and asks for a flush (franz-go's
-// linger stopped) when its window is full, since no more records come
-// until an answer does. The first failed record breaks the pipeline and
-// discards its client (a runner timeout aborts it the same way); the rest
-// of the batch being produced is failed without producing it.
-//
-// A limit of franz-go, already true of one batch: when franz-go itself
-// fails the records of a partition (a non-retryable error, or the
-// unknown-topic retry limit) it moves that partition to a new producer
-// epoch, and a record of that partition produced after that instant and
-// before the pipeline sees the failure can be written before the failed
-// one is sent again. Timeouts, outages and restarts do not take this path
-// (the client is closed and nothing more is produced on it).
+// The Producer keeps one franz-go client for its whole life, so that the
+// idempotent producer's session (producer id, sequence numbers) survives
+// reconnects: a batch franz-go sends again after a cut connection, a
+// timeout or a broker that hung carries the same sequence numbers and
+// Kafka discards the copy. It is a bridge.Pipeliner: the runner keeps
+// several batches in flight on it (franz-go keeps each partition in order
+// across them), never abandons one on a timeout, and asks for a flush
+// (franz-go's linger stopped) when its window is full. Each record's
+// answer is reported (bridge.BatchError): errors retrying cannot fix (a
+// record too large, an invalid or unknown topic after franz-go's
+// unknown-topic retries, not authorized) are bridge.Permanent and do not
+// stop the others; a retryable one breaks the pipeline, so that nothing
+// produced after it on that pipeline overtakes it (the runner sends it
+// again on a new pipeline of the same client). In sync mode the records
+// of a batch are produced one after the other. Send is a pipeline of one
+// batch. Failed broker connections are reported to the runner at once
+// (bridge.StatusReporter), and a closed connection starts a probe, so an
+// idle bridge notices a Kafka that went away. DeadLetter produces refused
+// records to another topic with the same client.
 //
 // # Consumer
 //
@@ -37,7 +30,11 @@
 // and payload templates, calls publish, and commits offsets only after
 // publish returned (at least once). A record whose topic renders invalid
 // is skipped and counted; any other publish error stops Run without
-// committing that record, and the caller restarts it.
+// committing that record, and the caller restarts it. The status reads
+// rebalancing while the consumer joins its group and while the group
+// moves partitions; SessionTimeout (default 10 s) bounds how long a dead
+// member holds its partitions. When Run ends it leaves the group and
+// closes the client, each bounded by a few seconds.
 //
 // # Concurrency
 //
