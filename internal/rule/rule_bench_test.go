@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -50,4 +51,47 @@ func BenchmarkTemplate(b *testing.B) {
 	for b.Loop() {
 		buf = tpl.Append(buf[:0], &o)
 	}
+}
+
+// BenchmarkEvalWindow measures a vehicle's telemetry entering the
+// per-minute average of the vehicles scenario (1,000 vehicles in turn),
+// and the closing of the 1,000 windows, per window.
+func BenchmarkEvalWindow(b *testing.B) {
+	payload := testutil.Scenario(b, "vehicles/telemetry.json")
+	e := NewEngine(EngineOptions{Now: func() time.Time { return fixedNow }})
+	if err := e.Add(Rule{ID: "speed_1m", Enabled: true, SQL: `SELECT clientid, avg(payload.speed) AS avg_speed,
+		max(payload.speed) AS max_speed, count(*) AS samples FROM "mqttx/simulate/tesla/+"
+		GROUP BY clientid, TUMBLINGWINDOW(mi, 1)`}); err != nil {
+		b.Fatal(err)
+	}
+	evs := make([]*msg.Event, 1000)
+	for i := range evs {
+		id := "vehicle-" + strconv.Itoa(i)
+		m := &msg.Message{ID: 1, Topic: "mqttx/simulate/tesla/" + id, Payload: payload, ClientID: id, ReceivedAt: fixedNow}
+		evs[i] = &msg.Event{Kind: msg.EventMessagePublished, Time: fixedNow, ClientID: id, Message: m}
+	}
+	b.Run("event", func(b *testing.B) {
+		var outs []Output
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			outs = e.AppendEval(outs[:0], evs[i%len(evs)])
+			i++
+		}
+	})
+	b.Run("close_1000", func(b *testing.B) {
+		var outs []Output
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			for _, ev := range evs {
+				e.AppendEval(nil, ev)
+			}
+			b.StartTimer()
+			outs = e.Tick(outs[:0], fixedNow.Add(time.Minute))
+		}
+		if len(outs) != len(evs) {
+			b.Fatalf("%d outputs, want %d", len(outs), len(evs))
+		}
+	})
 }

@@ -23,7 +23,7 @@ type ruleState struct {
 	mu      sync.Mutex
 	max     int
 	entries int // open groups + buffered events + remembered values
-	groups  map[string]*group
+	groups  map[groupID]*group
 	seq     uint64
 	slots   []map[string]Value // per deadband/changed call
 	dropped atomic.Uint64
@@ -34,7 +34,7 @@ func newRuleState(max, slots int) *ruleState {
 	if max <= 0 {
 		max = DefaultMaxState
 	}
-	return &ruleState{max: max, groups: map[string]*group{}, slots: make([]map[string]Value, slots)}
+	return &ruleState{max: max, groups: map[groupID]*group{}, slots: make([]map[string]Value, slots)}
 }
 
 // group is one window of one group: its aggregates (time windows) or its
@@ -42,12 +42,19 @@ func newRuleState(max, slots int) *ruleState {
 // the output's other columns read.
 type group struct {
 	seq        uint64
-	key        string
+	id         groupID
 	start, end time.Time
 	accs       []acc
 	buf        []winEntry
 	seen       int // events taken (count windows)
 	last       msg.Event
+}
+
+// groupID names a group's window: its GROUP BY values (groupKey) and,
+// for time windows, the window's start.
+type groupID struct {
+	key   string
+	start int64 // Unix ns; 0 for sliding and count windows
 }
 
 // winEntry is one buffered event of a sliding or count window.
@@ -74,15 +81,20 @@ func groupKey(vals []Value) string {
 // appends the outputs of the sliding or count window it completes.
 func (p *program) runWindow(e *env, ruleID string, dst []Output) ([]Output, error) {
 	w := p.window
-	keyVals := make([]Value, len(w.keys))
-	for i, k := range w.keys {
+	var kbuf [4]Value
+	keyVals := kbuf[:0]
+	for _, k := range w.keys {
 		v, err := k(e)
 		if err != nil {
 			return dst, err
 		}
-		keyVals[i] = v
+		keyVals = append(keyVals, v)
 	}
-	vals := make([]Value, len(w.aggs))
+	var vbuf [8]Value
+	vals := vbuf[:len(w.aggs):len(w.aggs)]
+	if len(w.aggs) > len(vbuf) || w.spec.kind == sliding || w.spec.kind == counting {
+		vals = make([]Value, len(w.aggs)) // kept in the window's buffer
+	}
 	for i, a := range w.aggs {
 		if a.arg == nil {
 			continue
@@ -121,7 +133,7 @@ func (p *program) runWindow(e *env, ruleID string, dst []Output) ([]Output, erro
 // addTimed adds the event to the time window of key starting at start;
 // st.mu is held.
 func (st *ruleState) addTimed(w *windowProg, key string, start time.Time, ev *msg.Event, vals []Value) {
-	gk := key + "@" + start.Format(time.RFC3339Nano)
+	gk := groupID{key: key, start: start.UnixNano()}
 	g := st.groups[gk]
 	if g == nil {
 		if st.entries >= st.max {
@@ -129,7 +141,7 @@ func (st *ruleState) addTimed(w *windowProg, key string, start time.Time, ev *ms
 			return
 		}
 		st.seq++
-		g = &group{seq: st.seq, key: gk, start: start, end: start.Add(w.spec.size), accs: make([]acc, len(w.aggs))}
+		g = &group{seq: st.seq, id: gk, start: start, end: start.Add(w.spec.size), accs: make([]acc, len(w.aggs))}
 		for i := range g.accs {
 			g.accs[i].kind = w.aggs[i].kind
 		}
@@ -145,15 +157,15 @@ func (st *ruleState) addTimed(w *windowProg, key string, start time.Time, ev *ms
 // addBuffered adds the event to the sliding or count window of key and
 // returns it (nil when there was no room); st.mu is held.
 func (st *ruleState) addBuffered(w *windowProg, key string, now time.Time, ev *msg.Event, vals []Value) *group {
-	g := st.groups[key]
+	g := st.groups[groupID{key: key}]
 	if g == nil {
 		if st.entries >= st.max {
 			st.dropped.Add(1)
 			return nil
 		}
 		st.seq++
-		g = &group{seq: st.seq, key: key}
-		st.groups[key] = g
+		g = &group{seq: st.seq, id: groupID{key: key}}
+		st.groups[g.id] = g
 		st.entries++
 	}
 	if w.spec.kind == sliding {
@@ -253,7 +265,7 @@ func (p *program) closeDue(opts *EngineOptions, ruleID string, st *ruleState, no
 		return cmp.Compare(a.seq, b.seq)
 	})
 	for _, g := range due {
-		delete(st.groups, g.key)
+		delete(st.groups, g.id)
 		st.entries--
 		out, ok, err := p.emit(opts, ruleID, st, g, now)
 		switch {
