@@ -249,9 +249,25 @@ func benchSub(args []string, stdout, stderr io.Writer) int {
 	return report(stdout, *asJSON, res, text, false)
 }
 
+// simulateUsage explains bench simulate without a scenario.
+const simulateUsage = `Usage: iothub bench simulate doorlock|vehicles [flags]
+
+Simulates a fleet of devices publishing the reference systems' messages:
+  doorlock  each lock publishes devices/{id}/state (QoS 1, every 60s by default)
+            and subscribes to devices/{id}/command
+  vehicles  each vehicle publishes mqttx/simulate/tesla/{id} (every 1s by default)
+            and subscribes to vehicles/{id}/command
+
+Flags: iothub bench simulate doorlock --help lists them (the same for both),
+e.g. --addr 127.0.0.1:1883 --devices 100 --interval 1s --duration 30s.
+`
+
 func benchSimulate(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "doorlock" && args[0] != "vehicles" {
-		fmt.Fprintln(stderr, "Usage: iothub bench simulate doorlock|vehicles [flags]")
+		fmt.Fprint(stderr, simulateUsage)
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h" || args[0] == "-help") {
+			return exitOK
+		}
 		return exitConfig
 	}
 	fs := flag.NewFlagSet("bench simulate "+args[0], flag.ContinueOnError)
