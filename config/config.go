@@ -38,6 +38,10 @@ type Config struct {
 	Devices Devices `yaml:"devices"`
 	// Cluster joins this hub to other nodes (cluster.go).
 	Cluster Cluster `yaml:"cluster"`
+	// Upstream makes this hub an edge of a central hub (upstream.go).
+	Upstream Upstream `yaml:"upstream"`
+	// Edges configures what this hub does as the centre of edges (upstream.go).
+	Edges Edges `yaml:"edges"`
 }
 
 // Node identifies this hub in $SYS topics, events and bridge records.
@@ -232,6 +236,8 @@ func Defaults() Config {
 		Auth:      defaultAuth(),
 		Rules:     defaultRules(),
 		Devices:   defaultDevices(),
+		Upstream:  defaultUpstream(),
+		Edges:     defaultEdges(),
 		MQTT: MQTT{
 			MaxPacketSize:              1 << 20,
 			MaxInflight:                32,

@@ -311,6 +311,7 @@ rules:
   #        retain: false # republish: retain flag
   #        payload: '{"lock":"${clientid}","battery":${battery}}' # republish: payload template ("": the output as JSON)
   #        bridge: "" # bridge action: the kafka_producer bridge it feeds
+  #        stream: "" # upstream action: the upstream stream it feeds ("": default)
   #      - type: log
   #      - type: bridge # hand the output to a kafka_producer bridge
   #        bridge: door_lock_state # bridge: the bridge's name
@@ -484,4 +485,53 @@ bridges: []
 #      max_bytes: 67108864 # bound on the file; beyond it such records are dropped (counted)
 #      mqtt_topic: "" # publish them into this hub instead, as JSON (QoS 1)
 #      kafka_topic: "" # kafka_producer: produce them to this Kafka topic instead, with the error in a header
+
+# Edge: forward messages and rule outputs to a central hub over one MQTT 5
+# link, through durable queues in data_dir/upstream/<stream>/, and relay
+# commands from the centre to this hub's devices (docs/edge.md). Off while
+# url is empty. Rules send outputs up with the action {type: upstream}.
+upstream:
+  url: "" # central hub: mqtt://host:1883, mqtts://host:8883, ws://host:8083/mqtt or wss://host:8084/mqtt
+  name: "" # this edge's origin name at the centre ("": node.name)
+  client_id: "" # the link's client id at the centre ("": iothub-edge-<name>)
+  username: "" # user at the centre
+  password: "" # password at the centre
+  jwt_file: "" # file holding a JWT sent as the password, read at every connection
+  tls:
+    ca_file: "" # PEM CAs to trust for mqtts and wss ("": the system roots)
+    cert_file: "" # client certificate (mutual TLS)
+    key_file: "" # client key (mutual TLS)
+    server_name: "" # name checked in the centre's certificate ("": from the URL)
+    insecure_skip_verify: false # do not check the centre's certificate (tests only)
+  keep_alive: 30s # MQTT keep alive of the link
+  session_expiry: 24h # the centre keeps the link's session (queued commands) this long
+  connect_timeout: 10s # bound on a connection attempt
+  reconnect_max: 30s # longest wait between reconnection attempts (exponential backoff)
+  forward: [] # topic filters of the default stream: matching messages go up as published
+  queue:
+    max_bytes: 1073741824 # the default stream's queue bound on disk
+    ttl: 0s # drop messages older than this instead of sending them (0s: never)
+    full_policy: drop_oldest # when the queue is full: drop_oldest or refuse (counted)
+    fsync: interval # always, interval or never (a kill -9 loses nothing with any)
+  streams: []
+  #  - name: alarms # stream name (queue directory, rule action key stream)
+  #    priority: 0 # a stream waits while one of higher priority has a backlog
+  #    forward: [] # topic filters of this stream
+  #    queue:
+  #      max_bytes: 1073741824 # this stream's queue bound on disk
+  #      ttl: 0s # drop messages older than this instead of sending them (0s: never)
+  #      full_policy: drop_oldest # when the queue is full: drop_oldest or refuse (counted)
+  #      fsync: interval # always, interval or never
+  rate_limit: 0 # messages sent up per second, all streams (0: no cap): the backlog drain rate
+  bandwidth_limit: 0 # topic and payload bytes sent up per second (0: no cap)
+  subscribe: []
+  #  - filter: devices/+/command # central topic filter whose messages are published here
+  #    qos: 1 # subscription QoS
+  #    local_topic: ${topic} # local topic template: ${topic} or ${suffix} (from the first wildcard on)
+  commands: true # answer the centre's command relay for this hub's devices
+
+# Centre of edge hubs: what this hub does with what edges send up.
+edges:
+  dedup_origins: 10000 # (edge, queue) pairs whose last routed sequence number is kept (drops resends)
+  command_relay: true # a command for a device with no session here is relayed to the edges
 `

@@ -83,6 +83,9 @@ type RuleAction struct {
 	Payload string `yaml:"payload"`
 	// Bridge is the kafka_producer bridge a "bridge" action feeds (bridges.go).
 	Bridge string `yaml:"bridge"`
+	// Stream is the upstream stream an "upstream" action feeds ("": the
+	// default stream; upstream.go).
+	Stream string `yaml:"stream"`
 }
 
 // DefaultRule returns the settings a new entry of rules.list starts from.

@@ -106,6 +106,8 @@ func (c *Config) validate() errorList {
 	c.Cluster.validate(&v)
 	validateBridges(c.Bridges, &v)
 	c.Devices.validate(&v)
+	c.Upstream.validate(&v)
+	c.Edges.validate(&v)
 	return v.errorList
 }
 

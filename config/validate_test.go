@@ -58,6 +58,20 @@ func TestValidate(t *testing.T) {
 		{"negative duration", func(c *Config) { c.MQTT.SysInterval = Duration(-time.Second) }, "mqtt.sys_interval: -1s must be at least 0s"},
 		{"alias max", func(c *Config) { c.MQTT.TopicAliasMaximum = 70000 }, "mqtt.topic_alias_maximum: 70000 is out of range"},
 		{"event buffer", func(c *Config) { c.MQTT.EventBuffer = 0 }, "mqtt.event_buffer: 0 must be at least 1"},
+		{"upstream ok", func(c *Config) { c.Upstream.URL = "wss://central:8084/mqtt"; c.Upstream.Forward = []string{"devices/+/state"} }, ""},
+		{"upstream scheme", func(c *Config) { c.Upstream.URL = "http://central:80" }, `upstream.url: "http://central:80": the scheme must be mqtt, mqtts, ws or wss`},
+		{"upstream port", func(c *Config) { c.Upstream.URL = "mqtt://central" }, `upstream.url: "mqtt://central": no port`},
+		{"upstream filter", func(c *Config) { c.Upstream.URL = "mqtt://c:1883"; c.Upstream.Forward = []string{"a/#/b"} }, `upstream.forward.0: "a/#/b"`},
+		{"upstream jwt and password", func(c *Config) {
+			c.Upstream.URL, c.Upstream.Password, c.Upstream.JWTFile = "mqtt://c:1883", "x", "testdata/tls/server.crt"
+		}, "upstream.jwt_file: password and jwt_file exclude each other"},
+		{"upstream stream name", func(c *Config) {
+			c.Upstream.URL = "mqtt://c:1883"
+			c.Upstream.Streams = []UpstreamStream{{Name: "default", Queue: defaultUpstreamQueue()}}
+		}, `upstream.streams.0.name: "default": used twice`},
+		{"upstream queue policy", func(c *Config) { c.Upstream.URL = "mqtt://c:1883"; c.Upstream.Queue.FullPolicy = "drop" }, `upstream.queue.full_policy: "drop" is not one of drop_oldest, refuse`},
+		{"upstream rate", func(c *Config) { c.Upstream.URL = "mqtt://c:1883"; c.Upstream.RateLimit = -1 }, "upstream.rate_limit: -1 must be at least 0"},
+		{"edges origins", func(c *Config) { c.Edges.DedupOrigins = 0 }, "edges.dedup_origins: 0 must be at least 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

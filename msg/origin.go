@@ -29,18 +29,23 @@ const (
 	// sessions only: not evaluated by rules (they ran on the entry node),
 	// not forwarded again, not stored as retained.
 	OriginCluster
+	// OriginUpstream: a message that came down from the central hub
+	// over an edge's upstream link (Origin.Name is the centre's URL
+	// host). It is never forwarded up again.
+	OriginUpstream
 )
 
 var originNames = [...]string{
-	OriginUnknown: "",
-	OriginClient:  "client",
-	OriginAPI:     "api",
-	OriginRule:    "rule",
-	OriginBridge:  "bridge",
-	OriginWill:    "will",
-	OriginSys:     "sys",
-	OriginDevice:  "device",
-	OriginCluster: "cluster",
+	OriginUnknown:  "",
+	OriginClient:   "client",
+	OriginAPI:      "api",
+	OriginRule:     "rule",
+	OriginBridge:   "bridge",
+	OriginWill:     "will",
+	OriginSys:      "sys",
+	OriginDevice:   "device",
+	OriginCluster:  "cluster",
+	OriginUpstream: "upstream",
 }
 
 // String returns the kind's name ("client", "rule", …; "" for unknown).

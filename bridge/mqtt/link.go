@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,28 +114,10 @@ func New(o Options) (*Link, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mqtt bridge: subscribe.%d.local_topic: %w", i, err)
 		}
-		l.subs = append(l.subs, sub{Subscription: s, local: t, prefix: fixedLevels(s.Filter)})
+		l.subs = append(l.subs, sub{Subscription: s, local: t, prefix: topic.FixedLevels(s.Filter)})
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	return l, nil
-}
-
-// fixedLevels counts the levels of filter before its first wildcard
-// (a $share/<group>/ prefix excluded).
-func fixedLevels(filter string) int {
-	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
-		if _, f, ok := strings.Cut(rest, "/"); ok {
-			filter = f
-		}
-	}
-	n := 0
-	for _, lv := range strings.Split(filter, "/") {
-		if lv == "+" || lv == "#" {
-			break
-		}
-		n++
-	}
-	return n
 }
 
 // Start connects (in the background, retrying with backoff until Close).

@@ -81,7 +81,7 @@ func (l *Link) message(p *paho.Publish) *msg.Message {
 		}
 		lookup := func(name string) []byte {
 			if name == "suffix" {
-				return []byte(suffix(p.Topic, sb.prefix))
+				return []byte(topic.DropLevels(p.Topic, sb.prefix))
 			}
 			return []byte(p.Topic)
 		}
@@ -105,16 +105,4 @@ func (s *sub) matchFilter() string {
 		}
 	}
 	return s.Filter
-}
-
-// suffix drops the first n levels of name.
-func suffix(name string, n int) string {
-	for ; n > 0; n-- {
-		i := strings.IndexByte(name, '/')
-		if i < 0 {
-			return ""
-		}
-		name = name[i+1:]
-	}
-	return name
 }

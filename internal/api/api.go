@@ -148,6 +148,12 @@ type Options struct {
 	// '$' topic ($SYS above all) is refused by the publish and command
 	// endpoints with 403 reserved_topic.
 	HubTopic func(topic string) bool
+	// Upstream returns the edge link's and the centre's edge status
+	// (/api/v1/upstream); nil, or a nil answer: 503 not_ready.
+	Upstream func() UpstreamReporter
+	// Relay relays commands for devices with no session here to edge
+	// hubs; nil: such a command answers no_session.
+	Relay CommandRelay
 }
 
 // API is the HTTP API: a set of routes registered on a ServeMux.
@@ -250,6 +256,7 @@ func (a *API) routes() []route {
 	rs = append(rs, a.jobRoutes()...)
 	rs = append(rs, a.authRoutes()...)
 	rs = append(rs, a.keyRoutes()...)
+	rs = append(rs, a.upstreamRoutes()...)
 	return append(rs, a.securityRoutes()...)
 }
 

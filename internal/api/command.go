@@ -45,14 +45,17 @@ type commandRequest struct {
 // commandResult is the answer to a command. Non-2xx answers carry code and
 // message too, as every error does.
 type commandResult struct {
-	Code        string     `json:"code,omitempty"`
-	Message     string     `json:"message,omitempty"`
-	Status      string     `json:"status"`
-	ClientID    string     `json:"client_id"`
-	Topic       string     `json:"topic"`
-	QoS         byte       `json:"qos"`
-	ID          uint64     `json:"id,omitempty"`
-	Reason      string     `json:"reason,omitempty"`
+	Code     string `json:"code,omitempty"`
+	Message  string `json:"message,omitempty"`
+	Status   string `json:"status"`
+	ClientID string `json:"client_id"`
+	Topic    string `json:"topic"`
+	QoS      byte   `json:"qos"`
+	ID       uint64 `json:"id,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// Edge is the edge hub that relayed the command to the device (a
+	// device behind an edge, docs/edge.md).
+	Edge        string     `json:"edge,omitempty"`
 	RequestedAt time.Time  `json:"requested_at"`
 	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
 	AckedAt     *time.Time `json:"acked_at,omitempty"`
@@ -92,7 +95,15 @@ func (a *API) command(w http.ResponseWriter, r *http.Request) error {
 		return badField("topic", "%v", err)
 	}
 	res.ID = m.ID
-	a.follow(r.Context(), &res, out, steps, wait, timeout)
+	relayed := false
+	if out == broker.OutcomeNoSession {
+		if relayed, err = a.relayCommand(r.Context(), &res, m, wait, timeout); err != nil {
+			return err
+		}
+	}
+	if !relayed {
+		a.follow(r.Context(), &res, out, steps, wait, timeout)
+	}
 	res.AnsweredAt = time.Now()
 	res.LatencyMS = float64(res.AnsweredAt.Sub(start).Microseconds()) / 1000
 	writeJSON(w, commandStatus(&res), res)

@@ -106,6 +106,8 @@ func (a *App) setupAPI() error {
 		Operators:          ops,
 		SessionIdleTimeout: c.SessionIdleTimeout.D(),
 		Counters:           a.bridgeCounters,
+		Upstream:           a.upstreamReporter,
+		Relay:              commandRelay{a},
 	})
 	a.api.api.Register(a.mux.ServeMux)
 	if a.metrics != nil {

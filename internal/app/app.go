@@ -49,6 +49,8 @@ type App struct {
 	devices deviceState   // registry, shadows, jobs (devices.go)
 	cluster *cluster.Node // nil on a single node (cluster.go)
 
+	up upstreamState // edge link, centre dedup and command relay (upstream.go)
+
 	mu        sync.Mutex
 	listeners []io.Closer
 	wg        sync.WaitGroup
@@ -84,6 +86,9 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err := a.setupBridges(); err != nil {
 		return nil, err
 	}
+	if err := a.setupUpstream(); err != nil { // upstream.go
+		return nil, err
+	}
 	if err := a.setupRules(); err != nil {
 		return nil, err
 	}
@@ -108,6 +113,9 @@ func (a *App) Start() error {
 		return err
 	}
 	if err := a.startBridges(); err != nil {
+		return err
+	}
+	if err := a.startUpstream(); err != nil {
 		return err
 	}
 	if err := a.startRules(); err != nil {
@@ -175,7 +183,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.wg.Wait()
 	a.stopCluster()
 	a.sec.Load().close()
-	return errors.Join(err, a.stopRules(ctx), a.stopBridges(ctx), a.stopDevices(ctx), a.closeStore())
+	return errors.Join(err, a.stopRules(ctx), a.stopBridges(ctx), a.stopUpstream(ctx), a.stopDevices(ctx), a.closeStore())
 }
 
 // brokerOptions maps the config's mqtt section to broker options.

@@ -80,6 +80,9 @@ func ruleFromConfig(c config.Rule) rule.Rule {
 		if a.Bridge != "" {
 			spec["bridge"] = a.Bridge // the "bridge" action (bridges.go)
 		}
+		if a.Stream != "" {
+			spec["stream"] = a.Stream // the "upstream" action (upstream.go)
+		}
 		r.Actions = append(r.Actions, spec)
 	}
 	return r

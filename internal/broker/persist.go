@@ -158,6 +158,9 @@ func (p *persister) run() {
 		if !idle {
 			p.ops, p.cbs = spareOps, spareCbs
 			p.room.Broadcast()
+			if p.syncers != nil {
+				p.syncers.stage() // with the snapshot: see Stager
+			}
 		}
 		p.mu.Unlock()
 		p.txn.Unlock()

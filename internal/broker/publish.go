@@ -69,9 +69,24 @@ func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
 		}
 	}
 	m := c.newMessage(p)
+	var dd Deduplicator
+	if len(m.UserProperties) > 0 { // dedup.go: a resend of an edge?
+		dup, d, end := c.s.dedupBegin(m, p.QoS)
+		if dup {
+			return c.ackPublish(p, packet.Success)
+		}
+		dd = d
+		defer end()
+	}
 	w := c.newPubWait(p.QoS)
+	if dd != nil {
+		w = nil // routed inside one commit: no waiting with the commit held
+	}
 	c.s.waitBudget(w) // budget.go
 	r := c.s.publishWait(m, w)
+	if dd != nil {
+		dd.Routed(m)
+	}
 	if w != nil {
 		w.done()
 	}

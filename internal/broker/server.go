@@ -46,6 +46,7 @@ type Server struct {
 	replies  replyRegistry                       // AwaitReply waiters (reply.go)
 	reserved reservedTopics                      // handlers of "$" request topics (reserved.go)
 	taps     tapRegistry                         // Tap observers (tap.go)
+	dedup    dedupHook                           // edge resends dropped (dedup.go)
 	traceMu  sync.Mutex                          // serialises TraceClient
 
 	mu        sync.Mutex // guards sessions, conns, listeners, closed

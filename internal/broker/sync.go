@@ -24,11 +24,22 @@ type Syncer interface {
 	Sync(durable bool) error
 }
 
+// Stager is a late Syncer (AddLateSyncer) that needs to know which of
+// its writes belong to which commit: Stage is called by the committer
+// at the moment it takes the store writes of a commit, with the
+// committer's lock held, so whatever the Stager recorded before (after
+// the store writes it depends on were made) is what the commit's Sync
+// must write. Stage must be quick and must not call the broker.
+type Stager interface {
+	Stage()
+}
+
 // syncerSet is the server's Syncers and whether any of them was appended
-// to since the last Sync.
+// to since the last Sync. The late ones are synced after the others.
 type syncerSet struct {
 	mu    sync.Mutex // serialises add and remove
 	list  atomic.Pointer[[]Syncer]
+	late  atomic.Pointer[[]Syncer]
 	dirty atomic.Bool
 }
 
@@ -42,6 +53,11 @@ func (ss *syncerSet) sync(durable bool) error {
 	var err error
 	for _, s := range *p {
 		err = errors.Join(err, s.Sync(durable))
+	}
+	if l := ss.late.Load(); l != nil && err == nil {
+		for _, s := range *l {
+			err = errors.Join(err, s.Sync(durable))
+		}
 	}
 	return err
 }
@@ -74,15 +90,67 @@ func (s *Server) AddSyncer(sy Syncer) (request, remove func()) {
 		once.Do(func() {
 			ss.mu.Lock()
 			defer ss.mu.Unlock()
-			cur := *ss.list.Load()
-			next := make([]Syncer, 0, len(cur))
-			for _, x := range cur {
-				if x != sy {
-					next = append(next, x)
-				}
-			}
-			ss.list.Store(&next)
+			ss.list.Store(without(ss.list.Load(), sy))
 		})
+	}
+}
+
+// without returns a copy of *list without sy.
+func without(list *[]Syncer, sy Syncer) *[]Syncer {
+	var next []Syncer
+	if list != nil {
+		next = make([]Syncer, 0, len(*list))
+		for _, x := range *list {
+			if x != sy {
+				next = append(next, x)
+			}
+		}
+	}
+	return &next
+}
+
+// AddLateSyncer is AddSyncer for a Syncer whose writes must not become
+// durable before those of every other Syncer in the same commit (the edge
+// dedup marks: a mark written before the message it records would drop
+// the message's resend). It is synced after the others, and not at all
+// when one of them failed.
+func (s *Server) AddLateSyncer(sy Syncer) (request, remove func()) {
+	request, remove = s.AddSyncer(sy)
+	ss := &s.syncers
+	ss.mu.Lock()
+	ss.moveLate(sy)
+	ss.mu.Unlock()
+	var once sync.Once
+	return request, func() {
+		once.Do(func() {
+			remove()
+			ss.mu.Lock()
+			defer ss.mu.Unlock()
+			ss.late.Store(without(ss.late.Load(), sy))
+		})
+	}
+}
+
+// moveLate moves sy from the list to the late list; ss.mu is held.
+func (ss *syncerSet) moveLate(sy Syncer) {
+	ss.list.Store(without(ss.list.Load(), sy))
+	var late []Syncer
+	if l := ss.late.Load(); l != nil {
+		late = append(late, *l...)
+	}
+	late = append(late, sy)
+	ss.late.Store(&late)
+}
+
+// stage calls Stage on the late Syncers that are Stagers; the committer
+// calls it under its lock, with the snapshot of a commit's writes.
+func (ss *syncerSet) stage() {
+	if l := ss.late.Load(); l != nil {
+		for _, s := range *l {
+			if st, ok := s.(Stager); ok {
+				st.Stage()
+			}
+		}
 	}
 }
 

@@ -58,3 +58,34 @@ func cutLevel(s string) (level, rest string, more bool) {
 func isDollar(name string) bool {
 	return name != "" && name[0] == '$'
 }
+
+// FixedLevels counts the levels of filter before its first wildcard (a
+// $share/<group>/ prefix excluded): the part every matching topic shares.
+func FixedLevels(filter string) int {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		if _, f, ok := strings.Cut(rest, "/"); ok {
+			filter = f
+		}
+	}
+	n := 0
+	for _, lv := range strings.Split(filter, "/") {
+		if lv == "+" || lv == "#" {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// DropLevels returns name without its first n levels ("" when it has no
+// more): the part a filter's wildcards matched, with FixedLevels.
+func DropLevels(name string, n int) string {
+	for ; n > 0; n-- {
+		i := strings.IndexByte(name, '/')
+		if i < 0 {
+			return ""
+		}
+		name = name[i+1:]
+	}
+	return name
+}

@@ -51,6 +51,9 @@ func TestConfig_errors(t *testing.T) {
 		{"client auth without ca", "listeners:\n  wss:\n    - cert_file: CERT\n      key_file: CERT\n      client_auth: require\n",
 			[]string{"listeners.wss.0.ca_file", "required"}},
 		{"syntax", "mqtt:\n  max_inflight: [1\n", []string{"config"}},
+		{"upstream scheme", "upstream:\n  url: http://central:80\n", []string{":2:", "upstream.url", "mqtt, mqtts, ws or wss"}},
+		{"upstream filter", "upstream:\n  url: mqtt://central:1883\n  forward: [\"a/#/b\"]\n", []string{":3:", "upstream.forward.0"}},
+		{"upstream queue", "upstream:\n  url: wss://central:8084/mqtt\n  queue:\n    full_policy: drop\n", []string{":4:", "upstream.queue.full_policy"}},
 	}
 	cert := testCertFile(t)
 	for _, tc := range tests {

@@ -342,30 +342,7 @@ bridges:
 // device's payloads numbered 0…n-1, all acknowledged by the hub.
 func publishMany(t *testing.T, h *hub, devices, n int) {
 	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, devices)
-	for d := range devices {
-		c := pahoDeviceV5(t, h, fmt.Sprintf("dev-%02d", d), paho.ClientConfig{}, true)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range n {
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				_, err := c.Publish(ctx, &paho.Publish{Topic: fmt.Sprintf("fleet/dev-%02d/data", d), QoS: 1,
-					Payload: []byte(strconv.Itoa(i))})
-				cancel()
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
+	publishRange(t, h, devices, 0, n)
 }
 
 // checkOrdered checks that every device's records, first occurrences

@@ -1,0 +1,95 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/iothub-dev/iothub/bridge"
+	"github.com/iothub-dev/iothub/internal/upstream"
+)
+
+// UpstreamSource is what the upstream collector reads at scrape time: the
+// edge (nil when the hub has none) and the centre's counters.
+type UpstreamSource interface {
+	EdgeStatus() *upstream.EdgeStatus
+	CentreStatus() upstream.CentreStatus
+}
+
+// AddUpstream registers the collector of the edge link's and the centre's
+// edge metrics. Call it once.
+func (m *Metrics) AddUpstream(src UpstreamSource) error {
+	return m.reg.Register(&upstreamCollector{src: src})
+}
+
+// The upstream metrics; docs/observability.md and docs/edge.md describe them.
+var (
+	descUpLink      = desc("iothub_upstream_link_up", "Whether the edge's link to the centre is connected (1) or not (0).")
+	descUpConnects  = desc("iothub_upstream_link_connects_total", "Connections of the link to the centre.")
+	descUpBacklog   = desc("iothub_upstream_backlog_messages", "Messages waiting to be sent up, per stream.", "stream")
+	descUpBytes     = desc("iothub_upstream_backlog_bytes", "Bytes of the messages waiting to be sent up, per stream.", "stream")
+	descUpOldest    = desc("iothub_upstream_oldest_backlog_age_seconds", "Age of the oldest message waiting to be sent up, per stream.", "stream")
+	descUpSent      = desc("iothub_upstream_sent_total", "Messages the centre acknowledged, per stream.", "stream")
+	descUpResends   = desc("iothub_upstream_resends_total", "Messages sent up again after a lost connection, per stream.", "stream")
+	descUpExpired   = desc("iothub_upstream_expired_total", "Messages dropped for being older than their stream's TTL.", "stream")
+	descUpRefused   = desc("iothub_upstream_refused_total", "Messages the centre refused (PUBACK reason code 0x80 or more).", "stream")
+	descUpDropped   = desc("iothub_upstream_dropped_total", "Messages a stream's queue gave up, by reason (buffer_full, disk_error, stopped, encoding).", "stream", "reason")
+	descUpRate      = desc("iothub_upstream_rate", "Messages the centre acknowledged per second over the last 10 seconds.")
+	descEdgeChecked = desc("iothub_edges_dedup_checked_total", "Messages of edges whose sequence number the centre checked.")
+	descEdgeHits    = desc("iothub_edges_dedup_hits_total", "Resends of edges the centre dropped before routing.")
+	descEdgeOrigins = desc("iothub_edges_dedup_origins", "Edge queues whose last routed sequence number the centre keeps.")
+	descEdgeRelay   = desc("iothub_edges_commands_total", "Commands for devices behind edges, by result (relayed, answered, unclaimed, timeout).", "result")
+	allUpDescs      = []*prometheus.Desc{descUpLink, descUpConnects, descUpBacklog, descUpBytes, descUpOldest, descUpSent,
+		descUpResends, descUpExpired, descUpRefused, descUpDropped, descUpRate, descEdgeChecked, descEdgeHits, descEdgeOrigins, descEdgeRelay}
+	upDropReasons = []string{bridge.DropBufferFull, bridge.DropDiskError, bridge.DropStopped, bridge.DropEncoding, bridge.DropPermanent}
+)
+
+type upstreamCollector struct{ src UpstreamSource }
+
+// Describe implements prometheus.Collector.
+func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allUpDescs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	cs := c.src.CentreStatus()
+	counter(descEdgeChecked, cs.Dedup.Checked)
+	counter(descEdgeHits, cs.Dedup.Hits)
+	gauge(descEdgeOrigins, float64(cs.Dedup.Origins))
+	if r := cs.Relay; r != nil {
+		counter(descEdgeRelay, r.Relayed, "relayed")
+		counter(descEdgeRelay, r.Answered, "answered")
+		counter(descEdgeRelay, r.Unclaimed, "unclaimed")
+		counter(descEdgeRelay, r.Timeouts, "timeout")
+	}
+	es := c.src.EdgeStatus()
+	if es == nil {
+		return
+	}
+	up := 0.0
+	if es.Link.State == upstream.StateConnected {
+		up = 1
+	}
+	gauge(descUpLink, up)
+	counter(descUpConnects, es.Link.Connects)
+	gauge(descUpRate, es.Rate)
+	for _, s := range es.Streams {
+		gauge(descUpBacklog, float64(s.BacklogMessages), s.Name)
+		gauge(descUpBytes, float64(s.BacklogBytes), s.Name)
+		gauge(descUpOldest, s.OldestBacklogAgeSeconds, s.Name)
+		counter(descUpSent, s.Sent, s.Name)
+		counter(descUpResends, s.Resends, s.Name)
+		counter(descUpExpired, s.Expired, s.Name)
+		counter(descUpRefused, s.Refused, s.Name)
+		for _, r := range upDropReasons {
+			counter(descUpDropped, s.Dropped[r], s.Name, r)
+		}
+	}
+}

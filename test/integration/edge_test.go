@@ -1,0 +1,579 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/autopaho"
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// linkProxy is the test's TCP proxy on the link between an edge and the
+// centre: cut closes every connection and refuses new ones (or, as a
+// blackhole, keeps them open and forwards nothing, so the edge notices
+// only by its keep alive); resume lets connections through again.
+type linkProxy struct {
+	ln     net.Listener
+	target string
+
+	mu        sync.Mutex
+	conns     []net.Conn
+	down      bool
+	blackhole bool
+}
+
+func startProxy(t *testing.T, target string) *linkProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &linkProxy{ln: ln, target: target}
+	go p.accept()
+	t.Cleanup(func() { _ = ln.Close(); p.closeAll() })
+	return p
+}
+
+func (p *linkProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *linkProxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down, hole := p.down, p.blackhole
+		p.conns = append(p.conns, c)
+		p.mu.Unlock()
+		switch {
+		case down && hole:
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		case down:
+			_ = c.Close()
+		default:
+			go p.pipe(c)
+		}
+	}
+}
+
+func (p *linkProxy) pipe(c net.Conn) {
+	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns = append(p.conns, up)
+	p.mu.Unlock()
+	forward := func(dst, src net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.mu.Lock()
+				hole := p.down && p.blackhole
+				p.mu.Unlock()
+				if !hole {
+					if _, werr := dst.Write(buf[:n]); werr != nil {
+						break
+					}
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		_ = dst.Close()
+		_ = src.Close()
+	}
+	go forward(up, c)
+	forward(c, up)
+}
+
+// cut breaks the link.
+func (p *linkProxy) cut(blackhole bool) {
+	p.mu.Lock()
+	p.down, p.blackhole = true, blackhole
+	p.mu.Unlock()
+	if !blackhole {
+		p.closeAll()
+	}
+}
+
+// resume mends the link (blackholed connections are closed: the edge
+// dials again).
+func (p *linkProxy) resume() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+	p.closeAll()
+}
+
+func (p *linkProxy) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+// received is one message a test subscriber got.
+type received struct {
+	topic, payload string
+	dup            bool
+	props          map[string]string
+}
+
+// edgeCollector is an MQTT 5 subscriber with a persistent session that
+// reconnects by itself and records what it receives.
+type edgeCollector struct {
+	mu   sync.Mutex
+	got  []received
+	seen map[string]bool
+	stop func() // disconnects (the session stays at the hub)
+}
+
+func (c *edgeCollector) distinct() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seen)
+}
+
+func (c *edgeCollector) all() []received {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]received(nil), c.got...)
+}
+
+func collectEdge(t *testing.T, addr, id, filter string) *edgeCollector {
+	t.Helper()
+	return collectInto(t, &edgeCollector{seen: map[string]bool{}}, addr, id, filter)
+}
+
+// collectInto connects a subscriber that records into c.
+func collectInto(t *testing.T, c *edgeCollector, addr, id, filter string) *edgeCollector {
+	t.Helper()
+	u, err := url.Parse("mqtt://" + addr)
+	require.NoError(t, err)
+	subscribed := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cm, err := autopaho.NewConnection(ctx, autopaho.ClientConfig{
+		ServerUrls: []*url.URL{u}, KeepAlive: 30, SessionExpiryInterval: 3600,
+		ReconnectBackoff: func(int) time.Duration { return 200 * time.Millisecond },
+		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
+			go func() {
+				if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err == nil {
+					select {
+					case subscribed <- struct{}{}:
+					default:
+					}
+				}
+			}()
+		},
+		ClientConfig: paho.ClientConfig{ClientID: id, OnClientError: func(error) {},
+			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+				p := pr.Packet
+				r := received{topic: p.Topic, payload: string(p.Payload), dup: p.Duplicate(), props: map[string]string{}}
+				if p.Properties != nil {
+					for _, u := range p.Properties.User {
+						r.props[u.Key] = u.Value
+					}
+				}
+				c.mu.Lock()
+				c.got = append(c.got, r)
+				c.seen[r.topic+"\x00"+r.payload] = true
+				c.mu.Unlock()
+				return true, nil
+			}}},
+	})
+	require.NoError(t, err)
+	var once sync.Once
+	c.stop = func() { once.Do(func() { cancel(); <-cm.Done() }) }
+	t.Cleanup(c.stop)
+	select {
+	case <-subscribed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("collector did not subscribe")
+	}
+	return c
+}
+
+// awaitDistinct waits (bounded) until c has n distinct messages.
+func (c *edgeCollector) awaitDistinct(t *testing.T, n int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for c.distinct() < n {
+		require.True(t, time.Now().Before(deadline), "%s: %d of %d messages", what, c.distinct(), n)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkOncePerDevice checks that each device's messages (topic
+// fleet/<dev>/data, payload its number) arrived in order, 0…n-1, and
+// returns the number of second copies (each the same forwarded message:
+// same iothub-seq).
+func checkOncePerDevice(t *testing.T, got []received, devices, n int) (dups int) {
+	t.Helper()
+	next := map[string]int{}
+	seen := map[string]bool{}
+	first := map[string]received{}
+	for _, r := range got {
+		id := r.topic + "/" + r.payload
+		if seen[id] {
+			require.Equal(t, first[id].props["iothub-seq"], r.props["iothub-seq"], "%s twice, as two messages", id)
+			dups++
+			t.Logf("%s received twice (seq %s)", id, r.props["iothub-seq"])
+			continue
+		}
+		first[id] = r
+		seen[id] = true
+		v, err := strconv.Atoi(r.payload)
+		require.NoError(t, err)
+		require.Equal(t, next[r.topic], v, "%s out of order", r.topic)
+		next[r.topic]++
+	}
+	require.Len(t, next, devices)
+	for d, c := range next {
+		require.Equal(t, n, c, d)
+	}
+	return dups
+}
+
+// publishRange has each of devices publish the numbers [from, to) at
+// QoS 1 to fleet/dev-NN/data, each acknowledged before the next.
+func publishRange(t *testing.T, h *hub, devices, from, to int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, devices)
+	for d := range devices {
+		c := pahoDeviceV5(t, h, fmt.Sprintf("dev-%02d", d), paho.ClientConfig{}, true)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { _ = c.Disconnect(&paho.Disconnect{}) }()
+			for i := from; i < to; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				_, err := c.Publish(ctx, &paho.Publish{Topic: fmt.Sprintf("fleet/dev-%02d/data", d), QoS: 1,
+					Payload: []byte(strconv.Itoa(i))})
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// edgeYAML is an edge's config: forward filters and down subscriptions.
+func edgeYAML(name, centre, forward, subscribe string) string {
+	return fmt.Sprintf(`node:
+  name: %s
+upstream:
+  url: mqtt://%s
+  keep_alive: 2s
+  connect_timeout: 2s
+  reconnect_max: 500ms
+  forward: [%s]
+  subscribe: [%s]
+`, name, centre, forward, subscribe)
+}
+
+// centreYAML is a centre whose rule sends fleet/# to Kafka, keyed by
+// topic; a session may queue every message of the test.
+func centreYAML(kafka string) string {
+	return fmt.Sprintf(`node:
+  name: centre
+mqtt:
+  max_queued_messages: 20000
+bridges:
+%s
+rules:
+  list:
+    - id: fleet_to_kafka
+      sql: 'SELECT payload, topic FROM "fleet/#"'
+      actions:
+        - type: bridge
+          bridge: fleet
+`, bridgeYAML("fleet", kafka, "edge-fleet", `      key: "${topic}"
+      value: "${payload}"
+`))
+}
+
+// upstreamStatus returns GET /api/v1/upstream.
+func upstreamStatus(t *testing.T, h *hub) map[string]any {
+	t.Helper()
+	code, body := apiCall(t, h, http.MethodGet, "/api/v1/upstream", apiKey, "")
+	require.Equal(t, http.StatusOK, code, body)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &m))
+	return m
+}
+
+// awaitBacklogEmpty waits until the edge has sent everything.
+func awaitBacklogEmpty(t *testing.T, h *hub) map[string]any {
+	t.Helper()
+	var e map[string]any
+	require.Eventually(t, func() bool {
+		e, _ = upstreamStatus(t, h)["edge"].(map[string]any)
+		return e != nil && e["backlog_messages"] == 0.0
+	}, 2*time.Minute, 100*time.Millisecond, "edge backlog: %v", e)
+	return e
+}
+
+// TestEdge_storeAndForward: 20 devices publish 10,000 QoS 1 messages to
+// an edge; the link to the centre is cut for most of them. Every message
+// reaches a subscriber at the centre and the centre's Kafka exactly once,
+// in order per device — also when the edge is killed (-9) during the cut
+// with its backlog unsent, and when the centre is killed while the
+// backlog drains (the subscriber is offline then, its session queueing at
+// the centre: a copy it received twice would have been routed twice, not
+// redelivered by its own session).
+func TestEdge_storeAndForward(t *testing.T) {
+	const devices, before, during, after = 20, 100, 300, 100 // 10,000 messages
+	tests := []struct {
+		name                 string
+		blackhole            bool
+		killEdge, killCentre bool
+	}{
+		{name: "link cut silently", blackhole: true},
+		{name: "kill -9 edge during the cut", killEdge: true},
+		{name: "kill -9 centre while draining", killCentre: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k := startKafka(t, "edge-fleet")
+			centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, centreYAML(k.addr)))
+			centreCfg := centre.cmd.Args[len(centre.cmd.Args)-1]
+			proxy := startProxy(t, centre.mqtt)
+			edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, edgeYAML("edge-a", proxy.addr(), `"fleet/#"`, "")))
+			edgeCfg := edge.cmd.Args[len(edge.cmd.Args)-1]
+			sub := collectEdge(t, centre.mqtt, "central-app", "fleet/#")
+
+			publishRange(t, edge, devices, 0, before)
+			sub.awaitDistinct(t, devices*before, "before the cut")
+
+			proxy.cut(tc.blackhole)
+			publishRange(t, edge, devices, before, before+during)
+			e := upstreamStatus(t, edge)["edge"].(map[string]any)
+			require.Positive(t, e["backlog_messages"], "the cut holds messages at the edge: %v", e)
+			if tc.killEdge {
+				require.NoError(t, edge.cmd.Process.Signal(syscall.SIGKILL))
+				<-edge.exited
+				edge = startHubOn(t, edge, "--config", edgeCfg)
+			}
+			if tc.killCentre {
+				sub.stop()
+			}
+			proxy.resume()
+			if tc.killCentre {
+				require.Eventually(t, func() bool {
+					c := upstreamStatus(t, centre)["centre"].(map[string]any)["dedup"].(map[string]any)
+					return c["checked"].(float64) >= float64(devices*(before+during/4))
+				}, 2*time.Minute, 20*time.Millisecond, "the centre receives the backlog")
+				require.NoError(t, centre.cmd.Process.Signal(syscall.SIGKILL))
+				<-centre.exited
+				centre = startHubOn(t, centre, "--config", centreCfg)
+			}
+			publishRange(t, edge, devices, before+during, before+during+after)
+			n := before + during + after
+			e = awaitBacklogEmpty(t, edge)
+			if tc.killCentre {
+				sub = collectInto(t, sub, centre.mqtt, "central-app", "fleet/#")
+			}
+			sub.awaitDistinct(t, devices*n, "at the centre's subscriber")
+			dups := checkOncePerDevice(t, sub.all(), devices, n)
+			if !tc.killCentre {
+				require.Zero(t, dups, "exactly once at the centre's subscriber")
+			} else {
+				// The centre's stores (sessions, each bridge's queue, the
+				// dedup marks) commit together but not atomically: the
+				// messages of the commit the kill interrupted may be
+				// routed again (never lost: the marks are written last).
+				require.Less(t, dups, 500, "at most the commit in progress is routed twice")
+			}
+			r := sub.all()[0]
+			require.Equal(t, "edge-a", r.props["iothub-origin"])
+			require.NotEmpty(t, r.props["iothub-seq"])
+
+			recs := consume(t, k.addr, "edge-fleet", devices*n)
+			for i := range recs {
+				recs[i].Key = strings.TrimSuffix(strings.TrimPrefix(recs[i].Key, "fleet/"), "/data")
+			}
+			checkOrdered(t, recs, devices, n)
+			if !tc.killCentre {
+				require.Len(t, recs, devices*n, "no record in Kafka twice")
+			}
+			c := upstreamStatus(t, centre)["centre"].(map[string]any)
+			t.Logf("edge: sent %v resends %v; centre: dedup %v; subscriber duplicates %d; kafka records %d for %d messages",
+				e["sent"], e["resends"], c["dedup"], dups, len(recs), devices*n)
+		})
+	}
+}
+
+// TestEdge_commands: a command sent at the centre for a device behind an
+// edge is relayed by the edge; the centre's answer reports the device's
+// PUBACK on the edge (acked), or queued when the device is offline with
+// a persistent session (it gets the command when it reconnects), or
+// no_session when no edge has the device. A command from Kafka reaches
+// the device through the edge's subscription on the centre.
+func TestEdge_commands(t *testing.T) {
+	k := startKafka(t, "commands")
+	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, fmt.Sprintf(`node:
+  name: centre
+bridges:
+  - name: commands
+    type: kafka_consumer
+    kafka:
+      bootstrap_servers: [%q]
+    consumer:
+      topics: [commands]
+      offset: earliest
+      mqtt_topic: devices/${key}/command
+`, k.addr)))
+	edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config",
+		hubConfig(t, edgeYAML("edge-a", centre.mqtt, "", `{filter: "devices/+/command", qos: 1}`)))
+	require.Eventually(t, func() bool {
+		e, _ := upstreamStatus(t, edge)["edge"].(map[string]any)
+		return e != nil && e["link"].(map[string]any)["state"] == "connected"
+	}, 30*time.Second, 50*time.Millisecond)
+
+	got := make(chan string, 10)
+	lockCfg := paho.ClientConfig{OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+		got <- pr.Packet.Topic + " " + string(pr.Packet.Payload)
+		return true, nil
+	}}}
+	lock := pahoDeviceV5(t, edge, "lock-1", lockCfg, true)
+	subscribe(t, lock, "devices/lock-1/command")
+
+	code, body := apiCall(t, centre, http.MethodPost, "/api/v1/devices/lock-1/commands", apiKey,
+		`{"payload":"{\"action\":\"unlock\"}","qos":1,"wait":"acked","timeout":"20s"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	var res map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &res))
+	require.Equal(t, "acked", res["status"], body)
+	require.Equal(t, "edge-a", res["edge"], body)
+	require.NotEmpty(t, res["acked_at"], body)
+	require.Equal(t, `devices/lock-1/command {"action":"unlock"}`, <-got)
+
+	// Offline with a persistent session: queued at the edge.
+	c := persistentDevice(t, edge, "lock-2", lockCfg)
+	subscribe(t, c, "devices/lock-2/command")
+	require.NoError(t, c.Disconnect(&paho.Disconnect{}))
+	require.Eventually(t, func() bool {
+		code, body := apiCall(t, edge, http.MethodGet, "/api/v1/clients/lock-2", apiKey, "")
+		return code == http.StatusOK && strings.Contains(body, `"connected":false`)
+	}, 10*time.Second, 20*time.Millisecond)
+	code, body = apiCall(t, centre, http.MethodPost, "/api/v1/devices/lock-2/commands", apiKey,
+		`{"payload":"open","qos":1,"wait":"acked","timeout":"20s"}`)
+	require.Equal(t, http.StatusAccepted, code, body)
+	require.Contains(t, body, `"status":"queued"`)
+	require.Contains(t, body, `"edge":"edge-a"`)
+	persistentDevice(t, edge, "lock-2", lockCfg)
+	require.Equal(t, "devices/lock-2/command open", <-got)
+
+	code, body = apiCall(t, centre, http.MethodPost, "/api/v1/devices/nobody/commands", apiKey, `{"payload":"x","qos":1}`)
+	require.Equal(t, http.StatusNotFound, code, body)
+	require.Contains(t, body, `"status":"no_session"`)
+
+	// From Kafka: the centre publishes devices/lock-1/command, the edge's
+	// subscription brings it down.
+	produce(t, k.addr, "commands", "lock-1", "from-kafka")
+	require.Equal(t, "devices/lock-1/command from-kafka", <-got)
+	st := upstreamStatus(t, centre)["centre"].(map[string]any)["relay"].(map[string]any)
+	require.InDelta(t, 3, st["relayed"], 0)
+	require.InDelta(t, 2, st["answered"], 0)
+}
+
+// persistentDevice connects an MQTT 5 client whose session outlives its
+// connection by an hour.
+func persistentDevice(t *testing.T, h *hub, id string, cfg paho.ClientConfig) *paho.Client {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", h.mqtt, 5*time.Second)
+	require.NoError(t, err)
+	cfg.Conn, cfg.OnClientError = nc, func(error) {}
+	c := paho.NewClient(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	se := uint32(3600)
+	_, err = c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30, Properties: &paho.ConnectProperties{SessionExpiryInterval: &se}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
+	return c
+}
+
+// produce writes one record with franz-go.
+func produce(t *testing.T, addr, topic, key, value string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(value)}).FirstErr())
+}
+
+// TestEdge_noLoops: two edges and a centre, each edge forwarding fleet/#
+// up and subscribing fleet/# down: a message published at one edge
+// reaches the centre once and the other edge once, and nothing comes
+// back up (the edges' queues hold only their own devices' messages).
+func TestEdge_noLoops(t *testing.T) {
+	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
+	var edges [2]*hub
+	for i, name := range []string{"edge-a", "edge-b"} {
+		edges[i] = startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config",
+			hubConfig(t, edgeYAML(name, centre.mqtt, `"fleet/#"`, `{filter: "fleet/#", qos: 1}`)))
+	}
+	atCentre := collectEdge(t, centre.mqtt, "centre-app", "fleet/#")
+	var atEdge [2]*edgeCollector
+	for i, e := range edges {
+		require.Eventually(t, func() bool {
+			s, _ := upstreamStatus(t, e)["edge"].(map[string]any)
+			return s != nil && s["link"].(map[string]any)["state"] == "connected"
+		}, 30*time.Second, 50*time.Millisecond)
+		atEdge[i] = collectEdge(t, e.mqtt, "edge-app", "fleet/#")
+	}
+	const per = 50
+	for i, e := range edges {
+		c := pahoDeviceV5(t, e, fmt.Sprintf("car-%d", i), paho.ClientConfig{}, true)
+		for n := range per {
+			publish1(t, c, fmt.Sprintf("fleet/car-%d/data", i), []byte(strconv.Itoa(n)))
+		}
+	}
+	for _, c := range append([]*edgeCollector{atCentre}, atEdge[:]...) {
+		c.awaitDistinct(t, 2*per, "every message everywhere")
+	}
+	for i, e := range edges {
+		s := awaitBacklogEmpty(t, e)
+		st := s["streams"].([]any)[0].(map[string]any)
+		require.InDelta(t, per, st["enqueued"], 0, "edge %d queued only its own devices' messages", i)
+	}
+	// A marker from each edge, once everything else arrived: a loop copy
+	// would have arrived before it.
+	for i, e := range edges {
+		c := pahoDeviceV5(t, e, fmt.Sprintf("car-%d", i), paho.ClientConfig{}, true)
+		publish1(t, c, fmt.Sprintf("fleet/car-%d/data", i), []byte(strconv.Itoa(per)))
+	}
+	for _, c := range append([]*edgeCollector{atCentre}, atEdge[:]...) {
+		c.awaitDistinct(t, 2*(per+1), "the markers")
+		require.Len(t, c.all(), 2*(per+1), "no message twice")
+	}
+}
