@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/bridge/diskqueue"
 )
 
 // fakeSink records what it is sent; while down it fails (or, hanging,
@@ -401,4 +403,32 @@ func TestRunner_pipelineRestartKeepsOrder(t *testing.T) {
 	defer r2.Close(context.Background())
 	enqueue(t, r2, 50, 60)
 	require.Equal(t, numbered(0, 60), firstArrivals(sink2.waitFor(t, 60)))
+}
+
+// TestRunner_dropOldestWhileDown: with the sink down and the durable
+// queue bounded, drop_oldest drops the oldest records (counted); when the
+// sink is back the rest arrives in order, each once, memory cache
+// included.
+func TestRunner_dropOldestWhileDown(t *testing.T) {
+	sink := newFakeSink()
+	sink.down = true
+	o := testOptions(t.TempDir())
+	o.Disk = diskqueue.Options{MaxBytes: 60 * 40, SegmentBytes: 600}
+	r, err := NewRunner(sink, o)
+	require.NoError(t, err)
+	r.Start()
+	defer r.Close(context.Background())
+	enqueue(t, r, 0, 200)
+	dropped := r.Metrics().Dropped[DropBufferFull]
+	require.Positive(t, dropped)
+	sink.set(func(s *fakeSink) { s.down = false })
+	require.Eventually(t, func() bool { return r.Metrics().Queued == 0 && r.Metrics().InFlight == 0 }, 30*time.Second, time.Millisecond)
+	got := sink.waitFor(t, 0)
+	require.Equal(t, got, firstArrivals(got), "each record once")
+	require.Equal(t, "199", got[len(got)-1])
+	for i := 1; i < len(got); i++ {
+		a, _ := strconv.Atoi(got[i-1])
+		b, _ := strconv.Atoi(got[i])
+		require.Less(t, a, b, "in order")
+	}
 }

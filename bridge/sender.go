@@ -145,6 +145,9 @@ func (s *sender) nextBatch() (batch, bool, error) {
 	r := s.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if start := r.disk.Start(); start.Seq > s.next.Seq {
+		s.next = start // drop_oldest dropped records not yet taken
+	}
 	if r.mem.len() > 0 && r.mem.first().end.Seq-1 <= s.next.Seq {
 		n := r.mem.peekSize(r.o.BatchSize, r.o.BatchBytes)
 		b := batch{start: s.next, recs: make([]Record, 0, n), ends: make([]diskqueue.Position, 0, n)}
