@@ -307,7 +307,7 @@ func (s *Server) SubscribeClient(clientID, filter string, o SubscribeOptions) (b
 	}
 	req := packet.Subscription{Filter: filter, QoS: o.QoS, NoLocal: o.NoLocal,
 		RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling}
-	sub, isNew, code := s.subscribe(ss, req, 0)
+	sub, isNew, code := s.subscribe(ss, req, 0, nil)
 	switch {
 	case code == packet.QuotaExceeded:
 		return false, ErrQuotaExceeded

@@ -31,7 +31,7 @@ func (c *conn) handleSubscribe(fh packet.FixedHeader, body []byte) error {
 			codes[i] = c.subackCode(packet.NotAuthorized)
 			continue
 		}
-		sub, isNew, code := c.s.subscribe(c.sess, req, subID)
+		sub, isNew, code := c.s.subscribe(c.sess, req, subID, &p.Properties)
 		codes[i] = c.subackCode(code)
 		if code.IsError() || strings.HasPrefix(req.Filter, topic.SharePrefix) {
 			continue
@@ -57,8 +57,9 @@ func (c *conn) subackCode(code packet.ReasonCode) packet.ReasonCode {
 }
 
 // subscribe adds one subscription to ss and the trie. It returns the granted
-// QoS as a reason code, or a failure code.
-func (s *Server) subscribe(ss *Session, req packet.Subscription, subID uint32) (*subscription, bool, packet.ReasonCode) {
+// QoS as a reason code, or a failure code. props are the SUBSCRIBE's
+// properties, for the subscribed event (nil: none).
+func (s *Server) subscribe(ss *Session, req packet.Subscription, subID uint32, props *packet.Properties) (*subscription, bool, packet.ReasonCode) {
 	if err := s.checkTopicLimits(req.Filter); err != nil {
 		return nil, false, packet.TopicFilterInvalid
 	}
@@ -85,7 +86,7 @@ func (s *Server) subscribe(ss *Session, req packet.Subscription, subID uint32) (
 	ss.subs[req.Filter] = sub
 	ss.saveLocked()
 	ss.saveClusterLocked() // cluster_session.go
-	s.emitSubEvent(msg.EventSessionSubscribed, ss, req.Filter, req.QoS, subID)
+	s.emitSubEvent(msg.EventSessionSubscribed, ss, req.Filter, req.QoS, props)
 	return sub, isNew, packet.ReasonCode(req.QoS)
 }
 
@@ -134,14 +135,13 @@ func (s *Server) unsubscribe(ss *Session, filter string) bool {
 	ss.saveLocked()
 	ss.saveClusterLocked()
 	s.trieUnsubscribe(filter, ss.id)
-	s.emitSubEvent(msg.EventSessionUnsubscribed, ss, filter, 0, 0)
+	s.emitSubEvent(msg.EventSessionUnsubscribed, ss, filter, 0, nil)
 	return true
 }
 
-// emitSubEvent emits a subscribed or unsubscribed event; subID is the
-// SUBSCRIBE's Subscription Identifier (0: none), its one property that
-// the session keeps (sub_props).
-func (s *Server) emitSubEvent(kind msg.EventKind, ss *Session, filter string, qos byte, subID uint32) {
+// emitSubEvent emits a subscribed or unsubscribed event; props are the
+// packet's properties (sub_props; nil: none).
+func (s *Server) emitSubEvent(kind msg.EventKind, ss *Session, filter string, qos byte, props *packet.Properties) {
 	if !s.events.wants(kind) {
 		return
 	}
@@ -149,8 +149,8 @@ func (s *Server) emitSubEvent(kind msg.EventKind, ss *Session, filter string, qo
 		Kind: kind, Time: time.Now(), Node: s.opts.NodeName,
 		ClientID: ss.id, Username: ss.usernameUnlocked(), Filter: filter, QoS: qos,
 	}
-	if subID != 0 {
-		ev.Props = map[string]any{"Subscription-Identifier": int64(subID)}
+	if props != nil {
+		ev.Props = propsMap(props) // events_client.go
 	}
 	s.events.emit(ev)
 }

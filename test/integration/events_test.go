@@ -43,6 +43,9 @@ rules:
     - id: nosub
       sql: 'SELECT clientid, topic, reason FROM "$events/message_dropped" WHERE topic =~ ''nobody/#'''
       actions: [{type: republish, topic: ev/message_dropped, qos: 1}]
+    - id: subscribed
+      sql: 'SELECT clientid, topic, sub_props FROM "$events/session_subscribed" WHERE clientid = ''car-1'''
+      actions: [{type: republish, topic: ev/subscribed, qos: 1}]
     - id: disconnected
       sql: 'SELECT clientid, reason, connected_at, disconnected_at, disconn_props FROM "$events/client_disconnected" WHERE clientid = ''car-1'''
       actions: [{type: republish, topic: ev/disconnected, qos: 1}]
@@ -99,6 +102,14 @@ func TestEvents_emqx5(t *testing.T) {
 	require.Equal(t, map[string]any{"clientid": "car-1", "topic": "forbidden/x", "action": "publish", "result": "deny", "authz_source": "acl"},
 		events["ev/authz"])
 	require.Equal(t, map[string]any{"clientid": "car-1", "topic": "nobody/listens", "reason": "no_subscribers"}, events["ev/message_dropped"])
+
+	sid := 7
+	_, err = car.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "cmd/car-1", QoS: 1}},
+		Properties: &paho.SubscribeProperties{SubscriptionIdentifier: &sid, User: paho.UserProperties{{Key: "app", Value: "nav"}}}})
+	require.NoError(t, err)
+	waitEvents(t, got, events, "ev/subscribed")
+	require.Equal(t, map[string]any{"clientid": "car-1", "topic": "cmd/car-1",
+		"sub_props": map[string]any{"Subscription-Identifier": 7.0, "User-Property": map[string]any{"app": "nav"}}}, events["ev/subscribed"])
 
 	reason := "parking"
 	require.NoError(t, car.Disconnect(&paho.Disconnect{ReasonCode: 0, Properties: &paho.DisconnectProperties{ReasonString: reason}}))
