@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,6 +168,12 @@ func collectEdge(t *testing.T, addr, id, filter string) *edgeCollector {
 // collectInto connects a subscriber that records into c.
 func collectInto(t *testing.T, c *edgeCollector, addr, id, filter string) *edgeCollector {
 	t.Helper()
+	return collectAs(t, c, addr, id, "", filter)
+}
+
+// collectAs is collectInto with a username (the client id) and password.
+func collectAs(t *testing.T, c *edgeCollector, addr, id, password, filter string) *edgeCollector {
+	t.Helper()
 	u, err := url.Parse("mqtt://" + addr)
 	require.NoError(t, err)
 	subscribed := make(chan struct{}, 1)
@@ -173,6 +181,7 @@ func collectInto(t *testing.T, c *edgeCollector, addr, id, filter string) *edgeC
 	cm, err := autopaho.NewConnection(ctx, autopaho.ClientConfig{
 		ServerUrls: []*url.URL{u}, KeepAlive: 30, SessionExpiryInterval: 3600,
 		ReconnectBackoff: func(int) time.Duration { return 200 * time.Millisecond },
+		ConnectUsername:  username(id, password), ConnectPassword: []byte(password),
 		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
 			go func() {
 				if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err == nil {
@@ -209,6 +218,14 @@ func collectInto(t *testing.T, c *edgeCollector, addr, id, filter string) *edgeC
 		t.Fatal("collector did not subscribe")
 	}
 	return c
+}
+
+// username is id when a password is given ("" otherwise).
+func username(id, password string) string {
+	if password == "" {
+		return ""
+	}
+	return id
 }
 
 // awaitDistinct waits (bounded) until c has n distinct messages.
@@ -576,4 +593,64 @@ func TestEdge_noLoops(t *testing.T) {
 		c.awaitDistinct(t, 2*(per+1), "the markers")
 		require.Len(t, c.all(), 2*(per+1), "no message twice")
 	}
+}
+
+// TestEdge_websocketWithPassword: the link runs over ws:// with a username
+// and password; the centre authenticates it and allows it, through its
+// ACL, exactly the topics docs/edge.md lists. A wrong password keeps the
+// link down with the centre's reason in the status.
+func TestEdge_websocketWithPassword(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := filepath.Join(dir, "data")
+	addUser(t, dataDir, "edge-a", "edge-secret")
+	addUser(t, dataDir, "app", "app-secret")
+	acl := filepath.Join(dir, "acl.txt")
+	require.NoError(t, os.WriteFile(acl, []byte(`allow publish username=edge-a fleet/#
+allow publish username=edge-a $iothub/edges/replies/#
+allow subscribe username=edge-a $iothub/edges/commands
+allow subscribe username=app fleet/#
+deny all #
+`), 0o600))
+	centre := startHubIn(t, dataDir, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, `node:
+  name: centre
+auth:
+  chain: [users]
+  acl:
+    default: deny
+    file: `+acl+`
+`))
+	edgeCfg := func(name, password string) string {
+		return hubConfig(t, fmt.Sprintf(`node:
+  name: %s
+upstream:
+  url: ws://%s/mqtt
+  username: edge-a
+  password: %s
+  reconnect_max: 500ms
+  forward: ["fleet/#"]
+`, name, centre.ws, password))
+	}
+	bad := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", edgeCfg("edge-bad", "wrong"))
+	good := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", edgeCfg("edge-a", "edge-secret"))
+	require.Eventually(t, func() bool {
+		e := upstreamStatus(t, good)["edge"].(map[string]any)
+		return e["link"].(map[string]any)["state"] == "connected"
+	}, 30*time.Second, 50*time.Millisecond)
+
+	app := &edgeCollector{seen: map[string]bool{}}
+	collectAs(t, app, centre.mqtt, "app", "app-secret", "fleet/#")
+	c := pahoDeviceV5(t, good, "car-1", paho.ClientConfig{}, true)
+	publish1(t, c, "fleet/car-1/data", []byte("42"))
+	app.awaitDistinct(t, 1, "over WebSocket")
+	require.Equal(t, "edge-a", app.all()[0].props["iothub-origin"])
+
+	lock := pahoDeviceV5(t, good, "lock-1", paho.ClientConfig{}, true)
+	subscribe(t, lock, "devices/lock-1/command")
+	code, body := apiCall(t, centre, http.MethodPost, "/api/v1/devices/lock-1/commands", apiKey, `{"payload":"x","qos":1,"timeout":"20s"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"status":"acked"`)
+
+	e := upstreamStatus(t, bad)["edge"].(map[string]any)["link"].(map[string]any)
+	require.NotEqual(t, "connected", e["state"], e)
+	require.Contains(t, e["last_error"], "centre refused the link", e)
 }
