@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 5s
 
-.PHONY: run build test deps vet lint unit fuzz bench clean demo-doorlock
+.PHONY: run build test deps vet lint unit fuzz bench clean demo-doorlock demo-vehicles
 
 ## run: start the hub on the embedded defaults (MQTT :1883, WebSocket :8083).
 run:
@@ -45,6 +45,11 @@ bench:
 demo-doorlock:
 	$(GO) build -o bin/doorlock/ ./cmd/iothub ./examples/doorlock/...
 	bin/doorlock/doorlock
+
+## demo-vehicles: 1,000 vehicles → Kafka → a fleet service, commands back; sync and async producers compared (examples/vehicles/README.md).
+demo-vehicles:
+	$(GO) build -o bin/vehicles/ ./cmd/iothub ./examples/vehicles/...
+	bin/vehicles/vehicles --vehicles 1000 --duration 30s
 
 clean:
 	rm -rf bin

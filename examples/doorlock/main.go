@@ -50,10 +50,7 @@ var owners = frontDoor + "=alice@example.com," + garage + "=bob@example.com," + 
 func main() {
 	o := options{}
 	flag.IntVar(&o.locks, "locks", 5, "simulated locks (at least 3)")
-	flag.StringVar(&o.kafka, "kafka", "", "a Kafka to use (host:port) instead of starting kfake")
-	flag.StringVar(&o.bin, "bin", "", "directory of iothub and the example programs (default: this program's)")
-	flag.BoolVar(&o.keep, "keep", false, "keep the run's directory: configs, logs, data")
-	flag.DurationVar(&o.wait, "wait", time.Minute, "how long to wait for each expected event")
+	o.Register(flag.CommandLine, time.Minute)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := play(ctx, o, os.Stdout)
@@ -62,59 +59,38 @@ func main() {
 }
 
 type options struct {
-	locks      int
-	kafka, bin string
-	keep       bool
-	wait       time.Duration
+	run.Options
+	locks int
 }
 
-// demo is one run: what was started, and what is missing so far.
+// demo is one run: what was started, and the story's script.
 type demo struct {
-	o       options
-	r       *run.Runner
-	hub     *run.Hub
-	locks   *run.Proc
-	secret  string
-	out     io.Writer
-	seen    int
-	missing []string
+	*run.Script
+	o      options
+	r      *run.Runner
+	hub    *run.Hub
+	locks  *run.Proc
+	secret string
+	out    io.Writer
 }
 
 // play sets everything up, plays the story, prints the summary and
 // returns the exit code.
 func play(ctx context.Context, o options, out io.Writer) int {
-	r, err := run.New("doorlock")
+	r, script, err := run.Open("doorlock", o.Options, out, 2, "message_state", "message_command")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "doorlock:", err)
 		return 1
-	}
-	r.Keep = o.keep
-	if o.bin != "" {
-		r.Bin = o.bin
 	}
 	defer r.Close()
-	k, err := run.StartKafka(o.kafka, 2, "message_state", "message_command")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "doorlock:", err)
-		return 1
-	}
-	defer k.Close()
-	d := &demo{o: o, r: r, out: out}
-	if err := d.setup(ctx, k.Addr); err != nil {
+	d := &demo{o: o, r: r, out: out, Script: script}
+	if err := d.setup(ctx, r.Kafka.Addr); err != nil {
 		fmt.Fprintf(os.Stderr, "doorlock: %v (logs in %s; --keep keeps them)\n", err, r.Dir)
 		return 1
 	}
 	d.story(ctx)
 	d.summary()
-	if len(d.missing) > 0 {
-		fmt.Fprintf(out, "\nMISSING %d of %d expected events:\n  %s\n", len(d.missing), d.seen+len(d.missing), strings.Join(d.missing, "\n  "))
-		if o.keep {
-			fmt.Fprintf(out, "logs: %s\n", r.Dir)
-		}
-		return 1
-	}
-	fmt.Fprintf(out, "\nall %d expected events seen\n", d.seen)
-	return 0
+	return d.End()
 }
 
 // setup starts the hub, the services, the locks and the owner's app.
@@ -127,7 +103,7 @@ func (d *demo) setup(ctx context.Context, kafka string) error {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	d.secret = hex.EncodeToString(b[:])
-	fmt.Fprintf(d.out, "Kafka %s, hub MQTT %s, API http://%s, run directory %s\n", kafka, hub.MQTT, hub.API, d.r.Dir)
+	fmt.Fprintf(d.out, "Kafka %s, hub MQTT %s, API http://%s\nlogs in %s (removed at the end unless --keep)\n", kafka, hub.MQTT, hub.API, d.r.Dir)
 	starts := []struct {
 		name string
 		args []string
@@ -152,7 +128,7 @@ func (d *demo) setup(ctx context.Context, kafka string) error {
 	}
 	for i := range max(d.o.locks, 3) {
 		id := strconv.Itoa(10083618796833171 + i)
-		if !d.expect(ctx, "lock "+id+" online", func(e run.Event) bool { return e.Is("locks", "online") && e.S("lock") == id }) {
+		if !d.Expect(ctx, "lock "+id+" online", func(e run.Event) bool { return e.Is("locks", "online") && e.S("lock") == id }) {
 			return fmt.Errorf("lock %s did not come online", id)
 		}
 	}
@@ -161,109 +137,74 @@ func (d *demo) setup(ctx context.Context, kafka string) error {
 
 // story is the script. Each step acts, then waits for what should follow.
 func (d *demo) story(ctx context.Context) {
-	d.step("Alice unlocks her front door from her phone")
+	d.Step("Alice unlocks her front door from her phone")
 	unlock := d.backend(ctx, "unlock", frontDoor, "acked")
 	d.commandOK(ctx, frontDoor, unlock)
-	d.expect(ctx, "notification: front door unlocked, to Alice", notified("unlocked", frontDoor))
+	d.Expect(ctx, "notification: front door unlocked, to Alice", notified("unlocked", frontDoor))
 
-	d.step("...and locks it again")
+	d.Step("...and locks it again")
 	lockCmd := d.backend(ctx, "lock", frontDoor, "acked")
 	d.commandOK(ctx, frontDoor, lockCmd)
-	d.expect(ctx, "notification: front door locked, to Alice", notified("locked", frontDoor))
+	d.Expect(ctx, "notification: front door locked, to Alice", notified("locked", frontDoor))
 
-	d.step("Bob's garage lock reports a low battery")
+	d.Step("Bob's garage lock reports a low battery")
 	d.control("battery", garage, "12.5")
 	d.alarm(ctx, garage, "low_battery")
 
-	d.step("Carol unlocks her back door, but the bolt jams")
+	d.Step("Carol unlocks her back door, but the bolt jams")
 	d.control("jam", backDoor, "")
 	jammed := d.backend(ctx, "unlock", backDoor, "acked")
 	d.commandOK(ctx, backDoor, jammed)
 	d.alarm(ctx, backDoor, "abnormal_state")
 
-	d.step("An attacker with a stolen API key replays the captured unlock")
+	d.Step("An attacker with a stolen API key replays the captured unlock")
 	d.attack(ctx, frontDoor, unlock)
 	d.commandBad(ctx, frontDoor, unlock, lock.ReplayedNonce)
 
-	d.step("The attacker turns the captured lock command into an unlock (fresh nonce, old sign)")
+	d.Step("The attacker turns the captured lock command into an unlock (fresh nonce, old sign)")
 	altered := lockCmd
 	altered.Action, altered.NonceStr = "unlock", "0badc0de"
 	d.attack(ctx, frontDoor, altered)
 	d.commandBad(ctx, frontDoor, altered, lock.BadSignature)
 
-	d.step("The attacker replays a genuine unlock the backend signed yesterday")
+	d.Step("The attacker replays a genuine unlock the backend signed yesterday")
 	old, _ := lock.NewCommand(lock.Key(d.secret, frontDoor), "unlock", time.Now().Add(-24*time.Hour))
 	d.attack(ctx, frontDoor, old)
 	d.commandBad(ctx, frontDoor, old, lock.StaleTS)
 
-	d.step("Bob's garage lock goes offline; Bob unlocks it anyway")
+	d.Step("Bob's garage lock goes offline; Bob unlocks it anyway")
 	d.control("offline", garage, "")
-	d.until(ctx, "the hub sees the garage lock offline", func() bool { return d.offline(ctx, garage) })
+	d.Until(ctx, "the hub sees the garage lock offline", func() bool { return d.offline(ctx, garage) })
 	late := d.backend(ctx, "unlock", garage, "queued")
 
-	d.step("The garage lock comes back: its session resumes and the queued unlock arrives")
+	d.Step("The garage lock comes back: its session resumes and the queued unlock arrives")
 	d.control("online", garage, "")
 	d.commandOK(ctx, garage, late)
-	d.expect(ctx, "notification: garage unlocked, to Bob", notified("unlocked", garage))
-}
-
-// step prints a step's title.
-func (d *demo) step(title string) { fmt.Fprintf(d.out, "\n== %s\n", title) }
-
-// expect waits for an event that match accepts, prints the outcome and
-// counts it.
-func (d *demo) expect(ctx context.Context, what string, match func(run.Event) bool) bool {
-	ctx, cancel := context.WithTimeout(ctx, d.o.wait)
-	defer cancel()
-	_, err := d.r.Events.Wait(ctx, match)
-	return d.tally(what, err == nil)
-}
-
-// until polls cond every 100 ms until it holds, and counts it like expect.
-func (d *demo) until(ctx context.Context, what string, cond func() bool) bool {
-	deadline := time.Now().Add(d.o.wait)
-	for !cond() {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return d.tally(what, false)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return d.tally(what, true)
-}
-
-func (d *demo) tally(what string, ok bool) bool {
-	if !ok {
-		d.missing = append(d.missing, what)
-		fmt.Fprintf(d.out, "  MISSING  %s\n", what)
-		return false
-	}
-	d.seen++
-	fmt.Fprintf(d.out, "  ok       %s\n", what)
-	return true
+	d.Expect(ctx, "notification: garage unlocked, to Bob", notified("unlocked", garage))
 }
 
 // commandOK expects the lock to carry out cmd, and the audit to pass it.
 func (d *demo) commandOK(ctx context.Context, id string, cmd lock.Command) {
-	d.expect(ctx, "lock "+id+" executes "+cmd.Action+" "+cmd.NonceStr, func(e run.Event) bool {
+	d.Expect(ctx, "lock "+id+" executes "+cmd.Action+" "+cmd.NonceStr, func(e run.Event) bool {
 		return e.Is("locks", "executed") && e.S("lock") == id && e.S("nonce") == cmd.NonceStr
 	})
-	d.expect(ctx, "audit: "+cmd.Action+" "+cmd.NonceStr+" ok", audited(id, cmd, "ok"))
+	d.Expect(ctx, "audit: "+cmd.Action+" "+cmd.NonceStr+" ok", audited(id, cmd, "ok"))
 }
 
 // commandBad expects the lock to refuse cmd and the audit to flag it.
 func (d *demo) commandBad(ctx context.Context, id string, cmd lock.Command, finding string) {
-	d.expect(ctx, "lock "+id+" refuses "+cmd.Action+" "+cmd.NonceStr+": "+finding, func(e run.Event) bool {
+	d.Expect(ctx, "lock "+id+" refuses "+cmd.Action+" "+cmd.NonceStr+": "+finding, func(e run.Event) bool {
 		return e.Is("locks", "rejected") && e.S("lock") == id && e.S("nonce") == cmd.NonceStr && strings.Contains(e.S("findings"), finding)
 	})
-	d.expect(ctx, "audit: "+cmd.Action+" "+cmd.NonceStr+" "+finding, audited(id, cmd, finding))
+	d.Expect(ctx, "audit: "+cmd.Action+" "+cmd.NonceStr+" "+finding, audited(id, cmd, finding))
 }
 
 // alarm expects monitoring's alarm, and the owner's app to receive it.
 func (d *demo) alarm(ctx context.Context, id, alarm string) {
-	d.expect(ctx, "monitoring: "+alarm+" on "+id, func(e run.Event) bool {
+	d.Expect(ctx, "monitoring: "+alarm+" on "+id, func(e run.Event) bool {
 		return e.Is("monitoring", "alarm") && e.S("lock") == id && e.S("alarm") == alarm
 	})
-	d.expect(ctx, "owner's app: "+alarm+" on alarms/"+id, func(e run.Event) bool {
+	d.Expect(ctx, "owner's app: "+alarm+" on alarms/"+id, func(e run.Event) bool {
 		return e.Is("owner-app", "alarm") && e.S("topic") == "alarms/"+id && e.S("alarm") == alarm
 	})
 }
@@ -300,7 +241,7 @@ func (d *demo) backend(ctx context.Context, action, id, want string) lock.Comman
 	}
 	d.r.Events.Add(run.Event{"from": "backend", "msg": "answer", "lock": id, "action": action,
 		"nonce": res.Command.NonceStr, "status": res.Answer.Status, "latency_ms": res.Answer.LatencyMS})
-	d.expect(ctx, "backend: "+action+" "+id+" answered "+want, func(e run.Event) bool {
+	d.Expect(ctx, "backend: "+action+" "+id+" answered "+want, func(e run.Event) bool {
 		return e.Is("backend", "answer") && e.S("nonce") == res.Command.NonceStr && e.S("status") == want
 	})
 	if err != nil {

@@ -56,3 +56,17 @@ func TestDemo_doorlock(t *testing.T) {
 		require.Contains(t, out, want)
 	}
 }
+
+// TestDemo_vehicles runs `make demo-vehicles` scaled down: vehicles →
+// my-vehicles → the fleet service, its commands back through the Kafka
+// consumer bridge to the vehicles (counted by the simulator), and the
+// async and sync producers' metrics.
+func TestDemo_vehicles(t *testing.T) {
+	bin := buildDemo(t, "vehicles")
+	out, err := runDemo(t, 5*time.Minute, filepath.Join(bin, "vehicles"), "--vehicles", "50", "--duration", "5s",
+		"--speed-limit", "100", "--burst", "2s")
+	require.NoError(t, err)
+	for _, want := range []string{"all 11 expected events seen", "the fleet saw all 50 vehicles", "async (my-vehicles)", "sync (my-vehicles-sync)"} {
+		require.Contains(t, out, want)
+	}
+}

@@ -28,6 +28,8 @@ type Runner struct {
 	Bin string
 	// Events are the JSON lines the programs printed.
 	Events Events
+	// Kafka is the run's Kafka (Open), stopped by Close.
+	Kafka *Kafka
 
 	procs []*Proc
 }
@@ -149,6 +151,9 @@ func (p *Proc) Stop(grace time.Duration) {
 func (r *Runner) Close() {
 	for i := len(r.procs) - 1; i >= 0; i-- {
 		r.procs[i].Stop(15 * time.Second)
+	}
+	if r.Kafka != nil {
+		r.Kafka.Close()
 	}
 	if !r.Keep {
 		_ = os.RemoveAll(r.Dir)
