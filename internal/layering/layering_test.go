@@ -83,7 +83,7 @@ var rules = []rule{
 	{why: "the schema registry is a leaf under the rules and the API", pkgs: []string{"internal/schema"},
 		allow: []string{"storage/..."}},
 	{why: "examples use only what users can import: our exported packages, paho and franz-go", pkgs: []string{"examples/..."},
-		allow:   []string{"examples/...", "msg", "mqtt/...", "auth", "auth/...", "bridge", "bridge/...", "storage", "storage/...", "config", "bench", "logging"},
+		deny:    []string{"internal/...", "cmd/...", "test/..."},
 		imports: []string{"github.com/eclipse/paho.golang/...", "github.com/eclipse/paho.mqtt.golang", "github.com/twmb/franz-go/..."}},
 }
 
