@@ -83,7 +83,10 @@ type limits struct {
 // records waiting.
 func (lm *limits) higherBacklog(p int) bool {
 	for _, s := range lm.streams {
-		if s.priority > p && s.runner != nil && s.runner.Metrics().Queued > 0 {
+		if s.priority <= p || s.runner == nil {
+			continue
+		}
+		if m := s.runner.Metrics(); m.Queued+m.InFlight > 0 {
 			return true
 		}
 	}
@@ -137,6 +140,12 @@ func (k *sink) noteEnqueued(t time.Time) {
 func (k *sink) Send(ctx context.Context, recs []bridge.Record) error {
 	if len(recs) > 0 {
 		k.oldest.Store(recs[0].Time.UnixNano())
+	}
+	// Priority is decided once the link is up (a batch that waited for
+	// the link through a cut must not overtake what queued meanwhile in
+	// a stream of higher priority), then for each batch.
+	if _, _, err := k.link.client(ctx); err != nil {
+		return err
 	}
 	for k.lim.higherBacklog(k.st.priority) {
 		t := time.NewTimer(50 * time.Millisecond)

@@ -19,8 +19,11 @@ import (
 
 	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/iothub-dev/iothub/internal/testutil"
 )
 
 // linkProxy is the test's TCP proxy on the link between an edge and the
@@ -653,4 +656,114 @@ upstream:
 	e := upstreamStatus(t, bad)["edge"].(map[string]any)["link"].(map[string]any)
 	require.NotEqual(t, "connected", e["state"], e)
 	require.Contains(t, e["last_error"], "centre refused the link", e)
+}
+
+// TestEdge_streams: after a cut, a stream of higher priority drains before
+// the default one, and a stream's TTL drops (and counts) what waited
+// longer than it instead of sending it.
+func TestEdge_streams(t *testing.T) {
+	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
+	proxy := startProxy(t, centre.mqtt)
+	edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, edgeYAML("edge-a", proxy.addr(), `"tele/#"`, "")+`  streams:
+    - name: alarms
+      priority: 10
+      forward: ["alarm/#"]
+    - name: stale
+      forward: ["stale/#"]
+      queue: {ttl: 1s}
+`))
+	sub := collectEdge(t, centre.mqtt, "app", "#")
+	proxy.cut(false)
+	c := pahoDeviceV5(t, edge, "car-1", paho.ClientConfig{}, true)
+	for i := range 300 {
+		publish1(t, c, "tele/car-1", []byte(strconv.Itoa(i)))
+	}
+	for i := range 50 {
+		publish1(t, c, "alarm/car-1", []byte(strconv.Itoa(i)))
+		publish1(t, c, "stale/car-1", []byte(strconv.Itoa(i)))
+	}
+	stream := func(name string) map[string]any {
+		for _, s := range upstreamStatus(t, edge)["edge"].(map[string]any)["streams"].([]any) {
+			if s := s.(map[string]any); s["name"] == name {
+				return s
+			}
+		}
+		t.Fatalf("no stream %s", name)
+		return nil
+	}
+	require.Eventually(t, func() bool { return stream("stale")["oldest_backlog_age_seconds"].(float64) > 1.5 },
+		30*time.Second, 50*time.Millisecond, "the stale stream's messages outlive their TTL")
+	proxy.resume()
+	sub.awaitDistinct(t, 350, "tele and alarms")
+	got := sub.all()
+	for i, r := range got[:50] {
+		require.Equal(t, "alarm/car-1", r.topic, "message %d: the alarms drain first", i)
+	}
+	require.Eventually(t, func() bool { return stream("stale")["expired"] == 50.0 }, 30*time.Second, 50*time.Millisecond)
+	for _, r := range sub.all() {
+		require.NotEqual(t, "stale/car-1", r.topic, "an expired message was sent")
+	}
+	require.Len(t, sub.all(), 350)
+}
+
+// TestEdge_tlsCredentials: one edge links over mqtts:// with a client
+// certificate (the centre takes its identity from the CN), another over
+// wss:// with a JWT read from a file; both forward to the centre.
+func TestEdge_tlsCredentials(t *testing.T) {
+	ca := testutil.NewCA(t, "edge test CA")
+	server := ca.Server(t, "localhost")
+	client := ca.Client(t, "edge-m")
+	mtls, wss := freePort(t), freePort(t)
+	const secret = "edge-test-secret-0123456789abcdef"
+	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, fmt.Sprintf(`node:
+  name: centre
+listeners:
+  tls:
+    - name: mtls
+      address: %q
+      cert_file: %s
+      key_file: %s
+      ca_file: %s
+      client_auth: require
+      identity_from: cn
+  wss:
+    - name: wss
+      address: %q
+      cert_file: %s
+      key_file: %s
+auth:
+  chain: [cert, jwt]
+  jwt:
+    secret: %s
+`, mtls, server.CertFile, server.KeyFile, ca.File, wss, server.CertFile, server.KeyFile, secret)))
+	waitListening(t, wss, centre.exited)
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "edge", "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(secret))
+	require.NoError(t, err)
+	tokenFile := filepath.Join(t.TempDir(), "token.jwt")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
+	_, mtlsPort, _ := net.SplitHostPort(mtls)
+	_, wssPort, _ := net.SplitHostPort(wss)
+	edges := map[string]string{
+		"edge-m": fmt.Sprintf("url: mqtts://localhost:%s\n  tls: {ca_file: %s, cert_file: %s, key_file: %s}", mtlsPort, ca.File, client.CertFile, client.KeyFile),
+		"edge-j": fmt.Sprintf("url: wss://localhost:%s/mqtt\n  jwt_file: %s\n  tls: {ca_file: %s}", wssPort, tokenFile, ca.File),
+	}
+	app := &edgeCollector{seen: map[string]bool{}}
+	collectAs(t, app, centre.mqtt, "app", token, "fleet/#")
+	for name, link := range edges {
+		e := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, fmt.Sprintf(`node:
+  name: %s
+upstream:
+  %s
+  reconnect_max: 500ms
+  forward: ["fleet/#"]
+`, name, link)))
+		c := pahoDeviceV5(t, e, "car-"+name, paho.ClientConfig{}, true)
+		publish1(t, c, "fleet/"+name, []byte("hello"))
+	}
+	app.awaitDistinct(t, 2, "from both edges")
+	origins := map[string]string{}
+	for _, r := range app.all() {
+		origins[r.topic] = r.props["iothub-origin"]
+	}
+	require.Equal(t, map[string]string{"fleet/edge-m": "edge-m", "fleet/edge-j": "edge-j"}, origins)
 }
