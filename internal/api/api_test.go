@@ -182,6 +182,7 @@ func TestClients_getKickSubscriptions(t *testing.T) {
 	c := obj(t, b)
 	require.Equal(t, true, c["connected"])
 	require.Equal(t, "5.0", c["protocol_version"])
+	require.Equal(t, "iothub@127.0.0.1", c["node"], "the node holding the session")
 	require.EqualValues(t, 30, c["keep_alive"])
 	require.NotEmpty(t, c["address"])
 	require.Len(t, c["subscriptions"], 2)

@@ -70,6 +70,7 @@ type clientJSON struct {
 	ClientID          string             `json:"client_id"`
 	Username          string             `json:"username"`
 	Connected         bool               `json:"connected"`
+	Node              string             `json:"node,omitempty"`
 	ProtocolVersion   string             `json:"protocol_version"`
 	Address           string             `json:"address,omitempty"`
 	Listener          string             `json:"listener,omitempty"`
@@ -88,7 +89,7 @@ type clientJSON struct {
 
 func toClientJSON(ci broker.ClientInfo) clientJSON {
 	c := clientJSON{
-		ClientID: ci.ClientID, Username: ci.Username, Connected: ci.Connected, ProtocolVersion: ci.ProtocolVersion,
+		ClientID: ci.ClientID, Username: ci.Username, Connected: ci.Connected, Node: ci.Node, ProtocolVersion: ci.ProtocolVersion,
 		Address: ci.Remote, Listener: ci.Listener, KeepAlive: int(ci.KeepAlive / time.Second),
 		SessionExpiry: int64(ci.SessionExpiry / time.Second), SubscriptionCount: ci.SubscriptionCount,
 		Inflight: ci.Inflight, Queued: ci.Queued, MessagesIn: ci.MessagesIn, MessagesOut: ci.MessagesOut,

@@ -33,6 +33,9 @@ type ClientInfo struct {
 	ClientID  string
 	Username  string
 	Connected bool
+	// Node is the name of the hub node that holds the session (in a
+	// cluster, the node the API asked the client of).
+	Node string
 	// ProtocolVersion is "3.1.1" or "5.0" (3.1 clients are served as 3.1.1).
 	ProtocolVersion string
 	// Remote and Listener describe the current (or last) connection.
@@ -109,6 +112,7 @@ func (s *Server) Clients(q ClientQuery) (page []ClientInfo, more bool) {
 			continue
 		}
 		info := ss.info(false)
+		info.Node = s.opts.NodeName
 		if !q.keeps(&info) {
 			continue
 		}
@@ -159,7 +163,9 @@ func (s *Server) Client(clientID string) (ClientInfo, bool) {
 	if ss == nil {
 		return ClientInfo{}, false
 	}
-	return ss.info(true), true
+	ci := ss.info(true)
+	ci.Node = s.opts.NodeName
+	return ci, true
 }
 
 // info snapshots the session under its lock.

@@ -296,9 +296,11 @@ func (tc *testCluster) commandThroughAnotherNode(t *testing.T) {
 	}
 	code, resp = apiCall(t, tc.nodes[1].hub, http.MethodGet, "/api/v1/clients/"+lock, clusterKey, "")
 	require.Equal(t, http.StatusOK, code, "any node finds the client: %s", resp)
+	require.Contains(t, resp, `"node":"n3"`, "the client is held by n3, whichever node is asked")
 	code, resp = apiCall(t, tc.nodes[0].hub, http.MethodGet, "/api/v1/clients?limit=1000", clusterKey, "")
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, resp, lock, "the client list spans the nodes")
+	require.Contains(t, resp, `"client_id":"`+lock+`","username":"","connected":true,"node":"n3"`, "each client with its node")
 	code, resp = apiCall(t, tc.nodes[1].hub, http.MethodDelete, "/api/v1/clients/"+lock, clusterKey, "")
 	require.Less(t, code, 300, "kick through another node: %s", resp)
 }
