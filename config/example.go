@@ -533,5 +533,5 @@ upstream:
 # Centre of edge hubs: what this hub does with what edges send up.
 edges:
   dedup_origins: 10000 # (edge, queue) pairs whose last routed sequence number is kept (drops resends)
-  command_relay: true # a command for a device with no session here is relayed to the edges
+  command_relay: false # relay commands for devices with no session here to the edges (ACL: only edges may subscribe $iothub/edges/commands)
 `

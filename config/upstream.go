@@ -107,7 +107,8 @@ type Edges struct {
 	// sequence number is remembered (least recently used forgotten).
 	DedupOrigins int `yaml:"dedup_origins" json:"dedup_origins"`
 	// CommandRelay sends a command for a device this hub has no session
-	// for to the connected edges, and answers with the edge's outcome.
+	// for to the connected edges, and answers with the edge's outcome. Off
+	// by default: the ACL must first keep $iothub/edges/commands to edges.
 	CommandRelay bool `yaml:"command_relay" json:"command_relay"`
 }
 
@@ -124,7 +125,7 @@ func defaultUpstream() Upstream {
 		Queue: defaultUpstreamQueue(), Commands: true}
 }
 
-func defaultEdges() Edges { return Edges{DedupOrigins: 10000, CommandRelay: true} }
+func defaultEdges() Edges { return Edges{DedupOrigins: 10000} }
 
 func init() {
 	elemDefaults[reflect.TypeFor[UpstreamStream]()] = func() any { return UpstreamStream{Queue: defaultUpstreamQueue()} }

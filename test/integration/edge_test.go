@@ -459,6 +459,8 @@ func TestEdge_commands(t *testing.T) {
 	k := startKafka(t, "commands")
 	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, fmt.Sprintf(`node:
   name: centre
+edges:
+  command_relay: true
 bridges:
   - name: commands
     type: kafka_consumer
@@ -616,6 +618,8 @@ deny all #
 `), 0o600))
 	centre := startHubIn(t, dataDir, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, `node:
   name: centre
+edges:
+  command_relay: true
 auth:
   chain: [users]
   acl:
