@@ -77,6 +77,11 @@ type conn struct {
 	// gate orders acknowledgements that wait for other nodes (cluster.go);
 	// nil until one does.
 	gate atomic.Pointer[ackGate]
+	// commitAcks counts the acknowledgements waiting for a store commit;
+	// ackMark is the store's append count when the PUBLISH being handled
+	// was read (persist_session.go: ackPublishAfterCommit).
+	commitAcks atomic.Int32
+	ackMark    uint64
 
 	// Limits announced by the client in CONNECT (set before the conn is
 	// attached to a session, read-only after).
@@ -384,6 +389,9 @@ var errMemoryBudget = errors.New("memory budget spent (mqtt.max_buffered_bytes)"
 // deadline of a parkable connection returns errIdle.
 func (c *conn) fill() error {
 	c.holdWriter(false) // about to wait for bytes: let the held writer go
+	if c.rbuf == nil && c.park.plain {
+		return c.fillRaw() // read_raw.go
+	}
 	if c.rbuf == nil {
 		n, err := c.nc.Read(c.peek[:])
 		if n == 0 {

@@ -89,6 +89,9 @@ func (p *persister) add(op storage.Op) {
 	}
 	p.ops = append(p.ops, op)
 	p.mu.Unlock()
+	if p.syncers != nil {
+		p.syncers.appends.Add(1)
+	}
 	p.signal()
 }
 

@@ -214,15 +214,21 @@ func (s *Server) storeRetainedRecord(m *msg.Message, del bool) {
 }
 
 // ackAfterCommit queues an acknowledgement once the writes it vouches for
-// are committed. Every acknowledgement of a connection takes this path
-// when a store is configured, which keeps them in PUBLISH order. A failed
-// commit closes the connection instead: the client resends.
+// are committed. While one of a connection's acknowledgements waits for a
+// commit, every later one waits behind it, which keeps them in PUBLISH
+// order. A failed commit closes the connection instead: the client
+// resends.
 func (c *conn) ackAfterCommit(it outItem) bool {
 	p := c.s.acks()
 	if p == nil {
-		return false
+		if c.commitAcks.Load() == 0 {
+			return false
+		}
+		p = c.s.syncp.Load() // the earlier ones wait for the Syncers' committer
 	}
+	c.commitAcks.Add(1)
 	p.after(func(err error) {
+		defer c.commitAcks.Add(-1) // once it is queued: a later ack goes behind it
 		if err != nil {
 			c.closeWith(packet.UnspecifiedError, "store_error", "message not stored")
 			return
@@ -230,6 +236,20 @@ func (c *conn) ackAfterCommit(it outItem) bool {
 		c.enqueue(it)
 	})
 	return true
+}
+
+// ackPublishAfterCommit is ackAfterCommit for the acknowledgement of the
+// PUBLISH being handled: when handling it appended nothing to the store or
+// a Syncer (c.ackMark, taken when it was read, still holds) and no earlier
+// acknowledgement waits for a commit, there is nothing to wait for and it
+// goes out at once, without a round trip through the committer goroutine
+// (clean sessions, and persistent ones that are online with room in their
+// window, write nothing).
+func (c *conn) ackPublishAfterCommit(it outItem) bool {
+	if c.commitAcks.Load() == 0 && c.s.syncers.appends.Load() == c.ackMark {
+		return false
+	}
+	return c.ackAfterCommit(it)
 }
 
 // publishStoredWill publishes a will recovered from the store.

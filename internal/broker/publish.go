@@ -17,6 +17,7 @@ import (
 // packet id still awaiting PUBREL is answered with PUBREC and not routed
 // again, so each QoS 2 message is delivered once.
 func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
+	c.ackMark = c.s.syncers.appends.Load() // ackPublishAfterCommit
 	p := publishPool.Get().(*packet.Publish)
 	defer func() { *p = packet.Publish{}; publishPool.Put(p) }()
 	if err := p.Decode(fh, body, c.version); err != nil {
@@ -147,7 +148,7 @@ func (c *conn) ackPublishWait(p *packet.Publish, code packet.ReasonCode, wait fu
 	}
 	switch {
 	case c.ackGated(it, wait): // sent once other nodes (and the store) have it (cluster.go)
-	case c.ackAfterCommit(it): // sent once what routing stored is committed
+	case c.ackPublishAfterCommit(it): // sent once what routing stored is committed
 	case c.rbuf != nil:
 		// More packets are buffered: their acks will join this one in
 		// one write of the writer goroutine.

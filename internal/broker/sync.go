@@ -41,6 +41,11 @@ type syncerSet struct {
 	list  atomic.Pointer[[]Syncer]
 	late  atomic.Pointer[[]Syncer]
 	dirty atomic.Bool
+	// appends counts every write an acknowledgement may depend on: the
+	// store's puts and deletes and the Syncers' appends. A publish during
+	// which it did not move appended nothing, and its acknowledgement need
+	// not wait for a commit (conn.ackAfterCommit).
+	appends atomic.Uint64
 }
 
 // sync calls every Syncer.
@@ -157,6 +162,7 @@ func (ss *syncerSet) stage() {
 // requestSync marks acknowledgements as depending on a Sync and wakes the
 // committer.
 func (s *Server) requestSync() {
+	s.syncers.appends.Add(1)
 	s.syncers.dirty.Store(true)
 	if p := s.acks(); p != nil {
 		p.requestSync()

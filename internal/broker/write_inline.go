@@ -150,7 +150,7 @@ var rawWritePool = sync.Pool{New: func() any {
 }}
 
 func (w *rawWrite) write(fd uintptr) bool {
-	w.n, w.err = syscall.Write(int(fd), w.buf)
+	w.n, w.err = rawSyscallWrite(fd, w.buf)
 	return true // one attempt, never wait
 }
 
