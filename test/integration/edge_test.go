@@ -771,3 +771,26 @@ upstream:
 	}
 	require.Equal(t, map[string]string{"fleet/edge-m": "edge-m", "fleet/edge-j": "edge-j"}, origins)
 }
+
+// TestEdge_rateLimit: a backlog drains no faster than upstream.rate_limit
+// (a lower bound on the time, which a loaded machine can only lengthen).
+func TestEdge_rateLimit(t *testing.T) {
+	const n, rate = 300, 100
+	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
+	proxy := startProxy(t, centre.mqtt)
+	edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config",
+		hubConfig(t, edgeYAML("edge-a", proxy.addr(), `"tele/#"`, "")+fmt.Sprintf("  rate_limit: %d\n", rate)))
+	sub := collectEdge(t, centre.mqtt, "app", "tele/#")
+	proxy.cut(false)
+	c := pahoDeviceV5(t, edge, "car-1", paho.ClientConfig{}, true)
+	for i := range n {
+		publish1(t, c, "tele/car-1", []byte(strconv.Itoa(i)))
+	}
+	start := time.Now()
+	proxy.resume()
+	sub.awaitDistinct(t, n, "the backlog")
+	took := time.Since(start)
+	// The limiter lets a burst of rate/10 through at once, then rate per second.
+	require.GreaterOrEqual(t, took, time.Duration(n-rate/10)*time.Second/rate, "drained faster than rate_limit")
+	checkOncePerDevice(t, sub.all(), 1, n)
+}
