@@ -141,6 +141,33 @@ func TestRunSimulate_scenarios(t *testing.T) {
 	require.Positive(t, s.Stats().MessagesIn)
 }
 
+// TestRunSimulate_first: a simulator given First takes the device ids
+// from there, so that several can split one fleet.
+func TestRunSimulate_first(t *testing.T) {
+	s, addr := testutil.StartBroker(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := RunSimulate(ctx, SimOptions{ClientOptions: ClientOptions{Addr: addr}, Scenario: "doorlock",
+			Devices: 2, First: 5, Interval: time.Hour, Duration: time.Minute})
+		done <- err
+	}()
+	subscribed := func(id string) bool {
+		ci, ok := s.Client(id)
+		return ok && ci.SubscriptionCount == 1
+	}
+	require.Eventually(t, func() bool { return subscribed("10083618790000005") && subscribed("10083618790000006") },
+		30*time.Second, 20*time.Millisecond)
+	_, ok := s.Client("10083618790000000")
+	require.False(t, ok, "no device below First")
+	cancel()
+	require.NoError(t, <-done)
+
+	_, err := RunSimulate(context.Background(), SimOptions{Scenario: "doorlock", Devices: 1, First: -1, Duration: time.Second})
+	require.Error(t, err)
+}
+
 func TestScenarioPayloads_matchSamples(t *testing.T) {
 	for _, sc := range Scenarios {
 		t.Run(sc, func(t *testing.T) {

@@ -33,6 +33,10 @@ type SimOptions struct {
 	Scenario string
 	// Devices is the number of simulated devices.
 	Devices int
+	// First is the index of the first device: simulators that split a
+	// fleet between them (each process is bound by its open-files limit)
+	// take ranges that do not overlap.
+	First int
 	// Interval is the time between two messages of one device (0: the
 	// scenario's: 60s for door locks, 1s for vehicles).
 	Interval time.Duration
@@ -162,7 +166,11 @@ func RunSimulate(ctx context.Context, o SimOptions) (SimResult, error) {
 	countCommand := func(int) func(*packet.Publish) {
 		return func(*packet.Publish) { commands.Add(1) }
 	}
-	clients, err := connectAll(ctx, &o.ClientOptions, o.Devices, sc.id, countCommand)
+	if o.First < 0 {
+		return SimResult{}, fmt.Errorf("bench simulate: first %d: must not be negative", o.First)
+	}
+	id := func(i int) string { return sc.id(o.First + i) }
+	clients, err := connectAll(ctx, &o.ClientOptions, o.Devices, id, countCommand)
 	if err != nil {
 		return SimResult{}, fmt.Errorf("bench simulate: %w", err)
 	}

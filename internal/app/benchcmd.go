@@ -275,6 +275,7 @@ func benchSimulate(args []string, stdout, stderr io.Writer) int {
 	o := bench.SimOptions{Scenario: args[0]}
 	v5 := clientFlags(fs, &o.ClientOptions, "")
 	fs.IntVar(&o.Devices, "devices", 100, "simulated devices")
+	fs.IntVar(&o.First, "first", 0, "index of the first device, to split a fleet between simulators")
 	fs.DurationVar(&o.Interval, "interval", 0, "time between two messages of a device (0: 60s door locks, 1s vehicles)")
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "run time (required, bounds every run)")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
