@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 5s
 
-.PHONY: run build test deps vet lint unit fuzz bench clean demo-doorlock demo-vehicles
+.PHONY: run build test deps vet lint unit fuzz bench clean demo-doorlock demo-vehicles demo-remote
 
 ## run: start the hub on the embedded defaults (MQTT :1883, WebSocket :8083).
 run:
@@ -50,6 +50,13 @@ demo-doorlock:
 demo-vehicles:
 	$(GO) build -o bin/vehicles/ ./cmd/iothub ./examples/vehicles/...
 	bin/vehicles/vehicles --vehicles 1000 --duration 30s
+
+## demo-remote: 19,000 devices on MQTT over WebSocket, commands through the API: acked latency and memory per connection
+## (examples/remote/README.md). NODES=3: a three-node cluster behind HAProxy, the API called on a node that does not hold the device.
+NODES ?= 1
+demo-remote:
+	$(GO) build -o bin/remote/ ./cmd/iothub ./examples/remote/...
+	bin/remote/remote --devices 19000 --rate 100 --duration 30s --nodes $(NODES)
 
 clean:
 	rm -rf bin

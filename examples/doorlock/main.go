@@ -23,10 +23,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/eclipse/paho.golang/autopaho"
@@ -52,10 +50,7 @@ func main() {
 	flag.IntVar(&o.locks, "locks", 5, "simulated locks (at least 3)")
 	o.Register(flag.CommandLine, time.Minute)
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := play(ctx, o, os.Stdout)
-	stop()
-	os.Exit(code)
+	run.Main(func(ctx context.Context) int { return play(ctx, o, os.Stdout) })
 }
 
 type options struct {

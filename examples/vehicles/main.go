@@ -20,10 +20,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -50,10 +48,7 @@ func main() {
 	o.Register(flag.CommandLine, 2*time.Minute)
 	flag.DurationVar(&o.burst, "burst", 5*time.Second, "then publish as fast as the hub takes them for this long, to compare the producers' throughput (0: no burst)")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := play(ctx, o, os.Stdout)
-	stop()
-	os.Exit(code)
+	run.Main(func(ctx context.Context) int { return play(ctx, o, os.Stdout) })
 }
 
 // demo is one run.

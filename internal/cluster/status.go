@@ -32,6 +32,10 @@ type Status struct {
 	NATSRoutes int `json:"nats_routes"`
 	// JetStream reports the replicated state's health.
 	JetStream JetStreamStatus `json:"jetstream"`
+	// StateReady is true once this node has opened the replicated state
+	// (the session registry, the retained messages): from then on it
+	// accepts CONNECTs.
+	StateReady bool `json:"state_ready"`
 	// PendingForwards is the number of QoS 1/2 messages waiting for other
 	// nodes to store them.
 	PendingForwards int `json:"pending_forwards"`
@@ -62,6 +66,11 @@ func (n *Node) Status() Status {
 	n.mu.Unlock()
 	st.NATSRoutes = n.ns.NumRoutes()
 	st.JetStream = n.jetStreamStatus()
+	select {
+	case <-n.st.ready:
+		st.StateReady = true
+	default:
+	}
 	return st
 }
 

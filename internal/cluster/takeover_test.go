@@ -160,8 +160,10 @@ func waitReady(t *testing.T, nodes []*testNode) {
 		select {
 		case <-n.node.st.ready:
 		case <-time.After(60 * time.Second):
+			require.False(t, n.node.Status().StateReady, "%s: not ready, and the status says so", n.name)
 			t.Fatalf("%s: replicated state not ready within 60s", n.name)
 		}
+		require.True(t, n.node.Status().StateReady, "%s: the status says ready", n.name)
 	}
 }
 

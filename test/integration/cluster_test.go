@@ -68,7 +68,7 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 		for {
 			code, body := apiCall(t, h.hub, http.MethodGet, "/api/v1/cluster", clusterKey, "")
 			if code == http.StatusOK && strings.Count(body, `"state":"up"`) == n && strings.Contains(body, `"healthy":true`) &&
-				h.logs.contains("replicated state ready") {
+				strings.Contains(body, `"state_ready":true`) {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -133,9 +133,6 @@ func haproxyPath(t *testing.T) string {
 	}
 	return tool(t, "haproxy") // fails: scripts/test-deps.sh installs it
 }
-
-// contains reports whether the process printed s.
-func (s *syncBuffer) contains(sub string) bool { return strings.Contains(s.String(), sub) }
 
 // pahoClient connects a paho (3.1.1) client to addr; messages go to ch.
 func pahoClient(t *testing.T, addr, id string, clean bool, ch chan<- mqtt.Message) mqtt.Client {

@@ -57,6 +57,26 @@ func TestDemo_doorlock(t *testing.T) {
 	}
 }
 
+// TestDemo_remote runs `make demo-remote` scaled down: 300 devices over
+// MQTT over WebSocket, commands through the API at 20/s, each acked; then
+// the same on three nodes behind HAProxy with every command sent through a
+// node that does not hold the device.
+func TestDemo_remote(t *testing.T) {
+	bin := buildDemo(t, "remote")
+	for _, nodes := range []string{"1", "3"} {
+		t.Run("nodes="+nodes, func(t *testing.T) {
+			out, err := runDemo(t, 5*time.Minute, filepath.Join(bin, "remote"), "--devices", "300", "--rate", "20", "--duration", "5s",
+				"--nodes", nodes)
+			require.NoError(t, err, "the demo exits 1 when a command was not acked")
+			require.Contains(t, out, "ok       every command acknowledged by its device")
+			require.Contains(t, out, "memory per connection")
+			if nodes == "3" {
+				require.Contains(t, out, "ok       every command sent through a node that does not hold the device")
+			}
+		})
+	}
+}
+
 // TestDemo_vehicles runs `make demo-vehicles` scaled down: vehicles →
 // my-vehicles → the fleet service, its commands back through the Kafka
 // consumer bridge to the vehicles (counted by the simulator), and the

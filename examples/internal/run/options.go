@@ -1,8 +1,12 @@
 package run
 
 import (
+	"context"
 	"flag"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
@@ -26,8 +30,9 @@ func (o *Options) Register(fs *flag.FlagSet, wait time.Duration) {
 	fs.DurationVar(&o.Wait, "wait", wait, "how long to wait for each expected event")
 }
 
-// Open starts a run: its directory, Kafka with topics, and a Script
-// printing to out. Close the Runner when done (it stops Kafka too).
+// Open starts a run: its directory, Kafka with topics (none: no Kafka),
+// and a Script printing to out. Close the Runner when done (it stops Kafka
+// too).
 func Open(name string, o Options, out io.Writer, partitions int32, topics ...string) (*Runner, *Script, error) {
 	r, err := New(name)
 	if err != nil {
@@ -37,9 +42,20 @@ func Open(name string, o Options, out io.Writer, partitions int32, topics ...str
 	if o.Bin != "" {
 		r.Bin = o.Bin
 	}
-	if r.Kafka, err = StartKafka(o.Kafka, partitions, topics...); err != nil {
-		r.Close()
-		return nil, nil, err
+	if len(topics) > 0 {
+		if r.Kafka, err = StartKafka(o.Kafka, partitions, topics...); err != nil {
+			r.Close()
+			return nil, nil, err
+		}
 	}
 	return r, &Script{Out: out, Events: &r.Events, Wait: o.Wait}, nil
+}
+
+// Main runs play with a context that SIGINT and SIGTERM cancel, and exits
+// with its code (after play's deferred cleanups ran).
+func Main(play func(context.Context) int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := play(ctx)
+	stop()
+	os.Exit(code)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -31,6 +32,7 @@ type Runner struct {
 	// Kafka is the run's Kafka (Open), stopped by Close.
 	Kafka *Kafka
 
+	mu    sync.Mutex // guards procs: programs may be started concurrently
 	procs []*Proc
 }
 
@@ -94,7 +96,9 @@ func (r *Runner) Start(name, program string, args []string, env ...string) (*Pro
 	if err := p.cmd.Start(); err != nil {
 		return nil, errors.Join(fmt.Errorf("run: start %s: %w", name, err), logf.Close())
 	}
+	r.mu.Lock()
 	r.procs = append(r.procs, p)
+	r.mu.Unlock()
 	go func() {
 		r.scan(name, out, logf)
 		p.err = p.cmd.Wait()
@@ -149,8 +153,11 @@ func (p *Proc) Stop(grace time.Duration) {
 // Close stops every program still running, last started first, and
 // removes Dir unless Keep is set.
 func (r *Runner) Close() {
-	for i := len(r.procs) - 1; i >= 0; i-- {
-		r.procs[i].Stop(15 * time.Second)
+	r.mu.Lock()
+	procs := r.procs
+	r.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		procs[i].Stop(15 * time.Second)
 	}
 	if r.Kafka != nil {
 		r.Kafka.Close()
@@ -161,8 +168,12 @@ func (r *Runner) Close() {
 }
 
 // FreeAddr returns a loopback address with a free TCP port.
-func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func FreeAddr() (string, error) { return FreeAddrOn("127.0.0.1") }
+
+// FreeAddrOn returns host (an address of this machine, such as 127.0.0.2)
+// with a free TCP port.
+func FreeAddrOn(host string) (string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return "", fmt.Errorf("run: free port: %w", err)
 	}
