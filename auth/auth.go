@@ -83,6 +83,11 @@ type Identity struct {
 	Superuser bool
 	// Authenticator names the authenticator that allowed the client.
 	Authenticator string
+	// Principal is who the authenticator vouched for: the user name
+	// (users, http), the certificate identity (cert), the token's subject
+	// (jwt); "" when it vouched for the client id alone (the device
+	// registry). It makes the session owner (Owner).
+	Principal string
 	// Rules are ACL rules that came with the credentials (a JWT claim);
 	// IdentityRules applies them.
 	Rules []Rule

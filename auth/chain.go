@@ -19,6 +19,9 @@ type AuthnChain struct {
 	Bans *BanList
 	// Failures counts failed logins per address (nil: not counted).
 	Failures *FailureTracker
+	// Throttle slows password guessing per username and per address
+	// (nil: not slowed).
+	Throttle *Throttle
 }
 
 // Authenticate implements Authenticator; it never returns NoOpinion.
@@ -26,12 +29,18 @@ func (c *AuthnChain) Authenticate(ctx context.Context, ci *ConnectInfo) Result {
 	if ban, ok := c.Bans.Check(ci); ok {
 		return Denied(packet.Banned, "banned: "+string(ban.Kind)+" "+ban.Value)
 	}
+	ip := ci.IP()
+	if ok, what := c.Throttle.Allow(ci.Username, ip); !ok {
+		return Denied(packet.ConnectionRateExceeded, "too many failed logins for this "+what+": try again later")
+	}
 	r := c.decide(ctx, ci)
 	switch {
 	case r.Decision == Allow:
-		c.Failures.Succeed(ci.IP())
-	case r.Code == packet.BadUsernameOrPassword || r.Code == packet.NotAuthorized:
-		if c.Failures.Fail(ci.IP()) {
+		c.Failures.Succeed(ip)
+		c.Throttle.Succeed(ci.Username, ip)
+	case r.Code == packet.BadUsernameOrPassword || r.Code == packet.NotAuthorized || r.Code == packet.ClientIdentifierNotValid:
+		c.Throttle.Fail(ci.Username, ip)
+		if c.Failures.Fail(ip) {
 			r.Reason += "; address banned after too many failed logins"
 		}
 	}
@@ -94,17 +103,28 @@ type TimingEqualizer interface {
 
 // CertAuthenticator allows a client that presented a verified certificate
 // from which its TLS listener took an identity (ConnectInfo.CertIdentity):
-// the identity is the authenticated username. Clients without one get
-// NoOpinion, so password or token authenticators can follow it in a chain.
-type CertAuthenticator struct{}
+// the identity is the authenticated username and the principal. With
+// ClientIDs set, the client id must match one of them (%u is the
+// certificate identity: ["%u"] requires the client id to equal it), or
+// the client is refused with Client Identifier not valid. Clients without
+// a certificate identity get NoOpinion, so password or token
+// authenticators can follow it in a chain.
+type CertAuthenticator struct {
+	// ClientIDs are the client ids a certificate holder may use (empty:
+	// any).
+	ClientIDs ClientIDPatterns
+}
 
 // Authenticate implements Authenticator.
-func (CertAuthenticator) Authenticate(_ context.Context, ci *ConnectInfo) Result {
+func (a CertAuthenticator) Authenticate(_ context.Context, ci *ConnectInfo) Result {
 	if ci.CertIdentity == "" {
 		return Pass
 	}
 	id := NewIdentity(ci, "cert")
-	id.Username = ci.CertIdentity
+	id.Username, id.Principal = ci.CertIdentity, ci.CertIdentity
+	if r, ok := CheckClientID(a.ClientIDs, id, "cert"); !ok {
+		return r
+	}
 	return Allowed(id)
 }
 

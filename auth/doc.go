@@ -23,9 +23,21 @@
 //     is anonymous: allowed when AllowAnonymous is set, otherwise denied
 //     with BadUsernameOrPassword when it sent credentials and NotAuthorized
 //     when it sent none.
-//  4. A denial with BadUsernameOrPassword or NotAuthorized counts as a
-//     failed login of the peer's IP address (FailureTracker); too many in a
-//     window ban the address for a while.
+//  4. A denial with BadUsernameOrPassword, NotAuthorized or
+//     ClientIdentifierNotValid counts as a failed login of the peer's IP
+//     address (FailureTracker: too many in a window ban the address for a
+//     while) and spends a token of its username and of its address in the
+//     Throttle; a login whose username or address has none left is
+//     refused (ConnectionRateExceeded) before any authenticator runs.
+//  5. When the chain refuses a client, the authenticators that passed on
+//     it and implement TimingEqualizer spend what a real check costs, so
+//     that the time of a refusal does not tell which usernames exist.
+//
+// An Identity names who the authenticator vouched for (Principal) and so
+// who owns the sessions the client creates (Owner): the broker lets no
+// other identity resume or take them over. Each authenticator can bind
+// identities to client ids (ClientIDPatterns: "%u", "lock-*"), refusing
+// others with ClientIdentifierNotValid.
 //
 // # Authorization
 //
@@ -37,6 +49,12 @@
 // first matching rule answering; it answers NoOpinion when none matches.
 // IdentityRules applies the rules an authenticator attached to the
 // identity (a JWT claim) the same way.
+//
+// Reading is decided per topic name. For a subscription filter,
+// AuthzChain.FilterAccess says whether every topic it can match may be
+// read (ReadAll), some (ReadSome: the broker checks each message) or none
+// (ReadNone: the SUBSCRIBE is refused); authorizers that can analyse a
+// filter implement FilterAuthorizer.
 //
 // # Concurrency
 //

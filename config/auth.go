@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iothub-dev/iothub/auth"
 )
 
 // Auth configures authentication (a chain of authenticators), the ACL and
@@ -23,10 +25,34 @@ type Auth struct {
 	JWT AuthJWT `yaml:"jwt"`
 	// HTTP configures the HTTP authentication service client.
 	HTTP AuthHTTP `yaml:"http"`
+	// Cert configures the client-certificate authenticator.
+	Cert AuthCert `yaml:"cert"`
+	// SessionOwnership keeps a session for the identity that created it:
+	// a client of another identity cannot resume or take it over.
+	SessionOwnership bool `yaml:"session_ownership"`
 	// ACL configures authorization.
 	ACL ACL `yaml:"acl"`
 	// Ban configures failed-login bans and permanent bans.
 	Ban Ban `yaml:"ban"`
+	// Throttle slows password guessing per username and per address.
+	Throttle Throttle `yaml:"throttle"`
+}
+
+// Throttle configures the brute-force throttle (auth.Throttle).
+type Throttle struct {
+	// Enabled turns the throttle on.
+	Enabled bool `yaml:"enabled"`
+	// UsernameFailures failed logins of one username are checked at once;
+	// then one more per UsernameEvery.
+	UsernameFailures int      `yaml:"username_failures"`
+	UsernameEvery    Duration `yaml:"username_every"`
+	// AddressFailures failed logins from one address are checked at once;
+	// then one more per AddressEvery.
+	AddressFailures int      `yaml:"address_failures"`
+	AddressEvery    Duration `yaml:"address_every"`
+	// FamiliarFor is how long a username that logged in from an address
+	// is counted apart there.
+	FamiliarFor Duration `yaml:"familiar_for"`
 }
 
 // AuthUsers configures the built-in user store.
@@ -39,6 +65,15 @@ type AuthUsers struct {
 	CacheTTL Duration `yaml:"cache_ttl"`
 	// Static users are defined here rather than in the file.
 	Static []StaticUser `yaml:"static"`
+	// ClientIDs are the client ids of users that name none of their own.
+	ClientIDs []string `yaml:"client_ids"`
+}
+
+// AuthCert configures the client-certificate authenticator.
+type AuthCert struct {
+	// ClientIDs are the client ids a certificate holder may use ("%u": its
+	// certificate identity).
+	ClientIDs []string `yaml:"client_ids"`
 }
 
 // StaticUser is a user defined in the config file.
@@ -49,6 +84,8 @@ type StaticUser struct {
 	PasswordHash string `yaml:"password_hash"`
 	// Superuser skips the ACL.
 	Superuser bool `yaml:"superuser"`
+	// ClientIDs are the client ids the user may connect with.
+	ClientIDs []string `yaml:"client_ids"`
 }
 
 // AuthJWT configures the JWT authenticator; exactly one of Secret,
@@ -194,8 +231,11 @@ func defaultAuth() Auth {
 		Users: AuthUsers{BcryptCost: 10, CacheTTL: Duration(time.Minute)},
 		HTTP: AuthHTTP{Timeout: Duration(5 * time.Second), RequestTimeout: Duration(time.Minute), PoolSize: 16,
 			CacheTTL: Duration(30 * time.Second), OnError: "deny"},
-		ACL: ACL{Default: "allow"},
-		Ban: Ban{Window: Duration(time.Minute), BanFor: Duration(5 * time.Minute)},
+		ACL:              ACL{Default: "allow"},
+		SessionOwnership: true,
+		Ban:              Ban{Window: Duration(time.Minute), BanFor: Duration(5 * time.Minute)},
+		Throttle: Throttle{Enabled: true, UsernameFailures: 5, UsernameEvery: Duration(time.Minute),
+			AddressFailures: 50, AddressEvery: Duration(time.Second), FamiliarFor: Duration(24 * time.Hour)},
 	}
 }
 
@@ -223,7 +263,10 @@ func (c *Config) validateAuth(v *checker) {
 		if !strings.HasPrefix(u.PasswordHash, "$2") {
 			v.bad(key+".password_hash", "must be a bcrypt hash ($2a$…); iothub users hash prints one")
 		}
+		v.clientIDs(key+".client_ids", u.ClientIDs)
 	}
+	v.clientIDs("auth.users.client_ids", a.Users.ClientIDs)
+	v.clientIDs("auth.cert.client_ids", a.Cert.ClientIDs)
 	if seen["jwt"] {
 		a.JWT.validate(v)
 	}
@@ -236,6 +279,13 @@ func (c *Config) validateAuth(v *checker) {
 		r.validate(v, "auth.acl.rules."+strconv.Itoa(i))
 	}
 	a.Ban.validate(v)
+	if t := a.Throttle; t.Enabled {
+		v.atLeast("auth.throttle.username_failures", t.UsernameFailures, 1)
+		v.atLeast("auth.throttle.address_failures", t.AddressFailures, 1)
+		v.duration("auth.throttle.username_every", t.UsernameEvery, time.Millisecond, 0)
+		v.duration("auth.throttle.address_every", t.AddressEvery, time.Millisecond, 0)
+		v.duration("auth.throttle.familiar_for", t.FamiliarFor, 0, 0)
+	}
 	listeners := map[string]bool{}
 	for _, l := range c.Listeners.TCP {
 		listeners[l.Name] = true
@@ -355,5 +405,14 @@ func (l *Limits) validate(v *checker, listeners map[string]bool) {
 		v.atLeast(key+".connection_burst", ll.ConnectionBurst, 0)
 		v.atLeast(key+".publish_rate", ll.PublishRate, 0)
 		v.atLeast(key+".publish_bytes_rate", ll.PublishBytesRate, 0)
+	}
+}
+
+// clientIDs checks a list of client id patterns (auth.ClientIDPatterns).
+func (v *checker) clientIDs(key string, patterns []string) {
+	for i, p := range patterns {
+		if err := auth.ClientIDPatterns([]string{p}).Validate(); err != nil {
+			v.bad(key+"."+strconv.Itoa(i), "%v", err)
+		}
 	}
 }

@@ -217,20 +217,25 @@ mqtt:
 auth:
   chain: [] # authenticators asked in order: devices, users, jwt, http, cert (empty: none)
   allow_anonymous: false # with a chain: admit clients no authenticator accepted
+  session_ownership: true # a session belongs to the identity that created it: another identity cannot resume or take it over (0x87)
   users:
     file: "" # JSON user file of iothub users add/remove (empty: users.json in data_dir)
     bcrypt_cost: 10 # bcrypt cost of new password hashes
     cache_ttl: 1m # how long a successful login skips bcrypt (0: never)
+    client_ids: [] # client ids of users that name none of their own: %u is the username, * any run ("%u", "lock-*"; empty: any)
     # Users defined here; "iothub users hash" prints a password hash.
     static: []
     #  - username: backend # MQTT user name
     #    password_hash: "$2a$10$..." # bcrypt hash of the password
     #    superuser: false # true: the ACL does not apply
+    #    client_ids: ["backend-*"] # client ids the user may connect with (empty: users.client_ids)
+  cert:
+    client_ids: [] # client ids a certificate holder may use: ["%u"] requires the certificate identity (empty: any)
   jwt:
     secret: "" # HS256 shared secret (better set IOTHUB_AUTH_JWT_SECRET)
     public_key_file: "" # PEM RSA or P-256 public key or certificate (RS256, ES256)
     jwks_file: "" # JSON Web Key Set file (re-read when it changes)
-    client_id_claim: "" # claim that must equal the client id (empty: none)
+    client_id_claim: "" # claim naming the client ids the token admits, a pattern or a list ("lock-7", "lock-*", "%u"; empty: any)
     username_claim: "" # claim that must equal the username (empty: none)
     acl_claim: "" # claim with a list of one-line ACL rules (empty: none)
     issuer: "" # required iss claim (empty: any)
@@ -258,6 +263,14 @@ auth:
     #      all: true # every client
     #    action: publish # publish, subscribe or all
     #    topics: ["devices/%c/state"] # topic filters; %c is the client id, %u the username
+  # Slows password guessing without locking out a fleet behind one NAT (docs/security.md#brute-force).
+  throttle:
+    enabled: true # refuse at once (0x9F) a login whose username or address ran out of failure tokens
+    username_failures: 5 # failed logins of one username checked at once, from any addresses
+    username_every: 1m # then one more per this
+    address_failures: 50 # failed logins from one address checked at once
+    address_every: 1s # then one more per this
+    familiar_for: 24h # a username that logged in from an address is counted apart there for this long
   ban:
     max_failures: 0 # failed logins from one IP within window that ban it (0: off)
     window: 1m # period failed logins are counted over

@@ -36,8 +36,11 @@
 //	 "peer_ip":"192.0.2.7","protocol":"mqtt","proto_ver":5,"listener":"tcp"}
 //
 // Answer: status 200 with {"result":"allow"|"deny"|"ignore",
-// "is_superuser":false,"acl":["allow publish devices/%c/state"]} (acl:
-// optional rules in the one-line form), or 204 (allow). Any other 2xx or
+// "is_superuser":false,"acl":["allow publish devices/%c/state"],
+// "client_ids":["%u"]} (acl: optional rules in the one-line form;
+// client_ids: optional client ids the user may use, auth.ClientIDPatterns
+// with %u the username: another one is refused with Client Identifier not
+// valid), or 204 (allow). Any other 2xx or
 // 4xx status is a denial; a 5xx status, a timeout or an unreadable answer
 // gets OnError (deny by default).
 //
@@ -107,6 +110,9 @@ type answer struct {
 	Result      string   `json:"result"`
 	IsSuperuser bool     `json:"is_superuser"`
 	ACL         []string `json:"acl"`
+	// ClientIDs, when present, are the client ids the service admits for
+	// this user (auth.ClientIDPatterns; %u is the username).
+	ClientIDs []string `json:"client_ids"`
 }
 
 type cacheKey struct {
@@ -217,7 +223,7 @@ func (a *Authenticator) withIdentity(r auth.Result, ci *auth.ConnectInfo) auth.R
 		return r
 	}
 	id := auth.NewIdentity(ci, "http")
-	id.Superuser, id.Rules = r.Identity.Superuser, r.Identity.Rules
+	id.Superuser, id.Rules, id.Principal = r.Identity.Superuser, r.Identity.Rules, ci.Username
 	r.Identity = id
 	return r
 }
@@ -239,17 +245,17 @@ func (a *Authenticator) ask(ctx context.Context, key cacheKey, ci *auth.ConnectI
 	if err != nil {
 		return a.failed(err)
 	}
-	body, _ := json.Marshal(request{
+	req := request{
 		ClientID: ci.ClientID, Username: ci.Username, Password: string(ci.Password),
 		PeerAddr: ci.RemoteAddr, PeerIP: ci.IP().String(), Protocol: "mqtt", ProtoVer: ci.ProtoVer, Listener: ci.Listener,
-	})
+	}
 	done := make(chan answered, 1)
 	go func() {
 		defer a.release(sl)
 		// Not the device's deadline: the request outlives it (see above).
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.RequestTimeout)
 		defer rcancel()
-		r, cacheable := a.post(rctx, sl, body)
+		r, cacheable := a.post(rctx, sl, &req)
 		if cacheable {
 			a.store(key, r)
 		}
@@ -265,7 +271,11 @@ func (a *Authenticator) ask(ctx context.Context, key cacheKey, ci *auth.ConnectI
 
 // post asks the service over sl; cacheable is false for service
 // failures.
-func (a *Authenticator) post(ctx context.Context, sl *slot, body []byte) (auth.Result, bool) {
+func (a *Authenticator) post(ctx context.Context, sl *slot, req *request) (auth.Result, bool) {
+	body, err := json.Marshal(req) //nolint:gosec // the password goes to the authentication service: that is the protocol
+	if err != nil {
+		return a.failed(err), false
+	}
 	status, data, err := sl.post(ctx, body)
 	switch {
 	case err != nil:
@@ -277,11 +287,12 @@ func (a *Authenticator) post(ctx context.Context, sl *slot, body []byte) (auth.R
 	case status != http.StatusOK:
 		return auth.Denied(packet.NotAuthorized, "http auth: status "+strconv.Itoa(status)), true
 	}
-	return a.decode(data)
+	return a.decode(data, req)
 }
 
-// decode reads a 200 answer.
-func (a *Authenticator) decode(data []byte) (auth.Result, bool) {
+// decode reads a 200 answer to req. An allow whose client_ids do not
+// admit req's client id is a denial (Client Identifier not valid).
+func (a *Authenticator) decode(data []byte, req *request) (auth.Result, bool) {
 	var ans answer
 	if err := json.Unmarshal(data, &ans); err != nil {
 		return a.failed(fmt.Errorf("answer: %w", err)), false
@@ -295,6 +306,14 @@ func (a *Authenticator) decode(data []byte) (auth.Result, bool) {
 				return a.failed(fmt.Errorf("answer acl: %w", err)), false
 			}
 			id.Rules = append(id.Rules, r)
+		}
+		patterns := auth.ClientIDPatterns(ans.ClientIDs)
+		if err := patterns.Validate(); err != nil {
+			return a.failed(fmt.Errorf("answer client_ids: %w", err)), false
+		}
+		id.ClientID, id.Principal = req.ClientID, req.Username
+		if r, ok := auth.CheckClientID(patterns, id, "http"); !ok {
+			return r, true
 		}
 		return auth.Allowed(id), true
 	case "deny":

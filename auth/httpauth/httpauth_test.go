@@ -65,6 +65,8 @@ func passwords(w http.ResponseWriter, req request) {
 		_ = json.NewEncoder(w).Encode(answer{Result: "allow", IsSuperuser: true})
 	case "pass":
 		_ = json.NewEncoder(w).Encode(answer{Result: "ignore"})
+	case "bound":
+		_ = json.NewEncoder(w).Encode(answer{Result: "allow", ClientIDs: []string{"%u-*", "spare"}})
 	case "204":
 		w.WriteHeader(http.StatusNoContent)
 	case "500":
@@ -281,4 +283,31 @@ func TestHTTPS(t *testing.T) {
 		require.Equal(t, auth.Allow, a.Authenticate(context.Background(), ci("close", "good")).Decision)
 	}
 	require.Equal(t, int64(3), conns.Load(), "each Connection: close answer ends its connection (the first one on the kept one)")
+}
+
+// TestClientIDs: the service's client_ids bind the user to its client ids
+// (%u is the username); the username is the principal.
+func TestClientIDs(t *testing.T) {
+	svc := newService(t, passwords)
+	a, err := New(Options{URL: svc.URL})
+	require.NoError(t, err)
+	defer a.Close()
+	tests := []struct {
+		clientID string
+		decision auth.Decision
+		code     packet.ReasonCode
+	}{
+		{"u-lock-1", auth.Allow, 0},
+		{"spare", auth.Allow, 0},
+		{"lock-1", auth.Deny, packet.ClientIdentifierNotValid},
+		{"lock-1", auth.Deny, packet.ClientIdentifierNotValid}, // from the cache
+	}
+	for _, tc := range tests {
+		r := a.Authenticate(context.Background(), ci(tc.clientID, "bound"))
+		require.Equal(t, tc.decision, r.Decision, "%s: %s", tc.clientID, r.Reason)
+		require.Equal(t, tc.code, r.Code)
+		if r.Decision == auth.Allow {
+			require.Equal(t, "http/user:u", r.Identity.Owner())
+		}
+	}
 }

@@ -46,7 +46,11 @@ type Options struct {
 	// JWKSFile is a JSON Web Key Set file; tokens name their key with
 	// "kid" (without one, every key is tried).
 	JWKSFile string
-	// ClientIDClaim names a claim that must equal the client id ("": none).
+	// ClientIDClaim names a claim that says which client ids the token
+	// admits ("": any): a string or a list of strings, each an
+	// auth.ClientIDPatterns pattern ("lock-7", "lock-*", "%u" for the
+	// subject). A token for another client id is refused with Client
+	// Identifier not valid.
 	ClientIDClaim string
 	// UsernameClaim names a claim that must equal the username ("": none).
 	UsernameClaim string
@@ -202,14 +206,12 @@ func (a *Authenticator) Authenticate(_ context.Context, ci *auth.ConnectInfo) au
 	if err != nil {
 		return auth.Denied(packet.BadUsernameOrPassword, "jwt: "+err.Error())
 	}
-	if err := a.checkBinding(claims, ci); err != nil {
+	if err := a.checkUsername(claims, ci); err != nil {
 		return auth.Denied(packet.NotAuthorized, err.Error())
 	}
-	id := auth.NewIdentity(ci, "jwt")
-	if id.Username == "" {
-		if sub, _ := claims.GetSubject(); sub != "" {
-			id.Username = sub
-		}
+	id := a.identity(claims, ci)
+	if err := a.checkClientID(claims, id); err != nil {
+		return auth.Denied(packet.ClientIdentifierNotValid, err.Error())
 	}
 	if a.opts.ACLClaim != "" {
 		rules, err := aclClaim(claims[a.opts.ACLClaim])
@@ -240,19 +242,54 @@ func (a *Authenticator) keyfunc(token *gojwt.Token) (any, error) {
 	return set, nil
 }
 
-// checkBinding applies ClientIDClaim and UsernameClaim.
-func (a *Authenticator) checkBinding(claims gojwt.MapClaims, ci *auth.ConnectInfo) error {
-	for _, b := range []struct{ claim, want, what string }{
-		{a.opts.ClientIDClaim, ci.ClientID, "client id"},
-		{a.opts.UsernameClaim, ci.Username, "username"},
-	} {
-		if b.claim == "" {
-			continue
+// identity is the identity a valid token gives: the principal is its
+// subject, else the username the token vouches for (UsernameClaim); the
+// username is what the token vouches for, and the one the client sent
+// only when the token vouches for nothing (neither sub nor
+// UsernameClaim), so that an ACL's %u never expands to a name the client
+// picked while the token names someone.
+func (a *Authenticator) identity(claims gojwt.MapClaims, ci *auth.ConnectInfo) *auth.Identity {
+	id := auth.NewIdentity(ci, "jwt")
+	sub, _ := claims.GetSubject()
+	switch {
+	case sub != "":
+		id.Username, id.Principal = sub, sub
+	case a.opts.UsernameClaim != "":
+		id.Principal = ci.Username
+	}
+	return id
+}
+
+// checkUsername applies UsernameClaim.
+func (a *Authenticator) checkUsername(claims gojwt.MapClaims, ci *auth.ConnectInfo) error {
+	if a.opts.UsernameClaim == "" {
+		return nil
+	}
+	if got, ok := claims[a.opts.UsernameClaim].(string); !ok || got != ci.Username {
+		return fmt.Errorf("jwt: claim %q does not equal the username", a.opts.UsernameClaim)
+	}
+	return nil
+}
+
+// checkClientID applies ClientIDClaim: the client id must match the
+// claim's pattern or one of its list.
+func (a *Authenticator) checkClientID(claims gojwt.MapClaims, id *auth.Identity) error {
+	if a.opts.ClientIDClaim == "" {
+		return nil
+	}
+	var patterns auth.ClientIDPatterns
+	switch v := claims[a.opts.ClientIDClaim].(type) {
+	case string:
+		patterns = auth.ClientIDPatterns{v}
+	case []any:
+		for _, item := range v {
+			if p, ok := item.(string); ok {
+				patterns = append(patterns, p)
+			}
 		}
-		got, ok := claims[b.claim].(string)
-		if !ok || got != b.want {
-			return fmt.Errorf("jwt: claim %q does not equal the %s", b.claim, b.what)
-		}
+	}
+	if len(patterns) == 0 || patterns.Validate() != nil || !patterns.Allow(id.ClientID, id.Principal) {
+		return fmt.Errorf("jwt: claim %q does not admit client id %q", a.opts.ClientIDClaim, id.ClientID)
 	}
 	return nil
 }

@@ -64,7 +64,8 @@ func TestHS256(t *testing.T) {
 	}{
 		{"valid", "lock-1", sign(t, gojwt.SigningMethodHS256, secret, "", good), auth.Allow, 0},
 		{"not a token", "lock-1", "plain password", auth.NoOpinion, 0},
-		{"wrong client id", "lock-2", sign(t, gojwt.SigningMethodHS256, secret, "", good), auth.Deny, packet.NotAuthorized},
+		{"wrong client id", "lock-2", sign(t, gojwt.SigningMethodHS256, secret, "", good), auth.Deny, packet.ClientIdentifierNotValid},
+		{"no client id claim", "lock-1", sign(t, gojwt.SigningMethodHS256, secret, "", gojwt.MapClaims{"sub": "lock-1"}), auth.Deny, packet.ClientIdentifierNotValid},
 		{"wrong secret", "lock-1", sign(t, gojwt.SigningMethodHS256, []byte("other"), "", good), auth.Deny, packet.BadUsernameOrPassword},
 		{"expired", "lock-1", sign(t, gojwt.SigningMethodHS256, secret, "", gojwt.MapClaims{"clientid": "lock-1", "exp": now.Add(-time.Hour).Unix()}), auth.Deny, packet.BadUsernameOrPassword},
 		{"not yet valid", "lock-1", sign(t, gojwt.SigningMethodHS256, secret, "", gojwt.MapClaims{"clientid": "lock-1", "nbf": now.Add(time.Hour).Unix()}), auth.Deny, packet.BadUsernameOrPassword},
@@ -176,4 +177,41 @@ func TestNew_needsOneKey(t *testing.T) {
 	require.Error(t, err)
 	_, err = New(Options{PublicKeyFile: writeFile(t, "bad.pem", []byte("nope"))})
 	require.Error(t, err)
+}
+
+// TestClientIDClaim: the claim admits client ids by pattern or list (%u is
+// the subject); the subject is the principal and the username, whatever
+// username the client sent.
+func TestClientIDClaim(t *testing.T) {
+	secret := []byte("door-lock-secret")
+	a, err := New(Options{Secret: secret, ClientIDClaim: "clientid"})
+	require.NoError(t, err)
+	tok := func(claim any) string {
+		return sign(t, gojwt.SigningMethodHS256, secret, "", gojwt.MapClaims{"clientid": claim, "sub": "lock-7"})
+	}
+	tests := []struct {
+		name     string
+		claim    any
+		clientID string
+		want     auth.Decision
+	}{
+		{"exact", "lock-7", "lock-7", auth.Allow},
+		{"pattern", "lock-*", "lock-99", auth.Allow},
+		{"pattern, other prefix", "lock-*", "gate-1", auth.Deny},
+		{"subject", "%u", "lock-7", auth.Allow},
+		{"subject, other", "%u", "lock-8", auth.Deny},
+		{"list", []string{"a", "%u-shadow"}, "lock-7-shadow", auth.Allow},
+		{"list, none", []string{"a", "b"}, "c", auth.Deny},
+		{"bad pattern", "%x", "%x", auth.Deny},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := connect(a, tc.clientID, "someone-else", tok(tc.claim))
+			require.Equal(t, tc.want, r.Decision, r.Reason)
+			if r.Decision == auth.Allow {
+				require.Equal(t, "lock-7", r.Identity.Username, "the subject, not the username the client sent")
+				require.Equal(t, "jwt/user:lock-7", r.Identity.Owner())
+			}
+		})
+	}
 }

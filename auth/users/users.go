@@ -59,6 +59,9 @@ type User struct {
 	PasswordHash string `json:"password_hash"`
 	// Superuser skips authorization (ACL) checks.
 	Superuser bool `json:"superuser,omitempty"`
+	// ClientIDs are the client ids the user may connect with
+	// (auth.ClientIDPatterns: "%u", "lock-*"); empty: Options.ClientIDs.
+	ClientIDs auth.ClientIDPatterns `json:"client_ids,omitempty"`
 }
 
 // Options configures a Store.
@@ -75,6 +78,9 @@ type Options struct {
 	CacheTTL time.Duration
 	// MaxConcurrent bounds simultaneous bcrypt checks (0: GOMAXPROCS).
 	MaxConcurrent int
+	// ClientIDs are the client ids of users that have none of their own
+	// (empty: any client id).
+	ClientIDs auth.ClientIDPatterns
 }
 
 // usersKey and usersVersion describe the users file: {"version": 1,
@@ -121,6 +127,9 @@ func Open(opts Options) (*Store, error) {
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = runtime.GOMAXPROCS(0)
 	}
+	if err := opts.ClientIDs.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: client_ids: %w", ErrInvalid, err)
+	}
 	s := &Store{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), static: map[string]User{},
 		file: map[string]User{}, cache: map[string]cached{}, compare: bcrypt.CompareHashAndPassword}
 	_, _ = rand.Read(s.key[:])
@@ -144,6 +153,9 @@ func Open(opts Options) (*Store, error) {
 func checkUser(u User) error {
 	if u.Username == "" {
 		return fmt.Errorf("%w: empty username", ErrInvalid)
+	}
+	if err := u.ClientIDs.Validate(); err != nil {
+		return fmt.Errorf("%w: user %q: client_ids: %w", ErrInvalid, u.Username, err)
 	}
 	if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
 		return fmt.Errorf("%w: user %q: password_hash is not a bcrypt hash: %w", ErrInvalid, u.Username, err)
@@ -225,7 +237,9 @@ func (s *Store) lookup(name string) (User, bool) {
 
 // Authenticate implements auth.Authenticator: NoOpinion for a client
 // without a username or with one the store does not know, Allow for the
-// right password, Deny (bad username or password) otherwise.
+// right password and a client id the user may use (its ClientIDs, else
+// Options.ClientIDs; Deny with Client Identifier not valid otherwise),
+// Deny (bad username or password) for a wrong password.
 func (s *Store) Authenticate(ctx context.Context, ci *auth.ConnectInfo) auth.Result {
 	if ci.Username == "" {
 		return auth.Pass
@@ -239,7 +253,14 @@ func (s *Store) Authenticate(ctx context.Context, ci *auth.ConnectInfo) auth.Res
 		return auth.Denied(packet.BadUsernameOrPassword, "wrong password for user "+u.Username)
 	}
 	id := auth.NewIdentity(ci, "users")
-	id.Superuser = u.Superuser
+	id.Superuser, id.Principal = u.Superuser, u.Username
+	patterns := u.ClientIDs
+	if len(patterns) == 0 {
+		patterns = s.opts.ClientIDs
+	}
+	if r, ok := auth.CheckClientID(patterns, id, "users"); !ok {
+		return r
+	}
 	return auth.Allowed(id)
 }
 
@@ -312,10 +333,20 @@ func (s *Store) cached(name string, mac [sha256.Size]byte) bool {
 	return ok && hmac.Equal(c.mac[:], mac[:]) && time.Now().Before(c.until)
 }
 
-// Add creates or replaces a file user with a bcrypt hash of password.
+// Add creates or replaces a file user with a bcrypt hash of password
+// (AddUser without client id patterns).
 func (s *Store) Add(username, password string, superuser bool) error {
+	return s.AddUser(username, password, superuser, nil)
+}
+
+// AddUser creates or replaces a file user with a bcrypt hash of password
+// and the client ids it may use (nil: the store's default).
+func (s *Store) AddUser(username, password string, superuser bool, clientIDs auth.ClientIDPatterns) error {
 	if username == "" || password == "" {
 		return fmt.Errorf("%w: username and password must not be empty", ErrInvalid)
+	}
+	if err := clientIDs.Validate(); err != nil {
+		return fmt.Errorf("%w: client_ids: %w", ErrInvalid, err)
 	}
 	if _, ok := s.static[username]; ok {
 		return fmt.Errorf("%w: %q", ErrReadOnly, username)
@@ -325,7 +356,7 @@ func (s *Store) Add(username, password string, superuser bool) error {
 		return fmt.Errorf("users: hash: %w", err)
 	}
 	return s.update(func(m map[string]User) error {
-		m[username] = User{Username: username, PasswordHash: string(hash), Superuser: superuser}
+		m[username] = User{Username: username, PasswordHash: string(hash), Superuser: superuser, ClientIDs: clientIDs}
 		return nil
 	})
 }

@@ -168,3 +168,32 @@ type allowAuthenticator struct{}
 func (allowAuthenticator) Authenticate(_ context.Context, ci *auth.ConnectInfo) auth.Result {
 	return auth.Allowed(auth.NewIdentity(ci, "test"))
 }
+
+// TestStore_clientIDs: a user may connect only with the client ids of its
+// patterns, or of the store's default when it has none.
+func TestStore_clientIDs(t *testing.T) {
+	s, err := Open(Options{Cost: bcrypt.MinCost, ClientIDs: auth.ClientIDPatterns{"%u"}})
+	require.NoError(t, err)
+	require.NoError(t, s.AddUser("backend", "pw", false, auth.ClientIDPatterns{"backend-*"}))
+	require.NoError(t, s.Add("lock-a", "pw", false))
+	require.ErrorIs(t, s.AddUser("x", "pw", false, auth.ClientIDPatterns{"%q"}), ErrInvalid)
+	tests := []struct {
+		user, clientID string
+		decision       auth.Decision
+		code           packet.ReasonCode
+	}{
+		{"lock-a", "lock-a", auth.Allow, 0},
+		{"lock-a", "lock-b", auth.Deny, packet.ClientIdentifierNotValid},
+		{"backend", "backend-1", auth.Allow, 0},
+		{"backend", "backend", auth.Deny, packet.ClientIdentifierNotValid},
+	}
+	for _, tc := range tests {
+		r := s.Authenticate(context.Background(), &auth.ConnectInfo{ClientID: tc.clientID, Username: tc.user, Password: []byte("pw")})
+		require.Equal(t, tc.decision, r.Decision, "%s as %s: %s", tc.user, tc.clientID, r.Reason)
+		require.Equal(t, tc.code, r.Code)
+		if r.Decision == auth.Allow {
+			require.Equal(t, "users/user:"+tc.user, r.Identity.Owner())
+		}
+	}
+	require.Equal(t, auth.ClientIDPatterns{"backend-*"}, s.List()[0].ClientIDs)
+}

@@ -27,8 +27,19 @@ type aclAnswer struct {
 	// Decision is the chain's answer: allow, deny, or no_opinion (no
 	// authorizer in force: allowed).
 	Decision string `json:"decision"`
-	// Reason says why, when the answer does not come from the ACL.
+	// Reason says why, when the answer does not come from the ACL, or
+	// what a partly readable subscription means.
 	Reason string `json:"reason,omitempty"`
+	// Read is, for subscribe, what the client may read of the topics the
+	// filter can match: all, some (each message is checked) or none (the
+	// SUBSCRIBE is refused).
+	Read string `json:"read,omitempty"`
+}
+
+// filterAccesser is the read-access question of auth.AuthzChain (and of
+// the authorizers that wrap one).
+type filterAccesser interface {
+	FilterAccess(ctx context.Context, id *auth.Identity, filter string) auth.Access
 }
 
 // aclCheck answers POST /api/v1/acl/check with the ACL in force (the same
@@ -68,11 +79,28 @@ func (a *API) aclCheck(w http.ResponseWriter, r *http.Request) error {
 		authz = a.o.ACL()
 	}
 	d := auth.NoOpinion
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if fa, ok := authz.(filterAccesser); ok && action == auth.ActionSubscribe {
+		writeJSON(w, http.StatusOK, readAnswer(fa.FilterAccess(ctx, id, b.Topic)))
+		return nil
+	}
 	if authz != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
 		d = authz.Authorize(ctx, id, action, b.Topic)
 	}
 	writeJSON(w, http.StatusOK, aclAnswer{Allowed: d != auth.Deny, Decision: d.String()})
 	return nil
+}
+
+// readAnswer is the verdict on a subscription: refused only when it can
+// match nothing readable.
+func readAnswer(a auth.Access) aclAnswer {
+	ans := aclAnswer{Allowed: a != auth.ReadNone, Decision: auth.Allow.String(), Read: a.String()}
+	switch a {
+	case auth.ReadNone:
+		ans.Decision = auth.Deny.String()
+	case auth.ReadSome:
+		ans.Reason = "some topics the filter matches may not be read: each message is checked"
+	}
+	return ans
 }

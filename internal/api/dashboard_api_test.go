@@ -218,8 +218,14 @@ func (d denyTopic) Authorize(_ context.Context, _ *auth.Identity, a auth.Action,
 }
 
 func TestACLCheck(t *testing.T) {
+	rules, err := auth.ParseRules("deny subscribe devices/secret")
+	require.NoError(t, err)
+	acl, err := auth.NewACL(rules)
+	require.NoError(t, err)
 	e := newEnv(t, func(o *api.Options) {
-		o.ACL = func() auth.Authorizer { return &auth.AuthzChain{Authorizers: []auth.Authorizer{denyTopic("secret")}} }
+		o.ACL = func() auth.Authorizer {
+			return &auth.AuthzChain{Authorizers: []auth.Authorizer{denyTopic("secret"), acl}}
+		}
 	})
 	tests := []struct {
 		name, body string
@@ -229,6 +235,8 @@ func TestACLCheck(t *testing.T) {
 		{"denied by the ACL", `{"client_id":"c","action":"publish","topic":"secret"}`, 200, false},
 		{"allowed", `{"client_id":"c","action":"publish","topic":"open"}`, 200, true},
 		{"subscribe allowed", `{"client_id":"c","action":"subscribe","topic":"secret"}`, 200, true},
+		{"subscribe, deny rule overlaps", `{"client_id":"c","action":"subscribe","topic":"#"}`, 200, true},
+		{"subscribe, deny rule covers", `{"client_id":"c","action":"subscribe","topic":"devices/secret"}`, 200, false},
 		{"$-topics refused", `{"client_id":"c","action":"publish","topic":"$SYS/x"}`, 200, false},
 		{"bad action", `{"client_id":"c","action":"read","topic":"x"}`, 400, false},
 		{"bad ip", `{"action":"publish","topic":"x","ip":"nope"}`, 400, false},

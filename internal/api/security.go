@@ -19,7 +19,7 @@ type BanManager interface {
 
 // UserManager is the built-in user store; *users.Store implements it.
 type UserManager interface {
-	Add(username, password string, superuser bool) error
+	AddUser(username, password string, superuser bool, clientIDs auth.ClientIDPatterns) error
 	Remove(username string) error
 	List() []users.User
 	IsStatic(username string) bool
@@ -212,6 +212,9 @@ type userJSON struct {
 	// Source is "config" (auth.users.static, read-only) or "file" (the
 	// users file: the API and `iothub users`).
 	Source string `json:"source"`
+	// ClientIDs are the client ids the user may connect with (empty: the
+	// store's default, auth.users.client_ids).
+	ClientIDs []string `json:"client_ids,omitempty"`
 }
 
 func toUserJSON(m UserManager, u users.User) userJSON {
@@ -219,7 +222,7 @@ func toUserJSON(m UserManager, u users.User) userJSON {
 	if m.IsStatic(u.Username) {
 		src = "config"
 	}
-	return userJSON{Username: u.Username, Superuser: u.Superuser, Source: src}
+	return userJSON{Username: u.Username, Superuser: u.Superuser, Source: src, ClientIDs: u.ClientIDs}
 }
 
 // userList is the answer of GET /api/v1/users.
@@ -246,10 +249,12 @@ type userBody struct {
 	Username  string `json:"username"`
 	Password  string `json:"password"`
 	Superuser bool   `json:"superuser"`
+	// ClientIDs are client id patterns ("%u", "lock-*").
+	ClientIDs []string `json:"client_ids"`
 }
 
 // addUser answers POST /api/v1/users: it creates the user (201) or
-// replaces its password and superuser flag (200).
+// replaces its password, superuser flag and client ids (200).
 func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 	m, err := a.userManager()
 	if err != nil {
@@ -264,6 +269,8 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 		return badField("username", "must not be empty")
 	case b.Password == "":
 		return badField("password", "must not be empty")
+	case auth.ClientIDPatterns(b.ClientIDs).Validate() != nil:
+		return badField("client_ids", "%v", auth.ClientIDPatterns(b.ClientIDs).Validate())
 	case m.IsStatic(b.Username):
 		return errorf(http.StatusForbidden, CodeUserReadOnly, "user %q is defined in the configuration file (auth.users.static)", b.Username)
 	}
@@ -271,7 +278,7 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 	for _, u := range m.List() {
 		existed = existed || u.Username == b.Username
 	}
-	if err := m.Add(b.Username, b.Password, b.Superuser); err != nil {
+	if err := m.AddUser(b.Username, b.Password, b.Superuser, b.ClientIDs); err != nil {
 		return userError(err, b.Username)
 	}
 	status := http.StatusCreated
@@ -279,7 +286,7 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 		status = http.StatusOK
 	}
 	a.log.Info("user added through the API", "username", b.Username, "superuser", b.Superuser, "replaced", existed)
-	writeJSON(w, status, userJSON{Username: b.Username, Superuser: b.Superuser, Source: "file"})
+	writeJSON(w, status, userJSON{Username: b.Username, Superuser: b.Superuser, Source: "file", ClientIDs: b.ClientIDs})
 	return nil
 }
 

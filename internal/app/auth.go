@@ -39,6 +39,10 @@ func newSecurity(cfg config.Config, bans *auth.BanList, devices auth.Authenticat
 	if len(a.Chain) > 0 {
 		chain.AllowAnonymous = a.AllowAnonymous
 	}
+	if t := a.Throttle; t.Enabled && len(a.Chain) > 0 { // nothing to guess without authenticators
+		chain.Throttle = &auth.Throttle{UsernameBurst: t.UsernameFailures, UsernameEvery: t.UsernameEvery.D(),
+			AddressBurst: t.AddressFailures, AddressEvery: t.AddressEvery.D(), Familiar: t.FamiliarFor.D()}
+	}
 	if a.Ban.MaxFailures > 0 {
 		chain.Failures = &auth.FailureTracker{MaxFailures: a.Ban.MaxFailures, Window: a.Ban.Window.D(),
 			BanFor: a.Ban.BanFor.D(), Bans: sec.bans}
@@ -93,7 +97,7 @@ func (sec *security) authenticator(name string, cfg config.Config) (auth.Authent
 		sec.http = an
 		return an, nil
 	case "cert":
-		return auth.CertAuthenticator{}, nil
+		return auth.CertAuthenticator{ClientIDs: a.Cert.ClientIDs}, nil
 	case "devices":
 		if !cfg.Devices.Enabled || sec.devices == nil {
 			return nil, fmt.Errorf("devices: the device registry is off (devices.enabled: false)")
@@ -116,13 +120,14 @@ func openUsers(cfg config.Config) (*users.Store, error) {
 	u := cfg.Auth.Users
 	static := make([]users.User, len(u.Static))
 	for i, s := range u.Static {
-		static[i] = users.User{Username: s.Username, PasswordHash: s.PasswordHash, Superuser: s.Superuser}
+		static[i] = users.User{Username: s.Username, PasswordHash: s.PasswordHash, Superuser: s.Superuser, ClientIDs: s.ClientIDs}
 	}
 	ttl := u.CacheTTL.D()
 	if ttl == 0 {
 		ttl = -1 // config 0 means never cache
 	}
-	store, err := users.Open(users.Options{Path: usersPath(cfg), Static: static, Cost: u.BcryptCost, CacheTTL: ttl})
+	store, err := users.Open(users.Options{Path: usersPath(cfg), Static: static, Cost: u.BcryptCost, CacheTTL: ttl,
+		ClientIDs: u.ClientIDs})
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
@@ -174,6 +179,7 @@ func (sec *security) apply(o *broker.Options, cfg config.Config) {
 	o.Authenticator = sec.authn
 	o.Authorizer = sec.authz
 	o.DisconnectOnDeny = cfg.Auth.ACL.DisconnectOnDeny
+	o.AllowSessionTakeover = !cfg.Auth.SessionOwnership
 	o.RateLimits = rateLimits(cfg.Limits)
 }
 
@@ -219,6 +225,7 @@ func (a *App) ReloadSecurity(next config.Config) error {
 	}
 	a.sec.Store(sec)
 	a.broker.SetAuth(sec.authn, sec.authz)
+	a.broker.SetAllowSessionTakeover(!next.Auth.SessionOwnership)
 	a.broker.SetRateLimits(rateLimits(next.Limits))
 	old.close()
 	return nil

@@ -9,12 +9,17 @@ import (
 	"os"
 	"strings"
 
+	"github.com/iothub-dev/iothub/auth"
+
 	"github.com/iothub-dev/iothub/auth/users"
 	"github.com/iothub-dev/iothub/config"
 )
 
 const usersUsage = `Usage:
-  iothub users add NAME [--superuser]   add or replace a user; the password is read from stdin
+  iothub users add NAME [--superuser] [--client-id PATTERN]...
+                                        add or replace a user; the password is read from stdin;
+                                        --client-id (repeatable) binds it to client ids
+                                        ("%u": its own name, "lock-*")
   iothub users remove NAME              remove a user
   iothub users list                     list users (config file users are marked)
   iothub users hash                     print a bcrypt hash of the password read from stdin,
@@ -38,6 +43,11 @@ func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", os.Getenv("IOTHUB_CONFIG"), "config file (YAML)")
 	dataDir := fs.String("data-dir", "", "data directory (config key data_dir)")
 	superuser := fs.Bool("superuser", false, "the user skips the ACL (add)")
+	var clientIDs auth.ClientIDPatterns
+	fs.Func("client-id", "a client id the user may connect with, %u its name, * any run (add; repeatable)", func(p string) error {
+		clientIDs = append(clientIDs, p)
+		return clientIDs.Validate()
+	})
 	dashboard := fs.Bool("dashboard", false, "manage the web dashboard's users")
 	fs.Usage = func() { fmt.Fprint(stderr, usersUsage) }
 	if err := fs.Parse(args[1:]); err != nil {
@@ -63,17 +73,26 @@ func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "iothub: %v\n", err)
 		return exitFail
 	}
-	return runUsers(store, sub, fs.Args(), *superuser, stdin, stdout, stderr)
+	return runUsers(store, sub, fs.Args(), userFlags{*superuser, clientIDs}, stdin, stdout, stderr)
+}
+
+// userFlags are the flags of `iothub users add`.
+type userFlags struct {
+	superuser bool
+	clientIDs auth.ClientIDPatterns
 }
 
 // runUsers runs one subcommand on store.
-func runUsers(store *users.Store, sub string, args []string, superuser bool, stdin io.Reader, stdout, stderr io.Writer) int {
+func runUsers(store *users.Store, sub string, args []string, f userFlags, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch {
 	case sub == "list" && len(args) == 0:
 		for _, u := range store.List() {
 			line := u.Username
 			if u.Superuser {
 				line += "\tsuperuser"
+			}
+			if len(u.ClientIDs) > 0 {
+				line += "\tclient ids " + strings.Join(u.ClientIDs, ",")
 			}
 			if store.IsStatic(u.Username) {
 				line += "\t(config file)"
@@ -84,7 +103,7 @@ func runUsers(store *users.Store, sub string, args []string, superuser bool, std
 	case sub == "add" && len(args) == 1:
 		pw, err := readPassword(stdin)
 		if err == nil {
-			err = store.Add(args[0], pw, superuser)
+			err = store.AddUser(args[0], pw, f.superuser, f.clientIDs)
 		}
 		return usersReport(err, stdout, stderr, "user "+args[0]+" saved")
 	case sub == "remove" && len(args) == 1:

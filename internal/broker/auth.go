@@ -10,7 +10,6 @@ import (
 	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/logging"
 	"github.com/iothub-dev/iothub/mqtt/packet"
-	"github.com/iothub-dev/iothub/mqtt/topic"
 )
 
 // This file connects the broker to package auth: authentication at
@@ -20,9 +19,13 @@ import (
 // security is the Server's authentication, authorization and rate-limit
 // state; everything in it is swapped atomically on reload.
 type security struct {
-	hooks   atomic.Pointer[authHooks]
-	limits  atomic.Pointer[rateState]
-	denyLog logging.Limiter
+	hooks  atomic.Pointer[authHooks]
+	limits atomic.Pointer[rateState]
+	// takeover is Options.AllowSessionTakeover, changed by
+	// SetAllowSessionTakeover; ownerLog rate-limits refused takeovers.
+	takeover atomic.Bool
+	ownerLog logging.Limiter
+	denyLog  logging.Limiter
 	// authLog and refuseLog rate-limit the lines of failed logins and
 	// refused CONNECTs: a flood of them must not flood the log.
 	authLog, refuseLog logging.Limiter
@@ -38,6 +41,20 @@ type authHooks struct {
 func (sec *security) init(o *Options) {
 	sec.hooks.Store(&authHooks{authn: o.Authenticator, authz: o.Authorizer, gen: 1})
 	sec.limits.Store(newRateState(o.RateLimits))
+	sec.takeover.Store(o.AllowSessionTakeover)
+}
+
+// SetAllowSessionTakeover changes Options.AllowSessionTakeover at run time:
+// it applies to the next CONNECT.
+func (s *Server) SetAllowSessionTakeover(allow bool) { s.sec.takeover.Store(allow) }
+
+// ownerRefused answers a CONNECT whose client id's session belongs to
+// another identity: Not authorized, counted and logged (rate-limited).
+func (c *conn) ownerRefused(cp *connectParams, owner string) {
+	c.s.stats.sessionOwnerRefused.Add(1)
+	c.s.sec.ownerLog.Warn(c.logger(), "session takeover refused: the session belongs to another identity",
+		"client_id", cp.clientID, "identity", c.auth.id.Owner(), "owner", owner)
+	c.refuse(c.connackCode(packet.NotAuthorized))
 }
 
 // SetAuth replaces the authenticator and the authorizer (nil: allow all) at
@@ -62,7 +79,7 @@ type aclKey struct {
 type authState struct {
 	id    *auth.Identity
 	gen   uint64
-	cache map[aclKey]bool
+	cache map[aclKey]uint8 // publish: 1 allowed, 0 not; subscribe: auth.Access
 }
 
 // connectInfo describes c and its CONNECT for the authenticator.
@@ -134,19 +151,46 @@ func (c *conn) connackCode(code packet.ReasonCode) packet.ReasonCode {
 	switch code {
 	case packet.BadUsernameOrPassword:
 		return packet.V311BadUsernameOrPassword
+	case packet.ClientIdentifierNotValid:
+		return packet.V311IdentifierRejected
+	case packet.ConnectionRateExceeded:
+		return packet.V311ServerUnavailable
 	case packet.ServerUnavailable, packet.ServerBusy:
 		return packet.V311ServerUnavailable
 	}
 	return packet.V311NotAuthorized
 }
 
-// authorize reports whether c's identity may publish to the topic name or
-// subscribe to the filter ($share/group/ removed), through the cache.
+// authorize reports whether c's identity may publish to the topic name,
+// through the cache.
 func (c *conn) authorize(action auth.Action, name string) bool {
+	return c.decide(action, name, func(h *authHooks) uint8 {
+		if h.authz.Authorize(context.Background(), c.auth.id, action, name) == auth.Allow {
+			return 1
+		}
+		return 0
+	}) == 1
+}
+
+// subscribeAccess says what c's identity may read of the topics filter can
+// match ($share/group/ removed; readacl.go), through the cache.
+func (c *conn) subscribeAccess(filter string) auth.Access {
+	return auth.Access(c.decide(auth.ActionSubscribe, filter, func(h *authHooks) uint8 {
+		return uint8(filterAccess(h, c.auth.id, filter))
+	}))
+}
+
+// decide answers for (action, name) from the connection's cache, or asks
+// compute and remembers its answer; without an authorizer it answers
+// allowed (1, auth.ReadAll: both 0 would be wrong, see the callers).
+func (c *conn) decide(action auth.Action, name string, compute func(*authHooks) uint8) uint8 {
 	hooks := c.s.sec.hooks.Load()
 	if hooks.authz == nil {
 		c.emitAuthz(action, name, true, false, "default") // events_client.go
-		return true
+		if action == auth.ActionPublish {
+			return 1
+		}
+		return uint8(auth.ReadAll)
 	}
 	st := &c.auth
 	if st.gen != hooks.gen || len(st.cache) >= aclCacheSize {
@@ -154,23 +198,27 @@ func (c *conn) authorize(action auth.Action, name string) bool {
 		clear(st.cache)
 	}
 	key := aclKey{action, name}
-	if ok, hit := st.cache[key]; hit {
-		c.emitAuthz(action, name, ok, true, "cache")
-		return ok
+	if v, hit := st.cache[key]; hit {
+		c.emitAuthz(action, name, decisionAllows(action, v), true, "cache")
+		return v
 	}
-	if action == auth.ActionSubscribe && strings.HasPrefix(name, topic.SharePrefix) {
-		if _, inner, err := topic.SplitShare(name); err == nil {
-			name = inner
-		}
-	}
-	ok := hooks.authz.Authorize(context.Background(), st.id, action, name) == auth.Allow
+	v := compute(hooks)
 	if st.cache == nil {
-		st.cache = make(map[aclKey]bool, 8)
+		st.cache = make(map[aclKey]uint8, 8)
 	}
 	key.topic = strings.Clone(key.topic) // the topic may alias a packet buffer
-	st.cache[key] = ok
-	c.emitAuthz(action, key.topic, ok, false, "acl")
-	return ok
+	st.cache[key] = v
+	c.emitAuthz(action, key.topic, decisionAllows(action, v), false, "acl")
+	return v
+}
+
+// decisionAllows reports whether a cached decision v of action lets the
+// client go on: a publish allowed, a subscription that can read something.
+func decisionAllows(action auth.Action, v uint8) bool {
+	if action == auth.ActionPublish {
+		return v == 1
+	}
+	return auth.Access(v) != auth.ReadNone
 }
 
 // denied counts and logs (at most once a second) a refused action.
@@ -202,14 +250,15 @@ func (c *conn) publishDenied(p *packet.Publish) error {
 	return nil
 }
 
-// maySubscribe reports whether c may subscribe to filter; a refusal is
+// maySubscribe says what c may read through a subscription to filter; a
+// filter that can match nothing it may read (auth.ReadNone) is refused,
 // counted and logged.
-func (c *conn) maySubscribe(filter string) bool {
-	if c.authorize(auth.ActionSubscribe, filter) {
-		return true
+func (c *conn) maySubscribe(filter string) auth.Access {
+	a := c.subscribeAccess(filter)
+	if a == auth.ReadNone {
+		c.denied(auth.ActionSubscribe, filter)
 	}
-	c.denied(auth.ActionSubscribe, filter)
-	return false
+	return a
 }
 
 // mayPublish reports whether c may publish to p's topic.

@@ -33,22 +33,29 @@ deny all #
 // "pw") and backend ("pw"), with the door-lock ACL and the given ban list.
 func secureBroker(t *testing.T, bans *auth.BanList, configure func(*broker.Options)) (*broker.Server, string) {
 	t.Helper()
+	return testutil.StartBroker(t, withSecurity(t, doorLockRules, bans, configure))
+}
+
+// withSecurity configures the users lock-a, lock-b and backend (password
+// "pw"), the ACL rules (default deny) and the ban list, then configure.
+func withSecurity(t *testing.T, rules string, bans *auth.BanList, configure func(*broker.Options)) func(*broker.Options) {
+	t.Helper()
 	store, err := users.Open(users.Options{Cost: bcrypt.MinCost})
 	require.NoError(t, err)
 	for _, u := range []string{"lock-a", "lock-b", "backend"} {
 		require.NoError(t, store.Add(u, "pw", false))
 	}
-	rules, err := auth.ParseRules(doorLockRules)
+	parsed, err := auth.ParseRules(rules)
 	require.NoError(t, err)
-	acl, err := auth.NewACL(rules)
+	acl, err := auth.NewACL(parsed)
 	require.NoError(t, err)
-	return testutil.StartBroker(t, func(o *broker.Options) {
+	return func(o *broker.Options) {
 		o.Authenticator = &auth.AuthnChain{Authenticators: []auth.Authenticator{store}, Bans: bans}
-		o.Authorizer = &auth.AuthzChain{Authorizers: []auth.Authorizer{acl}, Default: auth.Deny}
+		o.Authorizer = &auth.AuthzChain{Authorizers: []auth.Authorizer{auth.IdentityRules{}, acl}, Default: auth.Deny}
 		if configure != nil {
 			configure(o)
 		}
-	})
+	}
 }
 
 func withLogin(user, pass string) func(*paho.Connect) {
@@ -65,10 +72,13 @@ func TestAuth_doorLockV5(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// devices/B/command can match nothing lock A may read: refused.
+	// devices/+/command matches its own commands too: granted, and only
+	// those are delivered (below).
 	sa, err := lockA.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
 		{Topic: "devices/A/command", QoS: 1}, {Topic: "devices/B/command", QoS: 1}, {Topic: "devices/+/command", QoS: 1}}})
 	require.Error(t, err, "paho reports the refused filters")
-	require.Equal(t, []byte{1, byte(packet.NotAuthorized), byte(packet.NotAuthorized)}, sa.Reasons)
+	require.Equal(t, []byte{1, byte(packet.NotAuthorized), 1}, sa.Reasons)
 	sa = backend.subscribe(t, paho.SubscribeOptions{Topic: "devices/+/state", QoS: 1})
 	require.Equal(t, []byte{1}, sa.Reasons)
 
@@ -82,13 +92,15 @@ func TestAuth_doorLockV5(t *testing.T) {
 	got := backend.next(t)
 	require.Equal(t, "devices/A/state", got.Topic)
 
-	// The backend's command reaches lock A.
+	// The backend's command reaches lock A, lock B's does not.
+	backend.publish(t, &paho.Publish{Topic: "devices/B/command", QoS: 1, Payload: []byte(`{"action":"unlock"}`)})
 	backend.publish(t, &paho.Publish{Topic: "devices/A/command", QoS: 1, Payload: []byte(`{"action":"unlock"}`)})
 	require.Equal(t, "devices/A/command", lockA.next(t).Topic)
 
 	st := s.Stats()
 	require.Equal(t, uint64(1), st.AuthzDeniedPublish)
-	require.Equal(t, uint64(2), st.AuthzDeniedSubscribe)
+	require.Equal(t, uint64(1), st.AuthzDeniedSubscribe)
+	require.Equal(t, uint64(1), st.AuthzDeniedRead, "lock B's command, not delivered through devices/+/command")
 	require.Equal(t, uint64(2), st.AuthSucceeded)
 }
 

@@ -3,10 +3,13 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/iothub-dev/iothub/auth"
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/mqtt/topic"
@@ -33,7 +36,11 @@ type Cluster interface {
 	// Claim makes this node the owner of clientID cluster-wide before its
 	// CONNECT is accepted, and takes the session from the node that held
 	// it: state is what that node's TakeSession returned, or the record
-	// last given to Save when that node is gone (nil: none).
+	// last given to Save when that node is gone (nil: none). The record's
+	// "owner" names the identity that owns the session (clusterRecord): a
+	// claim for a session registered to another owner fails, changing
+	// nothing, with an error wrapping auth.ErrSessionOwned, unless the
+	// record says "takeover".
 	// done must be called once the session is open here; until then a
 	// claim from another node waits. An error refuses the CONNECT
 	// (Server unavailable): ownership could not be established. It
@@ -80,15 +87,17 @@ const claimTimeout = 10 * time.Second
 
 // claim establishes cp's client id as this node's cluster-wide, taking the
 // session from another node if one held it. Without a cluster it does
-// nothing.
-func (c *conn) claim(cp *connectParams) (func(), packet.ReasonCode) {
+// nothing. A refusal (not Success) has been answered when owned is set:
+// the session belongs to another identity (auth.ErrSessionOwned).
+func (c *conn) claim(cp *connectParams) (done func(), code packet.ReasonCode, owned bool) {
 	cl := c.s.cluster()
 	if cl == nil {
-		return func() {}, packet.Success
+		return func() {}, packet.Success, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
-	rec := clusterRecord{Session: sessionRecord{Proto: byte(c.version), Expiry: cp.expiry, Username: cp.username}}
+	rec := clusterRecord{Session: sessionRecord{Proto: byte(c.version), Expiry: cp.expiry, Username: cp.username},
+		Owner: c.auth.id.Owner(), Takeover: c.s.sec.takeover.Load()}
 	if cp.will != nil {
 		if b, err := appendMessage(nil, cp.will); err == nil {
 			rec.Will, rec.WillDelay = b, cp.willDelay
@@ -96,12 +105,16 @@ func (c *conn) claim(cp *connectParams) (func(), packet.ReasonCode) {
 	}
 	b, _ := json.Marshal(rec)
 	state, done, err := cl.Claim(ctx, cp.clientID, b)
+	if errors.Is(err, auth.ErrSessionOwned) { // the session lives on another node
+		c.ownerRefused(cp, err.Error())
+		return nil, packet.NotAuthorized, true
+	}
 	if err != nil {
 		c.logger().Warn("connection refused: cluster-wide ownership not established", "client_id", cp.clientID, "error", err)
-		return nil, pick(c.version == packet.V5, packet.ServerUnavailable, packet.V311ServerUnavailable)
+		return nil, pick(c.version == packet.V5, packet.ServerUnavailable, packet.V311ServerUnavailable), false
 	}
 	cp.imported = state
-	return done, packet.Success
+	return done, packet.Success, false
 }
 
 // releaseSession tells the cluster that clientID's session ended here.
@@ -188,7 +201,7 @@ func (s *Server) DeliverShared(m *msg.Message, filter string, after func(error))
 		s.subs.Match(m.Topic, ms)
 		for _, g := range ms.Shared {
 			if g.Name() == group && g.Filter() == inner {
-				ok = s.deliverShared(m, g, false, nil) == accepted
+				ok = s.deliverShared(m, g, false, nil, s.readHooks()) == accepted
 				break
 			}
 		}

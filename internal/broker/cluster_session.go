@@ -76,7 +76,7 @@ func (s *Server) HasSession(clientID string) (exists, connected bool) {
 
 func (ss *Session) exportLocked() sessionExport {
 	exp := sessionExport{Session: sessionRecord{
-		Proto: byte(ss.version), Expiry: ss.expiry, Username: ss.usernameUnlocked(),
+		Proto: byte(ss.version), Expiry: ss.expiry, Username: ss.usernameUnlocked(), Owner: ss.owner,
 		ConnectedAt: ss.connectedAt, DisconnectedAt: ss.disconnectedAt,
 	}}
 	for _, sub := range ss.subs {
@@ -115,6 +115,7 @@ func (s *Server) importLocked(ss *Session, b []byte) error {
 	if err := json.Unmarshal(b, &exp); err != nil {
 		return fmt.Errorf("imported session: %w", err)
 	}
+	ss.owner = exp.Session.Owner
 	for _, sr := range exp.Session.Subs {
 		sub := &subscription{sess: ss, filter: sr.Filter, subID: sr.SubID, opts: packet.Subscription{
 			Filter: sr.Filter, QoS: sr.QoS, NoLocal: sr.NoLocal,
@@ -197,6 +198,11 @@ func (ss *Session) storeImportedLocked() {
 // another node can adopt it when this one is lost: the session record
 // (subscriptions, expiry) and the will of its current connection.
 type clusterRecord struct {
+	// Owner is the identity that owns the session (auth.Identity.Owner);
+	// the cluster refuses a claim naming another owner unless Takeover is
+	// set (Options.AllowSessionTakeover).
+	Owner     string        `json:"owner,omitempty"`
+	Takeover  bool          `json:"takeover,omitempty"`
 	Session   sessionRecord `json:"session"`
 	Will      []byte        `json:"will,omitempty"` // a message block (persist_record.go)
 	WillDelay uint32        `json:"will_delay,omitempty"`
@@ -205,7 +211,8 @@ type clusterRecord struct {
 
 // clusterRecordLocked encodes ss and the will of c (nil: no connection).
 func (ss *Session) clusterRecordLocked(c *conn) []byte {
-	rec := clusterRecord{Session: sessionRecord{Proto: byte(ss.version), Expiry: ss.expiry, Username: ss.usernameUnlocked()}}
+	rec := clusterRecord{Owner: ss.owner, Session: sessionRecord{Proto: byte(ss.version), Expiry: ss.expiry,
+		Username: ss.usernameUnlocked(), Owner: ss.owner}}
 	for _, sub := range ss.subs {
 		o := sub.opts
 		rec.Session.Subs = append(rec.Session.Subs, subRecord{Filter: sub.filter, QoS: o.QoS, NoLocal: o.NoLocal,

@@ -184,7 +184,8 @@ func (s *Server) SendToClient(ctx context.Context, clientID string, m *msg.Messa
 		})
 	}
 	w := newCommandWaiter()
-	out := ss.deliverCommand(delivery{m: m, qos: m.QoS, retain: m.Retain, notify: w})
+	// A command reaches the client only on a topic it may read (readacl.go).
+	out := ss.deliverCommand(delivery{m: m, qos: m.QoS, retain: m.Retain, notify: w, checkRead: true})
 	return out, w.ch, nil
 }
 
@@ -224,6 +225,9 @@ func (ss *Session) deliverCommand(d delivery) Outcome {
 	switch {
 	case ss.removed:
 		return OutcomeNoSession
+	case d.checkRead && !ss.mayReadLocked(d.m.Topic): // readacl.go
+		ss.readDeniedLocked(d)
+		return OutcomeDropped
 	case d.m.Expired(ss.s.clock.Now()):
 		ss.s.drop(ss, d, DropExpired)
 		return OutcomeDropped

@@ -75,13 +75,23 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	c.clientAliasMax = p.Properties.TopicAliasMaximum
 	c.will, c.willDelay = cp.will, cp.willDelay
 	c.username = cp.username
-	done, code := c.claim(&cp) // cluster.go
-	if code != packet.Success {
-		c.refuse(code)
+	if owner, ok := c.s.mayOwn(c, cp.clientID); !ok { // takeover.go
+		c.ownerRefused(&cp, owner)
 		return nil
 	}
-	c.s.openSession(c, &cp)
+	done, code, owned := c.claim(&cp) // cluster.go
+	if code != packet.Success {
+		if !owned { // an owned session's refusal is answered already
+			c.refuse(code)
+		}
+		return nil
+	}
+	owner, ok := c.s.openSession(c, &cp)
 	done()
+	if !ok {
+		c.ownerRefused(&cp, owner)
+		return nil
+	}
 	if c.keepAlive == 0 {
 		// Keep alive 0 turns the mechanism off: clear the connect timeout.
 		_ = c.nc.SetReadDeadline(time.Time{})

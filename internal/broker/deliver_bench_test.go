@@ -2,19 +2,16 @@ package broker_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/internal/broker"
 	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/iothub-dev/iothub/mqtt/packet"
-	"github.com/iothub-dev/iothub/msg"
 )
 
 // rawSubscriber is a minimal MQTT 3.1.1 subscriber over loopback TCP that
@@ -72,31 +69,7 @@ func BenchmarkPublishDeliver(b *testing.B) {
 	for _, n := range []int{1, 1000} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
 			s, addr := testutil.StartBroker(b, func(o *broker.Options) { o.MaxPendingWrites = 1 << 20 })
-			subs := make([]*rawSubscriber, n)
-			for i := range subs {
-				subs[i] = newRawSubscriber(b, addr, fmt.Sprintf("bench-sub-%d", i), "bench/+/state")
-			}
-			payload := []byte(`{"process_id":"7802441525528958","action":"unlock","battery":83.4,"lock_state":1,"version":1.1}`)
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				m := &msg.Message{Topic: "bench/lock-1/state", Payload: payload}
-				if _, err := s.Publish(ctx, m); err != nil {
-					b.Fatal(err)
-				}
-			}
-			deadline := time.Now().Add(time.Minute)
-			for _, rs := range subs {
-				for rs.got.Load() < int64(b.N) {
-					if time.Now().After(deadline) {
-						b.Fatalf("subscriber got %d of %d (drops: %v)", rs.got.Load(), b.N, s.Stats().Dropped)
-					}
-					time.Sleep(time.Millisecond)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "deliveries/s")
+			benchDeliver(b, s, addr, n) // deliver_acl_bench_test.go
 		})
 	}
 }

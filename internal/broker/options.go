@@ -135,6 +135,12 @@ type Options struct {
 	// DisconnectOnDeny closes a connection after a refused PUBLISH (v5:
 	// DISCONNECT Not authorized).
 	DisconnectOnDeny bool
+	// AllowSessionTakeover lets any client resume or take over the
+	// session of its client id. By default (false) a session belongs to
+	// the identity that created it (auth.Identity.Owner): a client with
+	// another identity is refused with Not authorized (0x87; 3.1.1: 5),
+	// logged and counted (Stats.SessionTakeoversRefused).
+	AllowSessionTakeover bool
 	// RateLimits limit publish and connection rates (zero: no limit).
 	RateLimits RateLimits
 	// Store keeps persistent sessions, their queues and the retained

@@ -142,6 +142,7 @@ func (r *recoverer) session(k, v []byte) error {
 	}
 	ss := newSession(s, id)
 	ss.uname.Store(&rec.Username)
+	ss.owner = rec.Owner
 	ss.version, ss.expiry, ss.stored = packet.Version(rec.Proto), rec.Expiry, true
 	ss.connectedAt, ss.disconnectedAt = rec.ConnectedAt, off
 	for _, sr := range rec.Subs {

@@ -18,6 +18,7 @@ type sessionRecord struct {
 	Proto          byte        `json:"proto"`
 	Expiry         uint32      `json:"expiry"`
 	Username       string      `json:"username,omitempty"`
+	Owner          string      `json:"owner,omitempty"` // auth.Identity.Owner of the session
 	ConnectedAt    time.Time   `json:"connected_at"`
 	DisconnectedAt time.Time   `json:"disconnected_at"`
 	Subs           []subRecord `json:"subs,omitempty"`
@@ -55,7 +56,7 @@ func (ss *Session) saveLocked() {
 		return
 	}
 	rec := sessionRecord{
-		Proto: byte(ss.version), Expiry: ss.expiry, Username: ss.usernameUnlocked(),
+		Proto: byte(ss.version), Expiry: ss.expiry, Username: ss.usernameUnlocked(), Owner: ss.owner,
 		ConnectedAt: ss.connectedAt, DisconnectedAt: ss.disconnectedAt,
 	}
 	for _, sub := range ss.subs {

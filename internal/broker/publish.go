@@ -340,20 +340,21 @@ func (s *Server) routeLocal(m *msg.Message, w *pubWait, shared bool) routed {
 		sortEntries(subs)
 	}
 	inline := len(subs)+len(ms.Shared) <= maxInlineFanout
+	h := s.readHooks() // nil: no authorizer, nothing to check (readacl.go)
 	var r routed
 	for i := 0; i < len(subs); {
 		j := i + 1
 		for j < len(subs) && subs[j].Key == subs[i].Key {
 			j++
 		}
-		if d, ok := mergeDelivery(m, subs[i:j]); ok && d.m != nil {
+		if d, ok := mergeDelivery(m, subs[i:j], h); ok && d.m != nil {
 			r.add(subs[i].Value.sess.deliver(d, inline, w))
 		}
 		i = j
 	}
 	for _, g := range ms.Shared {
 		if shared {
-			r.add(s.deliverShared(m, g, inline, w))
+			r.add(s.deliverShared(m, g, inline, w, h))
 		}
 	}
 	clear(ms.Subs)
@@ -381,15 +382,19 @@ func sortEntries(es []topic.Entry[*subscription]) {
 }
 
 // mergeDelivery combines one session's matching subscriptions into one
-// delivery. ok is false when No Local excludes the publisher.
-func mergeDelivery(m *msg.Message, subs []topic.Entry[*subscription]) (delivery, bool) {
+// delivery. ok is false when No Local excludes the publisher. With h (an
+// authorizer is set), the delivery is checked against the subscriber's
+// read access unless one of the subscriptions is wholly readable.
+func mergeDelivery(m *msg.Message, subs []topic.Entry[*subscription], h *authHooks) (delivery, bool) {
 	d := delivery{m: m}
 	matched := false
+	check := h != nil
 	for k := range subs {
 		sub := subs[k].Value
 		if sub.opts.NoLocal && m.Origin.Kind == msg.OriginClient && subs[k].Key == m.ClientID {
 			continue
 		}
+		check = check && sub.needsReadCheck(h)
 		qos := min(m.QoS, sub.opts.QoS)
 		if !matched || qos > d.qos {
 			d.qos = qos
@@ -406,12 +411,13 @@ func mergeDelivery(m *msg.Message, subs []topic.Entry[*subscription]) (delivery,
 		}
 		matched = true
 	}
+	d.checkRead = check && matched
 	return d, matched
 }
 
 // deliverShared gives m to one member of a shared group, preferring a
 // connected member, chosen by the configured strategy.
-func (s *Server) deliverShared(m *msg.Message, g *topic.ShareGroup[*subscription], inline bool, w *pubWait) deliverStatus {
+func (s *Server) deliverShared(m *msg.Message, g *topic.ShareGroup[*subscription], inline bool, w *pubWait, h *authHooks) deliverStatus {
 	members := g.Members()
 	if len(members) == 0 {
 		return refused
@@ -432,14 +438,17 @@ func (s *Server) deliverShared(m *msg.Message, g *topic.ShareGroup[*subscription
 			first = e
 		}
 		if e.Value.sess.isConnected() {
-			return e.Value.sess.deliver(sharedDelivery(m, e.Value), inline, w)
+			return e.Value.sess.deliver(sharedDelivery(m, e.Value, h), inline, w)
 		}
 	}
-	return first.Value.sess.deliver(sharedDelivery(m, first.Value), inline, w)
+	return first.Value.sess.deliver(sharedDelivery(m, first.Value, h), inline, w)
 }
 
-func sharedDelivery(m *msg.Message, sub *subscription) delivery {
-	return delivery{m: m, qos: min(m.QoS, sub.opts.QoS), retain: sub.opts.RetainAsPublished && m.Retain, subIDs: sub.ids}
+// sharedDelivery is m's delivery to one member of a shared group; with h,
+// checked against the member's read access when its filter needs it.
+func sharedDelivery(m *msg.Message, sub *subscription, h *authHooks) delivery {
+	return delivery{m: m, qos: min(m.QoS, sub.opts.QoS), retain: sub.opts.RetainAsPublished && m.Retain, subIDs: sub.ids,
+		checkRead: h != nil && sub.needsReadCheck(h)}
 }
 
 func (ss *Session) isConnected() bool {

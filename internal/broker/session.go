@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iothub-dev/iothub/auth"
+
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/msg"
 	"github.com/jonboulle/clockwork"
@@ -27,6 +29,9 @@ type delivery struct {
 	// pseq is the store sequence number of the delivery's queue record
 	// (0: not stored; persist_session.go).
 	pseq uint64
+	// checkRead is set when the subscriber's read access to the topic
+	// must be checked before the delivery is accepted (readacl.go).
+	checkRead bool
 }
 
 // outbound is a QoS 1/2 message sent (or about to be) and not yet completed.
@@ -50,6 +55,9 @@ type subscription struct {
 	opts   packet.Subscription
 	subID  uint32
 	ids    []uint32 // {subID} or nil, shared by every delivery
+	// read is the session's read access to the filter (readacl.go):
+	// the authorization generation << 2 | auth.Access; 0: not known yet.
+	read atomic.Uint64
 }
 
 // Session is the MQTT state of one client id that outlives a connection:
@@ -62,13 +70,24 @@ type Session struct {
 
 	// uname holds the username of the latest connection; read without mu.
 	uname atomic.Pointer[string]
+	// ident is the identity of the latest connection (nil for a session
+	// restored from the store until a client resumes it); read without
+	// mu by routing (readacl.go).
+	ident atomic.Pointer[auth.Identity]
 	// msgsIn and msgsOut count the PUBLISHes received from and written to
 	// this client (inspect.go); msgsDropped the messages dropped for it.
 	msgsIn, msgsOut, msgsDropped atomic.Uint64
 
-	mu      sync.Mutex
-	conn    *conn // nil while offline
-	version packet.Version
+	mu sync.Mutex
+	// owner is who may resume or take over the session (auth.Identity.Owner;
+	// "": anyone, until an identified client claims it).
+	owner string
+	// readCache holds read decisions per topic name under authorization
+	// generation readGen (readacl.go).
+	readCache map[string]bool
+	readGen   uint64
+	conn      *conn // nil while offline
+	version   packet.Version
 	// expiry is the session expiry interval in seconds (neverExpire: never).
 	expiry uint32
 	subs   map[string]*subscription
@@ -182,6 +201,10 @@ func (ss *Session) deliver(d delivery, inline bool, w *pubWait) deliverStatus {
 func (ss *Session) deliverLocked(d delivery, canWait, retry bool) (st deliverStatus, start *conn, room <-chan struct{}) {
 	s := ss.s
 	if ss.removed {
+		return refused, nil, nil
+	}
+	if d.checkRead && !ss.mayReadLocked(d.m.Topic) { // readacl.go
+		ss.readDeniedLocked(d)
 		return refused, nil, nil
 	}
 	if d.m.Expired(ss.s.clock.Now()) {

@@ -24,10 +24,14 @@ const (
 	// spent, so a queued message made room for a newer one (or, drop_new,
 	// the newer one was refused).
 	DropMemoryLimit
+	// DropNotAuthorized: the subscriber may no longer read the topic (a
+	// queued message of a session resumed by a client the ACL does not
+	// let read it, or a command on such a topic).
+	DropNotAuthorized
 	dropReasons
 )
 
-var dropNames = [dropReasons]string{"queue_full", "qos0_offline", "write_queue_full", "expired", "packet_too_large", "no_local", "session_ended", "memory_limit"}
+var dropNames = [dropReasons]string{"queue_full", "qos0_offline", "write_queue_full", "expired", "packet_too_large", "no_local", "session_ended", "memory_limit", "not_authorized"}
 
 // logLevel is the level at which drops for r are logged (rate-limited):
 // drops for want of room warn; the others (a session that ended, an expired
@@ -84,6 +88,8 @@ type counters struct {
 	// Authorization and rate limits (auth.go, ratelimit.go).
 	authzDeniedPublish    atomic.Uint64
 	authzDeniedSubscribe  atomic.Uint64
+	authzDeniedRead       atomic.Uint64
+	sessionOwnerRefused   atomic.Uint64
 	publishRateLimited    atomic.Uint64
 	connectionRateLimited atomic.Uint64
 	// Back-pressure and memory budgets (backpressure.go, budget.go).
@@ -161,6 +167,12 @@ type Stats struct {
 	// (wills included) and subscription filters the authorizer refused.
 	AuthzDeniedPublish   uint64
 	AuthzDeniedSubscribe uint64
+	// AuthzDeniedRead counts messages not delivered through a wildcard
+	// subscription because the subscriber may not read their topic.
+	AuthzDeniedRead uint64
+	// SessionTakeoversRefused counts CONNECTs refused because the session
+	// of their client id belongs to another identity.
+	SessionTakeoversRefused uint64
 	// PublishRateLimited counts PUBLISH packets over a rate limit (v5
 	// QoS 1/2 refused with Quota exceeded, the others delayed);
 	// ConnectionRateLimited counts connections delayed by a listener's
@@ -239,6 +251,8 @@ func (c *counters) fillDetail(st *Stats) {
 	st.AuthFailedByReason = c.authFailedBy.snapshot()
 	st.AuthzDeniedPublish = c.authzDeniedPublish.Load()
 	st.AuthzDeniedSubscribe = c.authzDeniedSubscribe.Load()
+	st.AuthzDeniedRead = c.authzDeniedRead.Load()
+	st.SessionTakeoversRefused = c.sessionOwnerRefused.Load()
 	st.PublishRateLimited = c.publishRateLimited.Load()
 	st.ConnectionRateLimited = c.connectionRateLimited.Load()
 	st.BackpressureWaits = c.backpressureWaits.Load()

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iothub-dev/iothub/auth"
+
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/mqtt/topic"
 	"github.com/iothub-dev/iothub/msg"
@@ -27,13 +29,18 @@ func (c *conn) handleSubscribe(fh packet.FixedHeader, body []byte) error {
 	}
 	var wantRetained []retainedReq
 	for i, req := range p.Subscriptions {
-		if !c.maySubscribe(req.Filter) { // auth.go
+		access := c.maySubscribe(req.Filter) // auth.go
+		if access == auth.ReadNone {
 			codes[i] = c.subackCode(packet.NotAuthorized)
 			continue
 		}
 		sub, isNew, code := c.s.subscribe(c.sess, req, subID, &p.Properties)
 		codes[i] = c.subackCode(code)
-		if code.IsError() || strings.HasPrefix(req.Filter, topic.SharePrefix) {
+		if code.IsError() {
+			continue
+		}
+		sub.setAccess(c.auth.gen, access) // readacl.go
+		if strings.HasPrefix(req.Filter, topic.SharePrefix) {
 			continue
 		}
 		if req.RetainHandling == 0 || (req.RetainHandling == 1 && isNew) {
@@ -94,12 +101,14 @@ func (s *Server) subscribe(ss *Session, req packet.Subscription, subID uint32, p
 // the retain flag set.
 func (s *Server) sendRetained(ss *Session, filter string, sub *subscription) {
 	now := s.clock.Now()
+	h := s.readHooks()
+	check := h != nil && sub.needsReadCheck(h) // readacl.go
 	s.retained.Match(filter, func(_ string, m *msg.Message) bool {
 		if m.Expired(now) {
 			return true
 		}
 		// Not inline: a burst of retained messages is written in batches.
-		ss.deliver(delivery{m: m, qos: min(m.QoS, sub.opts.QoS), retain: true, subIDs: sub.ids}, false, nil)
+		ss.deliver(delivery{m: m, qos: min(m.QoS, sub.opts.QoS), retain: true, subIDs: sub.ids, checkRead: check}, false, nil)
 		return true
 	})
 }

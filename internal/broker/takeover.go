@@ -13,13 +13,26 @@ import (
 // (v5) and is closed. CONNACK, then the redelivery of the inflight window,
 // then queued messages are queued on c, in that order.
 //
+// A session belongs to the identity that created it: unless
+// AllowSessionTakeover is set, a client of another identity may neither
+// resume, discard nor take it over, and openSession returns the owner and
+// false, changing nothing. A resumed session's subscriptions and messages
+// are authorized again for c's identity (readacl.go).
+//
 // Lock order: s.mu → ss.mu → c.outMu (see doc.go).
-func (s *Server) openSession(c *conn, cp *connectParams) {
+func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
+	owner := c.auth.id.Owner()
 	s.mu.Lock()
 	ss, present := s.sessions[cp.clientID], false
 	var oldConn *conn
 	if ss != nil {
 		ss.mu.Lock()
+		if s.ownedByOtherLocked(ss, owner) {
+			was := ss.owner
+			ss.mu.Unlock()
+			s.mu.Unlock()
+			return was, false
+		}
 		oldConn = ss.conn
 		ss.conn = nil
 		ss.wakeLocked() // publishers waiting for room: backpressure.go
@@ -43,6 +56,11 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 		present = imported
 	}
 	ss.uname.Store(&cp.username)
+	ss.ident.Store(c.auth.id)
+	clear(ss.readCache) // decisions of the previous identity
+	if owner != "" {
+		ss.owner = owner // claimed by the first identified client
+	}
 	ss.version, ss.expiry, ss.window = c.version, cp.expiry, cp.window
 	ss.conn, ss.connectedAt = c, s.clock.Now()
 	c.connectedAt = ss.connectedAt
@@ -54,6 +72,9 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 		ss.saveClusterLocked() // cluster_session.go: the claim had no subscriptions
 	}
 	c.sess = ss
+	if present {
+		ss.reauthorizeLocked(c) // readacl.go; done before CONNACK goes out
+	}
 	c.enqueue(outItem{pkt: c.connack(cp, present)})
 	c.v5Attached.Store(c.version == packet.V5)
 	if present {
@@ -81,6 +102,33 @@ func (s *Server) openSession(c *conn, cp *connectParams) {
 			ConnectedAt: c.connectedAt, ExpiryInterval: cp.expiry, Props: cp.props,
 		})
 	}
+	return owner, true
+}
+
+// ownedByOtherLocked reports whether ss belongs to an identity other than
+// owner and takeovers are not allowed. Called with ss.mu held.
+func (s *Server) ownedByOtherLocked(ss *Session, owner string) bool {
+	return ss.owner != "" && ss.owner != owner && !s.sec.takeover.Load()
+}
+
+// mayOwn checks, before a cluster claim, that the session of clientID on
+// this node (if any) does not belong to another identity than c's; it
+// returns the owner when it does. openSession checks again under its
+// locks.
+func (s *Server) mayOwn(c *conn, clientID string) (string, bool) {
+	owner := c.auth.id.Owner()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.sessions[clientID]
+	if ss == nil {
+		return "", true
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if s.ownedByOtherLocked(ss, owner) {
+		return ss.owner, false
+	}
+	return "", true
 }
 
 // detach runs when c's connection ended: it frees the session (or keeps it

@@ -55,6 +55,13 @@ func freePort(t *testing.T) string {
 // startCluster starts n nodes that know each other as seeds.
 func startCluster(t *testing.T, n int) []*testNode {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// startClusterWith is startCluster with configure changing each node's
+// broker options (nil: none).
+func startClusterWith(t *testing.T, n int, configure func(*broker.Options)) []*testNode {
+	t.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
 		addrs[i] = freePort(t)
@@ -65,7 +72,7 @@ func startCluster(t *testing.T, n int) []*testNode {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nodes[i] = startTestNode(t, "n"+strconv.Itoa(i+1), addrs[i], addrs)
+			nodes[i] = startTestNode(t, "n"+strconv.Itoa(i+1), addrs[i], addrs, configure)
 		}()
 	}
 	wg.Wait()
@@ -84,7 +91,7 @@ func startCluster(t *testing.T, n int) []*testNode {
 	return nodes
 }
 
-func startTestNode(t *testing.T, name, addr string, seeds []string) *testNode {
+func startTestNode(t *testing.T, name, addr string, seeds []string, configure func(*broker.Options)) *testNode {
 	node, err := Start(Options{
 		Name: name, Address: addr, Seeds: seeds, ClusterName: "test", Replicas: min(3, len(seeds)), Dir: t.TempDir(),
 		ForwardTimeout: time.Second, NodeTimeout: 3 * time.Second, Logger: testutil.Logger(t),
@@ -93,7 +100,12 @@ func startTestNode(t *testing.T, name, addr string, seeds []string) *testNode {
 		t.Errorf("start %s: %v", name, err)
 		return nil
 	}
-	b, addrMQTT := testutil.StartBroker(t, func(o *broker.Options) { o.NodeName = name })
+	b, addrMQTT := testutil.StartBroker(t, func(o *broker.Options) {
+		o.NodeName = name
+		if configure != nil {
+			configure(o)
+		}
+	})
 	b.SetCluster(node)
 	node.Attach(b)
 	t.Cleanup(node.Close)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iothub-dev/iothub/auth"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -35,6 +37,27 @@ type owner struct {
 	// expiry, the will of its connection), opaque here: what another node
 	// adopts when the owner is lost.
 	Session json.RawMessage `json:"session,omitempty"`
+}
+
+// recordOwner is what the registry reads of the broker's session records:
+// the identity that owns the session, and whether a claim may take over
+// a session of another identity (broker.Options.AllowSessionTakeover).
+type recordOwner struct {
+	Owner    string `json:"owner"`
+	Takeover bool   `json:"takeover"`
+}
+
+// mayTakeOver refuses (auth.ErrSessionOwned) a claim whose record names
+// another owner than the registered session's, unless it may take over:
+// one device cannot take another's session by connecting to another node.
+func mayTakeOver(registered, claim []byte) error {
+	var was, by recordOwner
+	_ = json.Unmarshal(registered, &was)
+	_ = json.Unmarshal(claim, &by)
+	if was.Owner == "" || was.Owner == by.Owner || by.Takeover {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", auth.ErrSessionOwned, was.Owner)
 }
 
 // registryKey is the KV key of a client id (KV keys allow few characters).
@@ -147,7 +170,9 @@ func (n *Node) lockClient(id string) func() {
 // claim on another node makes one of them retry: one owner at a time),
 // then asks the previous owner, if it is another live node, for the
 // session. The previous owner closes its connection with 0x8E. Claims of
-// one client id on this node are serialised until done is called.
+// one client id on this node are serialised until done is called. A claim
+// whose record names another owner than the registered session's is
+// refused with auth.ErrSessionOwned, before anything changes (mayTakeOver).
 func (n *Node) Claim(ctx context.Context, clientID string, record []byte) ([]byte, func(), error) {
 	select {
 	case <-n.st.ready:
@@ -198,6 +223,9 @@ func (n *Node) register(ctx context.Context, clientID string, record []byte) (*o
 		default:
 			var prev owner
 			_ = json.Unmarshal(e.Value(), &prev)
+			if err := mayTakeOver(prev.Session, record); err != nil {
+				return nil, err
+			}
 			if _, err = n.st.sessions.Update(ctx, key, val, e.Revision()); err == nil {
 				return &prev, nil
 			}

@@ -52,4 +52,18 @@ func (a *ThingACL) Authorize(ctx context.Context, id *auth.Identity, action auth
 	return auth.Deny
 }
 
+// FilterAccess says what id may read of the topics a subscription filter
+// can match (the broker accepts a SUBSCRIBE unless ReadNone and checks
+// each message under ReadSome): outside "$aws/" the chain answers; on an
+// "$aws/" filter, Authorize on the filter decides all or nothing.
+func (a *ThingACL) FilterAccess(ctx context.Context, id *auth.Identity, filter string) auth.Access {
+	if !strings.HasPrefix(filter, thing.Reserved) {
+		return a.Chain.FilterAccess(ctx, id, filter)
+	}
+	if a.Authorize(ctx, id, auth.ActionSubscribe, filter) == auth.Allow {
+		return auth.ReadAll
+	}
+	return auth.ReadNone
+}
+
 var _ auth.Authorizer = (*ThingACL)(nil)

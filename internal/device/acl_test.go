@@ -48,6 +48,34 @@ func TestThingACL(t *testing.T) {
 	}
 }
 
+// TestThingACL_FilterAccess: outside "$aws/" a filter a deny rule overlaps
+// is read in part (checked per message); on "$aws/" a filter is all or
+// nothing, as Authorize says.
+func TestThingACL_FilterAccess(t *testing.T) {
+	rules, err := auth.ParseRules("deny subscribe devices/secret\nallow all username=backend $aws/things/+/shadow/#")
+	require.NoError(t, err)
+	acl, err := auth.NewACL(rules)
+	require.NoError(t, err)
+	a := &ThingACL{Chain: &auth.AuthzChain{Authorizers: []auth.Authorizer{auth.IdentityRules{}, acl}, Default: auth.Allow}}
+	lock1 := &auth.Identity{ClientID: "lock-1"}
+	backend := &auth.Identity{ClientID: "svc", Username: "backend"}
+	tests := []struct {
+		id     *auth.Identity
+		filter string
+		want   auth.Access
+	}{
+		{lock1, "devices/+", auth.ReadSome},
+		{lock1, "devices/secret", auth.ReadNone},
+		{lock1, "other/#", auth.ReadAll},
+		{lock1, "$aws/things/lock-1/shadow/#", auth.ReadAll},
+		{lock1, "$aws/things/+/shadow/#", auth.ReadNone},
+		{backend, "$aws/things/+/shadow/#", auth.ReadAll},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, a.FilterAccess(context.Background(), tc.id, tc.filter), tc.filter)
+	}
+}
+
 type fakeService struct{ got []string }
 
 func (f *fakeService) HandlesTopic(t thing.Topic) bool { return t.Rest == "update" }

@@ -28,7 +28,8 @@ var (
 	descDisconnects      = desc("iothub_disconnects_total", "Connections closed, by cause.", "reason")
 	descAuth             = desc("iothub_auth_total", "Authentication attempts, by result (success, failure).", "result")
 	descAuthFailures     = desc("iothub_auth_failures_total", "Failed authentications, by CONNACK reason (bad_user_name_or_password, not_authorized, banned, server_unavailable, …).", "reason")
-	descAuthzDenied      = desc("iothub_authz_denied_total", "PUBLISH packets (wills included) and subscription filters the ACL refused, by action (publish, subscribe).", "action")
+	descAuthzDenied      = desc("iothub_authz_denied_total", "What the ACL refused, by action: PUBLISH packets, wills included (publish); subscription filters, also those dropped when a session is resumed (subscribe); messages not delivered through a wildcard subscription whose subscriber may not read their topic (read).", "action")
+	descOwnerRefused     = desc("iothub_session_takeovers_refused_total", "CONNECTs refused because the session of their client id belongs to another identity (auth.session_ownership).")
 	descRateLimited      = desc("iothub_rate_limited_total", "Rate-limited PUBLISH packets (kind publish) and delayed connections (kind connection).", "kind")
 	descMessagesIn       = desc("iothub_messages_received_total", "PUBLISH packets received from clients, by QoS.", "qos")
 	descMessagesOut      = desc("iothub_messages_sent_total", "PUBLISH packets written to clients, by QoS.", "qos")
@@ -51,7 +52,7 @@ var (
 	descEventsDropped    = desc("iothub_events_dropped_total", "Broker events dropped because a listener's queue was full.")
 	descMalformed        = desc("iothub_malformed_packets_total", "Connections closed for a malformed or too large packet.")
 	descProtocolErrors   = desc("iothub_protocol_errors_total", "Connections closed for a protocol violation.")
-	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descAuthFailures, descAuthzDenied, descRateLimited, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descParked, descInflight, descQueued, descBPWaits, descBPTimeouts, descBuffered, descBufferedLimit, descBudgetRefused, descEventsDropped, descMalformed, descProtocolErrors}
+	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descAuthFailures, descAuthzDenied, descOwnerRefused, descRateLimited, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descParked, descInflight, descQueued, descBPWaits, descBPTimeouts, descBuffered, descBufferedLimit, descBudgetRefused, descEventsDropped, descMalformed, descProtocolErrors}
 )
 
 // Describe implements prometheus.Collector.
@@ -96,6 +97,8 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descAuthzDenied, float64(st.AuthzDeniedPublish), "publish")
 	counter(descAuthzDenied, float64(st.AuthzDeniedSubscribe), "subscribe")
+	counter(descAuthzDenied, float64(st.AuthzDeniedRead), "read")
+	counter(descOwnerRefused, float64(st.SessionTakeoversRefused))
 	counter(descRateLimited, float64(st.PublishRateLimited), "publish")
 	counter(descRateLimited, float64(st.ConnectionRateLimited), "connection")
 	collectByQoS(st, counter)

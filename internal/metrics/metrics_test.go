@@ -46,6 +46,8 @@ func sampleStats() broker.Stats {
 		AuthFailedByReason:         map[string]int64{"bad_user_name_or_password": 3, "banned": 1},
 		AuthzDeniedPublish:         5,
 		AuthzDeniedSubscribe:       2,
+		AuthzDeniedRead:            7,
+		SessionTakeoversRefused:    4,
 		PublishRateLimited:         8,
 		ConnectionRateLimited:      1,
 	}

@@ -100,10 +100,16 @@ iothub_auth_failures_total{reason="bad_user_name_or_password"} 3
 iothub_auth_failures_total{reason="banned"} 1
 `},
 		{"acl denials", "iothub_authz_denied_total", `
-# HELP iothub_authz_denied_total PUBLISH packets (wills included) and subscription filters the ACL refused, by action (publish, subscribe).
+# HELP iothub_authz_denied_total What the ACL refused, by action: PUBLISH packets, wills included (publish); subscription filters, also those dropped when a session is resumed (subscribe); messages not delivered through a wildcard subscription whose subscriber may not read their topic (read).
 # TYPE iothub_authz_denied_total counter
 iothub_authz_denied_total{action="publish"} 5
+iothub_authz_denied_total{action="read"} 7
 iothub_authz_denied_total{action="subscribe"} 2
+`},
+		{"session takeovers refused", "iothub_session_takeovers_refused_total", `
+# HELP iothub_session_takeovers_refused_total CONNECTs refused because the session of their client id belongs to another identity (auth.session_ownership).
+# TYPE iothub_session_takeovers_refused_total counter
+iothub_session_takeovers_refused_total 4
 `},
 		{"rate limited", "iothub_rate_limited_total", `
 # HELP iothub_rate_limited_total Rate-limited PUBLISH packets (kind publish) and delayed connections (kind connection).

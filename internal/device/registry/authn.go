@@ -46,12 +46,22 @@ func (a Authenticator) Authenticate(ctx context.Context, ci *auth.ConnectInfo) a
 		return auth.Pass
 	}
 	if d.CertFingerprint != "" && subtle.ConstantTimeCompare([]byte(d.CertFingerprint), []byte(ci.CertFingerprint)) == 1 {
-		return auth.Allowed(auth.NewIdentity(ci, "devices"))
+		return auth.Allowed(deviceIdentity(ci, &d))
 	}
 	if d.PasswordHash != "" && len(ci.Password) > 0 && a.R.auth.check(ctx, &d, ci.Password) {
-		return auth.Allowed(auth.NewIdentity(ci, "devices"))
+		return auth.Allowed(deviceIdentity(ci, &d))
 	}
 	return auth.Denied(packet.BadUsernameOrPassword, "wrong credentials for device "+d.ID)
+}
+
+// deviceIdentity is the identity of a device the registry vouched for:
+// the device is the principal, and its id the username, so that an ACL's
+// %u never expands to a username the client picked (the registry checks
+// the client id's credentials, not the username).
+func deviceIdentity(ci *auth.ConnectInfo, d *Device) *auth.Identity {
+	id := auth.NewIdentity(ci, "devices")
+	id.Username, id.Principal = d.ID, d.ID
+	return id
 }
 
 var _ auth.Authenticator = Authenticator{}
