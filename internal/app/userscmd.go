@@ -16,7 +16,7 @@ import (
 )
 
 const usersUsage = `Usage:
-  iothub users add NAME [--superuser] [--client-id PATTERN]...
+  iothub users add [--superuser] [--client-id PATTERN]... NAME
                                         add or replace a user; the password is read from stdin;
                                         --client-id (repeatable) binds it to client ids
                                         ("%u": its own name, "lock-*")
