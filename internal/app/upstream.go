@@ -57,7 +57,7 @@ func (a *App) setupUpstream() error {
 // after the store is loaded and the bridges started, before the
 // listeners open.
 func (a *App) startUpstream() error {
-	d, err := upstream.OpenDedup(a.cfg.DataDir, a.cfg.Edges.DedupOrigins, a.log)
+	d, err := upstream.OpenDedup(a.store, a.cfg.DataDir, a.cfg.Edges.DedupOrigins, a.log)
 	if err != nil {
 		return err
 	}

@@ -19,8 +19,10 @@ type Deduplicator interface {
 	Duplicate(m *msg.Message) bool
 	// Routed is called once m, for which Duplicate returned false, was
 	// routed: what routing stored is now in the committer's hands, so a
-	// durable record of m may follow it.
-	Routed(m *msg.Message)
+	// durable record of m may follow it. A non-nil key is written to the
+	// store with value, in the same atomic batch as m's own store writes
+	// (the commit is held open while m is routed).
+	Routed(m *msg.Message) (key, value []byte)
 }
 
 // dedupHook holds the server's Deduplicator.

@@ -174,12 +174,20 @@ func (p *persister) run() {
 			<-p.wake
 			continue
 		}
-		err := p.commit(ops, p.sync || closed)
-		if err == nil && p.syncers != nil {
+		// The Syncers first, then the store: a record in the store (an
+		// edge's dedup mark, written with the messages it stands for)
+		// must never be durable before the queued records of the same
+		// commit, or the message's resend would be dropped with its
+		// bridge record lost.
+		var err error
+		if p.syncers != nil {
 			if err = p.syncers.sync(p.sync || closed); err != nil {
 				p.failures.Add(1)
 				p.log.Error("durable queue sync failed; acknowledgements withheld", "error", err)
 			}
+		}
+		if err == nil {
+			err = p.commit(ops, p.sync || closed)
 		}
 		for _, cb := range cbs {
 			cb(err)

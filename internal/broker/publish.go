@@ -86,7 +86,11 @@ func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
 	c.s.waitBudget(w) // budget.go
 	r := c.s.publishWait(m, w)
 	if dd != nil {
-		dd.Routed(m)
+		if k, v := dd.Routed(m); k != nil {
+			if pst := c.s.pstore(); pst != nil {
+				pst.put(k, v)
+			}
+		}
 	}
 	if w != nil {
 		w.done()

@@ -9,8 +9,8 @@ import (
 // Syncer holds writes made outside the store that acknowledgements depend
 // on: a bridge's durable queue, appended to while the rules handle a QoS
 // 1/2 message on its publisher's goroutine (InlineEventHandler). The
-// broker's committer calls Sync in every group commit, after the store's
-// batch and before the acknowledgements that waited for that commit, so a
+// broker's committer calls Sync in every group commit, before the store's
+// batch and the acknowledgements that waited for that commit, so a
 // PUBACK goes out only once what the rules appended is as durable as the
 // store's writes (storage.durability). With no store configured, the
 // acknowledgements that follow an append still wait for one Sync.

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/iothub-dev/iothub/msg"
+	"github.com/iothub-dev/iothub/storage"
 )
 
 // Dedup is the centre's memory of what edges forwarded: for each (link
@@ -26,11 +27,15 @@ import (
 // window. The key holds the publisher's client id: a device that forges
 // the properties only shadows its own messages.
 //
-// The marks are kept in a file, appended to by Sync in the broker's group
-// commit (after the stores and queues the routed messages went to), so a
-// restarted centre still drops resends of what it routed before.
+// With the hub's store the marks are records in it, written in the same
+// atomic batch as the routed message's own store writes, after the
+// bridge queues of that commit (broker.Deduplicator.Routed): a restarted
+// centre drops exactly the resends of what it had stored. Without a store
+// they are kept in a file, appended to by Sync in the broker's group
+// commit after the queues of the messages (a late broker.Syncer).
 type Dedup struct {
-	path string
+	store storage.Store // nil: the file at path ("" too: memory only)
+	path  string
 	max  int
 	log  *slog.Logger
 
@@ -56,16 +61,33 @@ type mark struct {
 	seq uint64
 }
 
-// DedupFile is the marks' file in the data directory.
+// DedupFile is the marks' file in the data directory (hubs without a
+// store).
 const DedupFile = "edges-dedup.log"
 
-// OpenDedup loads the marks kept in dataDir ("": in memory only).
-func OpenDedup(dataDir string, maxOrigins int, log *slog.Logger) (*Dedup, error) {
+// dedupPrefix starts the marks' keys in the store.
+const dedupPrefix = "edges/dedup/"
+
+// OpenDedup loads the marks kept in store, or without one in dataDir
+// ("" too: in memory only).
+func OpenDedup(store storage.Store, dataDir string, maxOrigins int, log *slog.Logger) (*Dedup, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	d := &Dedup{max: max(1, maxOrigins), log: log, entries: map[string]*list.Element{}, dirty: map[string]uint64{},
+	d := &Dedup{store: store, max: max(1, maxOrigins), log: log, entries: map[string]*list.Element{}, dirty: map[string]uint64{},
 		due: map[string]uint64{}}
+	if store != nil {
+		err := store.Scan([]byte(dedupPrefix), func(k, v []byte) error {
+			if seq, err := strconv.ParseUint(string(v), 10, 64); err == nil {
+				d.set(string(k[len(dedupPrefix):]), seq)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("edges dedup: %w", err)
+		}
+		return d, nil
+	}
 	if dataDir == "" {
 		return d, nil
 	}
@@ -192,26 +214,31 @@ func (d *Dedup) Duplicate(m *msg.Message) bool {
 	return false
 }
 
-// Routed makes the mark of m (recorded by Duplicate) due for the file;
-// it implements broker.Deduplicator.
-func (d *Dedup) Routed(m *msg.Message) {
-	if d.path == "" {
-		return
+// Routed returns the store record of m's mark (recorded by Duplicate),
+// or without a store makes it due for the file; it implements
+// broker.Deduplicator.
+func (d *Dedup) Routed(m *msg.Message) (key, value []byte) {
+	if d.store == nil && d.path == "" {
+		return nil, nil
 	}
 	_, seq := Identity(m)
 	epoch, n, ok := parseSeq(seq)
 	if !ok {
-		return
+		return nil, nil
 	}
-	key := m.ClientID + "\x00" + epoch
+	k := m.ClientID + "\x00" + epoch
+	if d.store != nil {
+		return []byte(dedupPrefix + k), strconv.AppendUint(nil, n, 10)
+	}
 	d.mu.Lock()
-	if n > d.dirty[key] {
-		d.dirty[key] = n
+	if n > d.dirty[k] {
+		d.dirty[k] = n
 	}
 	d.mu.Unlock()
 	if d.request != nil {
 		d.request()
 	}
+	return nil, nil
 }
 
 // Stage makes the marks of the messages routed so far due for the next

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/msg"
+	"github.com/iothub-dev/iothub/storage"
+	"github.com/iothub-dev/iothub/storage/pebblestore"
 )
 
 func fwd(client, seq string) *msg.Message {
@@ -24,7 +26,7 @@ func route(d *Dedup, m *msg.Message) bool {
 	if d.Duplicate(m) {
 		return true
 	}
-	d.Routed(m)
+	_, _ = d.Routed(m)
 	return false
 }
 
@@ -46,7 +48,7 @@ func TestDedup_Duplicate(t *testing.T) {
 		{"e1", "garbage", false}, // malformed
 		{"e1", "aa:x", false},    // malformed
 	}
-	d, err := OpenDedup("", 100, nil)
+	d, err := OpenDedup(nil, "", 100, nil)
 	require.NoError(t, err)
 	for i, s := range steps {
 		require.Equal(t, s.dup, route(d, fwd(s.client, s.seq)), "step %d %+v", i, s)
@@ -58,7 +60,7 @@ func TestDedup_Duplicate(t *testing.T) {
 
 func TestDedup_survivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	d, err := OpenDedup(dir, 100, nil)
+	d, err := OpenDedup(nil, dir, 100, nil)
 	require.NoError(t, err)
 	requested := 0
 	d.SetRequestSync(func() { requested++ })
@@ -80,19 +82,19 @@ func TestDedup_survivesRestart(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
-	d2, err := OpenDedup(dir, 100, nil)
+	d2, err := OpenDedup(nil, dir, 100, nil)
 	require.NoError(t, err)
 	require.True(t, d2.Duplicate(fwd("e1", "aa:3")))
 	require.True(t, d2.Duplicate(fwd("e1", "bb:7")))
 	require.False(t, route(d2, fwd("e1", "aa:4")), "its mark was never routed")
 	require.NoError(t, d2.Close())
-	d3, err := OpenDedup(dir, 100, nil)
+	d3, err := OpenDedup(nil, dir, 100, nil)
 	require.NoError(t, err)
 	require.True(t, d3.Duplicate(fwd("e1", "aa:4")), "Close writes pending marks")
 }
 
 func TestDedup_boundedOrigins(t *testing.T) {
-	d, err := OpenDedup(t.TempDir(), 2, nil)
+	d, err := OpenDedup(nil, t.TempDir(), 2, nil)
 	require.NoError(t, err)
 	require.False(t, route(d, fwd("e1", "aa:5")))
 	require.False(t, route(d, fwd("e2", "aa:5")))
@@ -107,7 +109,7 @@ func TestDedup_boundedOrigins(t *testing.T) {
 
 func TestDedup_compacts(t *testing.T) {
 	dir := t.TempDir()
-	d, err := OpenDedup(dir, 10, nil)
+	d, err := OpenDedup(nil, dir, 10, nil)
 	require.NoError(t, err)
 	for i := 1; i <= 20000; i++ {
 		require.False(t, route(d, fwd("e1", "aa:"+strconv.Itoa(i))))
@@ -118,7 +120,32 @@ func TestDedup_compacts(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, fi.Size(), int64(20000*10), "the log is rewritten when it grows")
 	require.NoError(t, d.Close())
-	d2, err := OpenDedup(dir, 10, nil)
+	d2, err := OpenDedup(nil, dir, 10, nil)
 	require.NoError(t, err)
 	require.True(t, d2.Duplicate(fwd("e1", "aa:20000")))
+}
+
+// TestDedup_inTheStore: with the hub's store, a mark is a record that the
+// broker writes with the message (Routed returns it), and a restarted
+// centre loads the marks from the store.
+func TestDedup_inTheStore(t *testing.T) {
+	st, err := pebblestore.Open(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	d, err := OpenDedup(st, "", 100, nil)
+	require.NoError(t, err)
+	m := fwd("e1", "aa:7")
+	require.False(t, d.Duplicate(m))
+	k, v := d.Routed(m)
+	require.NotNil(t, k)
+	require.True(t, d.Duplicate(fwd("e1", "aa:7")), "in memory at once")
+	require.NoError(t, st.Apply(&storage.Batch{Ops: []storage.Op{{Key: k, Value: v}}}, true))
+
+	d2, err := OpenDedup(st, "", 100, nil)
+	require.NoError(t, err)
+	require.True(t, d2.Duplicate(fwd("e1", "aa:7")))
+	require.True(t, d2.Duplicate(fwd("e1", "aa:3")))
+	require.False(t, d2.Duplicate(fwd("e1", "aa:8")))
+	require.False(t, d2.Duplicate(fwd("e2", "aa:1")), "another link's key space")
+	require.NoError(t, d2.Sync(true), "nothing to write outside the store")
 }
