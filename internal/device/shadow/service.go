@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/iothub-dev/iothub/logging"
+
 	"github.com/iothub-dev/iothub/internal/device/thing"
 	"github.com/iothub-dev/iothub/msg"
 )
@@ -52,7 +54,7 @@ type Service struct {
 	mu      sync.RWMutex // guards closed against sends on closed queues
 	closed  bool
 	stats   struct{ accepted, rejected, busy atomic.Uint64 }
-	busyLog atomic.Int64 // unix seconds of the last "queue full" log line
+	busyLog logging.Limiter // the "queue full" line, rate-limited
 }
 
 // op is a shadow operation.
@@ -167,12 +169,9 @@ func (s *Service) HandleMessage(t thing.Topic, m *msg.Message) {
 	s.publishRejected(r, outcome{err: errBusy, token: tok})
 }
 
-// logBusy logs a full queue at most once a second.
+// logBusy logs a full queue at most once a second (the rest at debug).
 func (s *Service) logBusy(thingName string) {
-	now := time.Now().Unix()
-	if last := s.busyLog.Load(); now > last && s.busyLog.CompareAndSwap(last, now) {
-		s.log.Warn("shadow request queue full: answered 429 (devices.shadow.queue_size)", "thing", thingName)
-	}
+	s.busyLog.Warn(s.log, "shadow request queue full: answered 429 (devices.shadow.queue_size)", "thing", thingName)
 }
 
 // enqueue hands r to its thing's worker: without wait it fails at once
