@@ -46,8 +46,19 @@
 // learn it; HealthChecker sinks are checked while idle. A context error
 // never replaces the error a sink reported within SendTimeout.
 //
+// # Bridge types
+//
+// Each type is a package (bridge/kafka, bridge/redis, …) that registers
+// itself from init with RegisterType: its name, a constructor of its
+// settings (a Config: Validate, Build) and their keys as commented YAML.
+// The configuration decodes a bridge's entry into those settings; the hub's
+// bridge manager builds any registered type's Parts and runs its sink under
+// a Runner and its source under a SourceRunner. docs/bridges.md, "Writing
+// a bridge", has a complete type.
+//
 // # Concurrency
 //
+// RegisterType is meant for init; the registry is safe for concurrent use.
 // Runner methods are safe for concurrent use. Lock order: Runner.mu →
 // diskqueue.Queue.mu. Sinks are called from one goroutine at a time.
 package bridge

@@ -1,14 +1,18 @@
-package config
+package config_test
 
 import (
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/bridge/redis"
+	"github.com/iothub-dev/iothub/bridge/webhook"
+	"github.com/iothub-dev/iothub/config"
 )
 
 func TestBridges_redisAndWebhook(t *testing.T) {
-	c, err := Parse([]byte(`
+	c, err := config.Parse([]byte(`
 bridges:
   - name: lock_latest
     type: redis
@@ -23,11 +27,11 @@ bridges:
       secret: s3cret
 `), "t.yaml")
 	require.NoError(t, err)
-	r := c.Bridges[0].Redis
+	r := c.Bridges[0].Settings.(*redis.Config).Redis
 	require.Equal(t, "standalone", r.Deployment)
-	require.Equal(t, RedisHSet, r.Command, "hset by default")
+	require.Equal(t, redis.HSet, r.Command, "hset by default")
 	require.Equal(t, 24*time.Hour, r.TTL.D())
-	w := c.Bridges[1].Webhook
+	w := c.Bridges[1].Settings.(*webhook.Config).Webhook
 	require.Equal(t, "POST", w.Method)
 	require.Equal(t, "X-Iothub-Signature", w.SignatureHeader)
 	require.Equal(t, 8, w.PoolSize)
@@ -54,7 +58,7 @@ bridges:
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(tc.yaml), "t.yaml")
+			_, err := config.Parse([]byte(tc.yaml), "t.yaml")
 			require.ErrorContains(t, err, tc.want)
 		})
 	}

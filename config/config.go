@@ -32,7 +32,7 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Rules configures the rule engine and the rules of this file (rules.go).
 	Rules Rules `yaml:"rules"`
-	// Bridges are the Kafka bridges of this file (bridges.go).
+	// Bridges are the bridges of this file (bridges.go).
 	Bridges []Bridge `yaml:"bridges"`
 	// Devices configures the registry, shadows and jobs (devices.go).
 	Devices Devices `yaml:"devices"`
@@ -42,6 +42,11 @@ type Config struct {
 	Upstream Upstream `yaml:"upstream"`
 	// Edges configures what this hub does as the centre of edges (upstream.go).
 	Edges Edges `yaml:"edges"`
+
+	// Warnings are what Load accepted but the caller should tell the
+	// operator: deprecated keys and variables (ErrDeprecated), each a
+	// *KeyError with where it came from. They are not settings.
+	Warnings []*KeyError `yaml:"-"`
 }
 
 // Node identifies this hub in $SYS topics, events and bridge records.

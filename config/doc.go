@@ -1,7 +1,10 @@
 // Package config is iothub's typed configuration: the Config struct, its
 // defaults, a strict YAML loader, environment overrides, validation, and
-// the helpers the command line and reload need. It imports nothing else of
-// iothub; internal/app turns a Config into component options.
+// the helpers the command line and reload need. Of iothub it imports only
+// the bridge registry (package bridge): a bridge entry holds the common
+// keys and the keys of its type, whose settings struct the type's package
+// registers (bridge.RegisterType) and decodes into strictly like the rest
+// of the file. internal/app turns a Config into component options.
 //
 // # File format
 //
@@ -57,6 +60,8 @@
 // errors.Join; each is a *KeyError with the key path, and, when it came
 // through Load, the file and line or the variable that set the value.
 // Errors unwrap to ErrSyntax, ErrUnknownKey, ErrBadValue or ErrInvalid.
+// What loads but should be told (a deprecated key) is in Config.Warnings,
+// unwrapping to ErrDeprecated.
 //
 // # Reload
 //

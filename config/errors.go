@@ -18,6 +18,9 @@ var (
 	ErrBadValue = errors.New("config: bad value")
 	// ErrInvalid means a value parsed but Validate refused it.
 	ErrInvalid = errors.New("config: invalid value")
+	// ErrDeprecated marks a warning (Config.Warnings): a key that is still
+	// read but has moved.
+	ErrDeprecated = errors.New("config: deprecated key")
 )
 
 // KeyError is one problem with one key. Load and Validate join several of
@@ -32,7 +35,8 @@ type KeyError struct {
 	Key string
 	// Msg describes the problem.
 	Msg string
-	// Err is ErrSyntax, ErrUnknownKey, ErrBadValue or ErrInvalid.
+	// Err is ErrSyntax, ErrUnknownKey, ErrBadValue, ErrInvalid or, for a
+	// warning, ErrDeprecated.
 	Err error
 }
 

@@ -12,7 +12,13 @@ import (
 // Defaults(). The tls and wss lists are empty by default, so their keys are
 // shown as a commented-out entry to copy. The repository's
 // iothub.example.yaml holds the same text.
-func Example() []byte { return []byte(example) }
+func Example() []byte { return []byte(exampleText()) }
+
+// exampleText is the example with the bridges section of the registered
+// types.
+func exampleText() string {
+	return strings.Replace(example, "{{bridges}}\n", bridgeExample(), 1)
+}
 
 // A template line is commented-out YAML: "#" followed by two spaces, where
 // a prose comment has one.
@@ -21,7 +27,7 @@ var templateLine = regexp.MustCompile(`^(\s*)#(  .*)$`)
 // uncommentExample turns the commented-out entries of Example into YAML, so
 // that their keys and descriptions can be read like the others.
 func uncommentExample() []byte {
-	lines := strings.Split(example, "\n")
+	lines := strings.Split(exampleText(), "\n")
 	inTemplate := false
 	for i, l := range lines {
 		m := templateLine.FindStringSubmatch(l)
@@ -348,157 +354,7 @@ devices:
     url_ttl: 1h # how long a signed firmware download URL is valid
     max_file_bytes: 268435456 # largest firmware file, in bytes
 
-# Bridges to Kafka (docs/kafka.md, docs/bridges.md); none by default. Bridges
-# created through the HTTP API are kept in data_dir/bridges.json. A rule sends
-# its outputs to a kafka_producer with the action {type: bridge, bridge: <name>}.
-bridges: []
-#  - name: door_lock_state # 1 to 64 letters, digits, _ - or .
-#    type: kafka_producer # kafka_producer (rules to Kafka), kafka_consumer (Kafka to MQTT), postgres, mqtt, redis or webhook
-#    enabled: true # run the bridge; a disabled one keeps its disk queue
-#    kafka:
-#      bootstrap_servers: [localhost:9092] # host:port of Kafka brokers
-#      client_id: iothub # Kafka client id
-#      tls:
-#        enabled: false # TLS to Kafka
-#        ca_file: "" # PEM CAs to trust ("": the system roots)
-#        cert_file: "" # client certificate (mutual TLS)
-#        key_file: "" # client key (mutual TLS)
-#        server_name: "" # name checked in the server certificate ("": from the address)
-#        insecure_skip_verify: false # do not check the server certificate (tests only)
-#      sasl:
-#        mechanism: "" # "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
-#        username: "" # SASL user
-#        password: "" # SASL password
-#      dial_timeout: 10s # bound on a connection attempt
-#      request_timeout: 10s # network time allowed per request
-#      metadata_refresh: 5m # how often cluster metadata is refreshed
-#    producer:
-#      topic: message_state # Kafka topic template (required for kafka_producer)
-#      key: "" # record key template ("": the client id)
-#      value: "" # record value template ("": the rule output as JSON)
-#      timestamp: "" # record timestamp template in ms ("": the publish time)
-#      headers:
-#        - key: source # header name
-#          value: ${node} # header value template
-#      partitioner: hash # hash (of the key), random or round_robin
-#      mode: async # async (batched, throughput) or sync (one record at a time, latency)
-#      linger: 5ms # how long an async batch waits to fill
-#      max_inflight: 5 # produce requests in flight per broker, 1 to 5
-#      acks: all # all, leader or none
-#      idempotent: true # idempotent producer (needs acks all)
-#      compression: none # none, gzip, snappy, lz4 or zstd
-#      batch_size: 500 # most records per send
-#      send_timeout: 10s # a send not answered in time shows the bridge disconnected (Kafka: still waited for; other sinks: its records are sent again)
-#    consumer:
-#      topics: [] # Kafka topics (required for kafka_consumer)
-#      topics_regex: false # topics are regular expressions
-#      group: "" # consumer group ("": iothub-<name>)
-#      offset: latest # where a new group starts: latest or earliest
-#      key_encoding: plain # ${key} as plain, base64 or hex
-#      value_encoding: plain # ${value} as plain, base64 or hex
-#      mqtt_topic: "" # MQTT topic template: ${key} ${topic} ${partition} ${offset} ${timestamp} ${headers.x}
-#      payload: "" # payload template ("": the record value)
-#      qos: 1 # QoS of the published messages
-#      retain: false # retain flag of the published messages
-#      user_properties: true # record headers become MQTT 5 user properties
-#      session_timeout: 10s # a member that stops heartbeating is expired after this (its partitions wait that long)
-#      rebalance_timeout: 30s # time members have to rejoin during a rebalance
-#      heartbeat_interval: 3s # how often a member heartbeats (below a third of session_timeout)
-#    postgres:
-#      url: "" # postgres://user@host:5432/db?sslmode=disable, without the password (required for postgres)
-#      password: "" # the role's password
-#      statement: "" # INSERT with ${field} placeholders bound as parameters ("": insert into table.name)
-#      pool_size: 4 # connections to the server
-#      connect_timeout: 10s # bound on a connection attempt
-#      table:
-#        create: false # create the time-series table (device, topic, ts, payload jsonb) when missing
-#        name: iothub_messages # the ready-made table (a hypertable under TimescaleDB)
-#    mqtt:
-#      address: "" # remote broker host:port (required for mqtt)
-#      protocol_version: 5 # 5 (MQTT 5.0, the only one supported)
-#      client_id: "" # client id on the remote ("": iothub-bridge-<name>)
-#      username: "" # user on the remote
-#      password: "" # password on the remote
-#      tls:
-#        enabled: false # TLS to the remote
-#        ca_file: "" # PEM CAs to trust ("": the system roots)
-#        cert_file: "" # client certificate (mutual TLS)
-#        key_file: "" # client key (mutual TLS)
-#        server_name: "" # name checked in the server certificate ("": from the address)
-#        insecure_skip_verify: false # do not check the server certificate (tests only)
-#      keep_alive: 30s # MQTT keep alive
-#      session_expiry: 1h # the remote keeps the bridge's session (queued commands) this long
-#      connect_timeout: 10s # bound on a connection attempt
-#      reconnect_max: 30s # longest wait between reconnection attempts (exponential backoff)
-#      remote_topic: ${topic} # remote topic template of forwarded messages, e.g. edge/${node}/${topic}
-#      qos: 1 # QoS of forwarded messages: 0 or 1 (a batch waits for its PUBACKs)
-#      multi_hop: false # also forward messages that came through another hub's bridge
-#      subscribe:
-#        - filter: edge/+/cmd/# # remote topic filter
-#          qos: 1 # subscription QoS
-#          local_topic: ${topic} # local topic template: ${topic} or ${suffix} (from the first wildcard on)
-#    redis:
-#      deployment: standalone # standalone, sentinel or cluster
-#      addresses: [] # host:port of the server, the sentinels or cluster nodes (required for redis)
-#      master_name: "" # the master's name in the sentinels (sentinel)
-#      username: "" # AUTH user ("": default)
-#      password: "" # AUTH password
-#      sentinel_username: "" # user on the sentinels
-#      sentinel_password: "" # password on the sentinels
-#      db: 0 # database number (not with cluster)
-#      tls:
-#        enabled: false # TLS to Redis
-#        ca_file: "" # PEM CAs to trust ("": the system roots)
-#        cert_file: "" # client certificate (mutual TLS)
-#        key_file: "" # client key (mutual TLS)
-#        server_name: "" # name checked in the server certificate ("": from the address)
-#        insecure_skip_verify: false # do not check the server certificate (tests only)
-#      pool_size: 10 # connections per server
-#      dial_timeout: 5s # bound on a connection attempt
-#      command: hset # publish, xadd, hset or set (one pipeline per batch)
-#      channel: "" # channel template (publish)
-#      stream: "" # stream template (xadd)
-#      key: device:${clientid} # key template (hset, set)
-#      value: "" # message (publish), value (set) or JSON object of the fields (hset, xadd) ("": the rule output)
-#      fields:
-#        - key: battery # hash or stream field (hset, xadd; instead of the value's top-level fields)
-#          value: ${payload.battery} # field value template
-#      ttl: 0s # expire the key after each write (hset, set; 0s: never)
-#      maxlen: 0 # trim the stream to about this many entries (xadd; 0: never)
-#    webhook:
-#      method: POST # POST or PUT
-#      url: "" # URL template, http or https (required for webhook)
-#      body: "" # body template ("": the rule output as JSON)
-#      headers:
-#        - key: X-Device # header name
-#          value: ${clientid} # header value template
-#      secret: "" # HMAC-SHA256 key signing each body ("": no signature)
-#      signature_header: X-Iothub-Signature # carries sha256=<hex of the HMAC of the body>
-#      pool_size: 8 # keep-alive connections per host, and requests of a batch in flight
-#      timeout: 5s # bound on one request, answer included
-#      connect_timeout: 5s # bound on a TCP connection and TLS handshake
-#      idle_timeout: 1m30s # idle keep-alive connections are closed after this
-#      health_url: "" # HEAD while idle, any answer = up ("": the URL's scheme://host/ when fixed; none: no check)
-#      tls:
-#        enabled: false # ignored: https URLs use TLS
-#        ca_file: "" # PEM CAs to trust ("": the system roots)
-#        cert_file: "" # client certificate (mutual TLS)
-#        key_file: "" # client key (mutual TLS)
-#        server_name: "" # name checked in the server certificate ("": from the URL)
-#        insecure_skip_verify: false # do not check the server certificate (tests only)
-#    buffer:
-#      memory_records: 10000 # newest records also cached in memory (every record is in the durable queue)
-#      max_bytes: 1073741824 # durable queue bound in data_dir/bridges/<name>/ (unsent records)
-#      segment_bytes: 16777216 # size of one durable queue file
-#      full_policy: drop_oldest # when the durable queue is full: drop_oldest or refuse (counted)
-#      fsync: interval # with storage.durability, when records reach the disk: always, interval or never (a kill -9 loses no acknowledged record with any)
-#      fsync_interval: 1s # period of the background fsync
-#    dead_letter:
-#      file: dead_letter.jsonl # records refused for good, as JSON lines (relative: in data_dir/bridges/<name>/; "" and no topic: dropped, counted)
-#      max_bytes: 67108864 # bound on the file; beyond it such records are dropped (counted)
-#      mqtt_topic: "" # publish them into this hub instead, as JSON (QoS 1)
-#      kafka_topic: "" # kafka_producer: produce them to this Kafka topic instead, with the error in a header
-
+{{bridges}}
 # Edge: forward messages and rule outputs to a central hub over one MQTT 5
 # link, through durable queues in data_dir/upstream/<stream>/, and relay
 # commands from the centre to this hub's devices (docs/edge.md). Off while

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -95,14 +96,17 @@ func (c Config) YAML() ([]byte, error) {
 // Marshalling the struct directly would let yaml.v3 pick block styles it
 // cannot always read back (a string starting with a tab and a newline);
 // strings with control characters are double-quoted here instead.
-func toNode(v reflect.Value) *yaml.Node {
+func toNode(v reflect.Value) *yaml.Node { return encodeNode(v, true) }
+
+// encodeNode is toNode; redact replaces set secrets.
+func encodeNode(v reflect.Value, redact bool) *yaml.Node {
 	t := v.Type()
 	switch {
 	case t.Kind() == reflect.Struct && t != durationType:
 		n := &yaml.Node{Kind: yaml.MappingNode}
-		for _, f := range fieldsOf(t) {
+		for _, f := range fields(v) {
 			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: f.name},
-				toNode(v.FieldByIndex(f.index)))
+				encodeNode(f.v, redact))
 		}
 		return n
 	case t.Kind() == reflect.Slice:
@@ -111,12 +115,12 @@ func toNode(v reflect.Value) *yaml.Node {
 			n.Style = yaml.FlowStyle
 		}
 		for i := range v.Len() {
-			n.Content = append(n.Content, toNode(v.Index(i)))
+			n.Content = append(n.Content, encodeNode(v.Index(i), redact))
 		}
 		return n
 	}
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: formatScalar(v)}
-	if t == secretType && n.Value != "" {
+	if redact && t == secretType && n.Value != "" {
 		n.Value = redacted
 	}
 	switch t.Kind() {
@@ -190,6 +194,7 @@ func decode(c *Config, data []byte, name string, at origins) error {
 	}
 	d := &decoder{name: name, at: at, budget: nodesPerByte*len(data) + 1000}
 	d.value(root, reflect.ValueOf(c).Elem(), "")
+	c.Warnings = append(c.Warnings, d.warns...)
 	return d.errs.join()
 }
 
@@ -213,7 +218,9 @@ type decoder struct {
 	name   string
 	at     origins
 	errs   errorList
-	budget int // nodes left to visit
+	warns  errorList // deprecated keys read
+	budget int       // nodes left to visit
+	legacy bool      // a version 1 bridges.json entry (bridgeEntry)
 }
 
 func (d *decoder) fail(n *yaml.Node, sentinel error, key, format string, args ...any) {
@@ -266,7 +273,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 		d.fail(n, ErrBadValue, key, "expected a mapping, got %s", kindName(n))
 		return
 	}
-	fields := fieldsOf(v.Type())
+	if v.Type() == bridgeType {
+		d.bridgeEntry(n, v, key)
+	}
+	fs := fields(v)
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		kn, vn := n.Content[i], n.Content[i+1]
@@ -280,18 +290,15 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 			continue
 		}
 		seen[kn.Value] = kn.Line
-		f := -1
-		for j := range fields {
-			if fields[j].name == kn.Value {
-				f = j
-			}
-		}
+		f := slices.IndexFunc(fs, func(f field) bool { return f.name == kn.Value })
 		if f < 0 {
-			d.fail(kn, ErrUnknownKey, k, "%s", suggest(kn.Value, fields))
+			if msg, skip := unknownKeyHint(v, kn.Value, fs); !skip {
+				d.fail(kn, ErrUnknownKey, k, "%s", msg)
+			}
 			continue
 		}
 		d.at[k] = origin{d.name, kn.Line}
-		d.value(vn, v.FieldByIndex(fields[f].index), k)
+		d.value(vn, fs[f].v, k)
 	}
 }
 
@@ -328,12 +335,12 @@ func (d *decoder) stringList(n *yaml.Node, v reflect.Value, key string) {
 }
 
 // suggest returns a hint naming the closest valid key, or "".
-func suggest(name string, fields []fieldInfo) string {
+func suggest(name string, fs []field) string {
 	if name == "<<" {
 		return "YAML merge keys are not supported"
 	}
 	best, bestDist := "", min(3, len(name)/3+1) // a close key, not any short one
-	for _, f := range fields {
+	for _, f := range fs {
 		if dist := editDistance(name, f.name); dist < bestDist {
 			best, bestDist = f.name, dist
 		}

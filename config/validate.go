@@ -229,3 +229,57 @@ func (m *MQTT) validate(v *checker) {
 	v.atLeast("mqtt.max_retained", m.MaxRetained, 0)
 	v.atLeast("mqtt.event_buffer", m.EventBuffer, 1)
 }
+
+// adopt adds the problems err holds (a bridge type's Validate), each
+// *KeyError with prefix joined to its key, any other error on prefix.
+func (v *checker) adopt(prefix string, err error) {
+	switch e := err.(type) { //nolint:errorlint // walking errors.Join's tree by hand
+	case nil:
+	case interface{ Unwrap() []error }:
+		for _, sub := range e.Unwrap() {
+			v.adopt(prefix, sub)
+		}
+	case *KeyError:
+		ke := *e
+		ke.Key = join(prefix, e.Key)
+		if ke.Err == nil {
+			ke.Err = ErrInvalid
+		}
+		v.errorList = append(v.errorList, &ke)
+	default:
+		v.bad(prefix, "%v", err)
+	}
+}
+
+// Checker collects the problems of a bridge type's settings
+// (bridge.Config.Validate) with the same checks as this package's own:
+// each is a *KeyError naming its key relative to the bridge's entry, which
+// the configuration then reports under the entry's key path.
+type Checker struct{ c checker }
+
+// Bad records a problem with key.
+func (c *Checker) Bad(key, format string, args ...any) { c.c.bad(key, format, args...) }
+
+// Required records key as missing when val is empty.
+func (c *Checker) Required(key, val string) {
+	if val == "" {
+		c.c.bad(key, "required")
+	}
+}
+
+// OneOf records val when it is none of allowed.
+func (c *Checker) OneOf(key, val string, allowed ...string) { c.c.oneOf(key, val, allowed...) }
+
+// Between records n when it is outside [lo, hi].
+func (c *Checker) Between(key string, n, lo, hi int) { c.c.between(key, n, lo, hi) }
+
+// Duration records d when it is below lo or (hi > 0) above hi.
+func (c *Checker) Duration(key string, d Duration, lo, hi time.Duration) {
+	c.c.duration(key, d, lo, hi)
+}
+
+// Address records addr when it is not host:port with a numeric port.
+func (c *Checker) Address(key, addr string) { c.c.address(key, addr) }
+
+// Err returns the problems recorded, joined, or nil.
+func (c *Checker) Err() error { return c.c.join() }

@@ -42,26 +42,72 @@ var elemDefaults = map[reflect.Type]func() any{
 	reflect.TypeFor[WSSListener](): func() any { return DefaultWSSListener() },
 }
 
-// fieldInfo is one key of a struct: its yaml name and field index.
-type fieldInfo struct {
-	name  string
-	index []int
+// field is one key of a struct value: its yaml name and its value
+// (addressable when the struct is).
+type field struct {
+	name string
+	v    reflect.Value
 }
 
-// fieldsOf lists the keys of struct type t, flattening inline fields.
-func fieldsOf(t reflect.Type) []fieldInfo {
-	var out []fieldInfo
+// fields lists the keys of the struct value v, flattening inline structs
+// and the value held by an inline interface (a bridge's type settings:
+// the keys of its concrete type).
+func fields(v reflect.Value) []field {
+	t := v.Type()
+	var out []field
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		switch {
 		case !f.IsExported() || name == "-":
+		case opts == "inline" && f.Type.Kind() == reflect.Interface:
+			if fv := v.Field(i); !fv.IsNil() {
+				out = append(out, fields(fv.Elem().Elem())...)
+			}
 		case opts == "inline":
-			for _, sub := range fieldsOf(f.Type) {
-				out = append(out, fieldInfo{sub.name, append([]int{i}, sub.index...)})
+			out = append(out, fields(v.Field(i))...)
+		default:
+			out = append(out, field{name, v.Field(i)})
+		}
+	}
+	return out
+}
+
+// keyType is one key of a struct type: its yaml name and its type.
+type keyType struct {
+	name string
+	t    reflect.Type
+}
+
+// keysOf lists the keys of struct type t, flattening inline structs; an
+// inline interface contributes the keys of every type it may hold
+// (inlineTypes), each name once.
+func keysOf(t reflect.Type) []keyType {
+	var out []keyType
+	seen := map[string]bool{}
+	add := func(k keyType) {
+		if !seen[k.name] {
+			seen[k.name] = true
+			out = append(out, k)
+		}
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case !f.IsExported() || name == "-":
+		case opts == "inline" && f.Type.Kind() == reflect.Interface:
+			for _, it := range inlineTypes(f.Type) {
+				for _, k := range keysOf(it) {
+					add(k)
+				}
+			}
+		case opts == "inline":
+			for _, k := range keysOf(f.Type) {
+				add(k)
 			}
 		default:
-			out = append(out, fieldInfo{name, []int{i}})
+			add(keyType{name, f.Type})
 		}
 	}
 	return out
@@ -92,8 +138,8 @@ func newElem(t reflect.Type) reflect.Value {
 func leafKeys(t reflect.Type, prefix string, fn func(key string)) {
 	switch {
 	case t.Kind() == reflect.Struct && t != durationType:
-		for _, f := range fieldsOf(t) {
-			leafKeys(t.FieldByIndex(f.index).Type, join(prefix, f.name), fn)
+		for _, k := range keysOf(t) {
+			leafKeys(k.t, join(prefix, k.name), fn)
 		}
 	case isStructList(t):
 		leafKeys(t.Elem(), join(prefix, "0"), fn)
@@ -109,12 +155,12 @@ func lookup(root reflect.Value, key string, create bool) (reflect.Value, error) 
 	for part := range strings.SplitSeq(key, ".") {
 		switch {
 		case v.Kind() == reflect.Struct && v.Type() != durationType:
-			fields := fieldsOf(v.Type())
-			i := slices.IndexFunc(fields, func(f fieldInfo) bool { return f.name == part })
+			fs := fields(v)
+			i := slices.IndexFunc(fs, func(f field) bool { return f.name == part })
 			if i < 0 {
-				return v, &KeyError{Key: key, Err: ErrUnknownKey}
+				return v, &KeyError{Key: key, Err: ErrUnknownKey, Msg: foreignKey(v, part)}
 			}
-			v = v.FieldByIndex(fields[i].index)
+			v = fs[i].v
 		case isStructList(v.Type()):
 			i, err := strconv.Atoi(part)
 			switch {
@@ -207,6 +253,7 @@ func (c *Config) Set(key, value string) error {
 		return &KeyError{Key: key, Msg: err.Error(), Err: ErrBadValue}
 	}
 	c.nameListeners()
+	c.syncBridgeTypes()
 	return nil
 }
 
@@ -219,7 +266,7 @@ func applyEnv(c *Config, environ []string, at origins) errorList {
 			env[k] = v
 		}
 	}
-	var errs errorList
+	errs := applyMovedEnv(c, env, at)
 	leafKeys(reflect.TypeFor[Config](), "", func(key string) {
 		name := EnvName(key)
 		val, ok := env[name]
@@ -252,7 +299,7 @@ func EnvVars() []EnvVar {
 	root := reflect.ValueOf(&d).Elem()
 	var keys []string
 	leafKeys(root.Type(), "", func(key string) {
-		if _, err := lookup(root, key, true); err == nil {
+		if _, err := lookup(root, key, true); err == nil || bridgeTypeDefault(key).IsValid() {
 			keys = append(keys, key)
 		}
 	})
@@ -260,10 +307,31 @@ func EnvVars() []EnvVar {
 	docs := exampleDocs()
 	out := make([]EnvVar, 0, len(keys))
 	for _, key := range keys {
-		v, _ := lookup(root, key, false)
+		v, err := lookup(root, key, false)
+		if err != nil {
+			v = bridgeTypeDefault(key)
+		}
 		out = append(out, EnvVar{Name: EnvName(key), Key: key, Default: formatScalar(v), Doc: docs[key]})
 	}
 	return out
+}
+
+// bridgeTypeDefault returns the default of a key of bridge 0 that only
+// another type than the default one has (the zero Value when none has).
+func bridgeTypeDefault(key string) reflect.Value {
+	rest, ok := strings.CutPrefix(key, "bridges.0.")
+	if !ok {
+		return reflect.Value{}
+	}
+	for _, t := range bridgeTypes() {
+		b := DefaultBridge()
+		b.Type = t.Name
+		b.syncSettings()
+		if v, err := lookup(reflect.ValueOf(&b).Elem(), rest, false); err == nil {
+			return v
+		}
+	}
+	return reflect.Value{}
 }
 
 // UnknownEnv returns the IOTHUB_ variables of environ that Load ignores
@@ -274,6 +342,9 @@ func EnvVars() []EnvVar {
 func UnknownEnv(environ []string) []string {
 	known := map[string]bool{}
 	leafKeys(reflect.TypeFor[Config](), "", func(key string) { known[EnvName(key)] = true })
+	for name := range movedBridgeEnv() {
+		known[name] = true
+	}
 	var out []string
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
@@ -302,9 +373,7 @@ func Diff(old, updated Config) []string {
 func diff(a, b reflect.Value, key string, out *[]string) {
 	switch {
 	case a.Kind() == reflect.Struct && a.Type() != durationType:
-		for _, f := range fieldsOf(a.Type()) {
-			diff(a.FieldByIndex(f.index), b.FieldByIndex(f.index), join(key, f.name), out)
-		}
+		diffStruct(a, b, key, out)
 	case isStructList(a.Type()):
 		for i := range max(a.Len(), b.Len()) {
 			k := join(key, strconv.Itoa(i))
@@ -322,5 +391,29 @@ func diff(a, b reflect.Value, key string, out *[]string) {
 		}
 	case a.Interface() != b.Interface():
 		*out = append(*out, key)
+	}
+}
+
+// diffStruct diffs two structs key by key; a key only one of them has
+// (two bridges of different types) is reported whole.
+func diffStruct(a, b reflect.Value, key string, out *[]string) {
+	fa, fb := fields(a), fields(b)
+	byName := make(map[string]reflect.Value, len(fb))
+	for _, f := range fb {
+		byName[f.name] = f.v
+	}
+	for _, f := range fa {
+		bv, ok := byName[f.name]
+		if !ok {
+			*out = append(*out, join(key, f.name))
+			continue
+		}
+		delete(byName, f.name)
+		diff(f.v, bv, join(key, f.name), out)
+	}
+	for _, f := range fb {
+		if _, left := byName[f.name]; left {
+			*out = append(*out, join(key, f.name))
+		}
 	}
 }

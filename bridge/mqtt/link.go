@@ -46,7 +46,7 @@ type Options struct {
 	TLS *tls.Config
 	// ClientID, Username and Password identify the bridge on the remote.
 	ClientID, Username, Password string
-	// KeepAlive, SessionExpiry, ConnectTimeout: see config.MQTTBridge.
+	// KeepAlive, SessionExpiry, ConnectTimeout: see Settings.
 	KeepAlive, SessionExpiry, ConnectTimeout time.Duration
 	// ReconnectMax bounds the backoff between connection attempts.
 	ReconnectMax time.Duration

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/iothub-dev/iothub/bridge"
+	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/api"
 	"github.com/iothub-dev/iothub/internal/bridgemgr"
 	"github.com/iothub-dev/iothub/internal/rule"
@@ -62,7 +64,10 @@ func (a *App) Bridges() *bridgemgr.Manager { return a.bridges.mgr }
 
 // bridgeAPI is the bridge manager as the HTTP API sees it: definitions
 // arrive as JSON and answers leave as values to encode.
-type bridgeAPI struct{ m *bridgemgr.Manager }
+type bridgeAPI struct {
+	m   *bridgemgr.Manager
+	log *slog.Logger
+}
 
 func (b bridgeAPI) List() any                    { return b.m.List() }
 func (b bridgeAPI) Get(name string) (any, error) { return b.m.Get(name) }
@@ -77,7 +82,7 @@ func (b bridgeAPI) Status(name string) (bridge.Status, error) {
 }
 
 func (b bridgeAPI) Create(def json.RawMessage) (any, error) {
-	d, err := bridgemgr.DecodeDefinition(def, "")
+	d, err := b.decode(def, "")
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +90,20 @@ func (b bridgeAPI) Create(def json.RawMessage) (any, error) {
 }
 
 func (b bridgeAPI) Update(name string, def json.RawMessage) (any, error) {
-	d, err := bridgemgr.DecodeDefinition(def, name)
+	d, err := b.decode(def, name)
 	if err != nil {
 		return nil, err
 	}
 	return b.m.Update(d)
+}
+
+// decode decodes a definition, logging the deprecated keys it used.
+func (b bridgeAPI) decode(def json.RawMessage, name string) (config.Bridge, error) {
+	d, warns, err := bridgemgr.DecodeDefinition(def, name)
+	for _, w := range warns {
+		b.log.Warn("bridge definition uses a deprecated key", "bridge", d.Name, "warning", w)
+	}
+	return d, err
 }
 
 // bridgeManager is the bridge manager for the API; nil until setupBridges
@@ -98,7 +112,7 @@ func (a *App) bridgeManager() api.BridgeManager {
 	if a.bridges.mgr == nil {
 		return nil
 	}
-	return bridgeAPI{a.bridges.mgr}
+	return bridgeAPI{a.bridges.mgr, a.log}
 }
 
 var _ api.BridgeManager = bridgeAPI{}

@@ -158,6 +158,7 @@ func serveUsage(fs *flag.FlagSet, w io.Writer) {
 // SIGHUP reloads the configuration with reload (reload.go).
 func run(cfg config.Config, reload func() (config.Config, error), stderr io.Writer) int {
 	log, level := newLogger(cfg, stderr)
+	logWarnings(log, cfg)
 	raiseFileLimit(log)
 	broker.Version = Version
 	a, err := New(cfg, log)
@@ -217,6 +218,9 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "iothub: %v\n", err)
 			return exitConfig
 		}
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stderr, "iothub: warning: %v\n", w)
+		}
 		if err := Check(cfg); err != nil { // what serve builds: rules, bridges, security
 			fmt.Fprintf(stderr, "iothub: %v\n", err)
 			return exitConfig
@@ -241,5 +245,12 @@ func warnUnknownEnv(stderr io.Writer) {
 			continue // read by the command line and the tests themselves
 		}
 		fmt.Fprintf(stderr, "iothub: warning: environment variable %s names no configuration key (iothub serve --help lists them)\n", name)
+	}
+}
+
+// logWarnings logs what Load accepted with a warning (deprecated keys).
+func logWarnings(log *slog.Logger, cfg config.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration: deprecated key", "warning", w.Error())
 	}
 }

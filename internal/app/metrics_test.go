@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/iothub-dev/iothub/bridge/webhook"
 	"github.com/iothub-dev/iothub/config"
 )
 
@@ -111,8 +112,8 @@ func TestMetricsRoute_bridges(t *testing.T) {
 		defer cancel()
 		require.NoError(t, a.Bridges().Close(ctx))
 	})
-	def := config.DefaultBridge()
-	def.Name, def.Type, def.Enabled, def.Webhook.URL = "hook", "webhook", true, peer.URL
+	def := config.NewBridge("hook", webhook.Type)
+	def.Settings.(*webhook.Config).Webhook.URL = peer.URL
 	_, err := a.Bridges().Create(def)
 	require.NoError(t, err)
 

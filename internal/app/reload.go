@@ -289,6 +289,7 @@ func (a *App) reloadFrom(load func() (config.Config, error)) {
 		a.log.Error("configuration not reloaded: the hub keeps running with the previous one", "error", err)
 		return
 	}
+	logWarnings(a.log, next)
 	rep := a.Reload(next)
 	if len(rep.NeedRestart) > 0 {
 		a.log.Warn("configuration changes that need a restart (not applied)", "keys", strings.Join(rep.NeedRestart, ","))

@@ -64,7 +64,7 @@ func (m *Manager) Enqueue(name string, out *rule.Output) error {
 	case r.sink == nil:
 		return fmt.Errorf("bridge %s is a consumer, not a producer", name)
 	}
-	if r.skip != nil && r.skip(out) {
+	if r.skip != nil && r.skip(eventMessage(out)) {
 		return nil
 	}
 	rec, err := r.mapping.record(out)
@@ -72,7 +72,7 @@ func (m *Manager) Enqueue(name string, out *rule.Output) error {
 		return fmt.Errorf("bridge %s: %w", name, err)
 	}
 	if r.decorate != nil {
-		r.decorate(out, &rec)
+		r.decorate(eventMessage(out), &rec)
 	}
 	return r.sink.Enqueue(rec)
 }

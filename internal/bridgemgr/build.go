@@ -12,25 +12,21 @@ import (
 
 	"github.com/iothub-dev/iothub/bridge"
 	"github.com/iothub-dev/iothub/bridge/diskqueue"
-	"github.com/iothub-dev/iothub/bridge/kafka"
-	"github.com/iothub-dev/iothub/bridge/postgres"
 	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/rule"
 	"github.com/iothub-dev/iothub/mqtt/topic"
 	"github.com/iothub-dev/iothub/msg"
 )
 
-// running is a started bridge: a sink runner (producer) or a source
-// runner (consumer).
+// running is a started bridge: a sink runner (producer), a source runner
+// (consumer), or both (an MQTT link).
 type running struct {
 	sink    *bridge.Runner
 	mapping *mapping
 	source  *bridge.SourceRunner
-	// skip, when set, drops a rule output silently (mqtt: loop
-	// prevention); decorate adds to a rendered record (mqtt: user
-	// properties and the marker).
-	skip     func(*rule.Output) bool
-	decorate func(*rule.Output, *bridge.Record)
+	// skip and decorate are the type's Parts.Skip and Parts.Decorate.
+	skip     func(*msg.Message) bool
+	decorate func(*msg.Message, *bridge.Record)
 }
 
 func (r *running) close(ctx context.Context) error {
@@ -44,208 +40,145 @@ func (r *running) close(ctx context.Context) error {
 	return err
 }
 
-// check validates def and parses its templates without starting anything.
-func check(def *config.Bridge) error {
+// build validates def and builds its type's parts and record mapping,
+// without connecting; log nil means a check (the parts are not run).
+func build(def *config.Bridge, node string, log *slog.Logger) (*bridge.Parts, *mapping, error) {
 	if err := config.ValidateBridge(def); err != nil {
-		return err
+		return nil, nil, err
 	}
-	switch def.Type {
-	case config.BridgeKafkaProducer:
-		if _, err := newMapping(&def.Producer); err != nil {
-			return err
-		}
-		p, err := kafka.NewProducer(producerOptions(def, nil))
-		if err == nil {
-			_ = p.Close()
-		}
-		return err
-	case config.BridgeKafkaConsumer:
-		_, err := kafka.NewConsumer(consumerOptions(def, nil))
-		return err
-	case config.BridgeMQTT:
-		return checkMQTT(def)
-	case config.BridgePostgres:
-		tpl, o, err := postgresSink(def, nil)
-		if err == nil {
-			_, err = newSinkMapping(tpl)
-		}
-		if err == nil {
-			var s *postgres.Sink
-			if s, err = postgres.New(o); err == nil {
-				_ = s.Close()
-			}
-		}
-		return err
-	case config.BridgeRedis:
-		return checkRedis(def)
-	case config.BridgeWebhook:
-		return checkWebhook(def)
+	tc, err := loadTLS(def.TLS)
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil
+	bc := bridge.BuildContext{Name: def.Name, Node: node, TLS: tc, TLSEnabled: def.TLS.Enabled, Logger: log, Check: log == nil}
+	if bc.Check {
+		bc.Logger = slog.New(slog.DiscardHandler)
+	}
+	parts, err := def.Settings.Build(bc)
+	if err != nil {
+		return nil, nil, err
+	}
+	var mp *mapping
+	if parts.Sink != nil {
+		if mp, err = newSinkMapping(parts.Templates); err != nil {
+			closeParts(parts)
+			return nil, nil, err
+		}
+	}
+	return parts, mp, nil
+}
+
+// closeParts releases parts that will not run.
+func closeParts(p *bridge.Parts) {
+	if p.Sink != nil {
+		_ = p.Sink.Close()
+	}
+	if c, ok := p.Source.(interface{ Close() error }); ok && any(p.Source) != any(p.Sink) {
+		_ = c.Close()
+	}
+}
+
+// check validates def and builds it (templates parsed, clients made)
+// without starting anything.
+func check(def *config.Bridge) error {
+	parts, _, err := build(def, "", nil)
+	if err == nil {
+		closeParts(parts)
+	}
+	return err
 }
 
 // start builds and starts the bridge def.
 func (m *Manager) start(def *config.Bridge) (*running, error) {
-	log := m.log.With("bridge", def.Name)
-	conn, err := connOptions(def, log)
+	parts, mp, err := build(def, m.node, m.log.With("bridge", def.Name))
 	if err != nil {
 		return nil, err
 	}
-	switch def.Type {
-	case config.BridgeKafkaProducer:
-		mp, err := newMapping(&def.Producer)
-		if err != nil {
+	if parts.Start != nil {
+		if err := parts.Start(); err != nil {
+			closeParts(parts)
 			return nil, err
 		}
-		o := producerOptions(def, &conn)
-		p, err := kafka.NewProducer(o)
-		if err != nil {
-			return nil, err
-		}
-		return m.startSink(def, p, mp)
-	case config.BridgeKafkaConsumer:
-		c, err := kafka.NewConsumer(consumerOptions(def, &conn))
-		if err != nil {
-			return nil, err
-		}
-		s := bridge.NewSourceRunner(c, m.publishFunc(), bridge.SourceOptions{Name: def.Name, Logger: m.log})
-		s.Start()
-		return &running{source: s}, nil
-	case config.BridgeMQTT:
-		return m.startMQTT(def, log)
-	case config.BridgePostgres:
-		tpl, o, err := postgresSink(def, log)
-		if err != nil {
-			return nil, err
-		}
-		mp, err := newSinkMapping(tpl)
-		if err != nil {
-			return nil, err
-		}
-		s, err := postgres.New(o)
-		if err != nil {
-			return nil, err
-		}
-		return m.startSink(def, s, mp)
-	case config.BridgeRedis:
-		return m.startRedis(def, log)
-	case config.BridgeWebhook:
-		return m.startWebhook(def, log)
 	}
-	return nil, fmt.Errorf("bridge %s: unknown type %q", def.Name, def.Type)
+	r := &running{mapping: mp, skip: parts.Skip, decorate: parts.Decorate}
+	if parts.Sink != nil {
+		if r.sink, err = m.startSink(def, parts); err != nil {
+			return nil, err
+		}
+	}
+	if parts.Source != nil {
+		r.source = bridge.NewSourceRunner(parts.Source, m.publishFunc(), bridge.SourceOptions{Name: def.Name, Logger: m.log})
+		r.source.Start()
+	}
+	return r, nil
 }
 
-// startSink runs sink under the shared delivery engine, with its dead
-// letter (closing both when the runner cannot be made).
-func (m *Manager) startSink(def *config.Bridge, sink bridge.Sink, mp *mapping) (*running, error) {
-	o := runnerOptions(def, m.dataDir, m.log)
+// startSink runs the sink of parts under the shared delivery engine, with
+// its dead letter (closing both when the runner cannot be made).
+func (m *Manager) startSink(def *config.Bridge, parts *bridge.Parts) (*bridge.Runner, error) {
+	o := runnerOptions(def, parts, m.dataDir, m.log)
 	o.RequestSync = m.requestSync
-	dl, err := m.deadLetter(def, sink)
+	dl, err := m.deadLetter(def, parts.Sink)
 	if err != nil {
-		_ = sink.Close()
+		_ = parts.Sink.Close()
 		return nil, err
 	}
 	o.DeadLetter = dl
-	r, err := bridge.NewRunner(sink, o)
+	r, err := bridge.NewRunner(parts.Sink, o)
 	if err != nil {
-		_ = sink.Close()
+		_ = parts.Sink.Close()
 		if dl != nil {
 			_ = dl.Close()
 		}
 		return nil, err
 	}
 	r.Start()
-	return &running{sink: r, mapping: mp}, nil
+	return r, nil
 }
 
 // QueueDir is where bridge name keeps its disk queue.
 func QueueDir(dataDir, name string) string { return filepath.Join(dataDir, "bridges", name) }
 
-func runnerOptions(def *config.Bridge, dataDir string, log *slog.Logger) bridge.Options {
-	b, p := def.Buffer, def.Producer
+// runnerOptions maps the common keys (and the type's limits) onto the
+// delivery engine's options.
+func runnerOptions(def *config.Bridge, parts *bridge.Parts, dataDir string, log *slog.Logger) bridge.Options {
+	b := def.Buffer
 	o := bridge.Options{
 		Name: def.Name, Dir: QueueDir(dataDir, def.Name), Logger: log,
-		BatchSize: p.BatchSize, MemoryRecords: b.MemoryRecords, SendTimeout: p.SendTimeout.D(),
+		BatchSize: def.BatchSize, MemoryRecords: b.MemoryRecords, SendTimeout: def.SendTimeout.D(),
+		MaxInflightBatches: parts.MaxInflightBatches,
 		Disk: diskqueue.Options{MaxBytes: int64(b.MaxBytes), SegmentBytes: int64(b.SegmentBytes),
 			FullPolicy: diskqueue.FullPolicy(b.FullPolicy), Fsync: diskqueue.FsyncPolicy(b.Fsync),
 			FsyncInterval: b.FsyncInterval.D()},
 	}
-	switch def.Type {
-	case config.BridgeKafkaProducer:
-		if p.Mode == "sync" {
-			o.MaxInflightBatches = 1 // one record acknowledged at a time
-		}
-	case config.BridgeWebhook:
-		// One device's records go one request after the other: a batch of
-		// a few requests per connection finishes well within send_timeout
-		// even against a slow receiver.
-		o.BatchSize = min(o.BatchSize, 4*def.Webhook.PoolSize)
+	if parts.MaxBatch > 0 {
+		o.BatchSize = min(o.BatchSize, parts.MaxBatch)
 	}
 	return o
 }
 
-// connOptions maps the connection settings, loading TLS files.
-func connOptions(def *config.Bridge, log *slog.Logger) (kafka.Conn, error) {
-	k := def.Kafka
-	c := kafka.Conn{Brokers: k.BootstrapServers, ClientID: k.ClientID, SASLMechanism: k.SASL.Mechanism,
-		SASLUser: k.SASL.Username, SASLPassword: string(k.SASL.Password), DialTimeout: k.DialTimeout.D(),
-		RequestTimeout: k.RequestTimeout.D(), MetadataMaxAge: k.MetadataRefresh.D(), Logger: log}
-	if !k.TLS.Enabled {
-		return c, nil
-	}
-	tc := &tls.Config{ServerName: k.TLS.ServerName, InsecureSkipVerify: k.TLS.InsecureSkipVerify, //nolint:gosec // an explicit, documented test setting
+// loadTLS builds the tls section's configuration, loading its files.
+func loadTLS(t config.ClientTLS) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // an explicit, documented test setting
 		MinVersion: tls.VersionTLS12}
-	if k.TLS.CAFile != "" {
-		pem, err := os.ReadFile(k.TLS.CAFile)
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return c, fmt.Errorf("kafka.tls.ca_file: %w", err)
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
 		}
 		tc.RootCAs = x509.NewCertPool()
 		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return c, fmt.Errorf("kafka.tls.ca_file: no PEM certificate in %s", k.TLS.CAFile)
+			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", t.CAFile)
 		}
 	}
-	if k.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(k.TLS.CertFile, k.TLS.KeyFile)
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return c, fmt.Errorf("kafka.tls.cert_file: %w", err)
+			return nil, fmt.Errorf("tls.cert_file: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
-	c.TLS = tc
-	return c, nil
-}
-
-func producerOptions(def *config.Bridge, conn *kafka.Conn) kafka.ProducerOptions {
-	p := def.Producer
-	o := kafka.ProducerOptions{Partitioner: p.Partitioner, Sync: p.Mode == "sync", Linger: p.Linger.D(),
-		MaxInflight: p.MaxInflight, Acks: p.Acks, Idempotent: p.Idempotent, Compression: p.Compression}
-	if conn != nil {
-		o.Conn = *conn
-	} else {
-		o.Brokers, o.ClientID = def.Kafka.BootstrapServers, def.Kafka.ClientID
-		o.SASLMechanism = def.Kafka.SASL.Mechanism
-	}
-	return o
-}
-
-func consumerOptions(def *config.Bridge, conn *kafka.Conn) kafka.ConsumerOptions {
-	c := def.Consumer
-	group := c.Group
-	if group == "" {
-		group = "iothub-" + def.Name
-	}
-	o := kafka.ConsumerOptions{Name: def.Name, Topics: c.Topics, Regex: c.TopicsRegex, Group: group,
-		Offset: c.Offset, KeyEncoding: c.KeyEncoding, ValueEncoding: c.ValueEncoding, MQTTTopic: c.MQTTTopic,
-		Payload: c.Payload, QoS: byte(c.QoS), Retain: c.Retain, UserProperties: c.UserProperties,
-		SessionTimeout: c.SessionTimeout.D(), RebalanceTimeout: c.RebalanceTimeout.D(), HeartbeatInterval: c.HeartbeatInterval.D()}
-	if conn != nil {
-		o.Conn = *conn
-	} else {
-		o.Brokers, o.ClientID = def.Kafka.BootstrapServers, def.Kafka.ClientID
-		o.SASLMechanism = def.Kafka.SASL.Mechanism
-	}
-	return o
+	return tc, nil
 }
 
 // publishFunc publishes a consumed message into the hub; a topic that is
@@ -263,4 +196,12 @@ func (m *Manager) publishFunc() func(*msg.Message) error {
 		}
 		return nil
 	}
+}
+
+// eventMessage is the message of out's event, or nil.
+func eventMessage(out *rule.Output) *msg.Message {
+	if out.Event == nil {
+		return nil
+	}
+	return out.Event.Message
 }

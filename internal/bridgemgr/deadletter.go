@@ -9,21 +9,20 @@ import (
 	"time"
 
 	"github.com/iothub-dev/iothub/bridge"
-	"github.com/iothub-dev/iothub/bridge/kafka"
 	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/msg"
 )
 
 // deadLetter builds the dead letter of def (nil: records refused for good
-// are dropped and counted): a Kafka topic (kafka_producer), a topic of
+// are dropped and counted): a Kafka topic (a bridge.DeadLetterProducer sink), a topic of
 // this hub, or a file.
 func (m *Manager) deadLetter(def *config.Bridge, sink bridge.Sink) (bridge.DeadLetter, error) {
 	dl := def.DeadLetter
 	switch {
 	case dl.KafkaTopic != "":
-		p, ok := sink.(*kafka.Producer)
+		p, ok := sink.(bridge.DeadLetterProducer)
 		if !ok {
-			return nil, fmt.Errorf("dead_letter.kafka_topic: a %s bridge cannot produce to Kafka", def.Type)
+			return nil, fmt.Errorf("dead_letter.kafka_topic: a %s bridge cannot produce to Kafka (use mqtt_topic or file)", def.Type)
 		}
 		return p.DeadLetter(dl.KafkaTopic, def.Name), nil
 	case dl.MQTTTopic != "":

@@ -129,8 +129,9 @@ func benchHub(b *testing.B, kafkaAddr string) {
 		b.Fatal(err)
 	}
 	def := config.DefaultBridge()
-	def.Name, def.Kafka.BootstrapServers = "vehicles", []string{kafkaAddr}
-	def.Producer.Topic, def.Producer.Value = "my-vehicles", "${payload}"
+	pc := def.Settings.(*kafka.ProducerConfig)
+	def.Name, pc.Kafka.BootstrapServers = "vehicles", []string{kafkaAddr}
+	pc.Producer.Topic, pc.Producer.Value = "my-vehicles", "${payload}"
 	if err := mgr.Start([]config.Bridge{def}); err != nil {
 		b.Fatal(err)
 	}

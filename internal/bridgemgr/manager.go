@@ -1,7 +1,6 @@
 package bridgemgr
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -342,21 +341,24 @@ func (m *Manager) List() []Info {
 
 // info builds name's Info; m.mu is held.
 func (m *Manager) info(name string) Info {
-	in := Info{Bridge: m.defs[name], Source: m.source[name], Status: m.status(name)}
-	in.Kafka.SASL.Password = redact(in.Kafka.SASL.Password)
-	in.Postgres.Password = redact(in.Postgres.Password)
-	in.MQTT.Password = redact(in.MQTT.Password)
-	in.Redis.Password = redact(in.Redis.Password)
-	in.Redis.SentinelPassword = redact(in.Redis.SentinelPassword)
-	in.Webhook.Secret = redact(in.Webhook.Secret)
-	return in
+	return Info{Bridge: m.defs[name], Source: m.source[name], Status: m.status(name)}
 }
 
-func redact(s config.Secret) config.Secret {
-	if s == "" {
-		return s
+// MarshalJSON writes the bridge's entry, secrets redacted, with source
+// and status.
+func (in Info) MarshalJSON() ([]byte, error) {
+	def, err := in.Bridge.RedactedJSON()
+	if err != nil {
+		return nil, err
 	}
-	return "<redacted>"
+	extra, err := json.Marshal(struct {
+		Source string        `json:"source"`
+		Status bridge.Status `json:"status"`
+	}{in.Source, in.Status})
+	if err != nil {
+		return nil, fmt.Errorf("bridge %s: %w", in.Name, err)
+	}
+	return append(append(def[:len(def)-1], ','), extra[1:]...), nil
 }
 
 // Status returns a bridge's connection state.
@@ -412,9 +414,15 @@ func (m *Manager) Close(ctx context.Context) error {
 	return err
 }
 
-// storeFile is bridges.json: {"version": 1, "bridges": [config.Bridge, ...]}.
+// storeVersion is the format of bridges.json this build writes: version
+// 2 holds each bridge's common keys and its type's; version 1 (before
+// bridge types had their own packages) held every type's sections for
+// every bridge, and is still read (DecodeLegacyBridge).
+const storeVersion = 2
+
+// storeFile is bridges.json: {"version": 2, "bridges": [config.Bridge, ...]}.
 func (m *Manager) storeFile() statefile.File[config.Bridge] {
-	return statefile.File[config.Bridge]{Path: filepath.Join(m.dataDir, StoreFile), Key: "bridges", Version: 1}
+	return statefile.File[config.Bridge]{Path: filepath.Join(m.dataDir, StoreFile), Key: "bridges", Version: storeVersion}
 }
 
 func (m *Manager) load() ([]config.Bridge, error) {
@@ -422,8 +430,30 @@ func (m *Manager) load() ([]config.Bridge, error) {
 		return nil, nil
 	}
 	defs, err := m.storeFile().Load()
+	if errors.Is(err, statefile.ErrVersion) {
+		defs, err = m.loadLegacy()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bridges store: %w", err)
+	}
+	return defs, nil
+}
+
+// loadLegacy reads a version 1 bridges.json; the next change writes it
+// as version 2.
+func (m *Manager) loadLegacy() ([]config.Bridge, error) {
+	f := statefile.File[json.RawMessage]{Path: filepath.Join(m.dataDir, StoreFile), Key: "bridges", Version: 1}
+	raws, err := f.Load()
+	if err != nil {
+		return nil, err
+	}
+	defs := make([]config.Bridge, 0, len(raws))
+	for i, raw := range raws {
+		def, err := config.DecodeLegacyBridge(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bridges.%d: %w", f.Path, i, err)
+		}
+		defs = append(defs, def)
 	}
 	return defs, nil
 }
@@ -448,21 +478,24 @@ func (m *Manager) persist() error {
 
 // DecodeDefinition reads a bridge definition sent to the API: the JSON form
 // of a `bridges` entry of the config file, starting from the defaults
-// (config.DefaultBridge), unknown keys refused. With name set (an update
-// of the bridge of that name), the definition may leave its name out but
-// not name another bridge. Every error wraps ErrInvalid.
-func DecodeDefinition(data []byte, name string) (config.Bridge, error) {
-	def := config.DefaultBridge()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&def); err != nil {
-		return def, fmt.Errorf("%w: %w", ErrInvalid, err)
+// (config.DefaultBridge), unknown keys refused (config.DecodeBridge);
+// deprecated keys are read and returned as warnings. With name set (an
+// update of the bridge of that name), the definition may leave its name
+// out but not name another bridge. Every error wraps ErrInvalid.
+func DecodeDefinition(data []byte, name string) (config.Bridge, []string, error) {
+	def, warns, err := config.DecodeBridge(data)
+	if err != nil {
+		return def, nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	var notes []string
+	for _, w := range warns {
+		notes = append(notes, w.Key+": "+w.Msg)
 	}
 	if name != "" {
 		if def.Name != "" && def.Name != name {
-			return def, fmt.Errorf("%w: name: the body names %q, the path %q", ErrInvalid, def.Name, name)
+			return def, nil, fmt.Errorf("%w: name: the body names %q, the path %q", ErrInvalid, def.Name, name)
 		}
 		def.Name = name
 	}
-	return def, nil
+	return def, notes, nil
 }

@@ -9,20 +9,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/iothub-dev/iothub/bridge"
-	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/rule"
 )
 
-// EventFields are the names a producer template may use: the fields of
-// broker events as rules see them (internal/rule's event fields). A
-// bridge is shared by every rule that feeds it, so its templates name
-// event fields, whose meaning does not depend on a rule's SELECT; a rule
-// shapes the record value through the default value (its output as
-// JSON). A SELECT column of the same name takes precedence when rendering.
-var EventFields = []string{"event", "id", "clientid", "username", "from_clientid", "from_username",
-	"topic", "payload", "qos", "retain", "flags", "pub_props", "user_properties", "reason",
-	"peerhost", "proto_ver", "proto_name", "keepalive", "clean_start", "listener",
-	"publish_received_at", "connected_at", "disconnected_at", "timestamp", "node"}
+// EventFields are the names a producer template may use (bridge.EventFields).
+var EventFields = bridge.EventFields
 
 // mapping renders rule outputs into records for one producer bridge.
 type mapping struct {
@@ -39,51 +30,29 @@ type headerTpl struct {
 	value *rule.Template
 }
 
-// newMapping parses the producer's templates; a syntax error or an
-// unknown field is refused with the key and the column.
-func newMapping(p *config.KafkaProducer) (*mapping, error) {
-	return newSinkMapping(sinkTemplates{topic: keyed{"producer.topic", p.Topic},
-		key: keyed{"producer.key", p.Key}, value: keyed{"producer.value", p.Value},
-		timestamp: keyed{"producer.timestamp", p.Timestamp}, headersKey: "producer.headers", headers: p.Headers})
-}
-
-// keyed is a template's text and its key in the configuration.
-type keyed struct{ key, text string }
-
-// sinkTemplates are the record templates of one sink bridge, each with its
-// configuration key for errors: Topic is required, the others optional.
-// Each sink type fills them from its own section (Kafka: producer.*).
-type sinkTemplates struct {
-	topic, key, value, timestamp keyed
-	headersKey                   string
-	headers                      []config.KafkaHeader
-	// check, when set, refuses a rendered record at enqueue (a value the
-	// sink could never write), so the rule counts a failed action.
-	check func(*bridge.Record) error
-}
-
 // newSinkMapping parses a sink's templates; a syntax error or an unknown
 // field is refused with the key and the column.
-func newSinkMapping(st sinkTemplates) (*mapping, error) {
-	m := &mapping{check: st.check}
+func newSinkMapping(st bridge.Templates) (*mapping, error) {
+	m := &mapping{check: st.Check}
 	var err error
-	parse := func(k keyed, required bool) *rule.Template {
-		if err != nil || (k.text == "" && !required) {
+	parse := func(k bridge.TemplateSpec, required bool) *rule.Template {
+		if err != nil || (k.Text == "" && !required) {
 			return nil
 		}
 		var t *rule.Template
-		t, err = parseTemplate(k.key, k.text)
+		t, err = parseTemplate(k.Key, k.Text)
 		return t
 	}
-	m.topic = parse(st.topic, true)
-	m.key = parse(st.key, false)
-	m.value = parse(st.value, false)
-	m.timestamp = parse(st.timestamp, false)
-	for i, h := range st.headers {
+	m.topic = parse(st.Topic, true)
+	m.key = parse(st.Key, false)
+	m.value = parse(st.Value, false)
+	m.timestamp = parse(st.Timestamp, false)
+	for i, h := range st.Headers {
 		if h.Key == "" && err == nil {
-			err = fmt.Errorf("%s.%d.key: required", st.headersKey, i)
+			err = fmt.Errorf("%s.%d.key: required", st.HeadersKey, i)
 		}
-		m.headers = append(m.headers, headerTpl{key: h.Key, value: parse(keyed{st.headersKey + "." + strconv.Itoa(i) + ".value", h.Value}, true)})
+		m.headers = append(m.headers, headerTpl{key: h.Key,
+			value: parse(bridge.TemplateSpec{Key: st.HeadersKey + "." + strconv.Itoa(i) + ".value", Text: h.Value}, true)})
 	}
 	if err != nil {
 		return nil, err

@@ -212,3 +212,38 @@ bridges:
 		"--api-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	require.NotEqual(t, 0, code, "serve refuses the same file: %s", serveErr)
 }
+
+// TestConfig_bridgeKeys: `iothub config example` shows every bridge type's
+// keys (and `serve --help` their variables); a file using the keys that
+// moved to the common section still checks, with a warning naming the key
+// to use, and the effective configuration shows them where they are now.
+func TestConfig_bridgeKeys(t *testing.T) {
+	code, example, stderr := runHub(t, nil, "config", "example")
+	require.Equal(t, 0, code, stderr)
+	for _, typ := range []string{"kafka_producer", "kafka_consumer (and kafka, above)", "mqtt", "postgres", "redis", "webhook"} {
+		require.Contains(t, example, "#    # type "+typ+":\n", "the bridge entry of the example shows type %s", typ)
+	}
+	for _, key := range []string{"#      url: \"\" # URL template", "#      master_name:", "#      bootstrap_servers:", "#    batch_size: 500", "#      insecure_skip_verify:"} {
+		require.Contains(t, example, key)
+	}
+	_, _, help := runHub(t, nil, "serve", "--help")
+	for _, v := range []string{"IOTHUB_BRIDGES_0_WEBHOOK_URL", "IOTHUB_BRIDGES_0_REDIS_ADDRESSES", "IOTHUB_BRIDGES_0_TLS_CA_FILE", "IOTHUB_BRIDGES_0_BATCH_SIZE"} {
+		require.Contains(t, help, v)
+	}
+
+	path := writeConfig(t, `bridges:
+  - name: hook
+    type: webhook
+    webhook:
+      url: http://127.0.0.1:1/locks/${clientid}
+      tls: {server_name: receiver.example}
+    producer: {batch_size: 40, send_timeout: 3s}
+`)
+	code, out, stderr := runHub(t, nil, "config", "check", path)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "warning: config "+path+":7: bridges.0.producer.batch_size: deprecated: use bridges.0.batch_size")
+	require.Contains(t, stderr, "bridges.0.webhook.tls: deprecated: use bridges.0.tls")
+	require.Contains(t, out, "    batch_size: 40\n    send_timeout: 3s\n")
+	require.Contains(t, out, "      server_name: receiver.example\n")
+	require.NotContains(t, out, "producer:")
+}
