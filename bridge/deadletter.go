@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -73,44 +75,81 @@ func NewDeadRecord(name string, rec *Record, err error, now time.Time) DeadRecor
 	return d
 }
 
-// ErrDeadLetterFull is returned by a FileDeadLetter that reached its size
-// bound.
-var ErrDeadLetterFull = errors.New("bridge: dead-letter file full")
+// ErrDeadLetterFull is returned by a FileDeadLetter for a batch of dead
+// records larger than its size bound on its own.
+var ErrDeadLetterFull = errors.New("bridge: dead-letter batch larger than the file's bound")
 
 // FileDeadLetter appends dead records to a file, one JSON object
 // (DeadRecord) per line, each Write in one write system call. The file is
-// bounded: past MaxBytes, records are refused (and so dropped and
-// counted) until an operator moves the file away.
+// bounded: when a write would take it past MaxBytes it is rotated — renamed
+// to <path>.1, replacing the previous one — and a new file is started, so
+// the two hold at most twice MaxBytes, the newest records always kept.
+// Rotations are counted (Rotations).
 type FileDeadLetter struct {
 	name     string
 	path     string
 	maxBytes int64
 
-	mu   sync.Mutex
-	f    *os.File
-	size int64
+	log       *slog.Logger
+	mu        sync.Mutex
+	f         *os.File
+	size      int64
+	rotations atomic.Uint64
 }
 
 // NewFileDeadLetter opens (creating it when needed) the dead-letter file
-// at path for bridge name, bounded to maxBytes (default 64 MiB).
-func NewFileDeadLetter(name, path string, maxBytes int64) (*FileDeadLetter, error) {
+// at path for bridge name, bounded to maxBytes (default 64 MiB); log
+// (default slog.Default()) is told of each rotation.
+func NewFileDeadLetter(name, path string, maxBytes int64, log *slog.Logger) (*FileDeadLetter, error) {
 	if maxBytes <= 0 {
 		maxBytes = 64 << 20
+	}
+	if log == nil {
+		log = slog.Default()
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("dead letter: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	d := &FileDeadLetter{name: name, path: path, maxBytes: maxBytes, log: log}
+	if err := d.open(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// open opens (appending) the file at d.path; d.mu is held or d is new.
+func (d *FileDeadLetter) open() error {
+	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("dead letter: %w", err)
+		return fmt.Errorf("dead letter: %w", err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("dead letter: %w", err)
+		return fmt.Errorf("dead letter: %w", err)
 	}
-	return &FileDeadLetter{name: name, path: path, maxBytes: maxBytes, f: f, size: st.Size()}, nil
+	d.f, d.size = f, st.Size()
+	return nil
 }
+
+// rotate renames the file to <path>.1 and starts a new one; d.mu is held.
+func (d *FileDeadLetter) rotate() error {
+	if err := d.f.Close(); err != nil {
+		return fmt.Errorf("dead letter: %w", err)
+	}
+	if err := os.Rename(d.path, d.path+".1"); err != nil {
+		_ = d.open() // keep writing where we were
+		return fmt.Errorf("dead letter: rotate: %w", err)
+	}
+	d.rotations.Add(1)
+	d.log.Warn("dead-letter file full: rotated, the previous one replaced", "bridge", d.name, "file", d.path+".1",
+		"max_bytes", d.maxBytes)
+	return d.open()
+}
+
+// Rotations returns how many times the file was rotated since it was
+// opened.
+func (d *FileDeadLetter) Rotations() uint64 { return d.rotations.Load() }
 
 // Write implements DeadLetter.
 func (d *FileDeadLetter) Write(_ context.Context, recs []Record, errs []error) error {
@@ -125,8 +164,13 @@ func (d *FileDeadLetter) Write(_ context.Context, recs []Record, errs []error) e
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if int64(len(buf)) > d.maxBytes {
+		return fmt.Errorf("%w: %d bytes (max %d)", ErrDeadLetterFull, len(buf), d.maxBytes)
+	}
 	if d.size+int64(len(buf)) > d.maxBytes {
-		return fmt.Errorf("%w: %s holds %d bytes (max %d)", ErrDeadLetterFull, d.path, d.size, d.maxBytes)
+		if err := d.rotate(); err != nil {
+			return err
+		}
 	}
 	n, err := d.f.Write(buf)
 	d.size += int64(n)

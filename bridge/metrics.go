@@ -77,6 +77,9 @@ type Metrics struct {
 	Retried uint64 `json:"retried"`
 	// DeadLettered counts the Failed records the dead letter took.
 	DeadLettered uint64 `json:"dead_lettered"`
+	// DeadLetterRotations counts the rotations of a dead-letter file
+	// (it was full: the previous one became <file>.1).
+	DeadLetterRotations uint64 `json:"dead_letter_rotations"`
 	// Rate is the records sent per second over the last 10 seconds.
 	Rate float64 `json:"rate"`
 	// Dropped counts records given up, by reason (buffer_full, permanent,

@@ -94,8 +94,6 @@ type Runner struct {
 	mem      recQueue // cache of the newest records not yet taken by the sender
 	memBytes int64
 	closed   bool
-	status   Status
-	reported time.Time // when the sink last reported an error (StatusReporter)
 	dropped  map[string]uint64
 	encBuf   []byte
 	encs     [][]byte
@@ -108,6 +106,7 @@ type Runner struct {
 	wg       sync.WaitGroup
 	lastSend atomic.Int64 // unix nanos of the last send attempt
 	warnRate logging.Limiter
+	status   *statusKeeper
 
 	matched, sent, failed, retried, deadLettered atomic.Uint64
 	inflight                                     atomic.Int64
@@ -128,9 +127,10 @@ func NewRunner(sink Sink, o Options) (*Runner, error) {
 		return nil, fmt.Errorf("bridge %s: %w", o.Name, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Runner{o: o, sink: sink, log: o.Logger.With("bridge", o.Name), disk: dq,
+	log := o.Logger.With("bridge", o.Name)
+	r := &Runner{o: o, sink: sink, log: log, disk: dq,
 		dropped: map[string]uint64{}, wake: make(chan struct{}, 1), flush: make(chan struct{}, 1),
-		ctx: ctx, cancel: cancel, status: Status{State: StateConnecting, Since: time.Now()}}
+		ctx: ctx, cancel: cancel, status: newStatusKeeper(log, o.SendTimeout)}
 	return r, nil
 }
 
@@ -305,7 +305,7 @@ func (r *Runner) tickLoop() {
 		err := hc.Health(ctx)
 		cancel()
 		if r.ctx.Err() == nil {
-			r.setStatus(err)
+			r.status.set(err, fromHealth)
 		}
 	}
 	check()
@@ -333,50 +333,15 @@ func (r *Runner) tickLoop() {
 
 // report is the StatusReporter callback: the sink's own news about its
 // connection.
-func (r *Runner) report(err error) {
-	if err != nil {
-		r.mu.Lock()
-		r.reported = time.Now()
-		r.mu.Unlock()
-	}
-	r.setStatus(err)
-}
+func (r *Runner) report(err error) { r.status.set(err, fromReport) }
 
-// setStatus records a send, health or sink outcome. A context error (a
-// send the runner gave up on) does not replace an error the sink
-// reported within the last SendTimeout: that one says why.
-func (r *Runner) setStatus(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return
-	}
-	now := time.Now()
-	state := StateConnected
-	if err != nil {
-		state = StateDisconnected
-		vague := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-		if !vague || r.status.LastError == "" || now.Sub(r.reported) > r.o.SendTimeout {
-			r.status.LastError = err.Error()
-		}
-		r.status.LastErrorAt = now
-	}
-	if state != r.status.State {
-		r.status.State, r.status.Since = state, now
-		if err != nil {
-			r.log.Warn("bridge disconnected", "error", r.status.LastError)
-		} else {
-			r.log.Info("bridge connected")
-		}
-	}
-}
+// setStatus records a send or health outcome (statusKeeper's rules: a
+// context error does not replace an error the sink reported within the
+// last SendTimeout).
+func (r *Runner) setStatus(err error) { r.status.set(err, fromSend) }
 
 // Status returns the connection state.
-func (r *Runner) Status() Status {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.status
-}
+func (r *Runner) Status() Status { return r.status.get() }
 
 // Metrics returns a snapshot of the counters.
 func (r *Runner) Metrics() Metrics {
@@ -394,6 +359,9 @@ func (r *Runner) Metrics() Metrics {
 	m.BufferBytes = m.MemoryBytes + m.DiskBytes
 	m.Matched, m.Sent, m.Failed, m.Retried = r.matched.Load(), r.sent.Load(), r.failed.Load(), r.retried.Load()
 	m.DeadLettered = r.deadLettered.Load()
+	if rc, ok := r.o.DeadLetter.(interface{ Rotations() uint64 }); ok {
+		m.DeadLetterRotations = rc.Rotations()
+	}
 	m.SendLatency = r.latency.snapshot()
 	m.Rate = r.rate.perSecond()
 	return m
@@ -410,8 +378,8 @@ func (r *Runner) Close(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
-	r.status = Status{State: StateStopped, Since: time.Now(), LastError: r.status.LastError, LastErrorAt: r.status.LastErrorAt}
 	r.mu.Unlock()
+	r.status.stop()
 	r.cancel()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()

@@ -198,7 +198,7 @@ func (s *batchSink) Send(_ context.Context, recs []Record) error {
 func TestRunner_perRecordRetryAndDeadLetter(t *testing.T) {
 	dir := t.TempDir()
 	sink := &batchSink{fakeSink: newFakeSink(), attempts: map[string]int{}}
-	dl, err := NewFileDeadLetter("test", filepath.Join(dir, "dead.jsonl"), 0)
+	dl, err := NewFileDeadLetter("test", filepath.Join(dir, "dead.jsonl"), 0, nil)
 	require.NoError(t, err)
 	o := testOptions(filepath.Join(dir, "q"))
 	o.DeadLetter = dl

@@ -49,8 +49,7 @@ type SourceRunner struct {
 	publish func(*msg.Message) error
 	log     *slog.Logger
 
-	mu     sync.Mutex
-	status Status
+	status *statusKeeper
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -70,14 +69,15 @@ func NewSourceRunner(src Source, publish func(*msg.Message) error, o SourceOptio
 	setDefault(&o.RetryMax, 30*time.Second)
 	setDefault(&o.HealthInterval, 15*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &SourceRunner{o: o, src: src, publish: publish, log: o.Logger.With("bridge", o.Name),
-		ctx: ctx, cancel: cancel, status: Status{State: StateConnecting, Since: time.Now()}}
+	log := o.Logger.With("bridge", o.Name)
+	return &SourceRunner{o: o, src: src, publish: publish, log: log,
+		ctx: ctx, cancel: cancel, status: newStatusKeeper(log, 0)}
 }
 
 // Start starts the source.
 func (s *SourceRunner) Start() {
 	if sr, ok := s.src.(StatusReporter); ok {
-		sr.ReportStatus(func(err error) { s.setStatus(err, false) })
+		sr.ReportStatus(func(err error) { s.status.set(err, fromReport) })
 	}
 	s.wg.Add(1)
 	go s.run()
@@ -98,7 +98,7 @@ func (s *SourceRunner) run() {
 			err = errors.New("source stopped")
 		}
 		s.restarts.Add(1)
-		s.setStatus(err, false)
+		s.status.set(err, fromSend)
 		d := backoff(attempt, s.o.RetryMin, s.o.RetryMax)
 		s.log.Warn("bridge source failed, restarting", "error", err, "in", d)
 		t := time.NewTimer(d)
@@ -145,42 +145,13 @@ func (s *SourceRunner) healthLoop(hc HealthChecker) {
 		if s.ctx.Err() != nil {
 			return
 		}
-		s.setStatus(err, true)
+		s.status.set(err, fromHealth)
 		d = s.o.HealthInterval
 	}
 }
 
-// setStatus records an outcome: ErrRebalancing from the source means
-// rebalancing; a successful health check does not end a rebalance (only
-// the source's own report does).
-func (s *SourceRunner) setStatus(err error, health bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.status.State == StateStopped {
-		return
-	}
-	now := time.Now()
-	state := StateConnected
-	switch {
-	case errors.Is(err, ErrRebalancing):
-		state = StateRebalancing
-	case err != nil:
-		state = StateDisconnected
-		s.status.LastError, s.status.LastErrorAt = err.Error(), now
-	case health && s.status.State == StateRebalancing:
-		state = StateRebalancing
-	}
-	if state != s.status.State {
-		s.status.State, s.status.Since = state, now
-	}
-}
-
 // Status returns the source's state.
-func (s *SourceRunner) Status() Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status
-}
+func (s *SourceRunner) Status() Status { return s.status.get() }
 
 // Metrics returns a snapshot of the counters.
 func (s *SourceRunner) Metrics() SourceMetrics {
@@ -190,9 +161,7 @@ func (s *SourceRunner) Metrics() SourceMetrics {
 
 // Close stops the source, bounded by ctx.
 func (s *SourceRunner) Close(ctx context.Context) error {
-	s.mu.Lock()
-	s.status = Status{State: StateStopped, Since: time.Now(), LastError: s.status.LastError, LastErrorAt: s.status.LastErrorAt}
-	s.mu.Unlock()
+	s.status.stop()
 	s.cancel()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()

@@ -35,7 +35,7 @@ func (m *Manager) deadLetter(def *config.Bridge, sink bridge.Sink) (bridge.DeadL
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(QueueDir(m.dataDir, def.Name), path)
 		}
-		f, err := bridge.NewFileDeadLetter(def.Name, path, int64(dl.MaxBytes))
+		f, err := bridge.NewFileDeadLetter(def.Name, path, int64(dl.MaxBytes), m.log)
 		if err != nil {
 			return nil, fmt.Errorf("dead_letter.file: %w", err)
 		}
