@@ -58,7 +58,10 @@ func TestValidate(t *testing.T) {
 		{"negative duration", func(c *Config) { c.MQTT.SysInterval = Duration(-time.Second) }, "mqtt.sys_interval: -1s must be at least 0s"},
 		{"alias max", func(c *Config) { c.MQTT.TopicAliasMaximum = 70000 }, "mqtt.topic_alias_maximum: 70000 is out of range"},
 		{"event buffer", func(c *Config) { c.MQTT.EventBuffer = 0 }, "mqtt.event_buffer: 0 must be at least 1"},
-		{"upstream ok", func(c *Config) { c.Upstream.URL = "wss://central:8084/mqtt"; c.Upstream.Forward = []string{"devices/+/state"} }, ""},
+		{"upstream ok", func(c *Config) {
+			c.Upstream.URL = "wss://central:8084/mqtt"
+			c.Upstream.Forward = []string{"devices/+/state"}
+		}, ""},
 		{"upstream scheme", func(c *Config) { c.Upstream.URL = "http://central:80" }, `upstream.url: "http://central:80": the scheme must be mqtt, mqtts, ws or wss`},
 		{"upstream port", func(c *Config) { c.Upstream.URL = "mqtt://central" }, `upstream.url: "mqtt://central": no port`},
 		{"upstream filter", func(c *Config) { c.Upstream.URL = "mqtt://c:1883"; c.Upstream.Forward = []string{"a/#/b"} }, `upstream.forward.0: "a/#/b"`},

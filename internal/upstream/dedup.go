@@ -36,8 +36,8 @@ import (
 type Dedup struct {
 	store storage.Store // nil: the file at path ("" too: memory only)
 	path  string
-	max  int
-	log  *slog.Logger
+	max   int
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	entries map[string]*list.Element // of *mark

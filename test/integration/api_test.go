@@ -54,6 +54,7 @@ var firstKeyLine = regexp.MustCompile(`created the first HTTP API key.* api_key=
 // working when revoked; a door lock (paho, MQTT 5) gets an unlock command
 // through the API, which answers acked.
 func TestAPI_keysAndDoorLockCommand(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, nil)
 	first := waitLogged(t, h, firstKeyLine, "the first key is logged")
 
@@ -99,6 +100,7 @@ func TestAPI_keysAndDoorLockCommand(t *testing.T) {
 // TestAPI_bootstrapKey gives the key with IOTHUB_API_KEY: no key is
 // created, and the bootstrap key is never printed.
 func TestAPI_bootstrapKey(t *testing.T) {
+	t.Parallel()
 	const key = "bootstrap-key-for-the-api-test"
 	h := startHub(t, []string{"IOTHUB_API_KEY=" + key})
 	code, body := apiCall(t, h, http.MethodGet, "/api/v1/clients", key, "")

@@ -68,6 +68,7 @@ func isTimeout(err error) bool {
 // max_connections_per_address. The connections are released: the open
 // count and the hub's file descriptors come back down.
 func TestAPI_slowClientsHoldNothing(t *testing.T) {
+	t.Parallel()
 	const key = "ihk_integration-test-key-0123456789"
 	cfg := writeConfig(t, `
 api:

@@ -45,6 +45,7 @@ func mosquitto(t *testing.T, h *hub, tool_ string, args ...string) (string, erro
 }
 
 func TestAuth_doorLockWithMosquittoClients(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	addUser(t, dataDir, "lock-a", "pw-a")

@@ -26,6 +26,7 @@ import (
 // firmware job run through IN_PROGRESS to SUCCEEDED with the download's
 // SHA-256 matched.
 func TestAWSIoTSDK(t *testing.T) {
+	t.Parallel()
 	node := tool(t, "node")
 	script, err := filepath.Abs("awsiot/awsiot.cjs")
 	require.NoError(t, err)
@@ -51,7 +52,9 @@ api:
 auth:
   chain: [devices]
 `)
-	h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", cfg)
+	// A fixed API port: the job's download URL is built from the
+	// configured API address, which port 0 would not give.
+	h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", cfg, "--api-addr", freePort(t))
 	waitListening(t, tlsAddr, h.exited)
 
 	firmware := make([]byte, 256<<10)

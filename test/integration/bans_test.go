@@ -16,6 +16,7 @@ import (
 // removed through the API, stays removed after another restart and the
 // lock connects.
 func TestBans_surviveRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	key := apikey(t, dir, "create", "--name", "ops")
 	lock := []string{"-V", "mqttv5", "-i", "stolen-lock", "-q", "1", "-t", "devices/stolen-lock/state", "-m", `{"lock_state":1}`}

@@ -36,6 +36,7 @@ type badRecordCase struct {
 // MQTT subscriber — is counted once, and the 29 others arrive once each:
 // what succeeded is not sent again.
 func TestBridges_badRecordMovesOn(t *testing.T) {
+	t.Parallel()
 	cases := []badRecordCase{
 		{"kafka", func(t *testing.T) (string, func() []string) {
 			k := startKafka(t, "good") // bad13 does not exist, auto-creation is off below

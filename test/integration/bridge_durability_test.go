@@ -206,6 +206,7 @@ type sinkCase struct {
 // before any send timeout. Restarted on the same data directory with the
 // target back, the hub delivers all 2,000, in order per device.
 func TestBridges_killWhileTargetDown(t *testing.T) {
+	t.Parallel()
 	const devices, perDevice = 4, 500
 	cases := []sinkCase{
 		{"redis", func(t *testing.T) (string, func(), func(), func() []string) {

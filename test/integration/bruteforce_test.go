@@ -15,6 +15,7 @@ import (
 // (0x9F connection rate exceeded; 3.1.1: server unavailable). Lock A,
 // which logged in from 127.0.0.1 before, still logs in from there.
 func TestBruteForce_throttledPerUsername(t *testing.T) {
+	t.Parallel()
 	h := hubWith(t, "auth:\n  chain: [users]\n")
 	addUser(t, h.dataDir, "lock-a", "pw-a")
 	login := func(addr, version, password string) (string, error) {

@@ -182,6 +182,7 @@ func waitForRoute(t *testing.T, pub mqtt.Client, topic string, ch chan mqtt.Mess
 // TestCluster runs the cluster scenarios on one three-node cluster behind
 // HAProxy; the last one kills a node.
 func TestCluster(t *testing.T) {
+	t.Parallel()
 	tc := startTestCluster(t, 3)
 	t.Run("pubSubAcrossNodes", tc.pubSubAcrossNodes)
 	t.Run("sharedSubscriptionAcrossNodes", tc.sharedAcrossNodes)

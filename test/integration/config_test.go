@@ -36,6 +36,7 @@ func runHub(t *testing.T, env []string, args ...string) (int, string, string) {
 // TestConfig_errors: every kind of bad configuration stops `config check`
 // and `serve` with exit status 2 and a message naming the key and line.
 func TestConfig_errors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		yaml string
@@ -83,6 +84,7 @@ func testCertFile(t *testing.T) string {
 // TestConfig_badOverrides: a bad environment variable or flag is refused
 // the same way, naming the variable or flag.
 func TestConfig_badOverrides(t *testing.T) {
+	t.Parallel()
 	code, _, stderr := runHub(t, []string{"IOTHUB_MQTT_MAX_INFLIGHT=many"}, "config", "check", writeConfig(t, ""))
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "env IOTHUB_MQTT_MAX_INFLIGHT")
@@ -93,6 +95,7 @@ func TestConfig_badOverrides(t *testing.T) {
 
 // TestConfig_exampleChecks: the example configuration passes its own check.
 func TestConfig_exampleChecks(t *testing.T) {
+	t.Parallel()
 	code, example, stderr := runHub(t, nil, "config", "example")
 	require.Equal(t, 0, code, stderr)
 	code, effective, stderr := runHub(t, nil, "config", "check", writeConfig(t, example))
@@ -103,6 +106,7 @@ func TestConfig_exampleChecks(t *testing.T) {
 // TestConfig_precedence: a flag beats an environment variable, which beats
 // the file; and they take effect in the running hub.
 func TestConfig_precedence(t *testing.T) {
+	t.Parallel()
 	path := writeConfig(t, "mqtt:\n  max_inflight: 10\n  max_packet_size: 1000\n")
 	code, out, stderr := runHub(t, []string{"IOTHUB_MQTT_MAX_INFLIGHT=20"}, "config", "check", path)
 	require.Equal(t, 0, code, stderr)
@@ -124,6 +128,7 @@ func TestConfig_precedence(t *testing.T) {
 // log level without dropping the connected client, and reports what needs
 // a restart.
 func TestConfig_reloadLimit(t *testing.T) {
+	t.Parallel()
 	path := writeConfig(t, "log:\n  level: info\nlisteners:\n  tcp:\n    - max_connections: 1\n")
 	h := startHub(t, nil, "--config", path)
 	s := startSub(t, h, "-t", "reload/#", "-q", "1", "-C", "1")
@@ -154,6 +159,7 @@ func TestConfig_reloadLimit(t *testing.T) {
 // file with an invalid line, and a value error beside a type error — and
 // warns about an IOTHUB_ variable that names no key.
 func TestConfig_checkAsServe(t *testing.T) {
+	t.Parallel()
 	acl := filepath.Join(t.TempDir(), "acl.txt")
 	require.NoError(t, os.WriteFile(acl, []byte("allow publish devices/%c/state\nallow sometimes devices/#\n"), 0o600))
 	cfg := writeConfig(t, `mqtt:

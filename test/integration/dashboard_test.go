@@ -136,6 +136,7 @@ func visible(sel string) chromedp.Action[chromedp.Void] {
 // arrive, browses the topic tree, tests the ACL, signs out and is
 // refused. It takes the screenshots of docs/dashboard.md.
 func TestDashboard_browser(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, nil)
 	password := waitLogged(t, h, firstOperatorLine, "the first dashboard user's password is logged once")
 

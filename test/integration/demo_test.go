@@ -48,6 +48,7 @@ func runDemo(t *testing.T, limit time.Duration, program string, args ...string) 
 // demo exits non-zero when an expected event is missing; the test also
 // checks that the audit's verdicts and the queued answer were printed.
 func TestDemo_doorlock(t *testing.T) {
+	t.Parallel()
 	bin := buildDemo(t, "doorlock")
 	out, err := runDemo(t, 5*time.Minute, filepath.Join(bin, "doorlock"), "--locks", "5")
 	require.NoError(t, err)
@@ -62,6 +63,7 @@ func TestDemo_doorlock(t *testing.T) {
 // the same on three nodes behind HAProxy with every command sent through a
 // node that does not hold the device.
 func TestDemo_remote(t *testing.T) {
+	t.Parallel()
 	bin := buildDemo(t, "remote")
 	for _, nodes := range []string{"1", "3"} {
 		t.Run("nodes="+nodes, func(t *testing.T) {
@@ -82,6 +84,7 @@ func TestDemo_remote(t *testing.T) {
 // consumer bridge to the vehicles (counted by the simulator), and the
 // async and sync producers' metrics.
 func TestDemo_vehicles(t *testing.T) {
+	t.Parallel()
 	bin := buildDemo(t, "vehicles")
 	out, err := runDemo(t, 5*time.Minute, filepath.Join(bin, "vehicles"), "--vehicles", "50", "--duration", "5s",
 		"--speed-limit", "100", "--burst", "2s")

@@ -370,6 +370,7 @@ func awaitBacklogEmpty(t *testing.T, h *hub) map[string]any {
 // record twice (its bridge resends what it had not seen acknowledged; the
 // dedup marks are in the store's batch, after the bridge queues).
 func TestEdge_storeAndForward(t *testing.T) {
+	t.Parallel()
 	const devices, before, during, after = 20, 100, 300, 100 // 10,000 messages
 	tests := []struct {
 		name                 string
@@ -450,6 +451,7 @@ func TestEdge_storeAndForward(t *testing.T) {
 // no_session when no edge has the device. A command from Kafka reaches
 // the device through the edge's subscription on the centre.
 func TestEdge_commands(t *testing.T) {
+	t.Parallel()
 	k := startKafka(t, "commands")
 	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, fmt.Sprintf(`node:
   name: centre
@@ -552,6 +554,7 @@ func produce(t *testing.T, addr, topic, key, value string) {
 // reaches the centre once and the other edge once, and nothing comes
 // back up (the edges' queues hold only their own devices' messages).
 func TestEdge_noLoops(t *testing.T) {
+	t.Parallel()
 	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
 	var edges [2]*hub
 	for i, name := range []string{"edge-a", "edge-b"} {
@@ -599,6 +602,7 @@ func TestEdge_noLoops(t *testing.T) {
 // ACL, exactly the topics docs/edge.md lists. A wrong password keeps the
 // link down with the centre's reason in the status.
 func TestEdge_websocketWithPassword(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
 	addUser(t, dataDir, "edge-a", "edge-secret")
@@ -660,6 +664,7 @@ upstream:
 // the default one, and a stream's TTL drops (and counts) what waited
 // longer than it instead of sending it.
 func TestEdge_streams(t *testing.T) {
+	t.Parallel()
 	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
 	proxy := startProxy(t, centre.mqtt)
 	edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, edgeYAML("edge-a", proxy.addr(), `"tele/#"`, "")+`  streams:
@@ -708,6 +713,7 @@ func TestEdge_streams(t *testing.T) {
 // certificate (the centre takes its identity from the CN), another over
 // wss:// with a JWT read from a file; both forward to the centre.
 func TestEdge_tlsCredentials(t *testing.T) {
+	t.Parallel()
 	ca := testutil.NewCA(t, "edge test CA")
 	server := ca.Server(t, "localhost")
 	client := ca.Client(t, "edge-m")
@@ -769,6 +775,7 @@ upstream:
 // TestEdge_rateLimit: a backlog drains no faster than upstream.rate_limit
 // (a lower bound on the time, which a loaded machine can only lengthen).
 func TestEdge_rateLimit(t *testing.T) {
+	t.Parallel()
 	const n, rate = 300, 100
 	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
 	proxy := startProxy(t, centre.mqtt)

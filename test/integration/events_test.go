@@ -59,6 +59,7 @@ rules:
 // authentication and authorization outcomes, a message no one subscribed
 // to, and the connection's properties, addresses and times.
 func TestEvents_emqx5(t *testing.T) {
+	t.Parallel()
 	cfg := filepath.Join(t.TempDir(), "iothub.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(eventRulesConfig), 0o600))
 	h := startHub(t, nil, "--config", cfg)

@@ -173,6 +173,7 @@ auth:
 // refused (0x87 / 5) while lock B is offline and while it is online; lock B
 // then gets its command, and stays connected.
 func TestHijack_eachAuthenticator(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		start func(*testing.T) *identityHub
@@ -269,6 +270,7 @@ func tlsDial(addr, caFile string, cert tls.Certificate) (net.Conn, error) {
 // `iothub users add --client-id` has its own patterns. mosquitto_pub sees
 // Client Identifier not valid (MQTT 5) or Identifier rejected (3.1.1).
 func TestBinding_usersClientIDs(t *testing.T) {
+	t.Parallel()
 	h := hubWith(t, "auth:\n  chain: [users]\n  users:\n    client_ids: [\"%u\"]\n")
 	addUser(t, h.dataDir, "lock-a", "pw-a")
 	cmd := exec.Command(hubBinary, "users", "add", "--data-dir", h.dataDir, "--client-id", "backend-*", "backend")

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -90,10 +92,36 @@ func startHub(t *testing.T, env []string, args ...string) *hub {
 	return startHubIn(t, t.TempDir(), env, args...)
 }
 
-// startHubIn is startHub on a given data directory (a restart).
+// startHubIn is startHub on a given data directory (a restart on new
+// ports). The hub binds port 0 itself and the test reads the addresses from
+// its "listening" log lines, so that tests running in parallel never race
+// for a port.
 func startHubIn(t *testing.T, dataDir string, env []string, args ...string) *hub {
 	t.Helper()
-	h := &hub{mqtt: freePort(t), ws: freePort(t), api: freePort(t), dataDir: dataDir, logs: &syncBuffer{}, exited: make(chan struct{})}
+	h := &hub{mqtt: anyPort, ws: anyPort, api: anyPort, dataDir: dataDir}
+	launch(t, h, env, args...)
+	return h
+}
+
+// startHubOn restarts a hub on the ports and data directory of old, which
+// has stopped, with the test API key.
+func startHubOn(t *testing.T, old *hub, args ...string) *hub {
+	t.Helper()
+	h := &hub{mqtt: old.mqtt, ws: old.ws, api: old.api, dataDir: old.dataDir}
+	launch(t, h, []string{"IOTHUB_API_KEY=" + apiKey}, args...)
+	return h
+}
+
+// anyPort asks the hub to bind a free loopback port.
+const anyPort = "127.0.0.1:0"
+
+// launch starts `iothub serve` for h (its addresses, data directory, env
+// and args), stops it when the test ends, and waits until its MQTT,
+// WebSocket and HTTP listeners are up, setting h's addresses to the bound
+// ones.
+func launch(t *testing.T, h *hub, env []string, args ...string) {
+	t.Helper()
+	h.logs, h.exited = &syncBuffer{}, make(chan struct{})
 	all := append([]string{"serve", "--mqtt-addr", h.mqtt, "--ws-addr", h.ws, "--api-addr", h.api, "--data-dir", h.dataDir, "--log-level", "debug"}, args...)
 	h.cmd = exec.Command(hubBinary, all...)
 	h.cmd.Env = append(os.Environ(), env...)
@@ -106,9 +134,37 @@ func startHubIn(t *testing.T, dataDir string, env []string, args ...string) *hub
 			t.Logf("iothub output:\n%s", h.logs.String())
 		}
 	})
-	waitListening(t, h.mqtt, h.exited)
-	waitListening(t, h.api, h.exited) // the HTTP listener opens last
-	return h
+	bound := waitBound(t, h, "mqtt", "mqtt-websocket", "http")
+	h.mqtt, h.ws, h.api = bound["mqtt"], bound["mqtt-websocket"], bound["http"]
+}
+
+// listeningLine is the hub's log line for an open listener.
+var listeningLine = regexp.MustCompile(`msg=listening listener=\S+ protocol=(\S+) address=(\S+)`)
+
+// waitBound waits (30 s at most) until h has logged an open listener for
+// each protocol and returns the address of the first of each.
+func waitBound(t *testing.T, h *hub, protocols ...string) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-h.exited:
+			t.Fatal("iothub exited before listening")
+		default:
+		}
+		bound := map[string]string{}
+		for _, m := range listeningLine.FindAllStringSubmatch(h.logs.String(), -1) {
+			if _, seen := bound[m[1]]; !seen {
+				bound[m[1]] = m[2]
+			}
+		}
+		if !slices.ContainsFunc(protocols, func(p string) bool { return bound[p] == "" }) {
+			return bound
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("iothub did not open its %v listeners within 30s", protocols)
+	return nil
 }
 
 func waitListening(t *testing.T, addr string, exited <-chan struct{}) {

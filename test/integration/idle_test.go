@@ -52,6 +52,7 @@ func awaitMetric(t *testing.T, h *hub, name string, want float64) {
 // Idle Mosquitto clients (3.1.1 and 5) are parked by the hub, hold no
 // goroutine, and still get their messages, ping and stay connected.
 func TestIdle_mosquittoClientsParkAndKeepWorking(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, []string{"IOTHUB_MQTT_PARK_IDLE_AFTER=100ms"})
 	const n = 10
 	subs := make([]*sub, n)

@@ -213,6 +213,7 @@ func publish1(t *testing.T, c *paho.Client, topic string, payload []byte) {
 // the example files' fields, in their order, read back with franz-go and
 // with kcat.
 func TestKafka_doorLock(t *testing.T) {
+	t.Parallel()
 	k := startKafka(t, "message_state", "message_command")
 	cfg := hubConfig(t, `rules:
   list:
@@ -305,6 +306,7 @@ bridges:
 // with the payload as published, the client id as key and the publish
 // time as timestamp.
 func TestKafka_vehicles(t *testing.T) {
+	t.Parallel()
 	k := startKafka(t, "my-vehicles")
 	cfg := hubConfig(t, `rules:
   list:
@@ -497,32 +499,11 @@ func closeHang(t *testing.T) {
 	hangConns = nil
 }
 
-// startHubOn starts a new hub process on the ports and data directory of
-// the stopped hub old.
-func startHubOn(t *testing.T, old *hub, args ...string) *hub {
-	t.Helper()
-	h := &hub{mqtt: old.mqtt, ws: old.ws, api: old.api, dataDir: old.dataDir, logs: &syncBuffer{}, exited: make(chan struct{})}
-	all := append([]string{"serve", "--mqtt-addr", h.mqtt, "--ws-addr", h.ws, "--api-addr", h.api, "--data-dir", h.dataDir, "--log-level", "debug"}, args...)
-	h.cmd = exec.Command(hubBinary, all...)
-	h.cmd.Env = append(os.Environ(), "IOTHUB_API_KEY="+apiKey)
-	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
-	require.NoError(t, h.cmd.Start())
-	go func() { _ = h.cmd.Wait(); close(h.exited) }()
-	t.Cleanup(func() {
-		h.stop(t)
-		if t.Failed() {
-			t.Logf("iothub (restarted) output:\n%s", h.logs.String())
-		}
-	})
-	waitListening(t, h.mqtt, h.exited)
-	waitListening(t, h.api, h.exited)
-	return h
-}
-
 // TestKafka_consumer: a record produced with kcat reaches a subscribed
 // device, on the topic built from the template, with headers as user
 // properties.
 func TestKafka_consumer(t *testing.T) {
+	t.Parallel()
 	k := startKafka(t, "vehicle-commands")
 	cfg := hubConfig(t, fmt.Sprintf(`bridges:
   - name: commands
@@ -566,6 +547,7 @@ func TestKafka_consumer(t *testing.T) {
 // naming an unknown field is refused with its position, in the file and
 // through the API.
 func TestKafka_badInput(t *testing.T) {
+	t.Parallel()
 	dead := freePort(t) // nothing listens there
 	cfg := hubConfig(t, "bridges:\n"+bridgeYAML("nowhere", dead, "t", ""))
 	h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", cfg)
@@ -597,6 +579,7 @@ func TestKafka_badInput(t *testing.T) {
 // SIGTERM while it rebalances stops the hub cleanly: leaving the group and
 // closing the client are bounded.
 func TestKafka_consumerRestart(t *testing.T) {
+	t.Parallel()
 	k := startKafka(t, "vehicle-commands")
 	cfg := hubConfig(t, fmt.Sprintf(`bridges:
   - name: commands

@@ -10,6 +10,7 @@ import (
 var versions = []string{"mqttv311", "mqttv5"}
 
 func TestMosquitto_pubSub_allQoS(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, nil)
 	for _, v := range versions {
 		for _, qos := range []string{"0", "1", "2"} {
@@ -25,6 +26,7 @@ func TestMosquitto_pubSub_allQoS(t *testing.T) {
 }
 
 func TestMosquitto_retained(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, nil)
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
@@ -44,6 +46,7 @@ func TestMosquitto_retained(t *testing.T) {
 }
 
 func TestMosquitto_will(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, nil)
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {
@@ -60,6 +63,7 @@ func TestMosquitto_will(t *testing.T) {
 }
 
 func TestMosquitto_persistentSession(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, nil)
 	for _, v := range versions {
 		t.Run(v, func(t *testing.T) {

@@ -108,6 +108,7 @@ bridges:
 // central is back on the same port; a command published on the central
 // reaches the lock on the edge.
 func TestMQTTBridge_edgeCentral(t *testing.T) {
+	t.Parallel()
 	central := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
 	edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t,
 		mqttBridgeYAML("edge1", "central", central.mqtt, "edge/${node}/${topic}", "devices/+/state",
@@ -165,6 +166,7 @@ func TestMQTTBridge_edgeCentral(t *testing.T) {
 // the other; a message published on either reaches the other once and
 // never comes back.
 func TestMQTTBridge_bothWaysNoEcho(t *testing.T) {
+	t.Parallel()
 	a := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
 	bCfg := hubConfig(t, mqttBridgeYAML("hub-b", "to_a", a.mqtt, "${topic}", "devices/#", "[]"))
 	b := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", bCfg)
@@ -193,6 +195,7 @@ func TestMQTTBridge_bothWaysNoEcho(t *testing.T) {
 // TestMQTTBridge_mosquitto: the bridge works against Mosquitto as the
 // remote: reports forwarded under edge/<node>/, commands brought down.
 func TestMQTTBridge_mosquitto(t *testing.T) {
+	t.Parallel()
 	bin := "/usr/sbin/mosquitto"
 	if p, err := exec.LookPath("mosquitto"); err == nil {
 		bin = p

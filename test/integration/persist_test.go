@@ -172,6 +172,7 @@ func receiveAll(t *testing.T, h *hub, clientID, topic string, qos byte) map[int]
 // directory: every acknowledged message is delivered, with its content,
 // none twice (QoS 2: exactly once).
 func TestPersist_crashLosesNoAcknowledgedMessage(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name           string
 		qos            byte
@@ -211,6 +212,7 @@ func TestPersist_crashLosesNoAcknowledgedMessage(t *testing.T) {
 // hub with exit status 1 and an error naming the directory; nothing is
 // deleted.
 func TestPersist_corruptStoreRefused(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	h := startHubIn(t, dir, nil)
 	h.stop(t)

@@ -19,6 +19,7 @@ import (
 // bound as parameters, so that a payload of quotes and SQL fragments is
 // stored verbatim and the table survives it.
 func TestPostgres_doorLock(t *testing.T) {
+	t.Parallel()
 	pg := pgtest.Start(t)
 	db := pg.Conn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)

@@ -122,6 +122,7 @@ func promQuery(t *testing.T, base, query string) (float64, bool) {
 // TestPrometheus_scrapesCounters has a real Prometheus scrape the hub's
 // /metrics and reads a message counter back through Prometheus's HTTP API.
 func TestPrometheus_scrapesCounters(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, nil)
 	for i := range 3 {
 		pub(t, h, "-q", "1", "-t", "prom/test", "-m", strconv.Itoa(i))
@@ -146,6 +147,7 @@ func TestPrometheus_scrapesCounters(t *testing.T) {
 // through the API and finds its packets in the hub's log, then changes the
 // log level at run time.
 func TestObservability_traceAndLogLevel(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, []string{"IOTHUB_API_KEY=" + traceTestKey})
 	api := "http://" + h.api
 	code, body := httpDo(t, http.MethodPost, api+"/api/v1/trace/traced-device", "")

@@ -12,6 +12,7 @@ import (
 // "#" and "+/+" (MQTT 5 and 3.1.1) are accepted and get everything but
 // test/nosubscribe; a subscription to test/nosubscribe itself is refused.
 func TestReadACL_wildcardSubscribersWithDenyRule(t *testing.T) {
+	t.Parallel()
 	cfg := writeConfig(t, `
 auth:
   acl:

@@ -21,6 +21,7 @@ import (
 // publishing, and started again on the same port: the stream gets every
 // state, in order.
 func TestRedis_doorLock(t *testing.T) {
+	t.Parallel()
 	srv := testutil.StartRedis(t)
 	cfg := hubConfig(t, fmt.Sprintf(`rules:
   list:

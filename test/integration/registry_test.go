@@ -31,6 +31,7 @@ func devicesCLI(t *testing.T, h *hub, stdin string, args ...string) (string, err
 // leaves unregistered clients to the rest of the chain, and that the
 // registry records connections.
 func TestRegistry_credentialsCLIAndImport(t *testing.T) {
+	t.Parallel()
 	cfg := `auth:
   chain: [devices]
   allow_anonymous: true

@@ -63,6 +63,7 @@ func telemetryFrame() []byte {
 // vehicle gets the protobuf frame. A .proto with a mistake is refused
 // with its line and column.
 func TestSchema_protobufUpAndDown(t *testing.T) {
+	t.Parallel()
 	const key = "schema-test-key-0123456789"
 	h := startHub(t, []string{"IOTHUB_API_KEY=" + key})
 

@@ -33,6 +33,7 @@ func jsonOf(t *testing.T, line string) map[string]any {
 // deltas follow desired changes made through the API, version conflicts
 // and named shadows behave as AWS documents.
 func TestShadow_mosquitto(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", writeConfig(t, shadowACL))
 	pre := "$aws/things/lock-1/shadow/"
 	dev := startSub(t, h, "-V", "mqttv5", "-i", "lock-1", "-q", "1", "-t", pre+"#")
@@ -97,6 +98,7 @@ func TestShadow_mosquitto(t *testing.T) {
 // events reach a subscriber of $aws/events/, and /metrics counts the
 // requests.
 func TestJobs_mosquitto(t *testing.T) {
+	t.Parallel()
 	cfg := `auth:
   acl:
     rules:

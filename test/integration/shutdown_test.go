@@ -14,6 +14,7 @@ import (
 // TestShutdown_sigterm checks that SIGTERM stops the hub cleanly and that a
 // connected v5 client is told why: DISCONNECT 0x8B (Server shutting down).
 func TestShutdown_sigterm(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, nil)
 	nc, err := net.DialTimeout("tcp", h.mqtt, 5*time.Second)
 	require.NoError(t, err)

@@ -107,6 +107,7 @@ listeners:
 // TestTransport_mqttjs runs MQTT.js (npm mqtt) over ws:// and wss://: MQTT
 // 3.1.1 and 5.0, subscribe, QoS 0/1/2, retained.
 func TestTransport_mqttjs(t *testing.T) {
+	t.Parallel()
 	node := tool(t, "node")
 	script, err := filepath.Abs("mqttjs/mqttjs.mjs")
 	require.NoError(t, err)
@@ -141,6 +142,7 @@ func TestTransport_mqttjs(t *testing.T) {
 
 // TestTransport_pahoWebSocket: paho.golang (MQTT 5) over a WebSocket.
 func TestTransport_pahoWebSocket(t *testing.T) {
+	t.Parallel()
 	h := startHub(t, nil)
 	dial := func(id string, onPublish func(*paho.Publish)) *paho.Client {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -184,6 +186,7 @@ func TestTransport_pahoWebSocket(t *testing.T) {
 // mutual TLS (--cert/--key); an untrusted client certificate is refused
 // while the others keep working.
 func TestTransport_mosquittoTLS(t *testing.T) {
+	t.Parallel()
 	th := startTLSHub(t)
 	good := th.ca.Client(t, "sensor-1")
 	other := th.ca.Client(t, "sensor-2")
@@ -257,6 +260,7 @@ func mtlsPaho(t *testing.T, th *tlsHub, cert testutil.CertFiles, id string, onDi
 // TestTransport_certificateReload: SIGHUP reads the certificate files again;
 // new clients get the new certificate, the connected ones stay connected.
 func TestTransport_certificateReload(t *testing.T) {
+	t.Parallel()
 	th := startTLSHub(t)
 	s := startSub(t, th.hub, "-h", "localhost", "-p", port(th.tls), "--cafile", th.ca.File, "-t", "reload/#", "-q", "1", "-C", "2")
 	s.waitLine(t, "received SUBACK")

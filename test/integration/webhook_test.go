@@ -25,6 +25,7 @@ import (
 // requests (retried) and 400 to a state with battery -1 (dropped, not
 // retried), over at most pool_size connections.
 func TestWebhook_doorLock(t *testing.T) {
+	t.Parallel()
 	const secret = "s3cret-shared-with-the-receiver"
 	var (
 		mu     sync.Mutex
