@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iothub-dev/iothub/internal/broker"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // Page sizes of the list endpoints.
@@ -85,6 +86,86 @@ type clientJSON struct {
 	MessagesIn        uint64             `json:"messages_in"`
 	MessagesOut       uint64             `json:"messages_out"`
 	Dropped           uint64             `json:"dropped"`
+	// Will and ConnectProperties: GET /api/v1/clients/{clientid} of a
+	// connected client only, when its CONNECT had them.
+	Will              *willJSON              `json:"will,omitempty"`
+	ConnectProperties *connectPropertiesJSON `json:"connect_properties,omitempty"`
+}
+
+// userPropertyJSON is one MQTT 5 user property (a list keeps their order
+// and repeated keys).
+type userPropertyJSON struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+func toUserPropertiesJSON(ups []msg.UserProperty) []userPropertyJSON {
+	if len(ups) == 0 {
+		return nil
+	}
+	out := make([]userPropertyJSON, len(ups))
+	for i, u := range ups {
+		out[i] = userPropertyJSON(u)
+	}
+	return out
+}
+
+// willJSON is a client's will (its payload's size, not the payload).
+type willJSON struct {
+	Topic          string             `json:"topic"`
+	QoS            byte               `json:"qos"`
+	Retain         bool               `json:"retain"`
+	DelaySeconds   uint32             `json:"delay_seconds"`
+	PayloadSize    int                `json:"payload_size"`
+	MessageExpiry  *uint32            `json:"message_expiry,omitempty"`
+	ContentType    string             `json:"content_type,omitempty"`
+	ResponseTopic  string             `json:"response_topic,omitempty"`
+	PayloadFormat  byte               `json:"payload_format,omitempty"`
+	UserProperties []userPropertyJSON `json:"user_properties,omitempty"`
+}
+
+// connectPropertiesJSON are the MQTT 5 properties of a client's CONNECT as
+// it sent them (absent: not sent).
+type connectPropertiesJSON struct {
+	SessionExpiry       *uint32            `json:"session_expiry,omitempty"`
+	ReceiveMaximum      uint16             `json:"receive_maximum,omitempty"`
+	MaximumPacketSize   uint32             `json:"maximum_packet_size,omitempty"`
+	TopicAliasMaximum   uint16             `json:"topic_alias_maximum,omitempty"`
+	RequestResponseInfo bool               `json:"request_response_info,omitempty"`
+	RequestProblemInfo  *bool              `json:"request_problem_info,omitempty"`
+	UserProperties      []userPropertyJSON `json:"user_properties,omitempty"`
+}
+
+func toWillJSON(w *broker.WillInfo) *willJSON {
+	if w == nil {
+		return nil
+	}
+	out := &willJSON{Topic: w.Topic, QoS: w.QoS, Retain: w.Retain, DelaySeconds: w.DelaySeconds, PayloadSize: w.PayloadSize,
+		ContentType: w.ContentType, ResponseTopic: w.ResponseTopic, PayloadFormat: w.PayloadFormat,
+		UserProperties: toUserPropertiesJSON(w.UserProperties)}
+	if w.HasMessageExpiry {
+		e := w.MessageExpiry
+		out.MessageExpiry = &e
+	}
+	return out
+}
+
+func toConnectPropertiesJSON(p *broker.ConnectProperties) *connectPropertiesJSON {
+	if p == nil {
+		return nil
+	}
+	out := &connectPropertiesJSON{ReceiveMaximum: p.ReceiveMaximum, MaximumPacketSize: p.MaximumPacketSize,
+		TopicAliasMaximum: p.TopicAliasMaximum, RequestResponseInfo: p.RequestResponseInfo,
+		UserProperties: toUserPropertiesJSON(p.UserProperties)}
+	if p.HasSessionExpiry {
+		e := p.SessionExpiry
+		out.SessionExpiry = &e
+	}
+	if p.HasRequestProblemInfo {
+		b := p.RequestProblemInfo
+		out.RequestProblemInfo = &b
+	}
+	return out
 }
 
 func toClientJSON(ci broker.ClientInfo) clientJSON {
@@ -93,7 +174,7 @@ func toClientJSON(ci broker.ClientInfo) clientJSON {
 		Address: ci.Remote, Listener: ci.Listener, KeepAlive: int(ci.KeepAlive / time.Second),
 		SessionExpiry: int64(ci.SessionExpiry / time.Second), SubscriptionCount: ci.SubscriptionCount,
 		Inflight: ci.Inflight, Queued: ci.Queued, MessagesIn: ci.MessagesIn, MessagesOut: ci.MessagesOut,
-		Dropped: ci.Dropped,
+		Dropped: ci.Dropped, Will: toWillJSON(ci.Will), ConnectProperties: toConnectPropertiesJSON(ci.ConnectProperties),
 	}
 	if ci.SessionExpiry < 0 {
 		c.SessionExpiry = -1

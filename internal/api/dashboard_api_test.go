@@ -16,6 +16,7 @@ import (
 	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/auth/users"
 	"github.com/iothub-dev/iothub/internal/api"
+	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/msg"
 )
 
@@ -369,4 +370,28 @@ func TestStreamMessages_outlivesReadTimeout(t *testing.T) {
 			return
 		}
 	}
+}
+
+// A connected client's details show its will and MQTT 5 CONNECT
+// properties as sent; a 3.1.1 client without a will shows neither.
+func TestClient_willAndConnectProperties(t *testing.T) {
+	e := newEnv(t, nil)
+	rawConnect(t, e.mqtt, &packet.Connect{Version: packet.V5, ClientID: "lock-9", KeepAlive: 60, CleanStart: true,
+		Properties: packet.Properties{SessionExpiry: 600, HasSessionExpiry: true, ReceiveMaximum: 8,
+			User: []packet.UserProperty{{Key: "model", Value: "L9"}, {Key: "model", Value: "L9b"}}},
+		WillFlag: true, WillQoS: 1, WillRetain: true, WillTopic: "devices/lock-9/status", WillPayload: []byte("offline"),
+		WillProperties: packet.Properties{WillDelay: 5, MessageExpiry: 120, HasMessageExpiry: true, ContentType: "text/plain"}})
+	rawConnect(t, e.mqtt, &packet.Connect{Version: packet.V311, ClientID: "plain-1", KeepAlive: 60, CleanStart: true})
+
+	var got map[string]any
+	e.getJSON(t, "/api/v1/clients/lock-9", &got)
+	require.Equal(t, map[string]any{"topic": "devices/lock-9/status", "qos": 1.0, "retain": true, "delay_seconds": 5.0,
+		"payload_size": 7.0, "message_expiry": 120.0, "content_type": "text/plain"}, got["will"])
+	require.Equal(t, map[string]any{"session_expiry": 600.0, "receive_maximum": 8.0, "user_properties": []any{
+		map[string]any{"key": "model", "value": "L9"}, map[string]any{"key": "model", "value": "L9b"}}}, got["connect_properties"])
+
+	got = nil
+	e.getJSON(t, "/api/v1/clients/plain-1", &got)
+	require.NotContains(t, got, "will")
+	require.NotContains(t, got, "connect_properties")
 }

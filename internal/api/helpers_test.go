@@ -153,19 +153,29 @@ func (d *device) next(t *testing.T) *paho.Publish {
 // and closes the connection, leaving the session offline.
 func persistentSession(t *testing.T, addr, id string) {
 	t.Helper()
+	nc := rawConnect(t, addr, &packet.Connect{Version: packet.V311, ClientID: id, KeepAlive: 60})
+	require.NoError(t, nc.Close())
+}
+
+// rawConnect sends cp on a new connection and requires a successful
+// CONNACK; the connection closes when the test ends.
+func rawConnect(t *testing.T, addr string, cp *packet.Connect) net.Conn {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	require.NoError(t, err)
-	defer nc.Close()
-	b, err := (&packet.Connect{Version: packet.V311, ClientID: id, KeepAlive: 60}).AppendTo(nil, packet.V311)
+	t.Cleanup(func() { _ = nc.Close() })
+	b, err := cp.AppendTo(nil, cp.Version)
 	require.NoError(t, err)
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
 	_, err = nc.Write(b)
 	require.NoError(t, err)
-	p, err := packet.ReadPacket(nc, packet.V311, 1<<16)
+	p, err := packet.ReadPacket(nc, cp.Version, 1<<16)
 	require.NoError(t, err)
 	ack, ok := p.(*packet.Connack)
 	require.True(t, ok)
 	require.Equal(t, packet.Success, ack.ReasonCode)
+	_ = nc.SetDeadline(time.Time{})
+	return nc
 }
 
 // apiOptions shortens api.Options in test tables.

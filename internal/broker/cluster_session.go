@@ -218,11 +218,11 @@ func (ss *Session) clusterRecordLocked(c *conn) []byte {
 		rec.Session.Subs = append(rec.Session.Subs, subRecord{Filter: sub.filter, QoS: o.QoS, NoLocal: o.NoLocal,
 			RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling, SubID: sub.subID})
 	}
-	if c != nil && c.will != nil {
-		if b, err := appendMessage(nil, c.will); err == nil {
-			rec.Will, rec.WillDelay = b, c.willDelay
-			if c.willHasExpiry {
-				e := c.willExpiry
+	if ci := connInfo(c); ci != nil && ci.will != nil {
+		if b, err := appendMessage(nil, ci.will); err == nil {
+			rec.Will, rec.WillDelay = b, ci.willDelay
+			if ci.willHasExpiry {
+				e := ci.willExpiry
 				rec.WillExp = &e
 			}
 		}

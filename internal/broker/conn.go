@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
-	"github.com/iothub-dev/iothub/msg"
 )
 
 // readBufSize is the size of the pooled read buffer a connection holds only
@@ -60,11 +59,9 @@ type conn struct {
 	auth         authState     // identity and ACL cache (auth.go)
 	rate         clientBuckets // publish rate limits (ratelimit.go)
 
-	// The will of this connection (nil: none), set at CONNECT.
-	will          *msg.Message
-	willDelay     uint32
-	willExpiry    uint32
-	willHasExpiry bool
+	// connect is the will and the CONNECT properties (connectinfo.go;
+	// nil: neither), set before the conn is attached, read-only since.
+	connect *connectInfo
 	// takenOver is set when another connection took the session; resumed
 	// says whether that connection resumed it (Clean Start 0).
 	takenOver  atomic.Bool

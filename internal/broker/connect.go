@@ -32,6 +32,8 @@ type connectParams struct {
 	// props are the CONNECT's properties for the connected event (nil
 	// unless a handler wants it).
 	props map[string]any
+	// info is what the connection keeps of the CONNECT (connectinfo.go).
+	info *connectInfo
 }
 
 // handleConnect accepts or refuses CONNECT, opens or resumes the session,
@@ -73,7 +75,7 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	}
 	c.clientMaxPacket = int(p.Properties.MaximumPacketSize)
 	c.clientAliasMax = p.Properties.TopicAliasMaximum
-	c.will, c.willDelay = cp.will, cp.willDelay
+	c.connect = cp.info
 	c.username = cp.username
 	if owner, ok := c.s.mayOwn(c, cp.clientID); !ok { // takeover.go
 		c.ownerRefused(&cp, owner)
@@ -139,6 +141,7 @@ func (c *conn) connectParams(p *packet.Connect) (connectParams, packet.ReasonCod
 		cp.will = c.willMessage(p, cp.clientID)
 		cp.willDelay = p.WillProperties.WillDelay
 	}
+	cp.info = newConnectInfo(p, cp.will, v5)
 	return cp, packet.Success
 }
 
@@ -184,7 +187,7 @@ func sessionExpiry(p *packet.Connect, v5 bool) uint32 {
 // willMessage builds the will from CONNECT. Its payload and strings alias the
 // CONNECT body, which the message then owns.
 func (c *conn) willMessage(p *packet.Connect, clientID string) *msg.Message {
-	m := &msg.Message{
+	return &msg.Message{
 		Topic:           p.WillTopic,
 		Payload:         p.WillPayload,
 		QoS:             p.WillQoS,
@@ -199,11 +202,6 @@ func (c *conn) willMessage(p *packet.Connect, clientID string) *msg.Message {
 		UserProperties:  userProps(p.WillProperties.User),
 		Origin:          msg.Origin{Kind: msg.OriginWill},
 	}
-	if p.WillProperties.HasMessageExpiry {
-		// The expiry counts from when the will is published.
-		c.willExpiry, c.willHasExpiry = p.WillProperties.MessageExpiry, true
-	}
-	return m
 }
 
 // newClientID returns an id for a client that sent an empty one.

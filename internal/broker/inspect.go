@@ -49,7 +49,8 @@ type ClientInfo struct {
 	// SessionExpiry is how long the session outlives its connection;
 	// negative: never expires.
 	SessionExpiry time.Duration
-	// Subscriptions is filled by Client only (ClientCount counts them).
+	// Subscriptions is filled by Client only (SubscriptionCount counts
+	// them), as are Will and ConnectProperties.
 	Subscriptions     []SubscriptionInfo
 	SubscriptionCount int
 	// Inflight counts QoS 1/2 messages sent and not yet acknowledged;
@@ -59,6 +60,10 @@ type ClientInfo struct {
 	// since the session was created; Dropped the messages dropped for it
 	// (any reason of Stats.Dropped).
 	MessagesIn, MessagesOut, Dropped uint64
+	// Will and ConnectProperties are what the current connection's
+	// CONNECT asked for (nil: no will, no MQTT 5 properties, or offline).
+	Will              *WillInfo          `json:",omitempty"`
+	ConnectProperties *ConnectProperties `json:",omitempty"`
 }
 
 // SubscriptionInfo is one subscription of one client.
@@ -168,8 +173,9 @@ func (s *Server) Client(clientID string) (ClientInfo, bool) {
 	return ci, true
 }
 
-// info snapshots the session under its lock.
-func (ss *Session) info(withSubs bool) ClientInfo {
+// info snapshots the session under its lock; detail adds the
+// subscriptions, the will and the CONNECT properties.
+func (ss *Session) info(detail bool) ClientInfo {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ci := ClientInfo{
@@ -194,8 +200,11 @@ func (ss *Session) info(withSubs bool) ClientInfo {
 		ci.DisconnectedAt = time.Time{}
 		// Set before the conn was attached (handleConnect), read-only since.
 		ci.Remote, ci.Listener, ci.KeepAlive = c.remote, c.listener, c.keepAlive
+		if detail {
+			ci.Will, ci.ConnectProperties = c.connect.willInfo(), c.connect.properties()
+		}
 	}
-	if withSubs {
+	if detail {
 		ci.Subscriptions = ss.subscriptionsLocked()
 	}
 	return ci

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/internal/broker"
@@ -93,3 +94,41 @@ func TestClients_pagingInOrder(t *testing.T) {
 	require.True(t, more)
 	require.Equal(t, []string{"dev-10", "dev-11", "dev-12"}, []string{page[0].ClientID, page[1].ClientID, page[2].ClientID})
 }
+
+// A connected client's details carry its will and MQTT 5 CONNECT
+// properties as the client sent them; a client with neither carries
+// none, and the list leaves them out.
+func TestClient_willAndConnectProperties(t *testing.T) {
+	s, addr := testutil.StartBroker(t, nil)
+	connectV5(t, addr, "lock-7", func(cp *paho.Connect) {
+		cp.WillMessage = &paho.WillMessage{Topic: "devices/lock-7/status", QoS: 1, Retain: true, Payload: []byte(`{"online":false}`)}
+		// paho.golang v0.23 packs will properties as CONNECT ones and so
+		// leaves out the expiry and content type (the browser test sends
+		// them with mosquitto_sub).
+		cp.WillProperties = &paho.WillProperties{WillDelayInterval: ptr[uint32](30)}
+		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: ptr[uint32](3600), ReceiveMaximum: ptr[uint16](10),
+			MaximumPacketSize: ptr[uint32](65536), TopicAliasMaximum: ptr[uint16](5), RequestResponseInfo: true,
+			User: paho.UserProperties{{Key: "model", Value: "L7"}, {Key: "fw", Value: "1.2"}}}
+	})
+	connectV3(t, addr, "plain-3", nil)
+
+	ci, ok := s.Client("lock-7")
+	require.True(t, ok)
+	require.Equal(t, &broker.WillInfo{Topic: "devices/lock-7/status", QoS: 1, Retain: true, DelaySeconds: 30, PayloadSize: 16}, ci.Will)
+	require.Equal(t, &broker.ConnectProperties{SessionExpiry: 3600, HasSessionExpiry: true, ReceiveMaximum: 10,
+		MaximumPacketSize: 65536, TopicAliasMaximum: 5, RequestResponseInfo: true, HasRequestProblemInfo: true, // paho sends 0
+		UserProperties: []msg.UserProperty{{Key: "model", Value: "L7"}, {Key: "fw", Value: "1.2"}}}, ci.ConnectProperties)
+
+	ci, ok = s.Client("plain-3")
+	require.True(t, ok)
+	require.Nil(t, ci.Will)
+	require.Nil(t, ci.ConnectProperties)
+
+	page, _ := s.Clients(broker.ClientQuery{Limit: 10})
+	require.Len(t, page, 2)
+	for _, c := range page {
+		require.Nil(t, c.Will, "a list leaves the details out")
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

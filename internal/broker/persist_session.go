@@ -177,7 +177,7 @@ func (ss *Session) rememberWillLocked(c *conn, will *msg.Message, delay uint32) 
 		return
 	}
 	ss.will = &willRecord{FireAt: ss.s.clock.Now().Add(time.Duration(delay) * time.Second),
-		Expiry: c.willExpiry, HasExpiry: c.willHasExpiry, Message: b, m: will}
+		Expiry: c.connect.willExpiry, HasExpiry: c.connect.willHasExpiry, Message: b, m: will}
 }
 
 // waitStored waits until ss's writes so far are committed (SUBSCRIBE: the

@@ -154,7 +154,7 @@ func (s *Server) detach(c *conn) {
 			ss.saveLocked()
 			ss.saveClusterLocked() // cluster_session.go: no connection, no will
 		}
-	} else if will != nil && !(c.takeResume.Load() && c.willDelay > 0) {
+	} else if will != nil && !(c.takeResume.Load() && c.connect.willDelay > 0) {
 		immediateWill = will
 	}
 	ss.mu.Unlock()
@@ -176,13 +176,14 @@ func (s *Server) detach(c *conn) {
 // pendingWill returns the will to publish for this connection's end, or nil:
 // none after a normal DISCONNECT (unless v5 0x04) or a server shutdown.
 func (c *conn) pendingWill() *msg.Message {
-	if c.will == nil || c.noWill.Load() {
+	will := c.will()
+	if will == nil || c.noWill.Load() {
 		return nil
 	}
 	if c.normalClose && !c.willOnClose {
 		return nil
 	}
-	return c.will
+	return will
 }
 
 // scheduleWillLocked returns the will when it is due now, or arms the
@@ -191,7 +192,7 @@ func (s *Server) scheduleWillLocked(ss *Session, c *conn, will *msg.Message) *ms
 	if will == nil {
 		return nil
 	}
-	delay := c.willDelay
+	delay := c.connect.willDelay
 	if ss.expiry < delay {
 		delay = ss.expiry
 	}
@@ -269,8 +270,8 @@ func (s *Server) publishWill(c *conn, will *msg.Message) {
 	m := *will
 	m.ID = s.nextMsgID()
 	m.ReceivedAt = s.clock.Now()
-	if c.willHasExpiry {
-		m.ExpiresAt = m.ReceivedAt.Add(time.Duration(c.willExpiry) * time.Second)
+	if ci := c.connect; ci.willHasExpiry {
+		m.ExpiresAt = m.ReceivedAt.Add(time.Duration(ci.willExpiry) * time.Second)
 	}
 	s.publish(&m)
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -190,6 +191,35 @@ func TestDashboard_browser(t *testing.T) {
 			code, _ := apiCall(t, h, "GET", "/api/v1/clients/lock-dash-1", bootstrapKey(t, h), "")
 			return code == http.StatusNotFound
 		}, 10*time.Second, 50*time.Millisecond, "the kicked clean session is gone")
+	})
+
+	t.Run("client details: will, CONNECT properties, subscriptions paged", func(t *testing.T) {
+		// mosquitto_sub sends the will's MQTT 5 properties (paho.golang
+		// v0.23 leaves the expiry and content type out).
+		s := startSub(t, h, "-V", "mqttv5", "-i", "lock-will-5", "-q", "1", "-t", "devices/lock-will-5/command",
+			"--will-topic", "devices/lock-will-5/status", "--will-payload", "offline", "--will-qos", "1", "--will-retain",
+			"-D", "will", "will-delay-interval", "30", "-D", "will", "message-expiry-interval", "600",
+			"-D", "will", "content-type", "text/plain", "-D", "connect", "receive-maximum", "10",
+			"-D", "connect", "user-property", "model", "L7")
+		s.waitLine(t, "SUBACK")
+		b.run(t, "details", chromedp.Navigate(base+"/#/clients?id=lock-will-5"), visible("#client-will"))
+		b.waitJS(t, "will and properties shown", `(t => ['devices/lock-will-5/status', '30s', '600s', 'text/plain', '7 bytes', 'retained'].every(s => t.includes(s)))(document.getElementById('client-will').textContent)`+
+			` && (t => t.includes('model = L7') && t.includes('Receive maximum10'))(document.getElementById('client-props').textContent)`)
+		b.screenshot(t, "client-details")
+
+		filters := make([]paho.SubscribeOptions, 55)
+		for i := range filters {
+			filters[i] = paho.SubscribeOptions{Topic: fmt.Sprintf("zz/extra/%02d", i), QoS: 1}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := devices["lock-dash-2"].Subscribe(ctx, &paho.Subscribe{Subscriptions: filters})
+		require.NoError(t, err)
+		b.run(t, "many subscriptions", chromedp.Navigate(base+"/#/clients?id=lock-dash-2"), visible("#client-subs"))
+		b.waitJS(t, "first page", `document.querySelectorAll('#client-subs tr[data-filter]').length === 50 && !!document.querySelector('#client-subs tr[data-filter="devices/lock-dash-2/command"]')`+
+			` && document.getElementById('client-detail').textContent.includes('Subscriptions (56)') && document.getElementById('client-will').textContent === 'No will.'`)
+		b.run(t, "next page", click("#client-detail .pager button:last-child"))
+		b.waitJS(t, "second page", `document.querySelectorAll('#client-subs tr[data-filter]').length === 6 && !!document.querySelector('#client-subs tr[data-filter="zz/extra/54"]')`)
 	})
 
 	t.Run("rule editor and metrics", func(t *testing.T) {

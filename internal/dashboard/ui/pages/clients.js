@@ -1,10 +1,45 @@
 // Clients: server-side search, filters and paging (GET /api/v1/clients),
-// details, kick, and discarding an offline session.
+// details (will, CONNECT properties, subscriptions paged), kick, and
+// discarding an offline session.
 
 import { h, fill, table, field, fmt, ago, every, confirmButton } from '../lib/dom.js';
 import { pager } from '../lib/paging.js';
 
 const PAGE = 50;
+const SUB_PAGE = 50;
+
+/** userProps lists MQTT 5 user properties (key = value, in order). */
+function userProps(ups) {
+  return (ups || []).map((u) => h('div.mono', `${u.key} = ${u.value}`));
+}
+
+/** willView shows a connected client's will (null: it has none). */
+function willView(w) {
+  if (!w) return h('p.muted#client-will', 'No will.');
+  return h('div#client-will', h('h2', 'Will'), h('dl.props',
+    h('dt', 'Topic'), h('dd', h('code', w.topic)),
+    h('dt', 'QoS / retain'), h('dd', `${w.qos} / ${w.retain ? 'retained' : 'not retained'}`),
+    h('dt', 'Delay'), h('dd', `${w.delay_seconds}s`),
+    h('dt', 'Payload'), h('dd', `${fmt(w.payload_size)} bytes${w.payload_format === 1 ? ' (UTF-8)' : ''}`),
+    w.message_expiry != null && [h('dt', 'Message expiry'), h('dd', `${w.message_expiry}s`)],
+    w.content_type && [h('dt', 'Content type'), h('dd', w.content_type)],
+    w.response_topic && [h('dt', 'Response topic'), h('dd', h('code', w.response_topic))],
+    w.user_properties && [h('dt', 'User properties'), h('dd', userProps(w.user_properties))]));
+}
+
+/** propsView shows an MQTT 5 client's CONNECT properties as it sent them. */
+function propsView(p) {
+  if (!p) return h('p.muted#client-props', 'No CONNECT properties.');
+  const row = (label, v) => v != null && v !== 0 && v !== false && [h('dt', label), h('dd', String(v))];
+  return h('div#client-props', h('h2', 'CONNECT properties'), h('dl.props',
+    row('Session expiry (asked)', p.session_expiry != null ? `${p.session_expiry}s` : null),
+    row('Receive maximum', p.receive_maximum),
+    row('Maximum packet size', p.maximum_packet_size),
+    row('Topic alias maximum', p.topic_alias_maximum),
+    row('Request response info', p.request_response_info && 'yes'),
+    row('Request problem info', p.request_problem_info != null ? (p.request_problem_info ? 'yes' : 'no') : null),
+    p.user_properties && [h('dt', 'User properties'), h('dd', userProps(p.user_properties))]));
+}
 
 export default {
   id: 'clients',
@@ -28,7 +63,7 @@ export default {
       field('Protocol', f.protocol), field('State', f.connected), field('Backlog ≥', f.min_queued),
       field('Drops ≥', f.min_dropped), h('button.primary#clients-apply', { type: 'submit' }, 'Search'));
     const list = h('div#clients-list');
-    const pages = pager();
+    const pages = pager(() => load());
     const detail = h('div.card#client-detail', h('p.muted', 'Select a client to see its details.'));
     root.append(form, h('div.split', h('div', list, pages.el), detail));
 
@@ -45,7 +80,8 @@ export default {
         fill(detail, h('p.error', e.message));
         return;
       }
-      const subs = c.subscriptions || [];
+      const subsBox = h('div#client-subs');
+      const subPages = pager(() => loadSubs());
       fill(detail,
         h('h2', c.client_id),
         h('dl.props',
@@ -59,12 +95,10 @@ export default {
           h('dt', 'Queued / in flight'), h('dd', `${c.queued} / ${c.inflight}`),
           h('dt', 'Messages in / out'), h('dd', `${fmt(c.messages_in)} / ${fmt(c.messages_out)}`),
           h('dt', 'Dropped'), h('dd', fmt(c.dropped))),
-        h('h2', `Subscriptions (${subs.length})`),
-        table([
-          { title: 'Filter', get: (s) => h('code', s.filter) },
-          { title: 'QoS', get: (s) => s.qos, cls: 'num' },
-          { title: 'Options', get: (s) => [s.no_local && 'no local', s.retain_as_published && 'retain as published'].filter(Boolean).join(', ') || '–' },
-        ], subs, { empty: 'No subscriptions.' }),
+        c.connected && willView(c.will),
+        c.connected && c.protocol_version === '5.0' && propsView(c.connect_properties),
+        h('h2', `Subscriptions (${fmt(c.subscription_count)})`),
+        subsBox, subPages.el,
         h('div.actions',
           c.connected && confirmButton('Kick', 'Click again to kick', async () => {
             await act(() => api.del(`/api/v1/clients/${api.enc(c.client_id)}`), `${c.client_id} disconnected`);
@@ -72,6 +106,19 @@ export default {
           !c.connected && confirmButton('Clean session', 'Click again to discard', async () => {
             await act(() => api.del(`/api/v1/clients/${api.enc(c.client_id)}/session`), `${c.client_id}'s session discarded`);
           }, { id: 'client-clean' })));
+      await loadSubs();
+      async function loadSubs() {
+        try {
+          const subs = await subPages.load((cursor) => api.get(`/api/v1/clients/${api.enc(c.client_id)}/subscriptions` + api.qs({ limit: SUB_PAGE, cursor })));
+          fill(subsBox, table([
+            { title: 'Filter', get: (s) => h('code', s.filter) },
+            { title: 'QoS', get: (s) => s.qos, cls: 'num' },
+            { title: 'Options', get: (s) => [s.no_local && 'no local', s.retain_as_published && 'retain as published'].filter(Boolean).join(', ') || '–' },
+          ], subs, { empty: 'No subscriptions.', rowData: (s) => ({ filter: s.filter }) }));
+        } catch (e) {
+          fill(subsBox, h('p.error', e.message));
+        }
+      }
     }
 
     async function act(fn, ok) {

@@ -28,7 +28,7 @@ export default {
     const form = h('form.toolbar#devices-filter', field('Id', f.prefix), field('Group', f.group), field('State', f.connected),
       field('Enabled', f.enabled), h('button.primary#devices-apply', { type: 'submit' }, 'Search'));
     const list = h('div#devices-list');
-    const pages = pager();
+    const pages = pager(() => load());
     const detail = h('div.card#device-detail', h('p.muted', 'Select a device to see its details, shadows and jobs.'));
     root.append(form, h('div.split', h('div', list, pages.el), detail));
     const query = () => Object.fromEntries(Object.entries(f).map(([k, el]) => [k, el.value.trim()]));

@@ -14,7 +14,7 @@ export default {
       .map(([v, t]) => h('option', { value: v }, t)));
     status.value = params.get('status') || '';
     const list = h('div#jobs-list');
-    const pages = pager();
+    const pages = pager(() => load());
     const detail = h('div.card#job-detail', h('p.muted', 'Select a job to see its executions.'));
     root.append(h('div.toolbar', field('Status', status)), h('div.split', h('div', list, pages.el), detail));
     status.addEventListener('change', () => navigate('jobs', { status: status.value }));
