@@ -38,11 +38,11 @@ type BridgeManager interface {
 // bridgeRoutes are the endpoints of the bridges.
 func (a *API) bridgeRoutes() []route {
 	return []route{
-		{"GET /api/v1/bridges", a.listBridges},
-		{"POST /api/v1/bridges", a.createBridge},
+		{"GET /api/v1/bridges", using(a.bridgeManager, a.listBridges)},
+		{"POST /api/v1/bridges", using(a.bridgeManager, a.createBridge)},
 		{"GET /api/v1/bridges/{name}", a.bridgeByName(BridgeManager.Get)},
-		{"PUT /api/v1/bridges/{name}", a.updateBridge},
-		{"DELETE /api/v1/bridges/{name}", a.deleteBridge},
+		{"PUT /api/v1/bridges/{name}", using(a.bridgeManager, a.updateBridge)},
+		{"DELETE /api/v1/bridges/{name}", using(a.bridgeManager, a.deleteBridge)},
 		{"GET /api/v1/bridges/{name}/status", a.bridgeByName(func(m BridgeManager, name string) (any, error) { return m.Status(name) })},
 		{"GET /api/v1/bridges/{name}/metrics", a.bridgeByName(BridgeManager.Metrics)},
 		{"POST /api/v1/bridges/{name}/enable", a.bridgeByName(BridgeManager.Enable)},
@@ -53,89 +53,46 @@ func (a *API) bridgeRoutes() []route {
 // bridgeManager returns the hub's bridge manager, or a 503 when there is
 // none.
 func (a *API) bridgeManager() (BridgeManager, error) {
-	var m BridgeManager
-	if a.o.Bridges != nil {
-		m = a.o.Bridges()
-	}
-	if m == nil {
-		return nil, errorf(http.StatusServiceUnavailable, CodeNotReady, "the bridges are not running")
-	}
-	return m, nil
+	return component(a.o.Bridges, errorf(http.StatusServiceUnavailable, CodeNotReady, "the bridges are not running"))
 }
 
-func (a *API) listBridges(w http.ResponseWriter, _ *http.Request) error {
-	m, err := a.bridgeManager()
-	if err != nil {
-		return err
-	}
+func (a *API) listBridges(m BridgeManager, w http.ResponseWriter, _ *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"data": m.List()})
 	return nil
 }
 
-func (a *API) createBridge(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.bridgeManager()
-	if err != nil {
-		return err
-	}
+func (a *API) createBridge(m BridgeManager, w http.ResponseWriter, r *http.Request) error {
 	var def json.RawMessage
 	if err := decodeBody(r.Body, &def); err != nil {
 		return err
 	}
 	in, err := m.Create(def)
-	if err != nil {
-		return bridgeError(err, "")
-	}
-	writeJSON(w, http.StatusCreated, in)
-	return nil
+	return reply(w, http.StatusCreated, in, err, func(err error) error { return bridgeError(err, "") })
 }
 
-func (a *API) updateBridge(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.bridgeManager()
-	if err != nil {
-		return err
-	}
+func (a *API) updateBridge(m BridgeManager, w http.ResponseWriter, r *http.Request) error {
 	var def json.RawMessage
 	if err := decodeBody(r.Body, &def); err != nil {
 		return err
 	}
 	name := r.PathValue("name")
 	in, err := m.Update(name, def)
-	if err != nil {
-		return bridgeError(err, name)
-	}
-	writeJSON(w, http.StatusOK, in)
-	return nil
+	return reply(w, http.StatusOK, in, err, func(err error) error { return bridgeError(err, name) })
 }
 
-func (a *API) deleteBridge(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.bridgeManager()
-	if err != nil {
-		return err
-	}
+func (a *API) deleteBridge(m BridgeManager, w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	if err := m.Delete(name); err != nil {
-		return bridgeError(err, name)
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"deleted": name})
-	return nil
+	return reply(w, http.StatusOK, map[string]string{"deleted": name}, m.Delete(name), func(err error) error { return bridgeError(err, name) })
 }
 
 // bridgeByName is a handler that calls one manager method on the bridge
 // named in the path and writes its answer.
 func (a *API) bridgeByName(call func(BridgeManager, string) (any, error)) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		m, err := a.bridgeManager()
-		if err != nil {
-			return err
-		}
+	return using(a.bridgeManager, func(m BridgeManager, w http.ResponseWriter, r *http.Request) error {
 		name := r.PathValue("name")
 		v, err := call(m, name)
-		if err != nil {
-			return bridgeError(err, name)
-		}
-		writeJSON(w, http.StatusOK, v)
-		return nil
-	}
+		return reply(w, http.StatusOK, v, err, func(err error) error { return bridgeError(err, name) })
+	})
 }
 
 // bridgeError maps an error of bridge management to an *Error.

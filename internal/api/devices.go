@@ -25,12 +25,12 @@ type RegistryManager interface {
 // registryRoutes are the endpoints of the device registry.
 func (a *API) registryRoutes() []route {
 	return []route{
-		{"GET /api/v1/devices", a.listDevices},
-		{"POST /api/v1/devices", a.createDevice},
-		{"POST /api/v1/devices/import", a.importDevices},
-		{"GET /api/v1/devices/{clientid}", a.getDevice},
-		{"PATCH /api/v1/devices/{clientid}", a.updateDevice},
-		{"DELETE /api/v1/devices/{clientid}", a.deleteDevice},
+		{"GET /api/v1/devices", using(a.registry, a.listDevices)},
+		{"POST /api/v1/devices", using(a.registry, a.createDevice)},
+		{"POST /api/v1/devices/import", using(a.registry, a.importDevices)},
+		{"GET /api/v1/devices/{clientid}", using(a.registry, a.getDevice)},
+		{"PATCH /api/v1/devices/{clientid}", using(a.registry, a.updateDevice)},
+		{"DELETE /api/v1/devices/{clientid}", using(a.registry, a.deleteDevice)},
 	}
 }
 
@@ -69,14 +69,7 @@ func toDeviceJSON(i registry.Info) deviceJSON {
 
 // registry returns the registry, or a 503 when the device services are off.
 func (a *API) registry() (RegistryManager, error) {
-	var m RegistryManager
-	if a.o.Devices != nil {
-		m = a.o.Devices()
-	}
-	if m == nil {
-		return nil, errorf(http.StatusServiceUnavailable, CodeDevicesDisabled, "the device services are off (devices.enabled) or not started")
-	}
-	return m, nil
+	return component(a.o.Devices, devicesOff())
 }
 
 // registryError maps a registry error to an *Error.
@@ -123,11 +116,7 @@ func deviceFilter(r *http.Request) (registry.Filter, error) {
 	return f, nil
 }
 
-func (a *API) listDevices(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.registry()
-	if err != nil {
-		return err
-	}
+func (a *API) listDevices(m RegistryManager, w http.ResponseWriter, r *http.Request) error {
 	limit, after, err := pageParams(r)
 	if err != nil {
 		return err
@@ -148,41 +137,21 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) createDevice(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.registry()
-	if err != nil {
-		return err
-	}
+func (a *API) createDevice(m RegistryManager, w http.ResponseWriter, r *http.Request) error {
 	var s registry.Spec
 	if err := decodeBody(r.Body, &s); err != nil {
 		return err
 	}
 	d, err := m.Create(s)
-	if err != nil {
-		return registryError(err)
-	}
-	writeJSON(w, http.StatusCreated, toDeviceJSON(registry.Info{Device: d}))
-	return nil
+	return reply(w, http.StatusCreated, toDeviceJSON(registry.Info{Device: d}), err, registryError)
 }
 
-func (a *API) getDevice(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.registry()
-	if err != nil {
-		return err
-	}
+func (a *API) getDevice(m RegistryManager, w http.ResponseWriter, r *http.Request) error {
 	info, err := m.Info(r.PathValue("clientid"))
-	if err != nil {
-		return registryError(err)
-	}
-	writeJSON(w, http.StatusOK, toDeviceJSON(info))
-	return nil
+	return reply(w, http.StatusOK, toDeviceJSON(info), err, registryError)
 }
 
-func (a *API) updateDevice(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.registry()
-	if err != nil {
-		return err
-	}
+func (a *API) updateDevice(m RegistryManager, w http.ResponseWriter, r *http.Request) error {
 	var s registry.Spec
 	if err := decodeBody(r.Body, &s); err != nil {
 		return err
@@ -196,33 +165,17 @@ func (a *API) updateDevice(w http.ResponseWriter, r *http.Request) error {
 		return registryError(err)
 	}
 	info, err := m.Info(id)
-	if err != nil {
-		return registryError(err)
-	}
-	writeJSON(w, http.StatusOK, toDeviceJSON(info))
-	return nil
+	return reply(w, http.StatusOK, toDeviceJSON(info), err, registryError)
 }
 
-func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.registry()
-	if err != nil {
-		return err
-	}
+func (a *API) deleteDevice(m RegistryManager, w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("clientid")
-	if err := m.Delete(id); err != nil {
-		return registryError(err)
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"deleted": id})
-	return nil
+	return reply(w, http.StatusOK, map[string]string{"deleted": id}, m.Delete(id), registryError)
 }
 
 // importDevices reads CSV or JSON lines (?format=, else from the
 // Content-Type) up to Options.MaxImportBytes.
-func (a *API) importDevices(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.registry()
-	if err != nil {
-		return err
-	}
+func (a *API) importDevices(m RegistryManager, w http.ResponseWriter, r *http.Request) error {
 	format := r.URL.Query().Get("format")
 	if format == "" {
 		format = "jsonl"

@@ -35,40 +35,26 @@ type FirmwareStore interface {
 // is the devices' download, authorized by its signature, not a key.
 func (a *API) jobRoutes() []route {
 	return []route{
-		{"POST /api/v1/jobs", a.createJob},
-		{"GET /api/v1/jobs", a.listJobs},
-		{"GET /api/v1/jobs/{jobid}", a.getJob},
-		{"POST /api/v1/jobs/{jobid}/cancel", a.cancelJob},
-		{"GET /api/v1/jobs/{jobid}/executions", a.jobExecutions},
-		{"GET /api/v1/devices/{clientid}/jobs", a.deviceJobs},
-		{"PUT /api/v1/firmware/{name}", a.putFirmware},
-		{"GET /api/v1/firmware", a.listFirmware},
-		{"GET /api/v1/firmware/{name}", a.getFirmware},
-		{"DELETE /api/v1/firmware/{name}", a.deleteFirmware},
-		{"GET /ota/{name}", a.downloadFirmware},
+		{"POST /api/v1/jobs", using(a.jobManager, a.createJob)},
+		{"GET /api/v1/jobs", using(a.jobManager, a.listJobs)},
+		{"GET /api/v1/jobs/{jobid}", using(a.jobManager, a.getJob)},
+		{"POST /api/v1/jobs/{jobid}/cancel", using(a.jobManager, a.cancelJob)},
+		{"GET /api/v1/jobs/{jobid}/executions", using(a.jobManager, a.jobExecutions)},
+		{"GET /api/v1/devices/{clientid}/jobs", using(a.jobManager, a.deviceJobs)},
+		{"PUT /api/v1/firmware/{name}", using(a.firmware, a.putFirmware)},
+		{"GET /api/v1/firmware", using(a.firmware, a.listFirmware)},
+		{"GET /api/v1/firmware/{name}", using(a.firmware, a.getFirmware)},
+		{"DELETE /api/v1/firmware/{name}", using(a.firmware, a.deleteFirmware)},
+		{"GET /ota/{name}", using(a.firmware, a.downloadFirmware)},
 	}
 }
 
 func (a *API) jobManager() (JobManager, error) {
-	var m JobManager
-	if a.o.Jobs != nil {
-		m = a.o.Jobs()
-	}
-	if m == nil {
-		return nil, errorf(http.StatusServiceUnavailable, CodeDevicesDisabled, "the device services are off (devices.enabled) or not started")
-	}
-	return m, nil
+	return component(a.o.Jobs, devicesOff())
 }
 
 func (a *API) firmware() (FirmwareStore, error) {
-	var f FirmwareStore
-	if a.o.Firmware != nil {
-		f = a.o.Firmware()
-	}
-	if f == nil {
-		return nil, errorf(http.StatusServiceUnavailable, CodeDevicesDisabled, "the device services are off (devices.enabled) or not started")
-	}
-	return f, nil
+	return component(a.o.Firmware, devicesOff())
 }
 
 // jobError maps jobs and ota errors to *Error.
@@ -122,28 +108,16 @@ func toExecutionsJSON(es []jobs.Execution) []executionJSON {
 	return out
 }
 
-func (a *API) createJob(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.jobManager()
-	if err != nil {
-		return err
-	}
+func (a *API) createJob(m JobManager, w http.ResponseWriter, r *http.Request) error {
 	var req jobs.CreateRequest
 	if err := decodeBody(r.Body, &req); err != nil {
 		return err
 	}
 	info, err := m.Create(req)
-	if err != nil {
-		return jobError(err)
-	}
-	writeJSON(w, http.StatusCreated, info)
-	return nil
+	return reply(w, http.StatusCreated, info, err, jobError)
 }
 
-func (a *API) listJobs(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.jobManager()
-	if err != nil {
-		return err
-	}
+func (a *API) listJobs(m JobManager, w http.ResponseWriter, r *http.Request) error {
 	limit, after, err := pageParams(r)
 	if err != nil {
 		return err
@@ -153,24 +127,12 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) getJob(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.jobManager()
-	if err != nil {
-		return err
-	}
+func (a *API) getJob(m JobManager, w http.ResponseWriter, r *http.Request) error {
 	info, err := m.Get(r.PathValue("jobid"))
-	if err != nil {
-		return jobError(err)
-	}
-	writeJSON(w, http.StatusOK, info)
-	return nil
+	return reply(w, http.StatusOK, info, err, jobError)
 }
 
-func (a *API) cancelJob(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.jobManager()
-	if err != nil {
-		return err
-	}
+func (a *API) cancelJob(m JobManager, w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Force   bool   `json:"force"`
 		Comment string `json:"comment"`
@@ -181,35 +143,19 @@ func (a *API) cancelJob(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	info, err := m.Cancel(r.PathValue("jobid"), req.Force, req.Comment)
-	if err != nil {
-		return jobError(err)
-	}
-	writeJSON(w, http.StatusOK, info)
-	return nil
+	return reply(w, http.StatusOK, info, err, jobError)
 }
 
-func (a *API) jobExecutions(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.jobManager()
-	if err != nil {
-		return err
-	}
+func (a *API) jobExecutions(m JobManager, w http.ResponseWriter, r *http.Request) error {
 	limit, after, err := pageParams(r)
 	if err != nil {
 		return err
 	}
 	es, more, err := m.Executions(r.PathValue("jobid"), after, limit)
-	if err != nil {
-		return jobError(err)
-	}
-	writeJSON(w, http.StatusOK, newPage(toExecutionsJSON(es), limit, more, func(e executionJSON) string { return e.ThingName }))
-	return nil
+	return reply(w, http.StatusOK, newPage(toExecutionsJSON(es), limit, more, func(e executionJSON) string { return e.ThingName }), err, jobError)
 }
 
-func (a *API) deviceJobs(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.jobManager()
-	if err != nil {
-		return err
-	}
+func (a *API) deviceJobs(m JobManager, w http.ResponseWriter, r *http.Request) error {
 	es := toExecutionsJSON(m.ThingExecutions(r.PathValue("clientid")))
 	writeJSON(w, http.StatusOK, newPage(es, len(es), false, func(e executionJSON) string { return e.JobID }))
 	return nil
@@ -217,11 +163,7 @@ func (a *API) deviceJobs(w http.ResponseWriter, r *http.Request) error {
 
 // putFirmware stores the body as the file, bounded by the firmware
 // store's own limit (devices.ota.max_file_bytes).
-func (a *API) putFirmware(w http.ResponseWriter, r *http.Request) error {
-	f, err := a.firmware()
-	if err != nil {
-		return err
-	}
+func (a *API) putFirmware(f FirmwareStore, w http.ResponseWriter, r *http.Request) error {
 	file, err := f.Put(r.PathValue("name"), r.Body)
 	if err != nil {
 		return jobError(err)
@@ -233,48 +175,20 @@ func (a *API) putFirmware(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) listFirmware(w http.ResponseWriter, _ *http.Request) error {
-	f, err := a.firmware()
-	if err != nil {
-		return err
-	}
+func (a *API) listFirmware(f FirmwareStore, w http.ResponseWriter, _ *http.Request) error {
 	files, err := f.List()
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newPage(files, len(files), false, func(f ota.File) string { return f.Name }))
-	return nil
+	return reply(w, http.StatusOK, newPage(files, len(files), false, func(f ota.File) string { return f.Name }), err, nil)
 }
 
-func (a *API) getFirmware(w http.ResponseWriter, r *http.Request) error {
-	f, err := a.firmware()
-	if err != nil {
-		return err
-	}
+func (a *API) getFirmware(f FirmwareStore, w http.ResponseWriter, r *http.Request) error {
 	file, err := f.Get(r.PathValue("name"))
-	if err != nil {
-		return jobError(err)
-	}
-	writeJSON(w, http.StatusOK, file)
-	return nil
+	return reply(w, http.StatusOK, file, err, jobError)
 }
 
-func (a *API) deleteFirmware(w http.ResponseWriter, r *http.Request) error {
-	f, err := a.firmware()
-	if err != nil {
-		return err
-	}
-	if err := f.Delete(r.PathValue("name")); err != nil {
-		return jobError(err)
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"deleted": r.PathValue("name")})
-	return nil
+func (a *API) deleteFirmware(f FirmwareStore, w http.ResponseWriter, r *http.Request) error {
+	return reply(w, http.StatusOK, map[string]string{"deleted": r.PathValue("name")}, f.Delete(r.PathValue("name")), jobError)
 }
 
-func (a *API) downloadFirmware(w http.ResponseWriter, r *http.Request) error {
-	f, err := a.firmware()
-	if err != nil {
-		return err
-	}
+func (a *API) downloadFirmware(f FirmwareStore, w http.ResponseWriter, r *http.Request) error {
 	return jobError(f.ServeDownload(w, r, r.PathValue("name")))
 }

@@ -29,28 +29,21 @@ type RuleManager interface {
 // ruleRoutes are the endpoints of the rule engine.
 func (a *API) ruleRoutes() []route {
 	return []route{
-		{"GET /api/v1/rules", a.listRules},
-		{"POST /api/v1/rules", a.createRule},
-		{"POST /api/v1/rules/test", a.testRule},
-		{"GET /api/v1/rules/{id}", a.getRule},
-		{"PUT /api/v1/rules/{id}", a.updateRule},
-		{"DELETE /api/v1/rules/{id}", a.deleteRule},
+		{"GET /api/v1/rules", using(a.ruleManager, a.listRules)},
+		{"POST /api/v1/rules", using(a.ruleManager, a.createRule)},
+		{"POST /api/v1/rules/test", using(a.ruleManager, a.testRule)},
+		{"GET /api/v1/rules/{id}", using(a.ruleManager, a.getRule)},
+		{"PUT /api/v1/rules/{id}", using(a.ruleManager, a.updateRule)},
+		{"DELETE /api/v1/rules/{id}", using(a.ruleManager, a.deleteRule)},
 		{"POST /api/v1/rules/{id}/enable", a.enableRule(true)},
 		{"POST /api/v1/rules/{id}/disable", a.enableRule(false)},
-		{"GET /api/v1/rules/{id}/metrics", a.ruleMetrics},
+		{"GET /api/v1/rules/{id}/metrics", using(a.ruleManager, a.ruleMetrics)},
 	}
 }
 
 // ruleManager returns the hub's rule manager, or a 503 when there is none.
 func (a *API) ruleManager() (RuleManager, error) {
-	var m RuleManager
-	if a.o.Rules != nil {
-		m = a.o.Rules()
-	}
-	if m == nil {
-		return nil, errorf(http.StatusServiceUnavailable, CodeNotReady, "the rule engine is not running")
-	}
-	return m, nil
+	return component(a.o.Rules, errorf(http.StatusServiceUnavailable, CodeNotReady, "the rule engine is not running"))
 }
 
 // ruleError maps an error of the rule package to an *Error: a statement's
@@ -83,27 +76,15 @@ type ruleList struct {
 	Data []rule.RuleInfo `json:"data"`
 }
 
-func (a *API) listRules(w http.ResponseWriter, _ *http.Request) error {
-	m, err := a.ruleManager()
-	if err != nil {
-		return err
-	}
+func (a *API) listRules(m RuleManager, w http.ResponseWriter, _ *http.Request) error {
 	writeJSON(w, http.StatusOK, ruleList{Data: m.List()})
 	return nil
 }
 
-func (a *API) getRule(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.ruleManager()
-	if err != nil {
-		return err
-	}
+func (a *API) getRule(m RuleManager, w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	info, err := m.Get(id)
-	if err != nil {
-		return ruleError(err, id)
-	}
-	writeJSON(w, http.StatusOK, info)
-	return nil
+	return reply(w, http.StatusOK, info, err, func(err error) error { return ruleError(err, id) })
 }
 
 // ruleBody is the body of POST and PUT: a rule definition, enabled unless
@@ -148,11 +129,7 @@ func decodeRule(r *http.Request, pathID string) (rule.Rule, error) {
 	return b.rule(), nil
 }
 
-func (a *API) createRule(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.ruleManager()
-	if err != nil {
-		return err
-	}
+func (a *API) createRule(m RuleManager, w http.ResponseWriter, r *http.Request) error {
 	def, err := decodeRule(r, "")
 	if err != nil {
 		return err
@@ -166,11 +143,7 @@ func (a *API) createRule(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) updateRule(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.ruleManager()
-	if err != nil {
-		return err
-	}
+func (a *API) updateRule(m RuleManager, w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if _, err := m.Get(id); err != nil {
 		return ruleError(err, id) // 404 before a body error
@@ -188,11 +161,7 @@ func (a *API) updateRule(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) deleteRule(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.ruleManager()
-	if err != nil {
-		return err
-	}
+func (a *API) deleteRule(m RuleManager, w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if err := m.Delete(id); err != nil {
 		return ruleError(err, id)
@@ -224,18 +193,10 @@ func (a *API) enableRule(on bool) handlerFunc {
 	}
 }
 
-func (a *API) ruleMetrics(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.ruleManager()
-	if err != nil {
-		return err
-	}
+func (a *API) ruleMetrics(m RuleManager, w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	met, err := m.Metrics(id)
-	if err != nil {
-		return ruleError(err, id)
-	}
-	writeJSON(w, http.StatusOK, met)
-	return nil
+	return reply(w, http.StatusOK, met, err, func(err error) error { return ruleError(err, id) })
 }
 
 // ruleTestBody is the body of POST /api/v1/rules/test: the statement
@@ -260,11 +221,7 @@ type ruleTestAnswer struct {
 	Outputs []rule.Output `json:"outputs"`
 }
 
-func (a *API) testRule(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.ruleManager()
-	if err != nil {
-		return err
-	}
+func (a *API) testRule(m RuleManager, w http.ResponseWriter, r *http.Request) error {
 	var b ruleTestBody
 	if err := decodeBody(r.Body, &b); err != nil {
 		var e *Error

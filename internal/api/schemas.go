@@ -22,24 +22,17 @@ type SchemaManager interface {
 // /schema_registry, under the name iothub gives it).
 func (a *API) schemaRoutes() []route {
 	return []route{
-		{"GET /api/v1/schemas", a.listSchemas},
-		{"POST /api/v1/schemas", a.createSchema},
-		{"GET /api/v1/schemas/{name}", a.getSchema},
-		{"PUT /api/v1/schemas/{name}", a.updateSchema},
-		{"DELETE /api/v1/schemas/{name}", a.deleteSchema},
+		{"GET /api/v1/schemas", using(a.schemaManager, a.listSchemas)},
+		{"POST /api/v1/schemas", using(a.schemaManager, a.createSchema)},
+		{"GET /api/v1/schemas/{name}", using(a.schemaManager, a.getSchema)},
+		{"PUT /api/v1/schemas/{name}", using(a.schemaManager, a.updateSchema)},
+		{"DELETE /api/v1/schemas/{name}", using(a.schemaManager, a.deleteSchema)},
 	}
 }
 
 // schemaManager returns the registry, or a 503 when there is none.
 func (a *API) schemaManager() (SchemaManager, error) {
-	var m SchemaManager
-	if a.o.Schemas != nil {
-		m = a.o.Schemas()
-	}
-	if m == nil {
-		return nil, errorf(http.StatusServiceUnavailable, CodeNotReady, "the schema registry is not running")
-	}
-	return m, nil
+	return component(a.o.Schemas, errorf(http.StatusServiceUnavailable, CodeNotReady, "the schema registry is not running"))
 }
 
 // schemaError maps an error of the schema package to an *Error; a source
@@ -67,27 +60,15 @@ type schemaList struct {
 	Data []schema.Info `json:"data"`
 }
 
-func (a *API) listSchemas(w http.ResponseWriter, _ *http.Request) error {
-	m, err := a.schemaManager()
-	if err != nil {
-		return err
-	}
+func (a *API) listSchemas(m SchemaManager, w http.ResponseWriter, _ *http.Request) error {
 	writeJSON(w, http.StatusOK, schemaList{Data: m.List()})
 	return nil
 }
 
-func (a *API) getSchema(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.schemaManager()
-	if err != nil {
-		return err
-	}
+func (a *API) getSchema(m SchemaManager, w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	info, err := m.Get(name)
-	if err != nil {
-		return schemaError(err, name)
-	}
-	writeJSON(w, http.StatusOK, info)
-	return nil
+	return reply(w, http.StatusOK, info, err, func(err error) error { return schemaError(err, name) })
 }
 
 // decodeSchema decodes a schema body; pathName is the name in the URL
@@ -111,11 +92,7 @@ func decodeSchema(r *http.Request, pathName string) (schema.Schema, error) {
 	return s, nil
 }
 
-func (a *API) createSchema(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.schemaManager()
-	if err != nil {
-		return err
-	}
+func (a *API) createSchema(m SchemaManager, w http.ResponseWriter, r *http.Request) error {
 	def, err := decodeSchema(r, "")
 	if err != nil {
 		return err
@@ -129,11 +106,7 @@ func (a *API) createSchema(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) updateSchema(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.schemaManager()
-	if err != nil {
-		return err
-	}
+func (a *API) updateSchema(m SchemaManager, w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if _, err := m.Get(name); err != nil {
 		return schemaError(err, name) // 404 before a body error
@@ -151,11 +124,7 @@ func (a *API) updateSchema(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) deleteSchema(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.schemaManager()
-	if err != nil {
-		return err
-	}
+func (a *API) deleteSchema(m SchemaManager, w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if err := m.Delete(name); err != nil {
 		return schemaError(err, name)

@@ -31,20 +31,13 @@ func (a *API) shadowRoutes() []route {
 		{"DELETE /api/v1/devices/{clientid}/shadow", a.shadowCall(func(m ShadowManager, r *http.Request, thing, name string, _ []byte) ([]byte, error) {
 			return m.Delete(r.Context(), thing, name)
 		})},
-		{"GET /api/v1/devices/{clientid}/shadows", a.listShadows},
+		{"GET /api/v1/devices/{clientid}/shadows", using(a.shadowManager, a.listShadows)},
 	}
 }
 
 // shadowManager returns the shadow service, or a 503 when it is off.
 func (a *API) shadowManager() (ShadowManager, error) {
-	var m ShadowManager
-	if a.o.Shadows != nil {
-		m = a.o.Shadows()
-	}
-	if m == nil {
-		return nil, errorf(http.StatusServiceUnavailable, CodeDevicesDisabled, "the device services are off (devices.enabled) or not started")
-	}
-	return m, nil
+	return component(a.o.Shadows, devicesOff())
 }
 
 // shadowError maps a shadow service error to an *Error that keeps AWS's
@@ -97,19 +90,11 @@ func (a *API) shadowCall(call func(m ShadowManager, r *http.Request, thing, name
 	}
 }
 
-func (a *API) listShadows(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.shadowManager()
-	if err != nil {
-		return err
-	}
+func (a *API) listShadows(m ShadowManager, w http.ResponseWriter, r *http.Request) error {
 	limit, after, err := pageParams(r)
 	if err != nil {
 		return err
 	}
 	names, more, err := m.Names(r.PathValue("clientid"), after, limit)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newPage(names, limit, more, func(n string) string { return n }))
-	return nil
+	return reply(w, http.StatusOK, newPage(names, limit, more, func(n string) string { return n }), err, nil)
 }

@@ -2,12 +2,9 @@ package bridgemgr
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/iothub-dev/iothub/bridge"
@@ -46,7 +43,7 @@ func build(def *config.Bridge, node string, log *slog.Logger) (*bridge.Parts, *m
 	if err := config.ValidateBridge(def); err != nil {
 		return nil, nil, err
 	}
-	tc, err := loadTLS(def.TLS)
+	tc, err := def.TLS.Load("tls")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -155,30 +152,6 @@ func runnerOptions(def *config.Bridge, parts *bridge.Parts, dataDir string, log 
 		o.BatchSize = min(o.BatchSize, parts.MaxBatch)
 	}
 	return o
-}
-
-// loadTLS builds the tls section's configuration, loading its files.
-func loadTLS(t config.ClientTLS) (*tls.Config, error) {
-	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // an explicit, documented test setting
-		MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", t.CAFile)
-		}
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // publishFunc publishes a consumed message into the hub; a topic that is

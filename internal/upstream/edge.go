@@ -2,8 +2,6 @@ package upstream
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,34 +144,11 @@ func linkOptions(c config.Upstream, origin string, log *slog.Logger) (LinkOption
 		o.Password = func() ([]byte, error) { return pw, nil }
 	}
 	if u.Scheme == "mqtts" || u.Scheme == "wss" || u.Scheme == "ssl" || u.Scheme == "tls" {
-		if o.TLS, err = tlsConfig(c.TLS); err != nil {
+		if o.TLS, err = c.TLS.Load("upstream.tls"); err != nil {
 			return o, err
 		}
 	}
 	return o, nil
-}
-
-func tlsConfig(t config.UpstreamTLS) (*tls.Config, error) {
-	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // an explicit, documented test setting
-		MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("upstream.tls.ca_file: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("upstream.tls.ca_file: no PEM certificate in %s", t.CAFile)
-		}
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("upstream.tls.cert_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // QueueDir is where a stream keeps its queue.
