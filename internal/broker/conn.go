@@ -37,7 +37,12 @@ type conn struct {
 	certUsername string
 	certClientID string
 
-	// Read side: owned by the read-loop goroutine.
+	// Read side: owned by the read-loop goroutine. parkSoon says that
+	// the connection parks as soon as it has nothing to read, rather than
+	// after ParkIdleAfter; parkNow that the next wait for a packet is
+	// that moment (park.go).
+	parkSoon  bool
+	parkNow   bool
 	peek      [8]byte
 	rbuf      *[]byte
 	rpos      int
@@ -176,6 +181,14 @@ func (c *conn) serve() {
 		c.s.connClosed(c)
 		return
 	}
+	if c.park.raw != nil && c.rbuf == nil {
+		// Nothing more came with the CONNECT: most devices now wait, so
+		// this goroutine parks the connection, unless a packet is already
+		// in (see parkSoon).
+		c.parkSoon, c.parkNow = true, true
+		c.loop()
+		return
+	}
 	go c.loop()
 }
 
@@ -198,6 +211,7 @@ func (c *conn) loop() {
 			c.s.connClosed(c)
 			return
 		}
+		c.parkNow = c.parkSoon
 	}
 }
 
@@ -389,10 +403,17 @@ func (c *conn) fill() error {
 	if c.rbuf == nil && c.park.plain {
 		return c.fillRaw() // read_raw.go
 	}
+	if c.rbuf == nil && c.parkNow {
+		// Take what a layer above the socket holds (TLS records), or
+		// time out at once and park (park.go).
+		c.parkNow = false
+		_ = c.nc.SetReadDeadline(time.Now())
+	}
 	if c.rbuf == nil {
 		n, err := c.nc.Read(c.peek[:])
 		if n == 0 {
 			if c.idleTimeout(err) {
+				c.parkSoon = false
 				return errIdle
 			}
 			if err == nil {

@@ -24,6 +24,9 @@ import (
 // With IOTHUB_HEAP_PROFILE=file it also writes a heap profile.
 func TestIdleMemory(t *testing.T) {
 	const n = 5000
+	if os.Getenv("IOTHUB_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact profile
+	}
 	s, addr := testutil.StartBroker(t, nil)
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -32,7 +35,7 @@ func TestIdleMemory(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, _ = bench.RunConn(ctx, bench.ConnOptions{Addr: addr, Count: n, Hold: time.Hour})
+		_, _ = bench.RunConn(ctx, bench.ConnOptions{Addr: addr, Count: n, Hold: time.Hour, KeepAlive: 300 * time.Second})
 	}()
 	testutil.Eventually(t, time.Minute, func() bool { return s.Stats().ParkedConnections == n }, "connections up and parked")
 	runtime.GC()

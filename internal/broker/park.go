@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"syscall"
 	"time"
 )
@@ -53,6 +54,9 @@ type parkState struct {
 	// parked and timer are guarded by conn.parkMu.
 	parked bool
 	timer  *time.Timer
+	// woke is when the read loop last resumed (Unix nanoseconds; 0:
+	// never). Owned by the read loop.
+	woke int64
 }
 
 // initPark lets c park when the server has a poller and c is TCP, or TLS
@@ -164,39 +168,91 @@ func (c *conn) Wake() {
 	}
 }
 
-// resume is a woken connection's read loop.
+// resume is a woken connection's read loop. A connection woken after a
+// quiet spell (its last wake more than ParkIdleAfter ago: a device's
+// ping, publish or subscribe) parks again as soon as it has handled what
+// came; one woken again sooner is busy, and keeps its read loop until it
+// is idle for ParkIdleAfter. So a burst of connections or pings leaves no
+// read loops behind for a second each: the goroutines (whose descriptors
+// the runtime keeps forever once it made them) stay few.
 func (c *conn) resume() {
-	c.setReadDeadline(time.Now())
+	now := time.Now()
+	wake := now.UnixNano()
+	c.parkSoon, c.parkNow = c.park.woke == 0 || wake-c.park.woke > int64(c.s.opts.ParkIdleAfter), false
+	c.park.woke = wake
+	c.setReadDeadline(now)
 	c.loop()
 }
 
-// Reclaiming the stacks of parked readers. A goroutine's stack outlives it
-// until the next garbage collection, and its memory goes back to the system
-// later still; an idle hub allocates little, so neither happens soon after
-// thousands of connections park at once. reclaimLoop notices such a drop in
-// the number of goroutines and returns the memory at once. A steady
-// trickle of parks and wakes (devices pinging) never triggers it.
+// Reclaiming memory after bursts. A goroutine's stack outlives it until
+// the next garbage collection, and what a burst of connections (TLS and
+// WebSocket handshakes, CONNECT decoding) left behind is garbage until
+// then; the memory goes back to the system later still, through the
+// runtime's scavenger, which keeps up to about twice the live heap. An
+// idle hub allocates little, so neither happens soon after thousands of
+// connections arrive and go quiet. reclaimLoop notices the end of such a
+// burst, by a sharp drop in the number of goroutines or in the rate of
+// allocation, and returns the memory at once (one forced collection). A
+// steady load never triggers it, and it runs at most once per
+// reclaimMinGap for the allocation rule.
 const (
-	reclaimEvery = 2 * time.Second
-	reclaimDrop  = 1024 // goroutines fewer than the high-water mark
+	reclaimEvery  = time.Second
+	reclaimDrop   = 1024     // goroutines fewer than the high-water mark
+	reclaimBurst  = 16 << 20 // bytes allocated in one tick that make a burst
+	reclaimMinGap = 10 * time.Second
 )
 
 // reclaimLoop runs while the server has a poller, until Shutdown.
 func (s *Server) reclaimLoop() {
 	t := time.NewTicker(reclaimEvery)
 	defer t.Stop()
-	high := runtime.NumGoroutine()
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	var r reclaimer
 	for {
 		select {
 		case <-s.quit:
 			return
-		case <-t.C:
-		}
-		var reclaim bool
-		if high, reclaim = reclaimDue(high, runtime.NumGoroutine()); reclaim {
-			debug.FreeOSMemory()
+		case now := <-t.C:
+			metrics.Read(sample)
+			var allocs uint64
+			if sample[0].Value.Kind() == metrics.KindUint64 {
+				allocs = sample[0].Value.Uint64()
+			}
+			if r.due(now, runtime.NumGoroutine(), allocs) {
+				debug.FreeOSMemory()
+			}
 		}
 	}
+}
+
+// reclaimer decides when to reclaim, from one sample per tick.
+type reclaimer struct {
+	high        int    // goroutines: high-water mark since the last reclaim
+	allocs      uint64 // bytes allocated in total at the last tick
+	lastTick    uint64 // bytes allocated during the last tick
+	lastReclaim time.Time
+}
+
+// due takes the tick's sample (goroutines now, bytes allocated in total)
+// and reports whether to reclaim now.
+func (r *reclaimer) due(now time.Time, goroutines int, allocs uint64) bool {
+	tick := allocs - r.allocs
+	if r.allocs == 0 {
+		tick = 0 // the first sample
+	}
+	r.allocs = allocs
+	prev := r.lastTick
+	r.lastTick = tick
+	var reclaim bool
+	if r.high, reclaim = reclaimDue(r.high, goroutines); reclaim {
+		r.lastReclaim = now
+		return true
+	}
+	if prev >= reclaimBurst && tick*8 < prev && now.Sub(r.lastReclaim) >= reclaimMinGap {
+		r.lastReclaim = now
+		return true
+	}
+	return false
 }
 
 // reclaimDue decides, from the high-water mark of goroutines since the

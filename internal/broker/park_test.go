@@ -2,7 +2,10 @@ package broker_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net"
 	"runtime"
 	"strings"
 	"sync"
@@ -13,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/internal/broker"
+	"github.com/iothub-dev/iothub/internal/listener"
 	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/msg"
@@ -196,4 +200,72 @@ func TestPark_disabled(t *testing.T) {
 	ping(t, rc)
 	require.Zero(t, s.Stats().ParkedConnections)
 	require.Equal(t, 1, readerGoroutines())
+}
+
+// TestPark_quietConnectionsParkAtOnce: with an idle bound no test waits
+// for, a connection parks as soon as its CONNECT is handled, and again as
+// soon as a wake after a quiet spell is handled; only a connection that
+// keeps sending keeps its read loop.
+func TestPark_quietConnectionsParkAtOnce(t *testing.T) {
+	s, addr := testutil.StartBroker(t, func(o *broker.Options) { o.ParkIdleAfter = time.Hour })
+	const n = 10
+	devs := make([]*rawClient, n)
+	for i := range devs {
+		devs[i], _ = connectRaw(t, addr, fmt.Sprintf("quiet-%d", i), nil)
+	}
+	awaitParked(t, s, n)
+	require.Zero(t, readerGoroutines(), "no read loop waits for the idle bound")
+
+	ping(t, devs[0]) // the first wake: parks again at once
+	awaitParked(t, s, n)
+
+	ping(t, devs[0]) // woken again within the bound: busy, keeps its loop
+	require.Eventually(t, func() bool { return s.Stats().ParkedConnections == n-1 }, 10*time.Second, time.Millisecond)
+	ping(t, devs[0])
+	require.Equal(t, int64(n-1), s.Stats().ParkedConnections)
+}
+
+// TestPark_quietTLSConnectionTakesBufferedRecords: a TLS connection parks
+// at once after its CONNECT only when nothing is buffered above the
+// socket; packets sent in the CONNECT's TLS record are answered, then it
+// parks.
+func TestPark_quietTLSConnectionTakesBufferedRecords(t *testing.T) {
+	ca := testutil.NewCA(t, "test CA")
+	server := ca.Server(t, "hub")
+	s, _ := testutil.StartBroker(t, func(o *broker.Options) { o.ParkIdleAfter = time.Hour })
+	conf, err := listener.NewTLSConfig(listener.TLSSettings{CertFile: server.CertFile, KeyFile: server.KeyFile})
+	require.NoError(t, err)
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() {
+		_ = s.ServeListener(listener.Wrap(raw, listener.AcceptOptions{Name: "tls", TLS: conf}), broker.ListenerOptions{Name: "tls"})
+	}()
+	t.Cleanup(func() { _ = raw.Close() })
+
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	c, err := tls.Dial("tcp", raw.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(30*time.Second)))
+	b, err := (&packet.Connect{ProtocolName: "MQTT", Version: packet.V311, CleanStart: true, KeepAlive: 300, ClientID: "quiet-tls"}).AppendTo(nil, packet.V311)
+	require.NoError(t, err)
+	pingreq := []byte{0xc0, 0}
+	// One write, one TLS record: the PINGREQs wait decrypted in the TLS
+	// layer, where a poller on the socket would never see them.
+	_, err = c.Write(append(append(b, pingreq...), pingreq...))
+	require.NoError(t, err)
+	for _, want := range []packet.Type{packet.TypeConnack, packet.TypePingresp, packet.TypePingresp} {
+		p, err := packet.ReadPacket(c, packet.V311, 1<<10)
+		require.NoError(t, err)
+		require.Equal(t, want, p.Type())
+	}
+	awaitParked(t, s, 1)
+
+	_, err = c.Write(pingreq) // the first wake parks again at once
+	require.NoError(t, err)
+	p, err := packet.ReadPacket(c, packet.V311, 1<<10)
+	require.NoError(t, err)
+	require.Equal(t, packet.TypePingresp, p.Type())
+	awaitParked(t, s, 1)
 }

@@ -26,6 +26,8 @@ type rawRead struct {
 	n   int
 	err error
 	fn  func(fd uintptr) bool
+	// noWait returns at once when the socket has nothing (wouldBlock).
+	noWait, wouldBlock bool
 }
 
 var rawReadPool = sync.Pool{New: func() any {
@@ -45,7 +47,8 @@ func (r *rawRead) read(fd uintptr) bool {
 			continue
 		case errors.Is(err, syscall.EAGAIN):
 			readBufPool.Put(buf)
-			return false
+			r.wouldBlock = r.noWait
+			return r.noWait
 		case err != nil || n <= 0:
 			readBufPool.Put(buf)
 			r.err = err
@@ -64,10 +67,15 @@ func (r *rawRead) read(fd uintptr) bool {
 // fillRaw is fill for a plain TCP connection with nothing buffered.
 func (c *conn) fillRaw() error {
 	r := rawReadPool.Get().(*rawRead)
+	r.noWait = c.parkNow
 	err := c.park.raw.Read(r.fn)
-	buf, n, rerr := r.buf, r.n, r.err
+	buf, n, rerr, idle := r.buf, r.n, r.err, r.wouldBlock
 	*r = rawRead{fn: r.fn}
 	rawReadPool.Put(r)
+	if idle {
+		c.parkNow, c.parkSoon = false, false
+		return errIdle // nothing came: park at once (parkSoon)
+	}
 	if err == nil {
 		err = rerr
 	}
