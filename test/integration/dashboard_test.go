@@ -325,6 +325,25 @@ func TestDashboard_browser(t *testing.T) {
 		b.run(t, "reload shows sign-in", chromedp.Reload(), visible("#login-username"))
 	})
 
+	// Last: signing in to another hub on 127.0.0.1 replaces the cookie
+	// (cookies do not tell ports apart).
+	t.Run("upstream link of an edge", func(t *testing.T) {
+		edge := startHub(t, nil, "--config", hubConfig(t, edgeYAML("edge-dash", h.mqtt, `"fleet/#"`, "")))
+		edgePassword := waitLogged(t, edge, firstOperatorLine, "the edge's first dashboard user")
+		publishQoS1(t, pahoDevice(t, edge, "car-dash"), "fleet/car-dash/speed", `{"kmh":42}`)
+		b.run(t, "sign in to the edge", chromedp.Navigate("http://"+edge.api+"/#/upstream"), visible("#login-username"),
+			setValue("#login-username", "admin"), setValue("#login-password", edgePassword), click("#login-submit"),
+			visible("#upstream-edge"))
+		b.waitJS(t, "link and stream shown", `(e => e.querySelector('[data-stat="link"] .badge')?.textContent === 'connected'`+
+			` && e.querySelector('[data-stat="sent"] .value')?.textContent === '1' && !!e.querySelector('tr[data-stream]'))(document.getElementById('upstream-edge'))`+
+			` && document.getElementById('upstream-centre').textContent.includes('Resends dropped')`)
+		b.screenshot(t, "upstream")
+		// The centre counted the edge's message.
+		code, body := apiCall(t, h, "GET", "/api/v1/upstream", bootstrapKey(t, h), "")
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, `"checked":1`)
+	})
+
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	require.Empty(t, b.errors, "the pages raised JavaScript or console errors (a CSP violation shows here)")
