@@ -70,21 +70,7 @@ func TestBridges_badRecordMovesOn(t *testing.T) {
 			require.NoError(t, err)
 			return fmt.Sprintf(`    type: postgres
     postgres: {url: %q, statement: "INSERT INTO t (kind, n) VALUES (${payload.kind}, ${payload.n})"}
-`, pg.URL), func() []string {
-					rows, err := db.Query(context.Background(), "SELECT n::text FROM t ORDER BY id")
-					if err != nil {
-						return nil
-					}
-					defer rows.Close()
-					var out []string
-					for rows.Next() {
-						var s string
-						if rows.Scan(&s) == nil {
-							out = append(out, s)
-						}
-					}
-					return out
-				}
+`, pg.URL), func() []string { return pgColumn(db, "SELECT n::text FROM t ORDER BY id") }
 		}},
 		{"mqtt", func(t *testing.T) (string, func() []string) {
 			m := startMosquitto(t, "allow_anonymous true\nacl_file "+aclFile(t, "topic write remote/good\ntopic read remote/#\n")+"\n")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -88,11 +89,7 @@ type mosquittoServer struct {
 
 func startMosquitto(t *testing.T, conf string) *mosquittoServer {
 	t.Helper()
-	bin := "/usr/sbin/mosquitto"
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		bin = p
-	}
-	_, err := os.Stat(bin)
+	_, err := os.Stat(mosquittoPath())
 	require.NoError(t, err, "mosquitto is not installed: run scripts/test-deps.sh")
 	m := &mosquittoServer{addr: freePort(t), logs: &syncBuffer{}}
 	_, port, err := net.SplitHostPort(m.addr)
@@ -109,13 +106,17 @@ func startMosquitto(t *testing.T, conf string) *mosquittoServer {
 	return m
 }
 
+// mosquittoPath is the mosquitto broker on PATH, or Debian's.
+func mosquittoPath() string {
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p
+	}
+	return "/usr/sbin/mosquitto"
+}
+
 func (m *mosquittoServer) start(t *testing.T) {
 	t.Helper()
-	bin := "/usr/sbin/mosquitto"
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		bin = p
-	}
-	m.cmd = exec.Command(bin, "-c", m.conf)
+	m.cmd = exec.Command(mosquittoPath(), "-c", m.conf)
 	m.cmd.Stdout, m.cmd.Stderr = m.logs, m.logs
 	m.exited = make(chan struct{})
 	require.NoError(t, m.cmd.Start())
@@ -255,21 +256,7 @@ func TestBridges_killWhileTargetDown(t *testing.T) {
       url: %s
       statement: INSERT INTO fleet (device, payload) VALUES (${clientid}, ${payload})
 `, pg.URL)
-			return yaml, pg.Pause, pg.Resume, func() []string {
-				rows, err := db.Query(context.Background(), "SELECT payload FROM fleet ORDER BY n")
-				if err != nil {
-					return nil
-				}
-				defer rows.Close()
-				var out []string
-				for rows.Next() {
-					var p string
-					if rows.Scan(&p) == nil {
-						out = append(out, p)
-					}
-				}
-				return out
-			}
+			return yaml, pg.Pause, pg.Resume, func() []string { return pgColumn(db, "SELECT payload FROM fleet ORDER BY n") }
 		}},
 		{"mqtt", func(t *testing.T) (string, func(), func(), func() []string) {
 			m := startMosquitto(t, "allow_anonymous true\n")
@@ -316,4 +303,22 @@ bridges:
 			waitBridge(t, h, "sink", "metrics", "queued", 0)
 		})
 	}
+}
+
+// pgColumn is the first column of query's rows as text (nil on an error:
+// the callers poll).
+func pgColumn(db *pgx.Conn, query string) []string {
+	rows, err := db.Query(context.Background(), query)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if rows.Scan(&s) == nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }

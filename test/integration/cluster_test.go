@@ -108,19 +108,7 @@ func (tc *testCluster) startHAProxy(t *testing.T) {
 	}
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
 	require.NoError(t, os.WriteFile(cfg, []byte(b.String()), 0o600))
-	logs := &syncBuffer{}
-	cmd := exec.Command(haproxyPath(t), "-db", "-f", cfg)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("haproxy output:\n%s", logs.String())
-		}
-	})
+	_, exited := startService(t, "haproxy", exec.Command(haproxyPath(t), "-db", "-f", cfg))
 	waitListening(t, tc.lb, exited)
 }
 

@@ -277,3 +277,23 @@ func pub(t *testing.T, h *hub, args ...string) {
 }
 
 var _ = io.Discard
+
+// startService starts a peer the test needs (HAProxy, Mosquitto,
+// Prometheus…), kills it when the test ends, and shows its output if the
+// test failed. exited is closed when the process has ended.
+func startService(t *testing.T, name string, cmd *exec.Cmd) (logs *syncBuffer, exited <-chan struct{}) {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start(), "starting %s", name)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, out.String())
+		}
+	})
+	return out, done
+}

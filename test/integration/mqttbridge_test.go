@@ -3,11 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -196,32 +193,7 @@ func TestMQTTBridge_bothWaysNoEcho(t *testing.T) {
 // remote: reports forwarded under edge/<node>/, commands brought down.
 func TestMQTTBridge_mosquitto(t *testing.T) {
 	t.Parallel()
-	bin := "/usr/sbin/mosquitto"
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		bin = p
-	}
-	_, err := os.Stat(bin)
-	require.NoError(t, err, "mosquitto is not installed: run scripts/test-deps.sh")
-	addr := freePort(t)
-	_, port, err := net.SplitHostPort(addr)
-	require.NoError(t, err)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	require.NoError(t, os.WriteFile(conf, []byte("listener "+port+" 127.0.0.1\nallow_anonymous true\n"), 0o644))
-	logs := &syncBuffer{}
-	cmd := exec.Command(bin, "-c", conf)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("mosquitto output:\n%s", logs.String())
-		}
-	})
-	waitListening(t, addr, exited)
+	addr := startMosquitto(t, "allow_anonymous true\n").addr
 
 	col := collect(t, addr, "cloud", "edge/#")
 	edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t,
@@ -236,7 +208,7 @@ func TestMQTTBridge_mosquitto(t *testing.T) {
 		}}}, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = car.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "vehicles/car-7/command", QoS: 1}}})
+	_, err := car.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "vehicles/car-7/command", QoS: 1}}})
 	require.NoError(t, err)
 	telemetry := testutil.Scenario(t, "vehicles/telemetry.json")
 	publish1(t, car, "vehicles/car-7/telemetry", telemetry)
@@ -244,7 +216,7 @@ func TestMQTTBridge_mosquitto(t *testing.T) {
 	require.Equal(t, []string{string(telemetry)}, col.all())
 
 	require.Eventually(t, func() bool { // until the bridge's subscription is in place on Mosquitto
-		out, err := exec.Command(tool(t, "mosquitto_pub"), "-h", "127.0.0.1", "-p", port, "-q", "1",
+		out, err := exec.Command(tool(t, "mosquitto_pub"), "-h", "127.0.0.1", "-p", port(addr), "-q", "1",
 			"-t", "cmd/edge1/car-7", "-m", `{"cmd":"honk"}`).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		select {
