@@ -405,8 +405,10 @@ func TestKafka_outage(t *testing.T) {
 		{"kafka stopped and shown disconnected, hub killed -9 at once", false, true, true},
 		{"kafka hanging, hub killed -9 at once", true, true, false},
 	}
+	t.Parallel()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			k := startKafka(t, "fleet")
 			cfg := hubConfig(t, `rules:
   list:
@@ -418,9 +420,9 @@ bridges:
 			h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", cfg)
 			waitState(t, h, "fleet", "connected")
 			k.stop()
+			var hung *hang
 			if tc.hang {
-				ln := hangOn(t, k.addr)
-				defer ln.Close()
+				hung = hangOn(t, k.addr)
 			}
 			if tc.disconnected {
 				st := waitState(t, h, "fleet", "disconnected")
@@ -441,8 +443,8 @@ bridges:
 				require.NotEmpty(t, st["last_error"])
 				require.NotContains(t, st["last_error"], "context canceled")
 			}
-			if tc.hang {
-				closeHang(t)
+			if hung != nil {
+				hung.close()
 			}
 			k.start(t, "fleet")
 			waitBridge(t, h, "fleet", "metrics", "queued", 0)
@@ -460,43 +462,45 @@ bridges:
 	}
 }
 
-var hangMu sync.Mutex
-var hangConns []net.Conn
-var hangLn net.Listener
+// hang is a listener that accepts connections and never answers: a
+// Kafka that hangs (EMQX issue 17916).
+type hang struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
 
-// hangOn listens on addr, accepts connections and never answers: a Kafka
-// that hangs (EMQX issue 17916).
-func hangOn(t *testing.T, addr string) net.Listener {
+// hangOn listens on addr (waiting until the port is free again) and
+// accepts and holds connections until close.
+func hangOn(t *testing.T, addr string) *hang {
 	t.Helper()
-	var ln net.Listener
+	h := &hang{}
 	var err error
-	require.Eventually(t, func() bool { ln, err = net.Listen("tcp", addr); return err == nil }, 30*time.Second, 50*time.Millisecond)
-	hangMu.Lock()
-	hangLn = ln
-	hangMu.Unlock()
+	require.Eventually(t, func() bool { h.ln, err = net.Listen("tcp", addr); return err == nil }, 30*time.Second, 50*time.Millisecond)
 	go func() {
 		for {
-			c, err := ln.Accept()
+			c, err := h.ln.Accept()
 			if err != nil {
 				return
 			}
-			hangMu.Lock()
-			hangConns = append(hangConns, c)
-			hangMu.Unlock()
+			h.mu.Lock()
+			h.conns = append(h.conns, c)
+			h.mu.Unlock()
 		}
 	}()
-	return ln
+	t.Cleanup(h.close)
+	return h
 }
 
-func closeHang(t *testing.T) {
-	t.Helper()
-	hangMu.Lock()
-	defer hangMu.Unlock()
-	_ = hangLn.Close()
-	for _, c := range hangConns {
+// close stops listening and drops the held connections.
+func (h *hang) close() {
+	_ = h.ln.Close()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.conns {
 		_ = c.Close()
 	}
-	hangConns = nil
+	h.conns = nil
 }
 
 // TestKafka_consumer: a record produced with kcat reaches a subscribed
