@@ -30,8 +30,9 @@ lint: bin/golangci-lint
 bin/golangci-lint: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o ../bin/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
+## unit: every test with -race; -parallel 4 because the integration tests mostly wait on the processes they drive.
 unit:
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -parallel 4 -timeout 15m ./...
 
 ## fuzz: run every fuzz target for FUZZTIME (default 5s).
 fuzz:
