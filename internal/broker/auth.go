@@ -84,14 +84,15 @@ type authState struct {
 
 // connectInfo describes c and its CONNECT for the authenticator.
 func (c *conn) connectInfo(p *packet.Connect, cp *connectParams) *auth.ConnectInfo {
+	certUser, certClient := c.certIdentity()
 	ci := &auth.ConnectInfo{
 		ClientID:     cp.clientID,
 		Username:     cp.username,
 		Password:     p.Password,
 		RemoteAddr:   c.remote,
-		Listener:     c.listener,
+		Listener:     c.listenerName(),
 		ProtoVer:     byte(p.Version),
-		CertIdentity: c.certUsername + c.certClientID, // at most one is set
+		CertIdentity: certUser + certClient, // at most one is set
 	}
 	if f, ok := c.nc.(interface{ CertFingerprint() string }); ok {
 		ci.CertFingerprint = f.CertFingerprint()

@@ -78,10 +78,11 @@ func (ss *Session) wakeLocked() {
 func (c *conn) pushQoS0(it outItem, canWait bool) (ok, start bool, room <-chan struct{}) {
 	c.outMu.Lock()
 	if canWait && !c.closing && !c.stalled && c.pendingFullLocked(&it) {
-		if c.room == nil {
-			c.room = make(chan struct{})
+		// Full means something is queued: c.wq is set.
+		if c.wq.room == nil {
+			c.wq.room = make(chan struct{})
 		}
-		room = c.room
+		room = c.wq.room
 		c.outMu.Unlock()
 		return false, false, room
 	}
@@ -94,11 +95,11 @@ func (c *conn) pushQoS0(it outItem, canWait bool) (ok, start bool, room <-chan s
 // writes full: max_pending_writes packets, max_pending_write_bytes bytes,
 // or the global memory budget spent. An empty queue always takes one.
 func (c *conn) pendingFullLocked(it *outItem) bool {
-	if len(c.outq) == 0 {
+	if c.wq == nil || len(c.wq.q) == 0 {
 		return false
 	}
 	o := &c.s.opts
-	return len(c.outq) >= o.MaxPendingWrites ||
+	return len(c.wq.q) >= o.MaxPendingWrites ||
 		o.MaxPendingWriteBytes > 0 && c.outBytes+deliverySize(it.d.m) > o.MaxPendingWriteBytes ||
 		c.s.mem.over()
 }
@@ -107,16 +108,20 @@ func (c *conn) pendingFullLocked(it *outItem) bool {
 // budgets, the connection is no longer stalled (its socket takes bytes),
 // and publishers waiting for room go on.
 func (c *conn) takeQueueLocked() []outItem {
-	items := c.outq
-	c.outq, c.spare = c.spare, nil
 	if c.outBytes != 0 {
 		c.s.mem.add(-c.outBytes)
 		c.outBytes = 0
 	}
 	c.stalled = false
-	if c.room != nil {
-		close(c.room)
-		c.room = nil
+	wq := c.wq
+	if wq == nil {
+		return nil
+	}
+	items := wq.q
+	wq.q, wq.spare = wq.spare, nil
+	if wq.room != nil {
+		close(wq.room)
+		wq.room = nil
 	}
 	return items
 }

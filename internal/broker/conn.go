@@ -24,42 +24,24 @@ var readBufPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); re
 // read loop, and the outbound queue drained by an on-demand writer goroutine.
 // An idle conn holds no buffers and exactly one parked goroutine (the reader).
 type conn struct {
-	s        *Server
-	nc       net.Conn
-	listener string
-	lst      *listenerState // the listener's limits and connection count
-	remote   string
-	log      *slog.Logger
-	// certUsername and certClientID are the identity the listener took
-	// from the client's verified certificate (CertIdentifier), applied in
-	// handleConnect in place of the CONNECT username or client id; at
-	// most one is set. Read-only after newConn.
-	certUsername string
-	certClientID string
+	s      *Server
+	nc     net.Conn
+	lst    *listenerState // the listener's name, limits and connection count
+	remote string
+	log    *slog.Logger
 
-	// Read side: owned by the read-loop goroutine. parkSoon says that
-	// the connection parks as soon as it has nothing to read, rather than
-	// after ParkIdleAfter; parkNow that the next wait for a packet is
-	// that moment (park.go).
-	parkSoon  bool
-	parkNow   bool
-	peek      [8]byte
+	// Read side: owned by the read-loop goroutine (small fields below).
 	rbuf      *[]byte
 	rpos      int
 	rend      int
-	version   packet.Version
 	keepAlive time.Duration
 	inAliases map[uint16]string
 	sess      *Session // set once CONNECT is accepted
-	// normalClose is set when the client sent DISCONNECT; willOnClose when
-	// it asked for its will (v5 0x04).
-	normalClose bool
-	willOnClose bool
-	username    string
-	// connectedAt is when CONNECT was accepted; disconnProps the
-	// DISCONNECT's properties when a handler wants disconnected events
-	// (events_client.go).
-	connectedAt  time.Time
+	username  string
+	// connectedAt is when CONNECT was accepted (Unix nanoseconds);
+	// disconnProps the DISCONNECT's properties when a handler wants
+	// disconnected events (events_client.go).
+	connectedAt  int64
 	disconnProps map[string]any
 	auth         authState     // identity and ACL cache (auth.go)
 	rate         clientBuckets // publish rate limits (ratelimit.go)
@@ -67,15 +49,6 @@ type conn struct {
 	// connect is the will and the CONNECT properties (connectinfo.go;
 	// nil: neither), set before the conn is attached, read-only since.
 	connect *connectInfo
-	// takenOver is set when another connection took the session; resumed
-	// says whether that connection resumed it (Clean Start 0).
-	takenOver  atomic.Bool
-	takeResume atomic.Bool
-	// v5Attached is set once a v5 connection has its session, so other
-	// goroutines know a DISCONNECT may be sent.
-	v5Attached atomic.Bool
-	// noWill suppresses the will (server shutdown).
-	noWill atomic.Bool
 	// gate orders acknowledgements that wait for other nodes (cluster.go);
 	// nil until one does.
 	gate atomic.Pointer[ackGate]
@@ -88,38 +61,74 @@ type conn struct {
 	// Limits announced by the client in CONNECT (set before the conn is
 	// attached to a session, read-only after).
 	clientMaxPacket int
-	clientAliasMax  uint16
 	outAliases      map[string]uint16 // writer-owned
+
+	// takenOver is set when another connection took the session; resumed
+	// says whether that connection resumed it (Clean Start 0).
+	takenOver  atomic.Bool
+	takeResume atomic.Bool
+	// v5Attached is set once a v5 connection has its session, so other
+	// goroutines know a DISCONNECT may be sent.
+	v5Attached atomic.Bool
+	// noWill suppresses the will (server shutdown).
+	noWill atomic.Bool
+
+	// The read side's small fields, together so that an idle connection
+	// pays for few padding bytes. parkSoon says that the connection parks
+	// as soon as it has nothing to read, rather than after ParkIdleAfter;
+	// parkNow that the next wait for a packet is that moment (park.go).
+	// normalClose is set when the client sent DISCONNECT; willOnClose when
+	// it asked for its will (v5 0x04). holding: see holdStart.
+	peek           [8]byte
+	parkSoon       bool
+	parkNow        bool
+	normalClose    bool
+	willOnClose    bool
+	holding        bool
+	version        packet.Version
+	clientAliasMax uint16
 
 	// Parking of the idle reader (park.go).
 	parkMu sync.Mutex
 	park   parkState
 
-	// Write side.
+	// Write side, guarded by outMu.
 	outMu   sync.Mutex
-	outq    []outItem
-	spare   []outItem
 	writing bool
 	closing bool // no more writes accepted
-	// outBytes is what the queued publishes count against the byte
-	// budgets; room, when set, is closed when the writer takes the queue;
-	// stalled is set when a publisher waited the whole back-pressure bound
-	// for room here (backpressure.go).
-	outBytes int64
-	room     chan struct{}
-	stalled  bool
+	// stalled is set when a publisher waited the whole back-pressure
+	// bound for room here (backpressure.go).
+	stalled bool
 	// holdStart is set while the reader handles a run of buffered
 	// acknowledgements: a writer that push would start is started once
 	// the run ends (startHeld), so the messages those acks let out leave
 	// in one write instead of one each. holding is the reader's own copy.
 	holdStart bool
 	startHeld bool
-	holding   bool
-	// leftover is what an inline write could not hand to the socket at
-	// once; the writer goroutine sends it first (write_inline.go).
-	leftover []byte
+	// outBytes is what the queued publishes count against the byte
+	// budgets.
+	outBytes int64
+	// wq is the queue and what goes with it, from writeQueuePool while
+	// the writer has a turn (nil: idle, nothing queued).
+	wq       *writeQueue
 	closeErr atomic.Pointer[closeCause]
 }
+
+// writeQueue is the write side's queue: what waits to be written (q),
+// the array of the previous batch for the next one (spare), what an
+// inline write could not hand to the socket at once (leftover: the writer
+// goroutine sends it first, write_inline.go), and room, which, when set,
+// is closed when the writer takes the queue (backpressure.go). A
+// connection holds one only while its writer has a turn, so an idle
+// connection pays for one pointer.
+type writeQueue struct {
+	q        []outItem
+	spare    []outItem
+	leftover []byte
+	room     chan struct{}
+}
+
+var writeQueuePool = sync.Pool{New: func() any { return new(writeQueue) }}
 
 // closeCause records why a connection was closed, for the disconnect event.
 type closeCause struct {
@@ -146,14 +155,10 @@ type outItem struct {
 
 func newConn(s *Server, nc net.Conn, ls *listenerState) *conn {
 	c := &conn{
-		s:        s,
-		nc:       nc,
-		listener: ls.name,
-		lst:      ls,
-		remote:   nc.RemoteAddr().String(),
-	}
-	if ci, ok := nc.(CertIdentifier); ok {
-		c.certUsername, c.certClientID = ci.CertIdentity()
+		s:      s,
+		nc:     nc,
+		lst:    ls,
+		remote: nc.RemoteAddr().String(),
 	}
 	c.initPark()
 	return c
@@ -163,9 +168,22 @@ func newConn(s *Server, nc net.Conn, ls *listenerState) *conn {
 // connections do not carry one.
 func (c *conn) logger() *slog.Logger {
 	if c.log == nil {
-		c.log = c.s.log.With("remote", c.remote, "listener", c.listener)
+		c.log = c.s.log.With("remote", c.remote, "listener", c.listenerName())
 	}
 	return c.log
+}
+
+// listenerName is the name of the listener c came in on.
+func (c *conn) listenerName() string { return c.lst.name }
+
+// certIdentity is the identity the listener took from the client's
+// verified certificate (CertIdentifier), applied in handleConnect in
+// place of the CONNECT username or client id; at most one is set.
+func (c *conn) certIdentity() (username, clientID string) {
+	if ci, ok := c.nc.(CertIdentifier); ok {
+		return ci.CertIdentity()
+	}
+	return "", ""
 }
 
 // serve runs one connection from CONNECT to its end.

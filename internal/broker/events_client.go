@@ -85,7 +85,7 @@ func (c *conn) emitConnack(p *packet.Connect, cp *connectParams, code packet.Rea
 	ev := msg.Event{
 		Kind: msg.EventClientConnack, Time: time.Now(), Node: c.s.opts.NodeName,
 		ClientID: p.ClientID, Username: p.Username, PeerHost: c.remote, SockName: c.sockName(),
-		ProtoVer: byte(p.Version), KeepAlive: p.KeepAlive, CleanStart: p.CleanStart, Listener: c.listener,
+		ProtoVer: byte(p.Version), KeepAlive: p.KeepAlive, CleanStart: p.CleanStart, Listener: c.listenerName(),
 		Reason: connackReason(code), Props: propsMap(&p.Properties),
 	}
 	if cp != nil {
@@ -112,7 +112,7 @@ func (c *conn) emitAuthn(ci *auth.ConnectInfo, id *auth.Identity, code packet.Re
 	ev := msg.Event{
 		Kind: msg.EventClientAuthnComplete, Time: time.Now(), Node: c.s.opts.NodeName,
 		ClientID: ci.ClientID, Username: ci.Username, PeerHost: c.remote, SockName: c.sockName(),
-		Listener: c.listener, ProtoVer: ci.ProtoVer, Reason: connackReason(code),
+		Listener: c.listenerName(), ProtoVer: ci.ProtoVer, Reason: connackReason(code),
 	}
 	if id != nil {
 		ev.IsSuperuser, ev.IsAnonymous = id.Superuser, id.Anonymous

@@ -168,10 +168,11 @@ func (c *conn) overConnectionLimit() bool {
 // applyCertIdentity replaces the CONNECT username or client id with the
 // identity the listener took from the client's certificate.
 func (c *conn) applyCertIdentity(username, clientID *string) {
-	if c.certUsername != "" {
-		*username = c.certUsername
+	certUser, certClient := c.certIdentity()
+	if certUser != "" {
+		*username = certUser
 	}
-	if c.certClientID != "" {
-		*clientID = c.certClientID
+	if certClient != "" {
+		*clientID = certClient
 	}
 }

@@ -45,18 +45,19 @@ type SocketConn interface {
 type parkState struct {
 	// raw is the socket to arm; nil when this connection never parks.
 	raw syscall.RawConn
-	// plain is set when raw is the connection itself (plain TCP): only
-	// then may bytes be written to it directly (write_inline.go).
-	plain bool
 	// kaDeadline is when the keep alive runs out (zero: keep alive off).
 	// Owned by the read loop.
 	kaDeadline time.Time
-	// parked and timer are guarded by conn.parkMu.
-	parked bool
-	timer  *time.Timer
+	// timer is guarded by conn.parkMu.
+	timer *time.Timer
 	// woke is when the read loop last resumed (Unix nanoseconds; 0:
 	// never). Owned by the read loop.
 	woke int64
+	// plain is set when raw is the connection itself (plain TCP): only
+	// then may bytes be written to it directly (write_inline.go).
+	plain bool
+	// parked is guarded by conn.parkMu.
+	parked bool
 }
 
 // initPark lets c park when the server has a poller and c is TCP, or TLS

@@ -140,7 +140,7 @@ const maxPause = time.Second
 // goroutine until the client is back under its limits.
 func (c *conn) rateLimitPublish(p *packet.Publish) bool {
 	rs := c.s.sec.limits.Load()
-	lb := rs.listeners[c.listener]
+	lb := rs.listeners[c.listenerName()]
 	if !rs.limits.ClientMessages.enabled() && !rs.limits.ClientBytes.enabled() && lb == nil {
 		return false
 	}

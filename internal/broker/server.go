@@ -283,7 +283,7 @@ func (s *Server) connClosed(c *conn) {
 	s.mu.Unlock()
 	s.stats.connections.Add(-1)
 	c.lst.conns.Add(-1)
-	s.stats.byListener.add(c.listener, -1)
+	s.stats.byListener.add(c.listenerName(), -1)
 	s.stats.disconnects.add(c.cause(), 1)
 	if c.sess != nil {
 		s.stats.byVersion[versionIndex(c.version)].Add(-1)

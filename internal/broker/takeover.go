@@ -55,7 +55,8 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 		imported = s.importSessionLocked(ss, cp) // cluster_session.go
 		present = imported
 	}
-	ss.uname.Store(&cp.username)
+	uname := cp.username // a copy: &cp.username would keep all of cp alive
+	ss.uname.Store(&uname)
 	ss.ident.Store(c.auth.id)
 	clear(ss.readCache) // decisions of the previous identity
 	if owner != "" {
@@ -63,7 +64,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 	}
 	ss.version, ss.expiry, ss.window = c.version, cp.expiry, cp.window
 	ss.conn, ss.connectedAt = c, s.clock.Now()
-	c.connectedAt = ss.connectedAt
+	c.connectedAt = ss.connectedAt.UnixNano()
 	ss.saveLocked()
 	if imported {
 		ss.storeImportedLocked()
@@ -98,8 +99,8 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 			Kind: msg.EventClientConnected, Time: time.Now(), Node: s.opts.NodeName,
 			ClientID: ss.id, Username: cp.username, PeerHost: c.remote,
 			ProtoVer: byte(c.version), KeepAlive: uint16(c.keepAlive / time.Second),
-			CleanStart: cp.cleanStart, Listener: c.listener, SockName: c.sockName(),
-			ConnectedAt: c.connectedAt, ExpiryInterval: cp.expiry, Props: cp.props,
+			CleanStart: cp.cleanStart, Listener: c.listenerName(), SockName: c.sockName(),
+			ConnectedAt: time.Unix(0, c.connectedAt), ExpiryInterval: cp.expiry, Props: cp.props,
 		})
 	}
 	return owner, true
@@ -167,8 +168,8 @@ func (s *Server) detach(c *conn) {
 		s.events.emitUnlocked(msg.Event{
 			Kind: msg.EventClientDisconnected, Time: time.Now(), Node: s.opts.NodeName,
 			ClientID: ss.id, Username: c.username, PeerHost: c.remote,
-			ProtoVer: byte(c.version), Listener: c.listener, Reason: c.cause(),
-			SockName: c.sockName(), ConnectedAt: c.connectedAt, Props: c.disconnProps,
+			ProtoVer: byte(c.version), Listener: c.listenerName(), Reason: c.cause(),
+			SockName: c.sockName(), ConnectedAt: time.Unix(0, c.connectedAt), Props: c.disconnProps,
 		})
 	}
 }

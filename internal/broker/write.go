@@ -52,10 +52,13 @@ func (c *conn) push(it outItem) (ok, start bool) {
 	if it.d.m != nil && it.d.qos == 0 && c.pendingFullLocked(&it) {
 		return false, false
 	}
-	if c.outq == nil {
-		c.outq = newQueue()
+	if c.wq == nil {
+		c.wq = writeQueuePool.Get().(*writeQueue)
 	}
-	c.outq = append(c.outq, it)
+	if c.wq.q == nil {
+		c.wq.q = newQueue()
+	}
+	c.wq.q = append(c.wq.q, it)
 	if it.d.m != nil {
 		n := deliverySize(it.d.m)
 		c.outBytes += n
@@ -97,7 +100,7 @@ func (c *conn) writeLoop() {
 		closeAfter, err := c.writeItems(bp, items)
 		clear(items)
 		c.outMu.Lock()
-		c.spare = items[:0]
+		c.wq.spare = items[:0]
 		c.outMu.Unlock()
 		if err != nil {
 			c.writeFailed(err)
@@ -140,13 +143,21 @@ func (c *conn) endTurnLocked() (closing bool) {
 	return c.closing
 }
 
-// shrinkQueues drops the queue backing arrays when going idle, so an idle
-// connection holds none (the next burst allocates one). Called with outMu
-// held.
+// shrinkQueues drops the queue backing arrays and the writeQueue when
+// going idle, so an idle connection holds none (the next burst takes them
+// from their pools). Called with outMu held.
 func (c *conn) shrinkQueues() {
-	recycleQueue(c.outq)
-	recycleQueue(c.spare)
-	c.outq, c.spare = nil, nil
+	wq := c.wq
+	if wq == nil {
+		return
+	}
+	recycleQueue(wq.q)
+	recycleQueue(wq.spare)
+	wq.q, wq.spare = nil, nil
+	if wq.leftover == nil && wq.room == nil {
+		c.wq = nil
+		writeQueuePool.Put(wq)
+	}
 }
 
 // queueChunk is the backing array of a short write queue. An idle

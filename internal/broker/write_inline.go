@@ -80,12 +80,12 @@ func (c *conn) writeInline() bool {
 			return true // failed: the writer's turn never ends
 		}
 		c.outMu.Lock()
-		c.spare = items[:0]
+		c.wq.spare = items[:0]
 		switch {
-		case c.leftover != nil:
+		case c.wq.leftover != nil:
 			c.outMu.Unlock()
 			return false
-		case len(c.outq) == 0:
+		case len(c.wq.q) == 0:
 			closing := c.endTurnLocked()
 			c.outMu.Unlock()
 			if closing {
@@ -102,8 +102,12 @@ func (c *conn) writeInline() bool {
 func (c *conn) takeInline() ([]outItem, bool) {
 	c.outMu.Lock()
 	defer c.outMu.Unlock()
-	for i := range c.outq {
-		if !c.inlineWritable(&c.outq[i]) {
+	var q []outItem
+	if c.wq != nil {
+		q = c.wq.q
+	}
+	for i := range q {
+		if !c.inlineWritable(&q[i]) {
 			return nil, false
 		}
 	}
@@ -121,7 +125,9 @@ func (c *conn) writeItemsNow(items []outItem) bool {
 	}
 	n, err := c.writeNow(buf)
 	if err == nil && n < len(buf) {
-		c.leftover = append([]byte(nil), buf[n:]...)
+		// The writer's turn goes on (the caller starts the writer), so
+		// c.wq stays: its leftover is the writer's alone.
+		c.wq.leftover = append([]byte(nil), buf[n:]...)
 	}
 	*bp = buf[:0]
 	writeBufPool.Put(bp)
@@ -179,11 +185,14 @@ func (c *conn) writeNow(buf []byte) (int, error) {
 // flushLeftover sends what an inline write left, before the queue; false
 // when the connection failed.
 func (c *conn) flushLeftover() bool {
-	if c.leftover == nil {
+	c.outMu.Lock()
+	wq := c.wq
+	c.outMu.Unlock()
+	if wq == nil || wq.leftover == nil {
 		return true
 	}
-	err := c.writeBuf(c.leftover)
-	c.leftover = nil
+	err := c.writeBuf(wq.leftover)
+	wq.leftover = nil
 	if err != nil {
 		c.writeFailed(err)
 		return false
