@@ -141,7 +141,8 @@ func (s ActionSpec) String(key string) (string, error) {
 	return "", fmt.Errorf("%s: want a string, got %T", key, s[key])
 }
 
-// logAction logs each output at info level: a debugging aid.
+// logAction logs each output at info level: a debugging aid. Its logger
+// names the rule already (ActionContext.Logger).
 type logAction struct{ log *slog.Logger }
 
 func newLog(ctx ActionContext, spec ActionSpec) (Action, error) {
@@ -157,7 +158,7 @@ func (a *logAction) Do(_ context.Context, out Output) error {
 	if err != nil {
 		return fmt.Errorf("log action: %w", err)
 	}
-	a.log.Info("rule output", "rule", out.RuleID, "event", out.Event.Kind.String(), "output", string(b))
+	a.log.Info("rule output", "event", out.Event.Kind.String(), "output", string(b))
 	return nil
 }
 
