@@ -62,7 +62,14 @@ type User struct {
 	// ClientIDs are the client ids the user may connect with
 	// (auth.ClientIDPatterns: "%u", "lock-*"); empty: Options.ClientIDs.
 	ClientIDs auth.ClientIDPatterns `json:"client_ids,omitempty"`
+	// Role is a web dashboard user's role (RoleViewer: read-only; empty:
+	// administrator); MQTT users have none.
+	Role string `json:"role,omitempty"`
 }
+
+// RoleViewer is the role of a dashboard user who may look but not change
+// anything.
+const RoleViewer = "viewer"
 
 // Options configures a Store.
 type Options struct {
@@ -224,6 +231,13 @@ func (s *Store) refresh() {
 	}
 }
 
+// Get returns the user called name (config users first), noticing a
+// changed file as Authenticate does.
+func (s *Store) Get(name string) (User, bool) {
+	s.refresh()
+	return s.lookup(name)
+}
+
 // lookup returns the user (config users first).
 func (s *Store) lookup(name string) (User, bool) {
 	if u, ok := s.static[name]; ok {
@@ -342,21 +356,33 @@ func (s *Store) Add(username, password string, superuser bool) error {
 // AddUser creates or replaces a file user with a bcrypt hash of password
 // and the client ids it may use (nil: the store's default).
 func (s *Store) AddUser(username, password string, superuser bool, clientIDs auth.ClientIDPatterns) error {
-	if username == "" || password == "" {
+	return s.Put(User{Username: username, Superuser: superuser, ClientIDs: clientIDs}, password)
+}
+
+// Put creates or replaces the file user u with a bcrypt hash of password
+// (u.PasswordHash is ignored).
+func (s *Store) Put(u User, password string) error {
+	if u.Username == "" || password == "" {
 		return fmt.Errorf("%w: username and password must not be empty", ErrInvalid)
 	}
-	if err := clientIDs.Validate(); err != nil {
+	if err := u.ClientIDs.Validate(); err != nil {
 		return fmt.Errorf("%w: client_ids: %w", ErrInvalid, err)
 	}
-	if _, ok := s.static[username]; ok {
-		return fmt.Errorf("%w: %q", ErrReadOnly, username)
+	switch u.Role {
+	case "", RoleViewer:
+	default:
+		return fmt.Errorf("%w: role %q: must be %q or empty", ErrInvalid, u.Role, RoleViewer)
+	}
+	if _, ok := s.static[u.Username]; ok {
+		return fmt.Errorf("%w: %q", ErrReadOnly, u.Username)
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.Cost)
 	if err != nil {
 		return fmt.Errorf("users: hash: %w", err)
 	}
+	u.PasswordHash = string(hash)
 	return s.update(func(m map[string]User) error {
-		m[username] = User{Username: username, PasswordHash: string(hash), Superuser: superuser, ClientIDs: clientIDs}
+		m[u.Username] = u
 		return nil
 	})
 }

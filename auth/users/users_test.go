@@ -197,3 +197,22 @@ func TestStore_clientIDs(t *testing.T) {
 	}
 	require.Equal(t, auth.ClientIDPatterns{"backend-*"}, s.List()[0].ClientIDs)
 }
+
+// Put keeps a dashboard user's role, which a second store on the same file
+// reads; a role other than viewer is refused.
+func TestStore_putRole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dashboard_users.json")
+	s, err := Open(Options{Path: path, Cost: bcrypt.MinCost})
+	require.NoError(t, err)
+	require.NoError(t, s.Put(User{Username: "eve", Role: RoleViewer, PasswordHash: "ignored"}, "look"))
+	require.ErrorIs(t, s.Put(User{Username: "mallory", Role: "root"}, "x"), ErrInvalid)
+
+	other, err := Open(Options{Path: path, Cost: bcrypt.MinCost})
+	require.NoError(t, err)
+	u, ok := other.Get("eve")
+	require.True(t, ok)
+	require.Equal(t, RoleViewer, u.Role)
+	require.Equal(t, auth.Allow, login(other, "eve", "look").Decision)
+	_, ok = other.Get("mallory")
+	require.False(t, ok)
+}

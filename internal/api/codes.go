@@ -131,6 +131,9 @@ const (
 	// CodeCSRF: a change through a dashboard session without its CSRF
 	// token (X-CSRF-Token).
 	CodeCSRF = "csrf_failed"
+	// CodeReadOnlyRole: a change through the dashboard session of a
+	// viewer (a read-only dashboard user).
+	CodeReadOnlyRole = "read_only_role"
 	// CodeKeyNotFound: no API key has the id.
 	CodeKeyNotFound = "api_key_not_found"
 	// CodeTooManyStreams: the hub serves as many live message streams as
@@ -158,6 +161,6 @@ func ErrorCodes() []string {
 		CodeJobNotFound, CodeJobExists, CodeJobTerminal, CodeInvalidJob, CodeFirmwareNotFound,
 		CodeForbidden, CodeBridgeNotFound, CodeBridgeExists, CodeBridgeReadOnly, CodeUnavailable,
 		CodeClientConnected, CodeTooManyAttempts, CodeCSRF, CodeKeyNotFound, CodeTooManyStreams,
-		CodeReservedTopic, CodeInternal,
+		CodeReservedTopic, CodeReadOnlyRole, CodeInternal,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -28,13 +29,9 @@ func (o operators) Check(ctx context.Context, u, p string) bool {
 	return o.s.Authenticate(ctx, &auth.ConnectInfo{Username: u, Password: []byte(p)}).Decision == auth.Allow
 }
 
-func (o operators) Exists(u string) bool {
-	for _, x := range o.s.List() {
-		if x.Username == u {
-			return true
-		}
-	}
-	return false
+func (o operators) Role(u string) (string, bool) {
+	x, ok := o.s.Get(u)
+	return x.Role, ok
 }
 
 // dashEnv is an env with a dashboard user "ops" (password "s3cret").
@@ -127,6 +124,57 @@ func TestDashboardSession_signInCSRFSignOut(t *testing.T) {
 	session, _ = e.login(t, "ops", "s3cret")
 	require.NoError(t, store.Remove("ops"))
 	require.Equal(t, http.StatusUnauthorized, e.cookieReq(t, "GET", "/api/v1/clients", "", session, "").StatusCode)
+}
+
+// A viewer's session reads everything and changes nothing, the SQL and
+// ACL testers excepted; its role is read on every request, so promoting
+// it takes effect at once.
+func TestDashboardSession_viewerIsReadOnly(t *testing.T) {
+	e, store := dashEnv(t)
+	require.NoError(t, store.Put(users.User{Username: "eve", Role: users.RoleViewer}, "look-only"))
+	session, csrf := e.login(t, "eve", "look-only")
+	var who struct {
+		Username, Role string
+	}
+	e.getJSONCookie(t, "/api/v1/auth/session", session, &who)
+	require.Equal(t, "viewer", who.Role)
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"list clients", "GET", "/api/v1/clients", "", http.StatusOK},
+		{"node stats", "GET", "/api/v1/node/stats", "", http.StatusOK},
+		{"publish", "POST", "/api/v1/publish", `{"topic":"a/b","payload":"x"}`, http.StatusForbidden},
+		{"create a key", "POST", "/api/v1/apikeys", `{"name":"mine"}`, http.StatusForbidden},
+		{"kick", "DELETE", "/api/v1/clients/nobody", "", http.StatusForbidden},
+		{"ban", "POST", "/api/v1/banned", `{"as":"clientid","who":"x"}`, http.StatusForbidden},
+		{"SQL tester", "POST", "/api/v1/rules/test", `{"sql":"SELECT * FROM \"t/#\"","context":{"topic":"t/1","payload":"{}"}}`,
+			http.StatusServiceUnavailable}, // past the role check: this env runs no rule engine
+		{"ACL tester", "POST", "/api/v1/acl/check", `{"client_id":"c","action":"publish","topic":"t/1"}`, http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := e.cookieReq(t, tc.method, tc.path, tc.body, session, csrf)
+			body, _ := io.ReadAll(resp.Body)
+			require.Equal(t, tc.want, resp.StatusCode, string(body))
+			if tc.want == http.StatusForbidden {
+				require.Contains(t, string(body), `"read_only_role"`)
+			}
+		})
+	}
+	require.NoError(t, store.Put(users.User{Username: "eve"}, "look-only"))
+	require.Eventually(t, func() bool {
+		return e.cookieReq(t, "POST", "/api/v1/publish", `{"topic":"a/b","payload":"x"}`, session, csrf).StatusCode == http.StatusOK
+	}, 10*time.Second, 50*time.Millisecond, "an administrator again")
+	require.Equal(t, http.StatusNoContent, e.cookieReq(t, "POST", "/api/v1/auth/logout", "", session, csrf).StatusCode)
+}
+
+// getJSONCookie GETs path with a session cookie and decodes the 200 answer.
+func (e *env) getJSONCookie(t *testing.T, path, session string, v any) {
+	t.Helper()
+	resp := e.cookieReq(t, http.MethodGet, path, "", session, "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	decodeJSON(t, resp, v)
 }
 
 func TestDashboardSession_failedSignInsAreLimited(t *testing.T) {

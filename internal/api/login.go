@@ -28,9 +28,19 @@ type Operators interface {
 	// Check reports whether password is username's; it may be slow
 	// (bcrypt) and is bounded by ctx.
 	Check(ctx context.Context, username, password string) bool
-	// Exists reports whether username is (still) a dashboard user.
-	Exists(username string) bool
+	// Role returns username's role (RoleViewer: read-only; "": may do
+	// what an API key may) and whether it is (still) a dashboard user.
+	Role(username string) (role string, ok bool)
 }
+
+// RoleViewer is the role of a dashboard user who may read everything and
+// change nothing: its session is refused every request that changes
+// something (readOnlyPost lists the POSTs that do not).
+const RoleViewer = "viewer"
+
+// readOnlyPost are the POST requests that change nothing: a viewer may
+// send them (the SQL tester, the ACL tester).
+var readOnlyPost = map[string]bool{"/api/v1/rules/test": true, "/api/v1/acl/check": true}
 
 // Bounds of the session table and of the login failure limiter.
 const (
@@ -194,7 +204,9 @@ type loginBody struct {
 
 // sessionJSON describes the caller's dashboard session.
 type sessionJSON struct {
-	Username  string `json:"username"`
+	Username string `json:"username"`
+	// Role is "viewer" for a read-only user, absent for an administrator.
+	Role      string `json:"role,omitempty"`
 	CSRFToken string `json:"csrf_token"`
 	// IdleTimeoutSeconds is how long the session lasts unused.
 	IdleTimeoutSeconds int64 `json:"idle_timeout_seconds"`
@@ -237,7 +249,8 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionMaxAge / time.Second),
 	})
 	a.log.Info("dashboard sign-in", "username", b.Username, "remote", ip)
-	writeJSON(w, http.StatusOK, sessionJSON{Username: s.user, CSRFToken: s.csrf, IdleTimeoutSeconds: int64(a.sessions.idle / time.Second)})
+	writeJSON(w, http.StatusOK, sessionJSON{Username: s.user, Role: a.roleOf(s.user), CSRFToken: s.csrf,
+		IdleTimeoutSeconds: int64(a.sessions.idle / time.Second)})
 	return nil
 }
 
@@ -270,18 +283,23 @@ func (a *API) whoami(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return errorf(http.StatusUnauthorized, CodeUnauthorized, "not signed in to the dashboard")
 	}
-	writeJSON(w, http.StatusOK, sessionJSON{Username: s.user, CSRFToken: s.csrf, IdleTimeoutSeconds: int64(a.sessions.idle / time.Second)})
+	writeJSON(w, http.StatusOK, sessionJSON{Username: s.user, Role: a.roleOf(s.user), CSRFToken: s.csrf,
+		IdleTimeoutSeconds: int64(a.sessions.idle / time.Second)})
 	return nil
 }
 
-// checkSession authenticates a request by its session cookie, and
-// requires the session's CSRF token in X-CSRF-Token on anything but GET,
-// HEAD and OPTIONS.
+// checkSession authenticates a request by its session cookie, requires
+// the session's CSRF token in X-CSRF-Token on anything but GET, HEAD and
+// OPTIONS, and refuses a viewer's changes. The user's role is read on
+// every request, so removing a user or making it a viewer takes effect at
+// once.
 func (a *API) checkSession(r *http.Request, c *http.Cookie) error {
 	s, ok := a.sessions.lookup(c.Value, time.Now())
-	if ok && a.o.Operators != nil && !a.o.Operators.Exists(s.user) {
-		a.sessions.endUser(s.user)
-		ok = false
+	role := ""
+	if ok && a.o.Operators != nil {
+		if role, ok = a.o.Operators.Role(s.user); !ok {
+			a.sessions.endUser(s.user)
+		}
 	}
 	if !ok {
 		return errorf(http.StatusUnauthorized, CodeUnauthorized, "the dashboard session has ended: sign in again")
@@ -294,7 +312,19 @@ func (a *API) checkSession(r *http.Request, c *http.Cookie) error {
 	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
 		return errorf(http.StatusForbidden, CodeCSRF, "missing or wrong %s header", CSRFHeader)
 	}
+	if role == RoleViewer && !(r.Method == http.MethodPost && readOnlyPost[r.URL.Path]) && !isSignIn(r) {
+		return errorf(http.StatusForbidden, CodeReadOnlyRole, "%s is a viewer: the dashboard is read-only for this user", s.user)
+	}
 	return nil
+}
+
+// roleOf returns the role of a session's user ("" without operators).
+func (a *API) roleOf(user string) string {
+	if a.o.Operators == nil {
+		return ""
+	}
+	role, _ := a.o.Operators.Role(user)
+	return role
 }
 
 // remoteIP is the host part of the connection's address (headers are not

@@ -37,14 +37,10 @@ func (o operators) Check(ctx context.Context, username, password string) bool {
 	return r.Decision == auth.Allow
 }
 
-// Exists implements api.Operators.
-func (o operators) Exists(username string) bool {
-	for _, u := range o.s.List() {
-		if u.Username == username {
-			return true
-		}
-	}
-	return false
+// Role implements api.Operators.
+func (o operators) Role(username string) (string, bool) {
+	u, ok := o.s.Get(username)
+	return u.Role, ok
 }
 
 // setupDashboard opens the dashboard users (when api.dashboard is on) and

@@ -20,6 +20,9 @@ const usersUsage = `Usage:
                                         add or replace a user; the password is read from stdin;
                                         --client-id (repeatable) binds it to client ids
                                         ("%u": its own name, "lock-*")
+  iothub users add --dashboard [--viewer] NAME
+                                        add or replace a dashboard user; --viewer makes it
+                                        read-only (it sees everything, changes nothing)
   iothub users remove NAME              remove a user
   iothub users list                     list users (config file users are marked)
   iothub users hash                     print a bcrypt hash of the password read from stdin,
@@ -49,8 +52,13 @@ func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return clientIDs.Validate()
 	})
 	dashboard := fs.Bool("dashboard", false, "manage the web dashboard's users")
+	viewer := fs.Bool("viewer", false, "a read-only dashboard user (add --dashboard)")
 	fs.Usage = func() { fmt.Fprint(stderr, usersUsage) }
 	if err := fs.Parse(args[1:]); err != nil {
+		return exitConfig
+	}
+	if *viewer && !*dashboard {
+		fmt.Fprintln(stderr, "iothub: --viewer is a dashboard role: use it with --dashboard")
 		return exitConfig
 	}
 	if sub == "hash" {
@@ -73,13 +81,18 @@ func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "iothub: %v\n", err)
 		return exitFail
 	}
-	return runUsers(store, sub, fs.Args(), userFlags{*superuser, clientIDs}, stdin, stdout, stderr)
+	f := userFlags{superuser: *superuser, clientIDs: clientIDs}
+	if *viewer {
+		f.role = users.RoleViewer
+	}
+	return runUsers(store, sub, fs.Args(), f, stdin, stdout, stderr)
 }
 
 // userFlags are the flags of `iothub users add`.
 type userFlags struct {
 	superuser bool
 	clientIDs auth.ClientIDPatterns
+	role      string // dashboard users: users.RoleViewer or ""
 }
 
 // runUsers runs one subcommand on store.
@@ -90,6 +103,9 @@ func runUsers(store *users.Store, sub string, args []string, f userFlags, stdin 
 			line := u.Username
 			if u.Superuser {
 				line += "\tsuperuser"
+			}
+			if u.Role != "" {
+				line += "\t" + u.Role
 			}
 			if len(u.ClientIDs) > 0 {
 				line += "\tclient ids " + strings.Join(u.ClientIDs, ",")
@@ -103,7 +119,7 @@ func runUsers(store *users.Store, sub string, args []string, f userFlags, stdin 
 	case sub == "add" && len(args) == 1:
 		pw, err := readPassword(stdin)
 		if err == nil {
-			err = store.AddUser(args[0], pw, f.superuser, f.clientIDs)
+			err = store.Put(users.User{Username: args[0], Superuser: f.superuser, ClientIDs: f.clientIDs, Role: f.role}, pw)
 		}
 		return usersReport(err, stdout, stderr, "user "+args[0]+" saved")
 	case sub == "remove" && len(args) == 1:

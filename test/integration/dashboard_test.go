@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -323,6 +325,26 @@ func TestDashboard_browser(t *testing.T) {
 		status, _ = dashboardGet(t, h, "/api/v1/clients", session)
 		require.Equal(t, http.StatusUnauthorized, status, "the old cookie is refused")
 		b.run(t, "reload shows sign-in", chromedp.Reload(), visible("#login-username"))
+	})
+
+	t.Run("a viewer looks and changes nothing", func(t *testing.T) {
+		cmd := exec.Command(hubBinary, "users", "add", "--dashboard", "--viewer", "--data-dir", h.dataDir, "eve")
+		cmd.Stdin = strings.NewReader("look-but-do-not-touch\n")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		// The running hub reads the users' file again within a second.
+		b.run(t, "sign in as a viewer", chromedp.Navigate(base+"/"), visible("#login-username"))
+		b.waitJS(t, "eve signs in", `fetch('/api/v1/auth/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+			body: JSON.stringify({username: 'eve', password: 'look-but-do-not-touch'})}).then(r => r.ok)`)
+		b.run(t, "client details", chromedp.Navigate(base+"/#/clients?id=lock-dash-2"), chromedp.Reload(), visible("#who-role"), visible("#client-subs"))
+		b.waitJS(t, "no kick button", `!!document.getElementById('client-kick') && getComputedStyle(document.getElementById('client-kick')).display === 'none'`)
+		b.run(t, "live page", chromedp.Navigate(base+"/#/live"), visible("#live-feed"))
+		b.waitJS(t, "no publish form", `!!document.getElementById('pub-form') && !document.getElementById('pub-form').checkVisibility()`)
+		refused := eval[string](t, b, `fetch('/api/v1/auth/session').then(r => r.json()).then(s => fetch('/api/v1/clients/lock-dash-2', {method: 'DELETE', headers: {'X-CSRF-Token': s.csrf_token}})).then(r => r.json()).then(e => e.code)`)
+		require.Equal(t, "read_only_role", refused, "the hub refuses a viewer's change")
+		code, _ := apiCall(t, h, "GET", "/api/v1/clients/lock-dash-2", bootstrapKey(t, h), "")
+		require.Equal(t, http.StatusOK, code, "still connected")
+		b.run(t, "sign out", click("#logout"), visible("#login-username"))
 	})
 
 	// Last: signing in to another hub on 127.0.0.1 replaces the cookie

@@ -68,6 +68,10 @@ function showLogin(message) {
 async function showShell(session) {
   api.setCSRF(session.csrf_token);
   $('who-name').textContent = session.username;
+  // A viewer sees no control that changes something (the hub refuses
+  // them anyway: 403 read_only_role).
+  document.body.classList.toggle('viewer', session.role === 'viewer');
+  $('who-role').hidden = session.role !== 'viewer';
   $('login').hidden = true;
   $('shell').hidden = false;
   await loadPages();

@@ -61,10 +61,13 @@ export function toast(text, kind = 'ok') {
   setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
 }
 
-/** confirmButton is a button that acts on the second click within 4 s. */
+/**
+ * confirmButton is a button that acts on the second click within 4 s. It
+ * changes something, so a viewer does not see it (class change).
+ */
 export function confirmButton(label, confirmLabel, action, attrs = {}) {
   let armed = null;
-  const b = h('button.danger', { type: 'button', ...attrs }, label);
+  const b = h('button.danger.change', { type: 'button', ...attrs }, label);
   b.addEventListener('click', async (ev) => {
     ev.stopPropagation();
     if (!armed) {

@@ -36,7 +36,7 @@ export default {
         { title: 'Failed', get: (r) => fmt(r.m.failed), cls: 'num' },
         { title: 'Dropped', get: (r) => fmt(typeof r.m.dropped === 'object' ? Object.values(r.m.dropped || {}).reduce((a, b) => a + b, 0) : r.m.dropped), cls: 'num' },
         { title: 'Throughput', get: (r) => (r.rate == null ? '…' : `${r.rate.toFixed(1)}/s`), cls: 'num' },
-        { title: '', get: (r) => (r.b.source === 'config' ? h('span.muted', 'config file') : h('button', {
+        { title: '', get: (r) => (r.b.source === 'config' ? h('span.muted', 'config file') : h('button.change', {
           type: 'button',
           onclick: async () => {
             const on = r.b.enabled === false;

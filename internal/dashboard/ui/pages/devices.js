@@ -63,7 +63,7 @@ export default {
           { title: 'Status', get: (j) => j.status },
           { title: 'Updated', get: (j) => ago(j.last_updated_at) },
         ], jobs.data) : h('p.muted', 'No job.'),
-        h('div.actions', h('button#device-toggle', {
+        h('div.actions', h('button.change#device-toggle', {
           type: 'button',
           onclick: async () => {
             try {

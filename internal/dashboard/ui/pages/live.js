@@ -28,7 +28,7 @@ export default {
     root.append(h('div.split',
       h('div.card', h('h2', 'Watch'),
         h('form.toolbar#live-form', field('Topic filter', filter), start, stop, state), feed),
-      h('div.card', h('h2', 'Publish a test message'), pubForm)));
+      h('div.card.change', h('h2', 'Publish a test message'), pubForm)));
 
     let es = null;
     let count = 0;

@@ -33,7 +33,7 @@ export default {
   async render(root, { api, params, navigate, toast }) {
     const list = h('div#rules-list');
     const editor = h('div.card#rule-editor');
-    root.append(h('div.toolbar', h('button.primary#rule-new', { type: 'button', onclick: () => navigate('rules', { edit: '_new' }) }, 'New rule')),
+    root.append(h('div.toolbar', h('button.primary.change#rule-new', { type: 'button', onclick: () => navigate('rules', { edit: '_new' }) }, 'New rule')),
       list, h('div', { class: 'spacer' }), editor);
     editor.hidden = !params.get('edit');
 
@@ -49,7 +49,7 @@ export default {
         { title: 'Rate', get: (r) => `${r.metrics.rate.toFixed(1)}/s`, cls: 'num' },
         { title: 'Actions ok / failed', get: (r) => `${fmt(r.metrics.actions_success)} / ${fmt(r.metrics.actions_failed)}`, cls: 'num' },
         { title: '', get: (r) => h('div.actions',
-          h('button', { type: 'button', dataset: { action: r.enabled ? 'disable' : 'enable' }, onclick: () => toggle(r) }, r.enabled ? 'Disable' : 'Enable'),
+          h('button.change', { type: 'button', dataset: { action: r.enabled ? 'disable' : 'enable' }, onclick: () => toggle(r) }, r.enabled ? 'Disable' : 'Enable'),
           r.source !== 'config' && confirmButton('Delete', 'Click again', async () => {
             try { await api.del(`/api/v1/rules/${api.enc(r.id)}`); toast(`rule ${r.id} deleted`); } catch (e) { toast(e.message, 'error'); }
             await loadList();
@@ -116,7 +116,7 @@ export default {
         h('h2', 'Test with a sample message'),
         h('div.toolbar', field('Topic', f.topic), field('Client id', f.clientid)), field('Payload', f.payload),
         h('div.actions', h('button#rule-test', { type: 'button', onclick: test }, 'Test'),
-          h('button.primary#rule-save', { type: 'button', onclick: save }, rule ? 'Save' : 'Create'),
+          h('button.primary.change#rule-save', { type: 'button', onclick: save }, rule ? 'Save' : 'Create'),
           h('button', { type: 'button', onclick: () => navigate('rules') }, 'Close')),
         result);
     }

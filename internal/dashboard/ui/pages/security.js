@@ -30,13 +30,13 @@ export default {
           h('button.primary#acl-check', { type: 'submit' }, 'Check')), aclOut),
       h('div.grid2',
         h('div.card', h('h2', 'MQTT users'), usersBox,
-          h('form.toolbar', { onsubmit: (ev) => { ev.preventDefault(); addUser(); } },
+          h('form.toolbar.change', { onsubmit: (ev) => { ev.preventDefault(); addUser(); } },
             field('Username', user.username), field('Password', user.password), h('label.field', h('span', 'Superuser'), user.superuser),
             h('button', { type: 'submit' }, 'Add or replace'))),
         h('div.card', h('h2', 'API keys'), keysBox, newKey,
-          h('form.toolbar', { onsubmit: (ev) => { ev.preventDefault(); createKey(); } }, field('Name', keyName), h('button#key-create', { type: 'submit' }, 'Create key')))),
+          h('form.toolbar.change', { onsubmit: (ev) => { ev.preventDefault(); createKey(); } }, field('Name', keyName), h('button#key-create', { type: 'submit' }, 'Create key')))),
       h('div.card', h('h2', 'Bans'), bansBox,
-        h('form.toolbar', { onsubmit: (ev) => { ev.preventDefault(); addBan(); } },
+        h('form.toolbar.change', { onsubmit: (ev) => { ev.preventDefault(); addBan(); } },
           field('Kind', ban.kind), field('Value', ban.value), field('Duration', ban.duration), field('Reason', ban.reason),
           h('button.danger', { type: 'submit' }, 'Ban'))));
 
