@@ -6,11 +6,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
 	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/auth/users"
+	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/api"
 	"github.com/iothub-dev/iothub/internal/dashboard"
 )
@@ -81,7 +83,24 @@ func (a *App) ensureOperator() error {
 	if err := s.Add("admin", password, true); err != nil {
 		return fmt.Errorf("creating the first dashboard user: %w", err)
 	}
-	a.log.Warn("created the first dashboard user, admin; its password is shown only this once, store it now (sign in at http://"+a.cfg.API.Address+"/; manage users with `iothub users --dashboard`)",
+	a.log.Warn("created the first dashboard user, admin; its password is shown only this once, store it now (sign in at "+localAPIURL(a.cfg.API)+"; manage users with `iothub users --dashboard`)",
 		"username", "admin", "password", password, "file", path)
 	return nil
+}
+
+// localAPIURL is where a browser or device on this machine finds the API
+// (and the dashboard): a wildcard or empty host means localhost.
+func localAPIURL(api config.API) string {
+	scheme := "http"
+	if api.TLSCertFile != "" {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(api.Address)
+	if err != nil {
+		return scheme + "://" + api.Address + "/"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/"
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -182,18 +182,7 @@ func otaBaseURL(cfg config.Config) string {
 	if cfg.Devices.OTA.BaseURL != "" {
 		return cfg.Devices.OTA.BaseURL
 	}
-	scheme := "http"
-	if cfg.API.TLSCertFile != "" {
-		scheme = "https"
-	}
-	host, port, err := net.SplitHostPort(cfg.API.Address)
-	if err != nil {
-		return scheme + "://localhost:18083"
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "localhost"
-	}
-	return scheme + "://" + net.JoinHostPort(host, port)
+	return strings.TrimSuffix(localAPIURL(cfg.API), "/")
 }
 
 // jobManager and firmware are the jobs service and the firmware store for
