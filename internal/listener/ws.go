@@ -32,7 +32,17 @@ type WebSocketOptions struct {
 	TrustedProxies TrustedProxies
 	// Logger receives the listener's logs.
 	Logger *slog.Logger
+	// HTTPTimeout bounds how long a connection may stay before its
+	// upgrade: reading the request headers, and idle between requests that
+	// did not upgrade (0: 10 s). Nobody holds a socket here for longer
+	// without becoming an MQTT connection, where the broker's CONNECT
+	// timeout and connection limits take over.
+	HTTPTimeout time.Duration
 }
+
+// maxUpgradeHeaderBytes bounds an upgrade request's headers (a browser's
+// cookies included).
+const maxUpgradeHeaderBytes = 32 << 10
 
 // WebSocket serves MQTT over WebSocket: binary frames carry the MQTT byte
 // stream, so a packet split across frames and several packets in one frame
@@ -48,9 +58,15 @@ func NewWebSocket(opts WebSocketOptions, handle ConnHandler) *WebSocket {
 	w := &WebSocket{opts: opts, handle: handle}
 	mux := http.NewServeMux()
 	mux.HandleFunc(opts.Path, w.upgrade)
+	timeout := opts.HTTPTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
 	w.srv = &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: timeout,
+		IdleTimeout:       timeout,
+		MaxHeaderBytes:    maxUpgradeHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
 			if c, ok := nc.(*Conn); ok {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,6 +96,43 @@ func TestWebSocket_plainHTTP(t *testing.T) {
 		require.Contains(t, []int{http.StatusBadRequest, http.StatusUpgradeRequired, http.StatusNotFound}, resp.StatusCode, path)
 	}
 	dialWS(t, "ws://"+addr+"/mqtt", nil) // still serving
+}
+
+// TestWebSocket_idleHTTPClosed: a client that never upgrades holds its
+// socket no longer than HTTPTimeout, whether it sends nothing, half a
+// request, or a request and then waits on the kept-alive connection.
+func TestWebSocket_idleHTTPClosed(t *testing.T) {
+	s, _ := newBroker(t)
+	addr := startWS(t, s, listener.WebSocketOptions{HTTPTimeout: 200 * time.Millisecond}, listener.AcceptOptions{}, broker.ListenerOptions{Name: "ws"})
+	for name, send := range map[string]string{
+		"nothing":          "",
+		"half a request":   "GET /mqtt HTTP/1.1\r\nHost: x\r\n",
+		"request and idle": "GET /other HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			defer c.Close()
+			_, err = io.WriteString(c, send)
+			require.NoError(t, err)
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(30*time.Second)))
+			_, err = io.Copy(io.Discard, c) // returns when the hub closes
+			require.NoError(t, err, "closed by the hub, not by our deadline")
+		})
+	}
+}
+
+// TestWebSocket_largeHeadersRefused: headers beyond the bound get 431.
+func TestWebSocket_largeHeadersRefused(t *testing.T) {
+	s, _ := newBroker(t)
+	addr := startWS(t, s, listener.WebSocketOptions{}, listener.AcceptOptions{}, broker.ListenerOptions{Name: "ws"})
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/mqtt", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Big", strings.Repeat("a", 100<<10))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
 }
 
 func TestWebSocket_origins(t *testing.T) {
