@@ -159,7 +159,7 @@ api:
   read_timeout: 30s # time to send a whole request, body included; a client that stalls is cut off
   idle_timeout: 1m # a kept-alive connection with no request this long is closed
   max_connections: 4096 # connections open to the API port at once (0: no bound)
-  max_connections_per_address: 256 # connections open at once from one IP address; behind a reverse proxy raise it or set 0 (0: no bound)
+  max_connections_per_address: 256 # connections open at once from one IP address (IPv6: one /64); behind a reverse proxy raise it or set 0 (0: no bound)
   command_topic: devices/{clientid}/command # topic of a device command that names none
   rpc_response_topic: devices/{clientid}/reply # MQTT 5 response topic of a request/response call
   command_timeout: 10s # how long a command or RPC call waits when the request gives no timeout

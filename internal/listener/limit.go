@@ -17,7 +17,8 @@ type LimitOptions struct {
 	// Max is the most connections open at once (0: no bound).
 	Max int
 	// PerAddress is the most connections open at once from one IP address
-	// (0: no bound).
+	// — one IPv6 /64, since a single host usually has a whole /64 to pick
+	// addresses from — (0: no bound).
 	PerAddress int
 	// Logger receives refusals (rate-limited); nil discards them.
 	Logger *slog.Logger
@@ -67,7 +68,7 @@ func (l *Limited) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := peerIP(c.RemoteAddr())
+		ip := addressKey(peerIP(c.RemoteAddr()))
 		if why := l.admit(ip); why != "" {
 			if tc, ok := c.(*net.TCPConn); ok {
 				_ = tc.SetLinger(0) // a reset: nothing lingers in TIME_WAIT for the refused
@@ -128,6 +129,19 @@ func peerIP(a net.Addr) netip.Addr {
 		return netip.Addr{}
 	}
 	return ap.Addr().Unmap()
+}
+
+// addressKey is what PerAddress counts: an IPv4 address, or the /64 an
+// IPv6 address is in.
+func addressKey(ip netip.Addr) netip.Addr {
+	if !ip.Is6() {
+		return ip
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.Addr()
 }
 
 // limitedConn uncounts itself once, on its first Close.

@@ -3,6 +3,7 @@ package listener
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -82,4 +83,24 @@ func TestLimit_perAddressAndTotal(t *testing.T) {
 	next()
 	require.True(t, refused(t, "127.0.0.1", addr))
 	require.Equal(t, int64(3), ln.Stats().Open)
+}
+
+// TestAddressKey: PerAddress counts IPv4 addresses one by one and IPv6
+// addresses by their /64.
+func TestAddressKey(t *testing.T) {
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"192.0.2.1", "192.0.2.1", true},
+		{"192.0.2.1", "192.0.2.2", false},
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", true},
+		{"2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"::1", "::1", true},
+	}
+	for _, tc := range tests {
+		a, b := addressKey(netip.MustParseAddr(tc.a)), addressKey(netip.MustParseAddr(tc.b))
+		require.Equal(t, tc.same, a == b, "%s vs %s", tc.a, tc.b)
+	}
+	require.Equal(t, netip.Addr{}, addressKey(netip.Addr{}), "no address: one shared count")
 }
