@@ -100,10 +100,19 @@ func (t *Throttle) Allow(username string, ip netip.Addr) (bool, string) {
 	if username != "" && t.UsernameBurst > 0 && level(t.users[username], t.UsernameBurst, t.UsernameEvery, now) < 1 {
 		return false, "username"
 	}
-	if ip.IsValid() && t.AddressBurst > 0 && level(t.addrs[ip], t.AddressBurst, t.AddressEvery, now) < 1 {
+	if ip.IsValid() && t.AddressBurst > 0 && level(t.addrs[network(ip)], t.AddressBurst, t.AddressEvery, now) < 1 {
 		return false, "address"
 	}
 	return true, ""
+}
+
+// network is what an address's failure tokens belong to: an IPv4
+// address, or the /64 of an IPv6 one (a host can pick any address in it).
+func network(ip netip.Addr) netip.Addr {
+	if p, err := ip.Prefix(64); err == nil && ip.Is6() {
+		return p.Addr()
+	}
+	return ip
 }
 
 // familiarLocked returns the pair's entry while it is familiar, else nil.
@@ -141,7 +150,7 @@ func (t *Throttle) Fail(username string, ip netip.Addr) {
 		if t.addrs == nil {
 			t.addrs = map[netip.Addr]*tokens{}
 		}
-		spend(t.addrs, ip, t.AddressBurst, t.AddressEvery, now, t.max())
+		spend(t.addrs, network(ip), t.AddressBurst, t.AddressEvery, now, t.max())
 	}
 }
 

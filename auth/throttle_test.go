@@ -100,3 +100,16 @@ func TestThrottle_tablesBounded(t *testing.T) {
 	ok, _ := nilThrottle.Allow("x", netip.Addr{})
 	require.True(t, ok)
 }
+
+// TestThrottle_ipv6CountsBySlash64: guesses over many usernames from one
+// IPv6 host that changes its address within its /64 share the address's
+// tokens; another /64 has its own.
+func TestThrottle_ipv6CountsBySlash64(t *testing.T) {
+	now := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	c := throttledChain(&now)
+	for i := range 50 {
+		require.Equal(t, packet.BadUsernameOrPassword, login(c, fmt.Sprintf("user-%d", i), "guess", fmt.Sprintf("[2001:db8:1:2::%x]", i+1)))
+	}
+	require.Equal(t, packet.ConnectionRateExceeded, login(c, "user-x", "guess", "[2001:db8:1:2:abcd::1]"), "same /64, another address")
+	require.Equal(t, packet.BadUsernameOrPassword, login(c, "user-x", "guess", "[2001:db8:1:3::1]"), "another /64")
+}
