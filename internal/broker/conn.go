@@ -88,9 +88,13 @@ type conn struct {
 	version        packet.Version
 	clientAliasMax uint16
 
-	// Parking of the idle reader (park.go).
+	// Parking of the idle reader (park.go). kaPrev and kaNext link a
+	// parked connection into its slot of the keep-alive wheel
+	// (park_wheel.go), guarded by the wheel's lock.
 	parkMu sync.Mutex
 	park   parkState
+	kaPrev *conn
+	kaNext *conn
 
 	// Write side, guarded by outMu.
 	outMu   sync.Mutex

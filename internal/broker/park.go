@@ -48,8 +48,6 @@ type parkState struct {
 	// kaDeadline is when the keep alive runs out (zero: keep alive off).
 	// Owned by the read loop.
 	kaDeadline time.Time
-	// timer is guarded by conn.parkMu.
-	timer *time.Timer
 	// woke is when the read loop last resumed (Unix nanoseconds; 0:
 	// never). Owned by the read loop.
 	woke int64
@@ -126,21 +124,23 @@ func (c *conn) readSome(p []byte) (int, error) {
 func (c *conn) parkReader() bool {
 	c.parkMu.Lock()
 	defer c.parkMu.Unlock()
+	now := time.Now()
+	if !c.park.kaDeadline.IsZero() && !c.s.kaWheel.fits(c.park.kaDeadline, now) {
+		// The keep alive runs out too soon to park: the read deadline
+		// closes the connection unless a packet comes.
+		c.setReadDeadline(now)
+		return false
+	}
 	if err := c.s.npoll.Arm(c.park.raw, c); err != nil {
 		// The socket was closed (abort): reading finds out and cleans up.
-		c.setReadDeadline(time.Now())
+		c.setReadDeadline(now)
 		return false
+	}
+	if !c.park.kaDeadline.IsZero() {
+		c.s.kaWheel.add(c) // park_wheel.go
 	}
 	c.park.parked = true
 	c.s.stats.parked.Add(1)
-	if !c.park.kaDeadline.IsZero() {
-		wait := time.Until(c.park.kaDeadline)
-		if c.park.timer == nil {
-			c.park.timer = time.AfterFunc(wait, c.Wake)
-		} else {
-			c.park.timer.Reset(wait)
-		}
-	}
 	return true
 }
 
@@ -155,8 +155,8 @@ func (c *conn) unpark() bool {
 	c.park.parked = false
 	c.s.stats.parked.Add(-1)
 	c.s.npoll.Disarm(c.park.raw, c)
-	if c.park.timer != nil {
-		c.park.timer.Stop()
+	if !c.park.kaDeadline.IsZero() {
+		c.s.kaWheel.remove(c)
 	}
 	return true
 }

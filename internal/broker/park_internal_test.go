@@ -53,3 +53,56 @@ func TestReclaimer_burstEnd(t *testing.T) {
 		})
 	}
 }
+
+func TestKAWheel(t *testing.T) {
+	base := time.Unix(1000, 0)
+	at := func(ticks float64) time.Time { return base.Add(time.Duration(ticks * float64(kaTick))) }
+	tests := []struct {
+		name      string
+		deadlines []float64 // kaTicks after base, one connection each
+		removed   []int     // connections taken out before the ticks
+		ticks     []float64 // when expire runs (kaTicks after base)
+		want      [][]int   // connections due at each tick
+	}{
+		{"never before the deadline", []float64{10.5}, nil, []float64{9, 10, 10.4, 11, 12}, [][]int{nil, nil, nil, {0}, nil}},
+		{"a slot holds several", []float64{5, 5, 4.2}, nil, []float64{4, 5}, [][]int{nil, {0, 1, 2}}},
+		{"removed ones never", []float64{5, 5, 5}, []int{1}, []float64{6}, [][]int{{0, 2}}},
+		{"a late tick catches up", []float64{3, 7, 20}, nil, []float64{1, 9, 30}, [][]int{nil, {0, 1}, {2}}},
+		{"a later turn of the wheel waits", []float64{4, 4 + kaSlots}, nil, []float64{5, 5 + kaSlots}, [][]int{{0}, {1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newKAWheel(base)
+			conns := make([]*conn, len(tt.deadlines))
+			for i, d := range tt.deadlines {
+				conns[i] = &conn{}
+				conns[i].park.kaDeadline = at(d)
+				require.True(t, w.fits(conns[i].park.kaDeadline, base))
+				w.add(conns[i])
+			}
+			for _, i := range tt.removed {
+				w.remove(conns[i])
+				w.remove(conns[i]) // twice: no harm
+			}
+			for k, tick := range tt.ticks {
+				var got []int
+				for _, c := range w.expire(at(tick), nil) {
+					for i := range conns {
+						if conns[i] == c {
+							got = append(got, i)
+						}
+					}
+				}
+				require.ElementsMatch(t, tt.want[k], got, "tick at %v", tick)
+			}
+			require.Zero(t, w.len())
+		})
+	}
+}
+
+func TestKAWheel_tooSoonDoesNotFit(t *testing.T) {
+	now := time.Unix(1000, 0)
+	w := newKAWheel(now)
+	require.False(t, w.fits(now.Add(kaTick), now))
+	require.True(t, w.fits(now.Add(2*kaTick), now))
+}

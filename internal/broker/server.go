@@ -60,6 +60,9 @@ type Server struct {
 	quit chan struct{}
 	// npoll watches parked idle connections (park.go); nil: none park.
 	npoll *netpoll.Poller
+	// kaWheel holds the keep-alive deadlines of parked connections
+	// (park_wheel.go); set with npoll.
+	kaWheel *kaWheel
 
 	// mem is the global byte budget (budget.go); the limited logs throttle
 	// the warnings about drops, stalled subscribers and the budget.
@@ -129,7 +132,9 @@ func New(opts Options) (*Server, error) {
 		if s.npoll, err = netpoll.New(); err != nil {
 			s.log.Info("idle connections keep their goroutine", "reason", err)
 		} else {
+			s.kaWheel = newKAWheel(time.Now())
 			go s.reclaimLoop() // park.go
+			go s.kaLoop()      // park_wheel.go
 		}
 	}
 	if opts.SysInterval > 0 {
