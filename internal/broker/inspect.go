@@ -155,13 +155,6 @@ func (s *Server) candidates(after, prefix string) []*Session {
 	return out
 }
 
-// sessionsAfter is candidates sorted by client id.
-func (s *Server) sessionsAfter(after, prefix string) []*Session {
-	out := s.candidates(after, prefix)
-	slices.SortFunc(out, func(a, b *Session) int { return strings.Compare(a.id, b.id) })
-	return out
-}
-
 // Client returns the snapshot of one client, subscriptions included.
 func (s *Server) Client(clientID string) (ClientInfo, bool) {
 	ss := s.session(clientID)
@@ -218,14 +211,19 @@ func versionName(v packet.Version) string {
 func (ss *Session) subscriptionsLocked() []SubscriptionInfo {
 	out := make([]SubscriptionInfo, 0, len(ss.subs))
 	for _, sub := range ss.subs {
-		out = append(out, SubscriptionInfo{
-			ClientID: ss.id, Filter: sub.filter, QoS: sub.opts.QoS, NoLocal: sub.opts.NoLocal,
-			RetainAsPublished: sub.opts.RetainAsPublished, RetainHandling: sub.opts.RetainHandling,
-			SubscriptionID: sub.subID,
-		})
+		out = append(out, sub.info(ss.id))
 	}
 	slices.SortFunc(out, func(a, b SubscriptionInfo) int { return strings.Compare(a.Filter, b.Filter) })
 	return out
+}
+
+// info describes sub, a subscription of clientID, for the API.
+func (sub *subscription) info(clientID string) SubscriptionInfo {
+	return SubscriptionInfo{
+		ClientID: clientID, Filter: sub.filter, QoS: sub.opts.QoS, NoLocal: sub.opts.NoLocal,
+		RetainAsPublished: sub.opts.RetainAsPublished, RetainHandling: sub.opts.RetainHandling,
+		SubscriptionID: sub.subID,
+	}
 }
 
 // SubscriptionQuery selects a page of subscriptions, ordered by client id
@@ -244,38 +242,98 @@ type SubscriptionQuery struct {
 }
 
 // Subscriptions returns one page of subscriptions matching q, and whether
-// more follow.
+// more follow. Like Clients it is one pass over the sessions in no order,
+// keeping the limit+1 smallest (client id, filter) pairs: a session whose
+// id cannot make the page any more is skipped without its lock.
 func (s *Server) Subscriptions(q SubscriptionQuery) (page []SubscriptionInfo, more bool) {
 	limit := max(q.Limit, 1)
 	var sessions []*Session
-	if q.ClientID != "" {
+	switch {
+	case q.ClientID != "":
 		if ss := s.session(q.ClientID); ss != nil && q.ClientID >= q.AfterClientID {
 			sessions = []*Session{ss}
 		}
-	} else {
-		// Sessions at the cursor's client id still have filters after it.
-		sessions = s.sessionsAfter(q.AfterClientID, "")
-		if q.AfterClientID != "" {
-			if ss := s.session(q.AfterClientID); ss != nil {
-				sessions = append([]*Session{ss}, sessions...)
-			}
+	case q.Topic != "":
+		sessions = s.subscribersOf(q.Topic, q.AfterClientID)
+	default:
+		sessions = s.candidates(q.AfterClientID, "")
+		// The session at the cursor's client id may have filters after it.
+		if ss := s.session(q.AfterClientID); q.AfterClientID != "" && ss != nil {
+			sessions = append(sessions, ss)
 		}
 	}
+	best := make([]SubscriptionInfo, 0, min(limit+1, 1024))
+	var subs []SubscriptionInfo // reused: best keeps copies
 	for _, ss := range sessions {
-		ss.mu.Lock()
-		subs := ss.subscriptionsLocked()
-		ss.mu.Unlock()
-		for _, si := range subs {
-			if ss.id == q.AfterClientID && si.Filter <= q.AfterFilter || !subMatches(si.Filter, q.Filter, q.Topic) {
+		if len(best) > limit && ss.id > best[limit].ClientID {
+			continue
+		}
+		subs = ss.appendMatching(subs[:0], q.Filter, q.Topic)
+		for _, si := range subs { // sorted by filter
+			if ss.id == q.AfterClientID && si.Filter <= q.AfterFilter {
 				continue
 			}
-			if len(page) == limit {
-				return page, true
+			if len(best) > limit && compareSubs(si, best[limit]) >= 0 {
+				break
 			}
-			page = append(page, si)
+			i, _ := slices.BinarySearchFunc(best, si, compareSubs)
+			best = slices.Insert(best, i, si)
+			if len(best) > limit+1 {
+				best = best[:limit+1]
+			}
 		}
 	}
-	return page, false
+	if len(best) > limit {
+		return best[:limit], true
+	}
+	return best, false
+}
+
+// subscribersOf returns the sessions with a subscription (shared ones
+// included) matching the topic name, found in the subscription trie as a
+// publish finds them, whose client id is at or after the cursor's.
+func (s *Server) subscribersOf(name, after string) []*Session {
+	ms := matchesPool.Get().(*topic.Matches[*subscription])
+	defer matchesPool.Put(ms)
+	s.subs.Match(name, ms)
+	ids := make(map[string]struct{}, len(ms.Subs))
+	for _, e := range ms.Subs {
+		ids[e.Key] = struct{}{}
+	}
+	for _, g := range ms.Shared {
+		for _, e := range g.Members() {
+			ids[e.Key] = struct{}{}
+		}
+	}
+	out := make([]*Session, 0, len(ids))
+	for id := range ids {
+		if ss := s.session(id); ss != nil && id >= after {
+			out = append(out, ss)
+		}
+	}
+	return out
+}
+
+// appendMatching appends ss's subscriptions that match filter and topic
+// (subMatches) to dst, sorted by filter; only those are copied.
+func (ss *Session) appendMatching(dst []SubscriptionInfo, filter, topic string) []SubscriptionInfo {
+	ss.mu.Lock()
+	for _, sub := range ss.subs {
+		if subMatches(sub.filter, filter, topic) {
+			dst = append(dst, sub.info(ss.id))
+		}
+	}
+	ss.mu.Unlock()
+	slices.SortFunc(dst, func(a, b SubscriptionInfo) int { return strings.Compare(a.Filter, b.Filter) })
+	return dst
+}
+
+// compareSubs orders subscriptions by client id, then filter.
+func compareSubs(a, b SubscriptionInfo) int {
+	if c := strings.Compare(a.ClientID, b.ClientID); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Filter, b.Filter)
 }
 
 // subMatches applies the filter and topic conditions of a SubscriptionQuery.

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -39,8 +41,7 @@ func BenchmarkClients(b *testing.B) {
 			}
 		})
 	}
-	// What a page cost before: every candidate sorted by id (Subscriptions
-	// still pages this way).
+	// What a page cost before: every candidate sorted by id.
 	b.Run("reference=sort-all", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -49,4 +50,52 @@ func BenchmarkClients(b *testing.B) {
 			}
 		}
 	})
+}
+
+// sessionsAfter is candidates sorted by client id: how Clients and
+// Subscriptions paged before (the reference above).
+func (s *Server) sessionsAfter(after, prefix string) []*Session {
+	out := s.candidates(after, prefix)
+	slices.SortFunc(out, func(a, b *Session) int { return strings.Compare(a.id, b.id) })
+	return out
+}
+
+// BenchmarkSubscriptions measures one page of GET /api/v1/subscriptions
+// over 200,000 sessions of one subscription each: the first page, one deep
+// in the list, and the subscribers of a topic (found in the trie).
+func BenchmarkSubscriptions(b *testing.B) {
+	s, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Shutdown(b.Context()) })
+	s.mu.Lock()
+	for i := range 200_000 {
+		id := fmt.Sprintf("%017d", uint64(i)*7919%200_000*1_000_003)
+		ss := &Session{s: s, id: id, subs: map[string]*subscription{}}
+		f := "devices/" + id + "/command"
+		ss.subs[f] = &subscription{sess: ss, filter: f}
+		if _, err := s.subs.Subscribe(f, id, ss.subs[f]); err != nil {
+			b.Fatal(err)
+		}
+		s.sessions[id] = ss
+	}
+	s.mu.Unlock()
+	for _, tc := range []struct {
+		name string
+		q    SubscriptionQuery
+	}{
+		{"page=first/limit=50", SubscriptionQuery{Limit: 50}},
+		{"page=middle/limit=50", SubscriptionQuery{Limit: 50, AfterClientID: fmt.Sprintf("%017d", 100_000*1_000_003)}},
+		{"topic/limit=50", SubscriptionQuery{Limit: 50, Topic: fmt.Sprintf("devices/%017d/command", 4242*1_000_003)}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if page, _ := s.Subscriptions(tc.q); len(page) == 0 {
+					b.Fatal("empty page")
+				}
+			}
+		})
+	}
 }

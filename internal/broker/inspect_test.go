@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,6 +94,55 @@ func TestClients_pagingInOrder(t *testing.T) {
 	page, more := s.Clients(broker.ClientQuery{Limit: 3, Search: "-1"})
 	require.True(t, more)
 	require.Equal(t, []string{"dev-10", "dev-11", "dev-12"}, []string{page[0].ClientID, page[1].ClientID, page[2].ClientID})
+}
+
+// Paging through the subscriptions with the cursor yields every matching
+// subscription once, ordered by client id then filter, whatever the order
+// of the registry, a page boundary falling inside a client's filters.
+func TestSubscriptions_pagingInOrder(t *testing.T) {
+	s, addr := testutil.StartBroker(t, nil)
+	type key struct{ client, filter string }
+	var want, wantTopic []key
+	for _, n := range rand.Perm(7) {
+		id := fmt.Sprintf("sub-%02d", n)
+		connectV5(t, addr, id, nil)
+		for f := range n%3 + 2 {
+			filter := fmt.Sprintf("devices/%s/f%d", id, f)
+			if f == 1 {
+				filter = "devices/+/f1"
+				wantTopic = append(wantTopic, key{id, filter})
+			}
+			_, err := s.SubscribeClient(id, filter, broker.SubscribeOptions{QoS: 1})
+			require.NoError(t, err)
+			want = append(want, key{id, filter})
+		}
+	}
+	_, err := s.SubscribeClient("sub-03", "$share/g/devices/+/f1", broker.SubscribeOptions{QoS: 1})
+	require.NoError(t, err)
+	want = append(want, key{"sub-03", "$share/g/devices/+/f1"})
+	wantTopic = append(wantTopic, key{"sub-03", "$share/g/devices/+/f1"})
+	order := func(a, b key) int { return strings.Compare(a.client+"\x00"+a.filter, b.client+"\x00"+b.filter) }
+	slices.SortFunc(want, order)
+	slices.SortFunc(wantTopic, order)
+	walk := func(q broker.SubscriptionQuery) []key {
+		var got []key
+		for pages := 0; ; pages++ {
+			require.Less(t, pages, 30)
+			page, more := s.Subscriptions(q)
+			for _, si := range page {
+				got = append(got, key{si.ClientID, si.Filter})
+			}
+			if !more {
+				return got
+			}
+			require.Len(t, page, q.Limit)
+			q.AfterClientID, q.AfterFilter = page[len(page)-1].ClientID, page[len(page)-1].Filter
+		}
+	}
+	require.Equal(t, want, walk(broker.SubscriptionQuery{Limit: 3}))
+	require.Equal(t, wantTopic, walk(broker.SubscriptionQuery{Limit: 2, Topic: "devices/any/f1"}))
+	one := walk(broker.SubscriptionQuery{Limit: 1, ClientID: "sub-05"})
+	require.Len(t, one, 5%3+2)
 }
 
 // A connected client's details carry its will and MQTT 5 CONNECT
