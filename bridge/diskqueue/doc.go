@@ -28,7 +28,9 @@
 //
 // # Concurrency
 //
-// A Queue is safe for concurrent use; one mutex serialises its methods.
+// A Queue is safe for concurrent use; one mutex serialises its methods,
+// except that Flush and the interval policy fsync with it released, so
+// appends go on while the disk flushes (they wait for the next Flush).
 // ReadFrom lets one reader read ahead of its commits (a pipeline of
 // batches in flight), committing them in order.
 // A directory must be opened by one Queue at a time.

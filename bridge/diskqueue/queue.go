@@ -101,23 +101,30 @@ const firstSegment = 1 << 32
 
 // Queue is a durable FIFO of byte strings in one directory.
 type Queue struct {
-	mu       sync.Mutex
-	dir      string
-	o        Options
-	segs     []segment // ascending; the last is the tail being appended to
-	w        *os.File  // the tail segment
-	r        *os.File  // a read handle on rID
-	rID      uint64
-	cursorF  *os.File
-	cur      Position // committed read position
-	tailSeq  int64    // sequence number of the next appended record
-	pend     []byte   // frames appended to the tail segment and not yet written (Flush)
-	dirty    bool     // segments or cursor written since the last fsync of the interval policy
-	unsynced bool     // records written since the last fsync of the tail (Flush)
-	closed   bool
-	dropped  uint64
-	stop     chan struct{}
-	done     chan struct{}
+	// syncMu serialises the fsyncs of the tail (Flush, the interval
+	// policy's loop) and Close; taken before mu. The fsync itself runs
+	// with mu released, so appends go on while the disk flushes (they
+	// belong to the next Flush).
+	syncMu  sync.Mutex
+	mu      sync.Mutex
+	dir     string
+	o       Options
+	segs    []segment // ascending; the last is the tail being appended to
+	w       *os.File  // the tail segment
+	r       *os.File  // a read handle on rID
+	rID     uint64
+	cursorF *os.File
+	cur     Position // committed read position
+	tailSeq int64    // sequence number of the next appended record
+	pend    []byte   // frames appended to the tail segment and not yet written (Flush)
+	dirty   bool     // segments or cursor written since the last fsync of the interval policy
+	wgen    uint64   // writes to the tail segment so far (flush)
+	sgen    uint64   // the wgen the last fsync of the tail covered: records are unsynced while they differ
+	closed  bool
+	dropped uint64
+	stop    chan struct{}
+	done    chan struct{}
+	fsync   func(*os.File) error // (*os.File).Sync; the tests hold it to look inside a Flush
 }
 
 func segName(id uint64) string { return fmt.Sprintf("%020d.seg", id) }
@@ -129,7 +136,7 @@ func Open(dir string, o Options) (*Queue, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("diskqueue: %w", err)
 	}
-	q := &Queue{dir: dir, o: o, stop: make(chan struct{}), done: make(chan struct{})}
+	q := &Queue{dir: dir, o: o, stop: make(chan struct{}), done: make(chan struct{}), fsync: (*os.File).Sync}
 	if err := q.recover(); err != nil {
 		q.closeFiles()
 		return nil, err
@@ -336,26 +343,46 @@ func (q *Queue) append(recs [][]byte) (dropped int, err error) {
 
 // Flush writes the appended records in one write, and when sync is true
 // (or the policy is always) flushes them to the disk with fsync, unless
-// nothing was written since the last fsync. After a failed write the
-// records stay buffered for the next Flush.
+// nothing was written since the last fsync. The fsync runs without
+// holding the queue's lock: appends made meanwhile are not covered (they
+// wait for the next Flush). After a failed write the records stay
+// buffered for the next Flush.
 func (q *Queue) Flush(sync bool) error {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed {
+		q.mu.Unlock()
 		return ErrClosed
 	}
-	if err := q.flush(); err != nil {
-		return err
-	}
+	err := q.flush()
 	// Only the records need the disk: a cursor behind by a few commits
 	// sends records again after a crash, it loses none (the interval
 	// policy syncs it).
-	if (sync || q.o.Fsync == FsyncAlways) && q.o.Fsync != FsyncNever && q.unsynced {
-		if err := q.w.Sync(); err != nil {
-			return fmt.Errorf("diskqueue: fsync: %w", err)
-		}
-		q.unsynced = false
+	need := err == nil && (sync || q.o.Fsync == FsyncAlways) && q.o.Fsync != FsyncNever && q.wgen != q.sgen
+	f, gen := q.w, q.wgen
+	q.mu.Unlock()
+	if !need {
+		return err
 	}
+	return q.syncTail(f, gen)
+}
+
+// syncTail fsyncs f, the tail segment when its writes numbered gen were
+// made, with q.mu not held and q.syncMu held, and records what it
+// covered. A tail that was rolled meanwhile was synced by roll before it
+// was closed (roll fails otherwise), so it needs nothing more.
+func (q *Queue) syncTail(f *os.File, gen uint64) error {
+	err := q.fsync(f)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.w != f {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("diskqueue: fsync: %w", err)
+	}
+	q.sgen = max(q.sgen, gen)
 	return nil
 }
 
@@ -379,7 +406,8 @@ func (q *Queue) flush() error {
 	if cap(q.pend) > 2*maxPending {
 		q.pend = nil
 	}
-	q.dirty, q.unsynced = true, true
+	q.dirty = true
+	q.wgen++
 	return nil
 }
 
@@ -405,14 +433,17 @@ func (q *Queue) synced(f *os.File) error {
 	return nil
 }
 
-// roll closes the tail segment (writing what is buffered) and starts the
-// next.
+// roll closes the tail segment (writing what is buffered, and syncing it
+// unless the policy is never: a Flush that took the old tail before the
+// roll relies on it) and starts the next.
 func (q *Queue) roll() error {
 	if err := q.flush(); err != nil {
 		return err
 	}
 	if q.o.Fsync != FsyncNever {
-		_ = q.w.Sync()
+		if err := q.w.Sync(); err != nil {
+			return fmt.Errorf("diskqueue: fsync before a new segment: %w", err)
+		}
 	}
 	id := q.segs[len(q.segs)-1].id + 1
 	f, err := os.OpenFile(filepath.Join(q.dir, segName(id)), os.O_WRONLY|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o600)
@@ -421,6 +452,7 @@ func (q *Queue) roll() error {
 	}
 	_ = q.w.Close()
 	q.w = f
+	q.sgen = q.wgen
 	q.segs = append(q.segs, segment{id: id})
 	return nil
 }

@@ -185,19 +185,36 @@ func (q *Queue) syncLoop() {
 		case <-q.stop:
 			return
 		case <-t.C:
-			q.mu.Lock()
-			if q.dirty && !q.closed && len(q.pend) == 0 {
-				_ = q.w.Sync()
-				_ = q.cursorF.Sync()
-				q.dirty, q.unsynced = false, false
-			}
-			q.mu.Unlock()
+			q.syncDirty()
 		}
+	}
+}
+
+// syncDirty syncs the tail and the cursor when something was written
+// since the last time, without holding q.mu during the fsyncs.
+func (q *Queue) syncDirty() {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	q.mu.Lock()
+	if !q.dirty || q.closed || q.flush() != nil {
+		q.mu.Unlock()
+		return
+	}
+	q.dirty = false // a write from now on is the next interval's
+	f, gen := q.w, q.wgen
+	q.mu.Unlock()
+	err := errors.Join(q.syncTail(f, gen), q.cursorF.Sync())
+	if err != nil {
+		q.mu.Lock()
+		q.dirty = true
+		q.mu.Unlock()
 	}
 }
 
 // Close syncs and closes the files; the queue can be opened again.
 func (q *Queue) Close() error {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()

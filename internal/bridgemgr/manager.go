@@ -135,17 +135,30 @@ func Check(def *config.Bridge) error { return check(def) }
 // Sync writes (and with durable, fsyncs) what rules appended to the
 // running bridges' durable queues; it implements broker.Syncer. It takes
 // no lock of the manager, so that a bridge being stopped (which may wait
-// for a publish that waits for this Sync) cannot block it.
+// for a publish that waits for this Sync) cannot block it. With several
+// bridges the queues are synced at the same time (one fsync each, in
+// parallel), so a commit waits for the slowest, not for their sum.
 func (m *Manager) Sync(durable bool) error {
 	p := m.sinks.Load()
-	if p == nil {
+	if p == nil || len(*p) == 0 {
 		return nil
 	}
-	var err error
-	for _, r := range *p {
-		err = errors.Join(err, r.Sync(durable))
+	list := *p
+	if len(list) == 1 || !durable {
+		var err error
+		for _, r := range list {
+			err = errors.Join(err, r.Sync(durable))
+		}
+		return err
 	}
-	return err
+	errs := make([]error, len(list))
+	var wg sync.WaitGroup
+	for i, r := range list[1:] {
+		wg.Go(func() { errs[i+1] = r.Sync(durable) })
+	}
+	errs[0] = list[0].Sync(durable)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // refreshSinks publishes the list of running sinks for Sync; m.mu is held.
