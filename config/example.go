@@ -14,11 +14,26 @@ import (
 // iothub.example.yaml holds the same text.
 func Example() []byte { return []byte(exampleText()) }
 
-// exampleText is the example with the bridges section of the registered
-// types.
+// exampleText is the example with the TLS listener keys and the bridges
+// section of the registered types filled in.
 func exampleText() string {
-	return strings.Replace(example, "{{bridges}}\n", bridgeExample(), 1)
+	text := strings.ReplaceAll(example, "{{tls_listener}}\n", exampleTLSListener)
+	return strings.Replace(text, "{{bridges}}\n", bridgeExample(), 1)
 }
+
+// exampleTLSListener is the keys of a TLS listener, in the tls and the wss
+// entries of the example.
+const exampleTLSListener = `  #    cert_file: /etc/iothub/server.crt # PEM certificate chain (required)
+  #    key_file: /etc/iothub/server.key # PEM private key (required)
+  #    ca_file: "" # PEM bundle that verifies client certificates
+  #    client_auth: none # client certificates: none, request or require (both need ca_file)
+  #    min_version: "1.2" # lowest TLS version: "1.2" or "1.3"
+  #    identity_from: none # client identity from its certificate: none, cn or san
+  #    identity_as: username # that identity becomes the username or the client_id
+  #    max_connections: 0 # connections on this listener (0: no cap here)
+  #    max_packet_size: 0 # largest packet in bytes (0: mqtt.max_packet_size)
+  #    proxy_protocol: false # expect a PROXY protocol v1/v2 header from a load balancer
+`
 
 // A template line is commented-out YAML: "#" followed by two spaces, where
 // a prose comment has one.
@@ -120,31 +135,13 @@ listeners:
   tls: []
   #  - name: tls # unique listener name (unnamed: tls, tls-1, ...)
   #    address: ":8883" # host:port to listen on
-  #    cert_file: /etc/iothub/server.crt # PEM certificate chain (required)
-  #    key_file: /etc/iothub/server.key # PEM private key (required)
-  #    ca_file: "" # PEM bundle that verifies client certificates
-  #    client_auth: none # client certificates: none, request or require (both need ca_file)
-  #    min_version: "1.2" # lowest TLS version: "1.2" or "1.3"
-  #    identity_from: none # client identity from its certificate: none, cn or san
-  #    identity_as: username # that identity becomes the username or the client_id
-  #    max_connections: 0 # connections on this listener (0: no cap here)
-  #    max_packet_size: 0 # largest packet in bytes (0: mqtt.max_packet_size)
-  #    proxy_protocol: false # expect a PROXY protocol v1/v2 header from a load balancer
+{{tls_listener}}
 
   # MQTT over WebSocket over TLS; none by default. Uncomment and set the certificate:
   wss: []
   #  - name: wss # unique listener name (unnamed: wss, wss-1, ...)
   #    address: ":8084" # host:port to listen on
-  #    cert_file: /etc/iothub/server.crt # PEM certificate chain (required)
-  #    key_file: /etc/iothub/server.key # PEM private key (required)
-  #    ca_file: "" # PEM bundle that verifies client certificates
-  #    client_auth: none # client certificates: none, request or require (both need ca_file)
-  #    min_version: "1.2" # lowest TLS version: "1.2" or "1.3"
-  #    identity_from: none # client identity from its certificate: none, cn or san
-  #    identity_as: username # that identity becomes the username or the client_id
-  #    max_connections: 0 # connections on this listener (0: no cap here)
-  #    max_packet_size: 0 # largest packet in bytes (0: mqtt.max_packet_size)
-  #    proxy_protocol: false # expect a PROXY protocol v1/v2 header from a load balancer
+{{tls_listener}}
   #    path: /mqtt # HTTP path of the WebSocket endpoint
   #    allowed_origins: [] # accepted Origin headers (empty: any)
   #    trusted_proxies: [] # IPs or CIDRs whose X-Forwarded-For is believed (empty: none)

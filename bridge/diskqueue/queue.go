@@ -348,6 +348,18 @@ func (q *Queue) append(recs [][]byte) (dropped int, err error) {
 // wait for the next Flush). After a failed write the records stay
 // buffered for the next Flush.
 func (q *Queue) Flush(sync bool) error {
+	// Only the records need the disk: a cursor behind by a few commits
+	// sends records again after a crash, it loses none (the interval
+	// policy syncs it).
+	return q.flushSync(func() bool {
+		return (sync || q.o.Fsync == FsyncAlways) && q.o.Fsync != FsyncNever && q.wgen != q.sgen
+	}, false)
+}
+
+// flushSync writes what is buffered and, when want (called with q.mu
+// held) says so, fsyncs the tail, and with cursor the cursor file, after
+// releasing q.mu.
+func (q *Queue) flushSync(want func() bool, cursor bool) error {
 	q.syncMu.Lock()
 	defer q.syncMu.Unlock()
 	q.mu.Lock()
@@ -356,16 +368,17 @@ func (q *Queue) Flush(sync bool) error {
 		return ErrClosed
 	}
 	err := q.flush()
-	// Only the records need the disk: a cursor behind by a few commits
-	// sends records again after a crash, it loses none (the interval
-	// policy syncs it).
-	need := err == nil && (sync || q.o.Fsync == FsyncAlways) && q.o.Fsync != FsyncNever && q.wgen != q.sgen
+	need := err == nil && want()
 	f, gen := q.w, q.wgen
 	q.mu.Unlock()
 	if !need {
 		return err
 	}
-	return q.syncTail(f, gen)
+	err = q.syncTail(f, gen)
+	if cursor {
+		err = errors.Join(err, q.cursorF.Sync())
+	}
+	return err
 }
 
 // syncTail fsyncs f, the tail segment when its writes numbered gen were

@@ -193,18 +193,12 @@ func (q *Queue) syncLoop() {
 // syncDirty syncs the tail and the cursor when something was written
 // since the last time, without holding q.mu during the fsyncs.
 func (q *Queue) syncDirty() {
-	q.syncMu.Lock()
-	defer q.syncMu.Unlock()
-	q.mu.Lock()
-	if !q.dirty || q.closed || q.flush() != nil {
-		q.mu.Unlock()
-		return
-	}
-	q.dirty = false // a write from now on is the next interval's
-	f, gen := q.w, q.wgen
-	q.mu.Unlock()
-	err := errors.Join(q.syncTail(f, gen), q.cursorF.Sync())
-	if err != nil {
+	err := q.flushSync(func() bool {
+		dirty := q.dirty
+		q.dirty = false // a write from now on is the next interval's
+		return dirty
+	}, true)
+	if err != nil && !errors.Is(err, ErrClosed) {
 		q.mu.Lock()
 		q.dirty = true
 		q.mu.Unlock()
