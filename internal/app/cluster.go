@@ -30,13 +30,17 @@ func (a *App) startCluster() error {
 		Name: a.cfg.Node.Name, Address: c.Address, Advertise: c.Advertise, Seeds: c.Seeds,
 		ClusterName: c.Name, Replicas: c.Replicas, Dir: a.clusterDir(),
 		ForwardTimeout: c.ForwardTimeout.D(), NodeTimeout: c.NodeTimeout.D(),
-		MaxPayload: a.cfg.MQTT.MaxPacketSize + 64<<10, Logger: a.log,
+		MaxPayload: a.cfg.MQTT.MaxPacketSize + 64<<10, QueueMaxAge: a.cfg.MQTT.MaxSessionExpiry.D(), Logger: a.log,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	a.broker.SetCluster(node)
 	node.Attach(a.broker)
+	// PUBACKs that vouch for a persistent session's delivery wait for its
+	// replicated write (the node is a Syncer of the broker's committer).
+	request, _ := a.broker.AddSyncer(node)
+	node.SetSyncRequest(request)
 	a.cluster = node
 	if a.metrics != nil {
 		if err := a.metrics.AddCluster(clusterMetrics{a}); err != nil {
@@ -86,7 +90,7 @@ func (m clusterMetrics) ClusterStats() metrics.ClusterStats {
 		Forwarded: st.Forwarded, ForwardedBytes: st.ForwardedBytes, Received: st.Received, Duplicates: st.Duplicates,
 		Retried: st.Retried, Failed: st.ForwardFailed,
 		TakeoversIn: bs.SessionsTakenIn, TakeoversOut: bs.SessionsTakenAway, Adopted: bs.SessionsAdopted, Fenced: st.Fenced,
-		ReplicationErrors: st.RetainedDropped + st.RecordsFailed, Dropped: st.SlowConsumer + st.Malformed,
+		ReplicationErrors: st.RetainedDropped + st.RecordsFailed + st.QueueFailed + st.QueueTimeouts, Dropped: st.SlowConsumer + st.Malformed,
 		AckBounds: st.AckLatency.Bounds, AckCounts: st.AckLatency.Counts, AckCount: st.AckLatency.Count, AckSum: st.AckLatency.Sum,
 	}
 	for _, ns := range status.Nodes {

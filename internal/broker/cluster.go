@@ -35,17 +35,18 @@ type Cluster interface {
 	Forward(m *msg.Message) (targets int, wait func(func(error)))
 	// Claim makes this node the owner of clientID cluster-wide before its
 	// CONNECT is accepted, and takes the session from the node that held
-	// it: state is what that node's TakeSession returned, or the record
-	// last given to Save when that node is gone (nil: none). The record's
-	// "owner" names the identity that owns the session (clusterRecord): a
-	// claim for a session registered to another owner fails, changing
-	// nothing, with an error wrapping auth.ErrSessionOwned, unless the
-	// record says "takeover".
+	// it: state is what that node's TakeSession returned, or, with lost
+	// set, the record last given to Save when that node is gone (or holds
+	// no such session): its queue is then read with LoadQueue. nil: no
+	// session anywhere. The record's "owner" names the identity that owns
+	// the session (clusterRecord): a claim for a session registered to
+	// another owner fails, changing nothing, with an error wrapping
+	// auth.ErrSessionOwned, unless the record says "takeover".
 	// done must be called once the session is open here; until then a
 	// claim from another node waits. An error refuses the CONNECT
 	// (Server unavailable): ownership could not be established. It
 	// blocks (a replicated write), bounded by ctx.
-	Claim(ctx context.Context, clientID string, record []byte) (state []byte, done func(), err error)
+	Claim(ctx context.Context, clientID string, record []byte) (state []byte, lost bool, done func(), err error)
 	// Save replicates the record of clientID's session (subscriptions,
 	// expiry, the will of its connection) so that another node can adopt
 	// it if this one is lost. Writes are coalesced; it does not block.
@@ -56,6 +57,37 @@ type Cluster interface {
 	// Retain replicates a retained message set (or, with an empty
 	// payload, cleared) on this node to the others. It does not block.
 	Retain(m *msg.Message)
+
+	// The replicated queues of persistent sessions (cluster_session.go).
+	// The acknowledgements that vouch for a delivery wait for its
+	// replicated write: the cluster is registered as a Syncer.
+
+	// Enqueue replicates delivery pseq of clientID's persistent session
+	// (queued or in flight); record is its queue record
+	// (persist_record.go). It does not block.
+	Enqueue(clientID string, pseq uint64, record []byte)
+	// Dequeue says delivery pseq left clientID's session (acknowledged,
+	// dropped or expired). It does not block.
+	Dequeue(clientID string, pseq uint64)
+	// Requeue says delivery pseq of clientID's session, imported from
+	// another node, is replicated already, under handle. It does not
+	// block.
+	Requeue(clientID string, pseq, handle uint64)
+	// EndQueue says clientID's session ended here: its replicated
+	// deliveries go. It does not block.
+	EndQueue(clientID string)
+	// HandOver waits until clientID's deliveries are replicated and
+	// returns the handles of pseqs (0: not replicated); the session has
+	// left this node for another. It blocks (bounded) and is called with
+	// no broker lock held.
+	HandOver(clientID string, pseqs []uint64) []uint64
+	// LoadQueue returns clientID's replicated deliveries (queue records
+	// and their handles, oldest first): the queue of a session whose
+	// node was lost. It blocks, bounded by ctx.
+	LoadQueue(ctx context.Context, clientID string) (records [][]byte, handles []uint64, err error)
+	// DropQueue deletes clientID's replicated deliveries (a session that
+	// lived on another node was discarded). It blocks, bounded by ctx.
+	DropQueue(ctx context.Context, clientID string) error
 }
 
 // ApplyRetained sets (m) or clears (nil) the retained message of topic as
@@ -86,9 +118,10 @@ func (s *Server) retainCluster(m *msg.Message) {
 const claimTimeout = 10 * time.Second
 
 // claim establishes cp's client id as this node's cluster-wide, taking the
-// session from another node if one held it. Without a cluster it does
-// nothing. A refusal (not Success) has been answered when owned is set:
-// the session belongs to another identity (auth.ErrSessionOwned).
+// session from another node if one held it (with its queue, replicated or
+// handed over). Without a cluster it does nothing. A refusal (not Success)
+// has been answered when owned is set: the session belongs to another
+// identity (auth.ErrSessionOwned).
 func (c *conn) claim(cp *connectParams) (done func(), code packet.ReasonCode, owned bool) {
 	cl := c.s.cluster()
 	if cl == nil {
@@ -104,14 +137,27 @@ func (c *conn) claim(cp *connectParams) (done func(), code packet.ReasonCode, ow
 		}
 	}
 	b, _ := json.Marshal(rec)
-	state, done, err := cl.Claim(ctx, cp.clientID, b)
+	state, lost, done, err := cl.Claim(ctx, cp.clientID, b)
 	if errors.Is(err, auth.ErrSessionOwned) { // the session lives on another node
 		c.ownerRefused(cp, err.Error())
 		return nil, packet.NotAuthorized, true
 	}
+	if err == nil && lost {
+		state, err = c.s.resumeLost(ctx, cl, cp, state) // cluster_session.go
+	}
 	if err != nil {
+		if done != nil {
+			done()
+		}
 		c.logger().Warn("connection refused: cluster-wide ownership not established", "client_id", cp.clientID, "error", err)
 		return nil, pick(c.version == packet.V5, packet.ServerUnavailable, packet.V311ServerUnavailable), false
+	}
+	if (state != nil || lost) && (cp.cleanStart || cp.expiry == 0) {
+		// The session that lived elsewhere ends here: so does its
+		// replicated queue (a leftover would only be sent again).
+		if err := cl.DropQueue(ctx, cp.clientID); err != nil {
+			c.logger().Warn("replicated queue of a discarded session not deleted", "client_id", cp.clientID, "error", err)
+		}
 	}
 	cp.imported = state
 	return done, packet.Success, false

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -17,14 +18,20 @@ import (
 type sessionExport struct {
 	Session  sessionRecord `json:"session"`
 	Messages [][]byte      `json:"messages,omitempty"`
-	InQoS2   []uint16      `json:"in_qos2,omitempty"`
+	// Handles are the messages' handles in the replicated queues (0:
+	// not replicated), parallel to Messages.
+	Handles []uint64 `json:"handles,omitempty"`
+	InQoS2  []uint16 `json:"in_qos2,omitempty"`
+
+	pseqs []uint64 // the messages' numbers on the exporting node
 }
 
 // TakeSession gives up the session of clientID because another node claimed
 // it: its connection gets DISCONNECT 0x8E (v5) and is closed, and the
 // session leaves this node (store records included) and is returned
 // encoded for the new node; nil when there is none. Its messages move:
-// they are not counted as dropped.
+// they are not counted as dropped, and their replicated copies stay (the
+// new node follows them from the handles in the export).
 func (s *Server) TakeSession(clientID string) []byte {
 	s.mu.Lock()
 	ss := s.sessions[clientID]
@@ -35,6 +42,7 @@ func (s *Server) TakeSession(clientID string) []byte {
 	ss.mu.Lock()
 	old := ss.conn
 	ss.conn = nil
+	ss.handedOver = true
 	stopTimer(&ss.expiryTimer)
 	stopTimer(&ss.willTimer)
 	exp := ss.exportLocked()
@@ -48,6 +56,9 @@ func (s *Server) TakeSession(clientID string) []byte {
 	ss.mu.Unlock()
 	s.mu.Unlock()
 	s.stats.clusterTakenAway.Add(1)
+	if cl := s.cluster(); cl != nil {
+		exp.Handles = cl.HandOver(clientID, exp.pseqs)
+	}
 	if old != nil {
 		old.takeResume.Store(true)
 		old.takenOver.Store(true)
@@ -74,6 +85,18 @@ func (s *Server) HasSession(clientID string) (exists, connected bool) {
 	return true, ss.isConnected()
 }
 
+// SessionIDs returns the client ids of the sessions held on this node
+// (the cluster checks recovered ones against its registry).
+func (s *Server) SessionIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.sessions))
+	for id := range s.sessions {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 func (ss *Session) exportLocked() sessionExport {
 	exp := sessionExport{Session: sessionRecord{
 		Proto: byte(ss.version), Expiry: ss.expiry, Username: ss.usernameUnlocked(), Owner: ss.owner,
@@ -92,6 +115,7 @@ func (ss *Session) exportLocked() sessionExport {
 	add := func(d *delivery, pid uint16, released bool) {
 		if b, err := encodeQueued(d, pid, released); err == nil {
 			exp.Messages = append(exp.Messages, b)
+			exp.pseqs = append(exp.pseqs, d.pseq)
 		}
 	}
 	for _, ob := range obs {
@@ -132,10 +156,13 @@ func (s *Server) importLocked(ss *Session, b []byte) error {
 		ss.subs[sr.Filter] = sub
 	}
 	now := s.clock.Now()
-	for _, rb := range exp.Messages {
+	for i, rb := range exp.Messages {
 		rec, err := decodeQueued(rb)
 		if err != nil || rec.d.m.Expired(now) {
 			continue
+		}
+		if i < len(exp.Handles) {
+			rec.d.handle = exp.Handles[i]
 		}
 		rec.d.m.ID = s.nextMsgID()
 		rec.d.m.QoS = rec.d.qos
@@ -177,9 +204,10 @@ func (s *Server) importSessionLocked(ss *Session, cp *connectParams) bool {
 }
 
 // storeImportedLocked writes an imported session's messages to this node's
-// store once its expiry is known (after the CONNECT set it).
+// store, and follows their replicated copies, once its expiry is known
+// (after the CONNECT set it).
 func (ss *Session) storeImportedLocked() {
-	if !ss.persistentLocked() {
+	if ss.expiry == 0 || ss.removed || ss.s.pstore() == nil && ss.s.cluster() == nil {
 		return
 	}
 	ss.saveLocked()
@@ -245,7 +273,7 @@ func (ss *Session) saveClusterLocked() {
 // over); the will of the lost connection is published, after its delay.
 // The cluster calls it on exactly one node per session (the one whose
 // registry update won).
-func (s *Server) AdoptSession(clientID string, record []byte) {
+func (s *Server) AdoptSession(clientID string, record []byte, queue [][]byte, handles []uint64) {
 	var rec clusterRecord
 	if err := json.Unmarshal(record, &rec); err != nil {
 		s.log.Error("session of a lost node not adopted", "client_id", clientID, "error", err)
@@ -259,6 +287,13 @@ func (s *Server) AdoptSession(clientID string, record []byte) {
 	}
 	if rec.Session.Expiry == 0 {
 		s.releaseSession(clientID)
+		if cl := s.cluster(); cl != nil && len(queue) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+			if err := cl.DropQueue(ctx, clientID); err != nil {
+				s.log.Warn("replicated queue of an ended session not deleted", "client_id", clientID, "error", err)
+			}
+			cancel()
+		}
 		if will != nil {
 			s.publishAdoptedWill(will, rec.WillExp)
 		}
@@ -273,12 +308,12 @@ func (s *Server) AdoptSession(clientID string, record []byte) {
 	ss.mu.Lock()
 	s.sessions[clientID] = ss
 	s.stats.sessions.Add(1)
-	exp := sessionExport{Session: rec.Session}
+	exp := sessionExport{Session: rec.Session, Messages: queue, Handles: handles}
 	b, _ := json.Marshal(exp)
 	_ = s.importLocked(ss, b)
 	ss.uname.Store(&rec.Session.Username)
 	ss.version, ss.expiry, ss.disconnectedAt = packet.Version(rec.Session.Proto), rec.Session.Expiry, s.clock.Now()
-	ss.saveLocked()
+	ss.storeImportedLocked()
 	s.scheduleExpiryLocked(ss)
 	if will != nil {
 		delay := min(rec.WillDelay, ss.expiry)
@@ -308,4 +343,47 @@ func (s *Server) publishAdoptedWill(will *msg.Message, expiry *uint32) {
 		m.ExpiresAt = m.ReceivedAt.Add(time.Duration(*expiry) * time.Second)
 	}
 	s.publish(&m)
+}
+
+// lostWill is the will of a connection lost with its node, due once the
+// client's new connection is open.
+type lostWill struct {
+	m      *msg.Message
+	expiry *uint32
+}
+
+// resumeLost completes a claim whose previous owner was lost (or held no
+// such session): state is the record that owner replicated. Unless the
+// CONNECT discards the session, its queue is read from the replicated
+// queues and returned with it in the export format. The lost connection's
+// will is due unless the client resumes the session within its delay
+// (MQTT 5 §3.1.3.2.2).
+func (s *Server) resumeLost(ctx context.Context, cl Cluster, cp *connectParams, state []byte) ([]byte, error) {
+	var rec clusterRecord
+	if len(state) > 0 {
+		if err := json.Unmarshal(state, &rec); err != nil {
+			s.log.Error("replicated session record unreadable; the session starts empty", "client_id", cp.clientID, "error", err)
+			state = nil
+		}
+	}
+	if len(rec.Will) > 0 && (cp.cleanStart || rec.WillDelay == 0) {
+		if m, err := decodeMessage(rec.Will); err == nil {
+			cp.lostWill = &lostWill{m: m, expiry: rec.WillExp}
+		}
+	}
+	if cp.cleanStart {
+		return state, nil
+	}
+	recs, handles, err := cl.LoadQueue(ctx, cp.clientID)
+	if err != nil {
+		return nil, fmt.Errorf("queue of a session lost with its node: %w", err)
+	}
+	if state == nil && len(recs) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(sessionExport{Session: rec.Session, Messages: recs, Handles: handles})
+	if err != nil {
+		return nil, fmt.Errorf("session lost with its node: %w", err)
+	}
+	return b, nil
 }

@@ -34,6 +34,9 @@ type connectParams struct {
 	props map[string]any
 	// info is what the connection keeps of the CONNECT (connectinfo.go).
 	info *connectInfo
+	// lostWill is the will of the connection this client had on a lost
+	// node, published once the session is open (cluster_session.go).
+	lostWill *lostWill
 }
 
 // handleConnect accepts or refuses CONNECT, opens or resumes the session,
@@ -93,6 +96,9 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	if !ok {
 		c.ownerRefused(&cp, owner)
 		return nil
+	}
+	if cp.lostWill != nil {
+		c.s.publishAdoptedWill(cp.lostWill.m, cp.lostWill.expiry) // cluster_session.go
 	}
 	if c.keepAlive == 0 {
 		// Keep alive 0 turns the mechanism off: clear the connect timeout.

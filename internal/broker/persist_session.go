@@ -77,17 +77,41 @@ func (ss *Session) saveLocked() {
 }
 
 // storeNewLocked gives a QoS 1/2 delivery to a persistent session its
-// storage sequence number and writes its queue record.
+// storage sequence number and writes its queue record, to the store and,
+// on a cluster, to the replicated queues (an imported delivery that is
+// replicated already is only followed).
 func (ss *Session) storeNewLocked(d *delivery, pid uint16) {
-	if d.qos == 0 || d.pseq != 0 || !ss.persistentLocked() {
+	if d.qos == 0 || d.pseq != 0 || ss.expiry == 0 || ss.removed {
 		return
 	}
-	if !ss.stored {
+	st, cl := ss.s.pstore(), ss.s.cluster()
+	if st == nil && cl == nil {
+		return
+	}
+	if st != nil && !ss.stored {
 		ss.saveLocked()
 	}
 	ss.pseq++
 	d.pseq = ss.pseq
-	ss.putQueuedLocked(d, pid, false)
+	if cl != nil && d.handle != 0 {
+		cl.Requeue(ss.id, d.pseq, d.handle)
+		d.handle = 0
+		cl = nil
+	}
+	if st == nil && cl == nil {
+		return
+	}
+	b, err := encodeQueued(d, pid, false)
+	if err != nil {
+		ss.s.log.Error("cannot encode queued message", "client_id", ss.id, "topic", d.m.Topic, "error", err)
+		return
+	}
+	if st != nil {
+		st.put(queueKey(ss.id, d.pseq), b)
+	}
+	if cl != nil {
+		cl.Enqueue(ss.id, d.pseq, b)
+	}
 }
 
 func (ss *Session) putQueuedLocked(d *delivery, pid uint16, released bool) {
@@ -104,14 +128,14 @@ func (ss *Session) putQueuedLocked(d *delivery, pid uint16, released bool) {
 // it with the same id (the receiver may hold it awaiting PUBREL). The
 // rewrite is not waited for (docs/persistence.md).
 func (ss *Session) storeSentLocked(ob *outbound) {
-	if ss.s.pstore() == nil || ob.d.qos == 0 {
+	if ob.d.qos == 0 {
 		return
 	}
 	if ob.d.pseq == 0 {
 		ss.storeNewLocked(&ob.d, ob.pid)
 		return
 	}
-	if ob.d.qos == 2 && ss.stored {
+	if ob.d.qos == 2 && ss.stored && ss.s.pstore() != nil {
 		ss.putQueuedLocked(&ob.d, ob.pid, ob.released)
 	}
 }
@@ -128,13 +152,23 @@ func (ss *Session) storeReleasedLocked(ob *outbound) {
 // (acknowledged, dropped or expired). The delete is not waited for: losing
 // it in a crash means one permitted QoS 1 duplicate.
 func (ss *Session) forgetLocked(d *delivery) {
-	if d.pseq != 0 && ss.s.pstore() != nil && ss.stored {
+	if d.pseq == 0 {
+		return
+	}
+	if ss.s.pstore() != nil && ss.stored {
 		ss.s.pstore().del(queueKey(ss.id, d.pseq))
+	}
+	if cl := ss.s.cluster(); cl != nil && !ss.handedOver {
+		cl.Dequeue(ss.id, d.pseq)
 	}
 }
 
-// forgetAllLocked deletes every record of a session being discarded.
+// forgetAllLocked deletes every record of a session being discarded (on a
+// cluster: its replicated deliveries too, unless it moved to another node).
 func (ss *Session) forgetAllLocked() {
+	if cl := ss.s.cluster(); cl != nil && !ss.handedOver && ss.pseq > 0 {
+		cl.EndQueue(ss.id)
+	}
 	if ss.s.pstore() == nil || !ss.stored {
 		return
 	}

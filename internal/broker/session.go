@@ -32,6 +32,9 @@ type delivery struct {
 	// checkRead is set when the subscriber's read access to the topic
 	// must be checked before the delivery is accepted (readacl.go).
 	checkRead bool
+	// handle, set on a delivery imported from another node until it is
+	// stored here, is its place in the cluster's replicated queues.
+	handle uint64
 }
 
 // outbound is a QoS 1/2 message sent (or about to be) and not yet completed.
@@ -127,6 +130,9 @@ type Session struct {
 	stored bool
 	pseq   uint64
 	will   *willRecord
+	// handedOver is set when the session moved to another node: its
+	// replicated deliveries stay for the new node (cluster_session.go).
+	handedOver bool
 }
 
 func newSession(s *Server, id string) *Session {

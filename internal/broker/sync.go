@@ -34,13 +34,16 @@ type Stager interface {
 	Stage()
 }
 
-// syncerSet is the server's Syncers and whether any of them was appended
-// to since the last Sync. The late ones are synced after the others.
+// syncerSet is the server's Syncers, and how many sync requests (appends)
+// were made and how many a successful Sync covered: while they differ,
+// acknowledgements wait for a Sync. The late ones are synced after the
+// others.
 type syncerSet struct {
-	mu    sync.Mutex // serialises add and remove
-	list  atomic.Pointer[[]Syncer]
-	late  atomic.Pointer[[]Syncer]
-	dirty atomic.Bool
+	mu        sync.Mutex // serialises add and remove
+	list      atomic.Pointer[[]Syncer]
+	late      atomic.Pointer[[]Syncer]
+	requested atomic.Uint64
+	synced    atomic.Uint64
 	// appends counts every write an acknowledgement may depend on: the
 	// store's puts and deletes and the Syncers' appends. A publish during
 	// which it did not move appended nothing, and its acknowledgement need
@@ -48,13 +51,15 @@ type syncerSet struct {
 	appends atomic.Uint64
 }
 
-// sync calls every Syncer.
+// sync calls every Syncer. A request made before the call is covered once
+// every Syncer succeeded; a failed Sync leaves it pending, so that an
+// acknowledgement queued after the failure still waits for a good Sync.
 func (ss *syncerSet) sync(durable bool) error {
 	p := ss.list.Load()
 	if p == nil {
 		return nil
 	}
-	ss.dirty.Store(false) // an append from now on asks for the next sync
+	upTo := ss.requested.Load()
 	var err error
 	for _, s := range *p {
 		err = errors.Join(err, s.Sync(durable))
@@ -64,8 +69,15 @@ func (ss *syncerSet) sync(durable bool) error {
 			err = errors.Join(err, s.Sync(durable))
 		}
 	}
+	if err == nil {
+		for cur := ss.synced.Load(); cur < upTo && !ss.synced.CompareAndSwap(cur, upTo); cur = ss.synced.Load() {
+		}
+	}
 	return err
 }
+
+// pending reports whether a sync request is not covered yet.
+func (ss *syncerSet) pending() bool { return ss.requested.Load() != ss.synced.Load() }
 
 // AddSyncer registers sy with the committer. The returned request function
 // is called by the owner of sy after each append: it marks the server's
@@ -163,7 +175,7 @@ func (ss *syncerSet) stage() {
 // committer.
 func (s *Server) requestSync() {
 	s.syncers.appends.Add(1)
-	s.syncers.dirty.Store(true)
+	s.syncers.requested.Add(1)
 	if p := s.acks(); p != nil {
 		p.requestSync()
 	}
@@ -176,7 +188,7 @@ func (s *Server) acks() *persister {
 	if p := s.pstore(); p != nil {
 		return p
 	}
-	if s.syncers.dirty.Load() {
+	if s.syncers.pending() {
 		return s.syncp.Load()
 	}
 	return nil

@@ -16,9 +16,11 @@ import (
 // Control subjects. Node names are escaped like topic levels, so a name
 // holding "." stays one token.
 const (
+	subjControl   = "iothub.ctl.*"
 	subjHeartbeat = "iothub.ctl.hb"
 	subjInterest  = "iothub.ctl.int"
 	subjLeave     = "iothub.ctl.leave"
+	subjAdopted   = "iothub.ctl.adopted"
 	subjSnapshot  = "iothub.ctl.snap." // + node
 	subjAck       = "iothub.ack."      // + node
 	subjRPC       = "iothub.rpc."      // + node + "." + method
@@ -35,18 +37,20 @@ type control struct {
 	Add         bool     `json:"add,omitempty"`
 	Filter      string   `json:"filter,omitempty"`
 	Filters     []string `json:"filters,omitempty"`
+	Lost        string   `json:"lost,omitempty"`
 }
 
 func (n *Node) subscribeControl() error {
-	subs := []struct {
-		subj string
-		kind EventKind
-	}{{subjHeartbeat, EventHeartbeat}, {subjInterest, EventInterest}, {subjLeave, EventLeave}}
-	for _, s := range subs {
-		kind := s.kind
-		if _, err := n.nc.Subscribe(s.subj, func(m *nats.Msg) { n.onControl(kind, m.Data) }); err != nil {
-			return fmt.Errorf("cluster: subscribe %s: %w", s.subj, err)
+	// One subscription for every broadcast control message, so that they
+	// are handled in the order each node sent them (an adoption report
+	// after the interest its adoption announced).
+	kinds := map[string]EventKind{subjHeartbeat: EventHeartbeat, subjInterest: EventInterest, subjLeave: EventLeave, subjAdopted: EventAdopted}
+	if _, err := n.nc.Subscribe(subjControl, func(m *nats.Msg) {
+		if kind, ok := kinds[m.Subject]; ok {
+			n.onControl(kind, m.Data)
 		}
+	}); err != nil {
+		return fmt.Errorf("cluster: subscribe %s: %w", subjControl, err)
 	}
 	if _, err := n.nc.Subscribe(subjSnapshot+nodeToken(n.opts.Name), n.onSnapshotRequest); err != nil {
 		return fmt.Errorf("cluster: subscribe snapshots: %w", err)
@@ -66,7 +70,7 @@ func (n *Node) onControl(kind EventKind, data []byte) {
 		n.log.Warn("malformed cluster control message", "error", err)
 		return
 	}
-	ev := Event{Kind: kind, Node: c.Node, Incarnation: c.Incarnation, Seq: c.Seq, Add: c.Add, Filter: c.Filter}
+	ev := Event{Kind: kind, Node: c.Node, Incarnation: c.Incarnation, Seq: c.Seq, Add: c.Add, Filter: c.Filter, Lost: c.Lost}
 	n.mu.Lock()
 	acts := n.core.Step(time.Now(), ev)
 	n.mu.Unlock()
@@ -83,8 +87,12 @@ func (n *Node) act(acts []Action) {
 			n.log.Info("node joined", "node", a.Node)
 		case ActionNodeDown:
 			n.stats.nodesLost.Add(1)
-			n.log.Warn("node gone; its routes are purged", "node", a.Node)
-			n.nodeDown(a.Node) // sessions.go
+			n.log.Warn("node gone; the messages for its routes wait until its sessions are adopted", "node", a.Node)
+			n.holdForLost(a.Node) // forward.go
+			n.nodeDown(a.Node)    // adopt.go
+		case ActionRelease:
+			n.log.Info("lost node's routes released", "node", a.Node)
+			n.replayLost(a.Node) // forward.go
 		}
 	}
 }

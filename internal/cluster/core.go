@@ -19,15 +19,35 @@ import (
 // incarnation make the Core ask that node for a full snapshot, and the
 // node's routes are replaced by it: a missed announcement is repaired
 // within one heartbeat. A node silent for longer than the timeout is gone:
-// its routes are purged at once (the route table never keeps a dead node's
-// routes, the failure of comqtt and of EMQX after a node loss).
+// its routes stop being a live node's at once (the route table never keeps
+// a dead node's routes as live ones, the failure of comqtt and of EMQX after
+// a node loss). They are kept as the routes of a lost node until every
+// surviving node reports that it adopted the lost node's sessions (their
+// subscriptions are then live elsewhere), or for lostHold: the QoS 1/2
+// messages that match them wait, and are sent again once they are
+// released (forward.go), so that none is acknowledged while the sessions
+// it is for have no node.
 type Core struct {
-	self    string
-	timeout time.Duration
-	now     time.Time
-	peers   map[string]*peer
-	routes  *topic.Trie[struct{}] // key: node name
-	dedupe  map[string]*window    // by origin node
+	self     string
+	timeout  time.Duration
+	lostHold time.Duration
+	now      time.Time
+	peers    map[string]*peer
+	lost     map[string]*lostNode
+	early    map[string]map[string]time.Time // lost node → reporters heard before this node lost it
+	routes   *topic.Trie[struct{}]           // key: node name, or lostPrefix + node name
+	dedupe   map[string]*window              // by origin node
+}
+
+// lostPrefix marks the route table keys of lost nodes' routes (node names
+// are never empty, so "" + a name cannot be another node's key).
+const lostPrefix = "\x00lost:"
+
+// lostNode is a node declared gone whose routes are still held.
+type lostNode struct {
+	since   time.Time
+	filters map[string]struct{}
+	waiting map[string]bool // nodes (this one included) yet to report
 }
 
 // peer is what the Core knows of another node.
@@ -37,6 +57,10 @@ type peer struct {
 	synced      bool   // a snapshot was applied for this incarnation
 	lastSeen    time.Time
 	filters     map[string]struct{}
+	// reports are adoption reports (lost node names) that arrived while
+	// the peer's routes were not synced: applied once they are, since
+	// the report vouches for interest the Core does not know yet.
+	reports []string
 }
 
 // EventKind says what an Event reports.
@@ -53,6 +77,9 @@ const (
 	EventSnapshot
 	// EventLeave: node said it is leaving.
 	EventLeave
+	// EventAdopted: Node (this node included) adopted the sessions of
+	// the lost node Lost that were its to adopt.
+	EventAdopted
 )
 
 // Event is one input of the Core.
@@ -64,6 +91,7 @@ type Event struct {
 	Add         bool
 	Filter      string
 	Filters     []string
+	Lost        string
 }
 
 // ActionKind says what the driver must do.
@@ -76,8 +104,13 @@ const (
 	// ActionNodeUp: Node joined (or came back with a new incarnation).
 	ActionNodeUp
 	// ActionNodeDown: Node is gone (timed out or left); its routes are
-	// purged, and the sessions it owned are to be adopted.
+	// held as a lost node's, and the sessions it owned are to be adopted
+	// (then reported with EventAdopted).
 	ActionNodeDown
+	// ActionRelease: the lost Node's routes are purged (every survivor
+	// adopted its share, or lostHold passed): the messages held for them
+	// are to be sent again to the nodes with interest now.
+	ActionRelease
 )
 
 // Action is one thing the driver must do.
@@ -86,14 +119,27 @@ type Action struct {
 	Node string
 }
 
+// lostHoldFactor times the node timeout is how long a lost node's routes
+// are held at most.
+const lostHoldFactor = 20
+
 // NewCore returns the Core of node self; nodes silent for timeout are gone.
 func NewCore(self string, timeout time.Duration) *Core {
-	return &Core{self: self, timeout: timeout, peers: make(map[string]*peer), routes: topic.NewTrie[struct{}](), dedupe: make(map[string]*window)}
+	return &Core{self: self, timeout: timeout, lostHold: lostHoldFactor * timeout, peers: make(map[string]*peer),
+		lost: make(map[string]*lostNode), early: make(map[string]map[string]time.Time),
+		routes: topic.NewTrie[struct{}](), dedupe: make(map[string]*window)}
 }
 
 // Step applies one event at time now.
 func (c *Core) Step(now time.Time, ev Event) []Action {
 	c.now = now
+	if ev.Kind == EventAdopted {
+		if p := c.peers[ev.Node]; p != nil && !p.synced {
+			p.reports = append(p.reports, ev.Lost)
+			return nil
+		}
+		return c.adopted(ev.Node, ev.Lost)
+	}
 	if ev.Node == c.self || ev.Node == "" {
 		return nil
 	}
@@ -101,8 +147,7 @@ func (c *Core) Step(now time.Time, ev Event) []Action {
 		if _, ok := c.peers[ev.Node]; !ok {
 			return nil
 		}
-		c.remove(ev.Node)
-		return []Action{{Kind: ActionNodeDown, Node: ev.Node}}
+		return c.remove(ev.Node)
 	}
 	var acts []Action
 	p := c.peers[ev.Node]
@@ -110,6 +155,7 @@ func (c *Core) Step(now time.Time, ev Event) []Action {
 		if p != nil {
 			c.purge(ev.Node, p)
 		}
+		delete(c.early, ev.Node) // reports of its loss are about an older life
 		p = &peer{incarnation: ev.Incarnation, filters: make(map[string]struct{})}
 		c.peers[ev.Node] = p
 		acts = append(acts, Action{Kind: ActionNodeUp, Node: ev.Node})
@@ -123,7 +169,9 @@ func (c *Core) Step(now time.Time, ev Event) []Action {
 	p.lastSeen = now
 	switch ev.Kind {
 	case EventHeartbeat:
-		if p.synced && ev.Seq != p.seq {
+		// Not synced yet (the snapshot request or its answer was lost),
+		// or an announcement missed: ask (again) for a snapshot.
+		if len(acts) == 0 && (!p.synced || ev.Seq != p.seq) {
 			acts = append(acts, Action{Kind: ActionRequestSnapshot, Node: ev.Node})
 		}
 	case EventInterest:
@@ -143,6 +191,10 @@ func (c *Core) Step(now time.Time, ev Event) []Action {
 				c.apply(ev.Node, p, f, true)
 			}
 			p.seq, p.synced = ev.Seq, true
+			for _, lost := range p.reports {
+				acts = append(acts, c.adopted(ev.Node, lost)...)
+			}
+			p.reports = nil
 		}
 	}
 	return acts
@@ -158,18 +210,100 @@ func (c *Core) Tick(now time.Time) []Action {
 		}
 	}
 	slices.Sort(gone)
-	acts := make([]Action, 0, len(gone))
+	var acts []Action
 	for _, name := range gone {
-		c.remove(name)
-		acts = append(acts, Action{Kind: ActionNodeDown, Node: name})
+		acts = append(acts, c.remove(name)...)
+	}
+	var held []string
+	for name, l := range c.lost {
+		if now.Sub(l.since) >= c.lostHold {
+			held = append(held, name)
+		}
+	}
+	slices.Sort(held)
+	for _, name := range held {
+		acts = append(acts, c.release(name)...)
 	}
 	return acts
 }
 
-func (c *Core) remove(name string) {
-	c.purge(name, c.peers[name])
+// remove declares node name gone: its plain routes become a lost node's
+// (its shared-group memberships go at once: the other members serve the
+// group), and it reports no adoption any more.
+func (c *Core) remove(name string) []Action {
+	p := c.peers[name]
 	delete(c.peers, name)
 	delete(c.dedupe, name)
+	l := c.lost[name]
+	if l == nil {
+		l = &lostNode{filters: make(map[string]struct{})}
+		c.lost[name] = l
+	}
+	l.since = c.now
+	l.waiting = map[string]bool{c.self: true}
+	for peer := range c.peers {
+		l.waiting[peer] = true
+	}
+	// Nodes that lost it first may have reported already.
+	for reporter, at := range c.early[name] {
+		if c.now.Sub(at) < c.lostHold {
+			delete(l.waiting, reporter)
+		}
+	}
+	delete(c.early, name)
+	for f := range p.filters {
+		c.routes.Unsubscribe(f, name)
+		if !strings.HasPrefix(f, topic.SharePrefix) {
+			if _, err := c.routes.Subscribe(f, lostPrefix+name, struct{}{}); err == nil {
+				l.filters[f] = struct{}{}
+			}
+		}
+	}
+	clear(p.filters)
+	acts := []Action{{Kind: ActionNodeDown, Node: name}}
+	if len(l.waiting) == 0 {
+		acts = append(acts, c.release(name)...)
+	}
+	for other := range c.lost {
+		if other != name {
+			acts = append(acts, c.adopted(name, other)...)
+		}
+	}
+	return acts
+}
+
+// adopted records that node adopted its share of lost's sessions; the
+// last report releases lost's routes.
+func (c *Core) adopted(node, lost string) []Action {
+	l := c.lost[lost]
+	if l == nil {
+		if _, alive := c.peers[lost]; alive && lost != c.self {
+			// Another node lost it first: remembered until this one does.
+			if c.early[lost] == nil {
+				c.early[lost] = make(map[string]time.Time)
+			}
+			c.early[lost][node] = c.now
+		}
+		return nil
+	}
+	if !l.waiting[node] {
+		return nil
+	}
+	delete(l.waiting, node)
+	if len(l.waiting) > 0 {
+		return nil
+	}
+	return c.release(lost)
+}
+
+// release purges lost's held routes.
+func (c *Core) release(lost string) []Action {
+	l := c.lost[lost]
+	for f := range l.filters {
+		c.routes.Unsubscribe(f, lostPrefix+lost)
+	}
+	delete(c.lost, lost)
+	return []Action{{Kind: ActionRelease, Node: lost}}
 }
 
 func (c *Core) apply(node string, p *peer, filter string, add bool) {
@@ -191,10 +325,11 @@ func (c *Core) purge(node string, p *peer) {
 }
 
 // Targets is who takes a message: the other nodes with a plain matching
-// filter, and the matching shared groups ("$share/g/f", with the nodes that
-// hold members of each).
+// filter, the lost nodes whose held routes match, and the matching shared
+// groups ("$share/g/f", with the nodes that hold members of each).
 type Targets struct {
 	Nodes  []string
+	Lost   []string
 	Groups []Group
 }
 
@@ -212,11 +347,16 @@ func (c *Core) Targets(name string) Targets {
 	c.routes.Match(name, &ms)
 	var t Targets
 	for _, e := range ms.Subs {
-		if !slices.Contains(t.Nodes, e.Key) {
+		if name, ok := strings.CutPrefix(e.Key, lostPrefix); ok {
+			if !slices.Contains(t.Lost, name) {
+				t.Lost = append(t.Lost, name)
+			}
+		} else if !slices.Contains(t.Nodes, e.Key) {
 			t.Nodes = append(t.Nodes, e.Key)
 		}
 	}
 	slices.Sort(t.Nodes)
+	slices.Sort(t.Lost)
 	for _, g := range ms.Shared {
 		grp := Group{Filter: topic.SharePrefix + g.Name() + "/" + g.Filter()}
 		for _, m := range g.Members() {
@@ -246,6 +386,16 @@ func (c *Core) Alive(node string) bool {
 	}
 	_, ok := c.peers[node]
 	return ok
+}
+
+// Lost returns the lost nodes whose routes are held, sorted.
+func (c *Core) Lost() []string {
+	out := make([]string, 0, len(c.lost))
+	for n := range c.lost {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Peers returns the live peers, sorted.

@@ -18,6 +18,7 @@ import (
 //	interest node=b inc=1 seq=1 add=a/+ | remove=a/+
 //	snapshot node=b inc=1 seq=2 filters=a/#,$share/g/x
 //	leave node=b
+//	adopted node=b lost=c
 //	tick advance=7s
 //	targets topic=a/b
 //	seen origin=b seq=3
@@ -58,6 +59,9 @@ func TestCore(t *testing.T) {
 			case "leave":
 				ev.Kind = EventLeave
 				return printActions(c.Step(now, ev))
+			case "adopted":
+				ev.Kind, ev.Lost = EventAdopted, args["lost"]
+				return printActions(c.Step(now, ev))
 			case "tick":
 				dur, err := time.ParseDuration(args["advance"])
 				require.NoError(t, err)
@@ -67,6 +71,9 @@ func TestCore(t *testing.T) {
 				tg := c.Targets(args["topic"])
 				var b strings.Builder
 				fmt.Fprintf(&b, "nodes: %s\n", strings.Join(tg.Nodes, " "))
+				if len(tg.Lost) > 0 {
+					fmt.Fprintf(&b, "lost: %s\n", strings.Join(tg.Lost, " "))
+				}
 				for _, g := range tg.Groups {
 					fmt.Fprintf(&b, "group %s: %s\n", g.Filter, strings.Join(g.Nodes, " "))
 				}
@@ -77,6 +84,9 @@ func TestCore(t *testing.T) {
 				var b strings.Builder
 				for _, p := range c.Peers() {
 					fmt.Fprintf(&b, "%s routes=%d\n", p, c.RouteCount(p))
+				}
+				for _, l := range c.Lost() {
+					fmt.Fprintf(&b, "%s lost\n", l)
 				}
 				return b.String()
 			}
@@ -90,7 +100,7 @@ func printActions(acts []Action) string {
 	if len(acts) == 0 {
 		return "ok\n"
 	}
-	names := map[ActionKind]string{ActionRequestSnapshot: "request-snapshot", ActionNodeUp: "node-up", ActionNodeDown: "node-down"}
+	names := map[ActionKind]string{ActionRequestSnapshot: "request-snapshot", ActionNodeUp: "node-up", ActionNodeDown: "node-down", ActionRelease: "release"}
 	var b strings.Builder
 	for _, a := range acts {
 		fmt.Fprintf(&b, "%s %s\n", names[a.Kind], a.Node)

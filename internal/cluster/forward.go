@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/binary"
 	"time"
 
@@ -33,7 +34,7 @@ func (n *Node) Forward(m *msg.Message) (int, func(func(error))) {
 	subject := SubjectOf(m.Topic)
 	n.mu.Lock()
 	t := n.core.Targets(m.Topic)
-	targets := len(t.Nodes) + len(t.Groups)
+	targets := len(t.Nodes) + len(t.Groups) + len(t.Lost)
 	if targets == 0 && !n.ns.GlobalAccount().SubscriptionInterest(subject) {
 		n.mu.Unlock()
 		return 0, nil // nobody anywhere: no frame at all
@@ -50,6 +51,9 @@ func (n *Node) Forward(m *msg.Message) (int, func(func(error))) {
 		}
 		for _, g := range t.Groups {
 			p.expected[g.Filter] = true
+		}
+		for _, l := range t.Lost {
+			p.expected[lostPrefix+l] = true
 		}
 		n.pending[seq] = p
 	}
@@ -94,15 +98,20 @@ func (n *Node) onAck(m *nats.Msg) {
 	if d.err != nil {
 		return
 	}
+	key := node
+	if group != "" {
+		key = group
+	}
+	n.stored(seq, key)
+}
+
+// stored records that the node or group key stored forward seq.
+func (n *Node) stored(seq uint64, key string) {
 	n.mu.Lock()
 	p := n.pending[seq]
 	if p == nil {
 		n.mu.Unlock()
 		return
-	}
-	key := node
-	if group != "" {
-		key = group
 	}
 	p.acked[key] = true
 	delete(p.expected, key)
@@ -117,6 +126,19 @@ func (n *Node) onAck(m *nats.Msg) {
 	}
 }
 
+// fail ends forward seq with err (the publisher gets no PUBACK).
+func (n *Node) fail(seq uint64, err error) {
+	n.mu.Lock()
+	var cbs []func(error)
+	if p := n.pending[seq]; p != nil {
+		cbs = n.finishLocked(seq, p, err)
+	}
+	n.mu.Unlock()
+	for _, cb := range cbs {
+		cb(err)
+	}
+}
+
 func (n *Node) finishLocked(seq uint64, p *pendingForward, err error) []func(error) {
 	delete(n.pending, seq)
 	p.done, p.err = true, err
@@ -125,10 +147,16 @@ func (n *Node) finishLocked(seq uint64, p *pendingForward, err error) []func(err
 	return cbs
 }
 
+// selfKey is the expected key of a replayed forward's delivery to this
+// node's own sessions.
+const selfKey = "\x00self"
+
 // retryForwards looks at forwards past their deadline: the route table may
 // have changed (a node died, a session moved), so the nodes still expected
 // are recomputed; those left get the message again (their duplicate check
-// drops it if they had it, and they acknowledge again).
+// drops it if they had it, and they acknowledge again). A forward that
+// waits only for lost nodes' held routes (or its own node) is not sent
+// again and does not use up its attempts: it waits for their release.
 func (n *Node) retryForwards(now time.Time) {
 	type done struct {
 		cbs []func(error)
@@ -146,21 +174,12 @@ func (n *Node) retryForwards(now time.Time) {
 		if err != nil {
 			continue
 		}
-		t := n.core.Targets(topicName)
-		clear(p.expected)
-		for _, node := range t.Nodes {
-			if !p.acked[node] {
-				p.expected[node] = true
-			}
-		}
-		for _, g := range t.Groups {
-			if !p.acked[g.Filter] {
-				p.expected[g.Filter] = true
-			}
-		}
+		live := n.retargetLocked(p, topicName)
 		switch {
 		case len(p.expected) == 0:
 			finished = append(finished, done{n.finishLocked(seq, p, nil), nil})
+		case !live:
+			p.deadline = now.Add(n.opts.ForwardTimeout)
 		case p.attempts >= maxForwardAttempts:
 			n.stats.forwardFailed.Add(1)
 			finished = append(finished, done{n.finishLocked(seq, p, ErrNotStored), ErrNotStored})
@@ -180,6 +199,108 @@ func (n *Node) retryForwards(now time.Time) {
 		for _, cb := range f.cbs {
 			cb(f.err)
 		}
+	}
+}
+
+// retargetLocked recomputes who p still waits for and reports whether a
+// live node or group is among them (the message is to be sent again).
+func (n *Node) retargetLocked(p *pendingForward, topicName string) bool {
+	self := p.expected[selfKey]
+	clear(p.expected)
+	if self {
+		p.expected[selfKey] = true
+	}
+	t := n.core.Targets(topicName)
+	live := false
+	for _, node := range t.Nodes {
+		if !p.acked[node] {
+			p.expected[node], live = true, true
+		}
+	}
+	for _, g := range t.Groups {
+		if !p.acked[g.Filter] {
+			p.expected[g.Filter], live = true, true
+		}
+	}
+	for _, l := range t.Lost {
+		if !p.acked[l] {
+			p.expected[lostPrefix+l] = true
+		}
+	}
+	return live
+}
+
+// holdForLost makes the forwards that wait for node, gone, wait for the
+// release of its routes instead (then replayLost sends them again).
+func (n *Node) holdForLost(node string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range n.pending {
+		if p.expected[node] {
+			delete(p.expected, node)
+			p.expected[lostPrefix+node] = true
+		}
+	}
+}
+
+// replayLost sends again, as new messages, the forwards that waited for the
+// released routes of lost: to every node with interest now and to this
+// node's own sessions. The lost node's sessions were adopted (or resumed)
+// somewhere since, and a node that stored the message before adopting one
+// of them did not give it to that session; the others get a duplicate
+// (QoS 1: allowed; docs/cluster.md).
+func (n *Node) replayLost(lost string) {
+	key := lostPrefix + lost
+	reply := subjAck + nodeToken(n.opts.Name)
+	type local struct {
+		seq uint64
+		m   *msg.Message
+	}
+	var resend []*nats.Msg
+	var locals []local
+	now := time.Now()
+	n.mu.Lock()
+	for seq, p := range n.pending {
+		if !p.expected[key] {
+			continue
+		}
+		topicName, err := TopicOf(p.subject)
+		if err != nil {
+			continue
+		}
+		f, err := decodeFrame(bytes.Clone(p.data), topicName)
+		if err != nil {
+			continue
+		}
+		delete(n.pending, seq)
+		f.seq, f.retry = n.seq.Add(1), false
+		p.data = appendFrame(nil, f)
+		n.pending[f.seq] = p
+		clear(p.acked)
+		p.expected[selfKey] = true
+		n.retargetLocked(p, topicName)
+		p.attempts, p.deadline = 1, now.Add(n.opts.ForwardTimeout)
+		resend = append(resend, &nats.Msg{Subject: p.subject, Reply: reply, Data: p.data})
+		locals = append(locals, local{f.seq, f.m})
+	}
+	n.mu.Unlock()
+	n.stats.replayed.Add(uint64(len(resend)))
+	for _, m := range resend {
+		_ = n.nc.PublishMsg(m)
+	}
+	bp := n.broker.Load()
+	for _, l := range locals {
+		if bp == nil {
+			n.stored(l.seq, selfKey)
+			continue
+		}
+		(*bp).DeliverRemote(l.m, func(err error) {
+			if err != nil {
+				n.fail(l.seq, err)
+				return
+			}
+			n.stored(l.seq, selfKey)
+		})
 	}
 }
 

@@ -43,6 +43,9 @@ type Options struct {
 	NodeTimeout time.Duration
 	// MaxPayload bounds one forwarded message (MQTT packet size plus room).
 	MaxPayload int
+	// QueueMaxAge bounds how long a message stays in the replicated
+	// session queues (the longest session expiry; 0: no bound).
+	QueueMaxAge time.Duration
 	// Logger receives the node's and the embedded server's logs.
 	Logger *slog.Logger
 }
@@ -58,12 +61,15 @@ type Broker interface {
 	TakeSession(clientID string) []byte
 	// HasSession reports whether clientID has a session here.
 	HasSession(clientID string) (exists, connected bool)
+	// SessionIDs returns the client ids of the sessions held here.
+	SessionIDs() []string
 	// ApplyRetained sets (m) or clears (nil) a retained message locally,
 	// as replicated from the node it was published on.
 	ApplyRetained(topic string, m *msg.Message)
 	// AdoptSession takes over the session of a lost node from the record
-	// it saved (Save), publishing the lost connection's will.
-	AdoptSession(clientID string, record []byte)
+	// it saved (Save) and its replicated queue (records and their
+	// handles, oldest first), publishing the lost connection's will.
+	AdoptSession(clientID string, record []byte, queue [][]byte, handles []uint64)
 }
 
 // ErrNotStored is the error a QoS 1/2 forward ends with when a node with
@@ -90,8 +96,11 @@ type Node struct {
 	token string     // of the in-process client connections
 	nc    *nats.Conn // no echo: forwards, plain-filter interest, control
 	qc    *nats.Conn // shared-group (queue) interest; echo on
+	jc    *nats.Conn // appends to the replicated session queues
 
-	broker atomic.Pointer[Broker]
+	broker     atomic.Pointer[Broker]
+	attached   chan struct{} // closed by the first Attach
+	attachOnce sync.Once
 
 	recv   chan *nats.Msg
 	shared chan *nats.Msg
@@ -105,7 +114,9 @@ type Node struct {
 	queues  map[string]string // queue name → "$share/g/f"
 	pending map[uint64]*pendingForward
 
-	st state // the replicated state (registry.go)
+	st     state  // the replicated state (registry.go)
+	q      queues // the replicated session queues (queue.go)
+	claims claims // CONNECT claims running here (adopt.go)
 
 	stats stats
 	quit  chan struct{}
@@ -131,6 +142,8 @@ func Start(opts Options) (*Node, error) {
 		st: state{ready: make(chan struct{}), locks: make(map[string]*claimLock), retainQ: make(chan retainOp, 4096),
 			dirty: make(map[string][]byte), dirtyWake: make(chan struct{}, 1)},
 	}
+	n.q.init()
+	n.attached = make(chan struct{})
 	if err := n.startServer(); err != nil {
 		return nil, err
 	}
@@ -153,7 +166,10 @@ func Start(opts Options) (*Node, error) {
 }
 
 // Attach gives the node the broker it delivers forwarded messages to.
-func (n *Node) Attach(b Broker) { n.broker.Store(&b) }
+func (n *Node) Attach(b Broker) {
+	n.broker.Store(&b)
+	n.attachOnce.Do(func() { close(n.attached) })
+}
 
 func (n *Node) startServer() error {
 	host, portStr, err := net.SplitHostPort(n.opts.Address)
@@ -223,6 +239,11 @@ func (n *Node) connect() error {
 		n.nc.Close()
 		return fmt.Errorf("cluster: in-process connection: %w", err)
 	}
+	if n.jc, err = nats.Connect("", common...); err != nil {
+		n.nc.Close()
+		n.qc.Close()
+		return fmt.Errorf("cluster: in-process connection: %w", err)
+	}
 	return nil
 }
 
@@ -262,6 +283,9 @@ func (n *Node) Close() {
 		}
 		if n.qc != nil {
 			n.qc.Close()
+		}
+		if n.jc != nil {
+			n.jc.Close()
 		}
 		n.wg.Wait()
 		n.ns.Shutdown()

@@ -108,6 +108,8 @@ func startTestNode(t *testing.T, name, addr string, seeds []string, configure fu
 	})
 	b.SetCluster(node)
 	node.Attach(b)
+	request, _ := b.AddSyncer(node)
+	node.SetSyncRequest(request)
 	t.Cleanup(node.Close)
 	return &testNode{name: name, node: node, b: b, addr: addrMQTT}
 }

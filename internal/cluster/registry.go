@@ -117,9 +117,11 @@ func (n *Node) setupState() {
 		case <-time.After(time.Second):
 		}
 	}
+	n.startQueues() // queue.go
 	close(n.st.ready)
 	n.log.Info("replicated state ready", "replicas", n.opts.Replicas)
-	n.wg.Add(2)
+	n.wg.Add(3)
+	go n.fenceRecovered()
 	go n.watchRegistry()
 	go n.watchRetained() // retained.go
 }
@@ -128,10 +130,19 @@ func (n *Node) createBuckets() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	var err error
-	n.st.sessions, err = n.st.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: bucketSessions, Description: "iothub: client id → owning node", History: 1,
-		Replicas: n.opts.Replicas, Storage: jetstream.FileStorage,
+	// The registry's stream is made here rather than by
+	// CreateOrUpdateKeyValue, to turn direct gets off: a direct get may be
+	// answered by a replica behind the leader, and a claim or a record
+	// write must read the latest revision.
+	_, err = n.st.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: "KV_" + bucketSessions, Description: "iothub: client id → owning node",
+		Subjects: []string{"$KV." + bucketSessions + ".>"}, MaxMsgsPerSubject: 1, MaxBytes: -1, MaxMsgs: -1, MaxMsgSize: -1,
+		MaxConsumers: -1, Storage: jetstream.FileStorage, Replicas: n.opts.Replicas, AllowRollup: true, DenyDelete: true,
+		Duplicates: 2 * time.Minute, Discard: jetstream.DiscardNew,
 	})
+	if err == nil {
+		n.st.sessions, err = n.st.js.KeyValue(ctx, bucketSessions)
+	}
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", bucketSessions, err)
 	}
@@ -142,7 +153,17 @@ func (n *Node) createBuckets() error {
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", bucketRetained, err)
 	}
-	return nil
+	return n.setupQueues(ctx) // queue.go
+}
+
+// waitReady waits, bounded by ctx, until the replicated state is set up.
+func (n *Node) waitReady(ctx context.Context) error {
+	select {
+	case <-n.st.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+	}
 }
 
 func (n *Node) lockClient(id string) func() {
@@ -169,32 +190,48 @@ func (n *Node) lockClient(id string) func() {
 // of clientID with a compare-and-set on the entry's revision (a concurrent
 // claim on another node makes one of them retry: one owner at a time),
 // then asks the previous owner, if it is another live node, for the
-// session. The previous owner closes its connection with 0x8E. Claims of
-// one client id on this node are serialised until done is called. A claim
-// whose record names another owner than the registered session's is
-// refused with auth.ErrSessionOwned, before anything changes (mayTakeOver).
-func (n *Node) Claim(ctx context.Context, clientID string, record []byte) ([]byte, func(), error) {
-	select {
-	case <-n.st.ready:
-	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
+// session. The previous owner closes its connection with 0x8E. When the
+// owner is gone (or silent, or holds no such session) lost is set and
+// state is the record the owner last replicated: the session's queue is in
+// the replicated queues (LoadQueue). Claims of one client id on this node
+// are serialised until done is called. A claim whose record names another
+// owner than the registered session's is refused with
+// auth.ErrSessionOwned, before anything changes (mayTakeOver).
+func (n *Node) Claim(ctx context.Context, clientID string, record []byte) ([]byte, bool, func(), error) {
+	if err := n.waitReady(ctx); err != nil {
+		return nil, false, nil, err
 	}
 	unlock := n.lockClient(clientID)
+	done := n.claimStarted()
+	release := func() { done(); unlock() }
 	prev, err := n.register(ctx, clientID, record)
 	if err != nil {
-		unlock()
-		return nil, nil, err
+		release()
+		return nil, false, nil, err
 	}
-	if prev == nil || prev.Node == n.opts.Name {
-		return nil, unlock, nil
+	if prev == nil {
+		return nil, false, release, nil
+	}
+	if prev.Node == n.opts.Name {
+		if prev.Incarnation == n.inc {
+			return nil, false, release, nil
+		}
+		// Registered by this node's previous life: resumed from what
+		// this node recovered, or from the replicated state if nothing.
+		if bp := n.broker.Load(); bp != nil {
+			if exists, _ := (*bp).HasSession(clientID); exists {
+				return nil, false, release, nil
+			}
+		}
+		return prev.Session, true, release, nil
 	}
 	n.stats.takeovers.Add(1)
 	if state := n.requestTakeover(ctx, prev.Node, clientID); state != nil {
-		return state, unlock, nil
+		return state, false, release, nil
 	}
 	// The owner is gone (or silent): the session resumes from its
-	// replicated record (subscriptions; the messages it held are lost).
-	return prev.Session, unlock, nil
+	// replicated record and queue.
+	return prev.Session, true, release, nil
 }
 
 // register writes this node as clientID's owner and returns the previous
@@ -234,6 +271,10 @@ func (n *Node) register(ctx context.Context, clientID string, record []byte) (*o
 			return nil, fmt.Errorf("%w: registry write: %w", ErrNotReady, err)
 		}
 		n.log.Debug("registry claim raced; retrying", "client_id", clientID, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
+		}
 	}
 	return nil, fmt.Errorf("%w: registry claim of %q kept racing", ErrNotReady, clientID)
 }
@@ -330,6 +371,27 @@ func (n *Node) watchRegistry() {
 	}
 }
 
+// fenceRecovered closes the sessions this node recovered from its store
+// that another node adopted or took over while it was away (a restart in
+// a rolling upgrade): their subscriptions, queue and replicated deliveries
+// live there now, and the stale copy here must not take messages.
+func (n *Node) fenceRecovered() {
+	defer n.wg.Done()
+	select {
+	case <-n.attached:
+	case <-n.quit:
+		return
+	}
+	for _, id := range (*n.broker.Load()).SessionIDs() {
+		select {
+		case <-n.quit:
+			return
+		default:
+		}
+		n.fence(id)
+	}
+}
+
 // fence closes the local session of id if the registry still names another
 // node.
 func (n *Node) fence(id string) {
@@ -398,7 +460,7 @@ func (n *Node) writeRecord(clientID string, record []byte) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*n.opts.ForwardTimeout)
 	defer cancel()
 	key := registryKey(clientID)
-	for range 3 {
+	for {
 		e, err := n.st.sessions.Get(ctx, key)
 		if err != nil {
 			return // released or unreachable
@@ -412,63 +474,14 @@ func (n *Node) writeRecord(clientID string, record []byte) {
 		if _, err = n.st.sessions.Update(ctx, key, val, e.Revision()); err == nil {
 			return
 		}
-	}
-	n.stats.recordsFailed.Add(1)
-}
-
-// nodeDown adopts the sessions the lost node owned: every live node walks
-// the registry and moves the lost node's entries to itself with a
-// compare-and-set, so each session (and its will) is adopted by exactly
-// one node.
-func (n *Node) nodeDown(node string) {
-	select {
-	case <-n.st.ready:
-	default:
-		return
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		lister, err := n.st.sessions.ListKeys(ctx)
-		if err != nil {
-			n.log.Error("sessions of a lost node not adopted: registry not readable", "node", node, "error", err)
+		// A concurrent write, or a read from a replica behind the
+		// leader (KV reads are direct): read again.
+		select {
+		case <-ctx.Done():
+			n.stats.recordsFailed.Add(1)
+			n.log.Warn("session record not replicated", "client_id", clientID, "error", err)
 			return
+		case <-time.After(20 * time.Millisecond):
 		}
-		adopted := 0
-		for key := range lister.Keys() {
-			if n.adopt(ctx, key, node) {
-				adopted++
-			}
-		}
-		n.log.Info("sessions of a lost node adopted", "node", node, "adopted", adopted)
-	}()
-}
-
-// adopt moves the registry entry key to this node if lost owns it.
-func (n *Node) adopt(ctx context.Context, key, lost string) bool {
-	e, err := n.st.sessions.Get(ctx, key)
-	if err != nil {
-		return false
 	}
-	var o owner
-	if json.Unmarshal(e.Value(), &o) != nil || o.Node != lost {
-		return false
-	}
-	id, ok := clientOfKey(key)
-	if !ok {
-		return false
-	}
-	record := o.Session
-	o.Node, o.Incarnation, o.Since = n.opts.Name, n.inc, time.Now()
-	val, _ := json.Marshal(o)
-	unlock := n.lockClient(id)
-	defer unlock()
-	if _, err := n.st.sessions.Update(ctx, key, val, e.Revision()); err != nil {
-		return false // another node adopted it, or its client came back
-	}
-	n.stats.adopted.Add(1)
-	if bp := n.broker.Load(); bp != nil && len(record) > 0 {
-		(*bp).AdoptSession(id, record)
-	}
-	return true
 }

@@ -23,6 +23,13 @@ type stats struct {
 	retainedDropped atomic.Uint64
 	recordsFailed   atomic.Uint64
 
+	replayed         atomic.Uint64
+	queueFailed      atomic.Uint64
+	queueTimeouts    atomic.Uint64
+	queueRetries     atomic.Uint64
+	queuePurges      atomic.Uint64
+	queuePurgeErrors atomic.Uint64
+
 	latMu sync.Mutex
 	lat   LatencyHistogram
 }
@@ -80,6 +87,15 @@ type Stats struct {
 	Fenced, RetainedDropped uint64
 	// RecordsFailed counts session records not replicated.
 	RecordsFailed uint64
+	// QueueFailed counts appends to the replicated session queues that
+	// failed (their acknowledgements were withheld), QueueTimeouts the
+	// Syncs that waited out the replication timeout, QueueRetries the
+	// appends published again; QueuePurges and QueuePurgeErrors count
+	// the purges of delivered messages.
+	QueueFailed, QueueTimeouts, QueueRetries, QueuePurges, QueuePurgeErrors uint64
+	// Replayed counts QoS 1/2 messages sent again once a lost node's
+	// sessions were adopted.
+	Replayed uint64
 	// AckLatency is how long QoS 1/2 forwards waited for the nodes.
 	AckLatency LatencyHistogram
 }
@@ -94,6 +110,8 @@ func (n *Node) Stats() Stats {
 		Malformed: s.malformed.Load(), SlowConsumer: s.slowConsumer.Load(),
 		NodesLost: s.nodesLost.Load(), Takeovers: s.takeovers.Load(), Adopted: s.adopted.Load(),
 		Fenced: s.fenced.Load(), RetainedDropped: s.retainedDropped.Load(), RecordsFailed: s.recordsFailed.Load(),
+		QueueFailed: s.queueFailed.Load(), QueueTimeouts: s.queueTimeouts.Load(), QueueRetries: s.queueRetries.Load(),
+		QueuePurges: s.queuePurges.Load(), QueuePurgeErrors: s.queuePurgeErrors.Load(), Replayed: s.replayed.Load(),
 	}
 	s.latMu.Lock()
 	st.AckLatency = s.lat

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,69 +163,5 @@ func waitReady(t *testing.T, nodes []*testNode) {
 			t.Fatalf("%s: replicated state not ready within 60s", n.name)
 		}
 		require.True(t, n.node.Status().StateReady, "%s: the status says ready", n.name)
-	}
-}
-
-// testCluster_nodeLossAdoptsSessions: n3 is lost (its NATS server stops
-// without a word, as in a crash). Another node adopts its persistent
-// session: the will of the lost connection is published once, messages
-// for the session queue on the adopter, and the device resumes it on
-// another node with its subscription. Runs last: it takes a node away.
-func testCluster_nodeLossAdoptsSessions(t *testing.T, nodes []*testNode) {
-	wills := make(chan mqtt.Message, 10)
-	watcher := connect(t, nodes[0].addr, "will-watcher", true)
-	subscribe(t, watcher, "wills/#", 1, wills)
-
-	o := mqtt.NewClientOptions().AddBroker("tcp://"+nodes[2].addr).SetClientID("lost-lock").SetCleanSession(false).
-		SetAutoReconnect(false).SetWill("wills/lost-lock", "gone", 1, false)
-	dev := mqtt.NewClient(o)
-	require.True(t, dev.Connect().WaitTimeout(15*time.Second))
-	t.Cleanup(func() { dev.Disconnect(0) })
-	require.True(t, dev.Subscribe("cmd/lost-lock", 1, nil).WaitTimeout(15*time.Second))
-	// The subscription is in the registry record before the node dies.
-	testutil.Eventually(t, 15*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		e, err := nodes[0].node.st.sessions.Get(ctx, registryKey("lost-lock"))
-		return err == nil && strings.Contains(string(e.Value()), "cmd/lost-lock")
-	}, "session record replicated")
-
-	nodes[2].node.ns.Shutdown() // a crash as the others see it: no leave
-	select {
-	case m := <-wills:
-		require.Equal(t, "gone", string(m.Payload()))
-	case <-time.After(30 * time.Second):
-		t.Fatal("the lost connection's will was not published")
-	}
-	select {
-	case m := <-wills:
-		t.Fatalf("will published twice: %s", m.Payload())
-	case <-time.After(time.Second):
-	}
-	holders := 0
-	for _, n := range nodes[:2] {
-		if exists, _ := n.b.HasSession("lost-lock"); exists {
-			holders++
-		}
-	}
-	require.Equal(t, 1, holders, "one node adopted the session")
-
-	pub := connect(t, nodes[0].addr, "after-loss-pub", true)
-	require.True(t, pub.Publish("cmd/lost-lock", 1, false, "queued-while-away").WaitTimeout(15*time.Second))
-
-	got := make(chan mqtt.Message, 10)
-	o2 := mqtt.NewClientOptions().AddBroker("tcp://" + nodes[1].addr).SetClientID("lost-lock").SetCleanSession(false).
-		SetAutoReconnect(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m })
-	back := mqtt.NewClient(o2)
-	tok := back.Connect()
-	require.True(t, tok.WaitTimeout(15*time.Second))
-	require.NoError(t, tok.Error())
-	t.Cleanup(func() { back.Disconnect(0) })
-	require.True(t, tok.(*mqtt.ConnectToken).SessionPresent())
-	select {
-	case m := <-got:
-		require.Equal(t, "queued-while-away", string(m.Payload()))
-	case <-time.After(15 * time.Second):
-		t.Fatal("message queued on the adopter not delivered after the resume")
 	}
 }

@@ -54,7 +54,7 @@ var (
 	descClusterTakeovers = desc("iothub_cluster_session_takeovers_total", "Sessions that moved between nodes, by direction: in (taken from another node), out (taken by another node).", "direction")
 	descClusterAdopted   = desc("iothub_cluster_sessions_adopted_total", "Sessions adopted from a lost node.")
 	descClusterFenced    = desc("iothub_cluster_sessions_fenced_total", "Local sessions closed because the registry names another owner (after a partition).")
-	descClusterReplErr   = desc("iothub_cluster_replication_errors_total", "Replicated writes that failed (retained messages, session records).")
+	descClusterReplErr   = desc("iothub_cluster_replication_errors_total", "Replicated writes that failed (retained messages, session records, session queue appends).")
 	descClusterDropped   = desc("iothub_cluster_dropped_total", "Forwarded messages dropped on arrival: no room in the receive buffer, or malformed.")
 	descClusterAck       = desc("iothub_cluster_forward_ack_seconds", "How long QoS 1/2 forwards waited for every node with interest to store them.")
 )

@@ -28,8 +28,11 @@ const clusterKey = "ihk_cluster_test_key_0123456789abcdef"
 // listener (lb) expects the PROXY protocol from HAProxy.
 type clusterHub struct {
 	*hub
-	name string
-	lb   string // the PROXY-protocol listener HAProxy sends to
+	name  string
+	lb    string // the PROXY-protocol listener HAProxy sends to
+	dir   string // config file and data directory (kept across restarts)
+	addr  string // cluster address
+	seeds []string
 }
 
 // testCluster is three nodes of the built binary on loopback behind one
@@ -63,11 +66,19 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 		require.NotNil(t, h, "a node did not start")
 	}
 	tc.startHAProxy(t)
+	tc.waitFormed(t)
+	return tc
+}
+
+// waitFormed waits until every node's /api/v1/cluster shows every node up,
+// JetStream healthy and the replicated state ready.
+func (tc *testCluster) waitFormed(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for _, h := range tc.nodes {
 		for {
 			code, body := apiCall(t, h.hub, http.MethodGet, "/api/v1/cluster", clusterKey, "")
-			if code == http.StatusOK && strings.Count(body, `"state":"up"`) == n && strings.Contains(body, `"healthy":true`) &&
+			if code == http.StatusOK && strings.Count(body, `"state":"up"`) == len(tc.nodes) && strings.Contains(body, `"healthy":true`) &&
 				strings.Contains(body, `"state_ready":true`) {
 				break
 			}
@@ -77,7 +88,6 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 			time.Sleep(200 * time.Millisecond)
 		}
 	}
-	return tc
 }
 
 func startClusterHub(t *testing.T, name, addr string, seeds []string) *clusterHub {
@@ -89,10 +99,16 @@ func startClusterHub(t *testing.T, name, addr string, seeds []string) *clusterHu
 		t.Error(err)
 		return nil
 	}
+	return runClusterHub(t, &clusterHub{name: name, lb: lb, dir: dir, addr: addr, seeds: seeds})
+}
+
+// runClusterHub starts the hub of node c (first start or restart: same
+// config, data directory and cluster address).
+func runClusterHub(t *testing.T, c *clusterHub) *clusterHub {
 	env := []string{"IOTHUB_API_KEY=" + clusterKey, "IOTHUB_CLUSTER_NODE_TIMEOUT=3s", "IOTHUB_CLUSTER_FORWARD_TIMEOUT=1s"}
-	h := startHubIn(t, filepath.Join(dir, "data"), env, "--config", cfg, "--node-name", name,
-		"--cluster-addr", addr, "--cluster-seeds", strings.Join(seeds, ","), "--log-level", "info")
-	return &clusterHub{hub: h, name: name, lb: lb}
+	c.hub = startHubIn(t, filepath.Join(c.dir, "data"), env, "--config", filepath.Join(c.dir, "iothub.yaml"), "--node-name", c.name,
+		"--cluster-addr", c.addr, "--cluster-seeds", strings.Join(c.seeds, ","), "--log-level", "info")
+	return c
 }
 
 // startHAProxy runs HAProxy in the foreground: round robin over the nodes'
@@ -321,26 +337,33 @@ func (tc *testCluster) takeoverThroughLB(t *testing.T) {
 }
 
 // killUnderLoad: publishers send QoS 1 through HAProxy (so one of them is
-// on n1) to persistent subscribers on n2 and n3; n1 is killed with SIGKILL
-// mid-load. Publishers whose connection died reconnect through HAProxy and
-// resend what was not acknowledged. Every message a publisher got a PUBACK
-// for reaches both subscribers; duplicates are counted, not failed.
+// on n1) to persistent subscribers on n2 and n3 and to two persistent
+// sessions homed on n1 (one offline with a queue, one connected that never
+// acknowledges, so that messages are in flight there); n1 is killed with
+// SIGKILL mid-load. Publishers whose connection died reconnect through
+// HAProxy and resend what was not acknowledged; the two sessions of n1
+// resume through HAProxy on another node. Every message a publisher got a
+// PUBACK for reaches every subscriber; duplicates are counted, not failed.
 func (tc *testCluster) killUnderLoad(t *testing.T) {
-	type sub struct {
-		ch   chan mqtt.Message
-		seen map[string]int
-	}
-	subs := make([]*sub, 2)
+	subs := make([]chan mqtt.Message, 2)
 	for i, h := range tc.nodes[1:] {
-		subs[i] = &sub{ch: make(chan mqtt.Message, 20000), seen: map[string]int{}}
-		c := pahoClient(t, h.mqtt, "load-sub-"+strconv.Itoa(i), false, subs[i].ch)
+		subs[i] = make(chan mqtt.Message, 20000)
+		c := pahoClient(t, h.mqtt, "load-sub-"+strconv.Itoa(i), false, subs[i])
 		pahoSubscribe(t, c, "load/#", 1)
 	}
 	probe := pahoClient(t, tc.nodes[0].mqtt, "load-probe", true, nil)
 	for _, s := range subs {
-		waitForRoute(t, probe, "load/probe", s.ch)
+		waitForRoute(t, probe, "load/probe", s)
 	}
 	probe.Disconnect(0)
+	home := homeSessions(t, tc.nodes[0], "load/#")
+	// n1's interest is known on the other nodes before the load starts.
+	watch := make(chan mqtt.Message, 100)
+	watcher := pahoClient(t, tc.nodes[0].mqtt, "load-watch", true, watch)
+	pahoSubscribe(t, watcher, "load/#", 1)
+	for _, h := range tc.nodes[1:] {
+		waitForRoute(t, pahoClient(t, h.mqtt, "probe-"+h.name, true, nil), "load/probe", watch)
+	}
 
 	const publishers, perPublisher, killAt = 3, 300, 100
 	var acked sync.Map // payload → true
@@ -349,6 +372,8 @@ func (tc *testCluster) killUnderLoad(t *testing.T) {
 	var wg sync.WaitGroup
 	killed := make(chan struct{})
 	var killOnce sync.Once
+	// Every message is acknowledged within this, or the test fails.
+	giveUp := time.Now().Add(90 * time.Second)
 	for p := range publishers {
 		wg.Add(1)
 		go func() {
@@ -358,7 +383,7 @@ func (tc *testCluster) killUnderLoad(t *testing.T) {
 			for i := 0; i < perPublisher; {
 				payload := id + "/" + strconv.Itoa(i)
 				tok := c.Publish("load/"+id, 1, false, payload)
-				if tok.WaitTimeout(20*time.Second) && tok.Error() == nil {
+				if tok.WaitTimeout(30*time.Second) && tok.Error() == nil {
 					acked.Store(payload, true)
 					i++
 					if sent.Add(1) == killAt {
@@ -368,6 +393,10 @@ func (tc *testCluster) killUnderLoad(t *testing.T) {
 				}
 				// No PUBACK: the node died or refused; reconnect through
 				// HAProxy and send the same message again.
+				if time.Now().After(giveUp) {
+					t.Errorf("%s: %s not acknowledged within 90s", id, payload)
+					return
+				}
 				reconnects.Add(1)
 				c.Disconnect(0)
 				time.Sleep(200 * time.Millisecond) // HAProxy's health check takes the node out
@@ -382,36 +411,19 @@ func (tc *testCluster) killUnderLoad(t *testing.T) {
 	}
 	require.NoError(t, tc.nodes[0].cmd.Process.Signal(syscall.SIGKILL))
 	wg.Wait()
+	if t.Failed() {
+		return
+	}
 
 	total := 0
 	acked.Range(func(_, _ any) bool { total++; return true })
 	require.Equal(t, publishers*perPublisher, total)
 	dups := 0
 	for i, s := range subs {
-		deadline := time.After(30 * time.Second)
-		for missing := total; missing > 0; {
-			select {
-			case m := <-s.ch:
-				k := string(m.Payload())
-				if k == "probe" {
-					continue
-				}
-				if s.seen[k]++; s.seen[k] == 1 {
-					missing--
-				} else {
-					dups++
-				}
-			case <-deadline:
-				var lost []string
-				acked.Range(func(k, _ any) bool {
-					if s.seen[k.(string)] == 0 {
-						lost = append(lost, k.(string))
-					}
-					return len(lost) < 10
-				})
-				t.Fatalf("subscriber %d: %d acknowledged messages lost, e.g. %v", i, missing, lost)
-			}
-		}
+		dups += expectAcked(t, "subscriber on "+tc.nodes[i+1].name, mqttPayloads(s), &acked, total)
+	}
+	for _, id := range home.ids {
+		dups += expectAcked(t, id+" (homed on the killed node)", resumeThrough(t, tc.lb, id), &acked, total)
 	}
 	t.Logf("kill -9 under load: %d messages acknowledged, %d publisher reconnects, %d duplicates at the subscribers", total, reconnects.Load(), dups)
 }
