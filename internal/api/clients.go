@@ -83,6 +83,7 @@ type clientJSON struct {
 	Subscriptions     []subscriptionJSON `json:"subscriptions,omitempty"`
 	Inflight          int                `json:"inflight"`
 	Queued            int                `json:"queued"`
+	QueuedPeak        int                `json:"queued_peak"`
 	MessagesIn        uint64             `json:"messages_in"`
 	MessagesOut       uint64             `json:"messages_out"`
 	Dropped           uint64             `json:"dropped"`
@@ -173,7 +174,7 @@ func toClientJSON(ci broker.ClientInfo) clientJSON {
 		ClientID: ci.ClientID, Username: ci.Username, Connected: ci.Connected, Node: ci.Node, ProtocolVersion: ci.ProtocolVersion,
 		Address: ci.Remote, Listener: ci.Listener, KeepAlive: int(ci.KeepAlive / time.Second),
 		SessionExpiry: int64(ci.SessionExpiry / time.Second), SubscriptionCount: ci.SubscriptionCount,
-		Inflight: ci.Inflight, Queued: ci.Queued, MessagesIn: ci.MessagesIn, MessagesOut: ci.MessagesOut,
+		Inflight: ci.Inflight, Queued: ci.Queued, QueuedPeak: ci.QueuedPeak, MessagesIn: ci.MessagesIn, MessagesOut: ci.MessagesOut,
 		Dropped: ci.Dropped, Will: toWillJSON(ci.Will), ConnectProperties: toConnectPropertiesJSON(ci.ConnectProperties),
 	}
 	if ci.SessionExpiry < 0 {

@@ -54,8 +54,9 @@ type ClientInfo struct {
 	Subscriptions     []SubscriptionInfo
 	SubscriptionCount int
 	// Inflight counts QoS 1/2 messages sent and not yet acknowledged;
-	// Queued those waiting in the session.
-	Inflight, Queued int
+	// Queued those waiting in the session; QueuedPeak the most that waited
+	// at once since the session began (its queue's high-water mark).
+	Inflight, Queued, QueuedPeak int
 	// MessagesIn and MessagesOut count PUBLISHes from and to the client
 	// since the session was created; Dropped the messages dropped for it
 	// (any reason of Stats.Dropped).
@@ -182,6 +183,7 @@ func (ss *Session) info(detail bool) ClientInfo {
 		SubscriptionCount: len(ss.subs),
 		Inflight:          len(ss.inflight),
 		Queued:            ss.queue.len(),
+		QueuedPeak:        int(ss.queuePeak),
 		MessagesIn:        ss.msgsIn.Load(),
 		MessagesOut:       ss.msgsOut.Load(),
 		Dropped:           ss.msgsDropped.Load(),

@@ -35,6 +35,31 @@ func TestDiscardSession(t *testing.T) {
 	require.Equal(t, broker.StatusDropped, nextStep(t, ch).Status)
 }
 
+// A session's queue high-water mark stays after the queue drained.
+func TestClient_queuePeak(t *testing.T) {
+	s, addr := testutil.StartBroker(t, nil)
+	queuedCommand(t, s, addr, "peak-1")
+	for range 2 {
+		out, _, err := s.SendToClient(context.Background(), "peak-1", &msg.Message{Topic: "devices/peak-1/command", Payload: []byte("y"), QoS: 1})
+		require.NoError(t, err)
+		require.Equal(t, broker.OutcomeQueued, out)
+	}
+	ci, ok := s.Client("peak-1")
+	require.True(t, ok)
+	require.Equal(t, 3, ci.Queued)
+	require.Equal(t, 3, ci.QueuedPeak)
+
+	dev := connectV5(t, addr, "peak-1", persistentV5)
+	for range 3 {
+		dev.next(t)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		ci, _ = s.Client("peak-1")
+		return ci.Queued == 0 && ci.Inflight == 0
+	}, "queue drained")
+	require.Equal(t, 3, ci.QueuedPeak)
+}
+
 // The dashboard's filters: substring search, protocol, address, backlog
 // and drops.
 func TestClients_filters(t *testing.T) {

@@ -95,13 +95,16 @@ type Session struct {
 	expiry uint32
 	subs   map[string]*subscription
 
-	window   int
-	nextPID  uint16
-	seq      uint64
-	inflight map[uint16]*outbound
-	unsent   int // inflight entries with unsent set
-	queue    msgQueue
-	inQoS2   map[uint16]struct{}
+	window  int
+	nextPID uint16
+	// queuePeak is the most messages the queue held at once since the
+	// session began (in nextPID's padding: no extra bytes).
+	queuePeak uint32
+	seq       uint64
+	inflight  map[uint16]*outbound
+	unsent    int // inflight entries with unsent set
+	queue     msgQueue
+	inQoS2    map[uint16]struct{}
 	// room, when set, is closed once the queue has room again, waking the
 	// publishers waiting for it; stalled is set when one waited the whole
 	// back-pressure bound, and cleared by the next acknowledgement
@@ -353,6 +356,9 @@ func (ss *Session) queueFullLocked(m *msg.Message) bool {
 func (ss *Session) pushLocked(d delivery) {
 	ss.queue.push(d)
 	ss.queueAdded(d, 1)
+	if n := uint32(min(ss.queue.len(), math.MaxUint32)); n > ss.queuePeak { //nolint:gosec // bounded just before
+		ss.queuePeak = n
+	}
 }
 
 // popLocked takes the oldest delivery off the queue.

@@ -209,6 +209,22 @@ func TestDashboard_browser(t *testing.T) {
 			` && (t => t.includes('model = L7') && t.includes('Receive maximum10'))(document.getElementById('client-props').textContent)`)
 		b.screenshot(t, "client-details")
 
+		// An offline persistent session with two messages queued: its
+		// queue's high-water mark shows.
+		offline := startSub(t, h, "-V", "mqttv5", "-i", "peak-dash", "-c", "-x", "3600", "-q", "1", "-t", "devices/peak-dash/command")
+		offline.waitLine(t, "SUBACK")
+		require.NoError(t, offline.cmd.Process.Kill())
+		<-offline.done
+		require.Eventually(t, func() bool {
+			_, body := apiCall(t, h, "GET", "/api/v1/clients/peak-dash", bootstrapKey(t, h), "")
+			return strings.Contains(body, `"connected":false`)
+		}, 15*time.Second, 50*time.Millisecond, "peak-dash offline")
+		for range 2 {
+			pub(t, h, "-q", "1", "-t", "devices/peak-dash/command", "-m", "unlock")
+		}
+		b.run(t, "offline client", chromedp.Navigate(base+"/#/clients?id=peak-dash"), visible(`#client-detail [data-field="queued-peak"]`))
+		b.waitJS(t, "queue peak", `document.querySelector('#client-detail [data-field="queued-peak"]').textContent === '2'`)
+
 		filters := make([]paho.SubscribeOptions, 55)
 		for i := range filters {
 			filters[i] = paho.SubscribeOptions{Topic: fmt.Sprintf("zz/extra/%02d", i), QoS: 1}

@@ -93,6 +93,7 @@ export default {
           h('dt', 'Keep alive'), h('dd', `${c.keep_alive}s`),
           h('dt', 'Session expiry'), h('dd', c.session_expiry < 0 ? 'never' : `${c.session_expiry}s`),
           h('dt', 'Queued / in flight'), h('dd', `${c.queued} / ${c.inflight}`),
+          h('dt', 'Queue peak'), h('dd', { dataset: { field: 'queued-peak' } }, fmt(c.queued_peak)),
           h('dt', 'Messages in / out'), h('dd', `${fmt(c.messages_in)} / ${fmt(c.messages_out)}`),
           h('dt', 'Dropped'), h('dd', fmt(c.dropped))),
         c.connected && willView(c.will),
@@ -142,6 +143,7 @@ export default {
         { title: 'MQTT', get: (c) => c.protocol_version },
         { title: 'Subs', get: (c) => c.subscription_count, cls: 'num' },
         { title: 'Backlog', get: (c) => c.queued + c.inflight, cls: 'num' },
+        { title: 'Peak', get: (c) => fmt(c.queued_peak), cls: 'num' },
         { title: 'Drops', get: (c) => fmt(c.dropped), cls: 'num' },
       ], rows, { rowData: (c) => ({ clientId: c.client_id }), onclick: (c) => showDetail(c.client_id), empty: 'No client matches.' }));
       for (const tr of list.querySelectorAll('tr')) tr.classList.toggle('selected', tr.dataset.clientId === selected);
