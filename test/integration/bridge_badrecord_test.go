@@ -79,7 +79,7 @@ func TestBridges_badRecordMovesOn(t *testing.T) {
     mqtt: {address: %q, remote_topic: "remote/${payload.kind}"}
 `, m.addr), func() []string { // the payload travels as published
 					var out []string
-					for _, p := range col.all() {
+					for _, p := range col.payloads() {
 						var v struct{ N int }
 						if json.Unmarshal([]byte(p), &v) == nil {
 							out = append(out, fmt.Sprint(v.N))

@@ -35,7 +35,7 @@ func TestEdge_clusterCentre(t *testing.T) {
 		}
 	}
 	const devices, perDevice = 5, 400
-	col := collectEdge(t, survivor.mqtt, "centre-reader", "fleet/#")
+	col := collect(t, survivor.mqtt, "centre-reader", "fleet/#")
 
 	publishRange(t, edge, devices, 0, perDevice/2)
 	col.awaitDistinct(t, devices*perDevice/2, "before the kill")

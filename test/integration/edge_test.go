@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
@@ -135,141 +133,23 @@ func (p *linkProxy) closeAll() {
 	p.conns = nil
 }
 
-// received is one message a test subscriber got.
-type received struct {
-	topic, payload string
-	dup            bool
-	props          map[string]string
-}
-
-// edgeCollector is an MQTT 5 subscriber with a persistent session that
-// reconnects by itself and records what it receives.
-type edgeCollector struct {
-	mu   sync.Mutex
-	got  []received
-	seen map[string]bool
-	stop func() // disconnects (the session stays at the hub)
-}
-
-func (c *edgeCollector) distinct() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.seen)
-}
-
-func (c *edgeCollector) all() []received {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]received(nil), c.got...)
-}
-
-func collectEdge(t *testing.T, addr, id, filter string) *edgeCollector {
-	t.Helper()
-	return collectInto(t, &edgeCollector{seen: map[string]bool{}}, addr, id, filter)
-}
-
-// collectInto connects a subscriber that records into c.
-func collectInto(t *testing.T, c *edgeCollector, addr, id, filter string) *edgeCollector {
-	t.Helper()
-	return collectAs(t, c, addr, id, "", filter)
-}
-
-// collectAs is collectInto with a username (the client id) and password.
-func collectAs(t *testing.T, c *edgeCollector, addr, id, password, filter string) *edgeCollector {
-	t.Helper()
-	u, err := url.Parse("mqtt://" + addr)
-	require.NoError(t, err)
-	subscribed := make(chan struct{}, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	cm, err := autopaho.NewConnection(ctx, autopaho.ClientConfig{
-		ServerUrls: []*url.URL{u}, KeepAlive: 30, SessionExpiryInterval: 3600,
-		ReconnectBackoff: func(int) time.Duration { return 200 * time.Millisecond },
-		ConnectUsername:  username(id, password), ConnectPassword: []byte(password),
-		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
-			go func() {
-				if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err == nil {
-					select {
-					case subscribed <- struct{}{}:
-					default:
-					}
-				}
-			}()
-		},
-		ClientConfig: paho.ClientConfig{ClientID: id, OnClientError: func(error) {},
-			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-				p := pr.Packet
-				r := received{topic: p.Topic, payload: string(p.Payload), dup: p.Duplicate(), props: map[string]string{}}
-				if p.Properties != nil {
-					for _, u := range p.Properties.User {
-						r.props[u.Key] = u.Value
-					}
-				}
-				c.mu.Lock()
-				c.got = append(c.got, r)
-				c.seen[r.topic+"\x00"+r.payload] = true
-				c.mu.Unlock()
-				return true, nil
-			}}},
-	})
-	require.NoError(t, err)
-	var once sync.Once
-	c.stop = func() { once.Do(func() { cancel(); <-cm.Done() }) }
-	t.Cleanup(c.stop)
-	select {
-	case <-subscribed:
-	case <-time.After(30 * time.Second):
-		t.Fatal("collector did not subscribe")
-	}
-	return c
-}
-
-// username is id when a password is given ("" otherwise).
-func username(id, password string) string {
-	if password == "" {
-		return ""
-	}
-	return id
-}
-
-// awaitDistinct waits (bounded) until c has n distinct messages.
-func (c *edgeCollector) awaitDistinct(t *testing.T, n int, what string) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for c.distinct() < n {
-		require.True(t, time.Now().Before(deadline), "%s: %d of %d messages", what, c.distinct(), n)
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // checkOncePerDevice checks that each device's messages (topic
 // fleet/<dev>/data, payload its number) arrived in order, 0…n-1, and
 // returns the number of second copies (each the same forwarded message:
 // same iothub-seq).
 func checkOncePerDevice(t *testing.T, got []received, devices, n int) (dups int) {
 	t.Helper()
-	next := map[string]int{}
-	seen := map[string]bool{}
-	first := map[string]received{}
-	for _, r := range got {
-		id := r.topic + "/" + r.payload
-		if seen[id] {
-			require.Equal(t, first[id].props["iothub-seq"], r.props["iothub-seq"], "%s twice, as two messages", id)
-			dups++
-			t.Logf("%s received twice (seq %s)", id, r.props["iothub-seq"])
-			continue
-		}
-		first[id] = r
-		seen[id] = true
-		v, err := strconv.Atoi(r.payload)
-		require.NoError(t, err)
-		require.Equal(t, next[r.topic], v, "%s out of order", r.topic)
-		next[r.topic]++
+	topics, payloads := make([]string, len(got)), make([]string, len(got))
+	for i, r := range got {
+		topics[i], payloads[i] = r.topic, r.payload
 	}
-	require.Len(t, next, devices)
-	for d, c := range next {
-		require.Equal(t, n, c, d)
+	repeats := inOrder(t, topics, payloads, devices, n)
+	for _, p := range repeats {
+		again, first := got[p[0]], got[p[1]]
+		require.Equal(t, first.props["iothub-seq"], again.props["iothub-seq"], "%s %s twice, as two messages", again.topic, again.payload)
+		t.Logf("%s %s received twice (seq %s)", again.topic, again.payload, again.props["iothub-seq"])
 	}
-	return dups
+	return len(repeats)
 }
 
 // publishRange has each of devices publish the numbers [from, to) at
@@ -389,7 +269,7 @@ func TestEdge_storeAndForward(t *testing.T) {
 			proxy := startProxy(t, centre.mqtt)
 			edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, edgeYAML("edge-a", proxy.addr(), `"fleet/#"`, "")))
 			edgeCfg := edge.cmd.Args[len(edge.cmd.Args)-1]
-			sub := collectEdge(t, centre.mqtt, "central-app", "fleet/#")
+			sub := collect(t, centre.mqtt, "central-app", "fleet/#")
 
 			publishRange(t, edge, devices, 0, before)
 			sub.awaitDistinct(t, devices*before, "before the cut")
@@ -561,14 +441,14 @@ func TestEdge_noLoops(t *testing.T) {
 		edges[i] = startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config",
 			hubConfig(t, edgeYAML(name, centre.mqtt, `"fleet/#"`, `{filter: "fleet/#", qos: 1}`)))
 	}
-	atCentre := collectEdge(t, centre.mqtt, "centre-app", "fleet/#")
-	var atEdge [2]*edgeCollector
+	atCentre := collect(t, centre.mqtt, "centre-app", "fleet/#")
+	var atEdge [2]*collector
 	for i, e := range edges {
 		require.Eventually(t, func() bool {
 			s, _ := upstreamStatus(t, e)["edge"].(map[string]any)
 			return s != nil && s["link"].(map[string]any)["state"] == "connected"
 		}, 30*time.Second, 50*time.Millisecond)
-		atEdge[i] = collectEdge(t, e.mqtt, "edge-app", "fleet/#")
+		atEdge[i] = collect(t, e.mqtt, "edge-app", "fleet/#")
 	}
 	const per = 50
 	for i, e := range edges {
@@ -577,7 +457,7 @@ func TestEdge_noLoops(t *testing.T) {
 			publish1(t, c, fmt.Sprintf("fleet/car-%d/data", i), []byte(strconv.Itoa(n)))
 		}
 	}
-	for _, c := range append([]*edgeCollector{atCentre}, atEdge[:]...) {
+	for _, c := range append([]*collector{atCentre}, atEdge[:]...) {
 		c.awaitDistinct(t, 2*per, "every message everywhere")
 	}
 	for i, e := range edges {
@@ -591,7 +471,7 @@ func TestEdge_noLoops(t *testing.T) {
 		c := pahoDeviceV5(t, e, fmt.Sprintf("car-%d", i), paho.ClientConfig{}, true)
 		publish1(t, c, fmt.Sprintf("fleet/car-%d/data", i), []byte(strconv.Itoa(per)))
 	}
-	for _, c := range append([]*edgeCollector{atCentre}, atEdge[:]...) {
+	for _, c := range append([]*collector{atCentre}, atEdge[:]...) {
 		c.awaitDistinct(t, 2*(per+1), "the markers")
 		require.Len(t, c.all(), 2*(per+1), "no message twice")
 	}
@@ -642,7 +522,7 @@ upstream:
 		return e["link"].(map[string]any)["state"] == "connected"
 	}, 30*time.Second, 50*time.Millisecond)
 
-	app := &edgeCollector{seen: map[string]bool{}}
+	app := &collector{seen: map[string]bool{}}
 	collectAs(t, app, centre.mqtt, "app", "app-secret", "fleet/#")
 	c := pahoDeviceV5(t, good, "car-1", paho.ClientConfig{}, true)
 	publish1(t, c, "fleet/car-1/data", []byte("42"))
@@ -675,7 +555,7 @@ func TestEdge_streams(t *testing.T) {
       forward: ["stale/#"]
       queue: {ttl: 1s}
 `))
-	sub := collectEdge(t, centre.mqtt, "app", "#")
+	sub := collect(t, centre.mqtt, "app", "#")
 	proxy.cut(false)
 	c := pahoDeviceV5(t, edge, "car-1", paho.ClientConfig{}, true)
 	for i := range 300 {
@@ -751,7 +631,7 @@ auth:
 		"edge-m": fmt.Sprintf("url: mqtts://localhost:%s\n  tls: {ca_file: %s, cert_file: %s, key_file: %s}", mtlsPort, ca.File, client.CertFile, client.KeyFile),
 		"edge-j": fmt.Sprintf("url: wss://localhost:%s/mqtt\n  jwt_file: %s\n  tls: {ca_file: %s}", wssPort, tokenFile, ca.File),
 	}
-	app := &edgeCollector{seen: map[string]bool{}}
+	app := &collector{seen: map[string]bool{}}
 	collectAs(t, app, centre.mqtt, "app", token, "fleet/#")
 	for name, link := range edges {
 		e := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, fmt.Sprintf(`node:
@@ -781,7 +661,7 @@ func TestEdge_rateLimit(t *testing.T) {
 	proxy := startProxy(t, centre.mqtt)
 	edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config",
 		hubConfig(t, edgeYAML("edge-a", proxy.addr(), `"tele/#"`, "")+fmt.Sprintf("  rate_limit: %d\n", rate)))
-	sub := collectEdge(t, centre.mqtt, "app", "tele/#")
+	sub := collect(t, centre.mqtt, "app", "tele/#")
 	proxy.cut(false)
 	c := pahoDeviceV5(t, edge, "car-1", paho.ClientConfig{}, true)
 	for i := range n {

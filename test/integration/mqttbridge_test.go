@@ -3,81 +3,15 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os/exec"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/eclipse/paho.golang/autopaho"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
-
-// collector is an MQTT 5 client with a persistent session that records
-// the payloads it receives, reconnecting by itself.
-type collector struct {
-	mu   sync.Mutex
-	got  []string
-	seen map[string]bool
-}
-
-func (c *collector) add(p string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.got = append(c.got, p)
-	c.seen[p] = true
-}
-
-func (c *collector) distinct() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.seen)
-}
-
-func (c *collector) all() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.got...)
-}
-
-func collect(t *testing.T, addr, id, filter string) *collector {
-	t.Helper()
-	c := &collector{seen: map[string]bool{}}
-	u, err := url.Parse("mqtt://" + addr)
-	require.NoError(t, err)
-	subscribed := make(chan struct{}, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	cm, err := autopaho.NewConnection(ctx, autopaho.ClientConfig{
-		ServerUrls: []*url.URL{u}, KeepAlive: 30, SessionExpiryInterval: 3600,
-		ReconnectBackoff: func(int) time.Duration { return 200 * time.Millisecond },
-		OnConnectionUp: func(cm *autopaho.ConnectionManager, _ *paho.Connack) {
-			go func() {
-				if _, err := cm.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err == nil {
-					select {
-					case subscribed <- struct{}{}:
-					default:
-					}
-				}
-			}()
-		},
-		ClientConfig: paho.ClientConfig{ClientID: id, OnClientError: func(error) {},
-			OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
-				c.add(string(pr.Packet.Payload))
-				return true, nil
-			}}},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { cancel(); <-cm.Done() })
-	select {
-	case <-subscribed:
-	case <-time.After(30 * time.Second):
-		t.Fatal("collector did not subscribe")
-	}
-	return c
-}
 
 // mqttBridgeYAML is an mqtt bridge entry and the rule feeding it.
 func mqttBridgeYAML(node, name, remote, remoteTopic, from, subscribe string) string {
@@ -148,7 +82,7 @@ func TestMQTTBridge_edgeCentral(t *testing.T) {
 	require.Eventually(t, func() bool { return col.distinct() == n }, 120*time.Second, 100*time.Millisecond,
 		"%d of %d reports reached the central", col.distinct(), n)
 	next := 0
-	for _, p := range col.all() { // first occurrences in order (a retried batch may repeat)
+	for _, p := range col.payloads() { // first occurrences in order (a retried batch may repeat)
 		v, err := strconv.Atoi(p)
 		require.NoError(t, err)
 		if v >= next {
@@ -185,8 +119,8 @@ func TestMQTTBridge_bothWaysNoEcho(t *testing.T) {
 	// before from-b; one of from-b would reach B before A's next message.
 	publish1(t, pa, "devices/z/state", []byte("fin"))
 	require.Eventually(t, func() bool { return colB.distinct() == 3 }, 60*time.Second, 20*time.Millisecond)
-	require.Equal(t, []string{"from-a", "from-b", "fin"}, colA.all())
-	require.Equal(t, []string{"from-a", "from-b", "fin"}, colB.all())
+	require.Equal(t, []string{"from-a", "from-b", "fin"}, colA.payloads())
+	require.Equal(t, []string{"from-a", "from-b", "fin"}, colB.payloads())
 }
 
 // TestMQTTBridge_mosquitto: the bridge works against Mosquitto as the
@@ -213,7 +147,7 @@ func TestMQTTBridge_mosquitto(t *testing.T) {
 	telemetry := testutil.Scenario(t, "vehicles/telemetry.json")
 	publish1(t, car, "vehicles/car-7/telemetry", telemetry)
 	require.Eventually(t, func() bool { return col.distinct() == 1 }, 60*time.Second, 20*time.Millisecond)
-	require.Equal(t, []string{string(telemetry)}, col.all())
+	require.Equal(t, []string{string(telemetry)}, col.payloads())
 
 	require.Eventually(t, func() bool { // until the bridge's subscription is in place on Mosquitto
 		out, err := exec.Command(tool(t, "mosquitto_pub"), "-h", "127.0.0.1", "-p", port(addr), "-q", "1",
