@@ -270,13 +270,16 @@ func (r *Runner) flushLoop() {
 }
 
 // sleep waits d or until the runner stops (false).
-func (r *Runner) sleep(d time.Duration) bool {
+func (r *Runner) sleep(d time.Duration) bool { return sleep(r.ctx, d) }
+
+// sleep waits d or until ctx is done (false).
+func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-r.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }

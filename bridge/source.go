@@ -101,12 +101,8 @@ func (s *SourceRunner) run() {
 		s.status.set(err, fromSend)
 		d := backoff(attempt, s.o.RetryMin, s.o.RetryMax)
 		s.log.Warn("bridge source failed, restarting", "error", err, "in", d)
-		t := time.NewTimer(d)
-		select {
-		case <-s.ctx.Done():
-			t.Stop()
+		if !sleep(s.ctx, d) {
 			return
-		case <-t.C:
 		}
 	}
 }
@@ -131,14 +127,7 @@ func (s *SourceRunner) count(m *msg.Message) error {
 func (s *SourceRunner) healthLoop(hc HealthChecker) {
 	defer s.wg.Done()
 	d := time.Second
-	for {
-		t := time.NewTimer(d)
-		select {
-		case <-s.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
+	for sleep(s.ctx, d) {
 		ctx, cancel := context.WithTimeout(s.ctx, s.o.HealthInterval)
 		err := hc.Health(ctx)
 		cancel()

@@ -128,20 +128,10 @@ func applyMovedEnv(c *Config, env map[string]string, at origins) errorList {
 		if !ok {
 			continue
 		}
-		key, src := moved[name], "env "+name
-		if _, seen := at["bridges.0"]; !seen {
-			at["bridges.0"] = origin{source: src}
-		}
-		at[key] = origin{source: src}
-		c.Warnings = append(c.Warnings, &KeyError{Source: src, Key: key, Err: ErrDeprecated,
+		key := moved[name]
+		c.Warnings = append(c.Warnings, &KeyError{Source: "env " + name, Key: key, Err: ErrDeprecated,
 			Msg: "set by a deprecated variable: use " + EnvName(key)})
-		if err := c.Set(key, val); err != nil {
-			var ke *KeyError
-			if errors.As(err, &ke) {
-				ke.Source = src
-				errs = append(errs, ke)
-			}
-		}
+		errs = setFromEnv(c, at, key, name, val, errs)
 	}
 	return errs
 }

@@ -273,21 +273,29 @@ func applyEnv(c *Config, environ []string, at origins) errorList {
 		if !ok {
 			return
 		}
-		src := "env " + name
-		if parent, _, _ := strings.Cut(key, ".0."); parent != key {
-			if _, seen := at[parent+".0"]; !seen {
-				at[parent+".0"] = origin{source: src}
-			}
-		}
-		at[key] = origin{source: src}
-		if err := c.Set(key, val); err != nil {
-			var ke *KeyError
-			if errors.As(err, &ke) {
-				ke.Source = src
-				errs = append(errs, ke)
-			}
-		}
+		errs = setFromEnv(c, at, key, name, val, errs)
 	})
+	return errs
+}
+
+// setFromEnv sets key to val, the value of the variable name, recording
+// the variable as where key (and the list entry it is in) came from; a
+// refused value joins errs with the variable as its source.
+func setFromEnv(c *Config, at origins, key, name, val string, errs errorList) errorList {
+	src := "env " + name
+	if parent, _, _ := strings.Cut(key, ".0."); parent != key {
+		if _, seen := at[parent+".0"]; !seen {
+			at[parent+".0"] = origin{source: src}
+		}
+	}
+	at[key] = origin{source: src}
+	if err := c.Set(key, val); err != nil {
+		var ke *KeyError
+		if errors.As(err, &ke) {
+			ke.Source = src
+			errs = append(errs, ke)
+		}
+	}
 	return errs
 }
 

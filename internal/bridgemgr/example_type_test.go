@@ -42,14 +42,7 @@ bridges:
 	_, err = config.Parse([]byte("bridges:\n  - {name: log, type: lines}\n"), "t.yaml")
 	require.ErrorContains(t, err, "bridges.0.lines.path: required")
 
-	mgr := bridgemgr.New(bridgemgr.Options{DataDir: dir})
-	reg := rule.NewRegistry()
-	require.NoError(t, mgr.Register(reg))
-	require.NoError(t, mgr.Start(cfg.Bridges))
-	t.Cleanup(func() { require.NoError(t, mgr.Close(context.Background())) })
-	rr := rule.NewRunner(rule.Options{Registry: reg})
-	require.NoError(t, rr.Start())
-	t.Cleanup(func() { require.NoError(t, rr.Close(context.Background())) })
+	_, rr := startWithRules(t, bridgemgr.Options{DataDir: dir}, cfg.Bridges)
 	_, err = rr.Create(rule.Rule{ID: "r", SQL: `SELECT clientid, payload.battery AS battery FROM "devices/+/state"`, Enabled: true,
 		Actions: []rule.ActionSpec{{"type": "bridge", "bridge": "log"}}})
 	require.NoError(t, err)
@@ -59,4 +52,19 @@ bridges:
 		b, _ := os.ReadFile(out)
 		return strings.TrimSpace(string(b)) == `devices/lock1/state {"clientid":"lock1","battery":83.4}`
 	}, 30*time.Second, 10*time.Millisecond)
+}
+
+// startWithRules starts a bridge manager with the bridges and a rule
+// runner whose bridge actions reach them; both stop with the test.
+func startWithRules(t *testing.T, o bridgemgr.Options, bridges []config.Bridge) (*bridgemgr.Manager, *rule.Runner) {
+	t.Helper()
+	mgr := bridgemgr.New(o)
+	reg := rule.NewRegistry()
+	require.NoError(t, mgr.Register(reg))
+	require.NoError(t, mgr.Start(bridges))
+	t.Cleanup(func() { require.NoError(t, mgr.Close(context.Background())) })
+	rr := rule.NewRunner(rule.Options{Registry: reg})
+	require.NoError(t, rr.Start())
+	t.Cleanup(func() { require.NoError(t, rr.Close(context.Background())) })
+	return mgr, rr
 }

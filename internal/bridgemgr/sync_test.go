@@ -32,14 +32,7 @@ func TestManager_syncWritesEveryQueue(t *testing.T) {
 	cfg, err := config.Parse([]byte(yaml), "t.yaml")
 	require.NoError(t, err)
 	var requests atomic.Int64
-	mgr := bridgemgr.New(bridgemgr.Options{DataDir: dir, RequestSync: func() { requests.Add(1) }})
-	reg := rule.NewRegistry()
-	require.NoError(t, mgr.Register(reg))
-	require.NoError(t, mgr.Start(cfg.Bridges))
-	t.Cleanup(func() { require.NoError(t, mgr.Close(context.Background())) })
-	rr := rule.NewRunner(rule.Options{Registry: reg})
-	require.NoError(t, rr.Start())
-	t.Cleanup(func() { require.NoError(t, rr.Close(context.Background())) })
+	mgr, rr := startWithRules(t, bridgemgr.Options{DataDir: dir, RequestSync: func() { requests.Add(1) }}, cfg.Bridges)
 	_, err = rr.Create(rule.Rule{ID: "r", SQL: `SELECT payload FROM "tp/#"`, Enabled: true, Actions: actions})
 	require.NoError(t, err)
 
