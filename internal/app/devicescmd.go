@@ -65,7 +65,7 @@ func devicesCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.BoolVar(&f.passwordStdin, "password-stdin", false, "add/update: read the device's MQTT password from stdin")
 	fs.StringVar(&f.certFP, "cert-fingerprint", "", "add/update: SHA-256 of the device's client certificate")
 	fs.BoolVar(&f.upsert, "upsert", false, "import: update devices that exist")
-	pos, err := parseInterleaved(fs, args[1:])
+	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return exitConfig
 	}
@@ -75,22 +75,6 @@ func devicesCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	return doAPIRequest(req, &f, stdout, stderr)
-}
-
-// parseInterleaved parses flags that may come before or after the
-// positional arguments, which it returns.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 func envOr(name, def string) string {
