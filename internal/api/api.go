@@ -256,6 +256,7 @@ func (a *API) routes() []route {
 	rs = append(rs, a.jobRoutes()...)
 	rs = append(rs, a.authRoutes()...)
 	rs = append(rs, a.keyRoutes()...)
+	rs = append(rs, a.operatorRoutes()...)
 	rs = append(rs, a.upstreamRoutes()...)
 	return append(rs, a.securityRoutes()...)
 }

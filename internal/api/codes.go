@@ -134,6 +134,9 @@ const (
 	// CodeReadOnlyRole: a change through the dashboard session of a
 	// viewer (a read-only dashboard user).
 	CodeReadOnlyRole = "read_only_role"
+	// CodeLastAdministrator: removing the dashboard user, or making it a
+	// viewer, would leave no dashboard user who may change anything.
+	CodeLastAdministrator = "last_administrator"
 	// CodeKeyNotFound: no API key has the id.
 	CodeKeyNotFound = "api_key_not_found"
 	// CodeTooManyStreams: the hub serves as many live message streams as
@@ -161,6 +164,6 @@ func ErrorCodes() []string {
 		CodeJobNotFound, CodeJobExists, CodeJobTerminal, CodeInvalidJob, CodeFirmwareNotFound,
 		CodeForbidden, CodeBridgeNotFound, CodeBridgeExists, CodeBridgeReadOnly, CodeUnavailable,
 		CodeClientConnected, CodeTooManyAttempts, CodeCSRF, CodeKeyNotFound, CodeTooManyStreams,
-		CodeReservedTopic, CodeReadOnlyRole, CodeInternal,
+		CodeReservedTopic, CodeReadOnlyRole, CodeLastAdministrator, CodeInternal,
 	}
 }

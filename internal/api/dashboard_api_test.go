@@ -34,6 +34,20 @@ func (o operators) Role(u string) (string, bool) {
 	return x.Role, ok
 }
 
+func (o operators) ListOperators() []api.Operator {
+	var out []api.Operator
+	for _, u := range o.s.List() {
+		out = append(out, api.Operator{Username: u.Username, Role: u.Role})
+	}
+	return out
+}
+
+func (o operators) PutOperator(u, p, role string) error {
+	return o.s.Put(users.User{Username: u, Role: role}, p)
+}
+
+func (o operators) RemoveOperator(u string) error { return o.s.Remove(u) }
+
 // dashEnv is an env with a dashboard user "ops" (password "s3cret").
 func dashEnv(t *testing.T) (*env, *users.Store) {
 	t.Helper()
@@ -167,6 +181,41 @@ func TestDashboardSession_viewerIsReadOnly(t *testing.T) {
 		return e.cookieReq(t, "POST", "/api/v1/publish", `{"topic":"a/b","payload":"x"}`, session, csrf).StatusCode == http.StatusOK
 	}, 10*time.Second, 50*time.Millisecond, "an administrator again")
 	require.Equal(t, http.StatusNoContent, e.cookieReq(t, "POST", "/api/v1/auth/logout", "", session, csrf).StatusCode)
+}
+
+// Dashboard users are managed through the API as with `iothub users
+// --dashboard`; the last administrator can be neither removed nor made a
+// viewer, and a removed user's session ends.
+func TestDashboardUsers_manage(t *testing.T) {
+	e, _ := dashEnv(t)
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"add a viewer", "POST", "/api/v1/dashboard/users", `{"username":"eve","password":"look","role":"viewer"}`, http.StatusCreated},
+		{"replace it", "POST", "/api/v1/dashboard/users", `{"username":"eve","password":"look2","role":"viewer"}`, http.StatusOK},
+		{"bad role", "POST", "/api/v1/dashboard/users", `{"username":"x","password":"y","role":"root"}`, http.StatusBadRequest},
+		{"no password", "POST", "/api/v1/dashboard/users", `{"username":"x"}`, http.StatusBadRequest},
+		{"demote the last administrator", "POST", "/api/v1/dashboard/users", `{"username":"ops","password":"s3cret","role":"viewer"}`, http.StatusConflict},
+		{"remove the last administrator", "DELETE", "/api/v1/dashboard/users/ops", "", http.StatusConflict},
+		{"remove nobody", "DELETE", "/api/v1/dashboard/users/nobody", "", http.StatusNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := e.call(t, tc.method, tc.path, tc.body)
+			require.Equal(t, tc.want, status, string(body))
+		})
+	}
+	var list struct {
+		Data []api.Operator `json:"data"`
+	}
+	e.getJSON(t, "/api/v1/dashboard/users", &list)
+	require.Equal(t, []api.Operator{{Username: "eve", Role: "viewer"}, {Username: "ops"}}, list.Data)
+
+	session, _ := e.login(t, "eve", "look2")
+	status, _ := e.call(t, "DELETE", "/api/v1/dashboard/users/eve", nil)
+	require.Equal(t, http.StatusNoContent, status)
+	require.Equal(t, http.StatusUnauthorized, e.cookieReq(t, "GET", "/api/v1/clients", "", session, "").StatusCode)
 }
 
 // getJSONCookie GETs path with a session cookie and decodes the 200 answer.

@@ -45,6 +45,24 @@ func (o operators) Role(username string) (string, bool) {
 	return u.Role, ok
 }
 
+// ListOperators implements api.OperatorAdmin.
+func (o operators) ListOperators() []api.Operator {
+	list := o.s.List()
+	out := make([]api.Operator, len(list))
+	for i, u := range list {
+		out[i] = api.Operator{Username: u.Username, Role: u.Role}
+	}
+	return out
+}
+
+// PutOperator implements api.OperatorAdmin.
+func (o operators) PutOperator(username, password, role string) error {
+	return o.s.Put(users.User{Username: username, Role: role}, password)
+}
+
+// RemoveOperator implements api.OperatorAdmin.
+func (o operators) RemoveOperator(username string) error { return o.s.Remove(username) }
+
 // setupDashboard opens the dashboard users (when api.dashboard is on) and
 // serves the dashboard's files at /.
 func (a *App) setupDashboard() (api.Operators, error) {

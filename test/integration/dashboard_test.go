@@ -286,6 +286,11 @@ func TestDashboard_browser(t *testing.T) {
 		b.screenshot(t, "security")
 		b.run(t, "create key", setValue("#key-name", "dashboard-test"), click("#key-create"))
 		b.waitJS(t, "key shown once", `(document.getElementById('new-key')||{}).textContent?.includes('ihk_')`)
+		b.run(t, "add a viewer", setValue("#operator-name", "vic"), setValue("#operator-password", "vic-looks-only"),
+			click("#operator-viewer"), click("#operator-save"))
+		b.waitJS(t, "viewer listed", `(document.querySelector('#operators-list tr[data-operator="vic"]')||{}).textContent?.includes('viewer')`)
+		_, body := apiCall(t, h, "GET", "/api/v1/dashboard/users", bootstrapKey(t, h), "")
+		require.Contains(t, body, `{"username":"vic","role":"viewer"}`)
 	})
 
 	t.Run("devices, shadows and jobs", func(t *testing.T) {

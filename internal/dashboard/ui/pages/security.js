@@ -1,5 +1,6 @@
-// Security: MQTT users, API keys (a new key is shown once), bans, and the
-// ACL tester ("may client X publish to topic Y?").
+// Security: MQTT users, dashboard users (administrators and viewers), API
+// keys (a new key is shown once), bans, and the ACL tester ("may client X
+// publish to topic Y?").
 
 import { h, fill, table, field, every, confirmButton } from '../lib/dom.js';
 
@@ -11,6 +12,7 @@ export default {
   async render(root, { api, toast }) {
     const usersBox = h('div#users-list');
     const keysBox = h('div#keys-list');
+    const opsBox = h('div#operators-list');
     const newKey = h('div');
     const bansBox = h('div#bans-list');
     const aclOut = h('div#acl-result');
@@ -22,6 +24,8 @@ export default {
     const ban = { kind: h('select#ban-kind', ['client_id', 'username', 'address'].map((k) => h('option', { value: k }, k))),
       value: i('ban-value', { required: true }), duration: i('ban-duration', { placeholder: '1h (empty: forever)' }), reason: i('ban-reason') };
     const keyName = i('key-name', { placeholder: 'a name for the key' });
+    const op = { username: i('operator-name', { required: true }), password: i('operator-password', { type: 'password', required: true, autocomplete: 'new-password' }),
+      viewer: i('operator-viewer', { type: 'checkbox' }) };
 
     root.append(
       h('div.card', h('h2', 'ACL test: may this client do this?'),
@@ -35,6 +39,10 @@ export default {
             h('button', { type: 'submit' }, 'Add or replace'))),
         h('div.card', h('h2', 'API keys'), keysBox, newKey,
           h('form.toolbar.change', { onsubmit: (ev) => { ev.preventDefault(); createKey(); } }, field('Name', keyName), h('button#key-create', { type: 'submit' }, 'Create key')))),
+      h('div.card', h('h2', 'Dashboard users'), opsBox,
+        h('form.toolbar.change#operator-form', { onsubmit: (ev) => { ev.preventDefault(); addOperator(); } },
+          field('Username', op.username), field('Password', op.password), h('label.field', h('span', 'Viewer (read-only)'), op.viewer),
+          h('button#operator-save', { type: 'submit' }, 'Add or replace'))),
       h('div.card', h('h2', 'Bans'), bansBox,
         h('form.toolbar.change', { onsubmit: (ev) => { ev.preventDefault(); addBan(); } },
           field('Kind', ban.kind), field('Value', ban.value), field('Duration', ban.duration), field('Reason', ban.reason),
@@ -51,6 +59,8 @@ export default {
       } catch (e) { fill(aclOut, h('p.error', e.message)); }
     }
     const addUser = () => run(() => api.post('/api/v1/users', { username: user.username.value, password: user.password.value, superuser: user.superuser.checked }), `user ${user.username.value} saved`);
+    const addOperator = () => run(() => api.post('/api/v1/dashboard/users', { username: op.username.value, password: op.password.value, role: op.viewer.checked ? 'viewer' : '' }),
+      `dashboard user ${op.username.value} saved`);
     const addBan = () => run(() => api.post('/api/v1/bans', { kind: ban.kind.value, value: ban.value.value, duration: ban.duration.value, reason: ban.reason.value }), `${ban.kind.value} ${ban.value.value} banned`);
     async function createKey() {
       try {
@@ -61,11 +71,17 @@ export default {
     }
 
     async function load() {
-      const [u, k, b] = await Promise.all([
+      const [u, k, b, o] = await Promise.all([
         api.get('/api/v1/users').catch((e) => ({ error: e.message })),
         api.get('/api/v1/apikeys').catch((e) => ({ error: e.message })),
         api.get('/api/v1/bans').catch((e) => ({ error: e.message })),
+        api.get('/api/v1/dashboard/users').catch((e) => ({ error: e.message })),
       ]);
+      fill(opsBox, o.error ? h('p.muted', o.error) : table([
+        { title: 'Username', get: (x) => x.username },
+        { title: 'Role', get: (x) => (x.role === 'viewer' ? h('span.badge', 'viewer') : 'administrator') },
+        { title: '', get: (x) => confirmButton('Remove', 'Click again', () => run(() => api.del(`/api/v1/dashboard/users/${api.enc(x.username)}`), `dashboard user ${x.username} removed`)) },
+      ], o.data, { empty: 'No dashboard user.', rowData: (x) => ({ operator: x.username }) }));
       fill(usersBox, u.error ? h('p.muted', u.error) : table([
         { title: 'Username', get: (x) => x.username }, { title: 'Superuser', get: (x) => (x.superuser ? 'yes' : '') },
         { title: 'Source', get: (x) => x.source },
