@@ -1,7 +1,3 @@
-// Package integration runs black-box tests against the built iothub binary
-// with real third-party clients (Debian's mosquitto_pub/mosquitto_sub,
-// paho). `make test` installs the clients first; a missing client fails the
-// test rather than skipping it.
 package integration
 
 import (
