@@ -23,15 +23,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	}
 	now := time.Unix(1_700_000_000, 0)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		check := func(err error) {
-			if err == nil {
-				return
-			}
-			var e *Error
-			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" {
-				t.Fatalf("not a 4xx *Error: %#v", err)
-			}
-		}
+		check := func(err error) { require4xx(t, err) }
 		var pub publishRequest
 		if err := decodeBody(bytes.NewReader(body), &pub); err == nil {
 			_, err = pub.toMessage(pub.Topic, 0, now)
@@ -53,4 +45,17 @@ func FuzzDecodeRequest(f *testing.F) {
 		var sub subscriptionJSON
 		check(decodeBody(bytes.NewReader(body), &sub))
 	})
+}
+
+// require4xx fails the fuzz case unless err is nil or an *Error with a 4xx
+// status and a code: how a decoder must refuse a body.
+func require4xx(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" {
+		t.Fatalf("not a 4xx *Error: %#v", err)
+	}
 }

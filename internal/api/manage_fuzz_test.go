@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"errors"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -29,15 +28,7 @@ func FuzzDecodeManageRequest(f *testing.F) {
 	}
 	now := time.Unix(1_700_000_000, 0)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		check := func(err error) {
-			if err == nil {
-				return
-			}
-			var e *Error
-			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 || e.Code == "" {
-				t.Fatalf("not a 4xx *Error: %#v", err)
-			}
-		}
+		check := func(err error) { require4xx(t, err) }
 		for _, pathID := range []string{"", "low"} {
 			_, err := decodeRule(httptest.NewRequest("PUT", "/", bytes.NewReader(body)), pathID)
 			check(err)
