@@ -7,6 +7,7 @@ import (
 	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/bridgemgr"
 	"github.com/iothub-dev/iothub/internal/rule"
+	"github.com/iothub-dev/iothub/internal/upstream"
 )
 
 // Check validates cfg as `iothub serve` would build it, without opening a
@@ -32,6 +33,10 @@ func Check(cfg config.Config) error {
 	mgr := bridgemgr.New(bridgemgr.Options{DataDir: cfg.DataDir})
 	reg := rule.NewRegistry()
 	if err := mgr.Register(reg); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	var up upstream.ActionRegistrar // as serve registers it (setupUpstream)
+	if err := up.Register(reg); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	if err := mgr.Declare(cfg.Bridges); err != nil {
