@@ -121,3 +121,23 @@ func mqttPayloads(in <-chan mqtt.Message) <-chan string {
 	}()
 	return out
 }
+
+// reconnectThrough connects a clean publisher id through addr (the load
+// balancer) again after its node went, trying until deadline: a CONNECT
+// may be refused (Server unavailable) while the cluster's replicated state
+// elects a new leader. nil when the deadline passed.
+func reconnectThrough(t *testing.T, addr, id string, deadline time.Time) mqtt.Client {
+	t.Helper()
+	for time.Now().Before(deadline) {
+		o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetCleanSession(true).
+			SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).SetKeepAlive(30 * time.Second)
+		c := mqtt.NewClient(o)
+		tok := c.Connect()
+		if tok.WaitTimeout(15*time.Second) && tok.Error() == nil {
+			t.Cleanup(func() { c.Disconnect(0) })
+			return c
+		}
+		time.Sleep(200 * time.Millisecond) // HAProxy's health check takes a stopped node out
+	}
+	return nil
+}

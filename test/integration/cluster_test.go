@@ -105,7 +105,9 @@ func startClusterHub(t *testing.T, name, addr string, seeds []string) *clusterHu
 // runClusterHub starts the hub of node c (first start or restart: same
 // config, data directory and cluster address).
 func runClusterHub(t *testing.T, c *clusterHub) *clusterHub {
-	env := []string{"IOTHUB_API_KEY=" + clusterKey, "IOTHUB_CLUSTER_NODE_TIMEOUT=3s", "IOTHUB_CLUSTER_FORWARD_TIMEOUT=1s"}
+	// Sessions queue every message of a test's load (no queue-full drops).
+	env := []string{"IOTHUB_API_KEY=" + clusterKey, "IOTHUB_CLUSTER_NODE_TIMEOUT=3s", "IOTHUB_CLUSTER_FORWARD_TIMEOUT=1s",
+		"IOTHUB_MQTT_MAX_QUEUED_MESSAGES=100000"}
 	c.hub = startHubIn(t, filepath.Join(c.dir, "data"), env, "--config", filepath.Join(c.dir, "iothub.yaml"), "--node-name", c.name,
 		"--cluster-addr", c.addr, "--cluster-seeds", strings.Join(c.seeds, ","), "--log-level", "info")
 	return c
@@ -399,8 +401,10 @@ func (tc *testCluster) killUnderLoad(t *testing.T) {
 				}
 				reconnects.Add(1)
 				c.Disconnect(0)
-				time.Sleep(200 * time.Millisecond) // HAProxy's health check takes the node out
-				c = pahoClient(t, tc.lb, id, true, nil)
+				if c = reconnectThrough(t, tc.lb, id, giveUp); c == nil {
+					t.Errorf("%s: no connection through HAProxy in time", id)
+					return
+				}
 			}
 		}()
 	}

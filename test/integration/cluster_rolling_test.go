@@ -1,0 +1,145 @@
+package integration
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// TestClusterRollingRestart restarts the three nodes of a cluster one
+// after the other (SIGTERM, start again on the same data directory, wait
+// until the cluster is whole again) while publishers send a steady QoS 1
+// load through HAProxy (reconnecting through it when their node stops).
+// Each node holds persistent sessions subscribed to the load: one offline
+// with a queue, one connected that acknowledges everything; neither
+// reconnects during the restarts, so each is adopted by another node when
+// its node stops, and again when that node stops. At the end every
+// session resumes through HAProxy: every message a publisher got a PUBACK
+// for reached every session (duplicates counted, not failed).
+func TestClusterRollingRestart(t *testing.T) {
+	tc := startTestCluster(t, 3)
+
+	type session struct {
+		id  string
+		got <-chan string // what the connected one received before its node stopped
+	}
+	var sessions []session
+	watch := make(chan mqtt.Message, 1000)
+	watcher := pahoClient(t, tc.nodes[0].mqtt, "roll-watch", true, watch)
+	pahoSubscribe(t, watcher, "roll/#", 1)
+	for _, h := range tc.nodes {
+		queued := pahoClient(t, h.mqtt, "roll-queued-"+h.name, false, nil)
+		pahoSubscribe(t, queued, "roll/#", 1)
+		queued.Disconnect(100)
+		sessions = append(sessions, session{id: "roll-queued-" + h.name})
+
+		got := make(chan mqtt.Message, 20000)
+		live := pahoClient(t, h.mqtt, "roll-live-"+h.name, false, got)
+		pahoSubscribe(t, live, "roll/#", 1)
+		sessions = append(sessions, session{id: "roll-live-" + h.name, got: mqttPayloads(got)})
+		// Every node's interest is known on n1 before the load starts.
+		waitForRoute(t, pahoClient(t, h.mqtt, "roll-probe-"+h.name, true, nil), "roll/probe", watch)
+	}
+	watcher.Disconnect(0)
+
+	const publishers = 3
+	var acked sync.Map // payload → true
+	var sent, reconnects atomic.Int64
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	var wg sync.WaitGroup
+	halt := func() {
+		stopOnce.Do(func() { close(stop) })
+		wg.Wait()
+	}
+	t.Cleanup(halt) // a failed wait below ends the publishers too
+	giveUp := time.Now().Add(150 * time.Second)
+	for p := range publishers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := "roll-pub-" + strconv.Itoa(p)
+			c := pahoClient(t, tc.lb, id, true, nil)
+			for i := 0; ; {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				payload := id + "/" + strconv.Itoa(i)
+				tok := c.Publish("roll/"+id, 1, false, payload)
+				if tok.WaitTimeout(20*time.Second) && tok.Error() == nil {
+					acked.Store(payload, true)
+					sent.Add(1)
+					i++
+					continue
+				}
+				if time.Now().After(giveUp) {
+					t.Errorf("%s: %s not acknowledged in time", id, payload)
+					return
+				}
+				// No PUBACK: the node stopped or refused; reconnect through
+				// HAProxy and send the same message again.
+				reconnects.Add(1)
+				c.Disconnect(0)
+				if c = reconnectThrough(t, tc.lb, id, giveUp); c == nil {
+					t.Errorf("%s: no connection through HAProxy in time", id)
+					return
+				}
+			}
+		}()
+	}
+	// progress waits until the publishers got another n PUBACKs.
+	progress := func(n int64, what string) {
+		t.Helper()
+		target := sent.Load() + n
+		deadline := time.Now().Add(60 * time.Second)
+		for sent.Load() < target {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %d acknowledged messages %s within 60s", n, what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	progress(60, "before the restarts")
+	for _, h := range tc.nodes {
+		h.stop(t)
+		runClusterHub(t, h)
+		tc.waitFormed(t)
+		progress(60, "after restarting "+h.name)
+	}
+	halt()
+	if t.Failed() {
+		return
+	}
+
+	total := 0
+	acked.Range(func(_, _ any) bool { total++; return true })
+	dups := 0
+	for _, ss := range sessions {
+		got := resumeThrough(t, tc.lb, ss.id)
+		if ss.got != nil {
+			got = merge(ss.got, got)
+		}
+		dups += expectAcked(t, ss.id, got, &acked, total)
+	}
+	t.Logf("rolling restart of 3 nodes: %d messages acknowledged, %d publisher reconnects, %d duplicates at the %d sessions",
+		total, reconnects.Load(), dups, len(sessions))
+}
+
+// merge reads a and b into one channel.
+func merge(a, b <-chan string) <-chan string {
+	out := make(chan string, cap(a)+cap(b))
+	for _, in := range []<-chan string{a, b} {
+		go func() {
+			for p := range in {
+				out <- p
+			}
+		}()
+	}
+	return out
+}
