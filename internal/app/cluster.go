@@ -1,8 +1,10 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/iothub-dev/iothub/internal/cluster"
 	"github.com/iothub-dev/iothub/internal/metrics"
@@ -16,6 +18,11 @@ func (a *App) clusterDir() string {
 	}
 	return filepath.Join(a.cfg.DataDir, "cluster")
 }
+
+// fenceWait bounds how long a restarted node waits for the replicated state
+// to check its recovered sessions before it serves (then they are checked
+// once the state is ready).
+const fenceWait = 30 * time.Second
 
 // startCluster joins the cluster when cluster.address is set (after the
 // store is loaded, so that the recovered subscriptions are announced, and
@@ -35,8 +42,14 @@ func (a *App) startCluster() error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	a.broker.SetCluster(node)
 	node.Attach(a.broker)
+	// Sessions this node recovered that another node adopted while it was
+	// away are closed before its filters are announced: a stale copy would
+	// take (and acknowledge) messages its adopter never sees.
+	ctx, cancel := context.WithTimeout(context.Background(), fenceWait)
+	node.FenceRecovered(ctx)
+	cancel()
+	a.broker.SetCluster(node)
 	// PUBACKs that vouch for a persistent session's delivery wait for its
 	// replicated write (the node is a Syncer of the broker's committer).
 	request, _ := a.broker.AddSyncer(node)

@@ -371,6 +371,29 @@ func (n *Node) watchRegistry() {
 	}
 }
 
+// FenceRecovered closes, before the broker announces its filters, the
+// sessions the broker recovered from its store that the registry gives to
+// another node; it waits for the replicated state, bounded by ctx (then
+// they are checked once the state is ready, see fenceRecovered).
+func (n *Node) FenceRecovered(ctx context.Context) {
+	bp := n.broker.Load()
+	if bp == nil {
+		return
+	}
+	ids := (*bp).SessionIDs()
+	if len(ids) == 0 {
+		return
+	}
+	if err := n.waitReady(ctx); err != nil {
+		n.log.Warn("recovered sessions not checked against the registry before serving; checked once the replicated state is ready",
+			"sessions", len(ids), "error", err)
+		return
+	}
+	for _, id := range ids {
+		n.fence(id)
+	}
+}
+
 // fenceRecovered closes the sessions this node recovered from its store
 // that another node adopted or took over while it was away (a restart in
 // a rolling upgrade): their subscriptions, queue and replicated deliveries
