@@ -7,7 +7,8 @@
 #   - fan-in: 100 publishers on each of the three nodes, as fast as the
 #     nodes take them, into one subscriber: received msg/s and the CPU of
 #     all three nodes per message;
-#   - memory per idle connection on a cluster node vs a single node;
+#   - memory per idle connection on a cluster node (scripts/bench-cluster-conn.sh
+#     compares it, and the connect rate, with a single node);
 #   - after kill -9 of a node: time until its persistent session can be
 #     resumed (with its subscription) on another node.
 #
@@ -118,9 +119,10 @@ awk -v a="$c0" -v b="$c1" -v t="$TCK" -v n="$got" 'BEGIN {cpu=(b-a)/t; printf " 
 
 echo
 r0=$(rss_kb "${NODE_PID[2]}")
-$BENCH conn --addr "${MQTT[2]}" --clients "$CONNS" --rate 2000 --keepalive 300s --duration 40s --json >"$WORK/conn.json" 2>"$WORK/conn.err" &
+$BENCH conn --addr "${MQTT[2]}" --count "$CONNS" --concurrency 64 --keepalive 300s --hold 40s --json >"$WORK/conn.json" 2>"$WORK/conn.err" &
 cp=$!
-sleep 10
+wait_line "$WORK/conn.err" holding
+sleep 5
 r1=$(rss_kb "${NODE_PID[2]}")
 kill "$cp" 2>/dev/null || true; wait "$cp" 2>/dev/null || true
 awk -v a="$r0" -v b="$r1" -v n="$CONNS" 'BEGIN {printf "memory per idle connection on a cluster node: %.2f KiB (%d connections)\n", (b-a)/n, n}'

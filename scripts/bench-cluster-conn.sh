@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Connect rate and memory per connection, cluster off vs on, alternating:
+#   - off: one node, no cluster;
+#   - on: three nodes (cluster address, seeds, R3 replicated state), the
+#     connections all to n2.
+# CONNS MQTT 3.1.1 clean-session connections are opened with
+# `iothub bench conn` (64 attempts in flight, as fast as the node takes
+# them) and held; the memory is the node's VmRSS after the last connection
+# (+5 s) minus before the first, divided by CONNS.
+#
+#   bash scripts/bench-cluster-conn.sh        # ~2 minutes; ROUNDS=2 CONNS=5000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-2}
+CONNS=${CONNS:-5000}
+WORK=$(mktemp -d /tmp/iothub-cluster-conn.XXXXXX)
+BIN="$WORK/iothub"
+go build -o "$BIN" ./cmd/iothub
+KEY=ihk_bench_cluster_key_0123456789abcdef
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+wait_line() { for _ in $(seq 900); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timeout: '$2' in $1" >&2; tail "$1" >&2; return 1; }
+
+declare -A MQTT API NODE_PID CL
+# start_node I MODE RUN: node nI (MODE cluster|single) in the background.
+start_node() {
+	local i=$1 mode=$2 run=$3 args=()
+	MQTT[$i]=127.0.0.1:$(port); API[$i]=127.0.0.1:$(port)
+	if [ "$mode" = cluster ]; then
+		args=(--cluster-addr "${CL[$i]}" --cluster-seeds "${CL[1]},${CL[2]},${CL[3]}")
+	fi
+	IOTHUB_API_KEY=$KEY "$BIN" serve --node-name "n$i" --mqtt-addr "${MQTT[$i]}" --ws-addr 127.0.0.1:0 --api-addr "${API[$i]}" \
+		--data-dir "$WORK/$run-n$i" --log-level warn "${args[@]}" >"$WORK/$run-n$i.log" 2>&1 &
+	NODE_PID[$i]=$!
+	PIDS+=($!)
+}
+
+# ready I [cluster]: the node answers, and in a cluster its replicated
+# state is ready.
+ready() {
+	for _ in $(seq 600); do
+		local path=/health
+		[ "${2:-}" = cluster ] && path=/api/v1/cluster
+		body=$(curl -fsS -H "Authorization: Bearer $KEY" "http://${API[$1]}$path" 2>/dev/null || true)
+		if [ -n "$body" ] && { [ "${2:-}" != cluster ] || grep -q '"state_ready":true' <<<"$body"; }; then return 0; fi
+		sleep 0.2
+	done
+	echo "node n$1 not ready" >&2
+	return 1
+}
+
+# measure LABEL NODE: CONNS connections to node NODE.
+measure() {
+	local pid=${NODE_PID[$2]} r0 r1
+	sleep 2
+	r0=$(rss_kb "$pid")
+	"$BIN" bench conn --addr "${MQTT[$2]}" --count "$CONNS" --concurrency 64 --hold 60s --json >"$WORK/conn.json" 2>"$WORK/conn.err" &
+	local cp=$!
+	wait_line "$WORK/conn.err" holding
+	sleep 5
+	r1=$(rss_kb "$pid")
+	kill "$cp" 2>/dev/null || true
+	wait "$cp" 2>/dev/null || true
+	python3 - "$1" "$WORK/conn.json" "$r0" "$r1" "$CONNS" <<'PY'
+import json, sys
+label, path, r0, r1, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+d = json.load(open(path)) if open(path).read().strip() else {}
+print("| %s | %d | %d | %.0f | %.1f | %.2f |" % (label, d.get("connected", 0), d.get("failed", 0),
+      d.get("connect_rate_per_sec", 0), r1 / 1024, (r1 - r0) / n))
+PY
+}
+
+stop_all() {
+	for i in "$@"; do kill "${NODE_PID[$i]}" 2>/dev/null || true; wait "${NODE_PID[$i]}" 2>/dev/null || true; done
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024/1024)}' /proc/meminfo) GiB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| $CONNS clean 3.1.1 connections | connected | failed | connects/s | node RSS after, MiB | KiB per connection |"
+echo "|---|---|---|---|---|---|"
+for r in $(seq "$ROUNDS"); do
+	start_node 1 single "r$r-single"
+	ready 1
+	measure "cluster off (single node), round $r" 1
+	stop_all 1
+
+	for i in 1 2 3; do CL[$i]=127.0.0.1:$(port); done
+	for i in 1 2 3; do start_node "$i" cluster "r$r-cluster"; done
+	for i in 1 2 3; do ready "$i" cluster; done
+	measure "cluster on (3 nodes, to n2), round $r" 2
+	stop_all 1 2 3
+done
+echo
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
