@@ -198,8 +198,8 @@ func (c *conn) resume() {
 // reclaimMinGap for the allocation rule.
 const (
 	reclaimEvery  = time.Second
-	reclaimDrop   = 1024     // goroutines fewer than the high-water mark
-	reclaimBurst  = 16 << 20 // bytes allocated in one tick that make a burst
+	reclaimDrop   = 1024    // goroutines fewer than the high-water mark
+	reclaimBurst  = 4 << 20 // bytes allocated in one tick that make a burst
 	reclaimMinGap = 10 * time.Second
 )
 

@@ -38,7 +38,7 @@ func TestReclaimer_burstEnd(t *testing.T) {
 	}{
 		{"steady load never", []uint64{0, 40 * mib, 40 * mib, 40 * mib, 35 * mib}, []bool{false, false, false, false, false}},
 		{"the end of a burst once", []uint64{0, 40 * mib, 1 * mib, 0, 0}, []bool{false, false, true, false, false}},
-		{"a small burst is no burst", []uint64{0, 8 * mib, 0, 0}, []bool{false, false, false, false}},
+		{"a small burst is no burst", []uint64{0, 2 * mib, 0, 0}, []bool{false, false, false, false}},
 		{"bursts back to back: at most one per gap", []uint64{0, 40 * mib, 0, 40 * mib, 0, 40 * mib, 0}, []bool{false, false, true, false, false, false, false}},
 	}
 	for _, tt := range tests {

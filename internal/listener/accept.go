@@ -173,7 +173,7 @@ func (p *preparer) handshake(nc net.Conn) (*Conn, error) {
 		c.Conn, c.br = tc, nil
 		if len(st.PeerCertificates) > 0 {
 			sum := sha256.Sum256(st.PeerCertificates[0].Raw)
-			c.certFingerprint = hex.EncodeToString(sum[:])
+			c.cert = &certInfo{fingerprint: hex.EncodeToString(sum[:])}
 		}
 		if p.opts.IdentityFrom != "" && p.opts.IdentityFrom != IdentityFromNone {
 			c.setIdentity(certIdentity(&st, p.opts.IdentityFrom), p.opts.IdentityAs)

@@ -17,12 +17,9 @@ type Conn struct {
 	// br holds bytes read past the PROXY header; only the broker's read
 	// loop reads, so it is dropped without a lock once drained.
 	br *bufio.Reader
-	// The identity from the client certificate; at most one is set.
-	certUsername string
-	certClientID string
-	// certFingerprint is the SHA-256 of the verified client certificate
-	// (lowercase hex), "" without one.
-	certFingerprint string
+	// cert is what the client certificate says (nil: no certificate),
+	// apart so that a connection without one pays for a pointer.
+	cert *certInfo
 	// socket is the TCP socket under the connection when nothing but TLS
 	// sits between it and Read (no PROXY-protocol buffer): see Socket.
 	socket *net.TCPConn
@@ -60,16 +57,33 @@ func (c *Conn) RemoteAddr() net.Addr {
 	return c.Conn.RemoteAddr()
 }
 
+// certInfo is what a connection's verified client certificate says.
+type certInfo struct {
+	// The identity from the client certificate; at most one is set.
+	username string
+	clientID string
+	// fingerprint is the SHA-256 of the certificate (lowercase hex).
+	fingerprint string
+}
+
 // CertIdentity returns the identity taken from the client's verified
 // certificate, as username or as client id (see broker.CertIdentifier).
 func (c *Conn) CertIdentity() (username, clientID string) {
-	return c.certUsername, c.certClientID
+	if c.cert == nil {
+		return "", ""
+	}
+	return c.cert.username, c.cert.clientID
 }
 
 // CertFingerprint returns the SHA-256 fingerprint (lowercase hex) of the
 // client's verified certificate, "" when it sent none; the device registry
 // matches it against a device's registered certificate.
-func (c *Conn) CertFingerprint() string { return c.certFingerprint }
+func (c *Conn) CertFingerprint() string {
+	if c.cert == nil {
+		return ""
+	}
+	return c.cert.fingerprint
+}
 
 // setIdentity records id as the username or the client id, as identityAs
 // ("username" or "client_id") says.
@@ -77,9 +91,12 @@ func (c *Conn) setIdentity(id, identityAs string) {
 	if id == "" {
 		return
 	}
+	if c.cert == nil {
+		c.cert = new(certInfo)
+	}
 	if identityAs == IdentityAsClientID {
-		c.certClientID = id
+		c.cert.clientID = id
 		return
 	}
-	c.certUsername = id
+	c.cert.username = id
 }

@@ -117,10 +117,14 @@ func (w *WebSocket) upgrade(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws := &wsConn{Conn: c.UnderlyingConn()} // the library's reader holds nothing yet: it refuses early data
-	out := &Conn{Conn: ws, remote: w.opts.TrustedProxies.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For")), socket: ws.Socket()}
+	out := &Conn{Conn: ws, socket: ws.Socket()}
+	if len(w.opts.TrustedProxies.prefixes) > 0 {
+		// Without trusted proxies the client is the socket's peer, which
+		// out reports without a copy of its own.
+		out.remote = w.opts.TrustedProxies.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
+	}
 	if under, ok := r.Context().Value(connKey{}).(*Conn); ok {
-		out.certUsername, out.certClientID = under.CertIdentity()
-		out.certFingerprint = under.certFingerprint
+		out.cert = under.cert // read-only after the handshake
 	}
 	w.handle(out, w.opts.Name)
 }
