@@ -188,7 +188,7 @@ cluster:
   node_timeout: 6s # a node silent this long is gone: its routes are purged, its sessions adopted
 
 mqtt:
-  max_connections: 0 # connections to the whole hub (0: no cap)
+  max_connections: 0 # connections to the whole hub (0: the open-files limit less a quarter of it, at most 512, kept for the API, store and bridges)
   max_packet_size: 1048576 # largest packet accepted, in bytes
   max_inflight: 32 # unacknowledged QoS 1/2 messages per session
   max_queued_messages: 1000 # messages queued per session, online or offline

@@ -191,7 +191,7 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 	m := cfg.MQTT
 	return broker.Options{
 		NodeName:                  cfg.Node.Name,
-		MaxConnections:            m.MaxConnections,
+		MaxConnections:            maxConnections(m.MaxConnections),
 		MaxPacketSize:             m.MaxPacketSize,
 		MaxInflight:               m.MaxInflight,
 		MaxQueuedMessages:         m.MaxQueuedMessages,

@@ -160,6 +160,9 @@ func run(cfg config.Config, reload func() (config.Config, error), stderr io.Writ
 	log, level := newLogger(cfg, stderr)
 	logWarnings(log, cfg)
 	raiseFileLimit(log)
+	if cfg.MQTT.MaxConnections == 0 {
+		log.Info("MQTT connections capped by the open-files limit (mqtt.max_connections: 0)", "max_connections", maxConnections(0))
+	}
 	broker.Version = Version
 	a, err := New(cfg, log)
 	if err != nil {

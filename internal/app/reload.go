@@ -171,7 +171,9 @@ func (a *App) applyKey(running *config.Config, next config.Config, key string) (
 		} else {
 			l.MaxPacketSize = next.MQTT.MaxPacketSize
 		}
-		if err := a.broker.SetLimits(l); err != nil {
+		applied := l
+		applied.MaxConnections = maxConnections(l.MaxConnections)
+		if err := a.broker.SetLimits(applied); err != nil {
 			return keyRestart, fmt.Errorf("broker limits: %w", err)
 		}
 		running.MQTT.MaxConnections, running.MQTT.MaxPacketSize = l.MaxConnections, l.MaxPacketSize

@@ -51,6 +51,7 @@ type hub struct {
 	dataDir string
 	logs    *syncBuffer
 	exited  chan struct{}
+	wrapper []string // a command that runs the hub (prlimit …); nil: none
 }
 
 // syncBuffer collects a process's output for failure reports.
@@ -120,6 +121,9 @@ func launch(t *testing.T, h *hub, env []string, args ...string) {
 	h.logs, h.exited = &syncBuffer{}, make(chan struct{})
 	all := append([]string{"serve", "--mqtt-addr", h.mqtt, "--ws-addr", h.ws, "--api-addr", h.api, "--data-dir", h.dataDir, "--log-level", "debug"}, args...)
 	h.cmd = exec.Command(hubBinary, all...)
+	if len(h.wrapper) > 0 {
+		h.cmd = exec.Command(h.wrapper[0], append(append(h.wrapper[1:len(h.wrapper):len(h.wrapper)], hubBinary), all...)...)
+	}
 	h.cmd.Env = append(os.Environ(), env...)
 	h.cmd.Stdout, h.cmd.Stderr = h.logs, h.logs
 	require.NoError(t, h.cmd.Start())
