@@ -675,3 +675,67 @@ func TestEdge_rateLimit(t *testing.T) {
 	require.GreaterOrEqual(t, took, time.Duration(n-rate/10)*time.Second/rate, "drained faster than rate_limit")
 	checkOncePerDevice(t, sub.all(), 1, n)
 }
+
+// TestEdge_bandwidthLimit: a backlog drains no faster than
+// upstream.bandwidth_limit (topic + payload bytes per second; the limiter
+// lets one second's worth through at once).
+func TestEdge_bandwidthLimit(t *testing.T) {
+	t.Parallel()
+	const n, size, limit = 40, 1000, 10000 // 40,000 bytes at 10,000 B/s: at least 3 s after the first 10,000
+	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
+	proxy := startProxy(t, centre.mqtt)
+	edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config",
+		hubConfig(t, edgeYAML("edge-a", proxy.addr(), `"tele/#"`, "")+fmt.Sprintf("  bandwidth_limit: %d\n", limit)))
+	sub := collect(t, centre.mqtt, "app", "tele/#")
+	proxy.cut(false)
+	c := pahoDeviceV5(t, edge, "car-1", paho.ClientConfig{}, true)
+	const topic = "tele/car-1" // 10 bytes
+	for i := range n {
+		p := []byte(strconv.Itoa(i))
+		publish1(t, c, topic, append(p, strings.Repeat(" ", size-len(topic)-len(p))...))
+	}
+	start := time.Now()
+	proxy.resume()
+	sub.awaitDistinct(t, n, "the backlog")
+	took := time.Since(start)
+	require.GreaterOrEqual(t, took, time.Duration(n*size-limit)*time.Second/limit, "drained faster than bandwidth_limit")
+	for i, p := range sub.payloads() {
+		require.Equal(t, strconv.Itoa(i), strings.TrimRight(p, " "), "in order, each once")
+	}
+}
+
+// TestEdge_queueFullRefuses: with queue.full_policy refuse, a stream whose
+// queue is full while the link is down refuses new messages (the devices
+// still get their PUBACKs; the refused are counted as dropped); what was
+// queued reaches the centre, oldest first, and nothing else.
+func TestEdge_queueFullRefuses(t *testing.T) {
+	t.Parallel()
+	const n, size = 150, 1000 // 150 KB into a 64 KiB queue
+	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey})
+	proxy := startProxy(t, centre.mqtt)
+	edge := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config",
+		hubConfig(t, edgeYAML("edge-a", proxy.addr(), `"tele/#"`, "")+"  queue: {max_bytes: 65536, full_policy: refuse}\n"))
+	sub := collect(t, centre.mqtt, "app", "tele/#")
+	proxy.cut(false)
+	c := pahoDeviceV5(t, edge, "car-1", paho.ClientConfig{}, true)
+	for i := range n {
+		p := []byte(strconv.Itoa(i))
+		publish1(t, c, "tele/car-1", append(p, strings.Repeat(" ", size-len(p))...))
+	}
+	e := upstreamStatus(t, edge)["edge"].(map[string]any)
+	dropped := 0.0
+	for _, v := range e["dropped"].(map[string]any) {
+		dropped += v.(float64)
+	}
+	queued := e["backlog_messages"].(float64)
+	require.Positive(t, dropped, "the full queue refused: %v", e)
+	require.Equal(t, float64(n), queued+dropped, "each message queued or counted: %v", e)
+	proxy.resume()
+	awaitBacklogEmpty(t, edge)
+	sub.awaitDistinct(t, int(queued), "the queued messages")
+	got := sub.payloads()
+	require.Len(t, got, int(queued), "only what was queued")
+	for i, p := range got {
+		require.Equal(t, strconv.Itoa(i), strings.TrimRight(p, " "), "the oldest kept, in order")
+	}
+}
