@@ -227,6 +227,16 @@ func (c *Core) Tick(now time.Time) []Action {
 	return acts
 }
 
+// Stalled tells the Core that its driver did not run for d (a paused or
+// starved process): the peers' silence during it is not theirs (their
+// heartbeats wait in this node's queue), so the time they were last heard
+// of moves forward by d. It declares no node gone.
+func (c *Core) Stalled(d time.Duration) {
+	for _, p := range c.peers {
+		p.lastSeen = p.lastSeen.Add(d)
+	}
+}
+
 // remove declares node name gone: its plain routes become a lost node's
 // (its shared-group memberships go at once: the other members serve the
 // group), and it reports no adoption any more.

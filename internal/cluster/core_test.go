@@ -20,6 +20,7 @@ import (
 //	leave node=b
 //	adopted node=b lost=c
 //	tick advance=7s
+//	stalled advance=10s (the driver did not run: the clock moves, no one is gone)
 //	targets topic=a/b
 //	seen origin=b seq=3
 //	peers
@@ -62,6 +63,12 @@ func TestCore(t *testing.T) {
 			case "adopted":
 				ev.Kind, ev.Lost = EventAdopted, args["lost"]
 				return printActions(c.Step(now, ev))
+			case "stalled":
+				dur, err := time.ParseDuration(args["advance"])
+				require.NoError(t, err)
+				now = now.Add(dur)
+				c.Stalled(dur)
+				return "ok"
 			case "tick":
 				dur, err := time.ParseDuration(args["advance"])
 				require.NoError(t, err)

@@ -250,19 +250,29 @@ func (n *Node) connect() error {
 // tickLoop beats, advances the Core's clock and retries late forwards.
 func (n *Node) tickLoop() {
 	defer n.wg.Done()
-	hb := time.NewTicker(max(n.opts.NodeTimeout/6, 50*time.Millisecond))
+	every := max(n.opts.NodeTimeout/6, 50*time.Millisecond)
+	hb := time.NewTicker(every)
 	defer hb.Stop()
 	rt := time.NewTicker(max(n.opts.ForwardTimeout/4, 25*time.Millisecond))
 	defer rt.Stop()
 	n.heartbeat()
+	last := time.Now()
 	for {
 		select {
 		case <-n.quit:
 			return
 		case <-hb.C:
 			n.heartbeat()
+			now := time.Now()
 			n.mu.Lock()
-			acts := n.core.Tick(time.Now())
+			// A tick far later than due means this process did not run:
+			// the peers were not silent for that long.
+			if late := now.Sub(last) - every; late > n.opts.NodeTimeout/3 {
+				n.core.Stalled(late)
+				n.log.Warn("cluster node stalled; peers' silence during the stall not counted", "stall", late)
+			}
+			last = now
+			acts := n.core.Tick(now)
 			n.mu.Unlock()
 			n.act(acts)
 		case <-rt.C:
