@@ -67,12 +67,12 @@ func (n *Node) waitClaims(ctx context.Context) {
 // compare-and-set, so each session (and its will) is adopted by exactly
 // one node. Then it reports to every node (itself included) that its
 // share is adopted; the last report releases the lost node's routes.
-func (n *Node) nodeDown(node string) {
+func (n *Node) nodeDown(node string, inc uint64) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), lostHoldFactor*n.opts.NodeTimeout)
 		defer cancel()
 		for attempt := 0; ; attempt++ {
-			if n.walkLost(ctx, node) {
+			if n.walkLost(ctx, node, inc) {
 				break
 			}
 			select {
@@ -94,7 +94,7 @@ const adoptTimeout = 20 * time.Second
 
 // walkLost adopts lost's sessions; false when the registry could not be
 // read (no quorum yet).
-func (n *Node) walkLost(ctx context.Context, lost string) bool {
+func (n *Node) walkLost(ctx context.Context, lost string, inc uint64) bool {
 	select {
 	case <-n.st.ready:
 	default:
@@ -112,7 +112,7 @@ func (n *Node) walkLost(ctx context.Context, lost string) bool {
 	adopted, failed := 0, 0
 	for _, key := range keys {
 		actx, acancel := context.WithTimeout(ctx, adoptTimeout)
-		ok, err := n.adopt(actx, key, lost)
+		ok, err := n.adopt(actx, key, lost, inc)
 		acancel()
 		switch {
 		case err != nil:
@@ -164,12 +164,13 @@ func (n *Node) reportAdopted(lost string) {
 	n.act(acts)
 }
 
-// adopt moves the registry entry key to this node if lost owns it, and
+// adopt moves the registry entry key to this node if lost (incarnation
+// inc, or an earlier one) owns it, and
 // gives the session with its replicated queue to the broker. An error
 // means the walk must come back to the entry: it could not be read, the
 // write's outcome is unknown, or the queue could not be read (the entry,
 // then this node's with no session here, is adopted on the next walk).
-func (n *Node) adopt(ctx context.Context, key, lost string) (bool, error) {
+func (n *Node) adopt(ctx context.Context, key, lost string, inc uint64) (bool, error) {
 	id, ok := clientOfKey(key)
 	if !ok {
 		return false, nil
@@ -191,6 +192,8 @@ func (n *Node) adopt(ctx context.Context, key, lost string) (bool, error) {
 	}
 	record := o.Session
 	switch {
+	case o.Node == lost && inc != 0 && o.Incarnation > inc:
+		return false, nil // registered by the lost node's next life: live there
 	case o.Node == lost:
 		o.Node, o.Incarnation, o.Since = n.opts.Name, n.inc, time.Now()
 		val, _ := json.Marshal(o)

@@ -88,8 +88,8 @@ func (n *Node) act(acts []Action) {
 		case ActionNodeDown:
 			n.stats.nodesLost.Add(1)
 			n.log.Warn("node gone; the messages for its routes wait until its sessions are adopted", "node", a.Node)
-			n.holdForLost(a.Node) // forward.go
-			n.nodeDown(a.Node)    // adopt.go
+			n.holdForLost(a.Node)             // forward.go
+			n.nodeDown(a.Node, a.Incarnation) // adopt.go
 		case ActionRelease:
 			n.log.Info("lost node's routes released", "node", a.Node)
 			n.replayLost(a.Node) // forward.go

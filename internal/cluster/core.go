@@ -117,6 +117,9 @@ const (
 type Action struct {
 	Kind ActionKind
 	Node string
+	// Incarnation is the lost node's (ActionNodeDown): registry entries of
+	// a later incarnation of it are not adopted.
+	Incarnation uint64
 }
 
 // lostHoldFactor times the node timeout is how long a lost node's routes
@@ -270,7 +273,7 @@ func (c *Core) remove(name string) []Action {
 		}
 	}
 	clear(p.filters)
-	acts := []Action{{Kind: ActionNodeDown, Node: name}}
+	acts := []Action{{Kind: ActionNodeDown, Node: name, Incarnation: p.incarnation}}
 	if len(l.waiting) == 0 {
 		acts = append(acts, c.release(name)...)
 	}
