@@ -19,10 +19,11 @@ func (a *App) clusterDir() string {
 	return filepath.Join(a.cfg.DataDir, "cluster")
 }
 
-// fenceWait bounds how long a restarted node waits for the replicated state
-// to check its recovered sessions before it serves (then they are checked
-// once the state is ready).
-const fenceWait = 30 * time.Second
+// fenceWait bounds how long a restarted node waits, before it serves, for
+// the replicated state and for the others to adopt the sessions of its
+// previous life, to close its stale copies of them (after that they are
+// checked once the state is ready).
+const fenceWait = 60 * time.Second
 
 // startCluster joins the cluster when cluster.address is set (after the
 // store is loaded, so that the recovered subscriptions are announced, and

@@ -389,8 +389,68 @@ func (n *Node) FenceRecovered(ctx context.Context) {
 			"sessions", len(ids), "error", err)
 		return
 	}
-	for _, id := range ids {
-		n.fence(id)
+	// Entries still registered to this node's previous life are being
+	// adopted by the others (it left, or was lost): wait for that, then
+	// fence; entries nobody adopts in time (a crash and a restart quicker
+	// than the node timeout: nobody saw the loss) are claimed back.
+	wait, cancel := context.WithTimeout(ctx, lostHoldFactor*n.opts.NodeTimeout)
+	defer cancel()
+	for pending := ids; len(pending) > 0; {
+		var next []string
+		for _, id := range pending {
+			if n.previousLife(wait, id) {
+				next = append(next, id)
+				continue
+			}
+			n.fence(id)
+		}
+		if pending = next; len(pending) == 0 {
+			return
+		}
+		select {
+		case <-wait.Done():
+			for _, id := range pending {
+				n.claimBack(id)
+				n.fence(id)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// previousLife reports whether clientID's registry entry names this node's
+// name with an earlier incarnation (false when it cannot be read).
+func (n *Node) previousLife(ctx context.Context, clientID string) bool {
+	gctx, cancel := context.WithTimeout(ctx, n.readTimeout())
+	defer cancel()
+	e, err := n.st.sessions.Get(gctx, registryKey(clientID))
+	if err != nil {
+		return false
+	}
+	var o owner
+	return json.Unmarshal(e.Value(), &o) == nil && o.Node == n.opts.Name && o.Incarnation != n.inc
+}
+
+// claimBack registers this incarnation as the owner of clientID's entry if
+// it still names this node's previous life (compare-and-set: an adoption
+// that got there first wins, and fence then closes the local copy).
+func (n *Node) claimBack(clientID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.readTimeout())
+	defer cancel()
+	key := registryKey(clientID)
+	e, err := n.st.sessions.Get(ctx, key)
+	if err != nil {
+		return
+	}
+	var o owner
+	if json.Unmarshal(e.Value(), &o) != nil || o.Node != n.opts.Name || o.Incarnation == n.inc {
+		return
+	}
+	o.Incarnation, o.Since = n.inc, time.Now()
+	val, _ := json.Marshal(o)
+	if _, err := n.st.sessions.Update(ctx, key, val, e.Revision()); err == nil {
+		n.log.Info("recovered session claimed back: nobody adopted it", "client_id", clientID)
 	}
 }
 
