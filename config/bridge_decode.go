@@ -36,8 +36,15 @@ func (d *decoder) bridgeEntry(n *yaml.Node, v reflect.Value, key string) {
 		return
 	}
 	b := v.Addr().Interface().(*Bridge)
-	if tn := mappingValue(n, "type"); tn != nil && tn.Kind == yaml.ScalarNode && !isNull(tn) {
-		b.Type = tn.Value
+	if tn := mappingValue(n, "type"); tn != nil && tn.Kind == yaml.ScalarNode {
+		if isNull(tn) {
+			// Left to the field decoder, null would read as the type "null"
+			// over the default type's settings.
+			d.fail(tn, ErrBadValue, join(key, "type"), "null: name a bridge type or leave the key out")
+			tn.Value, tn.Tag = b.Type, "!!str"
+		} else {
+			b.Type = tn.Value
+		}
 	}
 	b.syncSettings()
 	for _, m := range movedBridgeKeys {
