@@ -26,6 +26,7 @@ import (
 // their stale copies) before serving, about one run in three lost one or
 // two (docs/cluster.md).
 func TestClusterRollingRestart(t *testing.T) {
+	t.Parallel()
 	tc := startTestCluster(t, 3)
 
 	type session struct {
