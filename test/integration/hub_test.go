@@ -6,12 +6,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,10 +77,53 @@ func (s *syncBuffer) String() string {
 // freePort returns a free loopback TCP port.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	portMu.Lock()
+	defer portMu.Unlock()
+	if portNext == 0 {
+		portLow, portHigh = fixedPortRange()
+		portNext = portLow + rand.IntN(max(portHigh-portLow, 1))
+	}
+	for range portHigh - portLow {
+		p := portNext
+		if portNext++; portNext >= portHigh {
+			portNext = portLow
+		}
+		if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
+			_ = ln.Close()
+			return ln.Addr().String()
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // no fixed range: the kernel's choice
 	require.NoError(t, err)
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// The ports freePort hands out: below the kernel's ephemeral range, so
+// that no port-0 bind and no outgoing connection of a test running in
+// parallel can take one between freePort and the hub's bind, and each at
+// most once per run (a shared counter).
+var (
+	portMu                      sync.Mutex
+	portLow, portHigh, portNext int
+)
+
+// fixedPortRange is [10000, the ephemeral range's start), or an empty
+// range when that start is too low to leave a thousand ports.
+func fixedPortRange() (low, high int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) != 2 {
+		return 0, 0
+	}
+	start, err := strconv.Atoi(fields[0])
+	if err != nil || start < 11000 {
+		return 0, 0
+	}
+	return 10000, start
 }
 
 // startHub runs `iothub serve` on private loopback ports with extra
