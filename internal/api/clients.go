@@ -70,6 +70,7 @@ func newPage[T any](data []T, limit int, more bool, last func(T) string) page[T]
 type clientJSON struct {
 	ClientID          string             `json:"client_id"`
 	Username          string             `json:"username"`
+	Owner             string             `json:"owner,omitempty"`
 	Connected         bool               `json:"connected"`
 	Node              string             `json:"node,omitempty"`
 	ProtocolVersion   string             `json:"protocol_version"`
@@ -171,7 +172,7 @@ func toConnectPropertiesJSON(p *broker.ConnectProperties) *connectPropertiesJSON
 
 func toClientJSON(ci broker.ClientInfo) clientJSON {
 	c := clientJSON{
-		ClientID: ci.ClientID, Username: ci.Username, Connected: ci.Connected, Node: ci.Node, ProtocolVersion: ci.ProtocolVersion,
+		ClientID: ci.ClientID, Username: ci.Username, Owner: ci.Owner, Connected: ci.Connected, Node: ci.Node, ProtocolVersion: ci.ProtocolVersion,
 		Address: ci.Remote, Listener: ci.Listener, KeepAlive: int(ci.KeepAlive / time.Second),
 		SessionExpiry: int64(ci.SessionExpiry / time.Second), SubscriptionCount: ci.SubscriptionCount,
 		Inflight: ci.Inflight, Queued: ci.Queued, QueuedPeak: ci.QueuedPeak, MessagesIn: ci.MessagesIn, MessagesOut: ci.MessagesOut,

@@ -30,8 +30,12 @@ var (
 
 // ClientInfo is a snapshot of one client's session and connection.
 type ClientInfo struct {
-	ClientID  string
-	Username  string
+	ClientID string
+	Username string
+	// Owner is the identity the session belongs to (auth.Identity.Owner:
+	// "users/user:lock-a", "cert/user:CN"…; "": unowned, e.g. anonymous);
+	// only that identity may resume or take it over.
+	Owner     string
 	Connected bool
 	// Node is the name of the hub node that holds the session (in a
 	// cluster, the node the API asked the client of).
@@ -175,6 +179,7 @@ func (ss *Session) info(detail bool) ClientInfo {
 	ci := ClientInfo{
 		ClientID:          ss.id,
 		Username:          ss.usernameUnlocked(),
+		Owner:             ss.owner,
 		Connected:         ss.conn != nil,
 		ProtocolVersion:   versionName(ss.version),
 		ConnectedAt:       ss.connectedAt,

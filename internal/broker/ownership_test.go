@@ -66,6 +66,9 @@ func TestOwnership_hijackRefused(t *testing.T) {
 	})
 	require.True(t, lockB.connack.SessionPresent)
 	require.JSONEq(t, `{"action":"unlock"}`, string(lockB.next(t).Payload))
+	info, ok := s.Client("B")
+	require.True(t, ok)
+	require.Equal(t, "users/user:lock-b", info.Owner, "the API shows whose session it is")
 
 	// Online: the attacker cannot kick lock B off either.
 	_, err := dialV5(t, addr, "B", withLogin("lock-a", "pw"))

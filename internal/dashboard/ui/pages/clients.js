@@ -87,6 +87,7 @@ export default {
         h('dl.props',
           h('dt', 'State'), h('dd', c.connected ? h('span.badge.ok', 'connected') : h('span.badge', 'offline')),
           h('dt', 'Username'), h('dd', c.username || '–'),
+          h('dt', 'Session owner'), h('dd', c.owner || 'nobody (anonymous)'),
           h('dt', 'Protocol'), h('dd', `MQTT ${c.protocol_version}`),
           h('dt', 'Address'), h('dd', c.address || '–'), h('dt', 'Listener'), h('dd', c.listener || '–'),
           h('dt', c.connected ? 'Connected' : 'Disconnected'), h('dd', ago(c.connected ? c.connected_at : c.disconnected_at)),
