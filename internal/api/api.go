@@ -74,6 +74,12 @@ type KeyChecker interface {
 	Check(key string) (id string, ok bool)
 }
 
+// KeyRoles tells a key's role; a KeyChecker that implements it can have
+// read-only keys (RoleViewer).
+type KeyRoles interface {
+	Role(id string) string
+}
+
 // Options configure the API. Zero durations and sizes take the defaults
 // of the api config section.
 type Options struct {
@@ -377,8 +383,22 @@ func (a *API) checkKey(r *http.Request) error {
 	if a.o.Keys == nil {
 		return errorf(http.StatusUnauthorized, CodeUnauthorized, "invalid or revoked API key")
 	}
-	if _, ok := a.o.Keys.Check(strings.TrimSpace(key)); !ok {
+	id, ok := a.o.Keys.Check(strings.TrimSpace(key))
+	if !ok {
 		return errorf(http.StatusUnauthorized, CodeUnauthorized, "invalid or revoked API key")
 	}
+	if roles, ok := a.o.Keys.(KeyRoles); ok && roles.Role(id) == RoleViewer && changes(r) {
+		return errorf(http.StatusForbidden, CodeReadOnlyRole, "API key %s is read-only (role viewer)", id)
+	}
 	return nil
+}
+
+// changes reports whether r may change something: anything but GET, HEAD,
+// OPTIONS and the POSTs that only test (readOnlyPost).
+func changes(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return !(r.Method == http.MethodPost && readOnlyPost[r.URL.Path])
 }

@@ -132,7 +132,7 @@ const (
 	// token (X-CSRF-Token).
 	CodeCSRF = "csrf_failed"
 	// CodeReadOnlyRole: a change through the dashboard session of a
-	// viewer (a read-only dashboard user).
+	// viewer (a read-only dashboard user) or with a read-only API key.
 	CodeReadOnlyRole = "read_only_role"
 	// CodeLastAdministrator: removing the dashboard user, or making it a
 	// viewer, would leave no dashboard user who may change anything.

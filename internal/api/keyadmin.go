@@ -9,7 +9,7 @@ import (
 // KeyAdmin manages the API keys; *KeyStore implements it.
 type KeyAdmin interface {
 	List() []KeyInfo
-	Create(name string) (string, KeyInfo, error)
+	CreateWithRole(name, role string) (string, KeyInfo, error)
 	Revoke(id string) error
 }
 
@@ -28,6 +28,8 @@ type keyJSON struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	// Role is "viewer" for a read-only key, absent otherwise.
+	Role string `json:"role,omitempty"`
 	// Key is the key itself, in the answer of POST only: the one time it
 	// is shown.
 	Key string `json:"key,omitempty"`
@@ -48,7 +50,7 @@ func (a *API) listKeys(w http.ResponseWriter, _ *http.Request) error {
 	list := k.List()
 	out := make([]keyJSON, len(list))
 	for i, ki := range list {
-		out[i] = keyJSON{ID: ki.ID, Name: ki.Name, CreatedAt: ki.CreatedAt}
+		out[i] = keyJSON{ID: ki.ID, Name: ki.Name, CreatedAt: ki.CreatedAt, Role: ki.Role}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	return nil
@@ -57,6 +59,8 @@ func (a *API) listKeys(w http.ResponseWriter, _ *http.Request) error {
 // keyBody is the body of POST /api/v1/apikeys.
 type keyBody struct {
 	Name string `json:"name"`
+	// Role: "viewer" for a read-only key; absent: may do everything.
+	Role string `json:"role"`
 }
 
 func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
@@ -71,12 +75,15 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) error {
 	if len(b.Name) > 100 {
 		return badField("name", "at most 100 characters")
 	}
-	key, info, err := k.Create(b.Name)
+	if b.Role != "" && b.Role != RoleViewer {
+		return badField("role", "%q: must be %q or absent (a key that may do everything)", b.Role, RoleViewer)
+	}
+	key, info, err := k.CreateWithRole(b.Name, b.Role)
 	if err != nil {
 		return err
 	}
-	a.log.Warn("API key created through the API", "id", info.ID, "name", info.Name)
-	writeJSON(w, http.StatusCreated, keyJSON{ID: info.ID, Name: info.Name, CreatedAt: info.CreatedAt, Key: key})
+	a.log.Warn("API key created through the API", "id", info.ID, "name", info.Name, "role", info.Role)
+	writeJSON(w, http.StatusCreated, keyJSON{ID: info.ID, Name: info.Name, CreatedAt: info.CreatedAt, Role: info.Role, Key: key})
 	return nil
 }
 

@@ -40,6 +40,9 @@ type KeyInfo struct {
 	CreatedAt time.Time `json:"created_at"`
 	// Hash is "sha256:" and the hex SHA-256 of the key.
 	Hash string `json:"hash"`
+	// Role is RoleViewer for a read-only key, empty for a key that may do
+	// everything.
+	Role string `json:"role,omitempty"`
 }
 
 // keysKey and keysVersion describe the key file:
@@ -135,9 +138,30 @@ func (k *KeyStore) List() []KeyInfo {
 	return slices.Clone(k.keys)
 }
 
-// Create makes a new key named name, stores its hash and returns the key:
-// the only time it is ever seen.
+// Role returns the role of the key with id ("" for the bootstrap key, an
+// unknown id, or a key that may do everything).
+func (k *KeyStore) Role(id string) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, ki := range k.keys {
+		if ki.ID == id {
+			return ki.Role
+		}
+	}
+	return ""
+}
+
+// Create makes a new key named name that may do everything, stores its
+// hash and returns the key: the only time it is ever seen.
 func (k *KeyStore) Create(name string) (string, KeyInfo, error) {
+	return k.CreateWithRole(name, "")
+}
+
+// CreateWithRole is Create for a key of role ("" or RoleViewer).
+func (k *KeyStore) CreateWithRole(name, role string) (string, KeyInfo, error) {
+	if role != "" && role != RoleViewer {
+		return "", KeyInfo{}, fmt.Errorf("api key: role %q: want %q or none", role, RoleViewer)
+	}
 	var secret [32]byte
 	if _, err := rand.Read(secret[:]); err != nil {
 		return "", KeyInfo{}, fmt.Errorf("api key: %w", err)
@@ -147,7 +171,7 @@ func (k *KeyStore) Create(name string) (string, KeyInfo, error) {
 	key := keyPrefix + base64.RawURLEncoding.EncodeToString(secret[:])
 	h := sha256.Sum256([]byte(key))
 	info := KeyInfo{ID: hex.EncodeToString(id[:]), Name: name, CreatedAt: time.Now().UTC().Truncate(time.Second),
-		Hash: "sha256:" + hex.EncodeToString(h[:])}
+		Hash: "sha256:" + hex.EncodeToString(h[:]), Role: role}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.reloadLocked(); err != nil {

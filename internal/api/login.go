@@ -312,7 +312,7 @@ func (a *API) checkSession(r *http.Request, c *http.Cookie) error {
 	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
 		return errorf(http.StatusForbidden, CodeCSRF, "missing or wrong %s header", CSRFHeader)
 	}
-	if role == RoleViewer && !(r.Method == http.MethodPost && readOnlyPost[r.URL.Path]) && !isSignIn(r) {
+	if role == RoleViewer && changes(r) && !isSignIn(r) {
 		return errorf(http.StatusForbidden, CodeReadOnlyRole, "%s is a viewer: the dashboard is read-only for this user", s.user)
 	}
 	return nil

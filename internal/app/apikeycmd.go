@@ -15,7 +15,9 @@ import (
 )
 
 const apikeyUsage = `Usage:
-  iothub apikey create [--name NAME] [flags]   create a key and print it (only this once)
+  iothub apikey create [--name NAME] [--viewer] [flags]
+                                               create a key and print it (only this once);
+                                               --viewer: a read-only key (GETs and the testers)
   iothub apikey list [flags]                   list the keys (ids, names, dates; never the keys)
   iothub apikey revoke ID [flags]              delete a key: requests with it get 401 at once
 
@@ -40,6 +42,7 @@ func apikeyCmd(args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "", "the hub's data directory")
 	cfgPath := fs.String("config", os.Getenv("IOTHUB_CONFIG"), "config file")
 	name := fs.String("name", "", "a name for the key (create)")
+	viewer := fs.Bool("viewer", false, "a read-only key (create)")
 	positional, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -54,7 +57,11 @@ func apikeyCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	switch sub {
 	case "create":
-		return apikeyCreate(keys, *name, stdout, stderr)
+		role := ""
+		if *viewer {
+			role = api.RoleViewer
+		}
+		return apikeyCreate(keys, *name, role, stdout, stderr)
 	case "list":
 		return apikeyList(keys, stdout)
 	case "revoke":
@@ -102,8 +109,8 @@ func openKeys(dataDir, cfgPath string) (*api.KeyStore, error) {
 	return api.OpenKeyStore(filepath.Join(dataDir, api.KeyFile))
 }
 
-func apikeyCreate(keys *api.KeyStore, name string, stdout, stderr io.Writer) int {
-	key, info, err := keys.Create(name)
+func apikeyCreate(keys *api.KeyStore, name, role string, stdout, stderr io.Writer) int {
+	key, info, err := keys.CreateWithRole(name, role)
 	if err != nil {
 		fmt.Fprintf(stderr, "iothub: %v\n", err)
 		return exitFail
@@ -115,9 +122,13 @@ func apikeyCreate(keys *api.KeyStore, name string, stdout, stderr io.Writer) int
 
 func apikeyList(keys *api.KeyStore, stdout io.Writer) int {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+	fmt.Fprintln(tw, "ID\tNAME\tCREATED\tROLE")
 	for _, k := range keys.List() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", k.ID, k.Name, k.CreatedAt.Format(time.RFC3339))
+		role := k.Role
+		if role == "" {
+			role = "all"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.ID, k.Name, k.CreatedAt.Format(time.RFC3339), role)
 	}
 	_ = tw.Flush()
 	return exitOK
