@@ -286,10 +286,15 @@ func TestDashboard_browser(t *testing.T) {
 		b.screenshot(t, "security")
 		b.run(t, "create key", setValue("#key-name", "dashboard-test"), click("#key-create"))
 		b.waitJS(t, "key shown once", `(document.getElementById('new-key')||{}).textContent?.includes('ihk_')`)
+		b.run(t, "create a read-only key", setValue("#key-name", "grafana"), click("#key-viewer"), click("#key-create"))
+		b.waitJS(t, "read-only key listed", `[...document.querySelectorAll('tr')].some(r => r.textContent.includes('grafana') && r.textContent.includes('read-only'))`)
+		_, body := apiCall(t, h, "GET", "/api/v1/apikeys", bootstrapKey(t, h), "")
+		require.Contains(t, body, `"name":"grafana"`)
+		require.Contains(t, body, `"role":"viewer"`)
 		b.run(t, "add a viewer", setValue("#operator-name", "vic"), setValue("#operator-password", "vic-looks-only"),
 			click("#operator-viewer"), click("#operator-save"))
 		b.waitJS(t, "viewer listed", `(document.querySelector('#operators-list tr[data-operator="vic"]')||{}).textContent?.includes('viewer')`)
-		_, body := apiCall(t, h, "GET", "/api/v1/dashboard/users", bootstrapKey(t, h), "")
+		_, body = apiCall(t, h, "GET", "/api/v1/dashboard/users", bootstrapKey(t, h), "")
 		require.Contains(t, body, `{"username":"vic","role":"viewer"}`)
 	})
 

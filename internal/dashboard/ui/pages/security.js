@@ -24,6 +24,7 @@ export default {
     const ban = { kind: h('select#ban-kind', ['client_id', 'username', 'address'].map((k) => h('option', { value: k }, k))),
       value: i('ban-value', { required: true }), duration: i('ban-duration', { placeholder: '1h (empty: forever)' }), reason: i('ban-reason') };
     const keyName = i('key-name', { placeholder: 'a name for the key' });
+    const keyViewer = i('key-viewer', { type: 'checkbox' });
     const op = { username: i('operator-name', { required: true }), password: i('operator-password', { type: 'password', required: true, autocomplete: 'new-password' }),
       viewer: i('operator-viewer', { type: 'checkbox' }) };
 
@@ -38,7 +39,7 @@ export default {
             field('Username', user.username), field('Password', user.password), h('label.field', h('span', 'Superuser'), user.superuser),
             h('button', { type: 'submit' }, 'Add or replace'))),
         h('div.card', h('h2', 'API keys'), keysBox, newKey,
-          h('form.toolbar.change', { onsubmit: (ev) => { ev.preventDefault(); createKey(); } }, field('Name', keyName), h('button#key-create', { type: 'submit' }, 'Create key')))),
+          h('form.toolbar.change', { onsubmit: (ev) => { ev.preventDefault(); createKey(); } }, field('Name', keyName), h('label.field', h('span', 'Read-only'), keyViewer), h('button#key-create', { type: 'submit' }, 'Create key')))),
       h('div.card', h('h2', 'Dashboard users'), opsBox,
         h('form.toolbar.change#operator-form', { onsubmit: (ev) => { ev.preventDefault(); addOperator(); } },
           field('Username', op.username), field('Password', op.password), h('label.field', h('span', 'Viewer (read-only)'), op.viewer),
@@ -64,7 +65,7 @@ export default {
     const addBan = () => run(() => api.post('/api/v1/bans', { kind: ban.kind.value, value: ban.value.value, duration: ban.duration.value, reason: ban.reason.value }), `${ban.kind.value} ${ban.value.value} banned`);
     async function createKey() {
       try {
-        const k = await api.post('/api/v1/apikeys', { name: keyName.value });
+        const k = await api.post('/api/v1/apikeys', { name: keyName.value, role: keyViewer.checked ? 'viewer' : '' });
         fill(newKey, h('div.secret#new-key', h('p', `Key ${k.id} created. It is shown only this once:`), h('pre', k.key)));
       } catch (e) { toast(e.message, 'error'); }
       await load();
@@ -90,6 +91,7 @@ export default {
       fill(keysBox, k.error ? h('p.muted', k.error) : table([
         { title: 'Id', get: (x) => h('code', x.id) }, { title: 'Name', get: (x) => x.name || '–' },
         { title: 'Created', get: (x) => new Date(x.created_at).toLocaleString() },
+        { title: 'Role', get: (x) => (x.role === 'viewer' ? h('span.badge', 'read-only') : 'all') },
         { title: '', get: (x) => confirmButton('Revoke', 'Click again', () => run(() => api.del(`/api/v1/apikeys/${api.enc(x.id)}`), `key ${x.id} revoked`)) },
       ], k.data, { empty: 'No stored key.' }));
       fill(bansBox, b.error ? h('p.muted', b.error) : table([
