@@ -2,6 +2,7 @@ package app
 
 import (
 	"log/slog"
+	"math"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -18,6 +19,16 @@ var fileCap atomic.Int64
 // cannot accept the operator who comes to look.
 func fileReserve(limit uint64) uint64 { return min(limit/4, 512) }
 
+// connectionRoom is fileCap for an open-files limit: the limit less
+// fileReserve, or 0 (no cap) for a limit too large to be a real bound
+// (RLIM_INFINITY).
+func connectionRoom(limit uint64) int64 {
+	if limit > math.MaxInt32 {
+		return 0
+	}
+	return int64(limit - fileReserve(limit))
+}
+
 // raiseFileLimit raises the soft open-files limit to the hard limit: each
 // connection is a file descriptor, and the default soft limit (1024 on many
 // systems) would cap the hub far below what the machine can hold. It sets
@@ -28,7 +39,7 @@ func raiseFileLimit(log *slog.Logger) {
 		log.Warn("cannot read the open-files limit", "error", err)
 		return
 	}
-	defer func() { fileCap.Store(int64(lim.Cur - fileReserve(lim.Cur))) }() //nolint:gosec // a file limit fits an int64
+	defer func() { fileCap.Store(connectionRoom(lim.Cur)) }()
 	if lim.Cur >= lim.Max {
 		log.Info("open-files limit", "soft", lim.Cur, "hard", lim.Max)
 		return
