@@ -232,8 +232,21 @@ func (l *Link) subscribe(ctx context.Context, cli *paho.Client) error {
 	return nil
 }
 
-// dial opens the transport named by the URL's scheme.
+// dial opens the transport named by the URL's scheme, as a sync.Locker:
+// paho writes a packet in several Writes (header, then body) and holds
+// the lock across them only when the connection is one. Over TLS and
+// WebSocket (no writev) two goroutines writing at once (an ack, a ping, a
+// subscribe) would otherwise interleave their packets' parts.
 func (l *Link) dial(ctx context.Context) (net.Conn, error) {
+	c, err := l.dialTransport(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return packets.NewThreadSafeConn(c), nil
+}
+
+// dialTransport opens the URL's connection.
+func (l *Link) dialTransport(ctx context.Context) (net.Conn, error) {
 	u := l.o.URL
 	switch u.Scheme {
 	case "ws", "wss":
