@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	gojwt "github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/require"
@@ -75,7 +76,7 @@ func passwordHub(h *hub, password func(lock string) string) *identityHub {
 // pahoConnect connects paho.golang over nc (MQTT 5, persistent session).
 func pahoConnect(t *testing.T, nc net.Conn, clientID, user, password string) (*paho.Client, *paho.Connack, error) {
 	t.Helper()
-	c := paho.NewClient(paho.ClientConfig{Conn: nc, OnClientError: func(error) {}})
+	c := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(nc), OnClientError: func(error) {}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	exp := uint32(600)

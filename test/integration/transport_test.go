@@ -247,7 +247,7 @@ func mtlsPaho(t *testing.T, th *tlsHub, cert testutil.CertFiles, id string, onDi
 	nc, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", th.mtls,
 		&tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
 	require.NoError(t, err)
-	c := paho.NewClient(paho.ClientConfig{Conn: nc, OnServerDisconnect: onDisconnect, OnClientError: func(error) {}})
+	c := paho.NewClient(paho.ClientConfig{Conn: packets.NewThreadSafeConn(nc), OnServerDisconnect: onDisconnect, OnClientError: func(error) {}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ack, err := c.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
