@@ -221,3 +221,24 @@ func TestQueue_appendDuringFsync(t *testing.T) {
 	defer func() { require.NoError(t, q.Close()) }()
 	require.Equal(t, strs(recs(0, 50)), readAll(t, q, 7))
 }
+
+// TestQueue_closeWhileTheSyncLoopTicks: Close never waits for a sync loop
+// that waits for Close's lock (it hung a bridge's shutdown once). The
+// loop ticks every 50µs, so many closes meet it mid-tick.
+func TestQueue_closeWhileTheSyncLoopTicks(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 300 {
+		q, err := Open(dir, Options{FsyncInterval: 50 * time.Microsecond})
+		require.NoError(t, err)
+		_, _, err = q.Append(nil, []byte("x"))
+		require.NoError(t, err)
+		closed := make(chan error, 1)
+		go func() { closed <- q.Close() }()
+		select {
+		case err := <-closed:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("close %d hung", i)
+		}
+	}
+}

@@ -239,6 +239,16 @@ func (n *Node) Claim(ctx context.Context, clientID string, record []byte) ([]byt
 func (n *Node) register(ctx context.Context, clientID string, record []byte) (*owner, error) {
 	key := registryKey(clientID)
 	val, _ := json.Marshal(owner{Node: n.opts.Name, Incarnation: n.inc, Since: time.Now(), Session: record})
+	// First as a new entry: one replicated write, no read, when the client
+	// id has none (its first connection); otherwise the write is refused
+	// by the stream's leader without replication, and the entry is read.
+	_, err := n.st.sessions.Update(ctx, key, val, 0)
+	switch {
+	case err == nil:
+		return nil, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%w: registry write: %w", ErrNotReady, err)
+	}
 	for attempt := 0; attempt < 8; attempt++ {
 		e, err := n.st.sessions.Get(ctx, key)
 		switch {
