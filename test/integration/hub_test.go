@@ -186,11 +186,16 @@ func launch(t *testing.T, h *hub, env []string, args ...string) {
 // listeningLine is the hub's log line for an open listener.
 var listeningLine = regexp.MustCompile(`msg=listening listener=\S+ protocol=(\S+) address=(\S+)`)
 
-// waitBound waits (30 s at most) until h has logged an open listener for
+// startBound bounds the wait for a hub to listen: a cluster node waits for
+// its peers and JetStream first, and CI runs tests side by side on two
+// cores, where a start has taken over 30 s.
+const startBound = 90 * time.Second
+
+// waitBound waits (startBound at most) until h has logged an open listener for
 // each protocol and returns the address of the first of each.
 func waitBound(t *testing.T, h *hub, protocols ...string) map[string]string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(startBound)
 	for time.Now().Before(deadline) {
 		select {
 		case <-h.exited:
@@ -208,13 +213,13 @@ func waitBound(t *testing.T, h *hub, protocols ...string) map[string]string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("iothub did not open its %v listeners within 30s", protocols)
+	t.Fatalf("iothub did not open its %v listeners within %s", protocols, startBound)
 	return nil
 }
 
 func waitListening(t *testing.T, addr string, exited <-chan struct{}) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(startBound)
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
@@ -228,7 +233,7 @@ func waitListening(t *testing.T, addr string, exited <-chan struct{}) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("iothub not listening on %s within 30s", addr)
+	t.Fatalf("iothub not listening on %s within %s", addr, startBound)
 }
 
 // stop sends SIGTERM and waits for the process to exit (SIGKILL after 15s).
