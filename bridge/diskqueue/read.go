@@ -207,27 +207,38 @@ func (q *Queue) syncDirty() {
 
 // Close syncs and closes the files; the queue can be opened again.
 func (q *Queue) Close() error {
-	q.syncMu.Lock()
-	defer q.syncMu.Unlock()
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
+	first, err := q.closeLocked()
+	if !first {
 		return nil
 	}
-	err := q.flush()
-	q.closed = true
-	if q.o.Fsync != FsyncNever {
-		err = errors.Join(err, q.w.Sync())
-		_ = q.cursorF.Sync()
-	}
-	q.closeFiles()
-	q.mu.Unlock()
+	// The sync loop may be waiting for syncMu: it is released first, the
+	// loop finds the queue closed and ends.
 	close(q.stop)
 	<-q.done
 	if err != nil {
 		return fmt.Errorf("diskqueue: close: %w", err)
 	}
 	return nil
+}
+
+// closeLocked flushes, syncs and closes the files under the queue's
+// locks; first is false when the queue was already closed.
+func (q *Queue) closeLocked() (first bool, err error) {
+	q.syncMu.Lock()
+	defer q.syncMu.Unlock()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false, nil
+	}
+	err = q.flush()
+	q.closed = true
+	if q.o.Fsync != FsyncNever {
+		err = errors.Join(err, q.w.Sync())
+		_ = q.cursorF.Sync()
+	}
+	q.closeFiles()
+	return true, err
 }
 
 func (q *Queue) closeFiles() {
