@@ -80,6 +80,10 @@ type Metrics struct {
 	// DeadLetterRotations counts the rotations of a dead-letter file
 	// (it was full: the previous one became <file>.1).
 	DeadLetterRotations uint64 `json:"dead_letter_rotations"`
+	// Deduplicated counts records not queued or not sent because a copy
+	// with the same identity (IDHeader) was queued, or the sink already
+	// held it after a crash (a Recoverer sink).
+	Deduplicated uint64 `json:"deduplicated"`
 	// Rate is the records sent per second over the last 10 seconds.
 	Rate float64 `json:"rate"`
 	// Dropped counts records given up, by reason (buffer_full, permanent,

@@ -90,6 +90,8 @@ type Runner struct {
 	log  *slog.Logger
 	disk *diskqueue.Queue
 
+	dedup *dedupState // nil: the sink is not a Recoverer
+
 	mu       sync.Mutex
 	mem      recQueue // cache of the newest records not yet taken by the sender
 	memBytes int64
@@ -109,6 +111,7 @@ type Runner struct {
 	status   *statusKeeper
 
 	matched, sent, failed, retried, deadLettered atomic.Uint64
+	deduplicated                                 atomic.Uint64
 	inflight                                     atomic.Int64
 	latency                                      histogram
 	rate                                         rateMeter
@@ -131,6 +134,11 @@ func NewRunner(sink Sink, o Options) (*Runner, error) {
 	r := &Runner{o: o, sink: sink, log: log, disk: dq,
 		dropped: map[string]uint64{}, wake: make(chan struct{}, 1), flush: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel, status: newStatusKeeper(log, o.SendTimeout)}
+	if err := r.openDedup(); err != nil {
+		cancel()
+		_ = dq.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -181,6 +189,9 @@ func (r *Runner) enqueue(recs []Record) error {
 	if r.closed {
 		r.dropped[DropStopped] += uint64(len(recs))
 		return ErrStopped
+	}
+	if recs = r.dropQueued(recs); len(recs) == 0 {
+		return nil
 	}
 	r.encBuf, r.encs = r.encBuf[:0], r.encs[:0]
 	for i := range recs {
@@ -361,7 +372,7 @@ func (r *Runner) Metrics() Metrics {
 	m.QueuedDisk = max(m.Queued-inMemory, 0)
 	m.BufferBytes = m.MemoryBytes + m.DiskBytes
 	m.Matched, m.Sent, m.Failed, m.Retried = r.matched.Load(), r.sent.Load(), r.failed.Load(), r.retried.Load()
-	m.DeadLettered = r.deadLettered.Load()
+	m.DeadLettered, m.Deduplicated = r.deadLettered.Load(), r.deduplicated.Load()
 	if rc, ok := r.o.DeadLetter.(interface{ Rotations() uint64 }); ok {
 		m.DeadLetterRotations = rc.Rotations()
 	}
@@ -393,6 +404,9 @@ func (r *Runner) Close(ctx context.Context) error {
 		err = fmt.Errorf("bridge %s: close: %w", r.o.Name, ctx.Err())
 	}
 	err = errors.Join(err, r.disk.Close(), r.sink.Close())
+	if err == nil {
+		err = r.closeDedup()
+	}
 	if r.o.DeadLetter != nil {
 		err = errors.Join(err, r.o.DeadLetter.Close())
 	}

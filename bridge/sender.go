@@ -54,6 +54,9 @@ type sender struct {
 	next    diskqueue.Position // where the oldest record not yet taken starts
 	settled diskqueue.Position // the end of the last settled batch of new records
 	attempt int                // consecutive rounds without a delivery
+	// delivered holds, after an unclean stop, the identities the sink
+	// already has: those records are not sent again (Recoverer).
+	delivered map[string]struct{}
 }
 
 // run is the sender goroutine: it keeps up to MaxInflightBatches batches
@@ -66,6 +69,7 @@ func (r *Runner) run() {
 	defer r.wg.Done()
 	s := &sender{r: r, next: r.disk.Start()}
 	s.settled = s.next
+	s.recoverDelivered()
 	for {
 		if err := s.fill(); err != nil {
 			r.warn("bridge durable queue read failed", "error", err)
@@ -210,6 +214,11 @@ func (s *sender) start(b batch) {
 	s.win = append(s.win, f)
 	r.inflight.Add(int64(len(b.recs)))
 	r.lastSend.Store(f.start.UnixNano())
+	recs, idx := s.unsent(b.recs)
+	if len(recs) == 0 { // the sink holds them all
+		close(f.done)
+		return
+	}
 	p, ok := r.sink.(Pipeliner)
 	if ok && s.pl == nil {
 		pl, err := p.Pipeline()
@@ -222,10 +231,11 @@ func (s *sender) start(b batch) {
 	}
 	if s.pl == nil {
 		ctx, cancel := context.WithTimeout(r.ctx, r.o.SendTimeout)
-		f.err = r.sink.Send(ctx, b.recs)
+		f.err = r.sink.Send(ctx, recs)
 		if f.err != nil && ctx.Err() != nil && r.ctx.Err() == nil {
 			f.err = noAnswer(r.o.SendTimeout, f.err)
 		}
+		f.err = spread(f.err, idx, len(b.recs))
 		cancel()
 		close(f.done)
 		return
@@ -236,8 +246,8 @@ func (s *sender) start(b batch) {
 	f.timer = time.AfterFunc(r.o.SendTimeout, func() {
 		r.setStatus(noAnswer(r.o.SendTimeout, errors.New("the batch is still in flight")))
 	})
-	s.pl.Send(r.ctx, b.recs, func(err error) {
-		f.err = err
+	s.pl.Send(r.ctx, recs, func(err error) {
+		f.err = spread(err, idx, len(b.recs))
 		close(f.done)
 	})
 }

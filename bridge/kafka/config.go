@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/iothub-dev/iothub/bridge"
@@ -167,6 +168,14 @@ func (k *ConnConfig) conn(bc bridge.BuildContext) Conn {
 	return c
 }
 
+// staticTopic returns topic when it is not a template, else "".
+func staticTopic(topic string) string {
+	if strings.Contains(topic, "${") {
+		return ""
+	}
+	return topic
+}
+
 // Validate implements bridge.Config.
 func (c *ProducerConfig) Validate() error {
 	var v config.Checker
@@ -187,7 +196,8 @@ func (c *ProducerConfig) Build(bc bridge.BuildContext) (*bridge.Parts, error) {
 	p := c.Producer
 	sync := p.Mode == "sync"
 	sink, err := NewProducer(ProducerOptions{Conn: c.Kafka.conn(bc), Partitioner: p.Partitioner, Sync: sync,
-		Linger: p.Linger.D(), MaxInflight: p.MaxInflight, Acks: p.Acks, Idempotent: p.Idempotent, Compression: p.Compression})
+		Linger: p.Linger.D(), MaxInflight: p.MaxInflight, Acks: p.Acks, Idempotent: p.Idempotent, Compression: p.Compression,
+		Topic: staticTopic(p.Topic)})
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,9 @@ type ProducerOptions struct {
 	Compression string
 	// MaxBufferedRecords bounds franz-go's buffer (default 100000).
 	MaxBufferedRecords int
+	// Topic is the topic every record goes to, when the topic is not a
+	// template ("" otherwise): Recover reads its newest records.
+	Topic string
 }
 
 // Producer is a bridge.Sink writing to Kafka. It keeps one franz-go

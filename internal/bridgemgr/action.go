@@ -2,11 +2,19 @@ package bridgemgr
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 
 	"github.com/iothub-dev/iothub/bridge"
 	"github.com/iothub-dev/iothub/internal/rule"
 )
+
+// edgeSeqProperty is the user property that numbers what an edge hub
+// forwards (upstream.PropSeq; not imported, so that the bridge manager
+// does not depend on the broker; a test checks they are equal).
+const edgeSeqProperty = "iothub-seq"
 
 // ActionType is the rule action type that feeds a bridge:
 // {"type": "bridge", "bridge": "<name>"}.
@@ -74,7 +82,44 @@ func (m *Manager) Enqueue(name string, out *rule.Output) error {
 	if r.decorate != nil {
 		r.decorate(eventMessage(out), &rec)
 	}
+	if r.sink.Deduplicates() {
+		if id := recordID(out, &rec); id != nil {
+			rec.Headers = append(rec.Headers, bridge.Header{Key: bridge.IDHeader, Value: id})
+		}
+	}
 	return r.sink.Enqueue(rec)
+}
+
+// recordID is the identity (bridge.IDHeader) of rec, rendered from out,
+// when out's message was forwarded by an edge hub (it carries the edge's
+// sequence number): a hash of the link's client id, the sequence number,
+// the rule and the record's topic, key and value. A resend of the message
+// that the centre routes again (its dedup mark was lost in a crash) gives
+// the same identity, which the bridge queues and delivers once; two
+// different records of one message (two rules, or a FOREACH) differ.
+// Nil otherwise.
+func recordID(out *rule.Output, rec *bridge.Record) []byte {
+	m := eventMessage(out)
+	if m == nil || len(m.UserProperties) == 0 {
+		return nil
+	}
+	var seq string
+	for _, u := range m.UserProperties {
+		if u.Key == edgeSeqProperty {
+			seq = u.Value
+		}
+	}
+	if seq == "" {
+		return nil
+	}
+	h := fnv.New128a()
+	for _, b := range [][]byte{[]byte(m.ClientID), []byte(seq), []byte(out.RuleID), []byte(rec.Topic), rec.Key, rec.Value} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(b))) //nolint:gosec // lengths are far below 4 GiB
+		_, _ = h.Write(n[:])
+		_, _ = h.Write(b)
+	}
+	return hex.AppendEncode(nil, h.Sum(nil))
 }
 
 var _ rule.Action = (*action)(nil)
