@@ -79,13 +79,14 @@ func recordID(r *Record) string {
 type dedupState struct {
 	rec     Recoverer
 	queued  *idSet
-	unclean bool     // the last run did not close
+	unclean bool     // the last run crashed, or left records queued
 	topics  []string // of the records left in the queue, for Recover
 }
 
 // openDedup sets up deduplication when the sink is a Recoverer: it marks
-// the directory as in use and, when the last run crashed, reads the
-// identities of the records left in the durable queue.
+// the directory as in use and, when the last run crashed or left records
+// queued, reads the identities of the records left in the durable queue
+// (the sender then asks the sink which ones it holds).
 func (r *Runner) openDedup() error {
 	rc, ok := r.sink.(Recoverer)
 	if !ok {
@@ -93,7 +94,9 @@ func (r *Runner) openDedup() error {
 	}
 	d := &dedupState{rec: rc, queued: newIDSet(dedupMaxIDs)}
 	path := filepath.Join(r.o.Dir, uncleanFile)
-	if _, err := os.Stat(path); err == nil {
+	if _, err := os.Stat(path); err == nil || r.disk.Len() > 0 {
+		// a crash, or a stop with records left (some may have been in
+		// flight, with Kafka's answer lost in the stop)
 		d.unclean = true
 	}
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
@@ -180,7 +183,8 @@ func (r *Runner) dropQueued(recs []Record) []Record {
 	return out
 }
 
-// recoverDelivered asks the sink, after an unclean stop, which identities
+// recoverDelivered asks the sink, after a crash or a stop that left
+// records queued, which identities
 // it holds; it retries (with backoff) until it knows, the sink says it
 // cannot (the runner then goes on, at least once), or the runner stops.
 func (s *sender) recoverDelivered() {

@@ -92,7 +92,7 @@ func TestRunner_dedupAfterCrash(t *testing.T) {
 			require.NoError(t, r3.Enqueue(idRecord(5)))
 			require.Equal(t, []string{"5"}, s3.waitFor(t, 1))
 			require.NoError(t, r3.Close(context.Background()))
-			require.Zero(t, s3.asked.Load(), "a clean stop needs no recovery")
+			require.Zero(t, s3.asked.Load(), "a clean stop with nothing queued needs no recovery")
 		})
 	}
 }

@@ -39,6 +39,7 @@ var (
 	descBridgeFailed   = desc("iothub_bridge_records_failed_total", "Records of failed send attempts (retried or not).", "bridge", "type")
 	descBridgeRetried  = desc("iothub_bridge_records_retried_total", "Records sent again after a failure.", "bridge", "type")
 	descBridgeDLRotate = desc("iothub_bridge_dead_letter_rotations_total", "Rotations of the bridge's dead-letter file (full: the previous one became <file>.1).", "bridge")
+	descBridgeDedup    = desc("iothub_bridge_deduplicated_total", "Records not queued or not sent again: a copy with the same identity was queued, or the sink held it after a crash.", "bridge")
 	descBridgeDropped  = desc("iothub_bridge_records_dropped_total", "Records given up, by reason (buffer_full, permanent, disk_error, stopped, encoding).", "bridge", "reason")
 	descBridgeQueued   = desc("iothub_bridge_queued_records", "Records waiting to be sent, in memory or on disk.", "bridge", "where")
 	descBridgeInflight = desc("iothub_bridge_inflight_records", "Records being sent now.", "bridge")
@@ -50,7 +51,7 @@ var (
 	descSrcFailed      = desc("iothub_bridge_source_failed_total", "Publish errors of a consumer bridge.", "bridge")
 	descSrcDropped     = desc("iothub_bridge_source_dropped_total", "Inputs a consumer bridge skipped for a permanent error (a bad topic).", "bridge")
 	descSrcRestarts    = desc("iothub_bridge_source_restarts_total", "Restarts of a consumer bridge after an error.", "bridge")
-	allBridgeDescs     = []*prometheus.Desc{descBridgeUp, descBridgeMatched, descBridgeSent, descBridgeFailed, descBridgeRetried, descBridgeDLRotate, descBridgeDropped, descBridgeQueued, descBridgeInflight, descBridgeBuffer, descBridgeLatency, descBridgeLatMax, descSrcReceived, descSrcPublished, descSrcFailed, descSrcDropped, descSrcRestarts}
+	allBridgeDescs     = []*prometheus.Desc{descBridgeUp, descBridgeMatched, descBridgeSent, descBridgeFailed, descBridgeRetried, descBridgeDLRotate, descBridgeDedup, descBridgeDropped, descBridgeQueued, descBridgeInflight, descBridgeBuffer, descBridgeLatency, descBridgeLatMax, descSrcReceived, descSrcPublished, descSrcFailed, descSrcDropped, descSrcRestarts}
 )
 
 // bridgeCollector turns one List and one Metrics snapshot per bridge and
@@ -99,6 +100,7 @@ func collectSink(ch chan<- prometheus.Metric, name, typ string, m bridge.Metrics
 	counter(descBridgeFailed, m.Failed, name, typ)
 	counter(descBridgeRetried, m.Retried, name, typ)
 	counter(descBridgeDLRotate, m.DeadLetterRotations, name)
+	counter(descBridgeDedup, m.Deduplicated, name)
 	for _, r := range dropReasons {
 		counter(descBridgeDropped, m.Dropped[r], name, r)
 	}
