@@ -43,15 +43,16 @@ func (ss *Session) waitRoom(d delivery, room <-chan struct{}, w *pubWait) {
 		}
 		return
 	}
-	ss.stalled = true
+	ss.rareLocked().stalled = true
 }
 
 // roomChanLocked returns the channel closed when the queue has room again.
 func (ss *Session) roomChanLocked() <-chan struct{} {
-	if ss.room == nil {
-		ss.room = make(chan struct{})
+	r := ss.rareLocked()
+	if r.room == nil {
+		r.room = make(chan struct{})
 	}
-	return ss.room
+	return r.room
 }
 
 // roomyLocked reports whether the queue is down to half its limits, the
@@ -65,9 +66,9 @@ func (ss *Session) roomyLocked() bool {
 // wakeLocked wakes every publisher waiting for room in the session (room
 // came, or the subscriber went away: they retry and see which).
 func (ss *Session) wakeLocked() {
-	if ss.room != nil {
-		close(ss.room)
-		ss.room = nil
+	if r := ss.rare; r != nil && r.room != nil {
+		close(r.room)
+		r.room = nil
 	}
 }
 

@@ -43,8 +43,8 @@ func (s *Server) TakeSession(clientID string) []byte {
 	old := ss.conn
 	ss.conn = nil
 	ss.handedOver = true
-	stopTimer(&ss.expiryTimer)
-	stopTimer(&ss.willTimer)
+	ss.stopExpiryLocked()
+	ss.stopWillLocked()
 	exp := ss.exportLocked()
 	ss.forgetAllLocked()
 	s.stats.inflight.Add(-int64(len(ss.inflight)))
@@ -100,7 +100,7 @@ func (s *Server) SessionIDs() []string {
 func (ss *Session) exportLocked() sessionExport {
 	exp := sessionExport{Session: sessionRecord{
 		Proto: byte(ss.version), Expiry: ss.expiry, Username: ss.usernameUnlocked(), Owner: ss.owner,
-		ConnectedAt: ss.connectedAt, DisconnectedAt: ss.disconnectedAt,
+		ConnectedAt: ss.connectedAt.time(), DisconnectedAt: ss.disconnectedAt.time(),
 	}}
 	for _, sub := range ss.subs {
 		o := sub.opts
@@ -312,16 +312,17 @@ func (s *Server) AdoptSession(clientID string, record []byte, queue [][]byte, ha
 	b, _ := json.Marshal(exp)
 	_ = s.importLocked(ss, b)
 	ss.uname.Store(&rec.Session.Username)
-	ss.version, ss.expiry, ss.disconnectedAt = packet.Version(rec.Session.Proto), rec.Session.Expiry, s.clock.Now()
+	ss.version, ss.expiry, ss.disconnectedAt = packet.Version(rec.Session.Proto), rec.Session.Expiry, nanoOf(s.clock.Now())
 	ss.storeImportedLocked()
 	s.scheduleExpiryLocked(ss)
 	if will != nil {
 		delay := min(rec.WillDelay, ss.expiry)
-		ss.delayedWill = func() { s.publishAdoptedWill(will, rec.WillExp) }
-		ss.willTimer = s.clock.AfterFunc(time.Duration(delay)*time.Second, func() {
+		r := ss.rareLocked()
+		r.delayedWill = func() { s.publishAdoptedWill(will, rec.WillExp) }
+		r.willTimer = s.clock.AfterFunc(time.Duration(delay)*time.Second, func() {
 			ss.mu.Lock()
-			fire := ss.conn == nil && ss.willTimer != nil && !ss.removed
-			ss.willTimer = nil
+			fire := ss.conn == nil && r.willTimer != nil && ss.rare == r && !ss.removed
+			r.willTimer, r.delayedWill = nil, nil
 			ss.mu.Unlock()
 			if fire {
 				s.publishAdoptedWill(will, rec.WillExp)

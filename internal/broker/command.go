@@ -318,11 +318,7 @@ func (s *Server) DiscardSession(clientID string) error {
 		s.mu.Unlock()
 		return ErrConnected
 	}
-	var will func()
-	if ss.willTimer != nil {
-		stopTimer(&ss.willTimer)
-		will = ss.delayedWill
-	}
+	will := ss.stopWillLocked()
 	s.removeSessionLocked(ss)
 	ss.mu.Unlock()
 	s.mu.Unlock()

@@ -113,7 +113,8 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 func (c *conn) connectParams(p *packet.Connect) (connectParams, packet.ReasonCode) {
 	s := c.s
 	v5 := c.version == packet.V5
-	cp := connectParams{clientID: p.ClientID, username: p.Username, cleanStart: p.CleanStart}
+	cp := connectParams{cleanStart: p.CleanStart}
+	cp.clientID, cp.username = cloneIDs(p.ClientID, p.Username)
 	if c.overConnectionLimit() {
 		return cp, pick(v5, packet.ServerBusy, packet.V311ServerUnavailable)
 	}
@@ -278,4 +279,20 @@ func (ss *Session) updateExpiryOnDisconnect(secs uint32) error {
 	}
 	ss.expiry = secs
 	return nil
+}
+
+// cloneIDs copies a CONNECT's client id and username into one allocation:
+// they live as long as the session, and the decoded strings alias the
+// packet's whole body (password and will included), which would stay
+// allocated with them.
+func cloneIDs(clientID, username string) (string, string) {
+	if clientID == "" && username == "" {
+		return "", ""
+	}
+	var sb strings.Builder // one allocation; + would return a lone operand uncopied
+	sb.Grow(len(clientID) + len(username))
+	sb.WriteString(clientID)
+	sb.WriteString(username)
+	both := sb.String()
+	return both[:len(clientID)], both[len(clientID):]
 }

@@ -144,7 +144,7 @@ func (r *recoverer) session(k, v []byte) error {
 	ss.uname.Store(&rec.Username)
 	ss.owner = rec.Owner
 	ss.version, ss.expiry, ss.stored = packet.Version(rec.Proto), rec.Expiry, true
-	ss.connectedAt, ss.disconnectedAt = rec.ConnectedAt, off
+	ss.connectedAt, ss.disconnectedAt = nanoOf(rec.ConnectedAt), nanoOf(off)
 	for _, sr := range rec.Subs {
 		sub := &subscription{sess: ss, filter: sr.Filter, subID: sr.SubID, opts: packet.Subscription{
 			Filter: sr.Filter, QoS: sr.QoS, NoLocal: sr.NoLocal,
@@ -163,7 +163,7 @@ func (r *recoverer) session(k, v []byte) error {
 	}
 	if rec.Will != nil {
 		r.wills[ss] = rec.Will
-		ss.will = rec.Will
+		ss.rareLocked().will = rec.Will
 		r.rep.Wills++
 	}
 	s.mu.Lock() // $SYS publishing may already run (OpenStore)
@@ -172,7 +172,7 @@ func (r *recoverer) session(k, v []byte) error {
 	s.stats.sessions.Add(1)
 	r.rep.Sessions++
 	if rec.Expiry != neverExpire {
-		ss.expiryTimer = s.clock.AfterFunc(left, func() { s.expireSession(ss) })
+		ss.rareLocked().expiryTimer = s.clock.AfterFunc(left, func() { s.expireSession(ss) })
 	}
 	return nil
 }
@@ -295,15 +295,16 @@ func (s *Server) armRecoveredWills() {
 	s.mu.Unlock()
 	for ss, w := range wills {
 		ss.mu.Lock()
-		if ss.removed || ss.conn != nil || ss.will != w {
+		r := ss.rare
+		if ss.removed || ss.conn != nil || r == nil || r.will != w {
 			ss.mu.Unlock()
 			continue
 		}
-		ss.delayedWill = func() { s.publishStoredWill(w) }
-		ss.willTimer = s.clock.AfterFunc(ageOut(w.FireAt, 0, s.clock.Now()), func() {
+		r.delayedWill = func() { s.publishStoredWill(w) }
+		r.willTimer = s.clock.AfterFunc(ageOut(w.FireAt, 0, s.clock.Now()), func() {
 			ss.mu.Lock()
-			fire := ss.conn == nil && ss.willTimer != nil && !ss.removed
-			ss.willTimer = nil
+			fire := ss.conn == nil && r.willTimer != nil && ss.rare == r && !ss.removed
+			r.willTimer, r.delayedWill = nil, nil
 			if fire {
 				ss.saveLocked()
 			}

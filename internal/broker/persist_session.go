@@ -57,15 +57,15 @@ func (ss *Session) saveLocked() {
 	}
 	rec := sessionRecord{
 		Proto: byte(ss.version), Expiry: ss.expiry, Username: ss.usernameUnlocked(), Owner: ss.owner,
-		ConnectedAt: ss.connectedAt, DisconnectedAt: ss.disconnectedAt,
+		ConnectedAt: ss.connectedAt.time(), DisconnectedAt: ss.disconnectedAt.time(),
 	}
 	for _, sub := range ss.subs {
 		o := sub.opts
 		rec.Subs = append(rec.Subs, subRecord{Filter: sub.filter, QoS: o.QoS, NoLocal: o.NoLocal,
 			RetainAsPublished: o.RetainAsPublished, RetainHandling: o.RetainHandling, SubID: sub.subID})
 	}
-	if ss.willTimer != nil && ss.will != nil {
-		rec.Will = ss.will
+	if r := ss.rare; r != nil && r.willTimer != nil && r.will != nil {
+		rec.Will = r.will
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -210,7 +210,7 @@ func (ss *Session) rememberWillLocked(c *conn, will *msg.Message, delay uint32) 
 		ss.s.log.Error("cannot encode will", "client_id", ss.id, "error", err)
 		return
 	}
-	ss.will = &willRecord{FireAt: ss.s.clock.Now().Add(time.Duration(delay) * time.Second),
+	ss.rareLocked().will = &willRecord{FireAt: ss.s.clock.Now().Add(time.Duration(delay) * time.Second),
 		Expiry: c.connect.willExpiry, HasExpiry: c.connect.willHasExpiry, Message: b, m: will}
 }
 

@@ -345,8 +345,8 @@ func (s *Server) stopTimers() {
 	defer s.mu.Unlock()
 	for _, ss := range s.sessions {
 		ss.mu.Lock()
-		stopTimer(&ss.willTimer)
-		stopTimer(&ss.expiryTimer)
+		ss.stopWillLocked()
+		ss.stopExpiryLocked()
 		ss.mu.Unlock()
 	}
 }

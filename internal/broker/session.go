@@ -105,37 +105,125 @@ type Session struct {
 	unsent    int // inflight entries with unsent set
 	queue     msgQueue
 	inQoS2    map[uint16]struct{}
+	// rare is what few sessions use, allocated when first needed: the
+	// delayed will and the expiry timer of an offline session, the
+	// back-pressure state (sessionRare).
+	rare *sessionRare
+
+	// connectedAt and disconnectedAt are when the latest connection
+	// began and ended (0: never).
+	connectedAt    unixNano
+	disconnectedAt unixNano
+	// removed is set once the session left the registry; deliveries to it
+	// are then refused. handedOver is set when the session moved to
+	// another node: its replicated deliveries stay for the new node
+	// (cluster_session.go).
+	removed    bool
+	handedOver bool
+
+	// Store state (persist_session.go): stored is set once the session
+	// record was written, pseq is the last queue record's sequence number.
+	stored bool
+	pseq   uint64
+}
+
+// sessionRare is the part of a Session that an idle, connected session
+// does not use, apart so that such a session pays for one pointer
+// (Session.rare, guarded by Session.mu): the delayed will and its timer,
+// the expiry timer and the will kept in the store record while the
+// session is offline, and the back-pressure state while publishers wait
+// for room in its queue. It is dropped again when none of it is in use
+// (tidyRareLocked).
+type sessionRare struct {
+	willTimer   clockwork.Timer
+	delayedWill func() // publishes the will the timer waits for
+	expiryTimer clockwork.Timer
+	// will is the delayed will kept in the session record while
+	// willTimer runs (persist_session.go).
+	will *willRecord
 	// room, when set, is closed once the queue has room again, waking the
 	// publishers waiting for it; stalled is set when one waited the whole
 	// back-pressure bound, and cleared by the next acknowledgement
 	// (backpressure.go).
-	room    chan struct{}
-	stalled bool
+	room chan struct{}
 	// waiting counts the publishers waiting for room, or woken and not
 	// yet back: while it is non-zero and the queue above half its limits,
 	// a newcomer queues up behind them, so that no publisher is starved by
 	// others taking the room first.
 	waiting int
+	stalled bool
+}
 
-	willTimer   clockwork.Timer
-	delayedWill func() // publishes the will the timer waits for
-	expiryTimer clockwork.Timer
+// rareLocked returns the session's rare part, allocating it if needed.
+func (ss *Session) rareLocked() *sessionRare {
+	if ss.rare == nil {
+		ss.rare = new(sessionRare)
+	}
+	return ss.rare
+}
 
-	connectedAt    time.Time
-	disconnectedAt time.Time
-	// removed is set once the session left the registry; deliveries to it
-	// are then refused.
-	removed bool
+// tidyRareLocked drops the rare part when nothing in it is in use (a
+// connection resumed the session and no publisher waits).
+func (ss *Session) tidyRareLocked() {
+	if r := ss.rare; r != nil && r.willTimer == nil && r.expiryTimer == nil && r.room == nil && r.waiting == 0 && !r.stalled {
+		ss.rare = nil
+	}
+}
 
-	// Store state (persist_session.go): stored is set once the session
-	// record was written, pseq is the last queue record's sequence number,
-	// will the delayed will kept in the record while willTimer runs.
-	stored bool
-	pseq   uint64
-	will   *willRecord
-	// handedOver is set when the session moved to another node: its
-	// replicated deliveries stay for the new node (cluster_session.go).
-	handedOver bool
+// willPendingLocked reports whether a delayed will waits for its timer.
+func (ss *Session) willPendingLocked() bool {
+	return ss.rare != nil && ss.rare.willTimer != nil
+}
+
+// stopWillLocked stops the delayed will's timer and returns the function
+// that publishes that will (nil when none was pending).
+func (ss *Session) stopWillLocked() (publish func()) {
+	r := ss.rare
+	if r == nil || r.willTimer == nil {
+		return nil
+	}
+	stopTimer(&r.willTimer)
+	publish, r.delayedWill = r.delayedWill, nil
+	return publish
+}
+
+// stopExpiryLocked stops the expiry timer.
+func (ss *Session) stopExpiryLocked() {
+	if ss.rare != nil {
+		stopTimer(&ss.rare.expiryTimer)
+	}
+}
+
+// stalledLocked reports whether a publisher waited the whole
+// back-pressure bound for this session (backpressure.go).
+func (ss *Session) stalledLocked() bool { return ss.rare != nil && ss.rare.stalled }
+
+// waitingLocked is the number of publishers waiting for room.
+func (ss *Session) waitingLocked() int {
+	if ss.rare == nil {
+		return 0
+	}
+	return ss.rare.waiting
+}
+
+// unixNano is a wall-clock instant in Unix nanoseconds, 0 for none: 8
+// bytes where a time.Time takes 24.
+type unixNano int64
+
+// nanoOf returns t as a unixNano (0 for the zero time).
+func nanoOf(t time.Time) unixNano {
+	if t.IsZero() {
+		return 0
+	}
+	return unixNano(t.UnixNano())
+}
+
+// time returns n as a time.Time (the zero time for 0).
+func (n unixNano) time() time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(n))
 }
 
 func newSession(s *Server, id string) *Session {
@@ -180,7 +268,7 @@ func (ss *Session) deliver(d delivery, inline bool, w *pubWait) deliverStatus {
 	for {
 		ss.mu.Lock()
 		if retry && d.qos > 0 {
-			ss.waiting--
+			ss.rare.waiting-- // counted before the wait, so rare is set
 		}
 		st, start, room := ss.deliverLocked(d, canWait, retry)
 		ss.mu.Unlock()
@@ -238,8 +326,8 @@ func (ss *Session) deliverLocked(d delivery, canWait, retry bool) (st deliverSta
 		}
 		return accepted, startIf(started, ss.conn), nil
 	}
-	if canWait && !ss.stalled && (ss.queueFullLocked(d.m) || !retry && ss.waiting > 0 && !ss.roomyLocked()) {
-		ss.waiting++
+	if canWait && !ss.stalledLocked() && (ss.queueFullLocked(d.m) || !retry && ss.waitingLocked() > 0 && !ss.roomyLocked()) {
+		ss.rareLocked().waiting++
 		return mustWait, nil, ss.roomChanLocked()
 	}
 	if len(ss.inflight) < ss.window && ss.queue.len() == 0 {
@@ -416,8 +504,10 @@ func (ss *Session) completeLocked(pid uint16) (*outbound, bool) {
 	}
 	ss.resendUnsentLocked()
 	ss.fillWindowLocked()
-	ss.stalled = false
-	if ss.room != nil && ss.roomyLocked() {
+	if r := ss.rare; r != nil {
+		r.stalled = false
+	}
+	if ss.rare != nil && ss.rare.room != nil && ss.roomyLocked() {
 		ss.wakeLocked()
 	}
 	return ob, true

@@ -3,6 +3,7 @@ package broker
 import (
 	"time"
 
+	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/msg"
 )
@@ -36,8 +37,9 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 		oldConn = ss.conn
 		ss.conn = nil
 		ss.wakeLocked() // publishers waiting for room: backpressure.go
-		stopTimer(&ss.expiryTimer)
-		stopTimer(&ss.willTimer) // a reconnect cancels a delayed will
+		ss.stopExpiryLocked()
+		ss.stopWillLocked() // a reconnect cancels a delayed will
+		ss.tidyRareLocked()
 		if cp.cleanStart {
 			s.removeSessionLocked(ss)
 			ss.mu.Unlock()
@@ -55,16 +57,16 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 		imported = s.importSessionLocked(ss, cp) // cluster_session.go
 		present = imported
 	}
-	uname := cp.username // a copy: &cp.username would keep all of cp alive
-	ss.uname.Store(&uname)
+	ss.uname.Store(usernamePtr(c.auth.id, cp.username))
 	ss.ident.Store(c.auth.id)
 	clear(ss.readCache) // decisions of the previous identity
 	if owner != "" {
 		ss.owner = owner // claimed by the first identified client
 	}
 	ss.version, ss.expiry, ss.window = c.version, cp.expiry, cp.window
-	ss.conn, ss.connectedAt = c, s.clock.Now()
-	c.connectedAt = ss.connectedAt.UnixNano()
+	now := nanoOf(s.clock.Now())
+	ss.conn, ss.connectedAt = c, now
+	c.connectedAt = int64(now)
 	ss.saveLocked()
 	if imported {
 		ss.storeImportedLocked()
@@ -144,7 +146,7 @@ func (s *Server) detach(c *conn) {
 	if current {
 		ss.conn = nil
 		ss.wakeLocked() // publishers waiting for room: backpressure.go
-		ss.disconnectedAt = s.clock.Now()
+		ss.disconnectedAt = nanoOf(s.clock.Now())
 		if ss.expiry == 0 {
 			s.removeSessionLocked(ss)
 			immediateWill = will
@@ -200,11 +202,12 @@ func (s *Server) scheduleWillLocked(ss *Session, c *conn, will *msg.Message) *ms
 	if delay == 0 {
 		return will
 	}
-	ss.delayedWill = func() { s.publishWill(c, will) }
-	ss.willTimer = s.clock.AfterFunc(time.Duration(delay)*time.Second, func() {
+	r := ss.rareLocked()
+	r.delayedWill = func() { s.publishWill(c, will) }
+	r.willTimer = s.clock.AfterFunc(time.Duration(delay)*time.Second, func() {
 		ss.mu.Lock()
-		fire := ss.conn == nil && ss.willTimer != nil
-		ss.willTimer = nil
+		fire := ss.conn == nil && r.willTimer != nil && ss.rare == r
+		r.willTimer, r.delayedWill = nil, nil
 		if fire {
 			ss.saveLocked() // the will is no longer pending
 		}
@@ -222,7 +225,7 @@ func (s *Server) scheduleExpiryLocked(ss *Session) {
 	if ss.expiry == neverExpire {
 		return
 	}
-	ss.expiryTimer = s.clock.AfterFunc(time.Duration(ss.expiry)*time.Second, func() { s.expireSession(ss) })
+	ss.rareLocked().expiryTimer = s.clock.AfterFunc(time.Duration(ss.expiry)*time.Second, func() { s.expireSession(ss) })
 }
 
 // expireSession removes ss if it is still offline; a will still waiting for
@@ -230,17 +233,13 @@ func (s *Server) scheduleExpiryLocked(ss *Session) {
 func (s *Server) expireSession(ss *Session) {
 	s.mu.Lock()
 	ss.mu.Lock()
-	if ss.conn != nil || ss.removed || ss.expiryTimer == nil {
+	if ss.conn != nil || ss.removed || ss.rare == nil || ss.rare.expiryTimer == nil {
 		ss.mu.Unlock()
 		s.mu.Unlock()
 		return
 	}
-	ss.expiryTimer = nil
-	var will func()
-	if ss.willTimer != nil {
-		stopTimer(&ss.willTimer)
-		will = ss.delayedWill
-	}
+	ss.rare.expiryTimer = nil
+	will := ss.stopWillLocked()
 	s.removeSessionLocked(ss)
 	ss.mu.Unlock()
 	s.mu.Unlock()
@@ -263,7 +262,7 @@ func (s *Server) removeSessionLocked(ss *Session) {
 	}
 	ss.subs = nil
 	ss.clearLocked()
-	stopTimer(&ss.expiryTimer)
+	ss.stopExpiryLocked()
 }
 
 // publishWill publishes a connection's will message.
@@ -275,4 +274,18 @@ func (s *Server) publishWill(c *conn, will *msg.Message) {
 		m.ExpiresAt = m.ReceivedAt.Add(time.Duration(ci.willExpiry) * time.Second)
 	}
 	s.publish(&m)
+}
+
+// usernamePtr returns name as Session.uname holds it, without an
+// allocation where it can: nil for none, the identity's own field when it
+// holds the same name (the session keeps the identity anyway). A pointer
+// to a field of cp would keep all of cp alive.
+func usernamePtr(id *auth.Identity, name string) *string {
+	switch {
+	case name == "":
+		return nil
+	case id != nil && id.Username == name:
+		return &id.Username
+	}
+	return &name
 }
