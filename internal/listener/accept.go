@@ -165,7 +165,14 @@ func (p *preparer) handshake(nc net.Conn) (*Conn, error) {
 	if p.tlsCfg != nil {
 		// The TLS layer reads through c, which first drains what the
 		// PROXY parser buffered.
-		tc := tls.Server(&Conn{Conn: nc, br: c.br}, p.tlsCfg)
+		under := nc
+		if c.br != nil {
+			// Not without: tls.Conn keeps what it reads from for the
+			// connection's life, and a wrapper would cost every idle
+			// TLS connection 64 bytes.
+			under = &Conn{Conn: nc, br: c.br}
+		}
+		tc := tls.Server(under, p.tlsCfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, err
 		}

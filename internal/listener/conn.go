@@ -13,13 +13,10 @@ import (
 // certificate.
 type Conn struct {
 	net.Conn
-	remote net.Addr
+	peer
 	// br holds bytes read past the PROXY header; only the broker's read
 	// loop reads, so it is dropped without a lock once drained.
 	br *bufio.Reader
-	// cert is what the client certificate says (nil: no certificate),
-	// apart so that a connection without one pays for a pointer.
-	cert *certInfo
 	// socket is the TCP socket under the connection when nothing but TLS
 	// sits between it and Read (no PROXY-protocol buffer): see Socket.
 	socket *net.TCPConn
@@ -50,11 +47,25 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 // RemoteAddr returns the client's address: the one a trusted proxy reported,
 // or the socket peer's.
-func (c *Conn) RemoteAddr() net.Addr {
-	if c.remote != nil {
-		return c.remote
+func (c *Conn) RemoteAddr() net.Addr { return c.remoteAddr(c.Conn) }
+
+// peer is what a listener learnt about the client beyond the socket: its
+// address as a trusted proxy reported it, and its certificate. Conn and
+// the WebSocket connection (wsConn) both carry one.
+type peer struct {
+	remote net.Addr // nil: the socket's peer
+	// cert is what the client certificate says (nil: no certificate),
+	// apart so that a connection without one pays for a pointer.
+	cert *certInfo
+}
+
+// remoteAddr returns the client's address: the one a trusted proxy
+// reported, or nc's peer.
+func (p *peer) remoteAddr(nc net.Conn) net.Addr {
+	if p.remote != nil {
+		return p.remote
 	}
-	return c.Conn.RemoteAddr()
+	return nc.RemoteAddr()
 }
 
 // certInfo is what a connection's verified client certificate says.
@@ -68,21 +79,21 @@ type certInfo struct {
 
 // CertIdentity returns the identity taken from the client's verified
 // certificate, as username or as client id (see broker.CertIdentifier).
-func (c *Conn) CertIdentity() (username, clientID string) {
-	if c.cert == nil {
+func (p *peer) CertIdentity() (username, clientID string) {
+	if p.cert == nil {
 		return "", ""
 	}
-	return c.cert.username, c.cert.clientID
+	return p.cert.username, p.cert.clientID
 }
 
 // CertFingerprint returns the SHA-256 fingerprint (lowercase hex) of the
 // client's verified certificate, "" when it sent none; the device registry
 // matches it against a device's registered certificate.
-func (c *Conn) CertFingerprint() string {
-	if c.cert == nil {
+func (p *peer) CertFingerprint() string {
+	if p.cert == nil {
 		return ""
 	}
-	return c.cert.fingerprint
+	return p.cert.fingerprint
 }
 
 // setIdentity records id as the username or the client id, as identityAs

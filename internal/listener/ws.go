@@ -116,17 +116,19 @@ func (w *WebSocket) upgrade(rw http.ResponseWriter, r *http.Request) {
 		w.opts.Logger.Debug("websocket upgrade refused", "listener", w.opts.Name, "remote", r.RemoteAddr, "error", err)
 		return
 	}
-	ws := &wsConn{Conn: c.UnderlyingConn()} // the library's reader holds nothing yet: it refuses early data
-	out := &Conn{Conn: ws, socket: ws.Socket()}
+	// The library's reader holds nothing yet: it refuses early data. ws
+	// is the one object the connection keeps here: frames, the client's
+	// address and certificate.
+	ws := &wsConn{Conn: c.UnderlyingConn()}
 	if len(w.opts.TrustedProxies.prefixes) > 0 {
 		// Without trusted proxies the client is the socket's peer, which
-		// out reports without a copy of its own.
-		out.remote = w.opts.TrustedProxies.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
+		// ws reports without a copy of its own.
+		ws.remote = w.opts.TrustedProxies.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
 	}
 	if under, ok := r.Context().Value(connKey{}).(*Conn); ok {
-		out.cert = under.cert // read-only after the handshake
+		ws.cert = under.cert // read-only after the handshake
 	}
-	w.handle(out, w.opts.Name)
+	w.handle(ws, w.opts.Name)
 }
 
 // minWSBuffer is the smallest buffer the websocket library takes; its

@@ -18,21 +18,30 @@ import (
 // wait above the socket between two reads). A read deadline that passes
 // leaves it intact (a header read in part is kept), which the broker's idle
 // detection relies on. The upgrade itself is the websocket library's.
+//
+// It is also the broker's net.Conn for the connection (the client's address
+// and certificate in peer), so that an idle WebSocket connection keeps one
+// object here, not a frame reader inside a listener wrapper.
 type wsConn struct {
 	net.Conn // the upgraded connection: reads, writes, deadlines, addresses
+	peer
 
 	// Read side, owned by the one reader.
-	hdr     [14]byte
-	have    int    // header bytes read so far
 	left    uint64 // payload bytes of the current data frame still to read
+	hdr     [14]byte
+	have    uint8 // header bytes read so far
+	maskPos uint8 // only its low two bits count
 	mask    [4]byte
-	maskPos int
 	inData  bool // a fragmented binary message continues
 	eof     bool
 
-	wmu    sync.Mutex // one frame at a time: data from the broker, pongs and close from the reader
 	closed bool
+	wmu    sync.Mutex // one frame at a time: data from the broker, pongs and close from the reader
 }
+
+// RemoteAddr returns the client's address: the one a trusted proxy
+// reported, or the socket's peer.
+func (c *wsConn) RemoteAddr() net.Addr { return c.remoteAddr(c.Conn) }
 
 // Frame opcodes.
 const (
@@ -89,7 +98,7 @@ func (c *wsConn) readFrame() error {
 		c.have = 0
 		return c.fail("reserved bits set or unmasked client frame")
 	}
-	need := 2 + 4 // masked
+	need := uint8(2 + 4) // masked
 	switch b1 & 0x7f {
 	case 126:
 		need += 2
@@ -130,10 +139,10 @@ func (c *wsConn) readFrame() error {
 
 // fillHeader reads header bytes until there are n; a deadline that passes
 // keeps what was read.
-func (c *wsConn) fillHeader(n int) error {
+func (c *wsConn) fillHeader(n uint8) error {
 	for c.have < n {
 		m, err := c.Conn.Read(c.hdr[c.have:n])
-		c.have += m
+		c.have += uint8(m) //nolint:gosec // at most len(c.hdr)
 		if err != nil && c.have < n {
 			return err
 		}
@@ -206,11 +215,35 @@ func (c *wsConn) writeFrame(op byte, p []byte) error {
 	if c.closed {
 		return net.ErrClosed
 	}
-	bufs := net.Buffers{hdr[:h], p}
-	_, err := bufs.WriteTo(c.Conn)
+	err := c.writeParts(hdr[:h], p)
 	if op == wsClose {
 		c.closed = true
 	}
+	return err
+}
+
+// wsWriteCopyMax is the largest frame written with one write(2), header
+// and payload copied into a pooled buffer; a larger one is written as two
+// writes. Not writev: Go's poller keeps the iovec array of a socket's
+// last writev for the socket's life (56 bytes on every idle connection).
+const wsWriteCopyMax = 4096
+
+var wsWritePool = sync.Pool{New: func() any { b := make([]byte, 0, wsWriteCopyMax+10); return &b }}
+
+// writeParts writes a frame's header and payload.
+func (c *wsConn) writeParts(hdr, p []byte) error {
+	if len(p) > wsWriteCopyMax {
+		if _, err := c.Conn.Write(hdr); err != nil {
+			return err
+		}
+		_, err := c.Conn.Write(p)
+		return err
+	}
+	bp := wsWritePool.Get().(*[]byte)
+	b := append(append((*bp)[:0], hdr...), p...)
+	_, err := c.Conn.Write(b)
+	*bp = b[:0]
+	wsWritePool.Put(bp)
 	return err
 }
 
