@@ -24,6 +24,7 @@ func (m *Metrics) AddUpstream(src UpstreamSource) error {
 var (
 	descUpLink      = desc("iothub_upstream_link_up", "Whether the edge's link to the centre is connected (1) or not (0).")
 	descUpConnects  = desc("iothub_upstream_link_connects_total", "Connections of the link to the centre.")
+	descUpTakeovers = desc("iothub_upstream_link_takeovers_total", "Times the centre gave the link's session to another connection with its client id (another edge with the same name?).")
 	descUpBacklog   = desc("iothub_upstream_backlog_messages", "Messages waiting to be sent up, per stream.", "stream")
 	descUpBytes     = desc("iothub_upstream_backlog_bytes", "Bytes of the messages waiting to be sent up, per stream.", "stream")
 	descUpOldest    = desc("iothub_upstream_oldest_backlog_age_seconds", "Age of the oldest message waiting to be sent up, per stream.", "stream")
@@ -37,7 +38,7 @@ var (
 	descEdgeHits    = desc("iothub_edges_dedup_hits_total", "Resends of edges the centre dropped before routing.")
 	descEdgeOrigins = desc("iothub_edges_dedup_origins", "Edge queues whose last routed sequence number the centre keeps.")
 	descEdgeRelay   = desc("iothub_edges_commands_total", "Commands for devices behind edges, by result (relayed, answered, unclaimed, timeout).", "result")
-	allUpDescs      = []*prometheus.Desc{descUpLink, descUpConnects, descUpBacklog, descUpBytes, descUpOldest, descUpSent,
+	allUpDescs      = []*prometheus.Desc{descUpLink, descUpConnects, descUpTakeovers, descUpBacklog, descUpBytes, descUpOldest, descUpSent,
 		descUpResends, descUpExpired, descUpRefused, descUpDropped, descUpRate, descEdgeChecked, descEdgeHits, descEdgeOrigins, descEdgeRelay}
 	upDropReasons = []string{bridge.DropBufferFull, bridge.DropDiskError, bridge.DropStopped, bridge.DropEncoding, bridge.DropPermanent}
 )
@@ -79,6 +80,7 @@ func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descUpLink, up)
 	counter(descUpConnects, es.Link.Connects)
+	counter(descUpTakeovers, es.Link.Takeovers)
 	gauge(descUpRate, es.Rate)
 	for _, s := range es.Streams {
 		gauge(descUpBacklog, float64(s.BacklogMessages), s.Name)

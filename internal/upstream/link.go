@@ -18,6 +18,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/session"
 	"github.com/eclipse/paho.golang/paho/session/state"
+
+	"github.com/iothub-dev/iothub/logging"
 )
 
 // Link states.
@@ -64,6 +66,19 @@ type ackKey struct{}
 // afterwards, instead of waiting a round trip per message.
 type ackSession struct {
 	session.SessionManager
+	takenOver func() // called when the centre says another connection took the session
+}
+
+// ConnectionLost is told of a DISCONNECT from the centre before the
+// client closes (so a takeover is known when the connection ends).
+func (s *ackSession) ConnectionLost(d *packets.Disconnect) error {
+	if d != nil && d.ReasonCode == reasonSessionTakenOver && s.takenOver != nil {
+		s.takenOver()
+	}
+	if err := s.SessionManager.ConnectionLost(d); err != nil {
+		return fmt.Errorf("upstream session: %w", err)
+	}
+	return nil
 }
 
 func (s *ackSession) AddToSession(ctx context.Context, p session.Packet, resp chan<- packets.ControlPacket) error {
@@ -91,10 +106,11 @@ type Link struct {
 	since   time.Time
 	lastErr string
 
-	connects, drops atomic.Uint64
-	ctx             context.Context
-	cancel          context.CancelFunc
-	done            chan struct{}
+	connects, drops, takeovers atomic.Uint64
+	takeoverLog                logging.Limiter
+	ctx                        context.Context
+	cancel                     context.CancelFunc
+	done                       chan struct{}
 }
 
 // NewLink returns a link; Start connects.
@@ -103,9 +119,11 @@ func NewLink(o LinkOptions) *Link {
 		o.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Link{o: o, log: o.Logger, sess: &ackSession{state.NewInMemory()}, up: make(chan struct{}),
+	l := &Link{o: o, log: o.Logger, sess: &ackSession{SessionManager: state.NewInMemory()}, up: make(chan struct{}),
 		down: make(chan struct{}), state: StateConnecting, since: time.Now(), ctx: ctx, cancel: cancel,
 		done: make(chan struct{})}
+	l.sess.takenOver = l.takenOver
+	return l
 }
 
 // Start connects in the background, retrying until Close.
@@ -124,6 +142,7 @@ func (l *Link) run() {
 			continue
 		}
 		attempt = 0
+		taken := l.takeovers.Load()
 		select {
 		case <-cli.Done():
 		case <-l.ctx.Done():
@@ -133,10 +152,16 @@ func (l *Link) run() {
 			case <-time.After(2 * time.Second):
 			}
 		}
-		l.setDown(errors.New("connection lost"))
+		wait := 100 * time.Millisecond
+		if l.takeovers.Load() != taken { // another connection took the session: do not fight over it at full speed
+			l.setDown(errors.New(l.takeoverError()))
+			wait = max(l.o.ReconnectMax, time.Second)
+		} else {
+			l.setDown(errors.New("connection lost"))
+		}
 		l.drops.Add(1)
 		_ = l.sess.ConnectionLost(nil)
-		if !l.sleep(100 * time.Millisecond) {
+		if !l.sleep(wait) {
 			return
 		}
 	}
@@ -178,7 +203,9 @@ func (l *Link) connect() (*paho.Client, error) {
 		}},
 		OnClientError: func(err error) { l.setErr(err) },
 		OnServerDisconnect: func(d *paho.Disconnect) {
-			l.setErr(fmt.Errorf("centre disconnected the link: reason 0x%02x", d.ReasonCode))
+			if d.ReasonCode != reasonSessionTakenOver { // that one is the session's (ackSession.ConnectionLost)
+				l.setErr(fmt.Errorf("centre disconnected the link: reason 0x%02x", d.ReasonCode))
+			}
 		}})
 	cp := &paho.Connect{ClientID: l.o.ClientID, KeepAlive: uint16(min(l.o.KeepAlive/time.Second, 65535)), //nolint:gosec // bounded
 		CleanStart: false, Properties: &paho.ConnectProperties{}}
@@ -328,6 +355,33 @@ func (l *Link) setDown(err error) {
 	}
 }
 
+// reasonSessionTakenOver is the DISCONNECT reason a broker gives the
+// connection whose session another connection with the same client id
+// took over.
+const reasonSessionTakenOver = 0x8E
+
+// takenOver records that the centre gave the link's session to another
+// connection. An edge's own reconnection never causes it on the live
+// connection (the old one is gone by then), so it means another client
+// uses this link's client id — most likely a second edge configured with
+// the same upstream.name, which would take the link's session (its
+// subscriptions, the commands queued for it) and make the two links take
+// it from each other in turn. It is logged as an error (rate-limited) and
+// shown in the status; the link reconnects after reconnect_max instead of
+// at once.
+func (l *Link) takenOver() {
+	l.takeovers.Add(1)
+	msg := l.takeoverError()
+	l.setErr(errors.New(msg))
+	l.takeoverLog.Log(l.log, slog.LevelError, "upstream: "+msg, "client_id", l.o.ClientID, "url", l.o.URL.Redacted(),
+		"takeovers", l.takeovers.Load())
+}
+
+func (l *Link) takeoverError() string {
+	return fmt.Sprintf("the centre gave this link's session (client id %q) to another connection: "+
+		"is another edge configured with the same upstream.name or client_id? Each edge needs its own", l.o.ClientID)
+}
+
 func (l *Link) setErr(err error) {
 	l.mu.Lock()
 	l.lastErr = err.Error()
@@ -428,13 +482,18 @@ type LinkStatus struct {
 	LastError string    `json:"last_error,omitempty"`
 	Connects  uint64    `json:"connects"`
 	Drops     uint64    `json:"drops"`
+	// Takeovers counts the times the centre closed the link because
+	// another connection took its session over (DISCONNECT 0x8E): another
+	// edge with the same name or client id.
+	Takeovers uint64 `json:"takeovers"`
 }
 
 // Status returns the link's state.
 func (l *Link) Status() LinkStatus {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return LinkStatus{State: l.state, Since: l.since, LastError: l.lastErr, Connects: l.connects.Load(), Drops: l.drops.Load()}
+	return LinkStatus{State: l.state, Since: l.since, LastError: l.lastErr, Connects: l.connects.Load(), Drops: l.drops.Load(),
+		Takeovers: l.takeovers.Load()}
 }
 
 // Connected reports whether the link is up.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -789,4 +790,60 @@ func TestEdge_queueFullRefuses(t *testing.T) {
 	for i, p := range got {
 		require.Equal(t, strconv.Itoa(i), strings.TrimRight(p, " "), "the oldest kept, in order")
 	}
+}
+
+// TestEdge_sameName: two edges configured with the same name (hence the
+// same link client id) connect to one centre. The centre gives the link's
+// session to the newer connection each time, and each edge sees its link
+// taken over: it says so in its status (takeovers, last_error naming the
+// cause) and logs an error, and reconnects after reconnect_max instead of
+// fighting for the session at full speed. Their messages still arrive
+// once each (the dedup marks are per queue epoch, which differ).
+func TestEdge_sameName(t *testing.T) {
+	t.Parallel()
+	centre := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, "node:\n  name: centre\n"))
+	edges := make([]*hub, 2)
+	for i := range edges {
+		edges[i] = startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, edgeYAML("edge-a", centre.mqtt, `"fleet/#"`, "")))
+	}
+	sub := collect(t, centre.mqtt, "central-app", "fleet/#")
+	const n = 20
+	var wg sync.WaitGroup
+	for i, e := range edges {
+		c := pahoDeviceV5(t, e, fmt.Sprintf("dev-%d", i), paho.ClientConfig{}, true)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range n {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, err := c.Publish(ctx, &paho.Publish{Topic: fmt.Sprintf("fleet/dev-%d/data", i), QoS: 1, Payload: []byte(strconv.Itoa(j))})
+				cancel()
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	var takeovers float64
+	require.Eventually(t, func() bool {
+		takeovers = 0
+		for _, e := range edges {
+			l := upstreamStatus(t, e)["edge"].(map[string]any)["link"].(map[string]any)
+			v, _ := l["takeovers"].(float64)
+			takeovers += v
+		}
+		return takeovers > 0
+	}, time.Minute, 50*time.Millisecond, "an edge sees its link's session taken over")
+	seen := false
+	for _, e := range edges {
+		if strings.Contains(e.logs.String(), "is another edge configured with the same upstream.name or client_id?") {
+			seen = true
+		}
+	}
+	require.True(t, seen, "an edge logs why its link keeps being taken over")
+	for _, e := range edges {
+		awaitBacklogEmpty(t, e)
+	}
+	sub.awaitDistinct(t, 2*n, "both edges' messages at the centre")
+	require.Zero(t, checkOncePerDevice(t, sub.all(), 2, n), "each message once")
+	t.Logf("takeovers seen by the edges: %v", takeovers)
 }
