@@ -36,7 +36,7 @@ type Poller struct {
 	done   chan struct{}
 
 	mu     sync.Mutex
-	armed  map[int32]Waker // by file descriptor
+	armed  fdTable // by file descriptor
 	closed bool
 }
 
@@ -57,7 +57,7 @@ func New() (*Poller, error) {
 		_ = unix.Close(epfd)
 		return nil, fmt.Errorf("netpoll: epoll_ctl eventfd: %w", err)
 	}
-	p := &Poller{epfd: epfd, stopfd: stopfd, done: make(chan struct{}), armed: make(map[int32]Waker)}
+	p := &Poller{epfd: epfd, stopfd: stopfd, done: make(chan struct{})}
 	if unix.SetNonblock(epfd, true) == nil {
 		p.file = os.NewFile(uintptr(epfd), "netpoll")
 		if rc, err := p.file.SyscallConn(); err == nil {
@@ -80,14 +80,14 @@ func (p *Poller) Arm(rc syscall.RawConn, w Waker) error {
 			armErr = ErrClosed
 			return
 		}
-		p.armed[key] = w
+		p.armed.set(key, w)
 		ev := unix.EpollEvent{Events: armEvents, Fd: key}
 		armErr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
 		if errors.Is(armErr, unix.EEXIST) {
 			armErr = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
 		}
 		if armErr != nil {
-			delete(p.armed, key)
+			p.armed.take(key)
 			armErr = fmt.Errorf("netpoll: epoll_ctl: %w", armErr)
 		}
 	})
@@ -108,8 +108,8 @@ func (p *Poller) Disarm(rc syscall.RawConn, w Waker) {
 			return
 		}
 		_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
-		if p.armed[key] == w {
-			delete(p.armed, key)
+		if p.armed.get(key) == w {
+			p.armed.take(key)
 		}
 	})
 }
@@ -118,7 +118,7 @@ func (p *Poller) Disarm(rc syscall.RawConn, w Waker) {
 func (p *Poller) Armed() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.armed)
+	return p.armed.n
 }
 
 // Close stops the poller. Armed connections are not woken: their owner
@@ -137,7 +137,7 @@ func (p *Poller) Close() error {
 	}
 	<-p.done
 	p.mu.Lock()
-	clear(p.armed)
+	p.armed = fdTable{}
 	p.mu.Unlock()
 	_ = unix.Close(p.stopfd)
 	if p.file != nil {
@@ -199,10 +199,59 @@ func (p *Poller) wait(events []unix.EpollEvent) (int, error) {
 // the descriptor's next owner, which then sees a harmless early wake).
 func (p *Poller) wake(fd int32) {
 	p.mu.Lock()
-	w := p.armed[fd]
-	delete(p.armed, fd)
+	w := p.armed.take(fd)
 	p.mu.Unlock()
 	if w != nil {
 		w.Wake()
 	}
+}
+
+// fdTable holds the armed Wakers by file descriptor: a slice indexed by
+// the descriptor (descriptors are small and dense), 16 bytes per
+// descriptor up to the highest armed one, where a map cost ~46 bytes per
+// armed connection (docs/design.md: "The connection: no goroutine while
+// idle"). Guarded by Poller.mu.
+type fdTable struct {
+	w []Waker
+	n int // non-nil entries
+}
+
+// fdTableStep rounds the table's growth, so that arming descriptor after
+// descriptor does not copy it each time.
+const fdTableStep = 1024
+
+// set arms fd for w.
+func (t *fdTable) set(fd int32, w Waker) {
+	if fd < 0 {
+		return
+	}
+	if int(fd) >= len(t.w) {
+		n := max(int(fd)+1, len(t.w)+len(t.w)/4)
+		n = (n + fdTableStep - 1) / fdTableStep * fdTableStep
+		grown := make([]Waker, n)
+		copy(grown, t.w)
+		t.w = grown
+	}
+	if t.w[fd] == nil {
+		t.n++
+	}
+	t.w[fd] = w
+}
+
+// get returns the Waker armed on fd (nil: none).
+func (t *fdTable) get(fd int32) Waker {
+	if fd < 0 || int(fd) >= len(t.w) {
+		return nil
+	}
+	return t.w[fd]
+}
+
+// take removes and returns the Waker armed on fd (nil: none).
+func (t *fdTable) take(fd int32) Waker {
+	w := t.get(fd)
+	if w != nil {
+		t.w[fd] = nil
+		t.n--
+	}
+	return w
 }
