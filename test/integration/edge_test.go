@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/iothub-dev/iothub/internal/testutil"
 )
@@ -289,6 +290,7 @@ func TestEdge_storeAndForward(t *testing.T) {
 			}
 			if tc.killCentre {
 				sub.stop()
+				slowProduce(k)
 			}
 			proxy.resume()
 			if tc.killCentre {
@@ -334,6 +336,17 @@ func TestEdge_storeAndForward(t *testing.T) {
 				e["sent"], e["resends"], c["dedup"], m["deduplicated"], dups, len(recs), devices*n)
 		})
 	}
+}
+
+// slowProduce makes Kafka take its time (150 ms) before it handles each
+// produce request: a hub killed meanwhile leaves requests that Kafka then
+// handles, records Kafka holds that the bridge never saw acknowledged.
+func slowProduce(k *kafkaServer) {
+	k.c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		k.c.KeepControl()
+		k.c.SleepControl(func() { time.Sleep(150 * time.Millisecond) })
+		return nil, nil, false
+	})
 }
 
 // awaitBridgeIdle waits until bridge name has nothing queued or in flight
