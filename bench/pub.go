@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -95,7 +94,6 @@ func RunPub(ctx context.Context, o PubOptions) (PubResult, error) {
 	runCtx, cancel := deadline(ctx, o.Duration)
 	defer cancel()
 	var sent, failed atomic.Uint64
-	var firstErr atomic.Pointer[string]
 	start := time.Now()
 	last := uint64(0)
 	stop := ticker(o.Progress, start, func(el time.Duration) string {
@@ -107,28 +105,15 @@ func RunPub(ctx context.Context, o PubOptions) (PubResult, error) {
 	finished := make(chan struct{})
 	defer close(finished)
 	go unblockAtEnd(runCtx, finished, clients)
-	var wg sync.WaitGroup
-	for i, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := publishLoop(runCtx, &o, i, c, rate, &sent); err != nil && runCtx.Err() == nil {
-				failed.Add(1)
-				msg := err.Error()
-				firstErr.CompareAndSwap(nil, &msg)
-			}
-		}()
-	}
-	wg.Wait()
+	firstErr := runEach(runCtx, clients, &failed, func(i int, c *client) error {
+		return publishLoop(runCtx, &o, i, c, rate, &sent)
+	})
 	elapsed := time.Since(start)
 	stop()
 	res := PubResult{Clients: o.Clients, Published: sent.Load(), Errors: failed.Load(), Elapsed: elapsed,
-		RatePerSec: float64(sent.Load()) / elapsed.Seconds()}
+		RatePerSec: float64(sent.Load()) / elapsed.Seconds(), FirstError: firstErr}
 	for _, c := range clients {
 		res.Acked += c.acked.Load()
-	}
-	if p := firstErr.Load(); p != nil {
-		res.FirstError = *p
 	}
 	return res, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
@@ -69,6 +70,31 @@ func closeAll(clients []*client) {
 		}
 	}
 	wg.Wait()
+}
+
+// runEach runs fn once per client, each in its own goroutine, and waits
+// for them all. An error returned while ctx is still live counts in
+// failed (read by the progress line while they run); the first such
+// error's text is returned ("" when none failed).
+func runEach(ctx context.Context, clients []*client, failed *atomic.Uint64, fn func(i int, c *client) error) (firstErr string) {
+	var first atomic.Pointer[string]
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(i, c); err != nil && ctx.Err() == nil {
+				failed.Add(1)
+				msg := err.Error()
+				first.CompareAndSwap(nil, &msg)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := first.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // expand fills a topic or client-id template: %i is the client index, %c

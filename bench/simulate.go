@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -187,28 +186,14 @@ func RunSimulate(ctx context.Context, o SimOptions) (SimResult, error) {
 		return fmt.Sprintf("simulate %s: %4.0fs  devices %d  published %d  commands %d  errors %d",
 			o.Scenario, el.Seconds(), o.Devices, sent.Load(), commands.Load(), failed.Load())
 	})
-	var firstErr atomic.Pointer[string]
-	var wg sync.WaitGroup
-	for i, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dev := &device{id: c.id, rng: newRand(uint64(i) ^ uint64(start.UnixNano())), state: cloneMap(sample)}
-			if err := runDevice(runCtx, &o, sc, dev, c, &sent); err != nil && runCtx.Err() == nil {
-				failed.Add(1)
-				msg := err.Error()
-				firstErr.CompareAndSwap(nil, &msg)
-			}
-		}()
-	}
-	wg.Wait()
+	firstErr := runEach(runCtx, clients, &failed, func(i int, c *client) error {
+		dev := &device{id: c.id, rng: newRand(uint64(i) ^ uint64(start.UnixNano())), state: cloneMap(sample)}
+		return runDevice(runCtx, &o, sc, dev, c, &sent)
+	})
 	elapsed := time.Since(start)
 	stop()
 	res := SimResult{Scenario: o.Scenario, Devices: o.Devices, Published: sent.Load(), Commands: commands.Load(),
-		Errors: failed.Load(), Elapsed: elapsed, RatePerSec: float64(sent.Load()) / elapsed.Seconds()}
-	if p := firstErr.Load(); p != nil {
-		res.FirstError = *p
-	}
+		Errors: failed.Load(), Elapsed: elapsed, RatePerSec: float64(sent.Load()) / elapsed.Seconds(), FirstError: firstErr}
 	return res, nil
 }
 
