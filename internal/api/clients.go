@@ -55,6 +55,16 @@ func pageParams(r *http.Request) (limit int, after string, err error) {
 
 func cursor(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
 
+// convertAll returns f of every item, in order (empty, not nil, for none:
+// a JSON list).
+func convertAll[T, J any](items []T, f func(T) J) []J {
+	out := make([]J, len(items))
+	for i, it := range items {
+		out[i] = f(it)
+	}
+	return out
+}
+
 func newPage[T any](data []T, limit int, more bool, last func(T) string) page[T] {
 	if data == nil {
 		data = []T{}
@@ -105,11 +115,7 @@ func toUserPropertiesJSON(ups []msg.UserProperty) []userPropertyJSON {
 	if len(ups) == 0 {
 		return nil
 	}
-	out := make([]userPropertyJSON, len(ups))
-	for i, u := range ups {
-		out[i] = userPropertyJSON(u)
-	}
-	return out
+	return convertAll(ups, func(u msg.UserProperty) userPropertyJSON { return userPropertyJSON(u) })
 }
 
 // willJSON is a client's will (its payload's size, not the payload).
@@ -241,13 +247,8 @@ func (a *API) listClients(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit := cq.Limit
 	infos, more := a.o.Broker.Clients(cq)
-	out := make([]clientJSON, len(infos))
-	for i, ci := range infos {
-		out[i] = toClientJSON(ci)
-	}
-	writeJSON(w, http.StatusOK, newPage(out, limit, more, func(c clientJSON) string { return c.ClientID }))
+	writeJSON(w, http.StatusOK, newPage(convertAll(infos, toClientJSON), cq.Limit, more, func(c clientJSON) string { return c.ClientID }))
 	return nil
 }
 
@@ -337,11 +338,7 @@ func (a *API) subscriptions(w http.ResponseWriter, r *http.Request, clientID str
 		ClientID: clientID, Filter: q.Get("filter"), Topic: q.Get("topic"),
 		AfterClientID: afterClient, AfterFilter: afterFilter, Limit: limit,
 	})
-	out := make([]subscriptionJSON, len(subs))
-	for i, s := range subs {
-		out[i] = toSubscriptionJSON(s)
-	}
-	writeJSON(w, http.StatusOK, newPage(out, limit, more, func(s subscriptionJSON) string { return s.ClientID + "\x00" + s.Filter }))
+	writeJSON(w, http.StatusOK, newPage(convertAll(subs, toSubscriptionJSON), limit, more, func(s subscriptionJSON) string { return s.ClientID + "\x00" + s.Filter }))
 	return nil
 }
 

@@ -129,11 +129,7 @@ func (a *API) listDevices(m RegistryManager, w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	out := make([]deviceJSON, len(infos))
-	for i, in := range infos {
-		out[i] = toDeviceJSON(in)
-	}
-	writeJSON(w, http.StatusOK, newPage(out, limit, more, func(d deviceJSON) string { return d.ID }))
+	writeJSON(w, http.StatusOK, newPage(convertAll(infos, toDeviceJSON), limit, more, func(d deviceJSON) string { return d.ID }))
 	return nil
 }
 

@@ -100,14 +100,6 @@ func toExecutionJSON(e jobs.Execution) executionJSON {
 	return x
 }
 
-func toExecutionsJSON(es []jobs.Execution) []executionJSON {
-	out := make([]executionJSON, len(es))
-	for i, e := range es {
-		out[i] = toExecutionJSON(e)
-	}
-	return out
-}
-
 func (a *API) createJob(m JobManager, w http.ResponseWriter, r *http.Request) error {
 	var req jobs.CreateRequest
 	if err := decodeBody(r.Body, &req); err != nil {
@@ -152,11 +144,11 @@ func (a *API) jobExecutions(m JobManager, w http.ResponseWriter, r *http.Request
 		return err
 	}
 	es, more, err := m.Executions(r.PathValue("jobid"), after, limit)
-	return reply(w, http.StatusOK, newPage(toExecutionsJSON(es), limit, more, func(e executionJSON) string { return e.ThingName }), err, jobError)
+	return reply(w, http.StatusOK, newPage(convertAll(es, toExecutionJSON), limit, more, func(e executionJSON) string { return e.ThingName }), err, jobError)
 }
 
 func (a *API) deviceJobs(m JobManager, w http.ResponseWriter, r *http.Request) error {
-	es := toExecutionsJSON(m.ThingExecutions(r.PathValue("clientid")))
+	es := convertAll(m.ThingExecutions(r.PathValue("clientid")), toExecutionJSON)
 	writeJSON(w, http.StatusOK, newPage(es, len(es), false, func(e executionJSON) string { return e.JobID }))
 	return nil
 }

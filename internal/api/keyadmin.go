@@ -47,11 +47,9 @@ func (a *API) listKeys(w http.ResponseWriter, _ *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list := k.List()
-	out := make([]keyJSON, len(list))
-	for i, ki := range list {
-		out[i] = keyJSON{ID: ki.ID, Name: ki.Name, CreatedAt: ki.CreatedAt, Role: ki.Role}
-	}
+	out := convertAll(k.List(), func(ki KeyInfo) keyJSON {
+		return keyJSON{ID: ki.ID, Name: ki.Name, CreatedAt: ki.CreatedAt, Role: ki.Role}
+	})
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
 	return nil
 }

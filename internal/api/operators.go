@@ -59,9 +59,8 @@ func (a *API) listOperators(w http.ResponseWriter, _ *http.Request) error {
 
 // operatorBody is the body of POST /api/v1/dashboard/users.
 type operatorBody struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-	Role     string `json:"role"`
+	credentials
+	Role string `json:"role"`
 }
 
 // putOperator answers POST /api/v1/dashboard/users: it creates the user
@@ -76,12 +75,10 @@ func (a *API) putOperator(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r.Body, &b); err != nil {
 		return err
 	}
-	switch {
-	case b.Username == "":
-		return badField("username", "must not be empty")
-	case b.Password == "":
-		return badField("password", "must not be empty")
-	case b.Role != "" && b.Role != RoleViewer:
+	if err := b.check(); err != nil {
+		return err
+	}
+	if b.Role != "" && b.Role != RoleViewer {
 		return badField("role", "%q: must be %q or absent (an administrator)", b.Role, RoleViewer)
 	}
 	list := m.ListOperators()
@@ -95,12 +92,8 @@ func (a *API) putOperator(w http.ResponseWriter, r *http.Request) error {
 	if err := m.PutOperator(b.Username, b.Password, b.Role); err != nil {
 		return operatorError(err, b.Username)
 	}
-	status := http.StatusCreated
-	if existed {
-		status = http.StatusOK
-	}
 	a.log.Info("dashboard user saved through the API", "username", b.Username, "role", b.Role, "replaced", existed)
-	writeJSON(w, status, Operator{Username: b.Username, Role: b.Role})
+	writeJSON(w, savedStatus(existed), Operator{Username: b.Username, Role: b.Role})
 	return nil
 }
 

@@ -49,11 +49,7 @@ func (a *API) listRetained(w http.ResponseWriter, r *http.Request) error {
 	} else if err != nil {
 		return err
 	}
-	out := make([]retainedJSON, len(ms))
-	for i, m := range ms {
-		out[i] = toRetainedJSON(m)
-	}
-	writeJSON(w, http.StatusOK, newPage(out, limit, more, func(r retainedJSON) string { return r.Topic }))
+	writeJSON(w, http.StatusOK, newPage(convertAll(ms, toRetainedJSON), limit, more, func(r retainedJSON) string { return r.Topic }))
 	return nil
 }
 

@@ -235,20 +235,41 @@ func (a *API) listUsers(w http.ResponseWriter, _ *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list := m.List()
-	out := userList{Data: make([]userJSON, len(list))}
-	for i, u := range list {
-		out.Data[i] = toUserJSON(m, u)
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, userList{Data: convertAll(m.List(), func(u users.User) userJSON { return toUserJSON(m, u) })})
 	return nil
+}
+
+// credentials are the name and password of a user being created or
+// replaced: a broker user (userBody) or a dashboard user (operatorBody).
+type credentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// check refuses an empty name or password.
+func (c credentials) check() error {
+	switch {
+	case c.Username == "":
+		return badField("username", "must not be empty")
+	case c.Password == "":
+		return badField("password", "must not be empty")
+	}
+	return nil
+}
+
+// savedStatus is the status of a create-or-replace: 200 when the name
+// existed, 201 when it is new.
+func savedStatus(existed bool) int {
+	if existed {
+		return http.StatusOK
+	}
+	return http.StatusCreated
 }
 
 // userBody is the body of POST /api/v1/users.
 type userBody struct {
-	Username  string `json:"username"`
-	Password  string `json:"password"`
-	Superuser bool   `json:"superuser"`
+	credentials
+	Superuser bool `json:"superuser"`
 	// ClientIDs are client id patterns ("%u", "lock-*").
 	ClientIDs []string `json:"client_ids"`
 }
@@ -264,11 +285,10 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r.Body, &b); err != nil {
 		return err
 	}
+	if err := b.check(); err != nil {
+		return err
+	}
 	switch {
-	case b.Username == "":
-		return badField("username", "must not be empty")
-	case b.Password == "":
-		return badField("password", "must not be empty")
 	case auth.ClientIDPatterns(b.ClientIDs).Validate() != nil:
 		return badField("client_ids", "%v", auth.ClientIDPatterns(b.ClientIDs).Validate())
 	case m.IsStatic(b.Username):
@@ -281,12 +301,8 @@ func (a *API) addUser(w http.ResponseWriter, r *http.Request) error {
 	if err := m.AddUser(b.Username, b.Password, b.Superuser, b.ClientIDs); err != nil {
 		return userError(err, b.Username)
 	}
-	status := http.StatusCreated
-	if existed {
-		status = http.StatusOK
-	}
 	a.log.Info("user added through the API", "username", b.Username, "superuser", b.Superuser, "replaced", existed)
-	writeJSON(w, status, userJSON{Username: b.Username, Superuser: b.Superuser, Source: "file", ClientIDs: b.ClientIDs})
+	writeJSON(w, savedStatus(existed), userJSON{Username: b.Username, Superuser: b.Superuser, Source: "file", ClientIDs: b.ClientIDs})
 	return nil
 }
 

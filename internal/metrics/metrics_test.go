@@ -53,12 +53,26 @@ func sampleStats() broker.Stats {
 	}
 }
 
+// metricCase is one metric family and the text exposition expected of it.
+type metricCase struct {
+	name, metrics, want string
+}
+
+// checkMetrics compares each case's family, as m gathers it, with its
+// exposition, in a subtest per case.
+func checkMetrics(t *testing.T, m *Metrics, tests []metricCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.NoError(t, testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(tc.want), tc.metrics))
+		})
+	}
+}
+
 func TestCollector_values(t *testing.T) {
 	m := New()
 	require.NoError(t, m.AddBroker(fakeSource{sampleStats()}))
-	tests := []struct {
-		name, metrics, want string
-	}{
+	checkMetrics(t, m, []metricCase{
 		{"received by qos", "iothub_messages_received_total", `
 # HELP iothub_messages_received_total PUBLISH packets received from clients, by QoS.
 # TYPE iothub_messages_received_total counter
@@ -89,12 +103,7 @@ iothub_auth_total{result="success"} 17
 # TYPE iothub_messages_dropped_total counter
 iothub_messages_dropped_total{reason="queue_full"} 7
 `},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			require.NoError(t, testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(tc.want), tc.metrics))
-		})
-	}
+	})
 }
 
 // TestCollector_lint checks the names and help texts against Prometheus's

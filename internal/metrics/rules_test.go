@@ -1,10 +1,8 @@
 package metrics
 
 import (
-	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/internal/rule"
@@ -32,9 +30,7 @@ func sampleRules() fakeRules {
 func TestRuleCollector_values(t *testing.T) {
 	m := New()
 	require.NoError(t, m.AddRules(sampleRules()))
-	tests := []struct {
-		name, metrics, want string
-	}{
+	checkMetrics(t, m, []metricCase{
 		{"matched", "iothub_rule_matched_total", `
 # HELP iothub_rule_matched_total Events that matched the rule's FROM.
 # TYPE iothub_rule_matched_total counter
@@ -79,20 +75,13 @@ iothub_rule_enabled{rule="low_battery",source="config"} 1
 iothub_rules_events_total{path="inline"} 4
 iothub_rules_events_total{path="queued"} 7
 `},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			require.NoError(t, testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(tc.want), tc.metrics))
-		})
-	}
+	})
 }
 
 func TestCollector_authValues(t *testing.T) {
 	m := New()
 	require.NoError(t, m.AddBroker(fakeSource{sampleStats()}))
-	tests := []struct {
-		name, metrics, want string
-	}{
+	checkMetrics(t, m, []metricCase{
 		{"failures by reason", "iothub_auth_failures_total", `
 # HELP iothub_auth_failures_total Failed authentications, by CONNACK reason (bad_user_name_or_password, not_authorized, banned, server_unavailable, …).
 # TYPE iothub_auth_failures_total counter
@@ -117,10 +106,5 @@ iothub_session_takeovers_refused_total 4
 iothub_rate_limited_total{kind="connection"} 1
 iothub_rate_limited_total{kind="publish"} 8
 `},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			require.NoError(t, testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(tc.want), tc.metrics))
-		})
-	}
+	})
 }
