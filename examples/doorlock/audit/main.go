@@ -11,22 +11,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/iothub-dev/iothub/examples/doorlock/lock"
 )
 
 func main() {
-	brokers := flag.String("brokers", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
-	group := flag.String("group", "doorlock-audit", "consumer group")
+	brokers, group := lock.ConsumerFlags("audit")
 	secret := flag.String("secret", os.Getenv("LOCK_SECRET"), "secret the locks' keys derive from (env LOCK_SECRET)")
 	maxAge := flag.Duration("max-age", 5*time.Minute, "how far a command's ts may be from the time the lock acknowledged it")
 	flag.Parse()
@@ -34,16 +30,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "audit: need --secret (or LOCK_SECRET)")
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	check := &lock.Checker{Secret: *secret, MaxAge: *maxAge}
-	err := lock.Consume(ctx, *brokers, *group, "message_command", log, func(value []byte) {
-		rec, payload, err := lock.ParseRecord(value)
-		var c lock.Command
-		if err == nil {
-			err = json.Unmarshal(payload, &c)
-		}
+	lock.Serve("audit", *brokers, *group, "message_command", func(_ context.Context, log *slog.Logger, value []byte) {
+		rec, c, err := lock.Decode[lock.Command](value)
 		if err != nil {
 			log.Warn("command", "verdict", "unreadable", "error", err.Error())
 			return
@@ -59,8 +48,4 @@ func main() {
 		}
 		log.Warn("command", append(attrs, "verdict", strings.Join(bad, ","))...)
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "audit:", err)
-		os.Exit(1)
-	}
 }

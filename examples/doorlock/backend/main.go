@@ -9,13 +9,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"time"
 
@@ -50,20 +47,10 @@ func main() {
 // send posts the command and prints {"lock","command","answer"}; an
 // answer other than acked or queued is an error.
 func send(api, key, id string, cmd lock.Command, timeout time.Duration) error {
-	body, _ := json.Marshal(map[string]any{"payload": cmd, "qos": 1, "wait": "acked", "timeout": timeout.String()})
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/api/v1/devices/"+id+"/commands", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(resp.Body)
+	status, raw, err := lock.Post(ctx, api+"/api/v1/devices/"+id+"/commands", key,
+		map[string]any{"payload": cmd, "qos": 1, "wait": "acked", "timeout": timeout.String()})
 	if err != nil {
 		return err
 	}
@@ -74,12 +61,12 @@ func send(api, key, id string, cmd lock.Command, timeout time.Duration) error {
 		LatencyMS float64 `json:"latency_ms"`
 	}
 	if err := json.Unmarshal(raw, &answer); err != nil {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, raw)
+		return fmt.Errorf("HTTP %d: %s", status, raw)
 	}
 	out, _ := json.Marshal(map[string]any{"lock": id, "command": cmd, "answer": answer})
 	fmt.Fprintf(os.Stdout, "%s\n", out)
 	if answer.Status != "acked" && answer.Status != "queued" {
-		return fmt.Errorf("%s: HTTP %d %s %s", id, resp.StatusCode, answer.Status, answer.Message)
+		return fmt.Errorf("%s: HTTP %d %s %s", id, status, answer.Status, answer.Message)
 	}
 	return nil
 }

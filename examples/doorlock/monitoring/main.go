@@ -10,38 +10,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/iothub-dev/iothub/examples/doorlock/lock"
 )
 
 func main() {
-	brokers := flag.String("brokers", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
-	group := flag.String("group", "doorlock-monitoring", "consumer group")
+	brokers, group := lock.ConsumerFlags("monitoring")
 	api := flag.String("api", "http://127.0.0.1:18083", "the hub's HTTP API")
 	key := flag.String("key", os.Getenv("IOTHUB_API_KEY"), "API key (env IOTHUB_API_KEY)")
 	low := flag.Float64("battery-low", 20, "battery percentage that raises an alarm")
 	flag.Parse()
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	raised := map[string]bool{} // lock id + alarm → raised and not cleared
-	err := lock.Consume(ctx, *brokers, *group, "message_state", log, func(value []byte) {
-		rec, payload, err := lock.ParseRecord(value)
-		var st lock.State
-		if err == nil {
-			err = json.Unmarshal(payload, &st)
-		}
+	lock.Serve("monitoring", *brokers, *group, "message_state", func(ctx context.Context, log *slog.Logger, value []byte) {
+		rec, st, err := lock.Decode[lock.State](value)
 		if err != nil {
 			log.Warn("skipped a record", "error", err.Error())
 			return
@@ -65,29 +53,15 @@ func main() {
 			log.Info("alarm", "lock", rec.ClientID, "alarm", alarm, "battery", st.Battery, "topic", "alarms/"+rec.ClientID)
 		}
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "monitoring:", err)
-		os.Exit(1)
-	}
 }
 
 // publish sends payload to topic through POST /api/v1/publish.
 func publish(ctx context.Context, api, key, topic string, payload any) error {
-	body, _ := json.Marshal(map[string]any{"topic": topic, "payload": payload, "qos": 1, "retain": true})
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/api/v1/publish", bytes.NewReader(body))
-	if err != nil {
-		return err
+	status, _, err := lock.Post(ctx, api+"/api/v1/publish", key, map[string]any{"topic": topic, "payload": payload, "qos": 1, "retain": true})
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("POST /api/v1/publish: HTTP %d", status)
 	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST /api/v1/publish: HTTP %d", resp.StatusCode)
-	}
-	return nil
+	return err
 }

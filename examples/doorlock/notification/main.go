@@ -9,39 +9,26 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
-	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/iothub-dev/iothub/examples/doorlock/lock"
 )
 
 func main() {
-	brokers := flag.String("brokers", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
-	group := flag.String("group", "doorlock-notification", "consumer group")
+	brokers, group := lock.ConsumerFlags("notification")
 	owners := flag.String("owners", "", "LOCK=OWNER pairs, comma-separated")
 	flag.Parse()
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	ownerOf := map[string]string{}
 	for _, p := range strings.Split(*owners, ",") {
 		if id, who, ok := strings.Cut(p, "="); ok {
 			ownerOf[id] = who
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	bolt := map[string]int{} // lock id → last lock_state seen
-	err := lock.Consume(ctx, *brokers, *group, "message_state", log, func(value []byte) {
-		rec, payload, err := lock.ParseRecord(value)
-		var st lock.State
-		if err == nil {
-			err = json.Unmarshal(payload, &st)
-		}
+	lock.Serve("notification", *brokers, *group, "message_state", func(_ context.Context, log *slog.Logger, value []byte) {
+		rec, st, err := lock.Decode[lock.State](value)
 		if err != nil {
 			log.Warn("skipped a record", "error", err.Error())
 			return
@@ -58,8 +45,4 @@ func main() {
 		}
 		log.Info(what, "lock", rec.ClientID, "owner", owner, "action", st.Action, "process_id", st.ProcessID)
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "notification:", err)
-		os.Exit(1)
-	}
 }
