@@ -2,11 +2,9 @@ package app
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	"github.com/iothub-dev/iothub/bridge/webhook"
 	"github.com/iothub-dev/iothub/config"
+	"github.com/iothub-dev/iothub/internal/testutil"
 )
 
 func newTestApp(t *testing.T, configure func(*config.Config)) (*App, *httptest.Server) {
@@ -31,14 +30,7 @@ func newTestApp(t *testing.T, configure func(*config.Config)) (*App, *httptest.S
 
 func call(t *testing.T, method, url, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
+	return testutil.Call(t, method, url, "", body)
 }
 
 func TestMetricsRoute(t *testing.T) {

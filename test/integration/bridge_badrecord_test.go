@@ -92,13 +92,7 @@ func TestBridges_badRecordMovesOn(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			yaml, got := tc.setup(t)
-			cfg := hubConfig(t, `rules:
-  list:
-    - id: r
-      sql: 'SELECT * FROM "in/#"'
-      actions: [{type: bridge, bridge: sink}]
-bridges:
-  - name: sink
+			cfg := hubConfig(t, ruleToBridge("r", `SELECT * FROM "in/#"`, "sink")+`  - name: sink
 `+yaml+`    dead_letter: {mqtt_topic: deadletter/sink}
 `)
 			h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", cfg)

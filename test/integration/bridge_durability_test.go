@@ -264,13 +264,7 @@ func TestBridges_killWhileTargetDown(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			yaml, down, up, got := tc.setup(t)
-			cfg := hubConfig(t, `rules:
-  list:
-    - id: fleet
-      sql: 'SELECT * FROM "fleet/#"'
-      actions: [{type: bridge, bridge: sink}]
-bridges:
-  - name: sink
+			cfg := hubConfig(t, ruleToBridge("fleet", `SELECT * FROM "fleet/#"`, "sink")+`  - name: sink
 `+yaml+`    producer: {send_timeout: 3s}
 `)
 			h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", cfg)

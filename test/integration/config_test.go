@@ -158,8 +158,23 @@ func TestConfig_reloadLimit(t *testing.T) {
 // bridge that does not exist, an ACL topic that is not a filter, an ACL
 // file with an invalid line, and a value error beside a type error — and
 // warns about an IOTHUB_ variable that names no key.
+//
+// builtErrors holds the mistakes only what serve builds finds: an unknown
+// function, an action naming no bridge, a template naming no field.
 func TestConfig_checkAsServe(t *testing.T) {
 	t.Parallel()
+	const builtErrors = `rules:
+  list:
+    - id: fn
+      sql: 'SELECT nosuchfn(payload) FROM "t/#"'
+    - id: dangling
+      sql: 'SELECT * FROM "t/#"'
+      actions: [{type: bridge, bridge: nope}]
+bridges:
+  - name: b1
+    kafka: {bootstrap_servers: ["127.0.0.1:1"]}
+    producer: {topic: "x_${clinetid}"}
+`
 	acl := filepath.Join(t.TempDir(), "acl.txt")
 	require.NoError(t, os.WriteFile(acl, []byte("allow publish devices/%c/state\nallow sometimes devices/#\n"), 0o600))
 	cfg := writeConfig(t, `mqtt:
@@ -171,18 +186,7 @@ auth:
     file: `+acl+`
     rules:
       - {permission: allow, who: {username: backend}, action: publish, topics: ["devices/#/x"]}
-rules:
-  list:
-    - id: fn
-      sql: 'SELECT nosuchfn(payload) FROM "t/#"'
-    - id: dangling
-      sql: 'SELECT * FROM "t/#"'
-      actions: [{type: bridge, bridge: nope}]
-bridges:
-  - name: b1
-    kafka: {bootstrap_servers: ["127.0.0.1:1"]}
-    producer: {topic: "x_${clinetid}"}
-`)
+`+builtErrors)
 	code, _, stderr := runHub(t, []string{"IOTHUB_MQTT_MAX_INFLIHGT=3"}, "config", "check", cfg)
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, "IOTHUB_MQTT_MAX_INFLIHGT names no configuration key")
@@ -194,18 +198,7 @@ bridges:
   acl:
     rules:
       - {permission: allow, who: {username: backend}, action: publish, topics: ["devices/#/x"]}
-rules:
-  list:
-    - id: fn
-      sql: 'SELECT nosuchfn(payload) FROM "t/#"'
-    - id: dangling
-      sql: 'SELECT * FROM "t/#"'
-      actions: [{type: bridge, bridge: nope}]
-bridges:
-  - name: b1
-    kafka: {bootstrap_servers: ["127.0.0.1:1"]}
-    producer: {topic: "x_${clinetid}"}
-`)
+`+builtErrors)
 	code, _, stderr = runHub(t, nil, "config", "check", cfg)
 	require.Equal(t, 2, code, stderr)
 	for _, want := range []string{"devices/#/x", `unknown function 'nosuchfn'`, `no bridge is named "nope"`, `unknown field "clinetid"`} {

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -417,12 +417,7 @@ func dashboardGet(t *testing.T, h *hub, path, session string) (int, string) {
 	if session != "" {
 		req.AddCookie(&http.Cookie{Name: "iothub_session", Value: session})
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(body)
+	return testutil.Send(t, req)
 }
 
 // bootstrapKey returns the first API key the hub logged.

@@ -133,6 +133,18 @@ func bridgeYAML(name, addr, topic, extra string) string {
 %s`, name, addr, topic, extra)
 }
 
+// ruleToBridge is a rules section of one rule, id, that sends what sql
+// selects to bridge, then the "bridges:" key: the caller appends the list.
+func ruleToBridge(id, sql, bridge string) string {
+	return fmt.Sprintf(`rules:
+  list:
+    - id: %s
+      sql: '%s'
+      actions: [{type: bridge, bridge: %s}]
+bridges:
+`, id, sql, bridge)
+}
+
 const apiKey = "integration-test-key-0123456789"
 
 // bridgeGet returns GET /api/v1/bridges/{name}/{what} decoded.
@@ -308,13 +320,7 @@ bridges:
 func TestKafka_vehicles(t *testing.T) {
 	t.Parallel()
 	k := startKafka(t, "my-vehicles")
-	cfg := hubConfig(t, `rules:
-  list:
-    - id: vehicles
-      sql: 'SELECT payload FROM "mqttx/simulate/#"'
-      actions: [{type: bridge, bridge: vehicles}]
-bridges:
-`+bridgeYAML("vehicles", k.addr, "my-vehicles", "      value: ${payload}\n      mode: sync\n"))
+	cfg := hubConfig(t, ruleToBridge("vehicles", `SELECT payload FROM "mqttx/simulate/#"`, "vehicles")+bridgeYAML("vehicles", k.addr, "my-vehicles", "      value: ${payload}\n      mode: sync\n"))
 	h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", cfg)
 	telemetry := testutil.Scenario(t, "vehicles/telemetry.json")
 	var times [][2]int64
@@ -411,13 +417,7 @@ func TestKafka_outage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			k := startKafka(t, "fleet")
-			cfg := hubConfig(t, `rules:
-  list:
-    - id: fleet
-      sql: 'SELECT payload FROM "fleet/#"'
-      actions: [{type: bridge, bridge: fleet}]
-bridges:
-`+bridgeYAML("fleet", k.addr, "fleet", "      value: ${payload}\n      key: ${clientid}\n    buffer:\n      memory_records: 20000\n"))
+			cfg := hubConfig(t, ruleToBridge("fleet", `SELECT payload FROM "fleet/#"`, "fleet")+bridgeYAML("fleet", k.addr, "fleet", "      value: ${payload}\n      key: ${clientid}\n    buffer:\n      memory_records: 20000\n"))
 			h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", cfg)
 			waitState(t, h, "fleet", "connected")
 			k.stop()

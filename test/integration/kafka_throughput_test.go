@@ -89,18 +89,11 @@ func benchDirect(t *testing.T, n, size int) float64 {
 // of the publishing until Kafka acknowledged the last record.
 func benchHubToKafka(t *testing.T, bin, durability string, clients, perClient, size int) float64 {
 	addr := benchKafka(t)
-	cfg := hubConfig(t, fmt.Sprintf(`storage: {durability: %s}
-rules:
-  list:
-    - id: tp
-      sql: 'SELECT payload FROM "tp/#"'
-      actions: [{type: bridge, bridge: tp}]
-bridges:
-  - name: tp
+	cfg := hubConfig(t, "storage: {durability: "+durability+"}\n"+ruleToBridge("tp", `SELECT payload FROM "tp/#"`, "tp")+fmt.Sprintf(`  - name: tp
     type: kafka_producer
     kafka: {bootstrap_servers: [%q]}
     producer: {topic: tp, value: "${payload}"}
-`, durability, addr))
+`, addr))
 	h := &hub{mqtt: freePort(t), ws: freePort(t), api: freePort(t), dataDir: t.TempDir(), logs: &syncBuffer{}, exited: make(chan struct{})}
 	h.cmd = exec.Command(bin, "serve", "--config", cfg, "--mqtt-addr", h.mqtt, "--ws-addr", h.ws, "--api-addr", h.api,
 		"--data-dir", h.dataDir, "--log-level", "warn")

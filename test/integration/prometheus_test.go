@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -169,15 +170,5 @@ const traceTestKey = "trace-test-key-0123456789"
 // httpDo sends an API request with the trace test's key.
 func httpDo(t *testing.T, method, u, body string) (int, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+traceTestKey)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, string(b)
+	return testutil.Call(t, method, u, traceTestKey, body)
 }

@@ -69,13 +69,7 @@ func TestWebhook_doorLock(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 
-	cfg := hubConfig(t, fmt.Sprintf(`rules:
-  list:
-    - id: lock_battery
-      sql: 'SELECT clientid, payload.battery AS battery FROM "devices/+/state"'
-      actions: [{type: bridge, bridge: lock_hook}]
-bridges:
-  - name: lock_hook
+	cfg := hubConfig(t, ruleToBridge("lock_battery", `SELECT clientid, payload.battery AS battery FROM "devices/+/state"`, "lock_hook")+fmt.Sprintf(`  - name: lock_hook
     type: webhook
     webhook:
       url: %s/locks/${clientid}
