@@ -1,6 +1,7 @@
 package users
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -415,7 +416,7 @@ func (s *Store) List() []User {
 	for _, u := range s.static {
 		out = append(out, u)
 	}
-	slices.SortFunc(out, func(a, b User) int { return cmpString(a.Username, b.Username) })
+	slices.SortFunc(out, func(a, b User) int { return cmp.Compare(a.Username, b.Username) })
 	n := len(out)
 	s.mu.RLock()
 	for name, u := range s.file {
@@ -424,7 +425,7 @@ func (s *Store) List() []User {
 		}
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(out[n:], func(a, b User) int { return cmpString(a.Username, b.Username) })
+	slices.SortFunc(out[n:], func(a, b User) int { return cmp.Compare(a.Username, b.Username) })
 	return out
 }
 
@@ -432,16 +433,6 @@ func (s *Store) List() []User {
 func (s *Store) IsStatic(username string) bool {
 	_, ok := s.static[username]
 	return ok
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // write stores m in the file atomically: a temporary file in the same
@@ -454,7 +445,7 @@ func (s *Store) write(m map[string]User) error {
 	for _, u := range m {
 		list = append(list, u)
 	}
-	slices.SortFunc(list, func(a, b User) int { return cmpString(a.Username, b.Username) })
+	slices.SortFunc(list, func(a, b User) int { return cmp.Compare(a.Username, b.Username) })
 	f := statefile.File[User]{Path: s.opts.Path, Key: usersKey, Version: usersVersion}
 	if err := f.Save(list); err != nil {
 		return fmt.Errorf("users: %w", err)

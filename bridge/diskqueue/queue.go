@@ -1,6 +1,7 @@
 package diskqueue
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -162,7 +163,7 @@ func (q *Queue) recover() error {
 			q.segs = append(q.segs, segment{id: id})
 		}
 	}
-	slices.SortFunc(q.segs, func(a, b segment) int { return cmpU64(a.id, b.id) })
+	slices.SortFunc(q.segs, func(a, b segment) int { return cmp.Compare(a.id, b.id) })
 	q.cursorF, err = os.OpenFile(filepath.Join(q.dir, "cursor"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("diskqueue: %w", err)
@@ -188,16 +189,6 @@ func (q *Queue) recover() error {
 		return fmt.Errorf("diskqueue: %w", err)
 	}
 	return q.writeCursor()
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // scan validates every segment from the cursor, counting records into

@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strconv"
@@ -90,7 +91,7 @@ func compare(a, b Value) (c int, defined bool, err error) {
 func termCompare(a, b Value) int {
 	ra, rb := rank(a), rank(b)
 	if ra != rb {
-		return cmpInt(int64(ra), int64(rb))
+		return cmp.Compare(int64(ra), int64(rb))
 	}
 	switch ra {
 	case 0:
@@ -109,7 +110,7 @@ func termCompare(a, b Value) int {
 				return c
 			}
 		}
-		return cmpInt(int64(len(xa)), int64(len(xb)))
+		return cmp.Compare(int64(len(xa)), int64(len(xb)))
 	}
 	return strings.Compare(a.s, b.s)
 }
@@ -117,7 +118,7 @@ func termCompare(a, b Value) int {
 // compareObjects orders maps as Erlang does: by size, then by sorted keys,
 // then by values in key order.
 func compareObjects(a, b map[string]any) int {
-	if c := cmpInt(int64(len(a)), int64(len(b))); c != 0 {
+	if c := cmp.Compare(int64(len(a)), int64(len(b))); c != 0 {
 		return c
 	}
 	ka, kb := sortedKeyList(a), sortedKeyList(b)
@@ -133,20 +134,9 @@ func compareObjects(a, b map[string]any) int {
 	}
 	return 0
 }
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func compareNum(a, b Value) int {
 	if a.k == KindInt && b.k == KindInt {
-		return cmpInt(a.n, b.n)
+		return cmp.Compare(a.n, b.n)
 	}
 	fa, _ := a.AsFloat()
 	fb, _ := b.AsFloat()
