@@ -34,26 +34,12 @@ command's flags.
 
 // benchCmd implements `iothub bench`.
 func benchCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, benchUsage)
-		return exitConfig
+	if len(args) > 0 {
+		raiseFileLimit(slog.New(slog.DiscardHandler))
 	}
-	raiseFileLimit(slog.New(slog.DiscardHandler))
-	switch args[0] {
-	case "conn":
-		return benchConn(args[1:], stdout, stderr)
-	case "pub":
-		return benchPub(args[1:], stdout, stderr)
-	case "sub":
-		return benchSub(args[1:], stdout, stderr)
-	case "simulate":
-		return benchSimulate(args[1:], stdout, stderr)
-	case "help", "--help", "-h":
-		fmt.Fprint(stdout, benchUsage)
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "iothub bench: unknown benchmark %q\n\n%s", args[0], benchUsage)
-	return exitConfig
+	return dispatch(args, stdout, stderr, benchUsage, "iothub bench: unknown benchmark", map[string]command{
+		"conn": benchConn, "pub": benchPub, "sub": benchSub, "simulate": benchSimulate,
+	})
 }
 
 // clientFlags registers the connection flags shared by pub, sub and

@@ -48,31 +48,42 @@ Usage:
 
 // Main runs the command line and returns the process exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
+	version := func(_ []string, stdout, _ io.Writer) int {
+		fmt.Fprintf(stdout, "iothub %s (%s)\n", Version, goVersion())
+		return exitOK
+	}
+	return dispatch(args, stdout, stderr, usage, "iothub: unknown command", map[string]command{
+		"serve":   serve,
+		"config":  configCmd,
+		"bench":   benchCmd,
+		"users":   func(args []string, stdout, stderr io.Writer) int { return usersCmd(args, os.Stdin, stdout, stderr) }, // userscmd.go
+		"apikey":  apikeyCmd,
+		"devices": func(args []string, stdout, stderr io.Writer) int { return devicesCmd(args, os.Stdin, stdout, stderr) }, // devicescmd.go
+		"version": version, "--version": version, "-v": version,
+	})
+}
+
+// command is a subcommand: it gets the arguments after its name and
+// returns the exit status.
+type command func(args []string, stdout, stderr io.Writer) int
+
+// dispatch runs the command of cmds that args[0] names. No arguments, or
+// an unknown name, print usage to stderr (after "unknown: NAME" for the
+// latter); help, --help and -h print it to stdout.
+func dispatch(args []string, stdout, stderr io.Writer, usage, unknown string, cmds map[string]command) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitConfig
 	}
+	if run, ok := cmds[args[0]]; ok {
+		return run(args[1:], stdout, stderr)
+	}
 	switch args[0] {
-	case "serve":
-		return serve(args[1:], stdout, stderr)
-	case "config":
-		return configCmd(args[1:], stdout, stderr)
-	case "bench":
-		return benchCmd(args[1:], stdout, stderr)
-	case "users":
-		return usersCmd(args[1:], os.Stdin, stdout, stderr) // userscmd.go
-	case "apikey":
-		return apikeyCmd(args[1:], stdout, stderr)
-	case "devices":
-		return devicesCmd(args[1:], os.Stdin, stdout, stderr) // devicescmd.go
-	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "iothub %s (%s)\n", Version, goVersion())
-		return exitOK
 	case "help", "--help", "-h":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "iothub: unknown command %q\n\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "%s %q\n\n%s", unknown, args[0], usage)
 	return exitConfig
 }
 
