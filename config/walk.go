@@ -49,6 +49,30 @@ type field struct {
 	v    reflect.Value
 }
 
+// keyKind is how a struct field stands among the YAML keys.
+type keyKind int
+
+const (
+	keySkip      keyKind = iota // unexported, or yaml:"-"
+	keyInlineAny                // an inline interface: the keys of what it holds
+	keyInline                   // an inline struct: its keys
+	keyPlain                    // one key
+)
+
+// yamlKey returns the key name of struct field f and how it stands.
+func yamlKey(f reflect.StructField) (string, keyKind) {
+	name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	switch {
+	case !f.IsExported() || name == "-":
+		return name, keySkip
+	case opts == "inline" && f.Type.Kind() == reflect.Interface:
+		return name, keyInlineAny
+	case opts == "inline":
+		return name, keyInline
+	}
+	return name, keyPlain
+}
+
 // fields lists the keys of the struct value v, flattening inline structs
 // and the value held by an inline interface (a bridge's type settings:
 // the keys of its concrete type).
@@ -56,17 +80,15 @@ func fields(v reflect.Value) []field {
 	t := v.Type()
 	var out []field
 	for i := range t.NumField() {
-		f := t.Field(i)
-		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		switch {
-		case !f.IsExported() || name == "-":
-		case opts == "inline" && f.Type.Kind() == reflect.Interface:
+		switch name, kind := yamlKey(t.Field(i)); kind {
+		case keySkip:
+		case keyInlineAny:
 			if fv := v.Field(i); !fv.IsNil() {
 				out = append(out, fields(fv.Elem().Elem())...)
 			}
-		case opts == "inline":
+		case keyInline:
 			out = append(out, fields(v.Field(i))...)
-		default:
+		case keyPlain:
 			out = append(out, field{name, v.Field(i)})
 		}
 	}
@@ -93,20 +115,19 @@ func keysOf(t reflect.Type) []keyType {
 	}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		switch {
-		case !f.IsExported() || name == "-":
-		case opts == "inline" && f.Type.Kind() == reflect.Interface:
+		switch name, kind := yamlKey(f); kind {
+		case keySkip:
+		case keyInlineAny:
 			for _, it := range inlineTypes(f.Type) {
 				for _, k := range keysOf(it) {
 					add(k)
 				}
 			}
-		case opts == "inline":
+		case keyInline:
 			for _, k := range keysOf(f.Type) {
 				add(k)
 			}
-		default:
+		case keyPlain:
 			add(keyType{name, f.Type})
 		}
 	}
