@@ -2,9 +2,14 @@ package lock
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -31,4 +36,39 @@ func Consume(ctx context.Context, brokers, group, topic string, log *slog.Logger
 		fs.EachRecord(func(r *kgo.Record) { handle(r.Value) })
 	}
 	return nil
+}
+
+// Decode parses a record the hub wrote to Kafka (ParseRecord) and decodes
+// its payload, a JSON document, into a T.
+func Decode[T any](value []byte) (Record, T, error) {
+	var v T
+	rec, payload, err := ParseRecord(value)
+	if err == nil {
+		err = json.Unmarshal(payload, &v)
+	}
+	return rec, v, err
+}
+
+// ConsumerFlags defines the flags every consumer service has: --brokers
+// and --group, whose default is "doorlock-" and the service's name.
+func ConsumerFlags(name string) (brokers, group *string) {
+	brokers = flag.String("brokers", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated")
+	group = flag.String("group", "doorlock-"+name, "consumer group")
+	return brokers, group
+}
+
+// Serve runs a consumer service until SIGINT or SIGTERM: it logs JSON
+// lines to stdout and hands each record of topic, read in consumer group
+// group (Consume), to handle. An error ends the program with status 1, its
+// message prefixed with name.
+func Serve(name, brokers, group, topic string, handle func(ctx context.Context, log *slog.Logger, value []byte)) {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := Consume(ctx, brokers, group, topic, log, func(value []byte) { handle(ctx, log, value) })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		stop()
+		os.Exit(1)
+	}
 }
