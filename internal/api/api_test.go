@@ -83,12 +83,8 @@ func TestErrors_badRequests(t *testing.T) {
 
 func TestErrors_unknownRoutes(t *testing.T) {
 	e := newEnv(t, nil)
-	st, b := e.call(t, http.MethodGet, "/api/v1/nothing", nil)
-	require.Equal(t, http.StatusNotFound, st)
-	require.Equal(t, "not_found", obj(t, b)["code"])
-	st, b = e.call(t, http.MethodGet, "/api/v1/publish", nil)
-	require.Equal(t, http.StatusMethodNotAllowed, st)
-	require.Equal(t, "method_not_allowed", obj(t, b)["code"])
+	e.requireError(t, http.MethodGet, "/api/v1/nothing", nil, http.StatusNotFound, "not_found")
+	e.requireError(t, http.MethodGet, "/api/v1/publish", nil, http.StatusMethodNotAllowed, "method_not_allowed")
 }
 
 func TestPublish_routedAndBatch(t *testing.T) {
@@ -197,9 +193,7 @@ func TestClients_getKickSubscriptions(t *testing.T) {
 	require.Len(t, obj(t, b)["data"], 1)
 	st, _ = e.call(t, http.MethodDelete, "/api/v1/clients/lock-7/subscriptions?filter="+url.QueryEscape("devices/lock-7/config"), nil)
 	require.Equal(t, http.StatusNoContent, st)
-	st, b = e.call(t, http.MethodDelete, "/api/v1/clients/lock-7/subscriptions?filter="+url.QueryEscape("devices/lock-7/config"), nil)
-	require.Equal(t, http.StatusNotFound, st)
-	require.Equal(t, "subscription_not_found", obj(t, b)["code"])
+	e.requireError(t, http.MethodDelete, "/api/v1/clients/lock-7/subscriptions?filter="+url.QueryEscape("devices/lock-7/config"), nil, http.StatusNotFound, "subscription_not_found")
 	st, b = e.call(t, http.MethodGet, "/api/v1/clients/lock-7/subscriptions", nil)
 	require.Equal(t, http.StatusOK, st)
 	require.Len(t, obj(t, b)["data"], 1)
@@ -207,9 +201,7 @@ func TestClients_getKickSubscriptions(t *testing.T) {
 	st, _ = e.call(t, http.MethodDelete, "/api/v1/clients/lock-7", nil)
 	require.Equal(t, http.StatusNoContent, st)
 	testutil.Eventually(t, 10*time.Second, func() bool { _, ok := e.b.Client("lock-7"); return !ok }, "clean session removed")
-	st, b = e.call(t, http.MethodGet, "/api/v1/clients/lock-7", nil)
-	require.Equal(t, http.StatusNotFound, st)
-	require.Equal(t, "client_not_found", obj(t, b)["code"])
+	e.requireError(t, http.MethodGet, "/api/v1/clients/lock-7", nil, http.StatusNotFound, "client_not_found")
 }
 
 func TestRetained_listGetDelete(t *testing.T) {
@@ -232,9 +224,7 @@ func TestRetained_listGetDelete(t *testing.T) {
 	require.Equal(t, "s", obj(t, b)["payload"])
 	st, _ = e.call(t, http.MethodDelete, "/api/v1/retained/devices/l1/state", nil)
 	require.Equal(t, http.StatusNoContent, st)
-	st, b = e.call(t, http.MethodGet, "/api/v1/retained/devices/l1/state", nil)
-	require.Equal(t, http.StatusNotFound, st)
-	require.Equal(t, "retained_not_found", obj(t, b)["code"])
+	e.requireError(t, http.MethodGet, "/api/v1/retained/devices/l1/state", nil, http.StatusNotFound, "retained_not_found")
 }
 
 func TestNode_statsAndReady(t *testing.T) {

@@ -178,11 +178,7 @@ func TestRPC_roundTrip(t *testing.T) {
 func TestRPC_timeoutAndErrors(t *testing.T) {
 	e := newEnv(t, nil)
 	connectDevice(t, e.mqtt, "mute", false, false)
-	st, b := e.call(t, http.MethodPost, "/api/v1/devices/mute/rpc", map[string]any{"payload": "ping", "timeout": "200ms"})
-	require.Equal(t, http.StatusGatewayTimeout, st, "%s", b)
-	require.Equal(t, "timeout", obj(t, b)["code"])
+	e.requireError(t, http.MethodPost, "/api/v1/devices/mute/rpc", map[string]any{"payload": "ping", "timeout": "200ms"}, http.StatusGatewayTimeout, "timeout")
 
-	st, b = e.call(t, http.MethodPost, "/api/v1/devices/nobody/rpc", map[string]any{"payload": "ping"})
-	require.Equal(t, http.StatusNotFound, st, "%s", b)
-	require.Equal(t, "no_session", obj(t, b)["code"])
+	e.requireError(t, http.MethodPost, "/api/v1/devices/nobody/rpc", map[string]any{"payload": "ping"}, http.StatusNotFound, "no_session")
 }

@@ -86,6 +86,17 @@ func (e *env) callKey(t *testing.T, method, path string, body any, key string) (
 	return resp.StatusCode, out
 }
 
+// requireError sends a request with the env's key, requires an error
+// answer with status and code, and returns the error object.
+func (e *env) requireError(t *testing.T, method, path string, body any, status int, code string) map[string]any {
+	t.Helper()
+	st, b := e.call(t, method, path, body)
+	require.Equal(t, status, st, "%s", b)
+	m := obj(t, b)
+	require.Equal(t, code, m["code"], "%s", b)
+	return m
+}
+
 // obj decodes a JSON object answer.
 func obj(t *testing.T, b []byte) map[string]any {
 	t.Helper()

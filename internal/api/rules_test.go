@@ -44,9 +44,7 @@ func TestRules_lifecycle(t *testing.T) {
 	require.Equal(t, true, got["enabled"], "enabled unless it says otherwise")
 	require.Equal(t, "api", got["source"])
 
-	st, b = e.call(t, http.MethodPost, "/api/v1/rules", body)
-	require.Equal(t, http.StatusConflict, st)
-	require.Equal(t, "rule_exists", obj(t, b)["code"])
+	e.requireError(t, http.MethodPost, "/api/v1/rules", body, http.StatusConflict, "rule_exists")
 
 	// The rule works: a subscriber to the alarms gets one.
 	sub := connectDevice(t, e.mqtt, "watcher", false, false)
@@ -100,9 +98,7 @@ func TestRules_lifecycle(t *testing.T) {
 
 	st, _ = e.call(t, http.MethodDelete, "/api/v1/rules/low", nil)
 	require.Equal(t, http.StatusNoContent, st)
-	st, b = e.call(t, http.MethodGet, "/api/v1/rules/low", nil)
-	require.Equal(t, http.StatusNotFound, st)
-	require.Equal(t, "rule_not_found", obj(t, b)["code"])
+	e.requireError(t, http.MethodGet, "/api/v1/rules/low", nil, http.StatusNotFound, "rule_not_found")
 }
 
 func TestRules_errors(t *testing.T) {
@@ -204,7 +200,5 @@ func TestRules_test(t *testing.T) {
 
 func TestRules_off(t *testing.T) {
 	e := newEnv(t, nil)
-	st, b := e.call(t, http.MethodGet, "/api/v1/rules", nil)
-	require.Equal(t, http.StatusServiceUnavailable, st)
-	require.Equal(t, "not_ready", obj(t, b)["code"])
+	e.requireError(t, http.MethodGet, "/api/v1/rules", nil, http.StatusServiceUnavailable, "not_ready")
 }

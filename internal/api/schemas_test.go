@@ -26,9 +26,7 @@ func TestSchemas_lifecycle(t *testing.T) {
 	require.Equal(t, "api", got["origin"])
 	require.Equal(t, []any{"Person"}, got["messages"])
 
-	st, b = e.call(t, http.MethodPost, "/api/v1/schemas", map[string]any{"name": "protobuf_person", "source": personProto})
-	require.Equal(t, http.StatusConflict, st)
-	require.Equal(t, "schema_exists", obj(t, b)["code"])
+	e.requireError(t, http.MethodPost, "/api/v1/schemas", map[string]any{"name": "protobuf_person", "source": personProto}, http.StatusConflict, "schema_exists")
 
 	st, b = e.call(t, http.MethodPost, "/api/v1/schemas", map[string]any{"name": "bad", "source": "message P {\n  string name = ;\n}"})
 	require.Equal(t, http.StatusBadRequest, st)
@@ -53,9 +51,7 @@ func TestSchemas_lifecycle(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, b := e.call(t, tc.method, tc.path, tc.body)
-			require.Equal(t, tc.status, st, "%s", b)
-			require.Equal(t, tc.code, obj(t, b)["code"], "%s", b)
+			e.requireError(t, tc.method, tc.path, tc.body, tc.status, tc.code)
 		})
 	}
 
@@ -75,7 +71,5 @@ func TestSchemas_lifecycle(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, st)
 
 	off := newEnv(t, nil)
-	st, b = off.call(t, http.MethodGet, "/api/v1/schemas", nil)
-	require.Equal(t, http.StatusServiceUnavailable, st)
-	require.Equal(t, "not_ready", obj(t, b)["code"])
+	off.requireError(t, http.MethodGet, "/api/v1/schemas", nil, http.StatusServiceUnavailable, "not_ready")
 }

@@ -101,9 +101,7 @@ func TestBans_connectRefusedThenAllowed(t *testing.T) {
 			st, b = e.call(t, http.MethodDelete, tc.deletePath, nil)
 			require.Equal(t, http.StatusNoContent, st, "%s", b)
 			require.Zero(t, tryConnect(t, e.mqtt, tc.id, tc.user, tc.pass), "allowed after the ban is lifted")
-			st, b = e.call(t, http.MethodDelete, tc.deletePath, nil)
-			require.Equal(t, http.StatusNotFound, st)
-			require.Equal(t, "ban_not_found", obj(t, b)["code"])
+			e.requireError(t, http.MethodDelete, tc.deletePath, nil, http.StatusNotFound, "ban_not_found")
 		})
 	}
 }
@@ -201,16 +199,12 @@ func TestUsers_createLoginDelete(t *testing.T) {
 		{"hash field refused", "POST", "/api/v1/users", map[string]any{"username": "a", "password": "b", "password_hash": "x"}, 400, "invalid_field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, b := e.call(t, tc.method, tc.path, tc.body)
-			require.Equal(t, tc.status, st, "%s", b)
-			require.Equal(t, tc.code, obj(t, b)["code"])
+			e.requireError(t, tc.method, tc.path, tc.body, tc.status, tc.code)
 		})
 	}
 }
 
 func TestUsers_disabled(t *testing.T) {
 	e := newEnv(t, func(o *api.Options) { o.Users = func() api.UserManager { return nil } })
-	st, b := e.call(t, http.MethodGet, "/api/v1/users", nil)
-	require.Equal(t, http.StatusConflict, st)
-	require.Equal(t, "users_disabled", obj(t, b)["code"])
+	e.requireError(t, http.MethodGet, "/api/v1/users", nil, http.StatusConflict, "users_disabled")
 }
