@@ -9,25 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/iothub-dev/iothub/msg"
 )
-
-// recorder is a Publisher that keeps what it is given.
-type recorder struct {
-	mu   sync.Mutex
-	msgs []*msg.Message
-	got  chan *msg.Message
-}
-
-func newRecorder() *recorder { return &recorder{got: make(chan *msg.Message, 100)} }
-
-func (p *recorder) Publish(_ context.Context, m *msg.Message) (int, error) {
-	p.mu.Lock()
-	p.msgs = append(p.msgs, m)
-	p.mu.Unlock()
-	p.got <- m
-	return 1, nil
-}
 
 func newTestRunner(t *testing.T, dir string, pub Publisher) *Runner {
 	t.Helper()
@@ -45,7 +29,7 @@ var lowBattery = Rule{
 
 func TestRunner_persistsAPIRules(t *testing.T) {
 	dir := t.TempDir()
-	r := newTestRunner(t, dir, newRecorder())
+	r := newTestRunner(t, dir, testutil.NewPublisher())
 	require.NoError(t, r.AddConfigRule(Rule{ID: "from_file", SQL: `SELECT * FROM "a/#"`, Enabled: true}))
 	require.NoError(t, r.Start())
 	info, err := r.Create(lowBattery)
@@ -56,7 +40,7 @@ func TestRunner_persistsAPIRules(t *testing.T) {
 	require.NoError(t, r.Close(context.Background()))
 
 	// A new runner on the same data dir finds the API rule, disabled.
-	r2 := newTestRunner(t, dir, newRecorder())
+	r2 := newTestRunner(t, dir, testutil.NewPublisher())
 	require.NoError(t, r2.AddConfigRule(Rule{ID: "from_file", SQL: `SELECT * FROM "a/#"`, Enabled: true}))
 	require.NoError(t, r2.Start())
 	list := r2.List()
@@ -81,7 +65,7 @@ func TestRunner_persistsAPIRules(t *testing.T) {
 }
 
 func TestRunner_refusals(t *testing.T) {
-	r := newTestRunner(t, t.TempDir(), newRecorder())
+	r := newTestRunner(t, t.TempDir(), testutil.NewPublisher())
 	require.NoError(t, r.Start())
 	tests := []struct {
 		name string
@@ -121,7 +105,7 @@ func TestRunner_refusals(t *testing.T) {
 }
 
 func TestRunner_evaluatesAndCounts(t *testing.T) {
-	pub := newRecorder()
+	pub := testutil.NewPublisher()
 	r := newTestRunner(t, "", pub)
 	require.NoError(t, r.Start())
 	_, err := r.Create(lowBattery)
@@ -131,7 +115,7 @@ func TestRunner_evaluatesAndCounts(t *testing.T) {
 	}
 	r.HandleEvent(publishEvent("lock-1", "devices/lock-1/state", `{"battery":`, 1)) // not JSON: fails
 	r.HandleEvent(publishEvent("lock-1", "other", `{"battery":1}`, 1))              // no match
-	m := <-pub.got
+	m := <-pub
 	require.Equal(t, "alarms/lock-1", m.Topic)
 	require.Equal(t, byte(1), m.QoS)
 	require.Equal(t, msg.Origin{Kind: msg.OriginRule, Name: "door_lock_low_battery"}, m.Origin)
@@ -244,7 +228,7 @@ func TestFiltersOverlap(t *testing.T) {
 }
 
 func TestRunner_wantsEventOnlyForEnabledRules(t *testing.T) {
-	r := newTestRunner(t, t.TempDir(), newRecorder())
+	r := newTestRunner(t, t.TempDir(), testutil.NewPublisher())
 	require.NoError(t, r.Start())
 	require.False(t, r.WantsEvent(msg.EventMessagePublished), "no rules: no message events")
 	_, err := r.Create(lowBattery)
