@@ -9,7 +9,8 @@
 // cost). So that a reconnect storm of devices sharing a password does not
 // burn the CPU, a successful check is remembered for CacheTTL as an HMAC of
 // the password under a key made at start, and at most MaxConcurrent checks
-// run at once; Authenticate holds no lock while hashing.
+// run at once; Authenticate holds no lock while hashing. That remembering
+// and bounding is a PasswordChecker, which the device registry uses too.
 //
 // # Concurrency
 //

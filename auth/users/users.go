@@ -3,13 +3,10 @@ package users
 import (
 	"cmp"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -81,29 +78,19 @@ const (
 	usersVersion = 1
 )
 
-type cached struct {
-	mac   [sha256.Size]byte
-	until time.Time
-}
-
 // Store is the user store; see the package documentation.
 type Store struct {
-	opts   Options
-	key    [32]byte // HMAC key of the login cache
-	sem    chan struct{}
-	static map[string]User
+	opts    Options
+	checker *PasswordChecker
+	static  map[string]User
 	// dummy is a bcrypt hash of a random password at the store's cost:
 	// EqualizeTiming compares against it, so an unknown username costs
 	// what a wrong password does.
-	dummy []byte
-	// compare is bcrypt.CompareHashAndPassword (a test counts its calls).
-	compare func(hash, password []byte) error
-
+	dummy   []byte
 	mu      sync.RWMutex
 	file    map[string]User
 	modTime time.Time
 	checked time.Time
-	cache   map[string]cached
 }
 
 // Open loads the store from opts.Path (a missing file is an empty store).
@@ -114,15 +101,11 @@ func Open(opts Options) (*Store, error) {
 	if opts.CacheTTL == 0 {
 		opts.CacheTTL = time.Minute
 	}
-	if opts.MaxConcurrent <= 0 {
-		opts.MaxConcurrent = runtime.GOMAXPROCS(0)
-	}
 	if err := opts.ClientIDs.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: client_ids: %w", ErrInvalid, err)
 	}
-	s := &Store{opts: opts, sem: make(chan struct{}, opts.MaxConcurrent), static: map[string]User{},
-		file: map[string]User{}, cache: map[string]cached{}, compare: bcrypt.CompareHashAndPassword}
-	_, _ = rand.Read(s.key[:])
+	s := &Store{opts: opts, checker: NewPasswordChecker(opts.CacheTTL, opts.MaxConcurrent), static: map[string]User{},
+		file: map[string]User{}}
 	dummy, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), opts.Cost)
 	if err != nil {
 		return nil, fmt.Errorf("users: dummy hash: %w", err)
@@ -185,8 +168,8 @@ func (s *Store) load() error {
 	}
 	s.mu.Lock()
 	s.file, s.modTime = m, st.ModTime()
-	clear(s.cache)
 	s.mu.Unlock()
+	s.checker.Forget()
 	return nil
 }
 
@@ -246,7 +229,7 @@ func (s *Store) Authenticate(ctx context.Context, ci *auth.ConnectInfo) auth.Res
 	if !ok {
 		return auth.Pass
 	}
-	if !s.check(ctx, u, ci.Password) {
+	if !s.checker.Check(ctx, u.Username, u.PasswordHash, ci.Password) {
 		return auth.Denied(packet.BadUsernameOrPassword, "wrong password for user "+u.Username)
 	}
 	id := auth.NewIdentity(ci, "users")
@@ -271,63 +254,7 @@ func (s *Store) EqualizeTiming(ctx context.Context, ci *auth.ConnectInfo) {
 	if ci.Username == "" {
 		return
 	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return
-	}
-	defer func() { <-s.sem }()
-	_ = s.compare(s.dummy, ci.Password)
-}
-
-// check compares password with u's hash, through the login cache.
-func (s *Store) check(ctx context.Context, u User, password []byte) bool {
-	mac := s.mac(u, password)
-	if s.cached(u.Username, mac) {
-		return true
-	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return false
-	}
-	defer func() { <-s.sem }()
-	if s.cached(u.Username, mac) { // another connection may have checked it meanwhile
-		return true
-	}
-	if s.compare([]byte(u.PasswordHash), password) != nil {
-		return false
-	}
-	if s.opts.CacheTTL > 0 {
-		s.mu.Lock()
-		if len(s.cache) >= 100_000 {
-			clear(s.cache)
-		}
-		s.cache[u.Username] = cached{mac: mac, until: time.Now().Add(s.opts.CacheTTL)}
-		s.mu.Unlock()
-	}
-	return true
-}
-
-// mac binds the password to the user and its current hash, so a changed
-// password invalidates the cache entry.
-func (s *Store) mac(u User, password []byte) [sha256.Size]byte {
-	h := hmac.New(sha256.New, s.key[:])
-	h.Write([]byte(u.Username))
-	h.Write([]byte{0})
-	h.Write([]byte(u.PasswordHash))
-	h.Write([]byte{0})
-	h.Write(password)
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
-}
-
-func (s *Store) cached(name string, mac [sha256.Size]byte) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	c, ok := s.cache[name]
-	return ok && hmac.Equal(c.mac[:], mac[:]) && time.Now().Before(c.until)
+	_ = s.checker.Compare(ctx, s.dummy, ci.Password)
 }
 
 // Add creates or replaces a file user with a bcrypt hash of password
@@ -402,7 +329,7 @@ func (s *Store) update(fn func(map[string]User) error) error {
 		return err
 	}
 	s.file = m
-	clear(s.cache)
+	s.checker.Forget()
 	if st, err := os.Stat(s.opts.Path); err == nil {
 		s.modTime = st.ModTime()
 	}

@@ -115,8 +115,8 @@ func TestStore_unknownUserCostsAWrongPassword(t *testing.T) {
 	require.NoError(t, s.Add("lock", "s3cret", false))
 	var mu sync.Mutex
 	var hashes [][]byte
-	real := s.compare
-	s.compare = func(hash, pw []byte) error {
+	real := s.checker.compare
+	s.checker.compare = func(hash, pw []byte) error {
 		mu.Lock()
 		hashes = append(hashes, hash)
 		mu.Unlock()

@@ -2,16 +2,8 @@ package registry
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"runtime"
-	"sync"
-	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/mqtt/packet"
@@ -48,7 +40,7 @@ func (a Authenticator) Authenticate(ctx context.Context, ci *auth.ConnectInfo) a
 	if d.CertFingerprint != "" && subtle.ConstantTimeCompare([]byte(d.CertFingerprint), []byte(ci.CertFingerprint)) == 1 {
 		return auth.Allowed(deviceIdentity(ci, &d))
 	}
-	if d.PasswordHash != "" && len(ci.Password) > 0 && a.R.auth.check(ctx, &d, ci.Password) {
+	if d.PasswordHash != "" && len(ci.Password) > 0 && a.R.auth.Check(ctx, d.ID, d.PasswordHash, ci.Password) {
 		return auth.Allowed(deviceIdentity(ci, &d))
 	}
 	return auth.Denied(packet.BadUsernameOrPassword, "wrong credentials for device "+d.ID)
@@ -65,68 +57,3 @@ func deviceIdentity(ci *auth.ConnectInfo, d *Device) *auth.Identity {
 }
 
 var _ auth.Authenticator = Authenticator{}
-
-// authCache remembers successful password checks so that a reconnecting
-// fleet does not pay bcrypt each time; it bounds concurrent bcrypt runs.
-type authCache struct {
-	ttl  time.Duration
-	key  [32]byte
-	sem  chan struct{}
-	mu   sync.Mutex
-	seen map[string]authEntry
-}
-
-type authEntry struct {
-	mac   [sha256.Size]byte
-	until time.Time
-}
-
-func (c *authCache) init(ttl time.Duration) {
-	c.ttl = ttl
-	_, _ = rand.Read(c.key[:])
-	c.sem = make(chan struct{}, runtime.GOMAXPROCS(0))
-	c.seen = map[string]authEntry{}
-}
-
-// sum binds the password to the device and its current hash, so a new
-// password invalidates what was remembered.
-func (c *authCache) sum(d *Device, password []byte) [sha256.Size]byte {
-	m := hmac.New(sha256.New, c.key[:])
-	for _, p := range [][]byte{[]byte(d.ID), {0}, []byte(d.PasswordHash), {0}, password} {
-		m.Write(p)
-	}
-	var out [sha256.Size]byte
-	m.Sum(out[:0])
-	return out
-}
-
-func (c *authCache) remembered(id string, mac [sha256.Size]byte) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.seen[id]
-	return ok && hmac.Equal(e.mac[:], mac[:]) && time.Now().Before(e.until)
-}
-
-// check compares password with d's hash.
-func (c *authCache) check(ctx context.Context, d *Device, password []byte) bool {
-	mac := c.sum(d, password)
-	if c.remembered(d.ID, mac) {
-		return true
-	}
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return false
-	}
-	ok := bcrypt.CompareHashAndPassword([]byte(d.PasswordHash), password) == nil
-	<-c.sem
-	if ok && c.ttl > 0 {
-		c.mu.Lock()
-		if len(c.seen) >= 100_000 {
-			clear(c.seen)
-		}
-		c.seen[d.ID] = authEntry{mac: mac, until: time.Now().Add(c.ttl)}
-		c.mu.Unlock()
-	}
-	return ok
-}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/iothub-dev/iothub/auth/users"
 	"github.com/iothub-dev/iothub/internal/device/thing"
 	"github.com/iothub-dev/iothub/storage"
 )
@@ -38,8 +39,8 @@ type Options struct {
 type Registry struct {
 	o    Options
 	log  *slog.Logger
-	mu   sync.Mutex // serialises writes (a device and its group index)
-	auth authCache
+	mu   sync.Mutex             // serialises writes (a device and its group index)
+	auth *users.PasswordChecker // at most GOMAXPROCS bcrypt compares at once
 }
 
 // Store key prefixes: the device, its status, and the group index.
@@ -63,9 +64,7 @@ func New(o Options) *Registry {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Registry{o: o, log: o.Logger.With("component", "registry")}
-	r.auth.init(o.CacheTTL)
-	return r
+	return &Registry{o: o, log: o.Logger.With("component", "registry"), auth: users.NewPasswordChecker(o.CacheTTL, 0)}
 }
 
 // Get returns the device with id.
