@@ -40,13 +40,7 @@ func TestAWSIoTSDK(t *testing.T) {
 	cfg := writeConfig(t, `
 listeners:
   tls:
-    - name: mtls
-      address: "`+tlsAddr+`"
-      cert_file: `+server.CertFile+`
-      key_file: `+server.KeyFile+`
-      ca_file: `+ca.File+`
-      client_auth: require
-api:
+`+mtlsListener(tlsAddr, server, ca.File)+`api:
   tls_cert_file: `+server.CertFile+`
   tls_key_file: `+server.KeyFile+`
 auth:

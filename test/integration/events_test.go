@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,10 +15,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// eventRulesConfig has one rule per EMQX 5 event this test drives, each
-// republishing its output to ev/<source>; the ACL denies publishing to
+// eventRules are the rules of eventRulesConfig, one per EMQX 5 event this
+// test drives: each republishes its output to ev/<name>.
+var eventRules = []struct{ name, sql string }{
+	{"connack", `SELECT clientid, reason_code, peername, sockname, keepalive, clean_start, expiry_interval, conn_props FROM "$events/client_connack" WHERE clientid = 'car-1'`},
+	{"connected", `SELECT clientid, is_bridge, expiry_interval, conn_props.'User-Property'.model AS model, client_attrs, sockname, peername FROM "$events/client_connected" WHERE clientid = 'car-1'`},
+	{"authn", `SELECT clientid, reason_code, is_anonymous, is_superuser FROM "$events/client_check_authn_complete" WHERE clientid = 'car-1'`},
+	{"authz", `SELECT clientid, topic, action, result, authz_source FROM "$events/client_check_authz_complete" WHERE result = 'deny'`},
+	{"message_dropped", `SELECT clientid, topic, reason FROM "$events/message_dropped" WHERE topic =~ 'nobody/#'`},
+	{"subscribed", `SELECT clientid, topic, sub_props FROM "$events/session_subscribed" WHERE clientid = 'car-1'`},
+	{"disconnected", `SELECT clientid, reason, connected_at, disconnected_at, disconn_props FROM "$events/client_disconnected" WHERE clientid = 'car-1'`},
+	{"acked", `SELECT clientid, puback_props FROM "$events/message_acked" WHERE topic = 'cmd/car-1'`},
+}
+
+// eventRulesConfig is eventRules, with an ACL that denies publishing to
 // forbidden/#.
-const eventRulesConfig = `
+func eventRulesConfig() string {
+	var b strings.Builder
+	b.WriteString(`
 auth:
   acl:
     default: allow
@@ -28,31 +43,14 @@ auth:
         topics: ["forbidden/#"]
 rules:
   list:
-    - id: connack
-      sql: 'SELECT clientid, reason_code, peername, sockname, keepalive, clean_start, expiry_interval, conn_props FROM "$events/client_connack" WHERE clientid = ''car-1'''
-      actions: [{type: republish, topic: ev/connack, qos: 1}]
-    - id: connected
-      sql: 'SELECT clientid, is_bridge, expiry_interval, conn_props.''User-Property''.model AS model, client_attrs, sockname, peername FROM "$events/client_connected" WHERE clientid = ''car-1'''
-      actions: [{type: republish, topic: ev/connected, qos: 1}]
-    - id: authn
-      sql: 'SELECT clientid, reason_code, is_anonymous, is_superuser FROM "$events/client_check_authn_complete" WHERE clientid = ''car-1'''
-      actions: [{type: republish, topic: ev/authn, qos: 1}]
-    - id: authz
-      sql: 'SELECT clientid, topic, action, result, authz_source FROM "$events/client_check_authz_complete" WHERE result = ''deny'''
-      actions: [{type: republish, topic: ev/authz, qos: 1}]
-    - id: nosub
-      sql: 'SELECT clientid, topic, reason FROM "$events/message_dropped" WHERE topic =~ ''nobody/#'''
-      actions: [{type: republish, topic: ev/message_dropped, qos: 1}]
-    - id: subscribed
-      sql: 'SELECT clientid, topic, sub_props FROM "$events/session_subscribed" WHERE clientid = ''car-1'''
-      actions: [{type: republish, topic: ev/subscribed, qos: 1}]
-    - id: disconnected
-      sql: 'SELECT clientid, reason, connected_at, disconnected_at, disconn_props FROM "$events/client_disconnected" WHERE clientid = ''car-1'''
-      actions: [{type: republish, topic: ev/disconnected, qos: 1}]
-    - id: acked
-      sql: 'SELECT clientid, puback_props FROM "$events/message_acked" WHERE topic = ''cmd/car-1'''
-      actions: [{type: republish, topic: ev/acked, qos: 1}]
-`
+`)
+	for _, r := range eventRules {
+		// YAML single quotes: a quote inside is doubled.
+		fmt.Fprintf(&b, "    - id: %s\n      sql: '%s'\n      actions: [{type: republish, topic: ev/%s, qos: 1}]\n",
+			r.name, strings.ReplaceAll(r.sql, "'", "''"), r.name)
+	}
+	return b.String()
+}
 
 // TestEvents_emqx5 drives the built binary with a paho MQTT 5 client and
 // checks the events EMQX 5 documents that rules read: CONNACK,
@@ -61,7 +59,7 @@ rules:
 func TestEvents_emqx5(t *testing.T) {
 	t.Parallel()
 	cfg := filepath.Join(t.TempDir(), "iothub.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(eventRulesConfig), 0o600))
+	require.NoError(t, os.WriteFile(cfg, []byte(eventRulesConfig()), 0o600))
 	h := startHub(t, nil, "--config", cfg)
 
 	got := make(chan *paho.Publish, 16)

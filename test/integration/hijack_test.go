@@ -140,13 +140,7 @@ func certHub(t *testing.T) *identityHub {
 	mtls := freePort(t)
 	h := hubWith(t, `listeners:
   tls:
-    - name: mtls
-      address: "`+mtls+`"
-      cert_file: `+server.CertFile+`
-      key_file: `+server.KeyFile+`
-      ca_file: `+ca.File+`
-      client_auth: require
-      identity_from: cn
+`+mtlsListener(mtls, server, ca.File)+`      identity_from: cn
       identity_as: username
 auth:
   chain: [cert]

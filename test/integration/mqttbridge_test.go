@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -49,27 +48,12 @@ func TestMQTTBridge_edgeCentral(t *testing.T) {
 
 	// The command path down.
 	const lock = "10083618796833171"
-	got := make(chan string, 1)
-	dev := pahoDeviceV5(t, edge, lock, paho.ClientConfig{OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-		func(pr paho.PublishReceived) (bool, error) {
-			got <- pr.Packet.Topic + " " + string(pr.Packet.Payload)
-			return true, nil
-		}}}, true)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err := dev.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "devices/" + lock + "/command", QoS: 1}}})
-	require.NoError(t, err)
+	dev, got := commandDevice(t, edge, lock, "devices/"+lock+"/command")
 	backend := pahoDeviceV5(t, central, "backend-cmd", paho.ClientConfig{}, true)
 	command := testutil.Scenario(t, "doorlock/command.json")
 	require.Eventually(t, func() bool { // until the bridge's subscription is in place on the central
 		publish1(t, backend, "cmd/edge1/"+lock, command)
-		select {
-		case s := <-got:
-			require.Equal(t, "devices/"+lock+"/command "+string(command), s)
-			return true
-		case <-time.After(500 * time.Millisecond):
-			return false
-		}
+		return arrives(t, got, "devices/"+lock+"/command "+string(command))
 	}, 30*time.Second, 10*time.Millisecond)
 
 	// Central down: the edge queues; central back: all arrive, in order.
@@ -123,6 +107,33 @@ func TestMQTTBridge_bothWaysNoEcho(t *testing.T) {
 	require.Equal(t, []string{"from-a", "from-b", "fin"}, colB.payloads())
 }
 
+// commandDevice connects id to h, subscribed to filter; what it receives
+// comes out of the channel as "topic payload".
+func commandDevice(t *testing.T, h *hub, id, filter string) (*paho.Client, <-chan string) {
+	t.Helper()
+	got := make(chan string, 1)
+	c := pahoDeviceV5(t, h, id, paho.ClientConfig{OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(pr paho.PublishReceived) (bool, error) {
+			got <- pr.Packet.Topic + " " + string(pr.Packet.Payload)
+			return true, nil
+		}}}, true)
+	subscribe1(t, c, filter)
+	return c, got
+}
+
+// arrives reports whether a message comes out of got within half a
+// second (for require.Eventually), and requires it to be want.
+func arrives(t *testing.T, got <-chan string, want string) bool {
+	t.Helper()
+	select {
+	case s := <-got:
+		require.Equal(t, want, s)
+		return true
+	case <-time.After(500 * time.Millisecond):
+		return false
+	}
+}
+
 // TestMQTTBridge_mosquitto: the bridge works against Mosquitto as the
 // remote: reports forwarded under edge/<node>/, commands brought down.
 func TestMQTTBridge_mosquitto(t *testing.T) {
@@ -134,16 +145,7 @@ func TestMQTTBridge_mosquitto(t *testing.T) {
 		mqttBridgeYAML("edge1", "cloud", addr, "edge/${node}/${topic}", "vehicles/+/telemetry",
 			`[{filter: "cmd/edge1/#", local_topic: "vehicles/${suffix}/command"}]`)))
 	waitState(t, edge, "cloud", "connected")
-	got := make(chan string, 1)
-	car := pahoDeviceV5(t, edge, "car-7", paho.ClientConfig{OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-		func(pr paho.PublishReceived) (bool, error) {
-			got <- pr.Packet.Topic + " " + string(pr.Packet.Payload)
-			return true, nil
-		}}}, true)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err := car.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "vehicles/car-7/command", QoS: 1}}})
-	require.NoError(t, err)
+	car, got := commandDevice(t, edge, "car-7", "vehicles/car-7/command")
 	telemetry := testutil.Scenario(t, "vehicles/telemetry.json")
 	publish1(t, car, "vehicles/car-7/telemetry", telemetry)
 	require.Eventually(t, func() bool { return col.distinct() == 1 }, 60*time.Second, 20*time.Millisecond)
@@ -153,12 +155,6 @@ func TestMQTTBridge_mosquitto(t *testing.T) {
 		out, err := exec.Command(tool(t, "mosquitto_pub"), "-h", "127.0.0.1", "-p", port(addr), "-q", "1",
 			"-t", "cmd/edge1/car-7", "-m", `{"cmd":"honk"}`).CombinedOutput()
 		require.NoError(t, err, "%s", out)
-		select {
-		case s := <-got:
-			require.Equal(t, `vehicles/car-7/command {"cmd":"honk"}`, s)
-			return true
-		case <-time.After(500 * time.Millisecond):
-			return false
-		}
+		return arrives(t, got, `vehicles/car-7/command {"cmd":"honk"}`)
 	}, 30*time.Second, 10*time.Millisecond)
 }

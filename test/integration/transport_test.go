@@ -74,6 +74,19 @@ type tlsHub struct {
 	config         string
 }
 
+// mtlsListener is the YAML of a listeners.tls entry, mtls, on addr that
+// requires client certificates signed by the CA in caFile; the caller may
+// append keys of the entry (identity_from, ...).
+func mtlsListener(addr string, server testutil.CertFiles, caFile string) string {
+	return `    - name: mtls
+      address: "` + addr + `"
+      cert_file: ` + server.CertFile + `
+      key_file: ` + server.KeyFile + `
+      ca_file: ` + caFile + `
+      client_auth: require
+`
+}
+
 func startTLSHub(t *testing.T) *tlsHub {
 	t.Helper()
 	th := &tlsHub{ca: testutil.NewCA(t, "iothub test CA"), tls: freePort(t), mtls: freePort(t), wss: freePort(t)}
@@ -85,13 +98,7 @@ listeners:
       address: "`+th.tls+`"
       cert_file: `+th.server.CertFile+`
       key_file: `+th.server.KeyFile+`
-    - name: mtls
-      address: "`+th.mtls+`"
-      cert_file: `+th.server.CertFile+`
-      key_file: `+th.server.KeyFile+`
-      ca_file: `+th.ca.File+`
-      client_auth: require
-      identity_from: cn
+`+mtlsListener(th.mtls, th.server, th.ca.File)+`      identity_from: cn
       identity_as: client_id
   wss:
     - name: wss
