@@ -148,13 +148,25 @@ func (a *App) Start() error {
 }
 
 func (a *App) serve(ln net.Listener, lo broker.ListenerOptions) {
+	a.runListener(func() error {
+		if err := a.broker.ServeListener(ln, lo); !errors.Is(err, broker.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, ln)
+}
+
+// runListener keeps closers for closeListeners and runs serve on a
+// goroutine of a.wg until the listener closes; an error serve returns is
+// fatal (Errors).
+func (a *App) runListener(serve func() error, closers ...io.Closer) {
 	a.mu.Lock()
-	a.listeners = append(a.listeners, ln)
+	a.listeners = append(a.listeners, closers...)
 	a.mu.Unlock()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		if err := a.broker.ServeListener(ln, lo); err != nil && !errors.Is(err, broker.ErrServerClosed) {
+		if err := serve(); err != nil {
 			a.errc <- err
 		}
 	}()

@@ -47,16 +47,12 @@ func (a *App) startHTTP() error {
 		IdleTimeout:       c.IdleTimeout.D(),
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
-	a.mu.Lock()
-	a.listeners = append(a.listeners, srv)
-	a.mu.Unlock()
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
+	a.runListener(func() error {
 		if err := a.serveHTTP(srv, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.errc <- fmt.Errorf("api listener: %w", err)
+			return fmt.Errorf("api listener: %w", err)
 		}
-	}()
+		return nil
+	}, srv)
 	a.startHistory()
 	a.log.Info("listening", "listener", "api", "protocol", "http", "address", ln.Addr().String(), "tls", a.cfg.API.TLSCertFile != "")
 	return nil

@@ -49,16 +49,7 @@ func (a *App) startWeb(w webListener) error {
 	ws := listener.NewWebSocket(listener.WebSocketOptions{
 		Name: w.name, Path: w.path, AllowedOrigins: w.origins, TrustedProxies: proxies, Logger: a.log,
 	}, func(nc net.Conn, _ string) { a.broker.ServeConnWith(nc, limits) })
-	a.mu.Lock()
-	a.listeners = append(a.listeners, ws, ln)
-	a.mu.Unlock()
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		if err := ws.Serve(ln); err != nil {
-			a.errc <- err
-		}
-	}()
+	a.runListener(func() error { return ws.Serve(ln) }, ws, ln)
 	protocol := "mqtt-websocket"
 	if w.accept.TLS != nil {
 		protocol = "mqtt-websocket-tls"
