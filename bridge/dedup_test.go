@@ -47,11 +47,13 @@ func idRecord(i int) Record {
 func TestRunner_dedupAfterCrash(t *testing.T) {
 	tests := []struct {
 		name    string
+		clean   bool // stopped cleanly, records left queued (some may have been in flight)
 		refuses bool
 		want    []string
 		dedups  uint64
 	}{
 		{name: "sink tells what it holds", want: []string{"2", "3", "4", "plain", "plain"}, dedups: 4},
+		{name: "clean stop with records queued", clean: true, want: []string{"2", "3", "4", "plain", "plain"}, dedups: 4},
 		{name: "sink cannot tell: at least once", refuses: true, want: []string{"0", "1", "2", "3", "4", "plain", "plain"}, dedups: 2},
 	}
 	for _, tc := range tests {
@@ -69,7 +71,9 @@ func TestRunner_dedupAfterCrash(t *testing.T) {
 			require.EqualValues(t, 1, r1.Metrics().Deduplicated)
 			require.NoError(t, r1.Sync(true))
 			require.NoError(t, r1.Close(context.Background()))
-			require.NoError(t, os.WriteFile(filepath.Join(dir, uncleanFile), nil, 0o600), "as a kill -9 leaves it")
+			if !tc.clean {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, uncleanFile), nil, 0o600), "as a kill -9 leaves it")
+			}
 
 			s2 := &holdingSink{fakeSink: newFakeSink(), held: map[string]struct{}{"id-0": {}, "id-1": {}}, refuses: tc.refuses}
 			r2, err := NewRunner(s2, testOptions(dir))
