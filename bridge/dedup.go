@@ -63,6 +63,9 @@ func (s *idSet) add(id string) bool {
 	return true
 }
 
+// forget removes id (a record that could not be queued after all).
+func (s *idSet) forget(id string) { delete(s.ids, id) }
+
 // recordID returns r's identity ("" when it has none).
 func recordID(r *Record) string {
 	for _, h := range r.Headers {
@@ -151,6 +154,19 @@ func (r *Runner) closeDedup() error {
 		return fmt.Errorf("bridge %s: %w", r.o.Name, err)
 	}
 	return nil
+}
+
+// forgetQueued forgets the identities of recs, which could not be queued;
+// r.mu is held.
+func (r *Runner) forgetQueued(recs []Record) {
+	if r.dedup == nil {
+		return
+	}
+	for i := range recs {
+		if id := recordID(&recs[i]); id != "" {
+			r.dedup.queued.forget(id)
+		}
+	}
 }
 
 // Deduplicates reports whether the runner delivers records with an

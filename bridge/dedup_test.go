@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/bridge/diskqueue"
 )
 
 // holdingSink is a fakeSink that says, when asked after a crash, that it
@@ -112,4 +114,23 @@ func TestRunner_noDedupWithoutRecoverer(t *testing.T) {
 	defer r.Close(context.Background())
 	require.NoError(t, r.Enqueue(idRecord(1), idRecord(1)))
 	require.Equal(t, []string{"1", "1"}, sink.waitFor(t, 2))
+}
+
+// TestRunner_refusedRecordIsNotRemembered: a record the full queue
+// refused is not taken for queued, so its resend is queued once there is
+// room.
+func TestRunner_refusedRecordIsNotRemembered(t *testing.T) {
+	o := testOptions(t.TempDir())
+	o.Disk = diskqueue.Options{MaxBytes: 200, FullPolicy: diskqueue.Refuse}
+	sink := &holdingSink{fakeSink: newFakeSink()}
+	r, err := NewRunner(sink, o)
+	require.NoError(t, err)
+	big := idRecord(1)
+	big.Value = make([]byte, 300)
+	require.Error(t, r.Enqueue(big))
+	r.Start()
+	defer r.Close(context.Background())
+	require.NoError(t, r.Enqueue(idRecord(1)))
+	require.Equal(t, []string{"1"}, sink.waitFor(t, 1))
+	require.Zero(t, r.Metrics().Deduplicated)
 }

@@ -211,6 +211,7 @@ func (r *Runner) enqueue(recs []Record) error {
 		r.evictBelow(r.disk.Start().Seq)
 	}
 	if err != nil {
+		r.forgetQueued(recs)
 		r.dropped[dropReason(err)] += uint64(len(recs))
 		r.warn("bridge buffer: records refused", "records", len(recs), "error", err)
 		return fmt.Errorf("bridge %s: %w", r.o.Name, err)

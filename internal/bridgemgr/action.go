@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
+	"slices"
 
 	"github.com/iothub-dev/iothub/bridge"
 	"github.com/iothub-dev/iothub/internal/rule"
@@ -83,6 +84,9 @@ func (m *Manager) Enqueue(name string, out *rule.Output) error {
 		r.decorate(eventMessage(out), &rec)
 	}
 	if r.sink.Deduplicates() {
+		// only the hub sets the identity: a header of that name rendered
+		// from a client's input could make another record look delivered
+		rec.Headers = slices.DeleteFunc(rec.Headers, func(h bridge.Header) bool { return h.Key == bridge.IDHeader })
 		if id := recordID(out, &rec); id != nil {
 			rec.Headers = append(rec.Headers, bridge.Header{Key: bridge.IDHeader, Value: id})
 		}
