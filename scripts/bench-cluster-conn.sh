@@ -9,6 +9,9 @@
 # (+5 s) minus before the first, divided by CONNS.
 #
 #   bash scripts/bench-cluster-conn.sh        # ~2 minutes; ROUNDS=2 CONNS=5000
+#   BASE=<git revision> bash scripts/bench-cluster-conn.sh
+#                  # also measures a cluster of BASE's binary in each round
+#                  # (before/after on the same machine, alternating)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +20,12 @@ CONNS=${CONNS:-5000}
 WORK=$(mktemp -d /tmp/iothub-cluster-conn.XXXXXX)
 BIN="$WORK/iothub"
 go build -o "$BIN" ./cmd/iothub
+BASE=${BASE:-}
+if [ -n "$BASE" ]; then
+	mkdir -p "$WORK/base"
+	git archive "$BASE" | tar -x -C "$WORK/base"
+	(cd "$WORK/base" && go build -o "$WORK/iothub-base" ./cmd/iothub)
+fi
 KEY=ihk_bench_cluster_key_0123456789abcdef
 PIDS=()
 
@@ -39,7 +48,7 @@ start_node() {
 	if [ "$mode" = cluster ]; then
 		args=(--cluster-addr "${CL[$i]}" --cluster-seeds "${CL[1]},${CL[2]},${CL[3]}")
 	fi
-	IOTHUB_API_KEY=$KEY "$BIN" serve --node-name "n$i" --mqtt-addr "${MQTT[$i]}" --ws-addr 127.0.0.1:0 --api-addr "${API[$i]}" \
+	IOTHUB_API_KEY=$KEY "${NODE_BIN:-$BIN}" serve --node-name "n$i" --mqtt-addr "${MQTT[$i]}" --ws-addr 127.0.0.1:0 --api-addr "${API[$i]}" \
 		--data-dir "$WORK/$run-n$i" --log-level warn "${args[@]}" >"$WORK/$run-n$i.log" 2>&1 &
 	NODE_PID[$i]=$!
 	PIDS+=($!)
@@ -94,11 +103,16 @@ for r in $(seq "$ROUNDS"); do
 	measure "cluster off (single node), round $r" 1
 	stop_all 1
 
-	for i in 1 2 3; do CL[$i]=127.0.0.1:$(port); done
-	for i in 1 2 3; do start_node "$i" cluster "r$r-cluster"; done
-	for i in 1 2 3; do ready "$i" cluster; done
-	measure "cluster on (3 nodes, to n2), round $r" 2
-	stop_all 1 2 3
+	for bin in ${BASE:+base} new; do
+		NODE_BIN=$BIN label="cluster on (3 nodes, to n2), round $r"
+		if [ "$bin" = base ]; then NODE_BIN=$WORK/iothub-base label="cluster on, $BASE, round $r"; fi
+		for i in 1 2 3; do CL[$i]=127.0.0.1:$(port); done
+		for i in 1 2 3; do start_node "$i" cluster "r$r-cluster-$bin"; done
+		for i in 1 2 3; do ready "$i" cluster; done
+		measure "$label" 2
+		stop_all 1 2 3
+		NODE_BIN=
+	done
 done
 echo
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -66,7 +66,7 @@ func (a *App) startDevices() error {
 	}
 	a.devices.unevents = a.broker.AddEventHandler(a.devices.registry)
 	a.devices.shadow = shadow.New(shadow.Options{
-		Store:     shadow.NewKVStore(st, a.cfg.Storage.Durability != "os"),
+		Store:     a.shadowStore(), // cluster_shadow.go
 		Publisher: a.broker,
 		Limits:    shadow.Limits{MaxStateBytes: c.Shadow.MaxStateBytes, MaxDepth: c.Shadow.MaxDepth},
 		Workers:   c.Shadow.Workers,

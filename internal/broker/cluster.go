@@ -205,10 +205,13 @@ func (s *Server) trieUnsubscribe(filter, key string) {
 	}
 }
 
-// forward hands a message that entered this node to the cluster.
+// forward hands a message that entered this node to the cluster. Topics
+// under $ stay on their node ($SYS is per node), except the device
+// services' $aws/: a shadow's answer or delta computed on one node (say,
+// for an API call there) is for a device that may be on another.
 func (s *Server) forward(m *msg.Message) (int, func(func(error))) {
 	c := s.cluster()
-	if c == nil || m.Origin.Kind == msg.OriginCluster || strings.HasPrefix(m.Topic, "$") {
+	if c == nil || m.Origin.Kind == msg.OriginCluster || (strings.HasPrefix(m.Topic, "$") && !strings.HasPrefix(m.Topic, "$aws/")) {
 		return 0, nil
 	}
 	return c.Forward(m)

@@ -67,25 +67,42 @@ func (n *Node) waitClaims(ctx context.Context) {
 // compare-and-set, so each session (and its will) is adopted by exactly
 // one node. Then it reports to every node (itself included) that its
 // share is adopted; the last report releases the lost node's routes.
+// The walk is tried again until it succeeds (on the minority side of a
+// partition the registry cannot be written) or until the lost node is
+// back in the same incarnation (the partition healed): its sessions then
+// stay with it, and the report only ends the hold.
 func (n *Node) nodeDown(node string, inc uint64) {
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), lostHoldFactor*n.opts.NodeTimeout)
-		defer cancel()
-		for attempt := 0; ; attempt++ {
-			if n.walkLost(ctx, node, inc) {
+		hold := lostHoldFactor * n.opts.NodeTimeout
+		for {
+			if n.back(node, inc) {
+				n.log.Info("lost node is back; the sessions it still holds stay with it", "node", node)
+				break
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), hold)
+			ok := n.walkLost(ctx, node, inc)
+			cancel()
+			if ok {
 				break
 			}
 			select {
-			case <-ctx.Done():
-				return
 			case <-n.quit:
 				return
 			case <-time.After(time.Second):
 			}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), hold)
 		n.waitClaims(ctx)
+		cancel()
 		n.reportAdopted(node)
 	}()
+}
+
+// back reports whether node, lost in incarnation inc, is live again in it.
+func (n *Node) back(node string, inc uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.core.Back(node, inc)
 }
 
 // adoptTimeout bounds the adoption of one session (its registry entry and
@@ -111,6 +128,9 @@ func (n *Node) walkLost(ctx context.Context, lost string, inc uint64) bool {
 	}
 	adopted, failed := 0, 0
 	for _, key := range keys {
+		if n.back(lost, inc) {
+			return true // the partition healed: what it still holds is its own
+		}
 		actx, acancel := context.WithTimeout(ctx, adoptTimeout)
 		ok, err := n.adopt(actx, key, lost, inc)
 		acancel()

@@ -84,7 +84,10 @@ func (n *Node) act(acts []Action) {
 		case ActionRequestSnapshot:
 			go n.requestSnapshot(a.Node)
 		case ActionNodeUp:
-			n.log.Info("node joined", "node", a.Node)
+			n.log.Info("node joined", "node", a.Node, "healed", a.Healed)
+			if a.Healed {
+				go n.sweep() // registry.go
+			}
 		case ActionNodeDown:
 			n.stats.nodesLost.Add(1)
 			n.log.Warn("node gone; the messages for its routes wait until its sessions are adopted", "node", a.Node)

@@ -34,6 +34,7 @@ type Core struct {
 	now      time.Time
 	peers    map[string]*peer
 	lost     map[string]*lostNode
+	gone     map[string]uint64               // the incarnation each node was last declared gone in
 	early    map[string]map[string]time.Time // lost node → reporters heard before this node lost it
 	routes   *topic.Trie[struct{}]           // key: node name, or lostPrefix + node name
 	dedupe   map[string]*window              // by origin node
@@ -48,6 +49,7 @@ type lostNode struct {
 	since   time.Time
 	filters map[string]struct{}
 	waiting map[string]bool // nodes (this one included) yet to report
+	left    bool            // it said it leaves (not silent: not serving elsewhere)
 }
 
 // peer is what the Core knows of another node.
@@ -120,6 +122,9 @@ type Action struct {
 	// Incarnation is the lost node's (ActionNodeDown): registry entries of
 	// a later incarnation of it are not adopted.
 	Incarnation uint64
+	// Healed (ActionNodeUp): the node was declared gone in this same
+	// incarnation: it was cut off, not restarted (a partition healed).
+	Healed bool
 }
 
 // lostHoldFactor times the node timeout is how long a lost node's routes
@@ -129,7 +134,7 @@ const lostHoldFactor = 20
 // NewCore returns the Core of node self; nodes silent for timeout are gone.
 func NewCore(self string, timeout time.Duration) *Core {
 	return &Core{self: self, timeout: timeout, lostHold: lostHoldFactor * timeout, peers: make(map[string]*peer),
-		lost: make(map[string]*lostNode), early: make(map[string]map[string]time.Time),
+		lost: make(map[string]*lostNode), gone: make(map[string]uint64), early: make(map[string]map[string]time.Time),
 		routes: topic.NewTrie[struct{}](), dedupe: make(map[string]*window)}
 }
 
@@ -150,7 +155,11 @@ func (c *Core) Step(now time.Time, ev Event) []Action {
 		if _, ok := c.peers[ev.Node]; !ok {
 			return nil
 		}
-		return c.remove(ev.Node)
+		acts := c.remove(ev.Node)
+		if l := c.lost[ev.Node]; l != nil {
+			l.left = true
+		}
+		return acts
 	}
 	var acts []Action
 	p := c.peers[ev.Node]
@@ -161,7 +170,9 @@ func (c *Core) Step(now time.Time, ev Event) []Action {
 		delete(c.early, ev.Node) // reports of its loss are about an older life
 		p = &peer{incarnation: ev.Incarnation, filters: make(map[string]struct{})}
 		c.peers[ev.Node] = p
-		acts = append(acts, Action{Kind: ActionNodeUp, Node: ev.Node})
+		healed := c.gone[ev.Node] == ev.Incarnation
+		delete(c.gone, ev.Node)
+		acts = append(acts, Action{Kind: ActionNodeUp, Node: ev.Node, Healed: healed})
 		if ev.Kind != EventSnapshot {
 			acts = append(acts, Action{Kind: ActionRequestSnapshot, Node: ev.Node})
 		}
@@ -219,7 +230,10 @@ func (c *Core) Tick(now time.Time) []Action {
 	}
 	var held []string
 	for name, l := range c.lost {
-		if now.Sub(l.since) >= c.lostHold {
+		// A node that does not see a majority (the minority side of a
+		// partition) keeps holding: the nodes it lost may be serving
+		// their sessions on the other side.
+		if now.Sub(l.since) >= c.lostHold && c.Majority() {
 			held = append(held, name)
 		}
 	}
@@ -247,12 +261,13 @@ func (c *Core) remove(name string) []Action {
 	p := c.peers[name]
 	delete(c.peers, name)
 	delete(c.dedupe, name)
+	c.gone[name] = p.incarnation
 	l := c.lost[name]
 	if l == nil {
 		l = &lostNode{filters: make(map[string]struct{})}
 		c.lost[name] = l
 	}
-	l.since = c.now
+	l.since, l.left = c.now, false
 	l.waiting = map[string]bool{c.self: true}
 	for peer := range c.peers {
 		l.waiting[peer] = true
@@ -399,6 +414,26 @@ func (c *Core) Alive(node string) bool {
 	}
 	_, ok := c.peers[node]
 	return ok
+}
+
+// Back reports whether node, lost in its incarnation inc, is live again in
+// that same incarnation (a partition healed) with its routes synced.
+func (c *Core) Back(node string, inc uint64) bool {
+	p := c.peers[node]
+	return p != nil && inc != 0 && p.incarnation == inc && p.synced
+}
+
+// Majority reports whether this node sees more than half of the nodes it
+// knows (live ones, itself included, and lost ones still held that did
+// not say they leave) live.
+func (c *Core) Majority() bool {
+	known := 1 + len(c.peers)
+	for name, l := range c.lost {
+		if _, back := c.peers[name]; !back && !l.left {
+			known++
+		}
+	}
+	return 2*(1+len(c.peers)) > known
 }
 
 // Lost returns the lost nodes whose routes are held, sorted.

@@ -23,6 +23,8 @@ import (
 //	stalled advance=10s (the driver did not run: the clock moves, no one is gone)
 //	targets topic=a/b
 //	seen origin=b seq=3
+//	back node=b inc=1 (b, lost in incarnation 1, is live again in it)
+//	majority (this node sees most of the nodes it knows)
 //	peers
 func TestCore(t *testing.T) {
 	datadriven.Walk(t, "testdata/core", func(t *testing.T, path string) {
@@ -85,6 +87,10 @@ func TestCore(t *testing.T) {
 					fmt.Fprintf(&b, "group %s: %s\n", g.Filter, strings.Join(g.Nodes, " "))
 				}
 				return b.String()
+			case "majority":
+				return fmt.Sprintf("%v\n", c.Majority())
+			case "back":
+				return fmt.Sprintf("%v\n", c.Back(args["node"], num("inc")))
 			case "seen":
 				return fmt.Sprintf("%v\n", c.Seen(args["origin"], num("inc"), num("seq")))
 			case "peers":
@@ -110,7 +116,11 @@ func printActions(acts []Action) string {
 	names := map[ActionKind]string{ActionRequestSnapshot: "request-snapshot", ActionNodeUp: "node-up", ActionNodeDown: "node-down", ActionRelease: "release"}
 	var b strings.Builder
 	for _, a := range acts {
-		fmt.Fprintf(&b, "%s %s\n", names[a.Kind], a.Node)
+		healed := ""
+		if a.Healed {
+			healed = " (healed)"
+		}
+		fmt.Fprintf(&b, "%s %s%s\n", names[a.Kind], a.Node, healed)
 	}
 	return b.String()
 }

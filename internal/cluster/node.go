@@ -180,6 +180,9 @@ func (n *Node) startServer() error {
 	if err != nil {
 		return fmt.Errorf("cluster address %q: %w", n.opts.Address, err)
 	}
+	if port == 0 {
+		port = server.RANDOM_PORT // port 0 in NATS turns routing off
+	}
 	routes := make([]*url.URL, 0, len(n.opts.Seeds))
 	for _, s := range n.opts.Seeds {
 		routes = append(routes, &url.URL{Scheme: "nats-route", Host: s})
@@ -218,6 +221,9 @@ func (n *Node) startServer() error {
 		return fmt.Errorf("cluster: embedded NATS server did not start on %s", n.opts.Address)
 	}
 	n.ns = ns
+	if a := ns.ClusterAddr(); a != nil {
+		n.opts.Logger.Info("listening", "listener", "cluster", "protocol", "cluster", "address", a.String())
+	}
 	return nil
 }
 

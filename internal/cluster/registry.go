@@ -79,6 +79,7 @@ type state struct {
 	js       jetstream.JetStream
 	sessions jetstream.KeyValue
 	retained jetstream.KeyValue
+	shadows  jetstream.KeyValue // shadows.go
 
 	locksMu sync.Mutex
 	locks   map[string]*claimLock // per client id, while a claim runs here
@@ -153,6 +154,9 @@ func (n *Node) createBuckets() error {
 	if err != nil {
 		return fmt.Errorf("bucket %s: %w", bucketRetained, err)
 	}
+	if err := n.createShadowBucket(ctx); err != nil { // shadows.go
+		return err
+	}
 	return n.setupQueues(ctx) // queue.go
 }
 
@@ -201,6 +205,9 @@ func (n *Node) Claim(ctx context.Context, clientID string, record []byte) ([]byt
 	if err := n.waitReady(ctx); err != nil {
 		return nil, false, nil, err
 	}
+	if n.minority() {
+		return nil, false, nil, fmt.Errorf("%w: this node sees a minority of the cluster", ErrNotReady)
+	}
 	unlock := n.lockClient(clientID)
 	done := n.claimStarted()
 	release := func() { done(); unlock() }
@@ -234,6 +241,10 @@ func (n *Node) Claim(ctx context.Context, clientID string, record []byte) ([]byt
 	return prev.Session, true, release, nil
 }
 
+// createFirst makes a claim try to create the registry entry before it
+// reads it (a variable so that BenchmarkClaim can compare both orders).
+var createFirst = true
+
 // register writes this node as clientID's owner and returns the previous
 // owner (nil: none).
 func (n *Node) register(ctx context.Context, clientID string, record []byte) (*owner, error) {
@@ -242,12 +253,14 @@ func (n *Node) register(ctx context.Context, clientID string, record []byte) (*o
 	// First as a new entry: one replicated write, no read, when the client
 	// id has none (its first connection); otherwise the write is refused
 	// by the stream's leader without replication, and the entry is read.
-	_, err := n.st.sessions.Update(ctx, key, val, 0)
-	switch {
-	case err == nil:
-		return nil, nil
-	case ctx.Err() != nil:
-		return nil, fmt.Errorf("%w: registry write: %w", ErrNotReady, err)
+	if createFirst {
+		_, err := n.st.sessions.Update(ctx, key, val, 0)
+		switch {
+		case err == nil:
+			return nil, nil
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("%w: registry write: %w", ErrNotReady, err)
+		}
 	}
 	for attempt := 0; attempt < 8; attempt++ {
 		e, err := n.st.sessions.Get(ctx, key)
@@ -369,12 +382,15 @@ func (n *Node) watchRegistry() {
 		if e == nil || e.Operation() != jetstream.KeyValuePut {
 			continue
 		}
-		var o owner
-		if json.Unmarshal(e.Value(), &o) != nil || o.Node == n.opts.Name {
+		// Every CONNECT in the cluster passes here on every node: most
+		// are for client ids with no session here, dropped before the
+		// entry is decoded or a timer armed.
+		id, ok := clientOfKey(e.Key())
+		if !ok || !n.hasSession(id) {
 			continue
 		}
-		id, ok := clientOfKey(e.Key())
-		if !ok {
+		var o owner
+		if json.Unmarshal(e.Value(), &o) != nil || o.Node == n.opts.Name {
 			continue
 		}
 		time.AfterFunc(3*n.opts.ForwardTimeout, func() { n.fence(id) })
@@ -485,31 +501,95 @@ func (n *Node) fenceRecovered() {
 	}
 }
 
-// fence closes the local session of id if the registry still names another
-// node.
-func (n *Node) fence(id string) {
+// minority reports whether this node is cut off from most of the cluster
+// (the minority side of a partition): the registry cannot be written, so
+// claims are refused at once rather than after their timeout.
+func (n *Node) minority() bool {
+	if n.opts.Replicas <= 1 {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !n.core.Majority()
+}
+
+// hasSession reports whether the broker holds a session of id.
+func (n *Node) hasSession(id string) bool {
+	bp := n.broker.Load()
+	if bp == nil {
+		return false
+	}
+	exists, _ := (*bp).HasSession(id)
+	return exists
+}
+
+// sweep checks every local session against the registry after a node that
+// was cut off came back (a partition healed), and closes those another
+// node owns now: the registry watch sees the entries written during the
+// partition only if it caught up, and a read right after the heal may
+// fail, so the sweep retries what it could not read (bounded).
+func (n *Node) sweep() {
+	select {
+	case <-n.st.ready:
+	case <-n.quit:
+		return
+	}
 	bp := n.broker.Load()
 	if bp == nil {
 		return
 	}
-	if exists, _ := (*bp).HasSession(id); !exists {
-		return
+	pending := (*bp).SessionIDs()
+	deadline := time.Now().Add(lostHoldFactor * n.opts.NodeTimeout)
+	for len(pending) > 0 {
+		var next []string
+		for _, id := range pending {
+			if !n.fence(id) {
+				next = append(next, id)
+			}
+		}
+		if pending = next; len(pending) == 0 || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-n.quit:
+			return
+		case <-time.After(time.Second):
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.opts.ForwardTimeout)
+	if len(pending) > 0 {
+		n.log.Warn("sessions not checked against the registry after a partition healed", "sessions", len(pending))
+	}
+}
+
+// fence closes the local session of id if the registry still names another
+// node; false when the registry could not be read.
+func (n *Node) fence(id string) bool {
+	bp := n.broker.Load()
+	if bp == nil {
+		return true
+	}
+	if exists, _ := (*bp).HasSession(id); !exists {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.readTimeout())
 	defer cancel()
 	e, err := n.st.sessions.Get(ctx, registryKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return true
+	}
 	if err != nil {
-		return
+		return false
 	}
 	var o owner
 	if json.Unmarshal(e.Value(), &o) != nil || o.Node == n.opts.Name {
-		return
+		return true
 	}
 	unlock := n.lockClient(id)
 	(*bp).TakeSession(id)
 	unlock()
 	n.stats.fenced.Add(1)
 	n.log.Warn("session owned by another node closed here", "client_id", id, "owner", o.Node)
+	return true
 }
 
 // Save implements broker.Cluster: the session record of clientID is

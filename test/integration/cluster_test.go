@@ -194,6 +194,7 @@ func TestCluster(t *testing.T) {
 	t.Run("sharedSubscriptionAcrossNodes", tc.sharedAcrossNodes)
 	t.Run("commandThroughAnotherNode", tc.commandThroughAnotherNode)
 	t.Run("takeoverThroughLoadBalancer", tc.takeoverThroughLB)
+	t.Run("shadowAcrossNodes", tc.shadowAcrossNodes)
 	t.Run("killNodeUnderQoS1Load", tc.killUnderLoad)
 }
 
@@ -430,4 +431,48 @@ func (tc *testCluster) killUnderLoad(t *testing.T) {
 		dups += expectAcked(t, id+" (homed on the killed node)", resumeThrough(t, tc.lb, id), &acked, total)
 	}
 	t.Logf("kill -9 under load: %d messages acknowledged, %d publisher reconnects, %d duplicates at the subscribers", total, reconnects.Load(), dups)
+}
+
+// shadowAcrossNodes: a lock on n1 reports its state to its shadow; n2's
+// API reads the shadow, n3's API sets a desired state, and the lock on
+// n1 gets the delta: the shadows are in the replicated bucket.
+func (tc *testCluster) shadowAcrossNodes(t *testing.T) {
+	const lock = "lock-shadow-1"
+	got := make(chan mqtt.Message, 10)
+	c := pahoClient(t, tc.nodes[0].mqtt, lock, true, got)
+	prefix := "$aws/things/" + lock + "/shadow/"
+	pahoSubscribe(t, c, prefix+"update/accepted", 1)
+	pahoSubscribe(t, c, prefix+"update/delta", 1)
+	tok := c.Publish(prefix+"update", 1, false, `{"state":{"reported":{"lock_state":0}}}`)
+	require.True(t, tok.WaitTimeout(15*time.Second))
+	require.NoError(t, tok.Error())
+	select {
+	case m := <-got:
+		require.Equal(t, prefix+"update/accepted", m.Topic())
+	case <-time.After(15 * time.Second):
+		t.Fatal("the shadow update was not accepted")
+	}
+
+	code, body := apiCall(t, tc.nodes[1].hub, http.MethodGet, "/api/v1/devices/"+lock+"/shadow", clusterKey, "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"reported":{"lock_state":0}`, "n2 reads the shadow n1 wrote")
+	require.Contains(t, body, `"version":1`)
+
+	code, body = apiCall(t, tc.nodes[2].hub, http.MethodPost, "/api/v1/devices/"+lock+"/shadow", clusterKey, `{"state":{"desired":{"lock_state":1}}}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"version":2`, "n3 wrote on top of n1's version")
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case m := <-got:
+			if m.Topic() != prefix+"update/delta" {
+				continue
+			}
+			require.Contains(t, string(m.Payload()), `"lock_state":1`)
+			require.Contains(t, string(m.Payload()), `"version":2`)
+			return
+		case <-deadline:
+			t.Fatal("the lock on n1 got no delta for the desired state set through n3")
+		}
+	}
 }

@@ -227,8 +227,39 @@ func (s *Service) work(q chan *request) {
 }
 
 // processBatch runs requests in order, each seeing the shadows the ones
-// before it changed, stores the changes at once, and answers.
+// before it changed, stores the changes at once, and answers. When the
+// store found a shadow changed elsewhere (another node of a cluster) and
+// wrote nothing, the batch is computed again on what is stored now.
 func (s *Service) processBatch(batch []*request) {
+	var outs []outcome
+	for attempt := 1; ; attempt++ {
+		var err error
+		if outs, err = s.computeBatch(batch); errors.Is(err, ErrConflict) && attempt < maxConflictRetries {
+			s.log.Debug("shadows changed meanwhile; computing the batch again", "error", err)
+			continue
+		}
+		if err != nil {
+			s.log.Error("writing shadows failed", "error", err)
+			for i := range outs {
+				if outs[i].write != nil && outs[i].err == nil {
+					outs[i] = outcome{err: errInternal, token: outs[i].token}
+				}
+			}
+		}
+		break
+	}
+	for i, r := range batch {
+		s.answer(r, s.count(outs[i]))
+	}
+}
+
+// maxConflictRetries bounds how often a batch is computed when its write
+// keeps finding shadows changed elsewhere.
+const maxConflictRetries = 5
+
+// computeBatch computes the outcomes of batch and stores the changed
+// shadows.
+func (s *Service) computeBatch(batch []*request) ([]outcome, error) {
 	outs := make([]outcome, len(batch))
 	latest := map[[2]string]*Doc{}
 	var writes []Write
@@ -252,19 +283,13 @@ func (s *Service) processBatch(batch []*request) {
 			latest[k] = w
 		}
 	}
-	if len(writes) > 0 {
-		if err := s.o.Store.Put(writes); err != nil {
-			s.log.Error("writing shadows failed", "shadows", len(writes), "error", err)
-			for i := range outs {
-				if outs[i].write != nil && outs[i].err == nil {
-					outs[i] = outcome{err: errInternal, token: outs[i].token}
-				}
-			}
-		}
+	if len(writes) == 0 {
+		return outs, nil
 	}
-	for i, r := range batch {
-		s.answer(r, s.count(outs[i]))
+	if err := s.o.Store.Put(writes); err != nil {
+		return outs, fmt.Errorf("%d shadows: %w", len(writes), err)
 	}
+	return outs, nil
 }
 
 // compute runs one request on the shadow doc (nil: none).
