@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,25 @@ import (
 // origin and sequence number). A Runner whose sink is a Recoverer queues
 // and delivers each identity once, also across a kill -9 of the hub.
 const IDHeader = "iothub-id"
+
+// IDSize is the size of an identity: IDHeader's value is 2·IDSize
+// hexadecimal digits (other values are no identity).
+const IDSize = 16
+
+// recID is an identity, decoded.
+type recID [IDSize]byte
+
+// parseID decodes an IDHeader value.
+func parseID(v []byte) (recID, bool) {
+	var id recID
+	if len(v) != 2*IDSize {
+		return id, false
+	}
+	if _, err := hex.Decode(id[:], v); err != nil {
+		return id, false
+	}
+	return id, true
+}
 
 // Recoverer is implemented by sinks that can read back the identities
 // (IDHeader) of the records they hold last (Kafka: the newest records of
@@ -42,38 +62,42 @@ const uncleanFile = "running"
 
 // idSet is a bounded set of identities, the oldest forgotten first.
 type idSet struct {
-	ids  map[string]struct{}
-	ring []string
+	ids  map[recID]struct{}
+	ring []recID
 	next int
+	full bool // the ring wrapped: ring[next] is the oldest
 }
 
-func newIDSet(n int) *idSet { return &idSet{ids: make(map[string]struct{}), ring: make([]string, n)} }
+func newIDSet(n int) *idSet { return &idSet{ids: make(map[recID]struct{}), ring: make([]recID, n)} }
 
 // add records id; false when it was there already.
-func (s *idSet) add(id string) bool {
+func (s *idSet) add(id recID) bool {
 	if _, ok := s.ids[id]; ok {
 		return false
 	}
-	if old := s.ring[s.next]; old != "" {
-		delete(s.ids, old)
+	if s.full {
+		delete(s.ids, s.ring[s.next])
 	}
 	s.ring[s.next] = id
-	s.next = (s.next + 1) % len(s.ring)
+	s.next++
+	if s.next == len(s.ring) {
+		s.next, s.full = 0, true
+	}
 	s.ids[id] = struct{}{}
 	return true
 }
 
 // forget removes id (a record that could not be queued after all).
-func (s *idSet) forget(id string) { delete(s.ids, id) }
+func (s *idSet) forget(id recID) { delete(s.ids, id) }
 
-// recordID returns r's identity ("" when it has none).
-func recordID(r *Record) string {
+// recordID returns r's identity (false when it has none).
+func recordID(r *Record) (recID, bool) {
 	for _, h := range r.Headers {
 		if h.Key == IDHeader {
-			return string(h.Value)
+			return parseID(h.Value)
 		}
 	}
-	return ""
+	return recID{}, false
 }
 
 // dedupState is a Runner's memory of identities: queued (Enqueue drops a
@@ -133,7 +157,7 @@ func (r *Runner) scanQueued(d *dedupState) error {
 			if err != nil {
 				continue
 			}
-			if id := recordID(&rec); id != "" {
+			if id, ok := recordID(&rec); ok {
 				d.queued.add(id)
 			}
 			if !topics[rec.Topic] {
@@ -163,7 +187,7 @@ func (r *Runner) forgetQueued(recs []Record) {
 		return
 	}
 	for i := range recs {
-		if id := recordID(&recs[i]); id != "" {
+		if id, ok := recordID(&recs[i]); ok {
 			r.dedup.queued.forget(id)
 		}
 	}
@@ -181,8 +205,7 @@ func (r *Runner) dropQueued(recs []Record) []Record {
 	}
 	var out []Record
 	for i := range recs {
-		id := recordID(&recs[i])
-		if id != "" && !r.dedup.queued.add(id) {
+		if id, ok := recordID(&recs[i]); ok && !r.dedup.queued.add(id) {
 			if out == nil {
 				out = append(make([]Record, 0, len(recs)), recs[:i]...)
 			}
@@ -215,7 +238,12 @@ func (s *sender) recoverDelivered() {
 		ids, err := d.rec.Recover(ctx, d.topics, newest)
 		cancel()
 		if err == nil {
-			s.delivered = ids
+			s.delivered = make(map[recID]struct{}, len(ids))
+			for v := range ids {
+				if id, ok := parseID([]byte(v)); ok {
+					s.delivered[id] = struct{}{}
+				}
+			}
 			r.log.Info("bridge recovered after an unclean stop: records the sink holds are not sent again",
 				"identities", len(ids), "queued", len(d.queued.ids))
 			return
@@ -241,7 +269,7 @@ func (s *sender) unsent(recs []Record) ([]Record, []int) {
 	var idx []int
 	var out []Record
 	for i := range recs {
-		if id := recordID(&recs[i]); id != "" {
+		if id, ok := recordID(&recs[i]); ok {
 			if _, ok := s.delivered[id]; ok {
 				if idx == nil {
 					idx = make([]int, 0, len(recs))

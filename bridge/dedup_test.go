@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,10 +36,13 @@ func (s *holdingSink) Recover(_ context.Context, topics []string, newest int) (m
 	return s.held, nil
 }
 
-// idRecord is record i with identity "id-<i>".
+// idRecord is record i with identity idOf(i).
 func idRecord(i int) Record {
-	return Record{Topic: "t", Value: []byte(strconv.Itoa(i)), Headers: []Header{{Key: IDHeader, Value: []byte("id-" + strconv.Itoa(i))}}}
+	return Record{Topic: "t", Value: []byte(strconv.Itoa(i)), Headers: []Header{{Key: IDHeader, Value: []byte(idOf(i))}}}
 }
+
+// idOf is identity number i (32 hexadecimal digits).
+func idOf(i int) string { return fmt.Sprintf("%032x", i) }
 
 // TestRunner_dedupAfterCrash: records 0-3 are queued and synced while the
 // sink is down, then the hub "crashes" (the queue stays as it was, the
@@ -77,7 +81,7 @@ func TestRunner_dedupAfterCrash(t *testing.T) {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, uncleanFile), nil, 0o600), "as a kill -9 leaves it")
 			}
 
-			s2 := &holdingSink{fakeSink: newFakeSink(), held: map[string]struct{}{"id-0": {}, "id-1": {}}, refuses: tc.refuses}
+			s2 := &holdingSink{fakeSink: newFakeSink(), held: map[string]struct{}{idOf(0): {}, idOf(1): {}}, refuses: tc.refuses}
 			r2, err := NewRunner(s2, testOptions(dir))
 			require.NoError(t, err)
 			plain := Record{Topic: "t", Value: []byte("plain")}
@@ -133,4 +137,59 @@ func TestRunner_refusedRecordIsNotRemembered(t *testing.T) {
 	require.NoError(t, r.Enqueue(idRecord(1)))
 	require.Equal(t, []string{"1"}, sink.waitFor(t, 1))
 	require.Zero(t, r.Metrics().Deduplicated)
+}
+
+// BenchmarkRunner_enqueue: the cost of an identity on the enqueue path
+// (a Recoverer sink: the identity is looked up and remembered).
+func BenchmarkRunner_enqueue(b *testing.B) {
+	for _, withID := range []bool{false, true} {
+		b.Run(map[bool]string{false: "plain", true: "identity"}[withID], func(b *testing.B) {
+			o := testOptions(b.TempDir())
+			o.RequestSync = func() {}
+			o.MemoryRecords = 1000
+			r, err := NewRunner(&holdingSink{fakeSink: newFakeSink()}, o)
+			require.NoError(b, err)
+			defer r.Close(context.Background())
+			rec := Record{Topic: "fleet", Key: []byte("fleet/dev-01/data"), Value: make([]byte, 64)}
+			ids := make([][]Header, 1<<17) // more than the set keeps: every add evicts
+			for i := range ids {
+				ids[i] = []Header{{Key: IDHeader, Value: []byte(idOf(i))}}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if withID {
+					rec.Headers = ids[i%len(ids)]
+				}
+				if err := r.Enqueue(rec); err != nil {
+					b.Fatal(err)
+				}
+				if i%1000 == 999 {
+					require.NoError(b, r.Sync(false))
+					r.mu.Lock()
+					r.memBytes -= int64(r.mem.discard(r.mem.len()))
+					r.mu.Unlock()
+				}
+			}
+		})
+	}
+}
+
+// TestParseID: only 32 hexadecimal digits are an identity.
+func TestParseID(t *testing.T) {
+	tests := []struct {
+		v  string
+		ok bool
+	}{
+		{idOf(7), true},
+		{"00112233445566778899AABBCCDDEEFF", true},
+		{"", false},
+		{"id-1", false},
+		{idOf(7) + "0", false},
+		{"0011223344556677889900aabbccddgg", false},
+	}
+	for _, tc := range tests {
+		_, ok := parseID([]byte(tc.v))
+		require.Equal(t, tc.ok, ok, tc.v)
+	}
 }

@@ -56,7 +56,7 @@ type sender struct {
 	attempt int                // consecutive rounds without a delivery
 	// delivered holds, after an unclean stop, the identities the sink
 	// already has: those records are not sent again (Recoverer).
-	delivered map[string]struct{}
+	delivered map[recID]struct{}
 }
 
 // run is the sender goroutine: it keeps up to MaxInflightBatches batches

@@ -2,10 +2,10 @@ package bridgemgr
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash/fnv"
 	"slices"
 
 	"github.com/iothub-dev/iothub/bridge"
@@ -96,8 +96,9 @@ func (m *Manager) Enqueue(name string, out *rule.Output) error {
 
 // recordID is the identity (bridge.IDHeader) of rec, rendered from out,
 // when out's message was forwarded by an edge hub (it carries the edge's
-// sequence number): a hash of the link's client id, the sequence number,
-// the rule and the record's topic, key and value. A resend of the message
+// sequence number): the first 128 bits, in hex, of a SHA-256 of the
+// link's client id, the sequence number, the rule and the record's topic,
+// key and value. A resend of the message
 // that the centre routes again (its dedup mark was lost in a crash) gives
 // the same identity, which the bridge queues and delivers once; two
 // different records of one message (two rules, or a FOREACH) differ.
@@ -116,14 +117,14 @@ func recordID(out *rule.Output, rec *bridge.Record) []byte {
 	if seq == "" {
 		return nil
 	}
-	h := fnv.New128a()
-	for _, b := range [][]byte{[]byte(m.ClientID), []byte(seq), []byte(out.RuleID), []byte(rec.Topic), rec.Key, rec.Value} {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(b))) //nolint:gosec // lengths are far below 4 GiB
-		_, _ = h.Write(n[:])
-		_, _ = h.Write(b)
+	var scratch [512]byte
+	b := scratch[:0]
+	for _, f := range [][]byte{[]byte(m.ClientID), []byte(seq), []byte(out.RuleID), []byte(rec.Topic), rec.Key, rec.Value} {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(f))) //nolint:gosec // lengths are far below 4 GiB
+		b = append(b, f...)
 	}
-	return hex.AppendEncode(nil, h.Sum(nil))
+	sum := sha256.Sum256(b)
+	return hex.AppendEncode(make([]byte, 0, 2*bridge.IDSize), sum[:bridge.IDSize])
 }
 
 var _ rule.Action = (*action)(nil)
