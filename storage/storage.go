@@ -20,6 +20,11 @@ type Store interface {
 	// are valid only during the call. An error from fn stops the scan and
 	// is returned.
 	Scan(prefix []byte, fn func(key, value []byte) error) error
+	// Range calls fn for every key in [start, end), in key order (end nil:
+	// no upper bound), with Scan's rules; an error from fn stops it. A
+	// reader that pages through a long run of keys starts where it left
+	// off instead of walking the deleted keys before it.
+	Range(start, end []byte, fn func(key, value []byte) error) error
 	// Close flushes and releases the store.
 	Close() error
 }
@@ -29,6 +34,8 @@ type Op struct {
 	Key    []byte
 	Value  []byte // nil for Delete
 	Delete bool
+	// End, with Delete, makes the op delete every key in [Key, End).
+	End []byte
 }
 
 // Batch collects writes applied atomically by Store.Apply.
@@ -41,6 +48,24 @@ func (b *Batch) Put(key, value []byte) { b.Ops = append(b.Ops, Op{Key: key, Valu
 
 // Delete adds a deletion of key.
 func (b *Batch) Delete(key []byte) { b.Ops = append(b.Ops, Op{Key: key, Delete: true}) }
+
+// DeleteRange adds a deletion of every key in [start, end).
+func (b *Batch) DeleteRange(start, end []byte) {
+	b.Ops = append(b.Ops, Op{Key: start, End: end, Delete: true})
+}
+
+// PrefixEnd returns the smallest key greater than every key with prefix
+// (nil: there is none, every key from prefix on has it).
+func PrefixEnd(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
 
 // Len returns the number of operations.
 func (b *Batch) Len() int { return len(b.Ops) }

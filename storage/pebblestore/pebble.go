@@ -46,9 +46,12 @@ func (s *Store) Apply(b *storage.Batch, sync bool) error {
 	defer func() { _ = pb.Close() }() // an applied or failed batch has nothing left to report
 	for _, op := range b.Ops {
 		var err error
-		if op.Delete {
+		switch {
+		case op.Delete && op.End != nil:
+			err = pb.DeleteRange(op.Key, op.End, nil)
+		case op.Delete:
 			err = pb.Delete(op.Key, nil)
-		} else {
+		default:
 			err = pb.Set(op.Key, op.Value, nil)
 		}
 		if err != nil {
@@ -67,7 +70,12 @@ func (s *Store) Apply(b *storage.Batch, sync bool) error {
 
 // Scan implements storage.Store.
 func (s *Store) Scan(prefix []byte, fn func(key, value []byte) error) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	return s.Range(prefix, storage.PrefixEnd(prefix), fn)
+}
+
+// Range implements storage.Store.
+func (s *Store) Range(start, end []byte, fn func(key, value []byte) error) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: start, UpperBound: end})
 	if err != nil {
 		return fmt.Errorf("store scan: %w", err)
 	}
@@ -87,19 +95,6 @@ func (s *Store) Scan(prefix []byte, fn func(key, value []byte) error) error {
 func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store close: %w", err)
-	}
-	return nil
-}
-
-// prefixEnd returns the smallest key greater than every key with prefix
-// (nil: no upper bound).
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		end[i]++
-		if end[i] != 0 {
-			return end[:i+1]
-		}
 	}
 	return nil
 }

@@ -49,6 +49,41 @@ func Run(t *testing.T, open Opener) {
 		stop := errors.New("stop")
 		require.ErrorIs(t, s.Scan([]byte("q/"), func(_, _ []byte) error { return stop }), stop)
 	})
+	t.Run("range_and_delete_range", func(t *testing.T) {
+		s := mustOpen(t, open, t.TempDir())
+		var b storage.Batch
+		for i := range 200 { // more than one memstore chunk
+			k := fmt.Sprintf("q/a\x00%03d", i)
+			b.Put([]byte(k), []byte(k))
+		}
+		b.Put([]byte("q/b\x00000"), []byte("q/b\x00000"))
+		require.NoError(t, s.Apply(&b, true))
+		collect := func(start, end string) []string {
+			var got []string
+			var e []byte
+			if end != "" {
+				e = []byte(end)
+			}
+			require.NoError(t, s.Range([]byte(start), e, func(k, v []byte) error {
+				require.Equal(t, string(k), string(v))
+				got = append(got, string(k))
+				return nil
+			}))
+			return got
+		}
+		got := collect("q/a\x00150", "q/a\x01")
+		require.Len(t, got, 50)
+		require.Equal(t, "q/a\x00150", got[0])
+		require.Equal(t, "q/a\x00199", got[49])
+		require.Len(t, collect("q/a\x00150", ""), 51, "no end: up to the last key")
+		var d storage.Batch
+		d.DeleteRange([]byte("q/a\x00"), storage.PrefixEnd([]byte("q/a\x00")))
+		d.Put([]byte("q/a\x00007"), []byte("q/a\x00007")) // after the range delete: kept
+		require.NoError(t, s.Apply(&d, true))
+		require.Equal(t, []string{"q/a\x00007", "q/b\x00000"}, collect("q/", ""))
+		stop := errors.New("stop")
+		require.ErrorIs(t, s.Range([]byte("q/"), nil, func(_, _ []byte) error { return stop }), stop)
+	})
 	t.Run("survives_reopen", func(t *testing.T) {
 		dir := t.TempDir()
 		s, err := open(dir)
