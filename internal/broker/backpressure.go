@@ -60,6 +60,10 @@ func (ss *Session) roomChanLocked() <-chan struct{} {
 func (ss *Session) roomyLocked() bool {
 	o := &ss.s.opts
 	q := &ss.queue
+	if ss.diskModeLocked() { // queue_disk.go
+		_, b := ss.backlogLocked()
+		return b <= o.MaxBacklogBytes/2
+	}
 	return q.len() <= o.MaxQueuedMessages/2 && (o.MaxQueuedBytes <= 0 || q.bytes <= o.MaxQueuedBytes/2)
 }
 

@@ -47,10 +47,7 @@ func (s *Server) TakeSession(clientID string) []byte {
 	ss.stopWillLocked()
 	exp := ss.exportLocked()
 	ss.forgetAllLocked()
-	s.stats.inflight.Add(-int64(len(ss.inflight)))
-	s.stats.queued.Add(-int64(ss.queue.len()))
-	s.mem.add(-ss.queue.bytes)
-	ss.inflight, ss.unsent, ss.queue, ss.inQoS2 = nil, 0, msgQueue{}, nil
+	ss.resetQueuesLocked()
 	s.removeSessionLocked(ss)
 	ss.wakeLocked()
 	ss.mu.Unlock()
@@ -124,6 +121,7 @@ func (ss *Session) exportLocked() sessionExport {
 	for i := ss.queue.head; i < len(ss.queue.items); i++ {
 		add(&ss.queue.items[i], 0, false)
 	}
+	ss.exportDiskLocked(&exp) // queue_disk.go
 	for pid := range ss.inQoS2 {
 		exp.InQoS2 = append(exp.InQoS2, pid)
 	}

@@ -38,6 +38,9 @@ func (s *Server) sweepExpired(now time.Time) int {
 		if !ss.removed && ss.queue.len() > 0 {
 			n += ss.dropExpiredLocked(now)
 		}
+		if !ss.removed {
+			n += ss.sweepDiskLocked(now) // queue_disk.go
+		}
 		ss.mu.Unlock()
 	}
 	return n

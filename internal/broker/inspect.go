@@ -187,7 +187,7 @@ func (ss *Session) info(detail bool) ClientInfo {
 		SessionExpiry:     time.Duration(ss.expiry) * time.Second,
 		SubscriptionCount: len(ss.subs),
 		Inflight:          len(ss.inflight),
-		Queued:            ss.queue.len(),
+		Queued:            ss.queueLenLocked(),
 		QueuedPeak:        int(ss.queuePeak),
 		MessagesIn:        ss.msgsIn.Load(),
 		MessagesOut:       ss.msgsOut.Load(),

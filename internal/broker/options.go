@@ -48,13 +48,21 @@ type Options struct {
 	// Receive Maximum announced to v5 clients for inbound QoS 2.
 	MaxInflight int
 	// MaxQueuedMessages bounds the per-session queue of messages waiting for
-	// the window or for an offline client to come back.
+	// the window or for an offline client to come back, in memory: with a
+	// store and MaxBacklogBytes, an offline persistent session's queue is
+	// on disk and bounded by MaxBacklogBytes instead (queue_disk.go).
 	MaxQueuedMessages int
 	// QueueFullPolicy applies when the queue is full; see QueueFullPolicy.
 	QueueFullPolicy QueueFullPolicy
 	// MaxQueuedBytes bounds the per-session queue in bytes (topic, payload
 	// and a per-message overhead); negative: no byte bound.
 	MaxQueuedBytes int64
+	// MaxBacklogBytes bounds the queue of a persistent session whose queue
+	// lives in the store (offline, or connected while its backlog is paged
+	// in), in bytes as MaxQueuedBytes counts them; full → QueueFullPolicy.
+	// Negative: no disk backlog (offline queues stay in memory, bounded by
+	// MaxQueuedMessages and MaxQueuedBytes). Without a store it is unused.
+	MaxBacklogBytes int64
 	// MaxPendingWrites bounds the packets waiting to be written to one
 	// connection; QoS 0 messages beyond it are dropped and counted.
 	MaxPendingWrites int
@@ -162,6 +170,7 @@ func Defaults() Options {
 		QueueFullPolicy:           DropOldest,
 		MaxPendingWrites:          1024,
 		MaxQueuedBytes:            16 << 20,
+		MaxBacklogBytes:           1 << 30,
 		MaxPendingWriteBytes:      4 << 20,
 		MaxBufferedBytes:          defaultBufferedBytes(),
 		BackpressureTimeout:       2 * time.Second,

@@ -50,11 +50,14 @@ type persister struct {
 
 	txn sync.RWMutex
 
-	mu     sync.Mutex
-	room   sync.Cond // signalled when the pending list was taken
-	ops    []storage.Op
-	cbs    []func(error)
-	closed bool
+	mu   sync.Mutex
+	room sync.Cond // signalled when the pending list was taken
+	ops  []storage.Op
+	// inCommit is the list the committer is writing (the pending writes'
+	// view, queue_disk.go, reads it with ops).
+	inCommit []storage.Op
+	cbs      []func(error)
+	closed   bool
 
 	wake chan struct{}
 	done chan struct{}
@@ -79,6 +82,11 @@ func (p *persister) put(key, value []byte) {
 // del appends a deletion of key.
 func (p *persister) del(key []byte) {
 	p.add(storage.Op{Key: key, Delete: true})
+}
+
+// delRange appends the deletion of every key in [start, end).
+func (p *persister) delRange(start, end []byte) {
+	p.add(storage.Op{Key: start, End: end, Delete: true})
 }
 
 func (p *persister) add(op storage.Op) {
@@ -159,7 +167,7 @@ func (p *persister) run() {
 		ops, cbs, closed := p.ops, p.cbs, p.closed
 		idle := len(ops) == 0 && len(cbs) == 0 && !p.syncReq.Swap(false)
 		if !idle {
-			p.ops, p.cbs = spareOps, spareCbs
+			p.ops, p.cbs, p.inCommit = spareOps, spareCbs, ops
 			p.room.Broadcast()
 			if p.syncers != nil {
 				p.syncers.stage() // with the snapshot: see Stager
@@ -189,6 +197,9 @@ func (p *persister) run() {
 		if err == nil {
 			err = p.commit(ops, p.sync || closed)
 		}
+		p.mu.Lock()
+		p.inCommit = nil
+		p.mu.Unlock()
 		for _, cb := range cbs {
 			cb(err)
 		}

@@ -68,19 +68,20 @@ func (s *Server) OpenStore(st storage.Store, d Durability) (RecoveryReport, erro
 func (s *Server) openStore(store storage.Store, d Durability) error {
 	start := time.Now()
 	r := &recoverer{s: s, now: s.clock.Now(), wills: map[*Session]*willRecord{}}
+	cloned := func(fn func(k, v []byte) error) func(k, v []byte) error {
+		return func(k, v []byte) error { return fn(k, bytes.Clone(v)) }
+	}
 	steps := []struct {
 		prefix string
 		fn     func(k, v []byte) error
 	}{
-		{prefixSession, r.session},
-		{prefixQueue, r.queued},
+		{prefixSession, cloned(r.session)},
+		{prefixQueue, r.queued}, // clones what it keeps
 		{prefixInQoS2, r.inQoS2},
-		{prefixRetained, r.retained},
+		{prefixRetained, cloned(r.retained)},
 	}
 	for _, st := range steps {
-		if err := store.Scan([]byte(st.prefix), func(k, v []byte) error {
-			return st.fn(k, bytes.Clone(v))
-		}); err != nil {
+		if err := store.Scan([]byte(st.prefix), st.fn); err != nil {
 			return fmt.Errorf("recover %s records: %w", st.prefix, err)
 		}
 	}
@@ -191,14 +192,27 @@ func (r *recoverer) queued(k, v []byte) error {
 		r.dels.Delete(bytes.Clone(k))
 		return nil
 	}
-	rec, err := decodeQueued(v)
+	pid, exp, size, err := peekQueued(v)
 	if err != nil {
 		r.corrupt(k, err)
 		return nil
 	}
-	if rec.d.m.Expired(r.now) {
+	if exp != 0 && r.now.UnixNano() >= exp {
 		r.rep.ExpiredMessages++
 		r.dels.Delete(bytes.Clone(k))
+		return nil
+	}
+	if pid == 0 && s.opts.MaxBacklogBytes > 0 {
+		// Left on disk: the session is offline, its backlog is paged in
+		// when its client comes back (queue_disk.go).
+		ss.addDiskLocked(seq, size, exp)
+		ss.pseq = max(ss.pseq, seq)
+		r.rep.Queued++
+		return nil
+	}
+	rec, err := decodeQueued(bytes.Clone(v))
+	if err != nil {
+		r.corrupt(k, err)
 		return nil
 	}
 	rec.d.m.ID = s.nextMsgID()

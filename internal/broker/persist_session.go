@@ -81,7 +81,9 @@ func (ss *Session) saveLocked() {
 // on a cluster, to the replicated queues (an imported delivery that is
 // replicated already is only followed).
 func (ss *Session) storeNewLocked(d *delivery, pid uint16) {
-	if d.qos == 0 || d.pseq != 0 || ss.expiry == 0 || ss.removed {
+	// A session with a backlog on disk stores every newer message behind
+	// it, also once a client resumed it with expiry 0 (queue_disk.go).
+	if d.qos == 0 || d.pseq != 0 || ss.expiry == 0 && ss.queue.disk == nil || ss.removed {
 		return
 	}
 	st, cl := ss.s.pstore(), ss.s.cluster()
@@ -158,8 +160,14 @@ func (ss *Session) forgetLocked(d *delivery) {
 	if ss.s.pstore() != nil && ss.stored {
 		ss.s.pstore().del(queueKey(ss.id, d.pseq))
 	}
+	ss.forgetClusterLocked(d.pseq)
+}
+
+// forgetClusterLocked ends the replicated copy of the delivery numbered
+// pseq (on a cluster).
+func (ss *Session) forgetClusterLocked(pseq uint64) {
 	if cl := ss.s.cluster(); cl != nil && !ss.handedOver {
-		cl.Dequeue(ss.id, d.pseq)
+		cl.Dequeue(ss.id, pseq)
 	}
 }
 
@@ -169,6 +177,7 @@ func (ss *Session) forgetAllLocked() {
 	if cl := ss.s.cluster(); cl != nil && !ss.handedOver && ss.pseq > 0 {
 		cl.EndQueue(ss.id)
 	}
+	ss.forgetDiskLocked() // queue_disk.go
 	if ss.s.pstore() == nil || !ss.stored {
 		return
 	}

@@ -158,6 +158,7 @@ func withDefaults(o Options) Options {
 	setIfZero(&o.MaxQueuedMessages, d.MaxQueuedMessages)
 	setIfZero(&o.MaxPendingWrites, d.MaxPendingWrites)
 	setIfZero(&o.MaxQueuedBytes, d.MaxQueuedBytes)
+	setIfZero(&o.MaxBacklogBytes, d.MaxBacklogBytes)
 	setIfZero(&o.MaxPendingWriteBytes, d.MaxPendingWriteBytes)
 	setIfZero(&o.MaxBufferedBytes, d.MaxBufferedBytes)
 	setIfZero(&o.BackpressureTimeout, d.BackpressureTimeout)

@@ -330,7 +330,7 @@ func (ss *Session) deliverLocked(d delivery, canWait, retry bool) (st deliverSta
 		ss.rareLocked().waiting++
 		return mustWait, nil, ss.roomChanLocked()
 	}
-	if len(ss.inflight) < ss.window && ss.queue.len() == 0 {
+	if len(ss.inflight) < ss.window && ss.queue.empty() {
 		return accepted, startIf(ss.pushSendLocked(d), ss.conn), nil
 	}
 	return ss.enqueueLocked(d), nil, nil
@@ -393,10 +393,13 @@ func (ss *Session) enqueueLocked(d delivery) deliverStatus {
 			return full
 		}
 	}
-	if ss.queue.len() > 0 && ss.s.mem.over() && !ss.makeRoomLocked(d, DropMemoryLimit) {
+	if !ss.diskModeLocked() && ss.queue.len() > 0 && ss.s.mem.over() && !ss.makeRoomLocked(d, DropMemoryLimit) {
 		return full
 	}
 	ss.storeNewLocked(&d, 0)
+	if ss.spillLocked(&d) { // queue_disk.go: the backlog is on disk
+		return accepted
+	}
 	ss.pushLocked(d)
 	return accepted
 }
@@ -411,7 +414,10 @@ func (ss *Session) makeRoomLocked(d delivery, why DropReason) bool {
 		s.drop(ss, old, why)
 		return true
 	}
-	if s.opts.QueueFullPolicy == DropOldest {
+	if s.opts.QueueFullPolicy == DropOldest && ss.queue.len() == 0 && ss.queue.disk != nil {
+		ss.pageInLocked(dropPage) // the oldest are on disk
+	}
+	if s.opts.QueueFullPolicy == DropOldest && ss.queue.len() > 0 {
 		old := ss.popLocked()
 		ss.forgetLocked(&old)
 		s.drop(ss, old, why)
@@ -428,6 +434,10 @@ func (ss *Session) makeRoomLocked(d delivery, why DropReason) bool {
 func (ss *Session) overOwnLimitsLocked(m *msg.Message) bool {
 	o := &ss.s.opts
 	q := &ss.queue
+	if ss.diskModeLocked() { // queue_disk.go
+		n, b := ss.backlogLocked()
+		return n > 0 && b+deliverySize(m) > o.MaxBacklogBytes
+	}
 	if q.len() == 0 {
 		return false
 	}
@@ -437,7 +447,7 @@ func (ss *Session) overOwnLimitsLocked(m *msg.Message) bool {
 // queueFullLocked reports whether queueing m would drop a message: the
 // queue is over its own limits, or the global memory budget is spent.
 func (ss *Session) queueFullLocked(m *msg.Message) bool {
-	return ss.overOwnLimitsLocked(m) || ss.queue.len() > 0 && ss.s.mem.over()
+	return ss.overOwnLimitsLocked(m) || !ss.diskModeLocked() && ss.queue.len() > 0 && ss.s.mem.over()
 }
 
 // pushLocked appends d to the queue and counts it.
@@ -472,7 +482,10 @@ func (ss *Session) fillWindowLocked() {
 		return
 	}
 	now := ss.s.clock.Now()
-	for ss.queue.len() > 0 && len(ss.inflight) < ss.window {
+	for len(ss.inflight) < ss.window {
+		if ss.queue.len() == 0 && (ss.queue.disk == nil || ss.pageInLocked(pageMsgs) == 0) {
+			return
+		}
 		d := ss.popLocked()
 		if d.m.Expired(now) {
 			ss.forgetLocked(&d)
@@ -570,14 +583,17 @@ func sortBySeq(obs []*outbound) {
 func (ss *Session) clearLocked() {
 	ss.dropAllLocked()
 	ss.forgetAllLocked()
+	ss.resetQueuesLocked()
+	ss.wakeLocked()
+}
+
+// resetQueuesLocked empties the inflight window and the memory queue
+// (their records were deleted or handed over), uncounting them.
+func (ss *Session) resetQueuesLocked() {
 	ss.s.stats.inflight.Add(-int64(len(ss.inflight)))
 	ss.s.stats.queued.Add(-int64(ss.queue.len()))
 	ss.s.mem.add(-ss.queue.bytes)
-	ss.wakeLocked()
-	ss.inflight = nil
-	ss.unsent = 0
-	ss.queue = msgQueue{}
-	ss.inQoS2 = nil
+	ss.inflight, ss.unsent, ss.queue, ss.inQoS2 = nil, 0, msgQueue{}, nil
 }
 
 // dropAllLocked counts the deliveries a discarded session still holds as
@@ -593,6 +609,7 @@ func (ss *Session) dropAllLocked() {
 	for i := ss.queue.head; i < len(ss.queue.items); i++ {
 		ss.s.drop(ss, ss.queue.items[i], DropSessionEnded)
 	}
+	ss.countDiskDroppedLocked(DropSessionEnded) // queue_disk.go
 }
 
 // msgQueue is a FIFO of deliveries backed by a slice with a moving head.
@@ -600,9 +617,15 @@ type msgQueue struct {
 	items []delivery
 	head  int
 	bytes int64 // deliverySize of the items, kept by Session.queueAdded
+	// disk, when set, is the queue's continuation in the store, behind
+	// items (queue_disk.go).
+	disk *diskTail
 }
 
 func (q *msgQueue) len() int { return len(q.items) - q.head }
+
+// empty reports whether nothing is queued, in memory or on disk.
+func (q *msgQueue) empty() bool { return q.len() == 0 && q.disk == nil }
 
 func (q *msgQueue) push(d delivery) {
 	if q.head > 0 && q.head >= len(q.items)/2 {

@@ -55,21 +55,24 @@ func (r DropReason) String() string {
 // counters are the broker's running totals, updated with atomics on the hot
 // path; Stats takes a snapshot.
 type counters struct {
-	connections      atomic.Int64
-	parked           atomic.Int64
-	connectsTotal    atomic.Uint64
-	sessions         atomic.Int64
-	subscriptions    atomic.Int64
-	messagesIn       atomic.Uint64
-	messagesOut      atomic.Uint64
-	bytesIn          atomic.Uint64
-	bytesOut         atomic.Uint64
-	inflight         atomic.Int64
-	queued           atomic.Int64
-	dropped          [dropReasons]atomic.Uint64
-	eventsDropped    atomic.Uint64
-	malformedPackets atomic.Uint64
-	protocolErrors   atomic.Uint64
+	connections   atomic.Int64
+	parked        atomic.Int64
+	connectsTotal atomic.Uint64
+	sessions      atomic.Int64
+	subscriptions atomic.Int64
+	messagesIn    atomic.Uint64
+	messagesOut   atomic.Uint64
+	bytesIn       atomic.Uint64
+	bytesOut      atomic.Uint64
+	inflight      atomic.Int64
+	queued        atomic.Int64
+	// queuedDisk and queuedDiskBytes count the queued messages held only
+	// in the store (queue_disk.go), included in queued.
+	queuedDisk, queuedDiskBytes atomic.Int64
+	dropped                     [dropReasons]atomic.Uint64
+	eventsDropped               atomic.Uint64
+	malformedPackets            atomic.Uint64
+	protocolErrors              atomic.Uint64
 
 	// By QoS (index 0-2): PUBLISH messages and their payload bytes.
 	messagesInQoS  [3]atomic.Uint64
@@ -123,10 +126,14 @@ type Stats struct {
 	BytesOut          uint64
 	Inflight          int64
 	Queued            int64
-	Dropped           map[string]uint64
-	EventsDropped     uint64
-	MalformedPackets  uint64
-	ProtocolErrors    uint64
+	// QueuedOnDisk and QueuedOnDiskBytes are the queued messages (of
+	// Queued) held only in the store, the backlogs of offline persistent
+	// sessions, and their size.
+	QueuedOnDisk, QueuedOnDiskBytes int64
+	Dropped                         map[string]uint64
+	EventsDropped                   uint64
+	MalformedPackets                uint64
+	ProtocolErrors                  uint64
 	// ClusterAckFailures counts connections closed without the PUBACK or
 	// PUBREC of a message other nodes did not store in time (the client
 	// sends it again).
@@ -210,6 +217,8 @@ func (s *Server) Stats() Stats {
 		BytesOut:          c.bytesOut.Load(),
 		Inflight:          c.inflight.Load(),
 		Queued:            c.queued.Load(),
+		QueuedOnDisk:      c.queuedDisk.Load(),
+		QueuedOnDiskBytes: c.queuedDiskBytes.Load(),
 		Dropped:           make(map[string]uint64, dropReasons),
 		EventsDropped:     c.eventsDropped.Load(),
 		MalformedPackets:  c.malformedPackets.Load(),

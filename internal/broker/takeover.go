@@ -155,6 +155,7 @@ func (s *Server) detach(c *conn) {
 			immediateWill = s.scheduleWillLocked(ss, c, will)
 			s.scheduleExpiryLocked(ss)
 			ss.saveLocked()
+			ss.spillQueueLocked()  // queue_disk.go: an offline backlog is on disk
 			ss.saveClusterLocked() // cluster_session.go: no connection, no will
 		}
 	} else if will != nil && !(c.takeResume.Load() && c.connect.willDelay > 0) {

@@ -44,6 +44,8 @@ var (
 	descParked           = desc("iothub_connections_parked", "Idle connections parked in the poller, holding no goroutine.")
 	descInflight         = desc("iothub_inflight_messages", "QoS 1/2 deliveries awaiting acknowledgement.")
 	descQueued           = desc("iothub_queued_messages", "Messages waiting in session queues.")
+	descQueuedDisk       = desc("iothub_queued_on_disk_messages", "Messages of session queues held only in the store (offline persistent sessions' backlogs), included in iothub_queued_messages.")
+	descQueuedDiskBytes  = desc("iothub_queued_on_disk_bytes", "Size of the messages counted in iothub_queued_on_disk_messages (topic and payload plus a fixed overhead each).")
 	descBPWaits          = desc("iothub_backpressure_waits_total", "Times a publisher waited for room in a subscriber's full queue or in the memory budget.")
 	descBPTimeouts       = desc("iothub_backpressure_timeouts_total", "Waits that lasted the whole mqtt.backpressure_timeout (the queue policy then applied).")
 	descBuffered         = desc("iothub_buffered_bytes", "Bytes held for messages on their way: session queues, pending writes, large inbound packets.")
@@ -52,7 +54,7 @@ var (
 	descEventsDropped    = desc("iothub_events_dropped_total", "Broker events dropped because a listener's queue was full.")
 	descMalformed        = desc("iothub_malformed_packets_total", "Connections closed for a malformed or too large packet.")
 	descProtocolErrors   = desc("iothub_protocol_errors_total", "Connections closed for a protocol violation.")
-	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descAuthFailures, descAuthzDenied, descOwnerRefused, descRateLimited, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descParked, descInflight, descQueued, descBPWaits, descBPTimeouts, descBuffered, descBufferedLimit, descBudgetRefused, descEventsDropped, descMalformed, descProtocolErrors}
+	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descAuthFailures, descAuthzDenied, descOwnerRefused, descRateLimited, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descParked, descInflight, descQueued, descQueuedDisk, descQueuedDiskBytes, descBPWaits, descBPTimeouts, descBuffered, descBufferedLimit, descBudgetRefused, descEventsDropped, descMalformed, descProtocolErrors}
 )
 
 // Describe implements prometheus.Collector.
@@ -113,6 +115,8 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descParked, float64(st.ParkedConnections))
 	gauge(descInflight, float64(st.Inflight))
 	gauge(descQueued, float64(st.Queued))
+	gauge(descQueuedDisk, float64(st.QueuedOnDisk))
+	gauge(descQueuedDiskBytes, float64(st.QueuedOnDiskBytes))
 	counter(descBPWaits, float64(st.BackpressureWaits))
 	counter(descBPTimeouts, float64(st.BackpressureTimeouts))
 	gauge(descBuffered, float64(st.BufferedBytes))
