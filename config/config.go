@@ -171,6 +171,10 @@ type MQTT struct {
 	MaxPendingWrites int `yaml:"max_pending_writes"`
 	// MaxQueuedBytes bounds each session's queue in bytes (0: no byte bound).
 	MaxQueuedBytes int `yaml:"max_queued_bytes"`
+	// MaxBacklogBytes bounds the queue of an offline persistent session,
+	// kept on disk in the store, in bytes (0: no disk backlog, offline
+	// queues stay in memory under max_queued_messages and max_queued_bytes).
+	MaxBacklogBytes int `yaml:"max_backlog_bytes"`
 	// MaxPendingWriteBytes bounds the QoS 0 bytes waiting to be written to
 	// a connection (0: no byte bound).
 	MaxPendingWriteBytes int `yaml:"max_pending_write_bytes"`
@@ -250,6 +254,7 @@ func Defaults() Config {
 			QueueFullPolicy:            "drop_oldest",
 			MaxPendingWrites:           1024,
 			MaxQueuedBytes:             16 << 20,
+			MaxBacklogBytes:            1 << 30,
 			MaxPendingWriteBytes:       4 << 20,
 			BackpressureTimeout:        Duration(2 * time.Second),
 			MaxTopicLevels:             128,

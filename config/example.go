@@ -191,10 +191,11 @@ mqtt:
   max_connections: 0 # connections to the whole hub (0: the open-files limit less a quarter of it, at most 512, kept for the API, store and bridges)
   max_packet_size: 1048576 # largest packet accepted, in bytes
   max_inflight: 32 # unacknowledged QoS 1/2 messages per session
-  max_queued_messages: 1000 # messages queued per session, online or offline
+  max_queued_messages: 1000 # messages queued in memory per session (an offline persistent session's queue is on disk: max_backlog_bytes)
   queue_full_policy: drop_oldest # full queue: drop_oldest or drop_new
   max_pending_writes: 1024 # packets waiting for one socket; QoS 0 beyond are dropped
-  max_queued_bytes: 16777216 # bytes queued per session (0: no byte bound)
+  max_queued_bytes: 16777216 # bytes queued in memory per session (0: no byte bound)
+  max_backlog_bytes: 1073741824 # bytes queued on disk per offline persistent session, paged in on reconnect (0: none, offline queues stay in memory)
   max_pending_write_bytes: 4194304 # QoS 0 bytes waiting for one socket (0: no byte bound)
   max_buffered_bytes: 0 # budget for all queued, pending and partly received messages; over it publishers wait, new connections are refused (0: a quarter of the machine's memory; -1: none)
   backpressure_timeout: 2s # a message finding a connected subscriber's queue full waits this long for room (its publisher not read) before the queue policy drops (0: drop at once)

@@ -209,6 +209,7 @@ func (m *MQTT) validate(v *checker) {
 	v.oneOf("mqtt.queue_full_policy", m.QueueFullPolicy, "drop_oldest", "drop_new")
 	v.atLeast("mqtt.max_pending_writes", m.MaxPendingWrites, 1)
 	v.atLeast("mqtt.max_queued_bytes", m.MaxQueuedBytes, 0)
+	v.atLeast("mqtt.max_backlog_bytes", m.MaxBacklogBytes, 0)
 	v.atLeast("mqtt.max_pending_write_bytes", m.MaxPendingWriteBytes, 0)
 	v.atLeast("mqtt.max_buffered_bytes", m.MaxBufferedBytes, -1)
 	v.duration("mqtt.backpressure_timeout", m.BackpressureTimeout, 0, 0)

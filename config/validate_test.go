@@ -51,6 +51,7 @@ func TestValidate(t *testing.T) {
 		{"packet size", func(c *Config) { c.MQTT.MaxPacketSize = 300_000_000 }, "mqtt.max_packet_size: 300000000 is out of range"},
 		{"inflight", func(c *Config) { c.MQTT.MaxInflight = 0 }, "mqtt.max_inflight: 0 is out of range [1, 65535]"},
 		{"queue", func(c *Config) { c.MQTT.MaxQueuedMessages = 0 }, "mqtt.max_queued_messages: 0 must be at least 1"},
+		{"backlog", func(c *Config) { c.MQTT.MaxBacklogBytes = -1 }, "mqtt.max_backlog_bytes: -1 must be at least 0"},
 		{"policy", func(c *Config) { c.MQTT.QueueFullPolicy = "drop" }, `mqtt.queue_full_policy: "drop" is not one of drop_oldest, drop_new`},
 		{"strategy", func(c *Config) { c.MQTT.SharedSubscriptionStrategy = "sticky" }, "mqtt.shared_subscription_strategy:"},
 		{"connect timeout", func(c *Config) { c.MQTT.ConnectTimeout = 0 }, "mqtt.connect_timeout: 0s must be at least 1ms"},

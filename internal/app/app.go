@@ -210,6 +210,7 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		QueueFullPolicy:           broker.QueueFullPolicy(m.QueueFullPolicy),
 		MaxPendingWrites:          m.MaxPendingWrites,
 		MaxQueuedBytes:            zeroMeansNone(int64(m.MaxQueuedBytes)),
+		MaxBacklogBytes:           zeroMeansNone(int64(m.MaxBacklogBytes)),
 		MaxPendingWriteBytes:      zeroMeansNone(int64(m.MaxPendingWriteBytes)),
 		MaxBufferedBytes:          int64(m.MaxBufferedBytes),
 		BackpressureTimeout:       zeroMeansNone(m.BackpressureTimeout.D()),
