@@ -64,7 +64,14 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = decodeQueued(b)
+		rec, err := decodeQueued(b)
+		pid, exp, size, perr := peekQueued(b)
+		if err == nil { // what recovery reads of a record agrees with the record
+			require.NoError(t, perr)
+			require.Equal(t, rec.pid, pid)
+			require.Equal(t, expiryNS(rec.d.m.ExpiresAt), exp)
+			require.Equal(t, deliverySize(rec.d.m), size)
+		}
 		_, _ = decodeRetained(b)
 		_, _ = decodeSessionRecord(b)
 	})
