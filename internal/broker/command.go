@@ -242,7 +242,7 @@ func (ss *Session) deliverCommand(d delivery) Outcome {
 			return OutcomeDropped
 		}
 		return OutcomeSent
-	case len(ss.inflight) < ss.window && ss.queue.empty():
+	case len(ss.inflight) < ss.window && ss.queueEmptyLocked():
 		ss.sendLocked(d)
 		return OutcomeSent
 	}

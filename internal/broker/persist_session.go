@@ -83,7 +83,7 @@ func (ss *Session) saveLocked() {
 func (ss *Session) storeNewLocked(d *delivery, pid uint16) {
 	// A session with a backlog on disk stores every newer message behind
 	// it, also once a client resumed it with expiry 0 (queue_disk.go).
-	if d.qos == 0 || d.pseq != 0 || ss.expiry == 0 && ss.queue.disk == nil || ss.removed {
+	if d.qos == 0 || d.pseq != 0 || ss.expiry == 0 && ss.tailLocked() == nil || ss.removed {
 		return
 	}
 	st, cl := ss.s.pstore(), ss.s.cluster()

@@ -43,12 +43,26 @@ type diskTail struct {
 	nextExp int64
 }
 
+// tailLocked returns the session's disk tail (nil: none). It lives in the
+// session's rare part: a session with one is offline, or was until lately.
+func (ss *Session) tailLocked() *diskTail {
+	if ss.rare == nil {
+		return nil
+	}
+	return ss.rare.disk
+}
+
+// queueEmptyLocked reports whether nothing is queued, in memory or on disk.
+func (ss *Session) queueEmptyLocked() bool {
+	return ss.queue.len() == 0 && ss.tailLocked() == nil
+}
+
 // diskModeLocked reports whether ss's queue is bounded as a backlog on
 // disk (MaxBacklogBytes) rather than in memory (MaxQueuedMessages,
 // MaxQueuedBytes): it has a disk tail, or it is an offline persistent
 // session of a hub with a store.
 func (ss *Session) diskModeLocked() bool {
-	return ss.queue.disk != nil || ss.conn == nil && ss.spillableLocked()
+	return ss.tailLocked() != nil || ss.conn == nil && ss.spillableLocked()
 }
 
 // spillableLocked reports whether ss's queued messages may live on disk only.
@@ -59,7 +73,7 @@ func (ss *Session) spillableLocked() bool {
 // backlogLocked returns the messages and bytes queued, in memory and on disk.
 func (ss *Session) backlogLocked() (n int, b int64) {
 	n, b = ss.queue.len(), ss.queue.bytes
-	if t := ss.queue.disk; t != nil {
+	if t := ss.tailLocked(); t != nil {
 		n, b = n+t.n, b+t.bytes
 	}
 	return n, b
@@ -71,7 +85,7 @@ func (ss *Session) spillLocked(d *delivery) bool {
 	if d.pseq == 0 || !ss.stored || ss.s.pstore() == nil {
 		return false
 	}
-	if ss.queue.disk == nil && (ss.conn != nil || !ss.spillableLocked()) {
+	if ss.tailLocked() == nil && (ss.conn != nil || !ss.spillableLocked()) {
 		return false
 	}
 	ss.addDiskLocked(d.pseq, deliverySize(d.m), expiryNS(d.m.ExpiresAt))
@@ -89,10 +103,10 @@ func expiryNS(at time.Time) int64 {
 // addDiskLocked counts one record, newer than all others, on the disk
 // tail; exp is its expiry (Unix ns, 0: none).
 func (ss *Session) addDiskLocked(seq uint64, size, exp int64) {
-	t := ss.queue.disk
+	t := ss.tailLocked()
 	if t == nil {
 		t = &diskTail{from: seq}
-		ss.queue.disk = t
+		ss.rareLocked().disk = t
 	}
 	t.n++
 	t.bytes += size
@@ -105,7 +119,7 @@ func (ss *Session) addDiskLocked(seq uint64, size, exp int64) {
 // subDiskLocked uncounts n records of size bytes from the disk tail,
 // removing it when it is empty.
 func (ss *Session) subDiskLocked(n int, size int64) {
-	t := ss.queue.disk
+	t := ss.tailLocked()
 	n = min(n, t.n)
 	if n == t.n {
 		size = t.bytes // a drift (a record that could not be decoded) ends here
@@ -116,7 +130,7 @@ func (ss *Session) subDiskLocked(n int, size int64) {
 	ss.s.stats.queuedDisk.Add(-int64(n))
 	ss.s.stats.queuedDiskBytes.Add(-size)
 	if t.n == 0 {
-		ss.queue.disk = nil
+		ss.rare.disk = nil
 	}
 }
 
@@ -136,10 +150,10 @@ func (ss *Session) spillQueueLocked() {
 	if i == len(q.items) {
 		return
 	}
-	t := q.disk
+	t := ss.tailLocked()
 	if t == nil {
 		t = &diskTail{}
-		q.disk = t
+		ss.rareLocked().disk = t
 	}
 	var size int64
 	for j := i; j < len(q.items); j++ {
@@ -166,7 +180,7 @@ func (ss *Session) spillQueueLocked() {
 // many it moved. Records that cannot be decoded are deleted and logged;
 // messages the client may no longer read are dropped (not_authorized).
 func (ss *Session) pageInLocked(limit int) int {
-	t := ss.queue.disk
+	t := ss.tailLocked()
 	p := ss.s.pstore()
 	if t == nil || p == nil {
 		return 0
@@ -180,7 +194,7 @@ func (ss *Session) pageInLocked(limit int) int {
 			ss.s.log.Warn("undecodable queue record deleted; its message is lost", "client_id", ss.id, "seq", seq, "error", err)
 			p.del(queueKey(ss.id, seq))
 			ss.subDiskLocked(1, 0)
-			return ss.queue.disk != nil
+			return ss.tailLocked() != nil
 		}
 		if ob, ok := ss.inflight[rec.pid]; rec.pid != 0 && ok && ob.d.pseq == seq {
 			return true // in flight already (recovered with its packet id)
@@ -199,13 +213,13 @@ func (ss *Session) pageInLocked(limit int) int {
 			moved++
 			readBytes += size
 		}
-		return ss.queue.disk != nil && moved < limit && readBytes < pageBytes
+		return ss.tailLocked() != nil && moved < limit && readBytes < pageBytes
 	})
 	if err != nil {
 		ss.s.log.Error("cannot read the session's queue from the store", "client_id", ss.id, "error", err)
 		return moved
 	}
-	if t := ss.queue.disk; t != nil && moved == 0 && seen == 0 {
+	if t := ss.tailLocked(); t != nil && moved == 0 && seen == 0 {
 		// The store holds none of the records counted: nothing to wait for.
 		ss.s.log.Warn("queued messages counted on disk are not in the store", "client_id", ss.id, "messages", t.n)
 		ss.subDiskLocked(t.n, t.bytes)
@@ -225,7 +239,7 @@ func (t *diskTail) noteExpiry(exp int64) {
 // expiry noted is due: the whole tail is read then (headers only), and
 // the next earliest expiry noted.
 func (ss *Session) sweepDiskLocked(now time.Time) int {
-	t, p := ss.queue.disk, ss.s.pstore()
+	t, p := ss.tailLocked(), ss.s.pstore()
 	if t == nil || p == nil || t.nextExp == 0 || now.UnixNano() < t.nextExp {
 		return 0
 	}
@@ -248,12 +262,12 @@ func (ss *Session) sweepDiskLocked(now time.Time) int {
 			ss.forgetClusterLocked(rec.d.pseq)
 			ss.s.drop(ss, rec.d, DropExpired)
 		}
-		return ss.queue.disk != nil
+		return ss.tailLocked() != nil
 	})
 	if err != nil {
 		ss.s.log.Error("cannot read the session's queue from the store", "client_id", ss.id, "error", err)
 	}
-	if t := ss.queue.disk; t != nil {
+	if t := ss.tailLocked(); t != nil {
 		t.noteExpiry(next)
 	}
 	return dropped
@@ -358,7 +372,7 @@ func (p *persister) pendingIn(start, end []byte) pendingView {
 // forgetDiskLocked deletes the disk tail's records (the session is
 // discarded or moved to another node) and uncounts them.
 func (ss *Session) forgetDiskLocked() {
-	t := ss.queue.disk
+	t := ss.tailLocked()
 	if t == nil {
 		return
 	}
@@ -371,7 +385,7 @@ func (ss *Session) forgetDiskLocked() {
 // countDiskDroppedLocked counts the disk tail's messages as dropped for
 // why (the session is discarded), with one rate-limited log line.
 func (ss *Session) countDiskDroppedLocked(why DropReason) {
-	t := ss.queue.disk
+	t := ss.tailLocked()
 	if t == nil {
 		return
 	}
@@ -397,7 +411,7 @@ func (ss *Session) queueLenLocked() int {
 // exportDiskLocked adds the disk tail's records to a session export (a
 // takeover by another node), in order, after the memory queue.
 func (ss *Session) exportDiskLocked(exp *sessionExport) {
-	t, p := ss.queue.disk, ss.s.pstore()
+	t, p := ss.tailLocked(), ss.s.pstore()
 	if t == nil || p == nil {
 		return
 	}

@@ -152,6 +152,9 @@ type sessionRare struct {
 	// others taking the room first.
 	waiting int
 	stalled bool
+	// disk, when set, is the session's queue continued in the store,
+	// behind the memory queue (queue_disk.go).
+	disk *diskTail
 }
 
 // rareLocked returns the session's rare part, allocating it if needed.
@@ -165,7 +168,7 @@ func (ss *Session) rareLocked() *sessionRare {
 // tidyRareLocked drops the rare part when nothing in it is in use (a
 // connection resumed the session and no publisher waits).
 func (ss *Session) tidyRareLocked() {
-	if r := ss.rare; r != nil && r.willTimer == nil && r.expiryTimer == nil && r.room == nil && r.waiting == 0 && !r.stalled {
+	if r := ss.rare; r != nil && r.willTimer == nil && r.expiryTimer == nil && r.room == nil && r.waiting == 0 && !r.stalled && r.disk == nil {
 		ss.rare = nil
 	}
 }
@@ -330,7 +333,7 @@ func (ss *Session) deliverLocked(d delivery, canWait, retry bool) (st deliverSta
 		ss.rareLocked().waiting++
 		return mustWait, nil, ss.roomChanLocked()
 	}
-	if len(ss.inflight) < ss.window && ss.queue.empty() {
+	if len(ss.inflight) < ss.window && ss.queueEmptyLocked() {
 		return accepted, startIf(ss.pushSendLocked(d), ss.conn), nil
 	}
 	return ss.enqueueLocked(d), nil, nil
@@ -414,7 +417,7 @@ func (ss *Session) makeRoomLocked(d delivery, why DropReason) bool {
 		s.drop(ss, old, why)
 		return true
 	}
-	if s.opts.QueueFullPolicy == DropOldest && ss.queue.len() == 0 && ss.queue.disk != nil {
+	if s.opts.QueueFullPolicy == DropOldest && ss.queue.len() == 0 && ss.tailLocked() != nil {
 		ss.pageInLocked(dropPage) // the oldest are on disk
 	}
 	if s.opts.QueueFullPolicy == DropOldest && ss.queue.len() > 0 {
@@ -483,7 +486,7 @@ func (ss *Session) fillWindowLocked() {
 	}
 	now := ss.s.clock.Now()
 	for len(ss.inflight) < ss.window {
-		if ss.queue.len() == 0 && (ss.queue.disk == nil || ss.pageInLocked(pageMsgs) == 0) {
+		if ss.queue.len() == 0 && (ss.tailLocked() == nil || ss.pageInLocked(pageMsgs) == 0) {
 			return
 		}
 		d := ss.popLocked()
@@ -594,6 +597,9 @@ func (ss *Session) resetQueuesLocked() {
 	ss.s.stats.queued.Add(-int64(ss.queue.len()))
 	ss.s.mem.add(-ss.queue.bytes)
 	ss.inflight, ss.unsent, ss.queue, ss.inQoS2 = nil, 0, msgQueue{}, nil
+	if ss.rare != nil {
+		ss.rare.disk = nil // deleted and uncounted by forgetAllLocked
+	}
 }
 
 // dropAllLocked counts the deliveries a discarded session still holds as
@@ -617,15 +623,9 @@ type msgQueue struct {
 	items []delivery
 	head  int
 	bytes int64 // deliverySize of the items, kept by Session.queueAdded
-	// disk, when set, is the queue's continuation in the store, behind
-	// items (queue_disk.go).
-	disk *diskTail
 }
 
 func (q *msgQueue) len() int { return len(q.items) - q.head }
-
-// empty reports whether nothing is queued, in memory or on disk.
-func (q *msgQueue) empty() bool { return q.len() == 0 && q.disk == nil }
 
 func (q *msgQueue) push(d delivery) {
 	if q.head > 0 && q.head >= len(q.items)/2 {
