@@ -62,19 +62,14 @@ type bridgeCollector struct {
 
 // Describe implements prometheus.Collector.
 func (c *bridgeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range allBridgeDescs {
-		ch <- d
-	}
+	describe(ch, allBridgeDescs...)
 }
 
 // Collect implements prometheus.Collector.
 func (c *bridgeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, in := range c.src.List() {
-		up := 0.0
-		if in.Status.State == bridge.StateConnected {
-			up = 1
-		}
-		ch <- prometheus.MustNewConstMetric(descBridgeUp, prometheus.GaugeValue, up, in.Name, in.Type)
+		up := oneIf(in.Status.State == bridge.StateConnected)
+		gauge(ch, descBridgeUp, up, in.Name, in.Type)
 		mt, err := c.src.Metrics(in.Name)
 		if err != nil { // deleted between List and Metrics
 			continue
@@ -89,43 +84,34 @@ func (c *bridgeCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func collectSink(ch chan<- prometheus.Metric, name, typ string, m bridge.Metrics) {
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter(descBridgeMatched, m.Matched, name, typ)
-	counter(descBridgeSent, m.Sent, name, typ)
-	counter(descBridgeFailed, m.Failed, name, typ)
-	counter(descBridgeRetried, m.Retried, name, typ)
-	counter(descBridgeDLRotate, m.DeadLetterRotations, name)
-	counter(descBridgeDedup, m.Deduplicated, name)
+	counter(ch, descBridgeMatched, m.Matched, name, typ)
+	counter(ch, descBridgeSent, m.Sent, name, typ)
+	counter(ch, descBridgeFailed, m.Failed, name, typ)
+	counter(ch, descBridgeRetried, m.Retried, name, typ)
+	counter(ch, descBridgeDLRotate, m.DeadLetterRotations, name)
+	counter(ch, descBridgeDedup, m.Deduplicated, name)
 	for _, r := range dropReasons {
-		counter(descBridgeDropped, m.Dropped[r], name, r)
+		counter(ch, descBridgeDropped, m.Dropped[r], name, r)
 	}
 	for r, v := range m.Dropped { // a reason added to bridge later
 		if !slices.Contains(dropReasons, r) {
-			counter(descBridgeDropped, v, name, r)
+			counter(ch, descBridgeDropped, v, name, r)
 		}
 	}
-	gauge(descBridgeQueued, float64(max(m.Queued-m.QueuedDisk, 0)), name, "memory")
-	gauge(descBridgeQueued, float64(m.QueuedDisk), name, "disk")
-	gauge(descBridgeInflight, float64(m.InFlight), name)
-	gauge(descBridgeBuffer, float64(m.BufferBytes), name)
+	gauge(ch, descBridgeQueued, float64(max(m.Queued-m.QueuedDisk, 0)), name, "memory")
+	gauge(ch, descBridgeQueued, float64(m.QueuedDisk), name, "disk")
+	gauge(ch, descBridgeInflight, float64(m.InFlight), name)
+	gauge(ch, descBridgeBuffer, float64(m.BufferBytes), name)
 	l := m.SendLatency
 	ch <- prometheus.MustNewConstSummary(descBridgeLatency, l.Count, l.AvgMS*float64(l.Count)/1e3,
 		map[float64]float64{0.5: l.P50MS / 1e3, 0.99: l.P99MS / 1e3}, name)
-	gauge(descBridgeLatMax, l.MaxMS/1e3, name)
+	gauge(ch, descBridgeLatMax, l.MaxMS/1e3, name)
 }
 
 func collectSource(ch chan<- prometheus.Metric, name string, m bridge.SourceMetrics) {
-	counter := func(d *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), name)
-	}
-	counter(descSrcReceived, m.Received)
-	counter(descSrcPublished, m.Published)
-	counter(descSrcFailed, m.Failed)
-	counter(descSrcDropped, m.Dropped)
-	counter(descSrcRestarts, m.Restarts)
+	counter(ch, descSrcReceived, m.Received, name)
+	counter(ch, descSrcPublished, m.Published, name)
+	counter(ch, descSrcFailed, m.Failed, name)
+	counter(ch, descSrcDropped, m.Dropped, name)
+	counter(ch, descSrcRestarts, m.Restarts, name)
 }

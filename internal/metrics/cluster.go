@@ -63,11 +63,9 @@ type clusterCollector struct{ src ClusterSource }
 
 // Describe implements prometheus.Collector.
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descClusterNodes, descClusterRoutes, descClusterPending, descClusterFwd, descClusterFwdBytes,
+	describe(ch, descClusterNodes, descClusterRoutes, descClusterPending, descClusterFwd, descClusterFwdBytes,
 		descClusterRecv, descClusterDups, descClusterRetries, descClusterFailures, descClusterTakeovers, descClusterAdopted,
-		descClusterFenced, descClusterReplErr, descClusterDropped, descClusterAck} {
-		ch <- d
-	}
+		descClusterFenced, descClusterReplErr, descClusterDropped, descClusterAck)
 }
 
 // Collect implements prometheus.Collector.
@@ -77,7 +75,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		d *prometheus.Desc
 		v int
 	}{{descClusterNodes, s.Nodes}, {descClusterRoutes, s.RemoteRoutes}, {descClusterPending, s.PendingForwards}} {
-		ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, float64(g.v))
+		gauge(ch, g.d, g.v)
 	}
 	for _, v := range []struct {
 		d *prometheus.Desc
@@ -88,10 +86,10 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		{descClusterAdopted, s.Adopted}, {descClusterFenced, s.Fenced}, {descClusterReplErr, s.ReplicationErrors},
 		{descClusterDropped, s.Dropped},
 	} {
-		ch <- prometheus.MustNewConstMetric(v.d, prometheus.CounterValue, float64(v.n))
+		counter(ch, v.d, v.n)
 	}
-	ch <- prometheus.MustNewConstMetric(descClusterTakeovers, prometheus.CounterValue, float64(s.TakeoversIn), "in")
-	ch <- prometheus.MustNewConstMetric(descClusterTakeovers, prometheus.CounterValue, float64(s.TakeoversOut), "out")
+	counter(ch, descClusterTakeovers, s.TakeoversIn, "in")
+	counter(ch, descClusterTakeovers, s.TakeoversOut, "out")
 	buckets := make(map[float64]uint64, len(s.AckBounds))
 	for i, b := range s.AckBounds {
 		buckets[b] = s.AckCounts[i]

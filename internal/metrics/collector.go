@@ -17,6 +17,36 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, labels, nil)
 }
 
+// number is what a sample's value may be read from.
+type number interface {
+	~int | ~int64 | ~uint64 | ~float64
+}
+
+// describe sends descs to ch (a Collector's Describe).
+func describe(ch chan<- *prometheus.Desc, descs ...*prometheus.Desc) {
+	for _, d := range descs {
+		ch <- d
+	}
+}
+
+// oneIf is a state's gauge value: 1 when b holds, else 0.
+func oneIf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// counter sends one counter sample of d to ch.
+func counter[N number](ch chan<- prometheus.Metric, d *prometheus.Desc, v N, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+// gauge sends one gauge sample of d to ch.
+func gauge[N number](ch chan<- prometheus.Metric, d *prometheus.Desc, v N, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+}
+
 // The broker's metrics; docs/observability.md describes each.
 var (
 	descUptime           = desc("iothub_uptime_seconds", "Seconds since the broker started.")
@@ -59,79 +89,71 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range allDescs {
-		ch <- d
-	}
+	describe(ch, allDescs...)
 }
 
 // Collect implements prometheus.Collector: one Stats snapshot per scrape.
 func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.src.Stats()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
-	}
-	gauge(descUptime, st.Uptime.Seconds())
+	gauge(ch, descUptime, st.Uptime.Seconds())
 	for l, v := range st.ConnectionsByListener {
-		gauge(descConnections, float64(v), l)
+		gauge(ch, descConnections, float64(v), l)
 	}
 	for l, v := range st.ConnectionsTotalByListener {
-		counter(descConnectionsTotal, float64(v), l)
+		counter(ch, descConnectionsTotal, float64(v), l)
 	}
 	for ver, v := range st.ConnectedByVersion {
-		gauge(descClients, float64(v), ver)
+		gauge(ch, descClients, float64(v), ver)
 	}
 	for ver, v := range st.ConnectsByVersion {
-		counter(descConnects, float64(v), ver)
+		counter(ch, descConnects, float64(v), ver)
 	}
 	for r, v := range st.ConnectsRefused {
-		counter(descConnectsRefused, float64(v), r)
+		counter(ch, descConnectsRefused, float64(v), r)
 	}
 	for r, v := range st.Disconnects {
-		counter(descDisconnects, float64(v), r)
+		counter(ch, descDisconnects, float64(v), r)
 	}
-	counter(descAuth, float64(st.AuthSucceeded), "success")
-	counter(descAuth, float64(st.AuthFailed), "failure")
+	counter(ch, descAuth, float64(st.AuthSucceeded), "success")
+	counter(ch, descAuth, float64(st.AuthFailed), "failure")
 	for r, v := range st.AuthFailedByReason {
-		counter(descAuthFailures, float64(v), r)
+		counter(ch, descAuthFailures, float64(v), r)
 	}
-	counter(descAuthzDenied, float64(st.AuthzDeniedPublish), "publish")
-	counter(descAuthzDenied, float64(st.AuthzDeniedSubscribe), "subscribe")
-	counter(descAuthzDenied, float64(st.AuthzDeniedRead), "read")
-	counter(descOwnerRefused, float64(st.SessionTakeoversRefused))
-	counter(descRateLimited, float64(st.PublishRateLimited), "publish")
-	counter(descRateLimited, float64(st.ConnectionRateLimited), "connection")
-	collectByQoS(st, counter)
-	counter(descBytesIn, float64(st.BytesIn))
-	counter(descBytesOut, float64(st.BytesOut))
+	counter(ch, descAuthzDenied, float64(st.AuthzDeniedPublish), "publish")
+	counter(ch, descAuthzDenied, float64(st.AuthzDeniedSubscribe), "subscribe")
+	counter(ch, descAuthzDenied, float64(st.AuthzDeniedRead), "read")
+	counter(ch, descOwnerRefused, float64(st.SessionTakeoversRefused))
+	counter(ch, descRateLimited, float64(st.PublishRateLimited), "publish")
+	counter(ch, descRateLimited, float64(st.ConnectionRateLimited), "connection")
+	collectByQoS(ch, st)
+	counter(ch, descBytesIn, float64(st.BytesIn))
+	counter(ch, descBytesOut, float64(st.BytesOut))
 	for r, v := range st.Dropped {
-		counter(descDropped, float64(v), r)
+		counter(ch, descDropped, float64(v), r)
 	}
-	gauge(descRetained, float64(st.Retained))
-	gauge(descSubscriptions, float64(st.Subscriptions))
-	gauge(descSessions, float64(st.Sessions))
-	gauge(descParked, float64(st.ParkedConnections))
-	gauge(descInflight, float64(st.Inflight))
-	gauge(descQueued, float64(st.Queued))
-	gauge(descQueuedDisk, float64(st.QueuedOnDisk))
-	gauge(descQueuedDiskBytes, float64(st.QueuedOnDiskBytes))
-	counter(descBPWaits, float64(st.BackpressureWaits))
-	counter(descBPTimeouts, float64(st.BackpressureTimeouts))
-	gauge(descBuffered, float64(st.BufferedBytes))
-	gauge(descBufferedLimit, float64(max(st.BufferedBytesLimit, 0)))
-	counter(descBudgetRefused, float64(st.BudgetRefused))
-	counter(descEventsDropped, float64(st.EventsDropped))
-	counter(descMalformed, float64(st.MalformedPackets))
-	counter(descProtocolErrors, float64(st.ProtocolErrors))
+	gauge(ch, descRetained, float64(st.Retained))
+	gauge(ch, descSubscriptions, float64(st.Subscriptions))
+	gauge(ch, descSessions, float64(st.Sessions))
+	gauge(ch, descParked, float64(st.ParkedConnections))
+	gauge(ch, descInflight, float64(st.Inflight))
+	gauge(ch, descQueued, float64(st.Queued))
+	gauge(ch, descQueuedDisk, float64(st.QueuedOnDisk))
+	gauge(ch, descQueuedDiskBytes, float64(st.QueuedOnDiskBytes))
+	counter(ch, descBPWaits, float64(st.BackpressureWaits))
+	counter(ch, descBPTimeouts, float64(st.BackpressureTimeouts))
+	gauge(ch, descBuffered, float64(st.BufferedBytes))
+	gauge(ch, descBufferedLimit, float64(max(st.BufferedBytesLimit, 0)))
+	counter(ch, descBudgetRefused, float64(st.BudgetRefused))
+	counter(ch, descEventsDropped, float64(st.EventsDropped))
+	counter(ch, descMalformed, float64(st.MalformedPackets))
+	counter(ch, descProtocolErrors, float64(st.ProtocolErrors))
 }
 
-func collectByQoS(st broker.Stats, counter func(*prometheus.Desc, float64, ...string)) {
+func collectByQoS(ch chan<- prometheus.Metric, st broker.Stats) {
 	for q, l := range qosLabels {
-		counter(descMessagesIn, float64(st.MessagesInByQoS[q]), l)
-		counter(descMessagesOut, float64(st.MessagesOutByQoS[q]), l)
-		counter(descPayloadIn, float64(st.PayloadBytesInByQoS[q]), l)
-		counter(descPayloadOut, float64(st.PayloadBytesOutByQoS[q]), l)
+		counter(ch, descMessagesIn, float64(st.MessagesInByQoS[q]), l)
+		counter(ch, descMessagesOut, float64(st.MessagesOutByQoS[q]), l)
+		counter(ch, descPayloadIn, float64(st.PayloadBytesInByQoS[q]), l)
+		counter(ch, descPayloadOut, float64(st.PayloadBytesOutByQoS[q]), l)
 	}
 }

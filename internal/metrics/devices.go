@@ -48,6 +48,6 @@ func (c *deviceCollector) Collect(ch chan<- prometheus.Metric) {
 		{descShadowRequests, s.ShadowBusy, "busy"}, {descJobsRequests, s.JobsAccepted, "accepted"},
 		{descJobsRequests, s.JobsRejected, "rejected"}, {descJobsRequests, s.JobsThrottled, "throttled"},
 	} {
-		ch <- prometheus.MustNewConstMetric(v.d, prometheus.CounterValue, float64(v.n), v.result)
+		counter(ch, v.d, v.n, v.result)
 	}
 }

@@ -36,7 +36,7 @@ func (c *httpCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *httpCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.src.Stats()
-	ch <- prometheus.MustNewConstMetric(descHTTPConns, prometheus.GaugeValue, float64(st.Open), c.name)
-	ch <- prometheus.MustNewConstMetric(descHTTPRefused, prometheus.CounterValue, float64(st.RefusedMax), c.name, "max_connections")
-	ch <- prometheus.MustNewConstMetric(descHTTPRefused, prometheus.CounterValue, float64(st.RefusedPerAddress), c.name, "max_connections_per_address")
+	gauge(ch, descHTTPConns, st.Open, c.name)
+	counter(ch, descHTTPRefused, st.RefusedMax, c.name, "max_connections")
+	counter(ch, descHTTPRefused, st.RefusedPerAddress, c.name, "max_connections_per_address")
 }

@@ -46,33 +46,25 @@ type ruleCollector struct {
 
 // Describe implements prometheus.Collector.
 func (c *ruleCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range allRuleDescs {
-		ch <- d
-	}
+	describe(ch, allRuleDescs...)
 }
 
 // Collect implements prometheus.Collector.
 func (c *ruleCollector) Collect(ch chan<- prometheus.Metric) {
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
 	for _, r := range c.src.List() {
-		on := 0.0
-		if r.Enabled {
-			on = 1
-		}
-		ch <- prometheus.MustNewConstMetric(descRuleEnabled, prometheus.GaugeValue, on, r.ID, r.Source)
+		on := oneIf(r.Enabled)
+		gauge(ch, descRuleEnabled, on, r.ID, r.Source)
 		m := r.Metrics
-		counter(descRuleMatched, m.Matched, r.ID)
-		counter(descRulePassed, m.Passed, r.ID)
-		counter(descRuleFailed, m.Failed, r.ID)
-		counter(descRuleNoResult, m.NoResult, r.ID)
-		counter(descRuleActions, m.ActionsSuccess, r.ID, "success")
-		counter(descRuleActions, m.ActionsFailed, r.ID, "failure")
-		counter(descRuleWindow, m.WindowOutputs, r.ID)
-		counter(descRuleDropped, m.Dropped, r.ID)
+		counter(ch, descRuleMatched, m.Matched, r.ID)
+		counter(ch, descRulePassed, m.Passed, r.ID)
+		counter(ch, descRuleFailed, m.Failed, r.ID)
+		counter(ch, descRuleNoResult, m.NoResult, r.ID)
+		counter(ch, descRuleActions, m.ActionsSuccess, r.ID, "success")
+		counter(ch, descRuleActions, m.ActionsFailed, r.ID, "failure")
+		counter(ch, descRuleWindow, m.WindowOutputs, r.ID)
+		counter(ch, descRuleDropped, m.Dropped, r.ID)
 	}
 	st := c.src.Stats()
-	counter(descRulesEvents, st.Inline, "inline")
-	counter(descRulesEvents, st.Queued, "queued")
+	counter(ch, descRulesEvents, st.Inline, "inline")
+	counter(ch, descRulesEvents, st.Queued, "queued")
 }

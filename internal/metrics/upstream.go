@@ -47,51 +47,40 @@ type upstreamCollector struct{ src UpstreamSource }
 
 // Describe implements prometheus.Collector.
 func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range allUpDescs {
-		ch <- d
-	}
+	describe(ch, allUpDescs...)
 }
 
 // Collect implements prometheus.Collector.
 func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
 	cs := c.src.CentreStatus()
-	counter(descEdgeChecked, cs.Dedup.Checked)
-	counter(descEdgeHits, cs.Dedup.Hits)
-	gauge(descEdgeOrigins, float64(cs.Dedup.Origins))
+	counter(ch, descEdgeChecked, cs.Dedup.Checked)
+	counter(ch, descEdgeHits, cs.Dedup.Hits)
+	gauge(ch, descEdgeOrigins, float64(cs.Dedup.Origins))
 	if r := cs.Relay; r != nil {
-		counter(descEdgeRelay, r.Relayed, "relayed")
-		counter(descEdgeRelay, r.Answered, "answered")
-		counter(descEdgeRelay, r.Unclaimed, "unclaimed")
-		counter(descEdgeRelay, r.Timeouts, "timeout")
+		counter(ch, descEdgeRelay, r.Relayed, "relayed")
+		counter(ch, descEdgeRelay, r.Answered, "answered")
+		counter(ch, descEdgeRelay, r.Unclaimed, "unclaimed")
+		counter(ch, descEdgeRelay, r.Timeouts, "timeout")
 	}
 	es := c.src.EdgeStatus()
 	if es == nil {
 		return
 	}
-	up := 0.0
-	if es.Link.State == upstream.StateConnected {
-		up = 1
-	}
-	gauge(descUpLink, up)
-	counter(descUpConnects, es.Link.Connects)
-	counter(descUpTakeovers, es.Link.Takeovers)
-	gauge(descUpRate, es.Rate)
+	up := oneIf(es.Link.State == upstream.StateConnected)
+	gauge(ch, descUpLink, up)
+	counter(ch, descUpConnects, es.Link.Connects)
+	counter(ch, descUpTakeovers, es.Link.Takeovers)
+	gauge(ch, descUpRate, es.Rate)
 	for _, s := range es.Streams {
-		gauge(descUpBacklog, float64(s.BacklogMessages), s.Name)
-		gauge(descUpBytes, float64(s.BacklogBytes), s.Name)
-		gauge(descUpOldest, s.OldestBacklogAgeSeconds, s.Name)
-		counter(descUpSent, s.Sent, s.Name)
-		counter(descUpResends, s.Resends, s.Name)
-		counter(descUpExpired, s.Expired, s.Name)
-		counter(descUpRefused, s.Refused, s.Name)
+		gauge(ch, descUpBacklog, float64(s.BacklogMessages), s.Name)
+		gauge(ch, descUpBytes, float64(s.BacklogBytes), s.Name)
+		gauge(ch, descUpOldest, s.OldestBacklogAgeSeconds, s.Name)
+		counter(ch, descUpSent, s.Sent, s.Name)
+		counter(ch, descUpResends, s.Resends, s.Name)
+		counter(ch, descUpExpired, s.Expired, s.Name)
+		counter(ch, descUpRefused, s.Refused, s.Name)
 		for _, r := range upDropReasons {
-			counter(descUpDropped, s.Dropped[r], s.Name, r)
+			counter(ch, descUpDropped, s.Dropped[r], s.Name, r)
 		}
 	}
 }
