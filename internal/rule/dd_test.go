@@ -111,42 +111,32 @@ func (s *ddState) expr(t *testing.T, in string) string {
 func sampleFromArgs(t *testing.T, d *datadriven.TestData, payload string) Sample {
 	s := Sample{Event: "message_publish", ClientID: "10083618796833171", Topic: "t",
 		Payload: strings.TrimSuffix(payload, "\n"), Node: "iothub@127.0.0.1", PeerHost: "192.0.2.7:51234"}
+	// The arguments that set a string field as they are.
+	strs := map[string]*string{
+		"kind": &s.Event, "clientid": &s.ClientID, "username": &s.Username, "from_clientid": &s.FromClientID,
+		"from_username": &s.FromUsername, "topic": &s.Topic, "peerhost": &s.PeerHost, "reason": &s.Reason,
+		"listener": &s.Listener, "node": &s.Node,
+	}
 	for _, a := range d.CmdArgs {
 		v := ""
 		if len(a.Vals) > 0 {
 			v = a.Vals[0]
 		}
+		if f, ok := strs[a.Key]; ok {
+			*f = v
+			continue
+		}
 		switch a.Key {
-		case "kind":
-			s.Event = v
-		case "clientid":
-			s.ClientID = v
-		case "username":
-			s.Username = v
-		case "from_clientid":
-			s.FromClientID = v
-		case "from_username":
-			s.FromUsername = v
-		case "topic":
-			s.Topic = v
 		case "qos":
 			s.QoS = byte(atoi(t, v))
 		case "retain":
 			s.Retain = true
-		case "peerhost":
-			s.PeerHost = v
-		case "reason":
-			s.Reason = v
 		case "proto_ver":
 			s.ProtoVer = byte(atoi(t, v))
 		case "keepalive":
 			s.KeepAlive = uint16(atoi(t, v))
-		case "listener":
-			s.Listener = v
 		case "timestamp":
 			s.Timestamp = int64(atoi(t, v))
-		case "node":
-			s.Node = v
 		case "clean_start":
 			s.CleanStart = true
 		case "file":
