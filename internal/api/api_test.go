@@ -69,13 +69,10 @@ func TestErrors_badRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, b := e.call(t, http.MethodPost, tc.path, tc.body)
-			require.Equal(t, tc.status, st, "%s", b)
-			m := obj(t, b)
-			require.Equal(t, tc.code, m["code"], "%s", b)
+			m := e.requireError(t, http.MethodPost, tc.path, tc.body, tc.status, tc.code)
 			require.NotEmpty(t, m["message"])
 			if tc.field != "" {
-				require.Equal(t, tc.field, m["field"], "%s", b)
+				require.Equal(t, tc.field, m["field"], "%v", m)
 			}
 		})
 	}

@@ -132,12 +132,9 @@ func TestRules_errors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, b := e.call(t, tc.method, tc.path, tc.body)
-			require.Equal(t, tc.status, st, "%s", b)
-			got := obj(t, b)
-			require.Equal(t, tc.code, got["code"], "%s", b)
+			got := e.requireError(t, tc.method, tc.path, tc.body, tc.status, tc.code)
 			if tc.field != "" {
-				require.Equal(t, tc.field, got["field"], "%s", b)
+				require.Equal(t, tc.field, got["field"], "%v", got)
 			}
 			require.Contains(t, got["message"], tc.msg)
 		})
