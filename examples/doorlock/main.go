@@ -80,8 +80,7 @@ func play(ctx context.Context, o options, out io.Writer) int {
 	defer r.Close()
 	d := &demo{o: o, r: r, out: out, Script: script}
 	if err := d.setup(ctx, r.Kafka.Addr); err != nil {
-		fmt.Fprintf(os.Stderr, "doorlock: %v (logs in %s; --keep keeps them)\n", err, r.Dir)
-		return 1
+		return r.SetupFailed(err)
 	}
 	d.story(ctx)
 	d.summary()
@@ -90,7 +89,7 @@ func play(ctx context.Context, o options, out io.Writer) int {
 
 // setup starts the hub, the services, the locks and the owner's app.
 func (d *demo) setup(ctx context.Context, kafka string) error {
-	hub, err := d.r.StartHub("iothub", run.HubOptions{Config: strings.ReplaceAll(hubConfig, "localhost:9092", kafka)})
+	hub, err := d.r.StartKafkaHub(hubConfig, d.out)
 	if err != nil {
 		return err
 	}
@@ -98,7 +97,6 @@ func (d *demo) setup(ctx context.Context, kafka string) error {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	d.secret = hex.EncodeToString(b[:])
-	fmt.Fprintf(d.out, "Kafka %s, hub MQTT %s, API http://%s\nlogs in %s (removed at the end unless --keep)\n", kafka, hub.MQTT, hub.API, d.r.Dir)
 	starts := []struct {
 		name string
 		args []string

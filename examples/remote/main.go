@@ -77,8 +77,7 @@ func play(ctx context.Context, o options, out io.Writer) int {
 	defer r.Close()
 	d := &demo{o: o, r: r, out: out, Script: script, rssAt: map[int]int64{}}
 	if err := d.drive(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "remote: %v (logs in %s; --keep keeps them)\n", err, r.Dir)
-		return 1
+		return r.SetupFailed(err)
 	}
 	return d.End()
 }

@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -69,20 +68,18 @@ func play(ctx context.Context, o options, out io.Writer) int {
 	defer r.Close()
 	d := &demo{o: o, r: r, out: out, Script: script}
 	if err := d.drive(ctx, r.Kafka.Addr); err != nil {
-		fmt.Fprintf(os.Stderr, "vehicles: %v (logs in %s; --keep keeps them)\n", err, r.Dir)
-		return 1
+		return r.SetupFailed(err)
 	}
 	return d.End()
 }
 
 // drive starts everything and plays the run.
 func (d *demo) drive(ctx context.Context, kafka string) error {
-	hub, err := d.r.StartHub("iothub", run.HubOptions{Config: strings.ReplaceAll(hubConfig, "localhost:9092", kafka)})
+	hub, err := d.r.StartKafkaHub(hubConfig, d.out)
 	if err != nil {
 		return err
 	}
 	d.hub = hub
-	fmt.Fprintf(d.out, "Kafka %s, hub MQTT %s, API http://%s\nlogs in %s (removed at the end unless --keep)\n", kafka, hub.MQTT, hub.API, d.r.Dir)
 	fleet, err := d.r.Start("fleet", "fleet", []string{"--brokers", kafka, "--speed-limit", strconv.FormatFloat(d.o.speedLimit, 'f', -1, 64)})
 	if err != nil {
 		return err

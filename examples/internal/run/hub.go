@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,18 @@ type HubOptions struct {
 	Key string
 	// MQTT, WS, API are the addresses to listen on ("": free ports).
 	MQTT, WS, API string
+}
+
+// StartKafkaHub starts the hub "iothub" with config (StartHub), the run's
+// Kafka (Open) standing for localhost:9092 in it, and tells out where
+// Kafka, the hub and the logs are.
+func (r *Runner) StartKafkaHub(config string, out io.Writer) (*Hub, error) {
+	hub, err := r.StartHub("iothub", HubOptions{Config: strings.ReplaceAll(config, "localhost:9092", r.Kafka.Addr)})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "Kafka %s, hub MQTT %s, API http://%s\nlogs in %s (removed at the end unless --keep)\n", r.Kafka.Addr, hub.MQTT, hub.API, r.Dir)
+	return hub, nil
 }
 
 // StartHub writes the config, starts the hub on loopback ports and waits

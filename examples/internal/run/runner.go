@@ -32,6 +32,7 @@ type Runner struct {
 	// Kafka is the run's Kafka (Open), stopped by Close.
 	Kafka *Kafka
 
+	name  string     // the demo's, for messages
 	mu    sync.Mutex // guards procs: programs may be started concurrently
 	procs []*Proc
 }
@@ -47,7 +48,14 @@ func New(name string) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
-	return &Runner{Dir: dir, Bin: filepath.Dir(exe)}, nil
+	return &Runner{Dir: dir, Bin: filepath.Dir(exe), name: name}, nil
+}
+
+// SetupFailed tells why the run could not be set up and where its logs
+// are, and returns the exit code 1.
+func (r *Runner) SetupFailed(err error) int {
+	fmt.Fprintf(os.Stderr, "%s: %v (logs in %s; --keep keeps them)\n", r.name, err, r.Dir)
+	return 1
 }
 
 // Proc is a running program.
