@@ -21,30 +21,13 @@ import (
 // clientAuth is none, request or require (client certificates of ca).
 func startTLSBroker(t *testing.T, ca *testutil.CA, clientAuth string) (*broker.Server, string) {
 	t.Helper()
-	opts := broker.Defaults()
-	opts.SysInterval = 0
-	opts.Logger = testutil.Logger(t)
-	s, err := broker.New(opts)
-	require.NoError(t, err)
 	srv := ca.Server(t, "localhost")
 	tc, err := listener.NewTLSConfig(listener.TLSSettings{CertFile: srv.CertFile, KeyFile: srv.KeyFile, CAFile: ca.File, ClientAuth: clientAuth})
 	require.NoError(t, err)
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	ln := listener.Wrap(raw, listener.AcceptOptions{Name: "tls", TLS: tc, Logger: opts.Logger})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(ln, "tls")
-	}()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-		_ = ln.Close()
-		<-done
-	})
-	return s, raw.Addr().String()
+	ln := listener.Wrap(raw, listener.AcceptOptions{Name: "tls", TLS: tc, Logger: testutil.Logger(t)})
+	return testutil.ServeBroker(t, nil, ln, "tls"), raw.Addr().String()
 }
 
 func TestRunConn_TLS(t *testing.T) {

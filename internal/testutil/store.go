@@ -44,14 +44,12 @@ func (b *StoredBroker) start(t testing.TB) {
 	t.Helper()
 	st, err := pebblestore.Open(b.dir)
 	require.NoError(t, err)
-	opts := broker.Defaults()
-	opts.SysInterval = 0
-	opts.Logger = Logger(t)
-	opts.Store = st
-	if b.configure != nil {
-		b.configure(&opts)
-	}
-	s, err := broker.New(opts)
+	s, err := broker.New(BrokerOptions(t, func(o *broker.Options) {
+		o.Store = st
+		if b.configure != nil {
+			b.configure(o)
+		}
+	}))
 	if err != nil {
 		_ = st.Close()
 	}

@@ -19,28 +19,46 @@ import (
 // with its address.
 func StartBroker(t testing.TB, configure func(*broker.Options)) (*broker.Server, string) {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	return ServeBroker(t, configure, ln, "tcp"), ln.Addr().String()
+}
+
+// ServeBroker starts a broker with BrokerOptions(t, configure) serving ln
+// (the listener named name), and shuts it down and closes ln when the
+// test ends.
+func ServeBroker(t testing.TB, configure func(*broker.Options), ln net.Listener, name string) *broker.Server {
+	t.Helper()
+	s, err := broker.New(BrokerOptions(t, configure))
+	if err != nil {
+		_ = ln.Close()
+	}
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(ln, name)
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+		_ = ln.Close()
+		<-done
+	})
+	return s
+}
+
+// BrokerOptions returns broker.Defaults() for a test — $SYS publishing
+// off, the Logger — changed by configure (may be nil).
+func BrokerOptions(t testing.TB, configure func(*broker.Options)) broker.Options {
 	opts := broker.Defaults()
 	opts.SysInterval = 0
 	opts.Logger = Logger(t)
 	if configure != nil {
 		configure(&opts)
 	}
-	s, err := broker.New(opts)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(ln, "tcp")
-	}()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-		<-done
-	})
-	return s, ln.Addr().String()
+	return opts
 }
 
 // Logger returns a logger for tests: warnings and above to stderr, or
