@@ -20,6 +20,9 @@ type Cluster struct {
 	Seeds []string `yaml:"seeds"`
 	// Name names the cluster; nodes of different clusters refuse each other.
 	Name string `yaml:"name"`
+	// Secret is shared by every node: a route connection that does not
+	// present it is refused ("": node-to-node traffic is not authenticated).
+	Secret Secret `yaml:"secret"`
 	// Replicas is how many nodes hold each copy of the replicated state
 	// (session registry, persistent sessions, retained messages): 1 or 3.
 	Replicas int `yaml:"replicas"`
@@ -62,6 +65,9 @@ func (c *Cluster) validate(v *checker) {
 	}
 	if c.Name == "" {
 		v.bad("cluster.name", "required")
+	}
+	if c.Secret != "" && len(c.Secret) < 16 {
+		v.bad("cluster.secret", "at least 16 characters")
 	}
 	if c.Replicas != 1 && c.Replicas != 3 {
 		v.bad("cluster.replicas", "%d is not 1 or 3", c.Replicas)

@@ -182,6 +182,7 @@ cluster:
   advertise: "" # host:port the other nodes dial (empty: address)
   seeds: [] # cluster addresses of nodes to join through (may list this node)
   name: iothub # nodes of different clusters refuse each other
+  secret: "" # shared by every node, at least 16 characters: routes without it are refused (empty: unauthenticated)
   replicas: 3 # copies of the replicated state (sessions, retained): 1 or 3
   dir: "" # replicated state of this node (empty: <data_dir>/cluster)
   forward_timeout: 2s # a QoS 1/2 message is sent again to nodes that did not store it in time

@@ -32,6 +32,9 @@ type Options struct {
 	Seeds []string
 	// ClusterName must be the same on every node.
 	ClusterName string
+	// Secret, when set, must be the same on every node: route connections
+	// without it are refused.
+	Secret string
 	// Replicas is the replication factor of the replicated state.
 	Replicas int
 	// Dir holds the node's replicated state.
@@ -185,7 +188,11 @@ func (n *Node) startServer() error {
 	}
 	routes := make([]*url.URL, 0, len(n.opts.Seeds))
 	for _, s := range n.opts.Seeds {
-		routes = append(routes, &url.URL{Scheme: "nats-route", Host: s})
+		u := &url.URL{Scheme: "nats-route", Host: s}
+		if n.opts.Secret != "" {
+			u.User = url.UserPassword(routeUser(n.opts.Secret), n.opts.Secret)
+		}
+		routes = append(routes, u)
 	}
 	// The nodes' clients are in-process. The client port cannot be turned
 	// off (DontListen also keeps routing from starting), so it listens on
@@ -201,6 +208,7 @@ func (n *Node) startServer() error {
 		NoSigs:        true,
 		Cluster: server.ClusterOpts{
 			Name: n.opts.ClusterName, Host: host, Port: port, Advertise: n.opts.Advertise,
+			Username: routeUser(n.opts.Secret), Password: n.opts.Secret,
 			ConnectRetries: -1, // keep dialling seeds that are not up yet
 		},
 		Routes:         routes,
@@ -322,3 +330,12 @@ func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(f
 func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
 func (l natsLogger) Debugf(format string, v ...any)  {}
 func (l natsLogger) Tracef(format string, v ...any)  {}
+
+// routeUser is the user name of route connections when the cluster has a
+// secret (the secret is the password).
+func routeUser(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "iothub"
+}
