@@ -68,24 +68,29 @@ ready() {
 	return 1
 }
 
-# measure LABEL NODE: CONNS connections to node NODE.
+# measure LABEL NODE [OTHER]: CONNS connections to node NODE; with OTHER,
+# also the RSS growth of node OTHER, which takes no connection (what a
+# node pays for the client ids the others hold).
 measure() {
-	local pid=${NODE_PID[$2]} r0 r1
+	local pid=${NODE_PID[$2]} r0 r1 o0=0 o1=0
 	sleep 2
 	r0=$(rss_kb "$pid")
+	[ -n "${3:-}" ] && o0=$(rss_kb "${NODE_PID[$3]}")
 	"$BIN" bench conn --addr "${MQTT[$2]}" --count "$CONNS" --concurrency 64 --hold 60s --json >"$WORK/conn.json" 2>"$WORK/conn.err" &
 	local cp=$!
 	wait_line "$WORK/conn.err" holding
 	sleep 5
 	r1=$(rss_kb "$pid")
+	[ -n "${3:-}" ] && o1=$(rss_kb "${NODE_PID[$3]}")
 	kill "$cp" 2>/dev/null || true
 	wait "$cp" 2>/dev/null || true
-	python3 - "$1" "$WORK/conn.json" "$r0" "$r1" "$CONNS" <<'PY'
+	python3 - "$1" "$WORK/conn.json" "$r0" "$r1" "$CONNS" "$o0" "$o1" <<'PY'
 import json, sys
-label, path, r0, r1, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+label, path, r0, r1, n, o0, o1 = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
 d = json.load(open(path)) if open(path).read().strip() else {}
-print("| %s | %d | %d | %.0f | %.1f | %.2f |" % (label, d.get("connected", 0), d.get("failed", 0),
-      d.get("connect_rate_per_sec", 0), r1 / 1024, (r1 - r0) / n))
+other = "%.2f" % ((o1 - o0) / n) if o1 else "-"
+print("| %s | %d | %d | %.0f | %.1f | %.2f | %s |" % (label, d.get("connected", 0), d.get("failed", 0),
+      d.get("connect_rate_per_sec", 0), r1 / 1024, (r1 - r0) / n, other))
 PY
 }
 
@@ -95,8 +100,8 @@ stop_all() {
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024/1024)}' /proc/meminfo) GiB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| $CONNS clean 3.1.1 connections | connected | failed | connects/s | node RSS after, MiB | KiB per connection |"
-echo "|---|---|---|---|---|---|"
+echo "| $CONNS clean 3.1.1 connections | connected | failed | connects/s | node RSS after, MiB | KiB per connection | n3 (no connections), KiB per connection |"
+echo "|---|---|---|---|---|---|---|"
 for r in $(seq "$ROUNDS"); do
 	start_node 1 single "r$r-single"
 	ready 1
@@ -109,7 +114,7 @@ for r in $(seq "$ROUNDS"); do
 		for i in 1 2 3; do CL[$i]=127.0.0.1:$(port); done
 		for i in 1 2 3; do start_node "$i" cluster "r$r-cluster-$bin"; done
 		for i in 1 2 3; do ready "$i" cluster; done
-		measure "$label" 2
+		measure "$label" 2 3
 		stop_all 1 2 3
 		NODE_BIN=
 	done
