@@ -133,8 +133,8 @@ func subscribe(t *testing.T, c mqtt.Client, filter string, qos byte, ch chan<- m
 	require.NoError(t, tok.Error())
 }
 
-// waitRoute publishes probes on topic from pub until sub's channel gets one
-// (interest travels to the other nodes asynchronously), then drains it.
+// waitRoute waits until probes on topic from pub come out of ch
+// (testutil.WaitRoute), and logs the nodes' state when they never do.
 func waitRoute(t *testing.T, pub mqtt.Client, topic string, ch chan mqtt.Message, nodes ...*testNode) {
 	t.Helper()
 	defer func() {
@@ -144,22 +144,7 @@ func waitRoute(t *testing.T, pub mqtt.Client, topic string, ch chan mqtt.Message
 			}
 		}
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		pub.Publish(topic, 0, false, "probe").WaitTimeout(5 * time.Second)
-		select {
-		case <-ch:
-			for {
-				select {
-				case <-ch:
-				case <-time.After(200 * time.Millisecond):
-					return
-				}
-			}
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	t.Fatalf("no route to %s within 20s", topic)
+	testutil.WaitRoute(t, pub, topic, ch)
 }
 
 func testCluster_crossNodeRouting(t *testing.T, nodes []*testNode) {

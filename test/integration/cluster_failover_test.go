@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,4 +141,35 @@ func reconnectThrough(t *testing.T, addr, id string, deadline time.Time) mqtt.Cl
 		time.Sleep(200 * time.Millisecond) // HAProxy's health check takes a stopped node out
 	}
 	return nil
+}
+
+// publishUntilAcked publishes payload on topic through *c at QoS 1 until a
+// PUBACK comes, each try bounded by wait. After a try without one (the
+// node stopped, died or refused) it reconnects *c through the load
+// balancer lb as id, counting in reconnects, and sends the same message
+// again. It returns false when stop closes (nil: never), or, failing the
+// test, when giveUp passes first.
+func publishUntilAcked(t *testing.T, c *mqtt.Client, lb, id, topic, payload string, wait time.Duration, giveUp time.Time,
+	reconnects *atomic.Int64, stop <-chan struct{}) bool {
+	for {
+		tok := (*c).Publish(topic, 1, false, payload)
+		if tok.WaitTimeout(wait) && tok.Error() == nil {
+			return true
+		}
+		if time.Now().After(giveUp) {
+			t.Errorf("%s: %s not acknowledged in time", id, payload)
+			return false
+		}
+		reconnects.Add(1)
+		(*c).Disconnect(0)
+		if *c = reconnectThrough(t, lb, id, giveUp); *c == nil {
+			t.Errorf("%s: no connection through HAProxy in time", id)
+			return false
+		}
+		select {
+		case <-stop:
+			return false
+		default:
+		}
+	}
 }

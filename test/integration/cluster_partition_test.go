@@ -16,6 +16,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -149,7 +150,7 @@ func TestClusterPartition(t *testing.T) {
 	pahoSubscribe(t, minSub, "local/#", 1)
 	minPub := pahoClient(t, n3.mqtt, "part-min-pub", true, nil)
 	majPub := pahoClient(t, n2.mqtt, "part-maj-pub", true, nil)
-	waitForRoute(t, majPub, "part/probe", majGot)
+	testutil.WaitRoute(t, majPub, "part/probe", majGot)
 
 	logf(t, "partition: n3 cut off")
 	for _, p := range proxies {

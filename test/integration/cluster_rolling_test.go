@@ -8,6 +8,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/iothub-dev/iothub/internal/testutil"
 )
 
 // TestClusterRollingRestart restarts the three nodes of a cluster one
@@ -48,7 +49,7 @@ func TestClusterRollingRestart(t *testing.T) {
 		pahoSubscribe(t, live, "roll/#", 1)
 		sessions = append(sessions, session{id: "roll-live-" + h.name, got: mqttPayloads(got)})
 		// Every node's interest is known on n1 before the load starts.
-		waitForRoute(t, pahoClient(t, h.mqtt, "roll-probe-"+h.name, true, nil), "roll/probe", watch)
+		testutil.WaitRoute(t, pahoClient(t, h.mqtt, "roll-probe-"+h.name, true, nil), "roll/probe", watch)
 	}
 	watcher.Disconnect(0)
 
@@ -77,25 +78,12 @@ func TestClusterRollingRestart(t *testing.T) {
 				default:
 				}
 				payload := id + "/" + strconv.Itoa(i)
-				tok := c.Publish("roll/"+id, 1, false, payload)
-				if tok.WaitTimeout(20*time.Second) && tok.Error() == nil {
-					acked.Store(payload, true)
-					sent.Add(1)
-					i++
-					continue
-				}
-				if time.Now().After(giveUp) {
-					t.Errorf("%s: %s not acknowledged in time", id, payload)
+				if !publishUntilAcked(t, &c, tc.lb, id, "roll/"+id, payload, 20*time.Second, giveUp, &reconnects, stop) {
 					return
 				}
-				// No PUBACK: the node stopped or refused; reconnect through
-				// HAProxy and send the same message again.
-				reconnects.Add(1)
-				c.Disconnect(0)
-				if c = reconnectThrough(t, tc.lb, id, giveUp); c == nil {
-					t.Errorf("%s: no connection through HAProxy in time", id)
-					return
-				}
+				acked.Store(payload, true)
+				sent.Add(1)
+				i++
 			}
 		}()
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -163,28 +164,6 @@ func pahoSubscribe(t *testing.T, c mqtt.Client, filter string, qos byte) {
 	require.NoError(t, tok.Error())
 }
 
-// waitForRoute publishes probes on topic through pub until ch gets one:
-// interest reaches the other nodes asynchronously. It drains ch after.
-func waitForRoute(t *testing.T, pub mqtt.Client, topic string, ch chan mqtt.Message) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		pub.Publish(topic, 0, false, "probe").WaitTimeout(5 * time.Second)
-		select {
-		case <-ch:
-			for {
-				select {
-				case <-ch:
-				case <-time.After(300 * time.Millisecond):
-					return
-				}
-			}
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-	t.Fatalf("no route to %s within 30s", topic)
-}
-
 // TestCluster runs the cluster scenarios on one three-node cluster behind
 // HAProxy; the last one kills a node.
 func TestCluster(t *testing.T) {
@@ -207,7 +186,7 @@ func (tc *testCluster) pubSubAcrossNodes(t *testing.T) {
 	lbSub := pahoClient(t, tc.lb, "xnode-lb", true, viaLB)
 	pahoSubscribe(t, lbSub, "xnode/#", 2)
 	probe := pahoClient(t, tc.nodes[0].mqtt, "xnode-probe", true, nil)
-	waitForRoute(t, probe, "xnode/probe", viaLB)
+	testutil.WaitRoute(t, probe, "xnode/probe", viaLB)
 	for q := range 3 {
 		pub(t, tc.nodes[0].hub, "-q", strconv.Itoa(q), "-t", "xnode/q"+strconv.Itoa(q), "-m", "hello "+strconv.Itoa(q))
 		s.waitLine(t, "MSG xnode/q"+strconv.Itoa(q)+" hello "+strconv.Itoa(q))
@@ -241,7 +220,7 @@ func (tc *testCluster) sharedAcrossNodes(t *testing.T) {
 		require.NoError(t, tok.Error())
 	}
 	pubc := pahoClient(t, tc.nodes[0].mqtt, "jobs-pub", true, nil)
-	waitForRoute(t, pubc, "jobs/probe", got)
+	testutil.WaitRoute(t, pubc, "jobs/probe", got)
 	const n = 60
 	for i := range n {
 		tok := pubc.Publish("jobs/"+strconv.Itoa(i), 1, false, strconv.Itoa(i))
@@ -356,7 +335,7 @@ func (tc *testCluster) killUnderLoad(t *testing.T) {
 	}
 	probe := pahoClient(t, tc.nodes[0].mqtt, "load-probe", true, nil)
 	for _, s := range subs {
-		waitForRoute(t, probe, "load/probe", s)
+		testutil.WaitRoute(t, probe, "load/probe", s)
 	}
 	probe.Disconnect(0)
 	home := homeSessions(t, tc.nodes[0], "load/#")
@@ -365,7 +344,7 @@ func (tc *testCluster) killUnderLoad(t *testing.T) {
 	watcher := pahoClient(t, tc.nodes[0].mqtt, "load-watch", true, watch)
 	pahoSubscribe(t, watcher, "load/#", 1)
 	for _, h := range tc.nodes[1:] {
-		waitForRoute(t, pahoClient(t, h.mqtt, "probe-"+h.name, true, nil), "load/probe", watch)
+		testutil.WaitRoute(t, pahoClient(t, h.mqtt, "probe-"+h.name, true, nil), "load/probe", watch)
 	}
 
 	const publishers, perPublisher, killAt = 3, 300, 100
@@ -385,26 +364,13 @@ func (tc *testCluster) killUnderLoad(t *testing.T) {
 			c := pahoClient(t, tc.lb, id, true, nil)
 			for i := 0; i < perPublisher; {
 				payload := id + "/" + strconv.Itoa(i)
-				tok := c.Publish("load/"+id, 1, false, payload)
-				if tok.WaitTimeout(30*time.Second) && tok.Error() == nil {
-					acked.Store(payload, true)
-					i++
-					if sent.Add(1) == killAt {
-						killOnce.Do(func() { close(killed) })
-					}
-					continue
-				}
-				// No PUBACK: the node died or refused; reconnect through
-				// HAProxy and send the same message again.
-				if time.Now().After(giveUp) {
-					t.Errorf("%s: %s not acknowledged within 90s", id, payload)
+				if !publishUntilAcked(t, &c, tc.lb, id, "load/"+id, payload, 30*time.Second, giveUp, &reconnects, nil) {
 					return
 				}
-				reconnects.Add(1)
-				c.Disconnect(0)
-				if c = reconnectThrough(t, tc.lb, id, giveUp); c == nil {
-					t.Errorf("%s: no connection through HAProxy in time", id)
-					return
+				acked.Store(payload, true)
+				i++
+				if sent.Add(1) == killAt {
+					killOnce.Do(func() { close(killed) })
 				}
 			}
 		}()
