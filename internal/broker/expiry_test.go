@@ -34,10 +34,12 @@ func TestExpiry_sweepOfflineQueue(t *testing.T) {
 	pub.publish(t, &paho.Publish{Topic: "cmd/x", QoS: 1, Payload: []byte("short-lived"), Properties: &paho.PublishProperties{MessageExpiry: &one}})
 	pub.publish(t, &paho.Publish{Topic: "cmd/x", QoS: 1, Payload: []byte("keeps")})
 	require.EqualValues(t, 2, b.Server.Stats().Queued)
+	require.EqualValues(t, 2, b.Server.Stats().QueuedOnDisk, "the offline queue is on disk: the sweep reads it there")
 	clock.Advance(1100 * time.Millisecond)
 
 	testutil.Eventually(t, 10*time.Second, func() bool { return b.Server.Stats().Dropped["expired"] == 1 }, "expired message swept")
 	require.EqualValues(t, 1, b.Server.Stats().Queued, "the message without expiry stays")
+	require.EqualValues(t, 1, b.Server.Stats().QueuedOnDisk)
 
 	b.Restart(t)
 	rep := b.Server.Recovery()

@@ -1,6 +1,8 @@
 package broker_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"testing"
@@ -170,4 +172,34 @@ func TestBacklog_cleanStartDiscardsDisk(t *testing.T) {
 	b.Restart(t)
 	require.Zero(t, b.Server.Recovery().Queued)
 	require.Zero(t, b.Server.Recovery().Orphans)
+}
+
+// TestBacklog_takenByAnotherNodeWithDiskTail: a session taken by another
+// cluster node carries its backlog on disk in the export, in order, and
+// leaves nothing behind in this node's store or gauges.
+func TestBacklog_takenByAnotherNodeWithDiskTail(t *testing.T) {
+	const n = 600 // more than two pages
+	b := testutil.StartStoredBroker(t, t.TempDir(), func(o *broker.Options) { o.Durability = broker.DurabilityOS })
+	leaveOffline(t, b, "lock-5", "cmd/lock-5")
+	publishNumbered(t, b, "cmd/lock-5", n)
+	require.EqualValues(t, n, b.Server.Stats().QueuedOnDisk)
+
+	raw := b.Server.TakeSession("lock-5")
+	require.NotNil(t, raw)
+	var exp struct {
+		Messages [][]byte `json:"messages"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &exp))
+	require.Len(t, exp.Messages, n)
+	for i, rec := range exp.Messages {
+		// A record ends with the PUBLISH: property length 0, then the payload.
+		require.True(t, bytes.HasSuffix(rec, append([]byte{0}, strconv.Itoa(i)...)), "record %d", i)
+	}
+	st := b.Server.Stats()
+	require.Zero(t, st.Queued)
+	require.Zero(t, st.QueuedOnDisk)
+	b.Restart(t)
+	require.Zero(t, b.Server.Recovery().Sessions)
+	require.Zero(t, b.Server.Recovery().Queued)
+	require.Zero(t, b.Server.Recovery().Orphans, "the queue records went with the session")
 }
