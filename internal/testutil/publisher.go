@@ -2,6 +2,8 @@ package testutil
 
 import (
 	"context"
+	"testing"
+	"time"
 
 	"github.com/iothub-dev/iothub/msg"
 )
@@ -19,4 +21,22 @@ func NewPublisher() Publisher { return make(Publisher, 100) }
 func (p Publisher) Publish(_ context.Context, m *msg.Message) (int, error) {
 	p <- m
 	return 1, nil
+}
+
+// Next returns the next message published on topic, skipping others, and
+// fails the test when none comes within 10 seconds.
+func (p Publisher) Next(t testing.TB, topic string) *msg.Message {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-p:
+			if m.Topic == topic {
+				return m
+			}
+		case <-timeout:
+			t.Fatalf("nothing published on %s", topic)
+			return nil
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -64,7 +65,7 @@ func twoNodes(t *testing.T, kv *memRevKV) (*Service, *Service) {
 	t.Helper()
 	var s [2]*Service
 	for i := range s {
-		s[i] = New(Options{Store: NewRevStore(kv, 5*time.Second), Publisher: newRecorder(), Workers: 2, QueueSize: 16})
+		s[i] = New(Options{Store: NewRevStore(kv, 5*time.Second), Publisher: testutil.NewPublisher(), Workers: 2, QueueSize: 16})
 		t.Cleanup(func() { require.NoError(t, s[i].Close(context.Background())) })
 	}
 	return s[0], s[1]

@@ -3,50 +3,16 @@ package shadow
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/iothub-dev/iothub/internal/device/thing"
+	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/iothub-dev/iothub/msg"
 	"github.com/iothub-dev/iothub/storage/memstore"
 )
-
-// recorder is a thing.Publisher that keeps what was published.
-type recorder struct {
-	mu   sync.Mutex
-	msgs []*msg.Message
-	ch   chan *msg.Message
-}
-
-func newRecorder() *recorder { return &recorder{ch: make(chan *msg.Message, 100)} }
-
-func (r *recorder) Publish(_ context.Context, m *msg.Message) (int, error) {
-	r.mu.Lock()
-	r.msgs = append(r.msgs, m)
-	r.mu.Unlock()
-	r.ch <- m
-	return 1, nil
-}
-
-// next returns the next published message on topic, skipping others.
-func (r *recorder) next(t *testing.T, topic string) *msg.Message {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case m := <-r.ch:
-			if m.Topic == topic {
-				return m
-			}
-		case <-timeout:
-			t.Fatalf("nothing published on %s", topic)
-			return nil
-		}
-	}
-}
 
 func newService(t *testing.T, pub thing.Publisher, queue int) *Service {
 	t.Helper()
@@ -61,24 +27,24 @@ func mqttRequest(s *Service, topic, payload string) {
 }
 
 func TestService_mqttRequests(t *testing.T) {
-	rec := newRecorder()
+	rec := testutil.NewPublisher()
 	s := newService(t, rec, 16)
 	pre := "$aws/things/lock-1/shadow/"
 	mqttRequest(s, pre+"update", `{"state":{"reported":{"lock":1}},"clientToken":"c1"}`)
-	acc := decode(t, rec.next(t, pre+"update/accepted").Payload)
+	acc := decode(t, rec.Next(t, pre+"update/accepted").Payload)
 	require.Equal(t, "c1", acc["clientToken"])
 	require.Equal(t, 1.0, acc["version"])
 
 	mqttRequest(s, pre+"update", `{"state":{"reported":{"lock":0}},"version":7,"clientToken":"c2"}`)
-	rej := decode(t, rec.next(t, pre+"update/rejected").Payload)
+	rej := decode(t, rec.Next(t, pre+"update/rejected").Payload)
 	require.Equal(t, map[string]any{"code": 409.0, "message": "Version conflict", "clientToken": "c2", "timestamp": rej["timestamp"]}, rej)
 
 	// A named shadow is separate from the classic one.
 	mqttRequest(s, pre+"name/cfg/get", ``)
-	require.Equal(t, 404.0, decode(t, rec.next(t, pre+"name/cfg/get/rejected").Payload)["code"])
+	require.Equal(t, 404.0, decode(t, rec.Next(t, pre+"name/cfg/get/rejected").Payload)["code"])
 	mqttRequest(s, pre+"name/cfg/update", `{"state":{"desired":{"interval":60}}}`)
-	rec.next(t, pre+"name/cfg/update/accepted")
-	rec.next(t, pre+"name/cfg/update/delta")
+	rec.Next(t, pre+"name/cfg/update/accepted")
+	rec.Next(t, pre+"name/cfg/update/delta")
 	names, more, err := s.Names("lock-1", "", 10)
 	require.NoError(t, err)
 	require.False(t, more)
@@ -88,7 +54,7 @@ func TestService_mqttRequests(t *testing.T) {
 	b, err := s.Update(context.Background(), "lock-1", "", []byte(`{"state":{"desired":{"lock":0}}}`))
 	require.NoError(t, err)
 	require.Equal(t, 2.0, decode(t, b)["version"])
-	dl := decode(t, rec.next(t, pre+"update/delta").Payload)
+	dl := decode(t, rec.Next(t, pre+"update/delta").Payload)
 	require.Equal(t, map[string]any{"lock": 0.0}, dl["state"])
 
 	_, err = s.Delete(context.Background(), "lock-1", "cfg")
@@ -105,7 +71,7 @@ func TestService_mqttRequests(t *testing.T) {
 // blockingPublisher holds every publish until released, so a worker can be
 // kept busy.
 type blockingPublisher struct {
-	*recorder
+	testutil.Publisher
 	release chan struct{}
 }
 
@@ -113,11 +79,11 @@ func (b *blockingPublisher) Publish(ctx context.Context, m *msg.Message) (int, e
 	if m.Topic != "$aws/things/t/shadow/update/rejected" {
 		<-b.release
 	}
-	return b.recorder.Publish(ctx, m)
+	return b.Publisher.Publish(ctx, m)
 }
 
 func TestService_fullQueueAnswers429(t *testing.T) {
-	bp := &blockingPublisher{recorder: newRecorder(), release: make(chan struct{})}
+	bp := &blockingPublisher{Publisher: testutil.NewPublisher(), release: make(chan struct{})}
 	s := New(Options{Store: NewKVStore(memstore.New(), false), Publisher: bp, Workers: 1, QueueSize: 1})
 	defer func() { close(bp.release); require.NoError(t, s.Close(context.Background())) }()
 	// The first request blocks its worker in Publish; the next fills the
@@ -126,7 +92,7 @@ func TestService_fullQueueAnswers429(t *testing.T) {
 		mqttRequest(s, "$aws/things/t/shadow/update", `{"state":{"reported":{"n":1}},"clientToken":"x"}`)
 	}
 	require.Eventually(t, func() bool { return s.Stats().Busy >= 1 }, 10*time.Second, time.Millisecond)
-	rej := decode(t, bp.next(t, "$aws/things/t/shadow/update/rejected").Payload)
+	rej := decode(t, bp.Next(t, "$aws/things/t/shadow/update/rejected").Payload)
 	require.Equal(t, 429.0, rej["code"])
 	require.Equal(t, "x", rej["clientToken"])
 }
@@ -157,7 +123,7 @@ func TestParseRequest(t *testing.T) {
 // the previous one's result, a refused one leaves nothing behind, and all
 // are stored with one write.
 func TestService_batch(t *testing.T) {
-	rec := newRecorder()
+	rec := testutil.NewPublisher()
 	s := newService(t, rec, 16)
 	big := strings.Repeat("x", 9000)
 	reqs := []*request{
