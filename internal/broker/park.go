@@ -195,12 +195,15 @@ func (c *conn) resume() {
 // burst, by a sharp drop in the number of goroutines or in the rate of
 // allocation, and returns the memory at once (one forced collection). A
 // steady load never triggers it, and it runs at most once per
-// reclaimMinGap for the allocation rule.
+// reclaimMinGap for the allocation rule. The burst is the largest tick
+// since the last reclaim, not just the tick before: a dip inside a burst
+// (a loaded machine) that reclaimed early does not hide the burst's end,
+// which then reclaims once the gap has passed.
 const (
 	reclaimEvery  = time.Second
 	reclaimDrop   = 1024    // goroutines fewer than the high-water mark
 	reclaimBurst  = 4 << 20 // bytes allocated in one tick that make a burst
-	reclaimMinGap = 10 * time.Second
+	reclaimMinGap = 5 * time.Second
 )
 
 // reclaimLoop runs while the server has a poller, until Shutdown.
@@ -230,7 +233,7 @@ func (s *Server) reclaimLoop() {
 type reclaimer struct {
 	high        int    // goroutines: high-water mark since the last reclaim
 	allocs      uint64 // bytes allocated in total at the last tick
-	lastTick    uint64 // bytes allocated during the last tick
+	peak        uint64 // bytes allocated during the busiest tick since the last reclaim
 	lastReclaim time.Time
 }
 
@@ -242,18 +245,15 @@ func (r *reclaimer) due(now time.Time, goroutines int, allocs uint64) bool {
 		tick = 0 // the first sample
 	}
 	r.allocs = allocs
-	prev := r.lastTick
-	r.lastTick = tick
+	r.peak = max(r.peak, tick)
 	var reclaim bool
-	if r.high, reclaim = reclaimDue(r.high, goroutines); reclaim {
-		r.lastReclaim = now
-		return true
+	if r.high, reclaim = reclaimDue(r.high, goroutines); !reclaim {
+		reclaim = r.peak >= reclaimBurst && tick*8 < r.peak && now.Sub(r.lastReclaim) >= reclaimMinGap
 	}
-	if prev >= reclaimBurst && tick*8 < prev && now.Sub(r.lastReclaim) >= reclaimMinGap {
-		r.lastReclaim = now
-		return true
+	if reclaim {
+		r.lastReclaim, r.peak = now, 0
 	}
-	return false
+	return reclaim
 }
 
 // reclaimDue decides, from the high-water mark of goroutines since the

@@ -40,6 +40,8 @@ func TestReclaimer_burstEnd(t *testing.T) {
 		{"the end of a burst once", []uint64{0, 40 * mib, 1 * mib, 0, 0}, []bool{false, false, true, false, false}},
 		{"a small burst is no burst", []uint64{0, 2 * mib, 0, 0}, []bool{false, false, false, false}},
 		{"bursts back to back: at most one per gap", []uint64{0, 40 * mib, 0, 40 * mib, 0, 40 * mib, 0}, []bool{false, false, true, false, false, false, false}},
+		{"a dip inside a burst does not hide its end", []uint64{0, 40 * mib, 2 * mib, 40 * mib, 40 * mib, 0, 0, 0, 0}, []bool{false, false, true, false, false, false, false, true, false}},
+		{"a burst in slow ticks", []uint64{0, 3 * mib, 5 * mib, 3 * mib, 0, 0}, []bool{false, false, false, false, true, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
