@@ -32,8 +32,6 @@ type conn struct {
 
 	// Read side: owned by the read-loop goroutine (small fields below).
 	rbuf      *[]byte
-	rpos      int
-	rend      int
 	keepAlive time.Duration
 	inAliases map[uint16]string
 	sess      *Session // set once CONNECT is accepted
@@ -52,11 +50,11 @@ type conn struct {
 	// gate orders acknowledgements that wait for other nodes (cluster.go);
 	// nil until one does.
 	gate atomic.Pointer[ackGate]
-	// commitAcks counts the acknowledgements waiting for a store commit;
 	// ackMark is the store's append count when the PUBLISH being handled
-	// was read (persist_session.go: ackPublishAfterCommit).
-	commitAcks atomic.Int32
-	ackMark    uint64
+	// was read (persist_session.go: ackPublishAfterCommit); commitAcks,
+	// next to the flags below, counts the acknowledgements waiting for a
+	// store commit.
+	ackMark uint64
 
 	// Limits announced by the client in CONNECT (set before the conn is
 	// attached to a session, read-only after).
@@ -71,7 +69,8 @@ type conn struct {
 	// goroutines know a DISCONNECT may be sent.
 	v5Attached atomic.Bool
 	// noWill suppresses the will (server shutdown).
-	noWill atomic.Bool
+	noWill     atomic.Bool
+	commitAcks atomic.Int32
 
 	// The read side's small fields, together so that an idle connection
 	// pays for few padding bytes. parkSoon says that the connection parks
@@ -87,6 +86,9 @@ type conn struct {
 	holding        bool
 	version        packet.Version
 	clientAliasMax uint16
+	// rpos and rend are the read position and end of the bytes in rbuf
+	// (at most readBufSize: bufPos).
+	rpos, rend uint16
 
 	// Parking of the idle reader (park.go). kaPrev and kaNext link a
 	// parked connection into its slot of the keep-alive wheel
@@ -371,15 +373,15 @@ func (c *conn) parseHeader() (fh packet.FixedHeader, hdrLen int, ok bool, err er
 // arrive (a client announcing 1 MiB and sending ten bytes costs ten), and
 // what it holds counts against the memory budget until it is complete.
 func (c *conn) readBody(hdrLen, n int) ([]byte, error) {
-	c.rpos += hdrLen
+	c.rpos += bufPos(hdrLen)
 	c.s.stats.bytesIn.Add(uint64(hdrLen + n))
 	size := n
 	if n > readBufSize {
-		size = min(n, max(c.rend-c.rpos, readBufSize))
+		size = min(n, max(int(c.rend-c.rpos), readBufSize))
 	}
 	body := make([]byte, size)
 	got := copy(body, (*c.rbuf)[c.rpos:c.rend])
-	c.rpos += got
+	c.rpos += bufPos(got)
 	if c.rpos == c.rend {
 		c.releaseReadBuf()
 	}
@@ -444,15 +446,15 @@ func (c *conn) fill() error {
 			return err
 		}
 		c.rbuf = readBufPool.Get().(*[]byte)
-		c.rpos, c.rend = 0, copy(*c.rbuf, c.peek[:n])
+		c.rpos, c.rend = 0, bufPos(copy(*c.rbuf, c.peek[:n]))
 		return nil
 	}
 	if c.rpos > 0 {
-		c.rend = copy(*c.rbuf, (*c.rbuf)[c.rpos:c.rend])
+		c.rend = bufPos(copy(*c.rbuf, (*c.rbuf)[c.rpos:c.rend]))
 		c.rpos = 0
 	}
 	n, err := c.readSome((*c.rbuf)[c.rend:])
-	c.rend += n
+	c.rend += bufPos(n)
 	if n > 0 {
 		return nil
 	}
@@ -460,6 +462,12 @@ func (c *conn) fill() error {
 		err = io.ErrNoProgress
 	}
 	return err
+}
+
+// bufPos converts a position in the read buffer (at most readBufSize)
+// for conn.rpos and conn.rend.
+func bufPos(n int) uint16 {
+	return uint16(n) //nolint:gosec // 0 ≤ n ≤ readBufSize < 1<<16
 }
 
 func (c *conn) releaseReadBuf() {

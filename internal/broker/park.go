@@ -45,9 +45,10 @@ type SocketConn interface {
 type parkState struct {
 	// raw is the socket to arm; nil when this connection never parks.
 	raw syscall.RawConn
-	// kaDeadline is when the keep alive runs out (zero: keep alive off).
-	// Owned by the read loop.
-	kaDeadline time.Time
+	// kaAt is when the keep alive runs out (0: keep alive off), on the
+	// monotonic clock (monoClock: 8 bytes where a time.Time takes 24).
+	// Owned by the read loop; kaDeadline reads it.
+	kaAt monoClock
 	// woke is when the read loop last resumed (Unix nanoseconds; 0:
 	// never). Owned by the read loop.
 	woke int64
@@ -56,6 +57,36 @@ type parkState struct {
 	plain bool
 	// parked is guarded by conn.parkMu.
 	parked bool
+}
+
+// kaDeadline is when the keep alive runs out (zero: keep alive off).
+func (p *parkState) kaDeadline() time.Time { return p.kaAt.time() }
+
+// monoClock is an instant as an offset from monoBase, which carries the
+// monotonic clock: 8 bytes where a time.Time takes 24, and no wall-clock
+// jumps. 0 stands for none.
+type monoClock int64
+
+// monoBase is the origin of monoClock.
+var monoBase = time.Now()
+
+// monoOf returns t as a monoClock (0 for the zero time).
+func monoOf(t time.Time) monoClock {
+	if t.IsZero() {
+		return 0
+	}
+	if d := monoClock(t.Sub(monoBase)); d != 0 {
+		return d
+	}
+	return 1 // monoBase itself: a nanosecond later, not "none"
+}
+
+// time returns m as a time.Time on the monotonic clock (zero for 0).
+func (m monoClock) time() time.Time {
+	if m == 0 {
+		return time.Time{}
+	}
+	return monoBase.Add(time.Duration(m))
 }
 
 // initPark lets c park when the server has a poller and c is TCP, or TLS
@@ -81,7 +112,7 @@ func (c *conn) initPark() {
 func (c *conn) armKeepAlive() {
 	now := time.Now()
 	if c.keepAlive > 0 {
-		c.park.kaDeadline = now.Add(c.keepAlive * 3 / 2)
+		c.park.kaAt = monoOf(now.Add(c.keepAlive * 3 / 2))
 	}
 	c.setReadDeadline(now)
 }
@@ -89,7 +120,7 @@ func (c *conn) armKeepAlive() {
 // setReadDeadline sets the socket's read deadline from now: the keep-alive
 // deadline, or sooner the moment a parkable connection counts as idle.
 func (c *conn) setReadDeadline(now time.Time) {
-	d := c.park.kaDeadline
+	d := c.park.kaDeadline()
 	if c.park.raw != nil {
 		if idle := now.Add(c.s.opts.ParkIdleAfter); d.IsZero() || idle.Before(d) {
 			d = idle
@@ -104,7 +135,7 @@ func (c *conn) setReadDeadline(now time.Time) {
 // parkable connection rather than its keep alive running out.
 func (c *conn) idleTimeout(err error) bool {
 	return c.park.raw != nil && c.sess != nil && errors.Is(err, os.ErrDeadlineExceeded) &&
-		(c.park.kaDeadline.IsZero() || time.Now().Before(c.park.kaDeadline))
+		(c.park.kaDeadline().IsZero() || time.Now().Before(c.park.kaDeadline()))
 }
 
 // readSome reads into p; a packet that is partly in keeps being read past
@@ -115,7 +146,7 @@ func (c *conn) readSome(p []byte) (int, error) {
 		if n > 0 || !c.idleTimeout(err) {
 			return n, err
 		}
-		_ = c.nc.SetReadDeadline(c.park.kaDeadline)
+		_ = c.nc.SetReadDeadline(c.park.kaDeadline())
 	}
 }
 
@@ -125,7 +156,7 @@ func (c *conn) parkReader() bool {
 	c.parkMu.Lock()
 	defer c.parkMu.Unlock()
 	now := time.Now()
-	if !c.park.kaDeadline.IsZero() && !c.s.kaWheel.fits(c.park.kaDeadline, now) {
+	if !c.park.kaDeadline().IsZero() && !c.s.kaWheel.fits(c.park.kaDeadline(), now) {
 		// The keep alive runs out too soon to park: the read deadline
 		// closes the connection unless a packet comes.
 		c.setReadDeadline(now)
@@ -136,7 +167,7 @@ func (c *conn) parkReader() bool {
 		c.setReadDeadline(now)
 		return false
 	}
-	if !c.park.kaDeadline.IsZero() {
+	if !c.park.kaDeadline().IsZero() {
 		c.s.kaWheel.add(c) // park_wheel.go
 	}
 	c.park.parked = true
@@ -155,7 +186,7 @@ func (c *conn) unpark() bool {
 	c.park.parked = false
 	c.s.stats.parked.Add(-1)
 	c.s.npoll.Disarm(c.park.raw, c)
-	if !c.park.kaDeadline.IsZero() {
+	if !c.park.kaDeadline().IsZero() {
 		c.s.kaWheel.remove(c)
 	}
 	return true

@@ -78,8 +78,8 @@ func TestKAWheel(t *testing.T) {
 			conns := make([]*conn, len(tt.deadlines))
 			for i, d := range tt.deadlines {
 				conns[i] = &conn{}
-				conns[i].park.kaDeadline = at(d)
-				require.True(t, w.fits(conns[i].park.kaDeadline, base))
+				conns[i].park.kaAt = monoOf(at(d))
+				require.True(t, w.fits(conns[i].park.kaDeadline(), base))
 				w.add(conns[i])
 			}
 			for _, i := range tt.removed {

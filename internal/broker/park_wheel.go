@@ -64,7 +64,7 @@ func (w *kaWheel) fits(deadline, now time.Time) bool {
 // add puts c in the slot of its keep-alive deadline, which fits. Called
 // with c.parkMu held, c not in the wheel.
 func (w *kaWheel) add(c *conn) {
-	i := w.slotOf(c.park.kaDeadline)
+	i := w.slotOf(c.park.kaDeadline())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if head := w.slots[i]; head == nil {
@@ -83,7 +83,7 @@ func (w *kaWheel) add(c *conn) {
 func (w *kaWheel) remove(c *conn) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.unlinkLocked(c, w.slotOf(c.park.kaDeadline))
+	w.unlinkLocked(c, w.slotOf(c.park.kaDeadline()))
 }
 
 func (w *kaWheel) unlinkLocked(c *conn, slot int) {
@@ -127,7 +127,7 @@ func (w *kaWheel) expireSlotLocked(slot int, now time.Time, out []*conn) []*conn
 	c, last := head, head.kaPrev
 	for {
 		next := c.kaNext
-		if !c.park.kaDeadline.After(now) {
+		if !c.park.kaDeadline().After(now) {
 			w.unlinkLocked(c, slot)
 			out = append(out, c)
 		}

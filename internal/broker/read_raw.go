@@ -86,6 +86,6 @@ func (c *conn) fillRaw() error {
 		return err
 	}
 	c.rbuf = buf
-	c.rpos, c.rend = 0, n
+	c.rpos, c.rend = 0, bufPos(n)
 	return nil
 }

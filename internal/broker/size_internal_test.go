@@ -19,7 +19,7 @@ func TestIdleSizes(t *testing.T) {
 		size, max uintptr
 	}{
 		{"Session", unsafe.Sizeof(Session{}), 256},
-		{"conn", unsafe.Sizeof(conn{}), 384},
+		{"conn", unsafe.Sizeof(conn{}), 352},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.LessOrEqual(t, tc.size, tc.max, "%s is %d bytes", tc.name, tc.size)
