@@ -173,11 +173,6 @@ func (ss *Session) tidyRareLocked() {
 	}
 }
 
-// willPendingLocked reports whether a delayed will waits for its timer.
-func (ss *Session) willPendingLocked() bool {
-	return ss.rare != nil && ss.rare.willTimer != nil
-}
-
 // stopWillLocked stops the delayed will's timer and returns the function
 // that publishes that will (nil when none was pending).
 func (ss *Session) stopWillLocked() (publish func()) {
