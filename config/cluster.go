@@ -23,6 +23,9 @@ type Cluster struct {
 	// Secret is shared by every node: a route connection that does not
 	// present it is refused ("": node-to-node traffic is not authenticated).
 	Secret Secret `yaml:"secret"`
+	// TLS encrypts the routes between nodes, both ways authenticated by
+	// certificates of one CA (all three files, or none: clear text).
+	TLS ClusterTLS `yaml:"tls"`
 	// Replicas is how many nodes hold each copy of the replicated state
 	// (session registry, persistent sessions, retained messages): 1 or 3.
 	Replicas int `yaml:"replicas"`
@@ -36,6 +39,21 @@ type Cluster struct {
 	// take it for gone: its routes are purged and its sessions adopted.
 	NodeTimeout Duration `yaml:"node_timeout"`
 }
+
+// ClusterTLS is the certificate a node presents on its routes (serving and
+// dialling) and the CA that every other node's must be signed by.
+type ClusterTLS struct {
+	// CertFile and KeyFile are this node's certificate and key (PEM); the
+	// certificate must allow server and client authentication.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// CAFile holds the CA certificates (PEM) the other nodes' are checked
+	// against.
+	CAFile string `yaml:"ca_file"`
+}
+
+// Enabled reports whether routes use TLS.
+func (t *ClusterTLS) Enabled() bool { return t.CertFile != "" }
 
 // Enabled reports whether this node joins a cluster.
 func (c *Cluster) Enabled() bool { return c.Address != "" }
@@ -68,6 +86,9 @@ func (c *Cluster) validate(v *checker) {
 	}
 	if c.Secret != "" && len(c.Secret) < 16 {
 		v.bad("cluster.secret", "at least 16 characters")
+	}
+	if t := c.TLS; (t.CertFile != "" || t.KeyFile != "" || t.CAFile != "") && (t.CertFile == "" || t.KeyFile == "" || t.CAFile == "") {
+		v.bad("cluster.tls", "cert_file, key_file and ca_file go together")
 	}
 	if c.Replicas != 1 && c.Replicas != 3 {
 		v.bad("cluster.replicas", "%d is not 1 or 3", c.Replicas)

@@ -183,6 +183,10 @@ cluster:
   seeds: [] # cluster addresses of nodes to join through (may list this node)
   name: iothub # nodes of different clusters refuse each other
   secret: "" # shared by every node, at least 16 characters: routes without it are refused (empty: unauthenticated)
+  tls:
+    cert_file: "" # this node's certificate (PEM) for server and client authentication; routes encrypted, both ways authenticated (all three files, or none: clear text)
+    key_file: "" # its key (PEM)
+    ca_file: "" # the CA that signs every node's certificate (PEM)
   replicas: 3 # copies of the replicated state (sessions, retained): 1 or 3
   dir: "" # replicated state of this node (empty: <data_dir>/cluster)
   forward_timeout: 2s # a QoS 1/2 message is sent again to nodes that did not store it in time

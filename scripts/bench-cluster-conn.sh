@@ -9,6 +9,7 @@
 # (+5 s) minus before the first, divided by CONNS.
 #
 #   bash scripts/bench-cluster-conn.sh        # ~2 minutes; ROUNDS=2 CONNS=5000
+#                  # SETTLE=5: seconds between the last connection and the RSS reading
 #   BASE=<git revision> bash scripts/bench-cluster-conn.sh
 #                  # also measures a cluster of BASE's binary in each round
 #                  # (before/after on the same machine, alternating)
@@ -79,7 +80,7 @@ measure() {
 	"$BIN" bench conn --addr "${MQTT[$2]}" --count "$CONNS" --concurrency 64 --hold 60s --json >"$WORK/conn.json" 2>"$WORK/conn.err" &
 	local cp=$!
 	wait_line "$WORK/conn.err" holding
-	sleep 5
+	sleep "${SETTLE:-5}"
 	r1=$(rss_kb "$pid")
 	[ -n "${3:-}" ] && o1=$(rss_kb "${NODE_PID[$3]}")
 	kill "$cp" 2>/dev/null || true

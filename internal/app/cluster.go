@@ -37,6 +37,7 @@ func (a *App) startCluster() error {
 	node, err := cluster.Start(cluster.Options{
 		Name: a.cfg.Node.Name, Address: c.Address, Advertise: c.Advertise, Seeds: c.Seeds,
 		ClusterName: c.Name, Secret: string(c.Secret), Replicas: c.Replicas, Dir: a.clusterDir(),
+		TLSCertFile: c.TLS.CertFile, TLSKeyFile: c.TLS.KeyFile, TLSCAFile: c.TLS.CAFile,
 		ForwardTimeout: c.ForwardTimeout.D(), NodeTimeout: c.NodeTimeout.D(),
 		MaxPayload: a.cfg.MQTT.MaxPacketSize + 64<<10, QueueMaxAge: a.cfg.MQTT.MaxSessionExpiry.D(), Logger: a.log,
 	})

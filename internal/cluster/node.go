@@ -35,6 +35,9 @@ type Options struct {
 	// Secret, when set, must be the same on every node: route connections
 	// without it are refused.
 	Secret string
+	// TLSCertFile, TLSKeyFile and TLSCAFile, when set, encrypt the routes;
+	// each node's certificate must be signed by the CA.
+	TLSCertFile, TLSKeyFile, TLSCAFile string
 	// Replicas is the replication factor of the replicated state.
 	Replicas int
 	// Dir holds the node's replicated state.
@@ -217,6 +220,15 @@ func (n *Node) startServer() error {
 		MaxPayload:     int32(max(n.opts.MaxPayload, 1<<20)),
 		MaxControlLine: 1 << 17, // subjects carry topics of up to 64 KiB
 		MaxPending:     256 << 20,
+	}
+	if n.opts.TLSCertFile != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: n.opts.TLSCertFile, KeyFile: n.opts.TLSKeyFile,
+			CaFile: n.opts.TLSCAFile, Verify: true})
+		if err != nil {
+			return fmt.Errorf("cluster TLS: %w", err)
+		}
+		tc.RootCAs = tc.ClientCAs // a node dials as well as accepts: the same CA checks both ways
+		so.Cluster.TLSConfig, so.Cluster.TLSTimeout = tc, 5
 	}
 	ns, err := server.NewServer(so)
 	if err != nil {

@@ -80,6 +80,19 @@ func (ca *CA) Client(t testing.TB, cn string, dnsNames ...string) CertFiles {
 	})
 }
 
+// Peer issues a certificate for cn that serves and dials (server and
+// client authentication, localhost and the loopback addresses): a cluster
+// node's, for routes both ways.
+func (ca *CA) Peer(t testing.TB, cn string) CertFiles {
+	t.Helper()
+	return ca.issue(t, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	})
+}
+
 func (ca *CA) issue(t testing.TB, tmpl *x509.Certificate) CertFiles {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

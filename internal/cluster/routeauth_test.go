@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"strings"
 	"testing"
@@ -86,5 +88,62 @@ func probeRoute(t *testing.T, addr string, authRequired bool, pass string) bool 
 		case strings.HasPrefix(line, "PONG"):
 			return false
 		}
+	}
+}
+
+// TestRouteTLS: nodes with certificates of one CA form a cluster over TLS;
+// their cluster port starts with a TLS handshake and refuses a certificate
+// of another CA.
+func TestRouteTLS(t *testing.T) {
+	ca := testutil.NewCA(t, "cluster CA")
+	addrs := []string{freePort(t), freePort(t)}
+	nodes := make([]*Node, 2)
+	for i := range nodes {
+		name := []string{"n1", "n2"}[i]
+		cert := ca.Peer(t, name)
+		n, err := Start(Options{Name: name, Address: addrs[i], Seeds: addrs, ClusterName: "test", Replicas: 1, Dir: t.TempDir(),
+			TLSCertFile: cert.CertFile, TLSKeyFile: cert.KeyFile, TLSCAFile: ca.File,
+			ForwardTimeout: time.Second, NodeTimeout: 3 * time.Second, Logger: testutil.Logger(t)})
+		require.NoError(t, err)
+		t.Cleanup(n.Close)
+		nodes[i] = n
+	}
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		return len(nodes[0].Peers()) == 1 && len(nodes[1].Peers()) == 1
+	}, "the nodes see each other over TLS")
+
+	other := testutil.NewCA(t, "another CA")
+	for _, tc := range []struct {
+		name string
+		ca   *testutil.CA
+		ok   bool
+	}{{"a node certificate of the cluster's CA", ca, true}, {"a certificate of another CA", other, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.DialTimeout("tcp", addrs[0], 5*time.Second)
+			require.NoError(t, err)
+			defer c.Close()
+			require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+			// The node starts the TLS handshake before its INFO.
+			peer := tc.ca.Peer(t, "probe")
+			pair, err := tls.LoadX509KeyPair(peer.CertFile, peer.KeyFile)
+			require.NoError(t, err)
+			pool := x509.NewCertPool()
+			pool.AddCert(ca.Cert)
+			tc2 := tls.Client(c, &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+			err = tc2.Handshake()
+			var info string
+			if err == nil {
+				// TLS 1.3: the server's verdict on the client certificate
+				// arrives with the first read.
+				info, err = bufio.NewReader(tc2).ReadString('\n')
+			}
+			if tc.ok {
+				require.NoError(t, err)
+				require.True(t, strings.HasPrefix(info, "INFO "), info)
+				require.Contains(t, info, `"tls_required":true`)
+			} else {
+				require.Error(t, err, "a certificate of another CA is refused")
+			}
+		})
 	}
 }
