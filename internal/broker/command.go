@@ -45,8 +45,10 @@ const (
 	// OutcomeSent: the client is connected and the message is on its way
 	// to the socket (at once, or when its inflight window has room).
 	OutcomeSent
-	// OutcomeQueued: the client is offline with a persistent session; the
-	// message waits in the session and is sent when the client reconnects.
+	// OutcomeQueued: the client is offline with a persistent session (or
+	// still receiving its backlog from disk); the message waits in the
+	// session and is sent when the client reconnects (or after the
+	// backlog).
 	OutcomeQueued
 	// OutcomeDropped: the session refused the message (a QoS 0 message
 	// for an offline client, a full queue with the drop_new policy, an
@@ -156,7 +158,9 @@ func (w *commandWaiter) send(r DeliveryResult, final bool) {
 // once it is written to the client's socket, then StatusAcked when the
 // client's PUBACK (QoS 1) or PUBCOMP (QoS 2) arrives, or StatusDropped; the
 // channel is closed after acked or dropped. A QoS 0 message ends at
-// delivered, and the channel stays open. If the session is discarded (a
+// delivered, and the channel stays open. A message queued on disk (an
+// offline persistent session's backlog, queue_disk.go) gets no later
+// steps: the store keeps the message, not the channel. If the session is discarded (a
 // clean-start reconnect, expiry) before the message was acknowledged,
 // StatusDropped comes with reason session_ended (a QoS 2 message whose
 // PUBREC arrived gets no further step: callers bound their wait with a
@@ -246,8 +250,12 @@ func (ss *Session) deliverCommand(d delivery) Outcome {
 		ss.sendLocked(d)
 		return OutcomeSent
 	}
-	// Connected with a full window: it goes out as acks free room.
+	// Connected with a full window: it goes out as acks free room, or
+	// queues behind a backlog still on disk (queue_disk.go).
 	if ss.enqueueLocked(d) == accepted {
+		if ss.tailLocked() != nil {
+			return OutcomeQueued
+		}
 		return OutcomeSent
 	}
 	return OutcomeDropped
