@@ -61,6 +61,9 @@ func (n *Node) subscribeControl() error {
 	if _, err := n.nc.Subscribe(subjRPC+nodeToken(n.opts.Name)+".takeover", n.onTakeover); err != nil { // registry.go
 		return fmt.Errorf("cluster: subscribe takeovers: %w", err)
 	}
+	if _, err := n.nc.Subscribe(subjRPC+nodeToken(n.opts.Name)+".fence", n.onFence); err != nil { // registry.go
+		return fmt.Errorf("cluster: subscribe fences: %w", err)
+	}
 	return n.subscribeRPC() // rpc.go
 }
 
@@ -86,7 +89,11 @@ func (n *Node) act(acts []Action) {
 		case ActionNodeUp:
 			n.log.Info("node joined", "node", a.Node, "healed", a.Healed)
 			if a.Healed {
+				// Both sides check their sessions against the registry
+				// (the healed node may not have lost this one: it is
+				// asked to).
 				go n.sweep() // registry.go
+				_ = n.nc.Publish(subjRPC+nodeToken(a.Node)+".fence", nil)
 			}
 		case ActionNodeDown:
 			n.stats.nodesLost.Add(1)

@@ -121,9 +121,8 @@ func (n *Node) setupState() {
 	n.startQueues() // queue.go
 	close(n.st.ready)
 	n.log.Info("replicated state ready", "replicas", n.opts.Replicas)
-	n.wg.Add(3)
+	n.wg.Add(2)
 	go n.fenceRecovered()
-	go n.watchRegistry()
 	go n.watchRetained() // retained.go
 }
 
@@ -317,6 +316,9 @@ func (n *Node) requestTakeover(ctx context.Context, node, clientID string) []byt
 	reply, err := n.nc.RequestWithContext(rctx, subjRPC+nodeToken(node)+".takeover", []byte(clientID))
 	if err != nil {
 		n.log.Warn("takeover request unanswered; the session resumes from its replicated record", "client_id", clientID, "node", node, "error", err)
+		// The registry names this node now: the owner, alive but slow,
+		// closes its copy when it gets this (fence checks the registry).
+		_ = n.nc.Publish(subjRPC+nodeToken(node)+".fence", []byte(clientID))
 		return nil
 	}
 	if len(reply.Data) == 0 {
@@ -364,37 +366,27 @@ func (n *Node) Release(clientID string) {
 	}()
 }
 
-// watchRegistry kicks local sessions that the registry says another node
-// owns: after a partition heals, a client that connected on both sides
-// keeps only the registered session. A takeover in progress is given a
-// grace period (its request normally comes first and moves the session).
-func (n *Node) watchRegistry() {
-	defer n.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-n.quit; cancel() }()
-	w, err := n.st.sessions.WatchAll(ctx, jetstream.UpdatesOnly())
-	if err != nil {
-		n.log.Error("registry watch", "error", err)
+// onFence answers another node that took a session from this one without
+// its answer (a takeover request that timed out: clientID), or that saw
+// this node come back from a partition (empty: every session): the
+// sessions the registry gives to another node are closed here (0x8E).
+// There is no registry watch: it received every CONNECT of the cluster on
+// every node (memory and CPU per client id on each node).
+func (n *Node) onFence(m *nats.Msg) {
+	id := string(m.Data)
+	if id == "" {
+		go n.sweep()
 		return
 	}
-	for e := range w.Updates() {
-		if e == nil || e.Operation() != jetstream.KeyValuePut {
-			continue
+	go func() {
+		for attempt := 0; attempt < 5 && !n.fence(id); attempt++ {
+			select {
+			case <-n.quit:
+				return
+			case <-time.After(time.Second):
+			}
 		}
-		// Every CONNECT in the cluster passes here on every node: most
-		// are for client ids with no session here, dropped before the
-		// entry is decoded or a timer armed.
-		id, ok := clientOfKey(e.Key())
-		if !ok || !n.hasSession(id) {
-			continue
-		}
-		var o owner
-		if json.Unmarshal(e.Value(), &o) != nil || o.Node == n.opts.Name {
-			continue
-		}
-		time.AfterFunc(3*n.opts.ForwardTimeout, func() { n.fence(id) })
-	}
+	}()
 }
 
 // FenceRecovered closes, before the broker announces its filters, the
@@ -525,9 +517,8 @@ func (n *Node) hasSession(id string) bool {
 
 // sweep checks every local session against the registry after a node that
 // was cut off came back (a partition healed), and closes those another
-// node owns now: the registry watch sees the entries written during the
-// partition only if it caught up, and a read right after the heal may
-// fail, so the sweep retries what it could not read (bounded).
+// node owns now; a read right after the heal may fail, so the sweep
+// retries what it could not read (bounded).
 func (n *Node) sweep() {
 	select {
 	case <-n.st.ready:
