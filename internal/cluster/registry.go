@@ -505,16 +505,6 @@ func (n *Node) minority() bool {
 	return !n.core.Majority()
 }
 
-// hasSession reports whether the broker holds a session of id.
-func (n *Node) hasSession(id string) bool {
-	bp := n.broker.Load()
-	if bp == nil {
-		return false
-	}
-	exists, _ := (*bp).HasSession(id)
-	return exists
-}
-
 // sweep checks every local session against the registry after a node that
 // was cut off came back (a partition healed), and closes those another
 // node owns now; a read right after the heal may fail, so the sweep
