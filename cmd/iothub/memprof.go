@@ -10,11 +10,12 @@ import (
 	"syscall"
 )
 
-// With -tags memprof and IOTHUB_HEAP_PROFILE=file, every allocation is
+// With -tags memprof and MEMPROF_OUT=file, every allocation is
 // sampled and SIGUSR1 writes a heap profile to file (after a GC): how the
-// idle-memory figures of docs/benchmarks.md were broken down.
+// idle-memory figures of docs/benchmarks.md were broken down. (Not an
+// IOTHUB_ variable: those name configuration keys.)
 func init() {
-	path := os.Getenv("IOTHUB_HEAP_PROFILE")
+	path := os.Getenv("MEMPROF_OUT")
 	if path == "" {
 		return
 	}
