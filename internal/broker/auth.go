@@ -97,8 +97,12 @@ func (c *conn) connectInfo(p *packet.Connect, cp *connectParams) *auth.ConnectIn
 	if f, ok := c.nc.(interface{ CertFingerprint() string }); ok {
 		ci.CertFingerprint = f.CertFingerprint()
 	}
-	if _, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState }); ok || ci.CertIdentity != "" || ci.CertFingerprint != "" {
+	ci.TLS = ci.CertIdentity != "" || ci.CertFingerprint != ""
+	switch u := c.nc.(type) {
+	case *tls.Conn:
 		ci.TLS = true
+	case interface{ Encrypted() bool }: // the listener's connections
+		ci.TLS = ci.TLS || u.Encrypted()
 	}
 	return ci
 }

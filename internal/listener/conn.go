@@ -2,6 +2,7 @@ package listener
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net"
 )
 
@@ -43,6 +44,21 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.br = nil
 	}
 	return c.Conn.Read(p)
+}
+
+// Encrypted reports whether the connection runs over TLS (the broker's
+// auth.ConnectInfo.TLS).
+func (c *Conn) Encrypted() bool { return encrypted(c.Conn) }
+
+// encrypted reports whether nc is, or wraps, a TLS connection.
+func encrypted(nc net.Conn) bool {
+	switch u := nc.(type) {
+	case *tls.Conn:
+		return true
+	case interface{ Encrypted() bool }:
+		return u.Encrypted()
+	}
+	return false
 }
 
 // RemoteAddr returns the client's address: the one a trusted proxy reported,

@@ -43,6 +43,9 @@ type wsConn struct {
 // reported, or the socket's peer.
 func (c *wsConn) RemoteAddr() net.Addr { return c.remoteAddr(c.Conn) }
 
+// Encrypted reports whether the upgraded connection runs over TLS (wss).
+func (c *wsConn) Encrypted() bool { return encrypted(c.Conn) }
+
 // Frame opcodes.
 const (
 	wsContinuation = 0x0

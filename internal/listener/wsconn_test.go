@@ -2,6 +2,7 @@ package listener
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -114,4 +115,27 @@ func FuzzWSRead(f *testing.F) {
 			t.Fatalf("read %d bytes from %d", len(got), len(in))
 		}
 	})
+}
+
+// TestEncrypted: the broker learns that a connection is TLS through the
+// listener's wrappers too (PROXY protocol, WebSocket over TLS).
+func TestEncrypted(t *testing.T) {
+	plain, other := net.Pipe()
+	t.Cleanup(func() { _ = plain.Close(); _ = other.Close() })
+	overTLS := tls.Client(plain, &tls.Config{MinVersion: tls.VersionTLS12})
+	for _, tc := range []struct {
+		name string
+		conn interface{ Encrypted() bool }
+		want bool
+	}{
+		{"plain", &Conn{Conn: plain}, false},
+		{"TLS", &Conn{Conn: overTLS}, true},
+		{"WebSocket", &wsConn{Conn: plain}, false},
+		{"WebSocket over TLS", &wsConn{Conn: overTLS}, true},
+		{"WebSocket over PROXY and TLS", &wsConn{Conn: &Conn{Conn: overTLS}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, tc.conn.Encrypted())
+		})
+	}
 }
