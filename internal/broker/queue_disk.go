@@ -111,6 +111,7 @@ func (ss *Session) addDiskLocked(seq uint64, size, exp int64) {
 	t.n++
 	t.bytes += size
 	t.noteExpiry(exp)
+	ss.notePeakLocked()
 	ss.s.stats.queued.Add(1)
 	ss.s.stats.queuedDisk.Add(1)
 	ss.s.stats.queuedDiskBytes.Add(size)

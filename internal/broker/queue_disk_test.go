@@ -77,6 +77,7 @@ func TestBacklog_offlineQueueOnDisk(t *testing.T) {
 	require.Positive(t, st.QueuedOnDiskBytes)
 	require.Zero(t, st.Dropped["queue_full"])
 	require.EqualValues(t, n, mustClient(t, b.Server, "lock-1").Queued)
+	require.EqualValues(t, n, mustClient(t, b.Server, "lock-1").QueuedPeak, "the high-water mark counts the disk too")
 
 	b.Restart(t)
 	require.Equal(t, n, b.Server.Recovery().Queued)

@@ -97,7 +97,7 @@ type Session struct {
 
 	window  int
 	nextPID uint16
-	// queuePeak is the most messages the queue held at once since the
+	// queuePeak is the most messages the queue (memory and disk) held at once since the
 	// session began (in nextPID's padding: no extra bytes).
 	queuePeak uint32
 	seq       uint64
@@ -452,7 +452,13 @@ func (ss *Session) queueFullLocked(m *msg.Message) bool {
 func (ss *Session) pushLocked(d delivery) {
 	ss.queue.push(d)
 	ss.queueAdded(d, 1)
-	if n := uint32(min(ss.queue.len(), math.MaxUint32)); n > ss.queuePeak { //nolint:gosec // bounded just before
+	ss.notePeakLocked()
+}
+
+// notePeakLocked raises queuePeak to the backlog, in memory and on disk.
+func (ss *Session) notePeakLocked() {
+	n, _ := ss.backlogLocked()
+	if n := uint32(min(n, math.MaxUint32)); n > ss.queuePeak { //nolint:gosec // bounded just before
 		ss.queuePeak = n
 	}
 }
