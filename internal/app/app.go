@@ -139,11 +139,14 @@ func (a *App) Start() error {
 		a.closeListeners()
 		return err
 	}
+	// Ready before the API listens: everything else is up, and a client
+	// that reaches /ready as soon as the API logs its address gets 200.
+	a.api.ready.Store(true)
 	if err := a.startHTTP(); err != nil {
+		a.api.ready.Store(false)
 		a.closeListeners()
 		return err
 	}
-	a.api.ready.Store(true)
 	return nil
 }
 
