@@ -446,6 +446,12 @@ func (c *Core) Lost() []string {
 	return out
 }
 
+// Holds reports whether node's routes are held as a lost node's.
+func (c *Core) Holds(node string) bool {
+	_, ok := c.lost[node]
+	return ok
+}
+
 // Peers returns the live peers, sorted.
 func (c *Core) Peers() []string {
 	out := make([]string, 0, len(c.peers))

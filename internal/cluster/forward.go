@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -170,6 +171,10 @@ func (n *Node) retryForwards(now time.Time) {
 		if now.Before(p.deadline) {
 			continue
 		}
+		if n.awaitsReplayLocked(p) {
+			p.deadline = now.Add(n.opts.ForwardTimeout)
+			continue
+		}
 		topicName, err := TopicOf(p.subject)
 		if err != nil {
 			continue
@@ -200,6 +205,22 @@ func (n *Node) retryForwards(now time.Time) {
 			cb(f.err)
 		}
 	}
+}
+
+// awaitsReplayLocked reports whether p waits for the routes of a lost node
+// that the Core released but whose held forwards replayLost has not sent
+// again yet: the release is a Core step, and the replay runs after it
+// with n.mu let go in between. Retargeting p in that window would find no
+// lost node any more and finish p as stored everywhere, and the session
+// adopted from that node would never get the message (a loss seen in
+// rolling restarts under load).
+func (n *Node) awaitsReplayLocked(p *pendingForward) bool {
+	for key := range p.expected {
+		if lost, ok := strings.CutPrefix(key, lostPrefix); ok && !n.core.Holds(lost) {
+			return true
+		}
+	}
+	return false
 }
 
 // retargetLocked recomputes who p still waits for and reports whether a
