@@ -99,7 +99,10 @@ func (b *memBudget) roomChan() <-chan struct{} {
 
 // pubWait is one inbound message's back-pressure allowance: every wait for
 // room, in any subscriber's queue or in the global budget, comes out of the
-// same bound, so a publisher is never held longer than it.
+// same bound, so a publisher is never held longer than it. It is also the
+// message's place in the line of publishers waiting for room in one
+// session's queue (backpressure.go), and it is pooled: a hub under
+// overload makes one per message.
 type pubWait struct {
 	// self is the publisher's own session: a client that receives what it
 	// publishes makes room only by reading, which its waiting read loop
@@ -108,8 +111,23 @@ type pubWait struct {
 	bound    time.Duration
 	deadline time.Time
 	timer    *time.Timer
-	waited   bool
+
+	// The place in a session's line of waiters, guarded by that
+	// session's mu: d is the delivery waiting, next the waiter behind,
+	// queued is set while in the line. When the session gives the room,
+	// it places d itself (placed, with st what became of it) and sends on
+	// ready; when it turns everyone away (the subscriber left, or the
+	// session changed) it sends without placing and the publisher tries
+	// again.
+	d      delivery
+	next   *pubWait
+	ready  chan struct{}
+	st     deliverStatus
+	queued bool
+	placed bool
 }
+
+var pubWaitPool = sync.Pool{New: func() any { return &pubWait{ready: make(chan struct{}, 1)} }}
 
 // wait blocks until room is closed (true) or the bound is spent (false).
 func (w *pubWait) wait(room <-chan struct{}) bool {
@@ -121,7 +139,6 @@ func (w *pubWait) wait(room <-chan struct{}) bool {
 	if left <= 0 {
 		return false
 	}
-	w.waited = true
 	if w.timer == nil {
 		w.timer = time.NewTimer(left)
 	} else {
@@ -136,11 +153,14 @@ func (w *pubWait) wait(room <-chan struct{}) bool {
 	}
 }
 
-// done releases the wait's timer.
+// done returns the allowance to the pool (its timer stopped).
 func (w *pubWait) done() {
 	if w.timer != nil {
 		w.timer.Stop()
 	}
+	timer, ready := w.timer, w.ready
+	*w = pubWait{timer: timer, ready: ready}
+	pubWaitPool.Put(w)
 }
 
 // newPubWait returns the back-pressure allowance for one message of c, or
@@ -151,7 +171,9 @@ func (c *conn) newPubWait(qos byte) *pubWait {
 	if bound <= 0 || qos == 2 && c.s.pstore() != nil {
 		return nil
 	}
-	return &pubWait{self: c.sess, bound: bound}
+	w := pubWaitPool.Get().(*pubWait)
+	w.self, w.bound = c.sess, bound
+	return w
 }
 
 // waitBudget holds the publisher, up to its bound, while the global budget

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/iothub-dev/iothub/internal/broker"
 	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // rawSubscriber is a minimal MQTT 3.1.1 subscriber over loopback TCP that
@@ -72,4 +74,38 @@ func BenchmarkPublishDeliver(b *testing.B) {
 			benchDeliver(b, s, addr, n) // deliver_acl_bench_test.go
 		})
 	}
+}
+
+// BenchmarkDropQueueFull measures a QoS 1 delivery that finds a stalled
+// subscriber's queue full and is dropped (counted, logged rate-limited):
+// the work done under the subscriber's session lock, which its
+// acknowledgements wait for.
+func BenchmarkDropQueueFull(b *testing.B) {
+	s, addr := testutil.StartBroker(b, func(o *broker.Options) {
+		o.MaxInflight = 1
+		o.MaxQueuedMessages = 1
+	})
+	// A subscriber that reads its CONNACK and SUBACK, then nothing.
+	nc := testutil.Dial(b, addr)
+	out, err := (&packet.Connect{ProtocolName: "MQTT", Version: packet.V311, CleanStart: true, ClientID: "stalled"}).AppendTo(nil, packet.V311)
+	require.NoError(b, err)
+	out, err = (&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "drop/#", QoS: 1}}}).AppendTo(out, packet.V311)
+	require.NoError(b, err)
+	_, err = nc.Write(out)
+	require.NoError(b, err)
+	for _, want := range []packet.Type{packet.TypeConnack, packet.TypeSuback} {
+		p, err := packet.ReadPacket(nc, packet.V311, 1<<20)
+		require.NoError(b, err)
+		require.Equal(b, want, p.Type())
+	}
+	m := &msg.Message{Topic: "drop/x", QoS: 1, Payload: []byte("x")}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.Publish(context.Background(), m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	require.GreaterOrEqual(b, s.Stats().Dropped["queue_full"], uint64(max(b.N-2, 0)), "every delivery past the window and the queue dropped")
 }

@@ -79,9 +79,9 @@ func (c *conn) handlePublish(fh packet.FixedHeader, body []byte) error {
 		dd = d
 		defer end()
 	}
-	w := c.newPubWait(p.QoS)
-	if dd != nil {
-		w = nil // routed inside one commit: no waiting with the commit held
+	var w *pubWait
+	if dd == nil { // routed inside one commit: no waiting with the commit held
+		w = c.newPubWait(p.QoS)
 	}
 	c.s.waitBudget(w) // budget.go
 	r := c.s.publishWait(m, w)

@@ -366,7 +366,7 @@ func (s *Server) nextMsgID() uint64 { return s.msgID.Add(1) }
 // reports it as an event.
 func (s *Server) drop(ss *Session, d delivery, why DropReason) {
 	s.stats.dropped[why].Add(1)
-	s.logLimitedAt(why.logLevel(), &s.dropLog[why], "messages dropped", "reason", why.String(), "client_id", ss.ID(), "topic", d.m.Topic)
+	s.logDrop(ss, d, why)
 	if ss != nil {
 		ss.msgsDropped.Add(1)
 	}
@@ -374,6 +374,22 @@ func (s *Server) drop(ss *Session, d delivery, why DropReason) {
 	if s.events.wants(msg.EventDeliveryDropped) {
 		s.emitDelivery(msg.EventDeliveryDropped, ss, d.m, d.qos, why.String())
 	}
+}
+
+// logDrop logs a drop, rate-limited per reason; the line's attributes are
+// built only when it goes out (a drop runs under the session's lock, and a
+// full queue drops at the rate messages arrive).
+func (s *Server) logDrop(ss *Session, d delivery, why DropReason) {
+	level := why.logLevel()
+	at, n, ok := s.dropLog[why].Level(s.log, level)
+	if !ok {
+		return
+	}
+	args := []any{"reason", why.String(), "client_id", ss.ID(), "topic", d.m.Topic}
+	if at == level {
+		args = append(args, logging.SuppressedKey, n)
+	}
+	s.log.Log(context.Background(), at, "messages dropped", args...)
 }
 
 // emitDelivery emits a delivered or dropped event for session ss (through

@@ -141,17 +141,12 @@ type sessionRare struct {
 	// will is the delayed will kept in the session record while
 	// willTimer runs (persist_session.go).
 	will *willRecord
-	// room, when set, is closed once the queue has room again, waking the
-	// publishers waiting for it; stalled is set when one waited the whole
-	// back-pressure bound, and cleared by the next acknowledgement
-	// (backpressure.go).
-	room chan struct{}
-	// waiting counts the publishers waiting for room, or woken and not
-	// yet back: while it is non-zero and the queue above half its limits,
-	// a newcomer queues up behind them, so that no publisher is starved by
-	// others taking the room first.
-	waiting int
-	stalled bool
+	// lineHead and lineTail are the line of publishers waiting for room
+	// in the queue, in arrival order (pubWait.next); stalled is set when
+	// one waited the whole back-pressure bound, and cleared by the next
+	// acknowledgement (backpressure.go).
+	lineHead, lineTail *pubWait
+	stalled            bool
 	// disk, when set, is the session's queue continued in the store,
 	// behind the memory queue (queue_disk.go).
 	disk *diskTail
@@ -168,7 +163,7 @@ func (ss *Session) rareLocked() *sessionRare {
 // tidyRareLocked drops the rare part when nothing in it is in use (a
 // connection resumed the session and no publisher waits).
 func (ss *Session) tidyRareLocked() {
-	if r := ss.rare; r != nil && r.willTimer == nil && r.expiryTimer == nil && r.room == nil && r.waiting == 0 && !r.stalled && r.disk == nil {
+	if r := ss.rare; r != nil && r.willTimer == nil && r.expiryTimer == nil && r.lineHead == nil && !r.stalled && r.disk == nil {
 		ss.rare = nil
 	}
 }
@@ -195,14 +190,6 @@ func (ss *Session) stopExpiryLocked() {
 // stalledLocked reports whether a publisher waited the whole
 // back-pressure bound for this session (backpressure.go).
 func (ss *Session) stalledLocked() bool { return ss.rare != nil && ss.rare.stalled }
-
-// waitingLocked is the number of publishers waiting for room.
-func (ss *Session) waitingLocked() int {
-	if ss.rare == nil {
-		return 0
-	}
-	return ss.rare.waiting
-}
 
 // unixNano is a wall-clock instant in Unix nanoseconds, 0 for none: 8
 // bytes where a time.Time takes 24.
@@ -262,17 +249,18 @@ const (
 // anything (backpressure.go).
 func (ss *Session) deliver(d delivery, inline bool, w *pubWait) deliverStatus {
 	canWait := w != nil && w.self != ss
-	retry := false
 	for {
 		ss.mu.Lock()
-		if retry && d.qos > 0 {
-			ss.rare.waiting-- // counted before the wait, so rare is set
-		}
-		st, start, room := ss.deliverLocked(d, canWait, retry)
+		st, start, room := ss.deliverLocked(d, canWait, w)
 		ss.mu.Unlock()
+		if st == mustWait && room != nil {
+			ss.waitRoom0(room, w)
+			continue
+		}
 		if st == mustWait {
-			ss.waitRoom(d, room, w)
-			retry = true
+			if st, placed := ss.waitRoom(w); placed {
+				return st // the session placed it (backpressure.go)
+			}
 			continue
 		}
 		switch {
@@ -289,11 +277,10 @@ func (ss *Session) deliver(d delivery, inline bool, w *pubWait) deliverStatus {
 // deliverLocked is deliver under ss.mu; a non-nil start is a connection
 // whose idle writer the caller starts once it released the lock. With
 // canWait, a delivery that would be dropped for want of room returns
-// mustWait and the channel that is closed when room comes.
-//
-// retry is set when the caller waited before: a newcomer finding others
-// waiting waits too, a publisher coming back from its wait does not.
-func (ss *Session) deliverLocked(d delivery, canWait, retry bool) (st deliverStatus, start *conn, room <-chan struct{}) {
+// mustWait: QoS 0 with the channel that is closed when room comes, QoS 1/2
+// with w put in the session's line of waiting publishers, which a
+// newcomer also joins while anyone is in it (backpressure.go).
+func (ss *Session) deliverLocked(d delivery, canWait bool, w *pubWait) (st deliverStatus, start *conn, room <-chan struct{}) {
 	s := ss.s
 	if ss.removed {
 		return refused, nil, nil
@@ -324,9 +311,9 @@ func (ss *Session) deliverLocked(d delivery, canWait, retry bool) (st deliverSta
 		}
 		return accepted, startIf(started, ss.conn), nil
 	}
-	if canWait && !ss.stalledLocked() && (ss.queueFullLocked(d.m) || !retry && ss.waitingLocked() > 0 && !ss.roomyLocked()) {
-		ss.rareLocked().waiting++
-		return mustWait, nil, ss.roomChanLocked()
+	if canWait && !ss.stalledLocked() && (ss.queueFullLocked(d.m) || ss.lineLocked()) {
+		ss.joinLineLocked(d, w)
+		return mustWait, nil, nil
 	}
 	if len(ss.inflight) < ss.window && ss.queueEmptyLocked() {
 		return accepted, startIf(ss.pushSendLocked(d), ss.conn), nil
@@ -524,9 +511,7 @@ func (ss *Session) completeLocked(pid uint16) (*outbound, bool) {
 	if r := ss.rare; r != nil {
 		r.stalled = false
 	}
-	if ss.rare != nil && ss.rare.room != nil && ss.roomyLocked() {
-		ss.wakeLocked()
-	}
+	ss.admitLocked() // backpressure.go
 	return ob, true
 }
 

@@ -1,0 +1,23 @@
+package broker
+
+// WaitLineForTest reports, for the session of clientID, how many
+// publishers wait for room in its queue, and whether one waits although
+// the session would let it in now (the queue is down to half its limits
+// and the first waiter's message fits): a wake-up lost.
+func (s *Server) WaitLineForTest(clientID string) (waiting int, lost bool) {
+	ss := s.session(clientID)
+	if ss == nil {
+		return 0, false
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.rare == nil {
+		return 0, false
+	}
+	for w := ss.rare.lineHead; w != nil; w = w.next {
+		waiting++
+	}
+	head := ss.rare.lineHead
+	lost = head != nil && ss.conn != nil && ss.roomyLocked() && !ss.queueFullLocked(head.d.m)
+	return waiting, lost
+}
