@@ -379,7 +379,7 @@ func (n *Node) onFence(m *nats.Msg) {
 		return
 	}
 	go func() {
-		for attempt := 0; attempt < 5 && !n.fence(id); attempt++ {
+		for attempt := 0; attempt < 5 && !n.fence(id, true); attempt++ {
 			select {
 			case <-n.quit:
 				return
@@ -416,11 +416,9 @@ func (n *Node) FenceRecovered(ctx context.Context) {
 	for pending := ids; len(pending) > 0; {
 		var next []string
 		for _, id := range pending {
-			if n.previousLife(wait, id) {
-				next = append(next, id)
-				continue
+			if n.previousLife(wait, id) || !n.fence(id, false) {
+				next = append(next, id) // adopted meanwhile, or checked again
 			}
-			n.fence(id)
 		}
 		if pending = next; len(pending) == 0 {
 			return
@@ -429,7 +427,7 @@ func (n *Node) FenceRecovered(ctx context.Context) {
 		case <-wait.Done():
 			for _, id := range pending {
 				n.claimBack(id)
-				n.fence(id)
+				n.fence(id, false)
 			}
 			return
 		case <-time.After(200 * time.Millisecond):
@@ -489,7 +487,7 @@ func (n *Node) fenceRecovered() {
 			return
 		default:
 		}
-		n.fence(id)
+		n.fence(id, false)
 	}
 }
 
@@ -524,7 +522,7 @@ func (n *Node) sweep() {
 	for len(pending) > 0 {
 		var next []string
 		for _, id := range pending {
-			if !n.fence(id) {
+			if !n.fence(id, true) {
 				next = append(next, id)
 			}
 		}
@@ -543,8 +541,18 @@ func (n *Node) sweep() {
 }
 
 // fence closes the local session of id if the registry still names another
-// node; false when the registry could not be read.
-func (n *Node) fence(id string) bool {
+// node; false when the registry could not be read, or a read could not be
+// confirmed as current.
+//
+// Right after a partition heals a read can be answered by a node that still
+// takes itself for the registry's leader and has not seen what the other
+// side wrote: a majority node read its own session as the minority's and
+// closed it, and the minority read its stale copy as its own and kept it.
+// So a decision to close is confirmed by rewriting the entry as read with a
+// compare-and-set (only the true leader commits it, and only if the read
+// was current), and so is a decision to keep when verifyMine is set (the
+// checks after a heal, and those another node asked for).
+func (n *Node) fence(id string, verifyMine bool) bool {
 	bp := n.broker.Load()
 	if bp == nil {
 		return true
@@ -554,7 +562,8 @@ func (n *Node) fence(id string) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.readTimeout())
 	defer cancel()
-	e, err := n.st.sessions.Get(ctx, registryKey(id))
+	key := registryKey(id)
+	e, err := n.st.sessions.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return true
 	}
@@ -562,7 +571,17 @@ func (n *Node) fence(id string) bool {
 		return false
 	}
 	var o owner
-	if json.Unmarshal(e.Value(), &o) != nil || o.Node == n.opts.Name {
+	if json.Unmarshal(e.Value(), &o) != nil {
+		return true
+	}
+	mine := o.Node == n.opts.Name
+	if !mine || verifyMine {
+		if _, err := n.st.sessions.Update(ctx, key, e.Value(), e.Revision()); err != nil {
+			n.log.Debug("registry read not confirmed; the session is checked again", "client_id", id, "error", err)
+			return false
+		}
+	}
+	if mine {
 		return true
 	}
 	unlock := n.lockClient(id)

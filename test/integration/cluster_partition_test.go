@@ -115,13 +115,6 @@ func waitClusterView(t *testing.T, h *clusterHub, want int) {
 //     stay where they are; every acknowledged QoS 1 message reached the
 //     persistent sessions it was for.
 func TestClusterPartition(t *testing.T) {
-	// Known open bug (issue 18): in about one run of three the device's
-	// stale connection on the healed minority stays open past 60 s, and a
-	// node's client lookup can lag the heal. Until that is fixed the test
-	// runs on request only, so that CI stays a signal.
-	if os.Getenv("IOTHUB_TEST_PARTITION") == "" {
-		t.Skip("partition heal bug open (issue 18): run with IOTHUB_TEST_PARTITION=1")
-	}
 	t.Parallel()
 	tc, proxies := startProxiedCluster(t, 3)
 	n1, n2, n3 := tc.nodes[0], tc.nodes[1], tc.nodes[2]
