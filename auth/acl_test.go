@@ -169,7 +169,7 @@ func TestAuthzChain(t *testing.T) {
 	require.Equal(t, Allow, (&AuthzChain{Authorizers: []Authorizer{denyA}}).Authorize(ctx, su, ActionPublish, "a"))
 	own, err := ParseRule("allow publish own/%c")
 	require.NoError(t, err)
-	withRules := &Identity{ClientID: "c", Rules: []Rule{own}}
+	withRules := &Identity{ClientID: "c", Rules: &[]Rule{own}}
 	chain := &AuthzChain{Authorizers: []Authorizer{IdentityRules{}}, Default: Deny}
 	require.Equal(t, Allow, chain.Authorize(ctx, withRules, ActionPublish, "own/c"))
 	require.Equal(t, Deny, chain.Authorize(ctx, withRules, ActionPublish, "own/d"))

@@ -88,9 +88,20 @@ type Identity struct {
 	// (jwt); "" when it vouched for the client id alone (the device
 	// registry). It makes the session owner (Owner).
 	Principal string
-	// Rules are ACL rules that came with the credentials (a JWT claim);
-	// IdentityRules applies them.
-	Rules []Rule
+	// Rules are ACL rules that came with the credentials (a JWT claim, an
+	// HTTP authentication answer); IdentityRules applies them. nil: none.
+	// A pointer, not a slice, because the broker keeps an Identity for
+	// every connection: with a slice it is 136 bytes, in Go's 144-byte
+	// size class; with a pointer 120, in the 128-byte class.
+	Rules *[]Rule
+}
+
+// rules returns id's own rules (nil: none).
+func (id *Identity) rules() []Rule {
+	if id.Rules == nil {
+		return nil
+	}
+	return *id.Rules
 }
 
 // NewIdentity returns the identity of ci, allowed by the authenticator
@@ -242,7 +253,7 @@ func (IdentityRules) Authorize(_ context.Context, id *Identity, action Action, t
 	if id == nil {
 		return NoOpinion
 	}
-	return evalRules(id.Rules, id, action, topic)
+	return evalRules(id.rules(), id, action, topic)
 }
 
 var (

@@ -107,7 +107,7 @@ func (IdentityRules) FilterDecisions(_ context.Context, id *Identity, filter str
 	if id == nil {
 		return DecisionsOf(NoOpinion)
 	}
-	return filterDecisions(id.Rules, id, filter)
+	return filterDecisions(id.rules(), id, filter)
 }
 
 // filterDecisions walks the rules as evalRules does for each topic name

@@ -252,12 +252,16 @@ func (a *Authenticator) decode(data []byte, req *request) (auth.Result, bool) {
 	switch ans.Result {
 	case "allow":
 		id := &auth.Identity{Superuser: ans.IsSuperuser}
+		var rules []auth.Rule
 		for _, s := range ans.ACL {
 			r, err := auth.ParseRule(s)
 			if err != nil {
 				return a.failed(fmt.Errorf("answer acl: %w", err)), false
 			}
-			id.Rules = append(id.Rules, r)
+			rules = append(rules, r)
+		}
+		if rules != nil {
+			id.Rules = &rules
 		}
 		patterns := auth.ClientIDPatterns(ans.ClientIDs)
 		if err := patterns.Validate(); err != nil {

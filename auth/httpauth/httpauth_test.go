@@ -109,7 +109,8 @@ func TestAnswers(t *testing.T) {
 	}
 	r := a.Authenticate(context.Background(), ci("lock-1", "good"))
 	require.Equal(t, "lock-1", r.Identity.ClientID)
-	require.Len(t, r.Identity.Rules, 1)
+	require.NotNil(t, r.Identity.Rules)
+	require.Len(t, *r.Identity.Rules, 1)
 	require.True(t, a.Authenticate(context.Background(), ci("x", "root")).Identity.Superuser)
 	svc.mu.Lock()
 	require.Equal(t, request{ClientID: "x", Username: "u", Password: "root", PeerAddr: "192.0.2.7:50000",

@@ -204,7 +204,7 @@ func (a *Authenticator) Authenticate(_ context.Context, ci *auth.ConnectInfo) au
 		if err != nil {
 			return auth.Denied(packet.NotAuthorized, "jwt: claim "+a.opts.ACLClaim+": "+err.Error())
 		}
-		id.Rules = rules
+		id.Rules = &rules
 	}
 	return auth.Allowed(id)
 }

@@ -81,7 +81,8 @@ func TestHS256(t *testing.T) {
 	}
 	r := connect(a, "lock-1", "", sign(t, gojwt.SigningMethodHS256, secret, "", good))
 	require.Equal(t, "lock-1", r.Identity.Username, "username from sub")
-	require.Len(t, r.Identity.Rules, 2)
+	require.NotNil(t, r.Identity.Rules)
+	require.Len(t, *r.Identity.Rules, 2)
 	chain := &auth.AuthzChain{Authorizers: []auth.Authorizer{auth.IdentityRules{}}}
 	require.Equal(t, auth.Allow, chain.Authorize(context.Background(), r.Identity, auth.ActionPublish, "devices/lock-1/state"))
 	require.Equal(t, auth.Deny, chain.Authorize(context.Background(), r.Identity, auth.ActionPublish, "devices/lock-2/state"))

@@ -49,12 +49,17 @@ type Server struct {
 	dedup    dedupHook                           // edge resends dropped (dedup.go)
 	traceMu  sync.Mutex                          // serialises TraceClient
 
-	mu        sync.Mutex // guards sessions, conns, listeners, closed
-	sessions  map[string]*Session
-	conns     map[*conn]struct{}
-	listeners map[net.Listener]struct{}
-	lstates   map[string]*listenerState // by listener name
-	closed    bool
+	mu       sync.Mutex // guards sessions, unattached, listeners, closed
+	sessions map[string]*Session
+	// unattached holds the connections not attached to a session: before
+	// their CONNECT is accepted, and refused ones. An attached connection
+	// is found through its session (connsLocked), so an idle connection
+	// costs no entry here; a taken-over one, closed by the takeover, is
+	// in neither.
+	unattached map[*conn]struct{}
+	listeners  map[net.Listener]struct{}
+	lstates    map[string]*listenerState // by listener name
+	closed     bool
 
 	wg   sync.WaitGroup // connection goroutines
 	quit chan struct{}
@@ -98,17 +103,17 @@ func New(opts Options) (*Server, error) {
 		opts.Clock = clockwork.NewRealClock()
 	}
 	s := &Server{
-		opts:      opts,
-		log:       log.With("component", "broker"),
-		clock:     opts.Clock,
-		started:   time.Now(),
-		subs:      topic.NewTrie[*subscription](),
-		retained:  topic.NewRetained[*msg.Message](),
-		sessions:  make(map[string]*Session),
-		conns:     make(map[*conn]struct{}),
-		listeners: make(map[net.Listener]struct{}),
-		lstates:   make(map[string]*listenerState),
-		quit:      make(chan struct{}),
+		opts:       opts,
+		log:        log.With("component", "broker"),
+		clock:      opts.Clock,
+		started:    time.Now(),
+		subs:       topic.NewTrie[*subscription](),
+		retained:   topic.NewRetained[*msg.Message](),
+		sessions:   make(map[string]*Session),
+		unattached: make(map[*conn]struct{}),
+		listeners:  make(map[net.Listener]struct{}),
+		lstates:    make(map[string]*listenerState),
+		quit:       make(chan struct{}),
 	}
 	s.mem.limit = opts.MaxBufferedBytes
 	s.maxConns.Store(int64(opts.MaxConnections))
@@ -264,7 +269,7 @@ func (s *Server) startConn(nc net.Conn, ls *listenerState) {
 		_ = nc.Close()
 		return
 	}
-	s.conns[c] = struct{}{}
+	s.unattached[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.connections.Add(1)
@@ -272,6 +277,22 @@ func (s *Server) startConn(nc net.Conn, ls *listenerState) {
 	s.stats.byListener.add(listener, 1)
 	s.stats.listenerTotal.add(listener, 1)
 	go c.serve()
+}
+
+// connsLocked returns every open connection: the unattached ones and
+// those attached to a session (ss.conn is written only with s.mu held).
+// Called with s.mu held.
+func (s *Server) connsLocked() []*conn {
+	conns := make([]*conn, 0, len(s.unattached)+len(s.sessions))
+	for c := range s.unattached {
+		conns = append(conns, c)
+	}
+	for _, ss := range s.sessions {
+		if ss.conn != nil {
+			conns = append(conns, ss.conn)
+		}
+	}
+	return conns
 }
 
 func (s *Server) isClosed() bool {
@@ -285,7 +306,7 @@ func (s *Server) connClosed(c *conn) {
 	c.finish()
 	c.releaseReadBuf()
 	s.mu.Lock()
-	delete(s.conns, c)
+	delete(s.unattached, c)
 	s.mu.Unlock()
 	s.stats.connections.Add(-1)
 	c.lst.conns.Add(-1)
@@ -312,10 +333,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for ln := range s.listeners {
 		_ = ln.Close()
 	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.shutdown()

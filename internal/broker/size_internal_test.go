@@ -5,6 +5,8 @@ import (
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/auth"
 )
 
 // TestIdleSizes guards what every idle connection pays for (docs/design.md,
@@ -20,6 +22,9 @@ func TestIdleSizes(t *testing.T) {
 	}{
 		{"Session", unsafe.Sizeof(Session{}), 256},
 		{"conn", unsafe.Sizeof(conn{}), 352},
+		// Kept for every connection (c.auth.id, Session.ident): 128 is
+		// the size class below 144 (auth.Identity.Rules is a pointer).
+		{"auth.Identity", unsafe.Sizeof(auth.Identity{}), 128},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.LessOrEqual(t, tc.size, tc.max, "%s is %d bytes", tc.name, tc.size)

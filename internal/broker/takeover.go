@@ -66,6 +66,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 	ss.version, ss.expiry, ss.window = c.version, cp.expiry, cp.window
 	now := nanoOf(s.clock.Now())
 	ss.conn, ss.connectedAt = c, now
+	delete(s.unattached, c) // found through ss from now on (connsLocked)
 	c.connectedAt = int64(now)
 	ss.saveLocked()
 	if imported {
