@@ -160,7 +160,7 @@ func (p *preparer) handshake(nc net.Conn) (*Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.remote, c.br = remote, br
+		c.info().remote, c.br = remote, br
 	}
 	if p.tlsCfg != nil {
 		// The TLS layer reads through c, which first drains what the
@@ -180,7 +180,7 @@ func (p *preparer) handshake(nc net.Conn) (*Conn, error) {
 		c.Conn, c.br = tc, nil
 		if len(st.PeerCertificates) > 0 {
 			sum := sha256.Sum256(st.PeerCertificates[0].Raw)
-			c.cert = &certInfo{fingerprint: hex.EncodeToString(sum[:])}
+			c.info().fingerprint = hex.EncodeToString(sum[:])
 		}
 		if p.opts.IdentityFrom != "" && p.opts.IdentityFrom != IdentityFromNone {
 			c.setIdentity(certIdentity(&st, p.opts.IdentityFrom), p.opts.IdentityAs)

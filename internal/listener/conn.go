@@ -67,49 +67,59 @@ func (c *Conn) RemoteAddr() net.Addr { return c.remoteAddr(c.Conn) }
 
 // peer is what a listener learnt about the client beyond the socket: its
 // address as a trusted proxy reported it, and its certificate. Conn and
-// the WebSocket connection (wsConn) both carry one.
+// the WebSocket connection (wsConn) both carry one. Both are behind one
+// pointer (nil: neither), so that a connection with neither pays 8 bytes
+// (a WebSocket connection's object is 64 bytes rather than 80).
 type peer struct {
+	more *peerInfo
+}
+
+// peerInfo is a peer's address from a proxy and its certificate.
+type peerInfo struct {
 	remote net.Addr // nil: the socket's peer
-	// cert is what the client certificate says (nil: no certificate),
-	// apart so that a connection without one pays for a pointer.
-	cert *certInfo
+	// The identity from the client certificate; at most one is set.
+	username string
+	clientID string
+	// fingerprint is the SHA-256 of the certificate (lowercase hex); ""
+	// without one.
+	fingerprint string
+}
+
+// info returns p's peerInfo, allocating it on first use (while the
+// listener prepares the connection; read-only after).
+func (p *peer) info() *peerInfo {
+	if p.more == nil {
+		p.more = new(peerInfo)
+	}
+	return p.more
 }
 
 // remoteAddr returns the client's address: the one a trusted proxy
 // reported, or nc's peer.
 func (p *peer) remoteAddr(nc net.Conn) net.Addr {
-	if p.remote != nil {
-		return p.remote
+	if p.more != nil && p.more.remote != nil {
+		return p.more.remote
 	}
 	return nc.RemoteAddr()
-}
-
-// certInfo is what a connection's verified client certificate says.
-type certInfo struct {
-	// The identity from the client certificate; at most one is set.
-	username string
-	clientID string
-	// fingerprint is the SHA-256 of the certificate (lowercase hex).
-	fingerprint string
 }
 
 // CertIdentity returns the identity taken from the client's verified
 // certificate, as username or as client id (see broker.CertIdentifier).
 func (p *peer) CertIdentity() (username, clientID string) {
-	if p.cert == nil {
+	if p.more == nil {
 		return "", ""
 	}
-	return p.cert.username, p.cert.clientID
+	return p.more.username, p.more.clientID
 }
 
 // CertFingerprint returns the SHA-256 fingerprint (lowercase hex) of the
 // client's verified certificate, "" when it sent none; the device registry
 // matches it against a device's registered certificate.
 func (p *peer) CertFingerprint() string {
-	if p.cert == nil {
+	if p.more == nil {
 		return ""
 	}
-	return p.cert.fingerprint
+	return p.more.fingerprint
 }
 
 // setIdentity records id as the username or the client id, as identityAs
@@ -118,12 +128,9 @@ func (c *Conn) setIdentity(id, identityAs string) {
 	if id == "" {
 		return
 	}
-	if c.cert == nil {
-		c.cert = new(certInfo)
-	}
 	if identityAs == IdentityAsClientID {
-		c.cert.clientID = id
+		c.info().clientID = id
 		return
 	}
-	c.cert.username = id
+	c.info().username = id
 }

@@ -120,13 +120,20 @@ func (w *WebSocket) upgrade(rw http.ResponseWriter, r *http.Request) {
 	// is the one object the connection keeps here: frames, the client's
 	// address and certificate.
 	ws := &wsConn{Conn: c.UnderlyingConn()}
+	if under, ok := r.Context().Value(connKey{}).(*Conn); ok && under.more != nil {
+		// Its certificate (and proxy address, which ws would report
+		// anyway through the Conn under it): read-only after the handshake.
+		ws.more = under.more
+	}
 	if len(w.opts.TrustedProxies.prefixes) > 0 {
 		// Without trusted proxies the client is the socket's peer, which
 		// ws reports without a copy of its own.
-		ws.remote = w.opts.TrustedProxies.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
-	}
-	if under, ok := r.Context().Value(connKey{}).(*Conn); ok {
-		ws.cert = under.cert // read-only after the handshake
+		info := peerInfo{}
+		if ws.more != nil {
+			info = *ws.more // not under's own: its address stays its own
+		}
+		info.remote = w.opts.TrustedProxies.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"))
+		ws.more = &info
 	}
 	w.handle(ws, w.opts.Name)
 }
