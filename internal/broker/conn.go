@@ -32,17 +32,19 @@ type conn struct {
 
 	// Read side: owned by the read-loop goroutine (small fields below).
 	rbuf      *[]byte
-	keepAlive time.Duration
 	inAliases map[uint16]string
 	sess      *Session // set once CONNECT is accepted
-	username  string
+	// username is the CONNECT's user name (nil: none), as usernamePtr
+	// gives it: the identity's own field when it holds the same name, so
+	// it costs 8 bytes and usually no allocation (userName).
+	username *string
 	// connectedAt is when CONNECT was accepted (Unix nanoseconds);
 	// disconnProps the DISCONNECT's properties when a handler wants
 	// disconnected events (events_client.go).
 	connectedAt  int64
 	disconnProps map[string]any
-	auth         authState     // identity and ACL cache (auth.go)
-	rate         clientBuckets // publish rate limits (ratelimit.go)
+	auth         authState      // identity and ACL cache (auth.go)
+	rate         *clientBuckets // publish rate limits (ratelimit.go); nil until the first limited PUBLISH
 
 	// connect is the will and the CONNECT properties (connectinfo.go;
 	// nil: neither), set before the conn is attached, read-only since.
@@ -111,6 +113,10 @@ type conn struct {
 	// in one write instead of one each. holding is the reader's own copy.
 	holdStart bool
 	startHeld bool
+	// keepAliveSecs is the keep alive in force (seconds; 0: off), set in
+	// handleConnect before the conn is attached, read-only after
+	// (keepAlive). Read side, here for the padding after the flags.
+	keepAliveSecs uint16
 	// outBytes is what the queued publishes count against the byte
 	// budgets.
 	outBytes int64
@@ -177,6 +183,17 @@ func (c *conn) logger() *slog.Logger {
 		c.log = c.s.log.With("remote", c.remote, "listener", c.listenerName())
 	}
 	return c.log
+}
+
+// keepAlive is the keep alive in force (0: off).
+func (c *conn) keepAlive() time.Duration { return time.Duration(c.keepAliveSecs) * time.Second }
+
+// userName is the CONNECT's user name ("" without one).
+func (c *conn) userName() string {
+	if c.username == nil {
+		return ""
+	}
+	return *c.username
 }
 
 // listenerName is the name of the listener c came in on.

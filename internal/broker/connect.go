@@ -72,14 +72,14 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	if c.s.wantsConnectEvents() {
 		cp.props = propsMap(&p.Properties)
 	}
-	c.keepAlive = time.Duration(p.KeepAlive) * time.Second
+	c.keepAliveSecs = p.KeepAlive
 	if cp.keepAliveSet {
-		c.keepAlive = time.Duration(cp.serverKeepAive) * time.Second
+		c.keepAliveSecs = cp.serverKeepAive
 	}
 	c.clientMaxPacket = int(p.Properties.MaximumPacketSize)
 	c.clientAliasMax = p.Properties.TopicAliasMaximum
 	c.connect = cp.info
-	c.username = cp.username
+	c.username = usernamePtr(c.auth.id, cp.username)  // takeover.go
 	if owner, ok := c.s.mayOwn(c, cp.clientID); !ok { // takeover.go
 		c.ownerRefused(&cp, owner)
 		return nil
@@ -100,7 +100,7 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	if cp.lostWill != nil {
 		c.s.publishAdoptedWill(cp.lostWill.m, cp.lostWill.expiry) // cluster_session.go
 	}
-	if c.keepAlive == 0 {
+	if c.keepAliveSecs == 0 {
 		// Keep alive 0 turns the mechanism off: clear the connect timeout.
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}

@@ -199,7 +199,7 @@ func (ss *Session) info(detail bool) ClientInfo {
 	if c := ss.conn; c != nil {
 		ci.DisconnectedAt = time.Time{}
 		// Set before the conn was attached (handleConnect), read-only since.
-		ci.Remote, ci.Listener, ci.KeepAlive = c.remote, c.listenerName(), c.keepAlive
+		ci.Remote, ci.Listener, ci.KeepAlive = c.remote, c.listenerName(), c.keepAlive()
 		if detail {
 			ci.Will, ci.ConnectProperties = c.connect.willInfo(), c.connect.properties()
 		}

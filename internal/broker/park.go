@@ -111,8 +111,8 @@ func (c *conn) initPark() {
 // must start within 1.5 × keep alive.
 func (c *conn) armKeepAlive() {
 	now := time.Now()
-	if c.keepAlive > 0 {
-		c.park.kaAt = monoOf(now.Add(c.keepAlive * 3 / 2))
+	if ka := c.keepAlive(); ka > 0 {
+		c.park.kaAt = monoOf(now.Add(ka * 3 / 2))
 	}
 	c.setReadDeadline(now)
 }
@@ -125,7 +125,7 @@ func (c *conn) setReadDeadline(now time.Time) {
 		if idle := now.Add(c.s.opts.ParkIdleAfter); d.IsZero() || idle.Before(d) {
 			d = idle
 		}
-	} else if c.keepAlive == 0 {
+	} else if c.keepAliveSecs == 0 {
 		return // no deadline at all (handleConnect cleared the connect timeout)
 	}
 	_ = c.nc.SetReadDeadline(d)

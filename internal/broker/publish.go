@@ -197,7 +197,7 @@ func (c *conn) newMessage(p *packet.Publish) *msg.Message {
 	now := c.s.clock.Now()
 	m := messageFromPublish(p)
 	m.ID = c.s.nextMsgID()
-	m.ClientID, m.Username, m.PeerHost = c.sess.id, c.username, c.remote
+	m.ClientID, m.Username, m.PeerHost = c.sess.id, c.userName(), c.remote
 	m.ReceivedAt = now
 	m.Origin = msg.Origin{Kind: msg.OriginClient}
 	if p.Properties.HasMessageExpiry {

@@ -144,9 +144,10 @@ func (c *conn) rateLimitPublish(p *packet.Publish) bool {
 	if !rs.limits.ClientMessages.enabled() && !rs.limits.ClientBytes.enabled() && lb == nil {
 		return false
 	}
-	cb := &c.rate
-	if cb.of != rs {
-		*cb = clientBuckets{of: rs, msgs: newBucket(rs.limits.ClientMessages), byts: newBucket(rs.limits.ClientBytes)}
+	cb := c.rate
+	if cb == nil || cb.of != rs {
+		cb = &clientBuckets{of: rs, msgs: newBucket(rs.limits.ClientMessages), byts: newBucket(rs.limits.ClientBytes)}
+		c.rate = cb
 	}
 	if lb == nil {
 		lb = &listenerBuckets{}

@@ -21,7 +21,7 @@ func TestIdleSizes(t *testing.T) {
 		size, max uintptr
 	}{
 		{"Session", unsafe.Sizeof(Session{}), 256},
-		{"conn", unsafe.Sizeof(conn{}), 352},
+		{"conn", unsafe.Sizeof(conn{}), 320},
 		// Kept for every connection (c.auth.id, Session.ident): 128 is
 		// the size class below 144 (auth.Identity.Rules is a pointer).
 		{"auth.Identity", unsafe.Sizeof(auth.Identity{}), 128},

@@ -57,7 +57,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 		imported = s.importSessionLocked(ss, cp) // cluster_session.go
 		present = imported
 	}
-	ss.uname.Store(usernamePtr(c.auth.id, cp.username))
+	ss.uname.Store(c.username) // shared with the conn (usernamePtr)
 	ss.ident.Store(c.auth.id)
 	clear(ss.readCache) // decisions of the previous identity
 	if owner != "" {
@@ -101,7 +101,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 		s.events.emitUnlocked(msg.Event{
 			Kind: msg.EventClientConnected, Time: time.Now(), Node: s.opts.NodeName,
 			ClientID: ss.id, Username: cp.username, PeerHost: c.remote,
-			ProtoVer: byte(c.version), KeepAlive: uint16(c.keepAlive / time.Second),
+			ProtoVer: byte(c.version), KeepAlive: c.keepAliveSecs,
 			CleanStart: cp.cleanStart, Listener: c.listenerName(), SockName: c.sockName(),
 			ConnectedAt: time.Unix(0, c.connectedAt), ExpiryInterval: cp.expiry, Props: cp.props,
 		})
@@ -171,7 +171,7 @@ func (s *Server) detach(c *conn) {
 	if s.events.wants(msg.EventClientDisconnected) {
 		s.events.emitUnlocked(msg.Event{
 			Kind: msg.EventClientDisconnected, Time: time.Now(), Node: s.opts.NodeName,
-			ClientID: ss.id, Username: c.username, PeerHost: c.remote,
+			ClientID: ss.id, Username: c.userName(), PeerHost: c.remote,
 			ProtoVer: byte(c.version), Listener: c.listenerName(), Reason: c.cause(),
 			SockName: c.sockName(), ConnectedAt: time.Unix(0, c.connectedAt), Props: c.disconnProps,
 		})
