@@ -85,19 +85,37 @@ func (ss *Session) mayReadLocked(name string) bool {
 	if h == nil || id == nil {
 		return true
 	}
-	if ss.readGen != h.gen || len(ss.readCache) >= aclCacheSize {
-		ss.readGen = h.gen
-		clear(ss.readCache)
+	rc := ss.readCache
+	if rc == nil {
+		rc = &readCache{gen: h.gen, m: make(map[string]bool, 8)}
+		ss.readCache = rc
 	}
-	if ok, hit := ss.readCache[name]; hit {
+	if rc.gen != h.gen || len(rc.m) >= aclCacheSize {
+		rc.gen = h.gen
+		clear(rc.m)
+	}
+	if ok, hit := rc.m[name]; hit {
 		return ok
 	}
 	ok := h.authz.Authorize(context.Background(), id, auth.ActionSubscribe, name) == auth.Allow
-	if ss.readCache == nil {
-		ss.readCache = make(map[string]bool, 8)
-	}
-	ss.readCache[strings.Clone(name)] = ok // the name may alias a packet buffer
+	rc.m[strings.Clone(name)] = ok // the name may alias a packet buffer
 	return ok
+}
+
+// readCache is a session's read decisions per topic name under
+// authorization generation gen; behind a pointer in Session, which only
+// sessions under an authorizer use.
+type readCache struct {
+	gen uint64
+	m   map[string]bool
+}
+
+// clearReadCacheLocked forgets the decisions (another identity took the
+// session). Called with ss.mu held.
+func (ss *Session) clearReadCacheLocked() {
+	if ss.readCache != nil {
+		clear(ss.readCache.m)
+	}
 }
 
 // readDeniedLocked accounts for a delivery the subscriber may not read:

@@ -85,12 +85,19 @@ type Session struct {
 	// owner is who may resume or take over the session (auth.Identity.Owner;
 	// "": anyone, until an identified client claims it).
 	owner string
-	// readCache holds read decisions per topic name under authorization
-	// generation readGen (readacl.go).
-	readCache map[string]bool
-	readGen   uint64
+	// readCache holds read decisions per topic name (readacl.go); nil
+	// until the first read check.
+	readCache *readCache
 	conn      *conn // nil while offline
 	version   packet.Version
+	// removed is set once the session left the registry; deliveries to it
+	// are then refused. handedOver is set when the session moved to
+	// another node: its replicated deliveries stay for the new node
+	// (cluster_session.go). stored is set once the session record was
+	// written (persist_session.go). (Here, in version's padding.)
+	removed    bool
+	handedOver bool
+	stored     bool
 	// expiry is the session expiry interval in seconds (neverExpire: never).
 	expiry uint32
 	subs   map[string]*subscription
@@ -114,17 +121,10 @@ type Session struct {
 	// began and ended (0: never).
 	connectedAt    unixNano
 	disconnectedAt unixNano
-	// removed is set once the session left the registry; deliveries to it
-	// are then refused. handedOver is set when the session moved to
-	// another node: its replicated deliveries stay for the new node
-	// (cluster_session.go).
-	removed    bool
-	handedOver bool
 
-	// Store state (persist_session.go): stored is set once the session
-	// record was written, pseq is the last queue record's sequence number.
-	stored bool
-	pseq   uint64
+	// pseq is the last queue record's sequence number in the store
+	// (persist_session.go).
+	pseq uint64
 }
 
 // sessionRare is the part of a Session that an idle, connected session

@@ -20,7 +20,7 @@ func TestIdleSizes(t *testing.T) {
 		name      string
 		size, max uintptr
 	}{
-		{"Session", unsafe.Sizeof(Session{}), 256},
+		{"Session", unsafe.Sizeof(Session{}), 240},
 		{"conn", unsafe.Sizeof(conn{}), 320},
 		// Kept for every connection (c.auth.id, Session.ident): 128 is
 		// the size class below 144 (auth.Identity.Rules is a pointer).

@@ -59,7 +59,7 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 	}
 	ss.uname.Store(c.username) // shared with the conn (usernamePtr)
 	ss.ident.Store(c.auth.id)
-	clear(ss.readCache) // decisions of the previous identity
+	ss.clearReadCacheLocked() // decisions of the previous identity
 	if owner != "" {
 		ss.owner = owner // claimed by the first identified client
 	}
