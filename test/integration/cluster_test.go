@@ -48,6 +48,13 @@ type testCluster struct {
 // on every node.
 func startTestCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
+	return startTestClusterWith(t, n, "")
+}
+
+// startTestClusterWith is startTestCluster with extra configuration (YAML
+// after the listeners) for every node.
+func startTestClusterWith(t *testing.T, n int, extra string) *testCluster {
+	t.Helper()
 	seeds := make([]string, n)
 	for i := range seeds {
 		seeds[i] = freePort(t)
@@ -59,7 +66,7 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tc.nodes[i] = startClusterHub(t, "n"+strconv.Itoa(i+1), seeds[i], seeds)
+			tc.nodes[i] = startClusterHub(t, "n"+strconv.Itoa(i+1), seeds[i], seeds, extra)
 		}()
 	}
 	wg.Wait()
@@ -91,11 +98,11 @@ func (tc *testCluster) waitFormed(t *testing.T) {
 	}
 }
 
-func startClusterHub(t *testing.T, name, addr string, seeds []string) *clusterHub {
+func startClusterHub(t *testing.T, name, addr string, seeds []string, extra string) *clusterHub {
 	dir := t.TempDir()
 	lb := freePort(t)
 	cfg := filepath.Join(dir, "iothub.yaml")
-	yaml := fmt.Sprintf("listeners:\n  tcp:\n    - name: tcp\n      address: 127.0.0.1:0\n    - name: lb\n      address: %s\n      proxy_protocol: true\n", lb)
+	yaml := fmt.Sprintf("listeners:\n  tcp:\n    - name: tcp\n      address: 127.0.0.1:0\n    - name: lb\n      address: %s\n      proxy_protocol: true\n", lb) + extra
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Error(err)
 		return nil

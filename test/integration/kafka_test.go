@@ -27,14 +27,21 @@ import (
 // survives a stop (DataDir), so that "Kafka down, Kafka back" keeps the
 // records produced before.
 type kafkaServer struct {
-	addr string
-	dir  string
-	c    *kfake.Cluster
+	addr       string
+	dir        string
+	partitions int32 // of the seeded topics (2 unless set before start)
+	c          *kfake.Cluster
 }
 
 func startKafka(t *testing.T, topics ...string) *kafkaServer {
 	t.Helper()
-	k := &kafkaServer{addr: freePort(t), dir: t.TempDir()}
+	return startKafkaPartitions(t, 2, topics...)
+}
+
+// startKafkaPartitions starts kfake with topics of the given partitions.
+func startKafkaPartitions(t *testing.T, partitions int32, topics ...string) *kafkaServer {
+	t.Helper()
+	k := &kafkaServer{addr: freePort(t), dir: t.TempDir(), partitions: partitions}
 	k.start(t, topics...)
 	t.Cleanup(k.stop)
 	return k
@@ -49,7 +56,7 @@ func (k *kafkaServer) start(t *testing.T, topics ...string) {
 	var c *kfake.Cluster
 	require.Eventually(t, func() bool { // the port may linger a moment after a stop
 		c, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(p), kfake.DataDir(k.dir),
-			kfake.SeedTopics(2, topics...), kfake.AllowAutoTopicCreation())
+			kfake.SeedTopics(k.partitions, topics...), kfake.AllowAutoTopicCreation())
 		return err == nil
 	}, 30*time.Second, 50*time.Millisecond, "kfake on %s: %v", k.addr, err)
 	k.c = c
