@@ -312,6 +312,7 @@ func (s *Server) AdoptSession(clientID string, record []byte, queue [][]byte, ha
 	ss.uname.Store(&rec.Session.Username)
 	ss.version, ss.expiry, ss.disconnectedAt = packet.Version(rec.Session.Proto), rec.Session.Expiry, nanoOf(s.clock.Now())
 	ss.storeImportedLocked()
+	ss.spillQueueLocked() // queue_disk.go: offline, its backlog is on disk
 	s.scheduleExpiryLocked(ss)
 	if will != nil {
 		delay := min(rec.WillDelay, ss.expiry)

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/json"
 	"strconv"
 	"sync"
 	"testing"
@@ -110,4 +111,39 @@ func TestReadDisk_seesWritesNotYetCommitted(t *testing.T) {
 	p.delRange(queueKey("x", 0), queueEnd("x"))
 	p.put(queueKey("x", 1), val(7))
 	require.Equal(t, []string{"1=v7"}, read(1, 100), "a range delete hides what the store holds")
+}
+
+// TestAdoptSession_backlogOnDisk: a persistent session adopted from a lost
+// cluster node is offline, so the queue it brings lives on disk like any
+// offline backlog (not in memory: a lost node's million-record backlog
+// would fill the adopter's heap), and pages back in order.
+func TestAdoptSession_backlogOnDisk(t *testing.T) {
+	s := newStored(t, memstore.New())
+	rec, err := json.Marshal(clusterRecord{Session: sessionRecord{Proto: 5, Expiry: 3600,
+		Subs: []subRecord{{Filter: "cmd/#", QoS: 1}}}})
+	require.NoError(t, err)
+	const n = 50
+	queue := make([][]byte, 0, n)
+	for i := range n {
+		b, err := encodeQueued(&delivery{m: &msg.Message{Topic: "cmd/x", Payload: []byte(strconv.Itoa(i))}, qos: 1}, 0, false)
+		require.NoError(t, err)
+		queue = append(queue, b)
+	}
+	s.AdoptSession("lock-1", rec, queue, nil)
+
+	st := s.Stats()
+	require.EqualValues(t, n, st.Queued)
+	require.EqualValues(t, n, st.QueuedOnDisk, "the adopted queue is on disk")
+	s.mu.Lock()
+	ss := s.sessions["lock-1"]
+	s.mu.Unlock()
+	require.NotNil(t, ss)
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	require.Zero(t, ss.queue.len(), "nothing of it in memory")
+	require.NoError(t, s.pstore().wait())
+	require.Equal(t, n, ss.pageInLocked(n))
+	for i := range n {
+		require.Equal(t, strconv.Itoa(i), string(ss.queue.items[ss.queue.head+i].m.Payload))
+	}
 }
