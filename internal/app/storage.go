@@ -1,9 +1,11 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/iothub-dev/iothub/config"
 	"github.com/iothub-dev/iothub/internal/broker"
@@ -34,7 +36,7 @@ func (a *App) startStore() error {
 	}
 	st, err := pebblestore.Open(dir)
 	if err != nil {
-		return corruptStore(dir, err)
+		return openStoreError(dir, err)
 	}
 	if _, err := a.broker.OpenStore(st, broker.Durability(a.cfg.Storage.Durability)); err != nil {
 		_ = st.Close()
@@ -42,6 +44,16 @@ func (a *App) startStore() error {
 	}
 	a.store = st
 	return nil
+}
+
+// openStoreError explains a store that cannot be opened: held by another
+// process (another hub on the same data_dir: its lock is taken), or unusable.
+func openStoreError(dir string, err error) error {
+	if errors.Is(err, syscall.EAGAIN) { // EWOULDBLOCK: the same value where flock exists
+		return fmt.Errorf("the store in %s is in use by another process (is another iothub running on the same "+
+			"data_dir?): %w; stop it or give this hub its own data_dir. Nothing in the store was changed", dir, err)
+	}
+	return corruptStore(dir, err)
 }
 
 // corruptStore explains a store that cannot be used.
