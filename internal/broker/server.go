@@ -64,7 +64,7 @@ type Server struct {
 	wg   sync.WaitGroup // connection goroutines
 	quit chan struct{}
 	// npoll watches parked idle connections (park.go); nil: none park.
-	npoll *netpoll.Poller
+	npoll *netpoll.Poller[*conn]
 	// kaWheel holds the keep-alive deadlines of parked connections
 	// (park_wheel.go); set with npoll.
 	kaWheel *kaWheel
@@ -134,7 +134,7 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.ParkIdleAfter > 0 {
 		var err error
-		if s.npoll, err = netpoll.New(); err != nil {
+		if s.npoll, err = netpoll.New[*conn](); err != nil {
 			s.log.Info("idle connections keep their goroutine", "reason", err)
 		} else {
 			s.kaWheel = newKAWheel(time.Now())

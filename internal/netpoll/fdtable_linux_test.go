@@ -13,9 +13,10 @@ func (testWaker) Wake() {}
 // TestFDTable checks the armed table: set, get, take, the count, growth
 // that keeps what was armed, and descriptors out of range.
 func TestFDTable(t *testing.T) {
-	var tb fdTable
-	require.Nil(t, tb.get(5), "empty table")
-	require.Nil(t, tb.take(-1), "negative descriptor")
+	var tb fdTable[testWaker]
+	require.Zero(t, tb.get(5), "empty table")
+	_, ok := tb.take(-1)
+	require.False(t, ok, "negative descriptor")
 	tb.set(-1, testWaker(9))
 	require.Zero(t, tb.n, "negative descriptor not armed")
 
@@ -23,14 +24,19 @@ func TestFDTable(t *testing.T) {
 	tb.set(3000, testWaker(2)) // grows past the first step
 	tb.set(3, testWaker(3))    // re-arming replaces, counts once
 	require.Equal(t, 2, tb.n)
-	require.Equal(t, Waker(testWaker(3)), tb.get(3))
-	require.Equal(t, Waker(testWaker(2)), tb.get(3000))
+	require.Equal(t, testWaker(3), tb.get(3))
+	require.Equal(t, testWaker(2), tb.get(3000))
 	require.Zero(t, len(tb.w)%fdTableStep, "grown by whole steps")
 
-	require.Equal(t, Waker(testWaker(2)), tb.take(3000))
-	require.Nil(t, tb.take(3000), "taken once")
-	require.Nil(t, tb.get(1<<20), "beyond the table")
+	w, ok := tb.take(3000)
+	require.True(t, ok)
+	require.Equal(t, testWaker(2), w)
+	_, ok = tb.take(3000)
+	require.False(t, ok, "taken once")
+	require.Zero(t, tb.get(1<<20), "beyond the table")
 	require.Equal(t, 1, tb.n)
-	require.Equal(t, Waker(testWaker(3)), tb.take(3))
+	w, ok = tb.take(3)
+	require.True(t, ok)
+	require.Equal(t, testWaker(3), w)
 	require.Zero(t, tb.n)
 }

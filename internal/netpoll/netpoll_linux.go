@@ -21,7 +21,7 @@ const waitBatch = 256
 const armEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
 // Poller is one epoll set and the goroutine waiting on it.
-type Poller struct {
+type Poller[W Waker] struct {
 	epfd int
 	// file holds epfd in Go's own poller, so that the wait loop is an
 	// ordinary goroutine woken by the scheduler in the same pass as the
@@ -36,12 +36,12 @@ type Poller struct {
 	done   chan struct{}
 
 	mu     sync.Mutex
-	armed  fdTable // by file descriptor
+	armed  fdTable[W] // by file descriptor
 	closed bool
 }
 
 // New creates a poller and starts its goroutine.
-func New() (*Poller, error) {
+func New[W Waker]() (*Poller[W], error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("netpoll: epoll_create1: %w", err)
@@ -57,7 +57,7 @@ func New() (*Poller, error) {
 		_ = unix.Close(epfd)
 		return nil, fmt.Errorf("netpoll: epoll_ctl eventfd: %w", err)
 	}
-	p := &Poller{epfd: epfd, stopfd: stopfd, done: make(chan struct{})}
+	p := &Poller[W]{epfd: epfd, stopfd: stopfd, done: make(chan struct{})}
 	if unix.SetNonblock(epfd, true) == nil {
 		p.file = os.NewFile(uintptr(epfd), "netpoll")
 		if rc, err := p.file.SyscallConn(); err == nil {
@@ -70,7 +70,7 @@ func New() (*Poller, error) {
 
 // Arm asks for w.Wake once rc's socket is readable, hung up or failed. If
 // it already is, the wake comes at once. rc must not be armed already.
-func (p *Poller) Arm(rc syscall.RawConn, w Waker) error {
+func (p *Poller[W]) Arm(rc syscall.RawConn, w W) error {
 	var armErr error
 	err := rc.Control(func(fd uintptr) {
 		key := int32(fd)
@@ -99,7 +99,7 @@ func (p *Poller) Arm(rc syscall.RawConn, w Waker) error {
 
 // Disarm withdraws w's arming of rc, if it has not fired yet. Call it
 // before closing the socket: a closed socket has no descriptor to find.
-func (p *Poller) Disarm(rc syscall.RawConn, w Waker) {
+func (p *Poller[W]) Disarm(rc syscall.RawConn, w W) {
 	_ = rc.Control(func(fd uintptr) {
 		key := int32(fd)
 		p.mu.Lock()
@@ -115,7 +115,7 @@ func (p *Poller) Disarm(rc syscall.RawConn, w Waker) {
 }
 
 // Armed returns how many connections are armed now.
-func (p *Poller) Armed() int {
+func (p *Poller[W]) Armed() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.armed.n
@@ -123,7 +123,7 @@ func (p *Poller) Armed() int {
 
 // Close stops the poller. Armed connections are not woken: their owner
 // closes them (Disarm after Close is a no-op).
-func (p *Poller) Close() error {
+func (p *Poller[W]) Close() error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -137,7 +137,7 @@ func (p *Poller) Close() error {
 	}
 	<-p.done
 	p.mu.Lock()
-	p.armed = fdTable{}
+	p.armed = fdTable[W]{}
 	p.mu.Unlock()
 	_ = unix.Close(p.stopfd)
 	if p.file != nil {
@@ -147,7 +147,7 @@ func (p *Poller) Close() error {
 }
 
 // run waits for readiness and wakes the armed connections until Close.
-func (p *Poller) run() {
+func (p *Poller[W]) run() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, waitBatch)
 	for {
@@ -176,7 +176,7 @@ func (p *Poller) run() {
 
 // wait returns the next readiness events: through Go's poller when epfd
 // is in it, else blocking in epoll_wait.
-func (p *Poller) wait(events []unix.EpollEvent) (int, error) {
+func (p *Poller[W]) wait(events []unix.EpollEvent) (int, error) {
 	if p.rc == nil {
 		return unix.EpollWait(p.epfd, events, -1)
 	}
@@ -197,23 +197,24 @@ func (p *Poller) wait(events []unix.EpollEvent) (int, error) {
 // wake hands one readiness event to the connection armed on fd, if any
 // (a stale event for a descriptor disarmed meanwhile finds none, or finds
 // the descriptor's next owner, which then sees a harmless early wake).
-func (p *Poller) wake(fd int32) {
+func (p *Poller[W]) wake(fd int32) {
 	p.mu.Lock()
-	w := p.armed.take(fd)
+	w, ok := p.armed.take(fd)
 	p.mu.Unlock()
-	if w != nil {
+	if ok {
 		w.Wake()
 	}
 }
 
 // fdTable holds the armed Wakers by file descriptor: a slice indexed by
-// the descriptor (descriptors are small and dense), 16 bytes per
-// descriptor up to the highest armed one, where a map cost ~46 bytes per
-// armed connection (docs/design.md: "The connection: no goroutine while
-// idle"). Guarded by Poller.mu.
-type fdTable struct {
-	w []Waker
-	n int // non-nil entries
+// the descriptor (descriptors are small and dense), 8 bytes per
+// descriptor up to the highest armed one for a pointer W, where a map
+// cost ~46 bytes per armed connection (docs/design.md: "The connection:
+// no goroutine while idle"). The zero W stands for none. Guarded by
+// Poller.mu.
+type fdTable[W Waker] struct {
+	w []W
+	n int // non-zero entries
 }
 
 // fdTableStep rounds the table's growth, so that arming descriptor after
@@ -221,37 +222,41 @@ type fdTable struct {
 const fdTableStep = 1024
 
 // set arms fd for w.
-func (t *fdTable) set(fd int32, w Waker) {
+func (t *fdTable[W]) set(fd int32, w W) {
 	if fd < 0 {
 		return
 	}
 	if int(fd) >= len(t.w) {
 		n := max(int(fd)+1, len(t.w)+len(t.w)/4)
 		n = (n + fdTableStep - 1) / fdTableStep * fdTableStep
-		grown := make([]Waker, n)
+		grown := make([]W, n)
 		copy(grown, t.w)
 		t.w = grown
 	}
-	if t.w[fd] == nil {
+	var none W
+	if t.w[fd] == none {
 		t.n++
 	}
 	t.w[fd] = w
 }
 
-// get returns the Waker armed on fd (nil: none).
-func (t *fdTable) get(fd int32) Waker {
+// get returns the Waker armed on fd (the zero W: none).
+func (t *fdTable[W]) get(fd int32) W {
+	var none W
 	if fd < 0 || int(fd) >= len(t.w) {
-		return nil
+		return none
 	}
 	return t.w[fd]
 }
 
-// take removes and returns the Waker armed on fd (nil: none).
-func (t *fdTable) take(fd int32) Waker {
+// take removes and returns the Waker armed on fd; false: none.
+func (t *fdTable[W]) take(fd int32) (W, bool) {
+	var none W
 	w := t.get(fd)
-	if w != nil {
-		t.w[fd] = nil
-		t.n--
+	if w == none {
+		return none, false
 	}
-	return w
+	t.w[fd] = none
+	t.n--
+	return w, true
 }

@@ -39,9 +39,9 @@ func rawConn(t *testing.T, c *net.TCPConn) syscall.RawConn {
 	return rc
 }
 
-func newPoller(t *testing.T) *netpoll.Poller {
+func newPoller(t *testing.T) *netpoll.Poller[chanWaker] {
 	t.Helper()
-	p, err := netpoll.New()
+	p, err := netpoll.New[chanWaker]()
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.Close()) })
 	return p
@@ -148,7 +148,7 @@ func TestPoller_disarmedConnectionIsNotWoken(t *testing.T) {
 }
 
 func TestPoller_armAfterCloseFails(t *testing.T) {
-	p, err := netpoll.New()
+	p, err := netpoll.New[chanWaker]()
 	require.NoError(t, err)
 	_, server := tcpPair(t)
 	rc := rawConn(t, server)
