@@ -165,7 +165,11 @@ func (c *Core) Step(now time.Time, ev Event) []Action {
 	p := c.peers[ev.Node]
 	if p == nil || ev.Incarnation > p.incarnation {
 		if p != nil {
-			c.purge(ev.Node, p)
+			// A restart quicker than the timeout: the old life is lost
+			// like a silent node (its routes held, its sessions adopted),
+			// or messages forwarded to it and not stored would find no
+			// route any more and count as delivered.
+			acts = append(acts, c.remove(ev.Node)...)
 		}
 		delete(c.early, ev.Node) // reports of its loss are about an older life
 		p = &peer{incarnation: ev.Incarnation, filters: make(map[string]struct{})}

@@ -34,6 +34,7 @@ type clusterHub struct {
 	dir   string // config file and data directory (kept across restarts)
 	addr  string // cluster address
 	seeds []string
+	env   []string // extra environment (later entries override the defaults)
 }
 
 // testCluster is three nodes of the built binary on loopback behind one
@@ -52,8 +53,8 @@ func startTestCluster(t *testing.T, n int) *testCluster {
 }
 
 // startTestClusterWith is startTestCluster with extra configuration (YAML
-// after the listeners) for every node.
-func startTestClusterWith(t *testing.T, n int, extra string) *testCluster {
+// after the listeners) and environment variables for every node.
+func startTestClusterWith(t *testing.T, n int, extra string, env ...string) *testCluster {
 	t.Helper()
 	seeds := make([]string, n)
 	for i := range seeds {
@@ -66,7 +67,7 @@ func startTestClusterWith(t *testing.T, n int, extra string) *testCluster {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tc.nodes[i] = startClusterHub(t, "n"+strconv.Itoa(i+1), seeds[i], seeds, extra)
+			tc.nodes[i] = startClusterHub(t, "n"+strconv.Itoa(i+1), seeds[i], seeds, extra, env)
 		}()
 	}
 	wg.Wait()
@@ -98,7 +99,7 @@ func (tc *testCluster) waitFormed(t *testing.T) {
 	}
 }
 
-func startClusterHub(t *testing.T, name, addr string, seeds []string, extra string) *clusterHub {
+func startClusterHub(t *testing.T, name, addr string, seeds []string, extra string, env []string) *clusterHub {
 	dir := t.TempDir()
 	lb := freePort(t)
 	cfg := filepath.Join(dir, "iothub.yaml")
@@ -107,7 +108,7 @@ func startClusterHub(t *testing.T, name, addr string, seeds []string, extra stri
 		t.Error(err)
 		return nil
 	}
-	return runClusterHub(t, &clusterHub{name: name, lb: lb, dir: dir, addr: addr, seeds: seeds})
+	return runClusterHub(t, &clusterHub{name: name, lb: lb, dir: dir, addr: addr, seeds: seeds, env: env})
 }
 
 // runClusterHub starts the hub of node c (first start or restart: same
@@ -116,6 +117,7 @@ func runClusterHub(t *testing.T, c *clusterHub) *clusterHub {
 	// Sessions queue every message of a test's load (no queue-full drops).
 	env := []string{"IOTHUB_API_KEY=" + clusterKey, "IOTHUB_CLUSTER_NODE_TIMEOUT=3s", "IOTHUB_CLUSTER_FORWARD_TIMEOUT=1s",
 		"IOTHUB_MQTT_MAX_QUEUED_MESSAGES=100000"}
+	env = append(env, c.env...)
 	c.hub = startHubIn(t, filepath.Join(c.dir, "data"), env, "--config", filepath.Join(c.dir, "iothub.yaml"), "--node-name", c.name,
 		"--cluster-addr", c.addr, "--cluster-seeds", strings.Join(c.seeds, ","), "--log-level", "info")
 	return c
