@@ -104,6 +104,12 @@ type Session struct {
 
 	window  int
 	nextPID uint16
+	// queueQoS0 is set when a QoS 0 delivery was queued since the queue
+	// was last found without one: a full queue looks for a QoS 0 message
+	// to drop first only then (a look is a pass over the whole queue,
+	// under the lock the subscriber's acknowledgements wait for). In
+	// nextPID's padding: no extra bytes.
+	queueQoS0 bool
 	// queuePeak is the most messages the queue (memory and disk) held at once since the
 	// session began (in nextPID's padding: no extra bytes).
 	queuePeak uint32
@@ -393,7 +399,7 @@ func (ss *Session) enqueueLocked(d delivery) deliverStatus {
 // with drop_oldest the oldest), or drops d itself (drop_new: false).
 func (ss *Session) makeRoomLocked(d delivery, why DropReason) bool {
 	s := ss.s
-	if old, ok := ss.queue.removeFirstQoS0(); ok {
+	if old, ok := ss.removeFirstQoS0Locked(); ok {
 		ss.queueAdded(old, -1)
 		ss.forgetLocked(&old)
 		s.drop(ss, old, why)
@@ -437,6 +443,9 @@ func (ss *Session) queueFullLocked(m *msg.Message) bool {
 
 // pushLocked appends d to the queue and counts it.
 func (ss *Session) pushLocked(d delivery) {
+	if d.qos == 0 {
+		ss.queueQoS0 = true
+	}
 	ss.queue.push(d)
 	ss.queueAdded(d, 1)
 	ss.notePeakLocked()
@@ -634,6 +643,17 @@ func (q *msgQueue) pop() delivery {
 		}
 	}
 	return d
+}
+
+// removeFirstQoS0Locked removes the oldest queued QoS 0 delivery, if any,
+// looking only when one was queued since the last look found none.
+func (ss *Session) removeFirstQoS0Locked() (delivery, bool) {
+	if !ss.queueQoS0 {
+		return delivery{}, false
+	}
+	d, ok := ss.queue.removeFirstQoS0()
+	ss.queueQoS0 = ok
+	return d, ok
 }
 
 // removeFirstQoS0 removes the oldest queued QoS 0 delivery, if any.
