@@ -1,5 +1,7 @@
 package broker
 
+import "github.com/iothub-dev/iothub/msg"
+
 // Back-pressure before loss.
 //
 // A message from a client that finds the queue of a connected subscriber
@@ -18,13 +20,14 @@ package broker
 // Publishers waiting for room in a session's queue (QoS 1/2) stand in one
 // line, in arrival order (pubWait.next). When the queue is back to half its
 // limits, the session itself places the waiting messages, from the head of
-// the line, as many as the queue then takes, and wakes each publisher whose
-// message it placed: a woken publisher does not come back for the
-// session's lock (which the subscriber's acknowledgements need), and no
-// publisher is woken for room another takes first. While anyone is in the
-// line, a newcomer joins its end, so that no publisher is starved into its
-// bound by others taking the room. Waking at half (not at every free slot)
-// lets each woken publisher's next messages in without waiting. QoS 0
+// the line, and wakes each publisher whose message it placed with passes
+// for a batch of its next messages (admitLocked): the free room is shared
+// among the waiting, and as many are woken as it takes. A woken publisher
+// does not come back for the session's lock (which the subscriber's
+// acknowledgements need), no publisher is woken for room another takes
+// first, and each wake-up moves a batch, not one message. While anyone is
+// in the line, a newcomer without passes joins its end, so that no
+// publisher is starved into its bound by others taking the room. QoS 0
 // waits on the subscriber's connection (its pending writes) and is woken
 // when the writer takes them.
 
@@ -83,6 +86,7 @@ func (ss *Session) joinLineLocked(d delivery, w *pubWait) {
 		r.lineTail.next = w
 	}
 	r.lineTail = w
+	r.lineLen++
 }
 
 // leaveLineLocked takes w out of the line (its bound ran out).
@@ -101,9 +105,13 @@ func (ss *Session) leaveLineLocked(w *pubWait) {
 		if r.lineTail == x {
 			r.lineTail = prev
 		}
+		r.lineLen--
 		break
 	}
 	w.next, w.queued, w.d = nil, false, delivery{}
+	if r.lineHead == nil {
+		ss.endPassesLocked()
+	}
 }
 
 // popLineLocked takes the head of the line out and wakes it, placed (st
@@ -112,6 +120,7 @@ func (ss *Session) popLineLocked(placed bool, st deliverStatus) {
 	r := ss.rare
 	w := r.lineHead
 	r.lineHead = w.next
+	r.lineLen--
 	if r.lineHead == nil {
 		r.lineTail = nil
 	}
@@ -135,19 +144,95 @@ func (ss *Session) roomyLocked() bool {
 	return q.len() <= o.MaxQueuedMessages/2 && (o.MaxQueuedBytes <= 0 || q.bytes <= o.MaxQueuedBytes/2)
 }
 
-// admitLocked places the messages of the waiting publishers, from the head
-// of the line, once the queue is down to half its limits, as many as the
-// queue takes without dropping, and wakes their publishers.
+// minBatch is the fewest messages a publisher let in from the line may put
+// in the queue before the others waiting (when that much room is free).
+const minBatch = 32
+
+// mayEnterLocked reports whether a message from w's publisher goes into
+// the queue now: the queue has room for it and nobody waits, or its
+// publisher holds a pass (it was let in from the line with a batch).
+func (ss *Session) mayEnterLocked(m *msg.Message, w *pubWait) bool {
+	if ss.queueFullLocked(m) {
+		return false
+	}
+	if !ss.lineLocked() {
+		return true
+	}
+	r := ss.rare
+	n := r.passes[w.self]
+	if n == 0 {
+		return false
+	}
+	if n == 1 {
+		delete(r.passes, w.self)
+	} else {
+		r.passes[w.self] = n - 1
+	}
+	r.passesOut--
+	return true
+}
+
+// admitLocked lets publishers in from the head of the line once the queue
+// is down to half its limits: it places each one's waiting message itself
+// and wakes it with passes for a batch of its next messages, the free room
+// shared among those waiting (at least minBatch each), as many publishers
+// as the room takes. Called on every acknowledgement. Passes left unused
+// lapse once the queue emptied or half of it was acknowledged since they
+// were given, so that a publisher that had no more to send holds nobody.
 func (ss *Session) admitLocked() {
-	if !ss.lineLocked() || ss.conn == nil || !ss.roomyLocked() {
+	if !ss.lineLocked() || ss.conn == nil {
 		return
 	}
-	for r := ss.rare; r.lineHead != nil; {
-		d := r.lineHead.d
-		if ss.queueFullLocked(d.m) {
-			return
+	r := ss.rare
+	r.passAcks++
+	if !ss.roomyLocked() {
+		return
+	}
+	o := &ss.s.opts
+	if r.passesOut > 0 && (ss.queue.len() == 0 || r.passAcks >= max(o.MaxQueuedMessages/2, 1)) {
+		clear(r.passes)
+		r.passesOut = 0
+	}
+	free := ss.freeLocked() - r.passesOut
+	share := max(free/r.lineLen, minBatch)
+	for free > 0 && r.lineHead != nil {
+		w := r.lineHead
+		if ss.queueFullLocked(w.d.m) {
+			break
 		}
-		ss.popLineLocked(true, ss.placeLocked(d))
+		grant, self := min(share, free), w.self
+		ss.popLineLocked(true, ss.placeLocked(w.d))
+		free -= grant
+		r.passAcks = 0
+		if grant > 1 && r.lineHead != nil {
+			if r.passes == nil {
+				r.passes = make(map[*Session]int)
+			}
+			r.passes[self] += grant - 1
+			r.passesOut += grant - 1
+		}
+	}
+	if r.lineHead == nil {
+		ss.endPassesLocked()
+	}
+}
+
+// freeLocked is the room left in the queue, in messages (at least one:
+// whether a message fits is queueFullLocked's to say; a backlog on disk is
+// bounded in bytes only).
+func (ss *Session) freeLocked() int {
+	o := &ss.s.opts
+	if ss.diskModeLocked() { // queue_disk.go
+		return max(o.MaxQueuedMessages, 1)
+	}
+	return max(o.MaxQueuedMessages-ss.queue.len(), 1)
+}
+
+// endPassesLocked forgets the passes once nobody waits: they only order
+// publishers against a line.
+func (ss *Session) endPassesLocked() {
+	if r := ss.rare; r != nil {
+		r.passes, r.passesOut = nil, 0
 	}
 }
 
@@ -172,6 +257,7 @@ func (ss *Session) wakeLocked() {
 	for ss.lineLocked() {
 		ss.popLineLocked(false, 0)
 	}
+	ss.endPassesLocked()
 }
 
 // pushQoS0 queues a QoS 0 delivery as push does. When the pending writes

@@ -51,9 +51,8 @@ func joinLine(t *testing.T, s *broker.Server, addr string, n int) []<-chan error
 	return done
 }
 
-// Publishers waiting for room are let in in the order they came, as many
-// at a time as the queue takes once it is down to half, and none is left
-// waiting while the session could let it in.
+// Publishers waiting for room are let in in the order they came, and none
+// is left waiting while the session could let it in.
 func TestBackpressure_lineInArrivalOrder(t *testing.T) {
 	const queued, pubs = 4, 6
 	s, addr, sub := lineBroker(t, queued)
@@ -61,33 +60,93 @@ func TestBackpressure_lineInArrivalOrder(t *testing.T) {
 
 	// The subscriber reads and acknowledges one message at a time; when it
 	// reads one, the acknowledgement before was handled (that message was
-	// sent by it). Window 1, queue 4 (half: 2): f0 in flight, f1..f4
-	// queued, p1..p6 waiting. The ack of f1 brings the queue to 2: p1 and
-	// p2 are let in (queue full again); the ack of f3 lets p3 and p4 in,
-	// the ack of p1 p5 and p6.
+	// sent by it), and the line is as that acknowledgement left it.
 	wantOrder := []string{"f", "f", "f", "f", "f", "p1", "p2", "p3", "p4", "p5", "p6"}
-	wantWaiting := []int{6, 6, 4, 4, 2, 2, 0, 0, 0, 0, 0}
+	last := pubs
 	for i, want := range wantOrder {
 		p := sub.readPublish()
-		got := string(p.Payload)
 		if want == "f" {
 			require.Equal(t, "line/f", p.Topic, "message %d", i)
 		} else {
-			require.Equal(t, want, got, "message %d: waiting publishers are let in in arrival order", i)
+			require.Equal(t, want, string(p.Payload), "message %d: waiting publishers are let in in arrival order", i)
 		}
 		waiting, lost := s.WaitLineForTest("sub")
-		require.Equal(t, wantWaiting[i], waiting, "waiting after message %d", i)
 		require.False(t, lost, "after message %d: a publisher waits although the queue could take its message", i)
+		require.LessOrEqual(t, waiting, last, "after message %d: nobody joined", i)
+		last = waiting
 		sub.ack(packet.TypePuback, p.PacketID)
 	}
 	for i, d := range done {
 		require.NoError(t, <-d, "p%d acknowledged", i+1)
 	}
+	waiting, _ := s.WaitLineForTest("sub")
+	require.Zero(t, waiting)
 	st := s.Stats()
 	require.Zero(t, st.BackpressureTimeouts)
 	for reason, v := range st.Dropped {
 		require.Zero(t, v, "dropped %s", reason)
 	}
+}
+
+// A publisher let in from the line puts a batch of its next messages in
+// the queue without waiting again, although another publisher waits (one
+// wake-up, one read and one write of PUBACKs per batch, not per message);
+// the other is let in after that batch.
+func TestBackpressure_lineLetsInABatch(t *testing.T) {
+	const queued, batch = 64, 20
+	s, addr, sub := lineBroker(t, queued)
+	a, _ := connectRaw(t, addr, "a", nil)
+	a.send(&packet.Publish{Topic: "line/a", QoS: 1, PacketID: 1, Payload: []byte("a0")})
+	testutil.Eventually(t, 30*time.Second, func() bool { n, _ := s.WaitLineForTest("sub"); return n == 1 }, "a waits")
+	done := joinLine2(t, s, addr, "b", 2)
+	// a's next messages wait in its socket while its reader waits.
+	for i := 1; i <= batch; i++ {
+		a.send(&packet.Publish{Topic: "line/a", QoS: 1, PacketID: uint16(1 + i), Payload: []byte(fmt.Sprintf("a%d", i))})
+	}
+	var order []string
+	for i := range 1 + queued + 1 + batch + 1 {
+		p := sub.readPublish()
+		if p.Topic != "line/f" {
+			order = append(order, string(p.Payload))
+		}
+		_, lost := s.WaitLineForTest("sub")
+		require.False(t, lost, "a publisher waits although the queue could take its message")
+		if i == queued/2 {
+			// f0..f32 read: the acknowledgement of f31 brought the queue
+			// to half and let a in, with passes for 31 more. Before any
+			// more acknowledgements (unused passes lapse after half a
+			// queue), a's whole batch goes in without waiting behind b.
+			for j := 0; j <= batch; j++ {
+				ack, ok := a.read().(*packet.Ack)
+				require.True(t, ok, "a gets PUBACKs")
+				require.Equal(t, uint16(1+j), ack.PacketID)
+			}
+			waiting, _ := s.WaitLineForTest("sub")
+			require.Equal(t, 1, waiting, "b still waits")
+		}
+		sub.ack(packet.TypePuback, p.PacketID)
+	}
+	want := []string{}
+	for i := 0; i <= batch; i++ {
+		want = append(want, fmt.Sprintf("a%d", i))
+	}
+	want = append(want, "b")
+	require.Equal(t, want, order, "a's batch in a row, then b")
+	require.NoError(t, <-done)
+	require.Zero(t, s.Stats().BackpressureTimeouts)
+}
+
+// joinLine2 makes publisher id publish one message "b" and waits until it
+// is the n-th in the line.
+func joinLine2(t *testing.T, s *broker.Server, addr, id string, n int) <-chan error {
+	t.Helper()
+	p := connectV5(t, addr, id, nil)
+	done := publishOne(p, "line/b", "b")
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		waiting, _ := s.WaitLineForTest("sub")
+		return waiting == n
+	}, id+" waits in the line")
+	return done
 }
 
 // Publishers waiting for a subscriber that goes away are turned away at

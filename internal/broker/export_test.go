@@ -2,8 +2,9 @@ package broker
 
 // WaitLineForTest reports, for the session of clientID, how many
 // publishers wait for room in its queue, and whether one waits although
-// the session would let it in now (the queue is down to half its limits
-// and the first waiter's message fits): a wake-up lost.
+// the session would let it in now (the queue is down to half its limits,
+// the first waiter's message fits, and no pass given to a publisher let in
+// before is outstanding, or the queue is empty): a wake-up lost.
 func (s *Server) WaitLineForTest(clientID string) (waiting int, lost bool) {
 	ss := s.session(clientID)
 	if ss == nil {
@@ -18,6 +19,7 @@ func (s *Server) WaitLineForTest(clientID string) (waiting int, lost bool) {
 		waiting++
 	}
 	head := ss.rare.lineHead
-	lost = head != nil && ss.conn != nil && ss.roomyLocked() && !ss.queueFullLocked(head.d.m)
+	lost = head != nil && ss.conn != nil && ss.roomyLocked() && !ss.queueFullLocked(head.d.m) &&
+		(ss.rare.passesOut == 0 || ss.queue.len() == 0)
 	return waiting, lost
 }

@@ -152,7 +152,15 @@ type sessionRare struct {
 	// one waited the whole back-pressure bound, and cleared by the next
 	// acknowledgement (backpressure.go).
 	lineHead, lineTail *pubWait
+	lineLen            int
 	stalled            bool
+	// passes are the messages that publishers let in from the line may
+	// still put in the queue although others wait (their batch);
+	// passesOut is their sum, passAcks the acknowledgements since the
+	// last ones were given (unused passes lapse after half a queue).
+	passes    map[*Session]int
+	passesOut int
+	passAcks  int
 	// disk, when set, is the session's queue continued in the store,
 	// behind the memory queue (queue_disk.go).
 	disk *diskTail
@@ -317,7 +325,7 @@ func (ss *Session) deliverLocked(d delivery, canWait bool, w *pubWait) (st deliv
 		}
 		return accepted, startIf(started, ss.conn), nil
 	}
-	if canWait && !ss.stalledLocked() && (ss.queueFullLocked(d.m) || ss.lineLocked()) {
+	if canWait && !ss.stalledLocked() && !ss.mayEnterLocked(d.m, w) {
 		ss.joinLineLocked(d, w)
 		return mustWait, nil, nil
 	}
