@@ -448,6 +448,7 @@ func (c *conn) fill() error {
 		// Take what a layer above the socket holds (TLS records), or
 		// time out at once and park (park.go).
 		c.parkNow = false
+		c.park.idleAt = 0
 		_ = c.nc.SetReadDeadline(time.Now())
 	}
 	if c.rbuf == nil {

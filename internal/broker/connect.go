@@ -102,6 +102,7 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	}
 	if c.keepAliveSecs == 0 {
 		// Keep alive 0 turns the mechanism off: clear the connect timeout.
+		c.park.idleAt = 0
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
 	c.armKeepAlive()
