@@ -13,6 +13,12 @@
 #   BASE=<git revision> bash scripts/bench-cluster-conn.sh
 #                  # also measures a cluster of BASE's binary in each round
 #                  # (before/after on the same machine, alternating)
+#   RETAINED=1 bash scripts/bench-cluster-conn.sh
+#                  # binaries built with -tags memprof: after the plain RSS
+#                  # reading, each node collects its garbage and returns the
+#                  # free memory (debug.FreeOSMemory, on SIGUSR2) and the RSS
+#                  # is read again ("retained" columns): what a connection
+#                  # keeps, without the garbage of the connect burst
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,12 +26,15 @@ ROUNDS=${ROUNDS:-2}
 CONNS=${CONNS:-5000}
 WORK=$(mktemp -d /tmp/iothub-cluster-conn.XXXXXX)
 BIN="$WORK/iothub"
-go build -o "$BIN" ./cmd/iothub
+RETAINED=${RETAINED:-}
+TAGS=()
+[ -n "$RETAINED" ] && TAGS=(-tags memprof)
+go build "${TAGS[@]}" -o "$BIN" ./cmd/iothub
 BASE=${BASE:-}
 if [ -n "$BASE" ]; then
 	mkdir -p "$WORK/base"
 	git archive "$BASE" | tar -x -C "$WORK/base"
-	(cd "$WORK/base" && go build -o "$WORK/iothub-base" ./cmd/iothub)
+	(cd "$WORK/base" && go build "${TAGS[@]}" -o "$WORK/iothub-base" ./cmd/iothub)
 fi
 KEY=ihk_bench_cluster_key_0123456789abcdef
 PIDS=()
@@ -49,7 +58,7 @@ start_node() {
 	if [ "$mode" = cluster ]; then
 		args=(--cluster-addr "${CL[$i]}" --cluster-seeds "${CL[1]},${CL[2]},${CL[3]}")
 	fi
-	IOTHUB_API_KEY=$KEY "${NODE_BIN:-$BIN}" serve --node-name "n$i" --mqtt-addr "${MQTT[$i]}" --ws-addr 127.0.0.1:0 --api-addr "${API[$i]}" \
+	MEMPROF_FREE=$WORK/$run-n$i.free IOTHUB_API_KEY=$KEY "${NODE_BIN:-$BIN}" serve --node-name "n$i" --mqtt-addr "${MQTT[$i]}" --ws-addr 127.0.0.1:0 --api-addr "${API[$i]}" \
 		--data-dir "$WORK/$run-n$i" --log-level warn "${args[@]}" >"$WORK/$run-n$i.log" 2>&1 &
 	NODE_PID[$i]=$!
 	PIDS+=($!)
@@ -69,29 +78,50 @@ ready() {
 	return 1
 }
 
+# give_back I...: with RETAINED, nodes I... return their garbage to the system
+# (SIGUSR2, memprof.go); waits until each has.
+give_back() {
+	[ -n "$RETAINED" ] || return 0
+	local i f n
+	for i in "$@"; do
+		f=$(tr '\0' '\n' <"/proc/${NODE_PID[$i]}/environ" | sed -n 's/^MEMPROF_FREE=//p')
+		n=$(cat "$f" 2>/dev/null || echo 0)
+		kill -USR2 "${NODE_PID[$i]}"
+		for _ in $(seq 300); do [ "$(cat "$f" 2>/dev/null || echo 0)" != "$n" ] && break; sleep 0.1; done
+	done
+}
+
 # measure LABEL NODE [OTHER]: CONNS connections to node NODE; with OTHER,
 # also the RSS growth of node OTHER, which takes no connection (what a
 # node pays for the client ids the others hold).
 measure() {
-	local pid=${NODE_PID[$2]} r0 r1 o0=0 o1=0
+	local pid=${NODE_PID[$2]} r0 r1 o0=0 o1=0 f0=0 f1=0 g0=0 g1=0
 	sleep 2
+	give_back "$2" ${3:+"$3"}
 	r0=$(rss_kb "$pid")
 	[ -n "${3:-}" ] && o0=$(rss_kb "${NODE_PID[$3]}")
+	f0=$r0 g0=$o0
 	"$BIN" bench conn --addr "${MQTT[$2]}" --count "$CONNS" --concurrency 64 --hold 60s --json >"$WORK/conn.json" 2>"$WORK/conn.err" &
 	local cp=$!
 	wait_line "$WORK/conn.err" holding
 	sleep "${SETTLE:-5}"
 	r1=$(rss_kb "$pid")
 	[ -n "${3:-}" ] && o1=$(rss_kb "${NODE_PID[$3]}")
+	if [ -n "$RETAINED" ]; then
+		give_back "$2" ${3:+"$3"}
+		f1=$(rss_kb "$pid")
+		[ -n "${3:-}" ] && g1=$(rss_kb "${NODE_PID[$3]}")
+	fi
 	kill "$cp" 2>/dev/null || true
 	wait "$cp" 2>/dev/null || true
-	python3 - "$1" "$WORK/conn.json" "$r0" "$r1" "$CONNS" "$o0" "$o1" <<'PY'
+	python3 - "$1" "$WORK/conn.json" "$CONNS" "$r0" "$r1" "$o0" "$o1" "$f0" "$f1" "$g0" "$g1" <<'PY'
 import json, sys
-label, path, r0, r1, n, o0, o1 = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+label, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+r0, r1, o0, o1, f0, f1, g0, g1 = (int(a) for a in sys.argv[4:12])
 d = json.load(open(path)) if open(path).read().strip() else {}
-other = "%.2f" % ((o1 - o0) / n) if o1 else "-"
-print("| %s | %d | %d | %.0f | %.1f | %.2f | %s |" % (label, d.get("connected", 0), d.get("failed", 0),
-      d.get("connect_rate_per_sec", 0), r1 / 1024, (r1 - r0) / n, other))
+per = lambda a, b: "%.2f" % ((b - a) / n) if b else "-"
+print("| %s | %d | %d | %.0f | %.1f | %.2f | %s | %s | %s |" % (label, d.get("connected", 0), d.get("failed", 0),
+      d.get("connect_rate_per_sec", 0), r1 / 1024, (r1 - r0) / n, per(o0, o1), per(f0, f1), per(g0, g1)))
 PY
 }
 
@@ -101,8 +131,8 @@ stop_all() {
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024/1024)}' /proc/meminfo) GiB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| $CONNS clean 3.1.1 connections | connected | failed | connects/s | node RSS after, MiB | KiB per connection | n3 (no connections), KiB per connection |"
-echo "|---|---|---|---|---|---|---|"
+echo "| $CONNS clean 3.1.1 connections | connected | failed | connects/s | node RSS after, MiB | KiB per connection | n3 (no connections), KiB per connection | retained, KiB per connection | n3 retained, KiB per connection |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for r in $(seq "$ROUNDS"); do
 	start_node 1 single "r$r-single"
 	ready 1

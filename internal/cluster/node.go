@@ -54,6 +54,9 @@ type Options struct {
 	QueueMaxAge time.Duration
 	// Logger receives the node's and the embedded server's logs.
 	Logger *slog.Logger
+
+	// markerTTL overrides registryMarkerTTL (tests).
+	markerTTL time.Duration
 }
 
 // Broker is what a node needs of the local broker (broker.Server

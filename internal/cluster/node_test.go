@@ -39,6 +39,7 @@ func TestCluster(t *testing.T) {
 		{"liveTakeoverSends0x8E", testCluster_liveTakeoverSends0x8E},
 		{"simultaneousConnectsOneSession", testCluster_simultaneousConnectsOneSession},
 		{"retainedEverywhere", testCluster_retainedEverywhere},
+		{"releasedEntryLeavesNothing", testCluster_releasedEntryLeavesNothing},
 		{"nodeLossAdoptsSessions", testCluster_nodeLossAdoptsSessions},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.f(t, nodes) })
@@ -94,7 +95,7 @@ func startClusterWith(t *testing.T, n int, configure func(*broker.Options)) []*t
 func startTestNode(t *testing.T, name, addr string, seeds []string, configure func(*broker.Options)) *testNode {
 	node, err := Start(Options{
 		Name: name, Address: addr, Seeds: seeds, ClusterName: "test", Replicas: min(3, len(seeds)), Dir: t.TempDir(),
-		ForwardTimeout: time.Second, NodeTimeout: 3 * time.Second, Logger: testutil.Logger(t),
+		ForwardTimeout: time.Second, NodeTimeout: 3 * time.Second, Logger: testutil.Logger(t), markerTTL: time.Second,
 	})
 	if err != nil {
 		t.Errorf("start %s: %v", name, err)

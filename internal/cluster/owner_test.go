@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
@@ -102,4 +104,32 @@ func TestCluster_takeoverAcrossNodesNeedsTheOwner(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("lock B's queued command not delivered after its own takeover")
 	}
+}
+
+// testCluster_releasedEntryLeavesNothing: a clean session's registry entry
+// is purged when it ends, and its marker expires, so the registry's stream
+// holds nothing of a client id that went away (a delete marker used to
+// stay for good: memory on every node per client id ever seen).
+func testCluster_releasedEntryLeavesNothing(t *testing.T, nodes []*testNode) {
+	c := connect(t, nodes[0].addr, "passer-by", true)
+	key := registryKey("passer-by")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := nodes[1].node.st.sessions.Get(ctx, key)
+	require.NoError(t, err, "registered while connected")
+	subject := "$KV." + bucketSessions + "." + key
+	s, err := nodes[2].node.st.js.Stream(ctx, "KV_"+bucketSessions)
+	require.NoError(t, err)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), info.State.Subjects[subject], "the entry is in the stream")
+	c.Disconnect(100)
+	testutil.Eventually(t, 30*time.Second, func() bool {
+		_, err := nodes[1].node.st.sessions.Get(ctx, key)
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return false // still registered, or its marker still there
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(subject))
+		return err == nil && info.State.Subjects[subject] == 0
+	}, "the released entry and its marker are gone from the registry")
 }

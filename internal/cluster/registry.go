@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -139,6 +140,9 @@ func (n *Node) createBuckets() error {
 		Subjects: []string{"$KV." + bucketSessions + ".>"}, MaxMsgsPerSubject: 1, MaxBytes: -1, MaxMsgs: -1, MaxMsgSize: -1,
 		MaxConsumers: -1, Storage: jetstream.FileStorage, Replicas: n.opts.Replicas, AllowRollup: true, DenyDelete: true,
 		Duplicates: 2 * time.Minute, Discard: jetstream.DiscardNew,
+		// Release's purge markers expire (registryMarkerTTL): a client id
+		// that went away leaves nothing in the registry.
+		AllowMsgTTL: true,
 	})
 	if err == nil {
 		n.st.sessions, err = n.st.js.KeyValue(ctx, bucketSessions)
@@ -342,8 +346,17 @@ func (n *Node) onTakeover(m *nats.Msg) {
 	}()
 }
 
-// Release implements broker.Cluster: the registry entry is deleted if it
-// still names this node.
+// registryMarkerTTL is how long the marker of a released registry entry
+// stays: then the client id's subject is gone from the registry's stream
+// on every node. A delete marker without it stayed for good, and every
+// node kept JetStream's index entry of every client id that ever
+// connected (about 150 bytes of heap each, and its record on disk): a
+// cost that grew with the client ids that come and go (random ids of
+// dashboards and test tools), not with the connections.
+const registryMarkerTTL = time.Minute
+
+// Release implements broker.Cluster: the registry entry is purged, if it
+// still names this node, with a marker that expires (registryMarkerTTL).
 func (n *Node) Release(clientID string) {
 	select {
 	case <-n.st.ready:
@@ -362,7 +375,7 @@ func (n *Node) Release(clientID string) {
 		if json.Unmarshal(e.Value(), &o) != nil || o.Node != n.opts.Name {
 			return
 		}
-		_ = n.st.sessions.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+		_ = n.st.sessions.Purge(ctx, key, jetstream.LastRevision(e.Revision()), jetstream.PurgeTTL(cmp.Or(n.opts.markerTTL, registryMarkerTTL)))
 	}()
 }
 
