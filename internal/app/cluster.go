@@ -105,6 +105,7 @@ func (m clusterMetrics) ClusterStats() metrics.ClusterStats {
 		Forwarded: st.Forwarded, ForwardedBytes: st.ForwardedBytes, Received: st.Received, Duplicates: st.Duplicates,
 		Retried: st.Retried, Failed: st.ForwardFailed,
 		TakeoversIn: bs.SessionsTakenIn, TakeoversOut: bs.SessionsTakenAway, Adopted: bs.SessionsAdopted, Fenced: st.Fenced,
+		Relayed: st.Relayed, RelayFailed: st.RelayFailed,
 		ReplicationErrors: st.RetainedDropped + st.RecordsFailed + st.QueueFailed + st.QueueTimeouts, Dropped: st.SlowConsumer + st.Malformed,
 		AckBounds: st.AckLatency.Bounds, AckCounts: st.AckLatency.Counts, AckCount: st.AckLatency.Count, AckSum: st.AckLatency.Sum,
 	}

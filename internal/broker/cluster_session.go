@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/iothub-dev/iothub/mqtt/packet"
+	"github.com/iothub-dev/iothub/mqtt/topic"
 	"github.com/iothub-dev/iothub/msg"
 )
 
@@ -386,4 +387,49 @@ func (s *Server) resumeLost(ctx context.Context, cl Cluster, cp *connectParams, 
 		return nil, fmt.Errorf("session lost with its node: %w", err)
 	}
 	return b, nil
+}
+
+// SessionFilters returns the filters of clientID's session on this node
+// (nil: none): the cluster keeps their interest while it passes late
+// messages on to the node that took the session over.
+func (s *Server) SessionFilters(clientID string) []string {
+	s.mu.Lock()
+	ss := s.sessions[clientID]
+	s.mu.Unlock()
+	if ss == nil {
+		return nil
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	filters := make([]string, 0, len(ss.subs))
+	for _, sub := range ss.subs {
+		filters = append(filters, sub.filter)
+	}
+	return filters
+}
+
+// DeliverTo gives m, passed on by the node that gave clientID's session
+// up to this one during a takeover, to that session alone, through its
+// subscriptions that match m; after is called once it is stored. It
+// reports whether a subscription matched.
+func (s *Server) DeliverTo(clientID string, m *msg.Message, after func(error)) bool {
+	m.ID = s.nextMsgID()
+	ms := matchesPool.Get().(*topic.Matches[*subscription])
+	s.subs.Match(m.Topic, ms)
+	var mine []topic.Entry[*subscription]
+	for _, e := range ms.Subs {
+		if e.Key == clientID {
+			mine = append(mine, e)
+		}
+	}
+	ms.Reset()
+	matchesPool.Put(ms)
+	ok := false
+	if len(mine) > 0 {
+		if d, matched := mergeDelivery(m, mine, s.readHooks()); matched && d.m != nil {
+			ok = mine[0].Value.sess.deliver(d, true, nil) == accepted
+		}
+	}
+	s.afterStored(after)
+	return ok
 }

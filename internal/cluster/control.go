@@ -64,6 +64,9 @@ func (n *Node) subscribeControl() error {
 	if _, err := n.nc.Subscribe(subjRPC+nodeToken(n.opts.Name)+".fence", n.onFence); err != nil { // registry.go
 		return fmt.Errorf("cluster: subscribe fences: %w", err)
 	}
+	if _, err := n.nc.Subscribe(subjRPC+nodeToken(n.opts.Name)+".relay", n.onRelay); err != nil { // relay.go
+		return fmt.Errorf("cluster: subscribe relays: %w", err)
+	}
 	return n.subscribeRPC() // rpc.go
 }
 

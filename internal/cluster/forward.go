@@ -38,7 +38,7 @@ func (n *Node) Forward(m *msg.Message) (int, func(func(error))) {
 	targets := len(t.Nodes) + len(t.Groups) + len(t.Lost)
 	if targets == 0 && !n.ns.GlobalAccount().SubscriptionInterest(subject) {
 		n.mu.Unlock()
-		return 0, nil // nobody anywhere: no frame at all
+		return n.withRelays(m, 0, nil) // nobody anywhere: no frame at all
 	}
 	seq := n.seq.Add(1)
 	data := appendFrame(make([]byte, 0, 64+len(m.Payload)), &frame{node: n.opts.Name, inc: n.inc, seq: seq, m: m})
@@ -68,10 +68,35 @@ func (n *Node) Forward(m *msg.Message) (int, func(func(error))) {
 	}
 	n.stats.forwarded.Add(1)
 	n.stats.forwardedBytes.Add(uint64(len(data)))
-	if p == nil {
+	return n.withRelays(m, targets, p)
+}
+
+// withRelays adds to a forward the relay of m to the nodes that took a
+// matching session from this one (relay.go); the broker routed m locally
+// before, so a session that left before that finds its relay here.
+func (n *Node) withRelays(m *msg.Message, targets int, p *pendingForward) (int, func(func(error))) {
+	moved := n.movedFor(m.Topic)
+	if len(moved) == 0 {
+		if p == nil {
+			return targets, nil
+		}
+		return targets, func(cb func(error)) { n.whenStored(p, cb) }
+	}
+	relayed := make(chan error, 1)
+	n.relayAll(moved, m, func(err error) { relayed <- err })
+	if m.QoS == 0 {
 		return targets, nil
 	}
-	return targets, func(cb func(error)) { n.whenStored(p, cb) }
+	return targets + 1, func(cb func(error)) {
+		go func() {
+			err := <-relayed
+			if p == nil || err != nil {
+				cb(err)
+				return
+			}
+			n.whenStored(p, cb)
+		}()
+	}
 }
 
 func (n *Node) whenStored(p *pendingForward, cb func(error)) {
@@ -391,9 +416,28 @@ func (n *Node) receive(m *nats.Msg, group string) {
 	if dup {
 		n.stats.duplicates.Add(1)
 		if f.retry {
-			ack(nil)
+			n.afterRelays(f.m, ack)
 		}
 		return
 	}
-	(*bp).DeliverRemote(f.m, ack)
+	(*bp).DeliverRemote(f.m, func(err error) {
+		if err != nil {
+			ack(err)
+			return
+		}
+		n.afterRelays(f.m, ack)
+	})
+}
+
+// afterRelays calls ack once m is passed on to the nodes that took a
+// matching session from this one (relay.go), at once when there are none.
+// It runs after the local delivery: a session that left before that finds
+// its relay set up.
+func (n *Node) afterRelays(m *msg.Message, ack func(error)) {
+	moved := n.movedFor(m.Topic)
+	if len(moved) == 0 {
+		ack(nil)
+		return
+	}
+	n.relayAll(moved, m, ack)
 }

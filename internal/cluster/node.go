@@ -57,6 +57,10 @@ type Options struct {
 
 	// markerTTL overrides registryMarkerTTL (tests).
 	markerTTL time.Duration
+	// onTakenOver, when set, is called after this node gave a session up
+	// to another node and before it answers it (tests: a message sent in
+	// the takeover's window).
+	onTakenOver func(clientID string)
 }
 
 // Broker is what a node needs of the local broker (broker.Server
@@ -68,6 +72,13 @@ type Broker interface {
 	// TakeSession closes the local connection of clientID (0x8E) and
 	// returns its session, removed here, encoded (nil: none).
 	TakeSession(clientID string) []byte
+	// SessionFilters returns the filters of clientID's session here
+	// (nil: none).
+	SessionFilters(clientID string) []string
+	// DeliverTo gives m to clientID's session alone, through its
+	// subscriptions that match m (a message passed on by the node that
+	// gave the session up: relay.go); false when none matches.
+	DeliverTo(clientID string, m *msg.Message, after func(error)) bool
 	// HasSession reports whether clientID has a session here.
 	HasSession(clientID string) (exists, connected bool)
 	// SessionIDs returns the client ids of the sessions held here.
@@ -116,6 +127,8 @@ type Node struct {
 
 	seq atomic.Uint64 // forwarded messages
 
+	rl relays // relay.go
+
 	mu      sync.Mutex // guards everything below; taken last
 	core    *Core
 	iseq    uint64 // interest changes announced
@@ -152,6 +165,7 @@ func Start(opts Options) (*Node, error) {
 			dirty: make(map[string][]byte), dirtyWake: make(chan struct{}, 1)},
 	}
 	n.q.init()
+	n.rl.moved = make(map[string]*movedSession)
 	n.attached = make(chan struct{})
 	if err := n.startServer(); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ type testNode struct {
 	node *Node
 	b    *broker.Server
 	addr string
+	// takenOver, when set, runs after the node gave a session up to
+	// another node and before it answers (Options.onTakenOver).
+	takenOver *atomic.Pointer[func(clientID string)]
 }
 
 // TestCluster runs the cluster's scenarios on one three-node cluster (a
@@ -37,6 +41,7 @@ func TestCluster(t *testing.T) {
 		{"onceWithOverlappingFilters", testCluster_onceWithOverlappingFilters},
 		{"takeoverAcrossNodes", testCluster_takeoverAcrossNodes},
 		{"liveTakeoverSends0x8E", testCluster_liveTakeoverSends0x8E},
+		{"liveTakeoverPassesLateMessagesOn", testCluster_liveTakeoverPassesLateMessagesOn},
 		{"simultaneousConnectsOneSession", testCluster_simultaneousConnectsOneSession},
 		{"retainedEverywhere", testCluster_retainedEverywhere},
 		{"releasedEntryLeavesNothing", testCluster_releasedEntryLeavesNothing},
@@ -93,9 +98,15 @@ func startClusterWith(t *testing.T, n int, configure func(*broker.Options)) []*t
 }
 
 func startTestNode(t *testing.T, name, addr string, seeds []string, configure func(*broker.Options)) *testNode {
+	hook := new(atomic.Pointer[func(string)])
 	node, err := Start(Options{
 		Name: name, Address: addr, Seeds: seeds, ClusterName: "test", Replicas: min(3, len(seeds)), Dir: t.TempDir(),
 		ForwardTimeout: time.Second, NodeTimeout: 3 * time.Second, Logger: testutil.Logger(t), markerTTL: time.Second,
+		onTakenOver: func(id string) {
+			if f := hook.Load(); f != nil {
+				(*f)(id)
+			}
+		},
 	})
 	if err != nil {
 		t.Errorf("start %s: %v", name, err)
@@ -112,7 +123,7 @@ func startTestNode(t *testing.T, name, addr string, seeds []string, configure fu
 	request, _ := b.AddSyncer(node)
 	node.SetSyncRequest(request)
 	t.Cleanup(node.Close)
-	return &testNode{name: name, node: node, b: b, addr: addrMQTT}
+	return &testNode{name: name, node: node, b: b, addr: addrMQTT, takenOver: hook}
 }
 
 func connect(t *testing.T, addr, id string, clean bool) mqtt.Client {

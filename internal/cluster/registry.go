@@ -219,6 +219,7 @@ func (n *Node) Claim(ctx context.Context, clientID string, record []byte) ([]byt
 		release()
 		return nil, false, nil, err
 	}
+	n.endRelay(clientID, nil) // the session is here again: nothing to pass on
 	if prev == nil {
 		return nil, false, release, nil
 	}
@@ -317,7 +318,9 @@ func (n *Node) requestTakeover(ctx context.Context, node, clientID string) []byt
 	}
 	rctx, cancel := context.WithTimeout(ctx, 2*n.opts.ForwardTimeout)
 	defer cancel()
-	reply, err := n.nc.RequestWithContext(rctx, subjRPC+nodeToken(node)+".takeover", []byte(clientID))
+	req := &nats.Msg{Subject: subjRPC + nodeToken(node) + ".takeover", Data: []byte(clientID), Header: nats.Header{}}
+	req.Header.Set(hdrNode, n.opts.Name) // the old node passes late messages on here (relay.go)
+	reply, err := n.nc.RequestMsgWithContext(rctx, req)
 	if err != nil {
 		n.log.Warn("takeover request unanswered; the session resumes from its replicated record", "client_id", clientID, "node", node, "error", err)
 		// The registry names this node now: the owner, alive but slow,
@@ -332,16 +335,20 @@ func (n *Node) requestTakeover(ctx context.Context, node, clientID string) []byt
 }
 
 // onTakeover answers another node's claim: the local session is closed
-// (0x8E) and handed over.
+// (0x8E) and handed over, and the messages for it that still reach this
+// node are passed on to the claimer for a while (relay.go).
 func (n *Node) onTakeover(m *nats.Msg) {
-	id := string(m.Data)
+	id, to := string(m.Data), m.Header.Get(hdrNode)
 	go func() {
 		unlock := n.lockClient(id)
 		var state []byte
 		if bp := n.broker.Load(); bp != nil {
-			state = (*bp).TakeSession(id)
+			state = n.handOver(*bp, id, to)
 		}
 		unlock()
+		if n.opts.onTakenOver != nil && state != nil {
+			n.opts.onTakenOver(id)
+		}
 		_ = m.Respond(state)
 	}()
 }

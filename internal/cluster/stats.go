@@ -24,6 +24,8 @@ type stats struct {
 	recordsFailed   atomic.Uint64
 
 	replayed         atomic.Uint64
+	relayed          atomic.Uint64
+	relayFailed      atomic.Uint64
 	queueFailed      atomic.Uint64
 	queueTimeouts    atomic.Uint64
 	queueRetries     atomic.Uint64
@@ -96,6 +98,10 @@ type Stats struct {
 	// Replayed counts QoS 1/2 messages sent again once a lost node's
 	// sessions were adopted.
 	Replayed uint64
+	// Relayed counts messages passed on to the node that took a session
+	// over from this one (relay.go), RelayFailed those it did not store
+	// in time (their senders send them again).
+	Relayed, RelayFailed uint64
 	// AckLatency is how long QoS 1/2 forwards waited for the nodes.
 	AckLatency LatencyHistogram
 }
@@ -112,6 +118,7 @@ func (n *Node) Stats() Stats {
 		Fenced: s.fenced.Load(), RetainedDropped: s.retainedDropped.Load(), RecordsFailed: s.recordsFailed.Load(),
 		QueueFailed: s.queueFailed.Load(), QueueTimeouts: s.queueTimeouts.Load(), QueueRetries: s.queueRetries.Load(),
 		QueuePurges: s.queuePurges.Load(), QueuePurgeErrors: s.queuePurgeErrors.Load(), Replayed: s.replayed.Load(),
+		Relayed: s.relayed.Load(), RelayFailed: s.relayFailed.Load(),
 	}
 	s.latMu.Lock()
 	st.AckLatency = s.lat

@@ -165,3 +165,67 @@ func waitReady(t *testing.T, nodes []*testNode) {
 		require.True(t, n.node.Status().StateReady, "%s: the status says ready", n.name)
 	}
 }
+
+// testCluster_liveTakeoverPassesLateMessagesOn: a message that reaches the
+// old node after it gave the session up, while the new node has not opened
+// it yet (the takeover's window, made here by a hook on the old node that
+// publishes from a third node and waits until the old node got the
+// message), is passed on to the new node and reaches the device; its
+// publisher gets the PUBACK. Before the relay, the old node acknowledged
+// it without delivering it anywhere.
+func testCluster_liveTakeoverPassesLateMessagesOn(t *testing.T, nodes []*testNode) {
+	ch := make(chan mqtt.Message, 100)
+	dev := connect(t, nodes[0].addr, "roamer", false)
+	subscribe(t, dev, "devices/roamer/command", 1, ch)
+	pub := connect(t, nodes[2].addr, "roamer-backend", true)
+	waitRoute(t, pub, "devices/roamer/command", ch, nodes...)
+
+	late := make(chan mqtt.Token, 1)
+	hook := func(id string) {
+		if id != "roamer" {
+			return
+		}
+		before := nodes[0].node.Stats().Received
+		late <- pub.Publish("devices/roamer/command", 1, false, "late")
+		// Bounded: the test fails below if the message never came here.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			if nodes[0].node.Stats().Received > before {
+				return
+			}
+			time.Sleep(5 * time.Millisecond) // polling a counter, bounded
+		}
+	}
+	nodes[0].takenOver.Store(&hook)
+	t.Cleanup(func() { nodes[0].takenOver.Store(nil) })
+
+	// The device comes back through n2 while n1 is up: a live takeover.
+	got := make(chan mqtt.Message, 100)
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + nodes[1].addr).SetClientID("roamer").SetCleanSession(false).
+		SetAutoReconnect(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m })
+	back := mqtt.NewClient(o)
+	tok := back.Connect()
+	require.True(t, tok.WaitTimeout(15*time.Second))
+	require.NoError(t, tok.Error())
+	t.Cleanup(func() { back.Disconnect(0) })
+	require.True(t, tok.(*mqtt.ConnectToken).SessionPresent())
+
+	var ptok mqtt.Token
+	select {
+	case ptok = <-late:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the takeover hook did not run")
+	}
+	require.True(t, ptok.WaitTimeout(15*time.Second), "PUBACK of the message sent in the window")
+	require.NoError(t, ptok.Error())
+	for {
+		select {
+		case m := <-got:
+			if string(m.Payload()) == "late" {
+				require.GreaterOrEqual(t, nodes[0].node.Stats().Relayed, uint64(1))
+				return
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("the message sent in the takeover's window was lost (n1 %+v)", nodes[0].node.Stats())
+		}
+	}
+}

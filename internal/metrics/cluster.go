@@ -17,6 +17,9 @@ type ClusterStats struct {
 	// another node; Adopted those adopted from a lost node; Fenced local
 	// sessions closed because another node owns them.
 	TakeoversIn, TakeoversOut, Adopted, Fenced uint64
+	// Relayed counts messages passed on to the node that took a session
+	// over from this one, RelayFailed those it did not store in time.
+	Relayed, RelayFailed uint64
 	// ReplicationErrors counts replicated writes that failed (retained
 	// messages, session records); Dropped messages the in-process client
 	// had no room for, or that did not decode.
@@ -54,6 +57,8 @@ var (
 	descClusterTakeovers = desc("iothub_cluster_session_takeovers_total", "Sessions that moved between nodes, by direction: in (taken from another node), out (taken by another node).", "direction")
 	descClusterAdopted   = desc("iothub_cluster_sessions_adopted_total", "Sessions adopted from a lost node.")
 	descClusterFenced    = desc("iothub_cluster_sessions_fenced_total", "Local sessions closed because the registry names another owner (after a partition).")
+	descClusterRelayed   = desc("iothub_cluster_relayed_messages_total", "Messages that reached this node for a session it had just given up to another node, passed on to that node.")
+	descClusterRelayFail = desc("iothub_cluster_relay_failures_total", "Messages passed on to the node that took a session over and not stored in time (their senders send them again).")
 	descClusterReplErr   = desc("iothub_cluster_replication_errors_total", "Replicated writes that failed (retained messages, session records, session queue appends).")
 	descClusterDropped   = desc("iothub_cluster_dropped_total", "Forwarded messages dropped on arrival: no room in the receive buffer, or malformed.")
 	descClusterAck       = desc("iothub_cluster_forward_ack_seconds", "How long QoS 1/2 forwards waited for every node with interest to store them.")
@@ -65,7 +70,7 @@ type clusterCollector struct{ src ClusterSource }
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	describe(ch, descClusterNodes, descClusterRoutes, descClusterPending, descClusterFwd, descClusterFwdBytes,
 		descClusterRecv, descClusterDups, descClusterRetries, descClusterFailures, descClusterTakeovers, descClusterAdopted,
-		descClusterFenced, descClusterReplErr, descClusterDropped, descClusterAck)
+		descClusterFenced, descClusterRelayed, descClusterRelayFail, descClusterReplErr, descClusterDropped, descClusterAck)
 }
 
 // Collect implements prometheus.Collector.
@@ -84,6 +89,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		{descClusterFwd, s.Forwarded}, {descClusterFwdBytes, s.ForwardedBytes}, {descClusterRecv, s.Received},
 		{descClusterDups, s.Duplicates}, {descClusterRetries, s.Retried}, {descClusterFailures, s.Failed},
 		{descClusterAdopted, s.Adopted}, {descClusterFenced, s.Fenced}, {descClusterReplErr, s.ReplicationErrors},
+		{descClusterRelayed, s.Relayed}, {descClusterRelayFail, s.RelayFailed},
 		{descClusterDropped, s.Dropped},
 	} {
 		counter(ch, v.d, v.n)
