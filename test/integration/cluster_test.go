@@ -182,6 +182,7 @@ func TestCluster(t *testing.T) {
 	t.Run("sharedSubscriptionAcrossNodes", tc.sharedAcrossNodes)
 	t.Run("commandThroughAnotherNode", tc.commandThroughAnotherNode)
 	t.Run("takeoverThroughLoadBalancer", tc.takeoverThroughLB)
+	t.Run("roamUnderQoS1Load", tc.roamUnderLoad)
 	t.Run("shadowAcrossNodes", tc.shadowAcrossNodes)
 	t.Run("killNodeUnderQoS1Load", tc.killUnderLoad)
 }
@@ -450,4 +451,77 @@ func (tc *testCluster) shadowAcrossNodes(t *testing.T) {
 			t.Fatal("the lock on n1 got no delta for the desired state set through n3")
 		}
 	}
+}
+
+// roamUnderLoad: a persistent device subscribed on n1 moves between n1
+// and n2 (live takeovers, each old connection closed by its node) every
+// 50 messages while a publisher on n3 sends QoS 1 to it: every message
+// the publisher got a PUBACK for reaches the device (on one of its
+// connections); duplicates are counted, not failed. The old node passes
+// on what reaches it after the session left (docs/cluster.md, "A live
+// takeover is bounded").
+func (tc *testCluster) roamUnderLoad(t *testing.T) {
+	const total, every = 600, 50
+	got := make(chan mqtt.Message, 4*total)
+	dev := pahoClient(t, tc.nodes[0].mqtt, "rover", false, got)
+	pahoSubscribe(t, dev, "roam/rover", 1)
+	pubc := pahoClient(t, tc.nodes[2].mqtt, "roam-pub", true, nil)
+	testutil.WaitRoute(t, pubc, "roam/rover", got)
+
+	roam := make(chan struct{}, total/every+1)
+	acked := make(chan string, total)
+	pubErr := make(chan error, 1)
+	go func() {
+		defer close(acked)
+		for i := range total {
+			tok := pubc.Publish("roam/rover", 1, false, "m"+strconv.Itoa(i))
+			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+				pubErr <- fmt.Errorf("message %d: no PUBACK (%v)", i, tok.Error())
+				return
+			}
+			acked <- "m" + strconv.Itoa(i)
+			if i%every == every-1 {
+				roam <- struct{}{}
+			}
+		}
+	}()
+	moves := 0
+	for moves < total/every {
+		select {
+		case <-roam:
+			moves++
+			pahoClient(t, tc.nodes[moves%2].mqtt, "rover", false, got) // takes the session over
+		case err := <-pubErr:
+			t.Fatal(err)
+		case <-time.After(2 * time.Minute):
+			t.Fatal("publisher stalled")
+		}
+	}
+	want := map[string]bool{}
+	for p := range acked {
+		want[p] = true
+	}
+	seen := map[string]int{}
+	missing := func() int {
+		n := 0
+		for p := range want {
+			if seen[p] == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	for missing() > 0 {
+		select {
+		case m := <-got:
+			seen[string(m.Payload())]++
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d acknowledged messages never reached the roaming device (%d moves)", missing(), total, moves)
+		}
+	}
+	dups := 0
+	for _, n := range seen {
+		dups += max(0, n-1)
+	}
+	t.Logf("roaming device: %d messages, %d moves between n1 and n2, %d duplicates", total, moves, dups)
 }
