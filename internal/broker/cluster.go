@@ -231,10 +231,12 @@ func (s *Server) cluster() Cluster {
 // and it is not emitted as published (rules ran on the entry node). It
 // returns the number of sessions that took it. With a store, after is
 // called once the deliveries to persistent sessions are stored (at once
-// without one); the forwarding node's publisher waits for that.
-func (s *Server) DeliverRemote(m *msg.Message, after func(error)) int {
+// without one); the forwarding node's publisher waits for that. The
+// sessions of except are left out (they got m from the node they were
+// taken from: the cluster's relay).
+func (s *Server) DeliverRemote(m *msg.Message, except []string, after func(error)) int {
 	m.ID = s.nextMsgID()
-	r := s.routeLocal(m, nil, false)
+	r := s.routeLocal(m, nil, false, except)
 	s.afterStored(after)
 	return r.accepted
 }

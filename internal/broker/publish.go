@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -330,12 +331,12 @@ var matchesPool = sync.Pool{New: func() any { return new(topic.Matches[*subscrip
 // member of each matching shared group. It counts what became of the
 // deliveries; w is the publisher's back-pressure allowance (nil: none).
 func (s *Server) route(m *msg.Message, w *pubWait) routed {
-	return s.routeLocal(m, w, s.cluster() == nil)
+	return s.routeLocal(m, w, s.cluster() == nil, nil)
 }
 
 // routeLocal is route; shared says whether shared groups are served here
 // (on a cluster they are served through it: DeliverShared).
-func (s *Server) routeLocal(m *msg.Message, w *pubWait, shared bool) routed {
+func (s *Server) routeLocal(m *msg.Message, w *pubWait, shared bool, except []string) routed {
 	ms := matchesPool.Get().(*topic.Matches[*subscription])
 	defer matchesPool.Put(ms)
 	s.subs.Match(m.Topic, ms)
@@ -350,6 +351,10 @@ func (s *Server) routeLocal(m *msg.Message, w *pubWait, shared bool) routed {
 		j := i + 1
 		for j < len(subs) && subs[j].Key == subs[i].Key {
 			j++
+		}
+		if slices.Contains(except, subs[i].Key) {
+			i = j
+			continue
 		}
 		if d, ok := mergeDelivery(m, subs[i:j], h); ok && d.m != nil {
 			r.add(subs[i].Value.sess.deliver(d, inline, w))

@@ -38,7 +38,7 @@ func (n *Node) Forward(m *msg.Message) (int, func(func(error))) {
 	targets := len(t.Nodes) + len(t.Groups) + len(t.Lost)
 	if targets == 0 && !n.ns.GlobalAccount().SubscriptionInterest(subject) {
 		n.mu.Unlock()
-		return n.withRelays(m, 0, nil) // nobody anywhere: no frame at all
+		return n.withRelays(m, frameKey{}, 0, nil) // nobody anywhere: no frame at all
 	}
 	seq := n.seq.Add(1)
 	data := appendFrame(make([]byte, 0, 64+len(m.Payload)), &frame{node: n.opts.Name, inc: n.inc, seq: seq, m: m})
@@ -68,13 +68,15 @@ func (n *Node) Forward(m *msg.Message) (int, func(func(error))) {
 	}
 	n.stats.forwarded.Add(1)
 	n.stats.forwardedBytes.Add(uint64(len(data)))
-	return n.withRelays(m, targets, p)
+	key := frameKey{n.opts.Name, n.inc, seq}
+	n.routedDirect(key, m.Topic) // the broker routed m here before
+	return n.withRelays(m, key, targets, p)
 }
 
 // withRelays adds to a forward the relay of m to the nodes that took a
 // matching session from this one (relay.go); the broker routed m locally
 // before, so a session that left before that finds its relay here.
-func (n *Node) withRelays(m *msg.Message, targets int, p *pendingForward) (int, func(func(error))) {
+func (n *Node) withRelays(m *msg.Message, key frameKey, targets int, p *pendingForward) (int, func(func(error))) {
 	moved := n.movedFor(m.Topic)
 	if len(moved) == 0 {
 		if p == nil {
@@ -83,7 +85,7 @@ func (n *Node) withRelays(m *msg.Message, targets int, p *pendingForward) (int, 
 		return targets, func(cb func(error)) { n.whenStored(p, cb) }
 	}
 	relayed := make(chan error, 1)
-	n.relayAll(moved, m, func(err error) { relayed <- err })
+	n.relayAll(moved, key, m, func(err error) { relayed <- err })
 	if m.QoS == 0 {
 		return targets, nil
 	}
@@ -340,7 +342,7 @@ func (n *Node) replayLost(lost string) {
 			n.stored(l.seq, selfKey)
 			continue
 		}
-		(*bp).DeliverRemote(l.m, func(err error) {
+		(*bp).DeliverRemote(l.m, nil, func(err error) {
 			if err != nil {
 				n.fail(l.seq, err)
 				return
@@ -413,19 +415,20 @@ func (n *Node) receive(m *nats.Msg, group string) {
 	n.mu.Lock()
 	dup := n.core.Seen(f.node, f.inc, f.seq)
 	n.mu.Unlock()
+	key := frameKey{f.node, f.inc, f.seq}
 	if dup {
 		n.stats.duplicates.Add(1)
 		if f.retry {
-			n.afterRelays(f.m, ack)
+			n.afterRelays(key, f.m, ack)
 		}
 		return
 	}
-	(*bp).DeliverRemote(f.m, func(err error) {
+	(*bp).DeliverRemote(f.m, n.routedDirect(key, f.m.Topic), func(err error) {
 		if err != nil {
 			ack(err)
 			return
 		}
-		n.afterRelays(f.m, ack)
+		n.afterRelays(key, f.m, ack)
 	})
 }
 
@@ -433,11 +436,11 @@ func (n *Node) receive(m *nats.Msg, group string) {
 // matching session from this one (relay.go), at once when there are none.
 // It runs after the local delivery: a session that left before that finds
 // its relay set up.
-func (n *Node) afterRelays(m *msg.Message, ack func(error)) {
+func (n *Node) afterRelays(key frameKey, m *msg.Message, ack func(error)) {
 	moved := n.movedFor(m.Topic)
 	if len(moved) == 0 {
 		ack(nil)
 		return
 	}
-	n.relayAll(moved, m, ack)
+	n.relayAll(moved, key, m, ack)
 }

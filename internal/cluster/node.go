@@ -67,7 +67,7 @@ type Options struct {
 // implements it). Both calls may store the message for persistent
 // sessions; after is called once that is done.
 type Broker interface {
-	DeliverRemote(m *msg.Message, after func(error)) int
+	DeliverRemote(m *msg.Message, except []string, after func(error)) int
 	DeliverShared(m *msg.Message, filter string, after func(error)) bool
 	// TakeSession closes the local connection of clientID (0x8E) and
 	// returns its session, removed here, encoded (nil: none).
@@ -165,7 +165,7 @@ func Start(opts Options) (*Node, error) {
 			dirty: make(map[string][]byte), dirtyWake: make(chan struct{}, 1)},
 	}
 	n.q.init()
-	n.rl.moved = make(map[string]*movedSession)
+	n.rl.moved, n.rl.incoming = make(map[string]*movedSession), make(map[string]*incomingSession)
 	n.attached = make(chan struct{})
 	if err := n.startServer(); err != nil {
 		return nil, err

@@ -237,9 +237,11 @@ func (n *Node) Claim(ctx context.Context, clientID string, record []byte) ([]byt
 		return prev.Session, true, release, nil
 	}
 	n.stats.takeovers.Add(1)
+	opened, drop := n.expectRelays(clientID) // relay.go
 	if state := n.requestTakeover(ctx, prev.Node, clientID); state != nil {
-		return state, false, release, nil
+		return state, false, func() { opened(); release() }, nil
 	}
+	drop()
 	// The owner is gone (or silent): the session resumes from its
 	// replicated record and queue.
 	return prev.Session, true, release, nil

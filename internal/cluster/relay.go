@@ -24,6 +24,13 @@ import (
 // after the local delivery: a message delivered before the session left
 // went with it, and is relayed as well if the relay was set up meanwhile
 // (a duplicate, QoS 1 allows it), never neither.
+//
+// B gets most of those messages twice: once from the route (its own
+// subscriptions are known by then) and once passed on. For the same while
+// B notes, per session it took live, the identities of the messages (the
+// forwarding node's name, life and sequence number) each path gave it:
+// the relay skips one the route gave the session, and the route leaves
+// the session out for one the relay gave it.
 
 // Headers of the takeover request and of a relayed message.
 const (
@@ -46,10 +53,112 @@ type movedSession struct {
 	filters  []string
 }
 
-// relays holds the sessions given up and passed on to.
+// relays holds the sessions given up and passed on to, and the sessions
+// taken live from another node.
 type relays struct {
-	mu    sync.RWMutex
-	moved map[string]*movedSession // by client id
+	mu       sync.RWMutex
+	moved    map[string]*movedSession    // by client id
+	incoming map[string]*incomingSession // by client id
+}
+
+// frameKey identifies a forwarded message cluster-wide.
+type frameKey struct {
+	node     string
+	inc, seq uint64
+}
+
+// incomingSession is a session taken live from another node, while that
+// node may pass messages on: which messages reached it by which path.
+type incomingSession struct {
+	open    bool // the claim is done: the session and its filters are here
+	filters []string
+	direct  map[frameKey]struct{} // given to it by the route (or published here)
+	relayed map[frameKey]struct{} // given to it by the relay
+}
+
+// expectRelays notes that clientID's session is being taken live from
+// another node; opened (the claim's end) makes it count, drop forgets it
+// (the takeover did not happen).
+func (n *Node) expectRelays(clientID string) (opened, drop func()) {
+	in := &incomingSession{direct: map[frameKey]struct{}{}, relayed: map[frameKey]struct{}{}}
+	n.rl.mu.Lock()
+	n.rl.incoming[clientID] = in
+	n.rl.mu.Unlock()
+	forget := func() {
+		n.rl.mu.Lock()
+		if n.rl.incoming[clientID] == in {
+			delete(n.rl.incoming, clientID)
+		}
+		n.rl.mu.Unlock()
+	}
+	opened = func() {
+		var filters []string
+		if bp := n.broker.Load(); bp != nil {
+			filters = (*bp).SessionFilters(clientID)
+		}
+		n.rl.mu.Lock()
+		in.open, in.filters = true, filters
+		n.rl.mu.Unlock()
+		// The old node passes messages on for relayHold; then the marks
+		// go (a relay still on its way after that is delivered: at
+		// worst a duplicate).
+		time.AfterFunc(n.relayHold()+2*n.opts.ForwardTimeout, forget)
+	}
+	return opened, forget
+}
+
+// routedDirect is called before the route gives the message key to this
+// node's sessions: it returns the sessions taken live that the relay gave
+// it to already (to leave out), and notes it for the others.
+func (n *Node) routedDirect(key frameKey, topicName string) []string {
+	if key.seq == 0 {
+		return nil
+	}
+	n.rl.mu.RLock()
+	none := len(n.rl.incoming) == 0
+	n.rl.mu.RUnlock()
+	if none {
+		return nil
+	}
+	n.rl.mu.Lock()
+	defer n.rl.mu.Unlock()
+	var except []string
+	for id, in := range n.rl.incoming {
+		if !in.open || !matchesAny(in.filters, topicName) {
+			continue
+		}
+		if _, done := in.relayed[key]; done {
+			except = append(except, id)
+			continue
+		}
+		in.direct[key] = struct{}{}
+	}
+	return except
+}
+
+// relayedIn reports whether a message passed on for clientID is to be
+// delivered (the route did not give it to the session), noting it.
+func (n *Node) relayedIn(clientID string, key frameKey) bool {
+	n.rl.mu.Lock()
+	defer n.rl.mu.Unlock()
+	in := n.rl.incoming[clientID]
+	if in == nil || key.seq == 0 {
+		return true
+	}
+	if _, done := in.direct[key]; done {
+		return false
+	}
+	in.relayed[key] = struct{}{}
+	return true
+}
+
+func matchesAny(filters []string, topicName string) bool {
+	for _, f := range filters {
+		if topic.Match(f, topicName) {
+			return true
+		}
+	}
+	return false
 }
 
 // handOver gives clientID's session up to node (the claimer): the
@@ -114,21 +223,18 @@ func (n *Node) movedFor(topicName string) []*movedSession {
 	}
 	var out []*movedSession
 	for _, ms := range n.rl.moved {
-		for _, f := range ms.filters {
-			if topic.Match(f, topicName) {
-				out = append(out, ms)
-				break
-			}
+		if matchesAny(ms.filters, topicName) {
+			out = append(out, ms)
 		}
 	}
 	return out
 }
 
-// relayAll passes m on to the nodes the sessions in to moved to, and calls
-// done with nil once each stored it (or has no such session any more), or
-// with the first error.
-func (n *Node) relayAll(to []*movedSession, m *msg.Message, done func(error)) {
-	data := appendFrame(nil, &frame{node: n.opts.Name, inc: n.inc, m: m})
+// relayAll passes m (forwarded as key) on to the nodes the sessions in to
+// moved to, and calls done with nil once each stored it (or has no such
+// session any more), or with the first error.
+func (n *Node) relayAll(to []*movedSession, key frameKey, m *msg.Message, done func(error)) {
+	data := appendFrame(nil, &frame{node: key.node, inc: key.inc, seq: key.seq, m: m})
 	go func() {
 		var first error
 		for _, ms := range to {
@@ -170,6 +276,11 @@ func (n *Node) onRelay(m *nats.Msg) {
 		defer unlock()
 		bp := n.broker.Load()
 		if bp == nil {
+			return
+		}
+		if !n.relayedIn(id, frameKey{f.node, f.inc, f.seq}) {
+			n.stats.duplicates.Add(1)
+			_ = m.Respond(nil) // the route gave it to the session
 			return
 		}
 		(*bp).DeliverTo(id, f.m, func(err error) {

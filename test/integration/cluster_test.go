@@ -476,7 +476,7 @@ func (tc *testCluster) roamUnderLoad(t *testing.T) {
 		for i := range total {
 			tok := pubc.Publish("roam/rover", 1, false, "m"+strconv.Itoa(i))
 			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-				pubErr <- fmt.Errorf("message %d: no PUBACK (%v)", i, tok.Error())
+				pubErr <- fmt.Errorf("message %d: no PUBACK: %w", i, tok.Error())
 				return
 			}
 			acked <- "m" + strconv.Itoa(i)
