@@ -1,11 +1,7 @@
 package integration
 
 import (
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/iothub-dev/iothub/internal/testutil"
@@ -37,47 +33,8 @@ func TestClusterQuickRestart(t *testing.T) {
 	watcher.Disconnect(0)
 	queued.Disconnect(100)
 
-	var acked sync.Map
-	var sent, reconnects atomic.Int64
-	stop := make(chan struct{})
-	var stopOnce sync.Once
-	var wg sync.WaitGroup
-	halt := func() {
-		stopOnce.Do(func() { close(stop) })
-		wg.Wait()
-	}
-	t.Cleanup(halt)
-	giveUp := time.Now().Add(150 * time.Second)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c := pahoClient(t, n1.mqtt, "quick-pub", true, nil)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			payload := "quick-" + strconv.Itoa(i)
-			if !publishUntilAcked(t, &c, tc.lb, "quick-pub", "quick/x", payload, 20*time.Second, giveUp, &reconnects, stop) {
-				return
-			}
-			acked.Store(payload, true)
-			sent.Add(1)
-		}
-	}()
-	progress := func(n int64, what string) {
-		t.Helper()
-		target := sent.Load() + n
-		deadline := time.Now().Add(90 * time.Second)
-		for sent.Load() < target {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %d acknowledged messages %s within 90s", n, what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	progress(30, "before the kill")
+	load := startAckedLoad(t, tc.lb, []string{n1.mqtt}, "quick-pub-", "quick/")
+	load.progress(t, 30, "before the kill")
 	logf(t, "killing n3")
 	if err := n3.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -86,14 +43,13 @@ func TestClusterQuickRestart(t *testing.T) {
 	runClusterHub(t, n3)
 	tc.waitFormed(t)
 	logf(t, "n3 restarted")
-	progress(30, "after the restart")
-	halt()
+	load.progress(t, 30, "after the restart")
+	load.halt()
 	if t.Failed() {
 		return
 	}
 
-	total := 0
-	acked.Range(func(_, _ any) bool { total++; return true })
-	dups := expectAcked(t, "quick-queued", resumeThrough(t, tc.lb, "quick-queued"), &acked, total)
-	t.Logf("quick restart: %d messages acknowledged, %d publisher reconnects, %d duplicates", total, reconnects.Load(), dups)
+	total := load.total()
+	dups := expectAcked(t, "quick-queued", resumeThrough(t, tc.lb, "quick-queued"), &load.acked, total)
+	t.Logf("quick restart: %d messages acknowledged, %d publisher reconnects, %d duplicates", total, load.reconnects.Load(), dups)
 }

@@ -1,11 +1,7 @@
 package integration
 
 import (
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/iothub-dev/iothub/internal/testutil"
@@ -53,76 +49,30 @@ func TestClusterRollingRestart(t *testing.T) {
 	}
 	watcher.Disconnect(0)
 
-	const publishers = 3
-	var acked sync.Map // payload → true
-	var sent, reconnects atomic.Int64
-	stop := make(chan struct{})
-	var stopOnce sync.Once
-	var wg sync.WaitGroup
-	halt := func() {
-		stopOnce.Do(func() { close(stop) })
-		wg.Wait()
-	}
-	t.Cleanup(halt) // a failed wait below ends the publishers too
-	giveUp := time.Now().Add(150 * time.Second)
-	for p := range publishers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := "roll-pub-" + strconv.Itoa(p)
-			c := pahoClient(t, tc.lb, id, true, nil)
-			for i := 0; ; {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				payload := id + "/" + strconv.Itoa(i)
-				if !publishUntilAcked(t, &c, tc.lb, id, "roll/"+id, payload, 20*time.Second, giveUp, &reconnects, stop) {
-					return
-				}
-				acked.Store(payload, true)
-				sent.Add(1)
-				i++
-			}
-		}()
-	}
-	// progress waits until the publishers got another n PUBACKs.
-	progress := func(n int64, what string) {
-		t.Helper()
-		target := sent.Load() + n
-		deadline := time.Now().Add(60 * time.Second)
-		for sent.Load() < target {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %d acknowledged messages %s within 60s", n, what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	progress(60, "before the restarts")
+	load := startAckedLoad(t, tc.lb, []string{tc.lb, tc.lb, tc.lb}, "roll-pub-", "roll/")
+	load.progress(t, 60, "before the restarts")
 	for _, h := range tc.nodes {
 		h.stop(t)
 		runClusterHub(t, h)
 		tc.waitFormed(t)
-		progress(60, "after restarting "+h.name)
+		load.progress(t, 60, "after restarting "+h.name)
 	}
-	halt()
+	load.halt()
 	if t.Failed() {
 		return
 	}
 
-	total := 0
-	acked.Range(func(_, _ any) bool { total++; return true })
+	total := load.total()
 	dups := 0
 	for _, ss := range sessions {
 		got := resumeThrough(t, tc.lb, ss.id)
 		if ss.got != nil {
 			got = merge(ss.got, got)
 		}
-		dups += expectAcked(t, ss.id, got, &acked, total)
+		dups += expectAcked(t, ss.id, got, &load.acked, total)
 	}
 	t.Logf("rolling restart of 3 nodes: %d messages acknowledged, %d publisher reconnects, %d duplicates at the %d sessions",
-		total, reconnects.Load(), dups, len(sessions))
+		total, load.reconnects.Load(), dups, len(sessions))
 }
 
 // merge reads a and b into one channel.
