@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/iothub-dev/iothub/auth"
 	"github.com/iothub-dev/iothub/logging"
@@ -29,6 +30,8 @@ type security struct {
 	// authLog and refuseLog rate-limit the lines of failed logins and
 	// refused CONNECTs: a flood of them must not flood the log.
 	authLog, refuseLog logging.Limiter
+	// authCtx gives authentications their deadline (authctx.go).
+	authCtx authContexts
 }
 
 // authHooks is one generation of the authenticator and authorizer.
@@ -117,9 +120,8 @@ func (c *conn) authenticate(p *packet.Connect, cp *connectParams) packet.ReasonC
 	ci := c.connectInfo(p, cp)
 	id := auth.NewIdentity(ci, "")
 	if hooks.authn != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), c.s.opts.ConnectTimeout)
+		ctx := c.s.sec.authCtx.at(time.Now(), c.s.opts.ConnectTimeout)
 		r := hooks.authn.Authenticate(ctx, ci)
-		cancel()
 		if r.Decision != auth.Allow || r.Identity == nil {
 			c.s.stats.authFailed.Add(1)
 			code := r.Code
