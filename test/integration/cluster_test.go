@@ -357,56 +357,24 @@ func (tc *testCluster) killUnderLoad(t *testing.T) {
 		testutil.WaitRoute(t, pahoClient(t, h.mqtt, "probe-"+h.name, true, nil), "load/probe", watch)
 	}
 
-	const publishers, perPublisher, killAt = 3, 300, 100
-	var acked sync.Map // payload → true
-	var sent atomic.Int64
-	var reconnects atomic.Int64
-	var wg sync.WaitGroup
-	killed := make(chan struct{})
-	var killOnce sync.Once
-	// Every message is acknowledged within this, or the test fails.
-	giveUp := time.Now().Add(90 * time.Second)
-	for p := range publishers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := "load-pub-" + strconv.Itoa(p)
-			c := pahoClient(t, tc.lb, id, true, nil)
-			for i := 0; i < perPublisher; {
-				payload := id + "/" + strconv.Itoa(i)
-				if !publishUntilAcked(t, &c, tc.lb, id, "load/"+id, payload, 30*time.Second, giveUp, &reconnects, nil) {
-					return
-				}
-				acked.Store(payload, true)
-				i++
-				if sent.Add(1) == killAt {
-					killOnce.Do(func() { close(killed) })
-				}
-			}
-		}()
-	}
-	select {
-	case <-killed:
-	case <-time.After(60 * time.Second):
-		t.Fatal("load did not reach the kill point")
-	}
+	load := startAckedLoad(t, tc.lb, []string{tc.lb, tc.lb, tc.lb}, "load-pub-", "load/")
+	load.progress(t, 100, "before the kill")
 	require.NoError(t, tc.nodes[0].cmd.Process.Signal(syscall.SIGKILL))
-	wg.Wait()
+	load.progress(t, 200, "after the kill")
+	load.halt()
 	if t.Failed() {
 		return
 	}
 
-	total := 0
-	acked.Range(func(_, _ any) bool { total++; return true })
-	require.Equal(t, publishers*perPublisher, total)
+	total := load.total()
 	dups := 0
 	for i, s := range subs {
-		dups += expectAcked(t, "subscriber on "+tc.nodes[i+1].name, mqttPayloads(s), &acked, total)
+		dups += expectAcked(t, "subscriber on "+tc.nodes[i+1].name, mqttPayloads(s), &load.acked, total)
 	}
 	for _, id := range home.ids {
-		dups += expectAcked(t, id+" (homed on the killed node)", resumeThrough(t, tc.lb, id), &acked, total)
+		dups += expectAcked(t, id+" (homed on the killed node)", resumeThrough(t, tc.lb, id), &load.acked, total)
 	}
-	t.Logf("kill -9 under load: %d messages acknowledged, %d publisher reconnects, %d duplicates at the subscribers", total, reconnects.Load(), dups)
+	t.Logf("kill -9 under load: %d messages acknowledged, %d publisher reconnects, %d duplicates at the subscribers", total, load.reconnects.Load(), dups)
 }
 
 // shadowAcrossNodes: a lock on n1 reports its state to its shadow; n2's
