@@ -18,7 +18,8 @@ import (
 // IOTHUB_ variable: those name configuration keys.)
 //
 // With MEMPROF_FREE=file (sampling unchanged), SIGUSR2 collects the
-// garbage, returns the free memory to the system (debug.FreeOSMemory) and
+// garbage twice (pooled buffers, sync.Pool, survive one collection),
+// returns the free memory to the system (debug.FreeOSMemory) and
 // then writes the count of such requests to file: the RSS read after that
 // is what the hub retains, without the garbage of a burst that the
 // collector has not returned yet (scripts/bench-cluster-conn.sh, RETAINED=1).
@@ -44,6 +45,7 @@ func init() {
 		go func() {
 			for n := 1; ; n++ {
 				<-ch
+				runtime.GC() // first: sync.Pool contents survive one collection
 				debug.FreeOSMemory()
 				_ = os.WriteFile(path, []byte(strconv.Itoa(n)), 0o600)
 			}
