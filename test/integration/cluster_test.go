@@ -443,8 +443,12 @@ func (tc *testCluster) roamUnderLoad(t *testing.T) {
 		defer close(acked)
 		for i := range total {
 			tok := pubc.Publish("roam/rover", 1, false, "m"+strconv.Itoa(i))
-			if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-				pubErr <- fmt.Errorf("message %d: no PUBACK: %w", i, tok.Error())
+			if !tok.WaitTimeout(30 * time.Second) {
+				pubErr <- fmt.Errorf("message %d: no PUBACK within 30 s", i)
+				return
+			}
+			if err := tok.Error(); err != nil {
+				pubErr <- fmt.Errorf("message %d: %w", i, err)
 				return
 			}
 			acked <- "m" + strconv.Itoa(i)
