@@ -146,7 +146,7 @@ func (ss *Session) roomyLocked() bool {
 
 // minBatch is the fewest messages a publisher let in from the line may put
 // in the queue before the others waiting (when that much room is free).
-const minBatch = 32
+const minBatch = 64
 
 // mayEnterLocked reports whether a message from w's publisher goes into
 // the queue now: the queue has room for it and nobody waits, or its
