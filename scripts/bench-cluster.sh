@@ -105,7 +105,9 @@ sleep 1
 c0=$(cpu_ticks "${NODE_PID[1]}" "${NODE_PID[2]}" "${NODE_PID[3]}")
 pp=()
 for i in 1 2 3; do
-	$BENCH pub --addr "${MQTT[$i]}" --clients 100 --rate 0 --inflight 10 --qos 1 --topic "fanin/$i/%i" --size 64 \
+	# Client ids differ per node: one client id is one session cluster-wide
+	# (the same ids on three nodes would take each other's sessions over).
+	$BENCH pub --addr "${MQTT[$i]}" --prefix "fanin$i-" --clients 100 --rate 0 --inflight 10 --qos 1 --topic "fanin/$i/%i" --size 64 \
 		--duration "${SECS}s" --json >"$WORK/pub$i.json" 2>"$WORK/pub$i.err" &
 	pp+=($!)
 done
