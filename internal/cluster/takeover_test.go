@@ -51,15 +51,7 @@ func testCluster_takeoverAcrossNodes(t *testing.T, nodes []*testNode) {
 
 	// The device comes back through n3: session present, queued commands
 	// delivered in order, and n1 no longer holds the session.
-	got := make(chan mqtt.Message, 100)
-	o := mqtt.NewClientOptions().AddBroker("tcp://" + nodes[2].addr).SetClientID("lock-1").SetCleanSession(false).
-		SetAutoReconnect(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m })
-	back := mqtt.NewClient(o)
-	tok := back.Connect()
-	require.True(t, tok.WaitTimeout(15*time.Second))
-	require.NoError(t, tok.Error())
-	t.Cleanup(func() { back.Disconnect(0) })
-	require.True(t, tok.(*mqtt.ConnectToken).SessionPresent(), "session present after a takeover across nodes")
+	got := resumeOn(t, nodes[2].addr, "lock-1")
 	for i := range 3 {
 		select {
 		case m := <-got:
@@ -199,15 +191,7 @@ func testCluster_liveTakeoverPassesLateMessagesOn(t *testing.T, nodes []*testNod
 	t.Cleanup(func() { nodes[0].takenOver.Store(nil) })
 
 	// The device comes back through n2 while n1 is up: a live takeover.
-	got := make(chan mqtt.Message, 100)
-	o := mqtt.NewClientOptions().AddBroker("tcp://" + nodes[1].addr).SetClientID("roamer").SetCleanSession(false).
-		SetAutoReconnect(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m })
-	back := mqtt.NewClient(o)
-	tok := back.Connect()
-	require.True(t, tok.WaitTimeout(15*time.Second))
-	require.NoError(t, tok.Error())
-	t.Cleanup(func() { back.Disconnect(0) })
-	require.True(t, tok.(*mqtt.ConnectToken).SessionPresent())
+	got := resumeOn(t, nodes[1].addr, "roamer")
 
 	var ptok mqtt.Token
 	select {
@@ -228,4 +212,21 @@ func testCluster_liveTakeoverPassesLateMessagesOn(t *testing.T, nodes []*testNod
 			t.Fatalf("the message sent in the takeover's window was lost (n1 %+v)", nodes[0].node.Stats())
 		}
 	}
+}
+
+// resumeOn connects id to addr with its persistent session, requires
+// Session Present (the session was taken over across nodes) and returns
+// the messages it receives.
+func resumeOn(t *testing.T, addr, id string) <-chan mqtt.Message {
+	t.Helper()
+	got := make(chan mqtt.Message, 100)
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetCleanSession(false).
+		SetAutoReconnect(false).SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m })
+	back := mqtt.NewClient(o)
+	tok := back.Connect()
+	require.True(t, tok.WaitTimeout(15*time.Second))
+	require.NoError(t, tok.Error())
+	t.Cleanup(func() { back.Disconnect(0) })
+	require.True(t, tok.(*mqtt.ConnectToken).SessionPresent(), "%s: session present after a takeover across nodes", id)
+	return got
 }
