@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/stretchr/testify/require"
 
@@ -62,7 +63,7 @@ func waitEvent(t *testing.T, events chan msg.Event) msg.Event {
 // pahoConnect runs MQTT 5 CONNECT over nc and returns the client.
 func pahoConnect(t *testing.T, nc net.Conn, clientID, username string) *paho.Client {
 	t.Helper()
-	c := paho.NewClient(paho.ClientConfig{Conn: nc})
+	c := paho.NewClient(paho.ClientConfig{Conn: threadSafe(nc)})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cp := &paho.Connect{ClientID: clientID, KeepAlive: 30, CleanStart: true}
@@ -75,3 +76,11 @@ func pahoConnect(t *testing.T, nc net.Conn, clientID, username string) *paho.Cli
 	t.Cleanup(func() { _ = c.Disconnect(&paho.Disconnect{}) })
 	return c
 }
+
+// threadSafe makes each of paho's packets one write: paho.golang writes a
+// packet in pieces, from more than one goroutine (its pinger sends a
+// PINGREQ right after CONNACK). Over TCP each packet is one writev; over
+// TLS or a WebSocket the pieces are separate writes, and a PINGREQ landing
+// between a SUBSCRIBE's pieces corrupts the stream (the hub rightly closes
+// the connection as malformed; paho.golang issue #90).
+func threadSafe(nc net.Conn) net.Conn { return packets.NewThreadSafeConn(nc) }

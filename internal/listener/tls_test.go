@@ -241,7 +241,7 @@ func TestTLS_idleConnectionsPark(t *testing.T) {
 	got := make(chan *paho.Publish, 10)
 	subConn, err := tlsClient(t, raw.Addr().String(), ca, nil)
 	require.NoError(t, err)
-	sub := paho.NewClient(paho.ClientConfig{Conn: subConn, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+	sub := paho.NewClient(paho.ClientConfig{Conn: threadSafe(subConn), OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 		func(pr paho.PublishReceived) (bool, error) { got <- pr.Packet; return true, nil }}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
