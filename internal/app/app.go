@@ -122,7 +122,7 @@ func (a *App) Start() error {
 		return err
 	}
 	for _, l := range a.cfg.Listeners.TCP {
-		ln, err := net.Listen("tcp", l.Address)
+		ln, err := listenMQTT(l.Address, l.ProxyProtocol)
 		if err != nil {
 			a.closeListeners()
 			return fmt.Errorf("listener %s: %w", l.Name, err)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/iothub-dev/iothub/config"
@@ -64,7 +63,7 @@ func (a *App) startTLS() error {
 		if err != nil {
 			return err
 		}
-		raw, err := net.Listen("tcp", t.Address)
+		raw, err := listenMQTT(t.Address, t.ProxyProtocol)
 		if err != nil {
 			return fmt.Errorf("listener %s: %w", t.Name, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -76,6 +77,9 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	if cp.keepAliveSet {
 		c.keepAliveSecs = cp.serverKeepAive
 	}
+	if c.keepAliveSecs == 0 {
+		c.probeIfSilent()
+	}
 	c.clientMaxPacket = int(p.Properties.MaximumPacketSize)
 	c.clientAliasMax = p.Properties.TopicAliasMaximum
 	c.connect = cp.info
@@ -107,6 +111,22 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	}
 	c.armKeepAlive()
 	return nil
+}
+
+// probeIfSilent turns TCP keep-alive probes on (Go's defaults: after 15 s
+// of silence, every 15 s, 9 unanswered close) for a client with keep alive
+// 0, which nothing else would find gone. The hub's listeners accept
+// without them (internal/app: listenMQTT): for every other client the MQTT
+// keep alive does that job, and four setsockopt calls per accepted
+// connection were a tenth of a connect's system calls.
+func (c *conn) probeIfSilent() {
+	tc, _ := c.nc.(*net.TCPConn)
+	if sc, ok := c.nc.(SocketConn); ok && tc == nil {
+		tc = sc.Socket()
+	}
+	if tc != nil {
+		_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true})
+	}
 }
 
 // connectParams validates CONNECT against the server's options and derives

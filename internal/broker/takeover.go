@@ -79,7 +79,10 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 	if present {
 		ss.reauthorizeLocked(c) // readacl.go; done before CONNACK goes out
 	}
-	c.enqueue(outItem{pkt: c.connack(cp, present)})
+	// The CONNACK is written after the locks are released, by this
+	// goroutine when it can be (write_inline.go), not by a writer
+	// goroutine started for it.
+	_, startW := c.push(outItem{pkt: c.connack(cp, present)})
 	c.v5Attached.Store(c.version == packet.V5)
 	if present {
 		ss.resendLocked()
@@ -87,6 +90,9 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 	ss.fillWindowLocked()
 	ss.mu.Unlock()
 	s.mu.Unlock()
+	if startW {
+		c.startWriter()
+	}
 
 	if oldConn != nil {
 		oldConn.takeResume.Store(!cp.cleanStart)

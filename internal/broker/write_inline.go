@@ -6,6 +6,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/iothub-dev/iothub/mqtt/packet"
 	"github.com/iothub-dev/iothub/msg"
 )
 
@@ -29,8 +30,14 @@ import (
 // written inline only when the reader has no more packets buffered, and
 // retained messages sent on SUBSCRIBE never are.
 //
+// The CONNACK of an accepted connection is written inline too, by the
+// goroutine that handled the CONNECT (after it released the session's
+// locks), rather than by a writer goroutine started, handed the packet and
+// given a write deadline for that one write.
+//
 // Only plain TCP connections write inline (TLS bytes must go through the
-// TLS layer). Packets that close the connection, and deliveries while a
+// TLS layer). Other packets built as packet.Packet (SUBACK, PINGRESP,
+// DISCONNECT...), packets that close the connection, and deliveries while a
 // handler wants message.delivered events (emitting may wait for room in the
 // event queue, never allowed under the session lock the caller may hold),
 // go through the writer goroutine as before.
@@ -51,8 +58,12 @@ func (c *conn) startWriter() {
 // inlineWritable reports whether it may be written by the goroutine that
 // queued it. Called with outMu held.
 func (c *conn) inlineWritable(it *outItem) bool {
-	if it.closeAfter || it.pkt != nil {
+	if it.closeAfter {
 		return false
+	}
+	if it.pkt != nil {
+		_, connack := it.pkt.(*packet.Connack)
+		return connack
 	}
 	return it.d.m == nil || !c.s.events.wants(msg.EventMessageDelivered)
 }

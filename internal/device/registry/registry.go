@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -41,6 +42,12 @@ type Registry struct {
 	log  *slog.Logger
 	mu   sync.Mutex             // serialises writes (a device and its group index)
 	auth *users.PasswordChecker // at most GOMAXPROCS bcrypt compares at once
+	// hasDevices is set once the store holds a device (found by New, or
+	// set by Create before it writes one). Until then the registry wants
+	// no connection events (WantsEvent), so a hub without registered
+	// devices builds and queues none and looks nothing up per connect.
+	// A Delete never clears it.
+	hasDevices atomic.Bool
 }
 
 // Store key prefixes: the device, its status, and the group index.
@@ -64,7 +71,19 @@ func New(o Options) *Registry {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Registry{o: o, log: o.Logger.With("component", "registry"), auth: users.NewPasswordChecker(o.CacheTTL, 0)}
+	r := &Registry{o: o, log: o.Logger.With("component", "registry"), auth: users.NewPasswordChecker(o.CacheTTL, 0)}
+	r.hasDevices.Store(r.anyDevice())
+	return r
+}
+
+// errFound stops anyDevice's scan at the first device.
+var errFound = errors.New("found")
+
+// anyDevice reports whether the store holds a device; true when it cannot
+// tell (the registry then follows connections, as it would with devices).
+func (r *Registry) anyDevice() bool {
+	err := r.o.Store.Scan([]byte(prefixDevice), func(_, _ []byte) error { return errFound })
+	return err != nil
 }
 
 // Get returns the device with id.
@@ -110,6 +129,7 @@ func (r *Registry) Create(s Spec) (Device, error) {
 	}
 	now := r.o.Now().UTC()
 	d.CreatedAt, d.UpdatedAt, d.Version = now, now, 1
+	r.hasDevices.Store(true)
 	if err := r.write(nil, &d); err != nil {
 		return Device{}, err
 	}

@@ -180,3 +180,27 @@ func TestImport(t *testing.T) {
 	_, err = r.Import(strings.NewReader("id,colour\nx,red\n"), "csv", false)
 	require.ErrorIs(t, err, ErrInvalid)
 }
+
+// A registry follows connections only once it has a device: found in the
+// store when it starts, or created since (then it records the status).
+func TestRegistry_wantsConnectionEventsOnceItHasADevice(t *testing.T) {
+	st := memstore.New()
+	r := New(Options{Store: st, BcryptCost: bcrypt.MinCost})
+	for _, kind := range []msg.EventKind{msg.EventClientConnected, msg.EventClientDisconnected} {
+		require.False(t, r.WantsEvent(kind), "no device yet: %v", kind)
+	}
+	_, err := r.Create(Spec{ID: "lock-1"})
+	require.NoError(t, err)
+	require.True(t, r.WantsEvent(msg.EventClientConnected))
+	require.True(t, r.WantsEvent(msg.EventClientDisconnected))
+	require.False(t, r.WantsEvent(msg.EventMessagePublished))
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r.HandleEvent(msg.Event{Kind: msg.EventClientConnected, ClientID: "lock-1", Node: "n1", Time: at})
+	info, err := r.Info("lock-1")
+	require.NoError(t, err)
+	require.True(t, info.Connected)
+
+	// A registry started over a store that holds a device wants them at once.
+	again := New(Options{Store: st, BcryptCost: bcrypt.MinCost})
+	require.True(t, again.WantsEvent(msg.EventClientConnected))
+}

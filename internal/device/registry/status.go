@@ -11,9 +11,9 @@ import (
 )
 
 // WantsEvent implements the broker's EventFilter: the registry follows
-// connections only.
+// connections only, and only once it has a device (hasDevices).
 func (r *Registry) WantsEvent(kind msg.EventKind) bool {
-	return kind == msg.EventClientConnected || kind == msg.EventClientDisconnected
+	return (kind == msg.EventClientConnected || kind == msg.EventClientDisconnected) && r.hasDevices.Load()
 }
 
 // HandleEvent records a registered device's connection or disconnection
