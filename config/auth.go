@@ -59,7 +59,8 @@ type Throttle struct {
 type AuthUsers struct {
 	// File is the JSON user file ("": users.json in data_dir).
 	File string `yaml:"file"`
-	// BcryptCost is the bcrypt cost of new password hashes.
+	// BcryptCost is the bcrypt cost of new password hashes, of MQTT users
+	// and of dashboard users.
 	BcryptCost int `yaml:"bcrypt_cost"`
 	// CacheTTL is how long a successful login is remembered.
 	CacheTTL Duration `yaml:"cache_ttl"`

@@ -229,7 +229,7 @@ auth:
   session_ownership: true # a session belongs to the identity that created it: another identity cannot resume or take it over (0x87)
   users:
     file: "" # JSON user file of iothub users add/remove (empty: users.json in data_dir)
-    bcrypt_cost: 10 # bcrypt cost of new password hashes
+    bcrypt_cost: 10 # bcrypt cost of new password hashes (MQTT users and dashboard users)
     cache_ttl: 1m # how long a successful login skips bcrypt (0: never)
     client_ids: [] # client ids of users that name none of their own: %u is the username, * any run ("%u", "lock-*"; empty: any)
     # Users defined here; "iothub users hash" prints a password hash.

@@ -21,9 +21,11 @@ import (
 // operators who sign in to the web dashboard (not MQTT users).
 const OperatorsFile = "dashboard_users.json"
 
-// openOperators opens the dashboard users' store.
-func openOperators(dataDir string) (*users.Store, error) {
-	s, err := users.Open(users.Options{Path: filepath.Join(dataDir, OperatorsFile)})
+// openOperators opens the dashboard users' store; new hashes (and the
+// dummy one that unknown names are checked against) have the cost of
+// auth.users.bcrypt_cost.
+func openOperators(dataDir string, cost int) (*users.Store, error) {
+	s, err := users.Open(users.Options{Path: filepath.Join(dataDir, OperatorsFile), Cost: cost})
 	if err != nil {
 		return nil, fmt.Errorf("dashboard users: %w", err)
 	}
@@ -69,7 +71,7 @@ func (a *App) setupDashboard() (api.Operators, error) {
 	if !a.cfg.API.Dashboard {
 		return nil, nil
 	}
-	s, err := openOperators(a.cfg.DataDir)
+	s, err := openOperators(a.cfg.DataDir, a.cfg.Auth.Users.BcryptCost)
 	if err != nil {
 		return nil, err
 	}

@@ -74,7 +74,9 @@ func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	open := openUsers
 	if *dashboard {
-		open = func(cfg config.Config) (*users.Store, error) { return openOperators(cfg.DataDir) }
+		open = func(cfg config.Config) (*users.Store, error) {
+			return openOperators(cfg.DataDir, cfg.Auth.Users.BcryptCost)
+		}
 	}
 	store, err := open(cfg)
 	if err != nil {

@@ -604,9 +604,11 @@ upstream:
 	require.NotEqual(t, "connected", e["state"], e)
 	require.NotEmpty(t, e["last_error"], e)
 	// The centre refused its password. (The edge's own error usually says
-	// "centre refused the link: reason 0x86"; on a machine loaded enough
-	// for the refusal to come after the edge's connect timeout it reads
-	// "context deadline exceeded" instead: CI run of 2026-12-07.)
+	// "centre refused the link: reason 0x86"; when the centre's bcrypt
+	// check of the wrong password outlasts the edge's 10 s connect timeout
+	// it reads "context deadline exceeded" instead: CI run 8 of 2026-12-07,
+	// at bcrypt's default cost in the -race binary; TestMain now sets the
+	// least cost.)
 	require.Contains(t, centre.logs.String(), "wrong password for user edge-b")
 }
 

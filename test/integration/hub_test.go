@@ -32,6 +32,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Password hashes at bcrypt's least cost for every hub and `iothub
+	// users` command the tests start (they inherit the environment): at
+	// the default cost one hash or check of the -race binary takes 3-5 s
+	// of CPU at load 10, so each hub start spent seconds on the dashboard's
+	// first user, and a wrong or first password's check outlasted the
+	// clients' own bounds (mosquitto_sub -W 5, an edge's 10 s connect
+	// timeout). No test is about bcrypt's cost.
+	if err := os.Setenv("IOTHUB_AUTH_USERS_BCRYPT_COST", "4"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	hubBinary = filepath.Join(dir, "iothub")
 	build := exec.Command("go", "build", "-race", "-o", hubBinary, "../../cmd/iothub")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
