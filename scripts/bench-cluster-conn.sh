@@ -18,7 +18,10 @@
 #                  # reading, each node collects its garbage and returns the
 #                  # free memory (debug.FreeOSMemory, on SIGUSR2) and the RSS
 #                  # is read again ("retained" columns): what a connection
-#                  # keeps, without the garbage of the connect burst
+#                  # keeps, without the garbage of the connect burst; and
+#                  # where the retained growth is, from the runtime's memory
+#                  # classes (live objects, free space in spans that live
+#                  # objects pin, stacks, runtime metadata)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,17 +81,38 @@ ready() {
 	return 1
 }
 
+# free_file I: node I's MEMPROF_FREE file.
+free_file() { tr '\0' '\n' <"/proc/${NODE_PID[$1]}/environ" | sed -n 's/^MEMPROF_FREE=//p'; }
+
 # give_back I...: with RETAINED, nodes I... return their garbage to the system
 # (SIGUSR2, memprof.go); waits until each has.
 give_back() {
 	[ -n "$RETAINED" ] || return 0
 	local i f n
 	for i in "$@"; do
-		f=$(tr '\0' '\n' <"/proc/${NODE_PID[$i]}/environ" | sed -n 's/^MEMPROF_FREE=//p')
+		f=$(free_file "$i")
 		n=$(cat "$f" 2>/dev/null || echo 0)
 		kill -USR2 "${NODE_PID[$i]}"
 		for _ in $(seq 300); do [ "$(cat "$f" 2>/dev/null || echo 0)" != "$n" ] && break; sleep 0.1; done
+		cp "$f.mem" "$f.mem$((n + 1))" 2>/dev/null || true
 	done
+}
+
+# classes LABEL FILE0 FILE1: the growth of the runtime's memory classes
+# between two give_backs, per connection (RETAINED).
+classes() {
+	[ -n "$RETAINED" ] && [ -f "$2" ] && [ -f "$3" ] || return 0
+	python3 - "$@" "$CONNS" >>"$WORK/classes.md" <<'PY'
+import sys
+label, f0, f1, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+read = lambda f: {k: int(v) for k, v in (l.split() for l in open(f) if l.strip())}
+a, b = read(f0), read(f1)
+d = lambda *names: sum(b.get(k, 0) - a.get(k, 0) for k in names) / n
+m = "/memory/classes/"
+print("| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |" % (label, d(m + "heap/objects:bytes"), d(m + "heap/unused:bytes"),
+      d(m + "heap/free:bytes"), d(m + "heap/stacks:bytes", m + "os-stacks:bytes"),
+      d(*[k for k in b if k.startswith(m + "metadata/") or k.startswith(m + "profiling/")]), d(m + "other:bytes")))
+PY
 }
 
 # measure LABEL NODE [OTHER]: CONNS connections to node NODE; with OTHER,
@@ -111,6 +135,10 @@ measure() {
 		give_back "$2" ${3:+"$3"}
 		f1=$(rss_kb "$pid")
 		[ -n "${3:-}" ] && g1=$(rss_kb "${NODE_PID[$3]}")
+		local i
+		for i in "$2" ${3:+"$3"}; do
+			classes "$1, n$i" "$(free_file "$i").mem1" "$(free_file "$i").mem2"
+		done
 	fi
 	kill "$cp" 2>/dev/null || true
 	wait "$cp" 2>/dev/null || true
@@ -150,5 +178,11 @@ for r in $(seq "$ROUNDS"); do
 		NODE_BIN=
 	done
 done
+if [ -f "$WORK/classes.md" ]; then
+	echo
+	echo "| retained growth, bytes per connection (runtime memory classes) | live objects | free in spans in use | free, not returned | stacks | runtime metadata | other |"
+	echo "|---|---|---|---|---|---|---|"
+	cat "$WORK/classes.md"
+fi
 echo
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

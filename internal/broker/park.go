@@ -247,17 +247,29 @@ func (c *conn) resume() {
 // idle hub allocates little, so neither happens soon after thousands of
 // connections arrive and go quiet. reclaimLoop notices the end of such a
 // burst, by a sharp drop in the number of goroutines or in the rate of
-// allocation, and returns the memory at once (one forced collection). A
+// allocation, and returns the memory at once: two forced collections, the
+// second one returning the free memory (debug.FreeOSMemory), because what
+// sync.Pools hold (ours, and with the cluster on nats-server's buffers of
+// its replicated writes, several MB after a burst of claims) survives one
+// collection in the pools' victim cache. A
 // steady load never triggers it, and it runs at most once per
 // reclaimMinGap for the allocation rule. The burst is the largest tick
 // since the last reclaim, not just the tick before: a dip inside a burst
 // (a loaded machine) that reclaimed early does not hide the burst's end,
 // which then reclaims once the gap has passed.
+//
+// A reclaim is repeated once, reclaimFollowUp later, if the hub stayed
+// quiet: what a burst left in caches that expire on a timer comes free
+// only then. With the cluster on, nats-server keeps the block buffers of
+// the registry's stream and of its raft log (4 MB each on every node
+// after thousands of claims) for 10 s after the last write, then puts
+// them in a sync.Pool.
 const (
-	reclaimEvery  = time.Second
-	reclaimDrop   = 1024    // goroutines fewer than the high-water mark
-	reclaimBurst  = 4 << 20 // bytes allocated in one tick that make a burst
-	reclaimMinGap = 5 * time.Second
+	reclaimEvery    = time.Second
+	reclaimDrop     = 1024    // goroutines fewer than the high-water mark
+	reclaimBurst    = 4 << 20 // bytes allocated in one tick that make a burst
+	reclaimMinGap   = 5 * time.Second
+	reclaimFollowUp = 15 * time.Second
 )
 
 // reclaimLoop runs while the server has a poller, until Shutdown.
@@ -277,6 +289,7 @@ func (s *Server) reclaimLoop() {
 				allocs = sample[0].Value.Uint64()
 			}
 			if r.due(now, runtime.NumGoroutine(), allocs) {
+				runtime.GC() // empties the pools into their victim cache
 				debug.FreeOSMemory()
 			}
 		}
@@ -289,6 +302,7 @@ type reclaimer struct {
 	allocs      uint64 // bytes allocated in total at the last tick
 	peak        uint64 // bytes allocated during the busiest tick since the last reclaim
 	lastReclaim time.Time
+	followUp    time.Time // when to reclaim once more (zero: not due)
 }
 
 // due takes the tick's sample (goroutines now, bytes allocated in total)
@@ -303,6 +317,13 @@ func (r *reclaimer) due(now time.Time, goroutines int, allocs uint64) bool {
 	var reclaim bool
 	if r.high, reclaim = reclaimDue(r.high, goroutines); !reclaim {
 		reclaim = r.peak >= reclaimBurst && tick*8 < r.peak && now.Sub(r.lastReclaim) >= reclaimMinGap
+	}
+	switch {
+	case reclaim:
+		r.followUp = now.Add(reclaimFollowUp)
+	case !r.followUp.IsZero() && !now.Before(r.followUp):
+		// Once, and only if quiet: a new burst reclaims at its end.
+		r.followUp, reclaim = time.Time{}, tick < reclaimBurst
 	}
 	if reclaim {
 		r.lastReclaim, r.peak = now, 0

@@ -42,6 +42,10 @@ func TestReclaimer_burstEnd(t *testing.T) {
 		{"bursts back to back: at most one per gap", []uint64{0, 40 * mib, 0, 40 * mib, 0, 40 * mib, 0}, []bool{false, false, true, false, false, false, false}},
 		{"a dip inside a burst does not hide its end", []uint64{0, 40 * mib, 2 * mib, 40 * mib, 40 * mib, 0, 0, 0, 0}, []bool{false, false, true, false, false, false, false, true, false}},
 		{"a burst in slow ticks", []uint64{0, 3 * mib, 5 * mib, 3 * mib, 0, 0}, []bool{false, false, false, false, true, false}},
+		{"once more after the follow-up delay, if quiet", append([]uint64{0, 40 * mib}, make([]uint64, 19)...),
+			followedUp(21, 2, 2+followUpTicks)},
+		{"no follow-up amid a new burst", append(append([]uint64{0, 40 * mib}, make([]uint64, followUpTicks)...), 40*mib, 40*mib, 0, 0),
+			followedUp(2+followUpTicks+4, 2, 2+followUpTicks+2)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,6 +58,18 @@ func TestReclaimer_burstEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// followUpTicks is reclaimFollowUp in ticks.
+const followUpTicks = int(reclaimFollowUp / reclaimEvery)
+
+// followedUp is n ticks' expectations, true at the ticks given.
+func followedUp(n int, at ...int) []bool {
+	want := make([]bool, n)
+	for _, i := range at {
+		want[i] = true
+	}
+	return want
 }
 
 func TestKAWheel(t *testing.T) {
