@@ -207,6 +207,9 @@ type MQTT struct {
 	// ParkIdleAfter is how long a TCP or TLS client may send nothing before
 	// its connection holds no goroutine until bytes arrive (0: never).
 	ParkIdleAfter Duration `yaml:"park_idle_after"`
+	// ReleaseParkedSockets lets a parked plain TCP connection give its
+	// socket back to Go's runtime, keeping only the descriptor.
+	ReleaseParkedSockets bool `yaml:"release_parked_sockets"`
 	// SysInterval is how often $SYS topics are published (0: never).
 	SysInterval Duration `yaml:"sys_interval"`
 	// ExpirySweepInterval is how often expired messages are removed from
@@ -265,6 +268,7 @@ func Defaults() Config {
 			SharedSubscriptionStrategy: "round_robin",
 			WriteTimeout:               Duration(30 * time.Second),
 			ParkIdleAfter:              Duration(time.Second),
+			ReleaseParkedSockets:       true,
 			SysInterval:                Duration(10 * time.Second),
 			ExpirySweepInterval:        Duration(time.Minute),
 			RetainAvailable:            true,

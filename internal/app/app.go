@@ -227,6 +227,7 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		SharedStrategy:            broker.SharedStrategy(m.SharedSubscriptionStrategy),
 		WriteTimeout:              m.WriteTimeout.D(),
 		ParkIdleAfter:             parkIdleAfter(m.ParkIdleAfter.D()),
+		KeepParkedSockets:         !m.ReleaseParkedSockets,
 		SysInterval:               m.SysInterval.D(),
 		ExpirySweepInterval:       m.ExpirySweepInterval.D(),
 		RetainAvailable:           m.RetainAvailable,

@@ -63,14 +63,6 @@ func propsMap(p *packet.Properties) map[string]any {
 	return m
 }
 
-// sockName is the hub's end of c's connection.
-func (c *conn) sockName() string {
-	if a := c.nc.LocalAddr(); a != nil {
-		return a.String()
-	}
-	return ""
-}
-
 // wantsConnectEvents reports whether a handler reads the CONNECT's
 // properties (connected or connack events).
 func (s *Server) wantsConnectEvents() bool {

@@ -41,6 +41,20 @@ type SocketConn interface {
 	Socket() *net.TCPConn
 }
 
+// SocketSwapper is implemented by connections layered directly over a
+// plain TCP socket that keep nothing of it but the net.Conn (WebSocket
+// without TLS), so that a parked one can give its socket back to Go's
+// runtime (park_release.go). The broker calls both only while no one reads
+// or writes the connection.
+type SocketSwapper interface {
+	// DetachSocket puts standIn in the socket's place and returns the
+	// socket; nil (and nothing changed) when the connection does not run
+	// directly over a TCP socket.
+	DetachSocket(standIn net.Conn) *net.TCPConn
+	// AttachSocket puts nc under the connection, in standIn's place.
+	AttachSocket(nc net.Conn)
+}
+
 // parkState is the part of conn that parking uses.
 type parkState struct {
 	// raw is the socket to arm; nil when this connection never parks.
@@ -185,8 +199,12 @@ func (c *conn) parkReader() bool {
 		c.setReadDeadline(now)
 		return false
 	}
+	released := c.release() // park_release.go
 	if err := c.s.npoll.Arm(c.park.raw, c); err != nil {
 		// The socket was closed (abort): reading finds out and cleans up.
+		if released {
+			_ = c.attach()
+		}
 		c.setReadDeadline(now)
 		return false
 	}
@@ -206,13 +224,18 @@ func (c *conn) unpark() bool {
 	if !c.park.parked {
 		return false
 	}
+	c.unparkLocked()
+	return true
+}
+
+// unparkLocked takes parked c out of the poller; parkMu is held.
+func (c *conn) unparkLocked() {
 	c.park.parked = false
 	c.s.stats.parked.Add(-1)
 	c.s.npoll.Disarm(c.park.raw, c)
 	if !c.park.kaDeadline().IsZero() {
 		c.s.kaWheel.remove(c)
 	}
-	return true
 }
 
 // Wake restarts a parked connection's read loop (netpoll.Waker; also the
@@ -235,6 +258,9 @@ func (c *conn) resume() {
 	wake := now.UnixNano()
 	c.parkSoon, c.parkNow = c.park.woke == 0 || wake-c.park.woke > int64(c.s.opts.ParkIdleAfter), false
 	c.park.woke = wake
+	// A released socket that cannot be attached (abort closed it) stays a
+	// releasedConn: the first read fails as on a closed socket.
+	_ = c.attach()
 	c.setReadDeadline(now)
 	c.loop()
 }

@@ -57,6 +57,7 @@ func (r DropReason) String() string {
 type counters struct {
 	connections   atomic.Int64
 	parked        atomic.Int64
+	released      atomic.Int64
 	connectsTotal atomic.Uint64
 	sessions      atomic.Int64
 	subscriptions atomic.Int64
@@ -116,16 +117,20 @@ type Stats struct {
 	// ParkedConnections counts idle connections that hold no goroutine
 	// (parked in the poller).
 	ParkedConnections int64
-	ConnectsTotal     uint64
-	Sessions          int64
-	Subscriptions     int64
-	Retained          int
-	MessagesIn        uint64
-	MessagesOut       uint64
-	BytesIn           uint64
-	BytesOut          uint64
-	Inflight          int64
-	Queued            int64
+	// ReleasedSockets counts parked plain TCP connections that gave their
+	// socket back to Go's runtime and keep only its descriptor
+	// (park_release.go).
+	ReleasedSockets int64
+	ConnectsTotal   uint64
+	Sessions        int64
+	Subscriptions   int64
+	Retained        int
+	MessagesIn      uint64
+	MessagesOut     uint64
+	BytesIn         uint64
+	BytesOut        uint64
+	Inflight        int64
+	Queued          int64
 	// QueuedOnDisk and QueuedOnDiskBytes are the queued messages (of
 	// Queued) held only in the store, the backlogs of offline persistent
 	// sessions, and their size.
@@ -207,6 +212,7 @@ func (s *Server) Stats() Stats {
 		Uptime:            time.Since(s.started),
 		Connections:       c.connections.Load(),
 		ParkedConnections: c.parked.Load(),
+		ReleasedSockets:   c.released.Load(),
 		ConnectsTotal:     c.connectsTotal.Load(),
 		Sessions:          c.sessions.Load(),
 		Subscriptions:     c.subscriptions.Load(),

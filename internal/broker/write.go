@@ -79,6 +79,10 @@ func (c *conn) push(it outItem) (ok, start bool) {
 // pooled buffer and writes it with one system call, and exits when the queue
 // is empty, so an idle connection has no writer goroutine.
 func (c *conn) writeLoop() {
+	if err := c.attachToWrite(); err != nil {
+		c.writeFailed(err)
+		return
+	}
 	bp := writeBufPool.Get().(*[]byte)
 	defer writeBufPool.Put(bp)
 	if !c.flushLeftover() {
@@ -92,6 +96,8 @@ func (c *conn) writeLoop() {
 			c.outMu.Unlock()
 			if closing {
 				c.abort()
+			} else {
+				c.releaseParked()
 			}
 			return
 		}
@@ -393,8 +399,8 @@ func (c *conn) finish() {
 // abort closes the socket; the read loop then ends and cleans up (a parked
 // connection gets a read loop again for that).
 func (c *conn) abort() {
-	woken := c.park.raw != nil && c.unpark()
-	_ = c.nc.Close()
+	woken := c.unpark()
+	c.closeSocket()
 	if woken {
 		go c.resume()
 	}

@@ -50,6 +50,10 @@ const maxInlineFanout = 4
 // inline when possible, else on the writer goroutine. The caller holds no
 // lock (encoding a publish may take the session's).
 func (c *conn) startWriter() {
+	if err := c.attachToWrite(); err != nil {
+		c.writeFailed(err)
+		return
+	}
 	if !c.writeInline() {
 		go c.writeLoop()
 	}
@@ -101,6 +105,8 @@ func (c *conn) writeInline() bool {
 			c.outMu.Unlock()
 			if closing {
 				c.abort()
+			} else {
+				c.releaseParked()
 			}
 			return true
 		}

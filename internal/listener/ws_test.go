@@ -235,11 +235,19 @@ func TestWebSocket_idleParks(t *testing.T) {
 	require.Equal(t, []byte{0x20, 0x02, 0x00, 0x00}, readFrames(t, c, 4), "CONNACK")
 	require.NoError(t, c.Write(ctx, websocket.MessageBinary, []byte("\x82\x06\x00\x01\x00\x01a\x00")))
 	require.Equal(t, []byte{0x90, 0x03, 0x00, 0x01, 0x00}, readFrames(t, c, 5), "SUBACK")
-	testutil.Eventually(t, 10*time.Second, func() bool { return s.Stats().ParkedConnections == 1 }, "the idle WebSocket connection parks")
+	parkedAndReleased := func() bool { st := s.Stats(); return st.ParkedConnections == 1 && st.ReleasedSockets == 1 }
+	testutil.Eventually(t, 10*time.Second, parkedAndReleased, "the idle WebSocket connection parks and releases its socket")
 
 	_, err := s.Publish(ctx, &msg.Message{Topic: "a", Payload: []byte("hi")})
 	require.NoError(t, err)
 	require.Equal(t, []byte{0x30, 0x05, 0x00, 0x01, 'a', 'h', 'i'}, readFrames(t, c, 7), "delivered while parked")
 	require.NoError(t, c.Write(ctx, websocket.MessageBinary, []byte{0xc0, 0x00}))
 	require.Equal(t, []byte{0xd0, 0x00}, readFrames(t, c, 2), "PINGRESP: the reader woke")
+	testutil.Eventually(t, 10*time.Second, parkedAndReleased, "parked and released again")
+
+	require.NoError(t, s.Kick("id"))
+	_, _, err = c.Read(ctx)
+	require.Error(t, err, "a kicked released connection is closed")
+	testutil.Eventually(t, 10*time.Second, func() bool { st := s.Stats(); return st.Connections == 0 && st.ReleasedSockets == 0 },
+		"nothing left of the connection")
 }

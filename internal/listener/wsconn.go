@@ -267,6 +267,23 @@ func (c *wsConn) Close() error {
 // closeFrameTimeout bounds the write of the close frame.
 const closeFrameTimeout = 100 * time.Millisecond
 
+// DetachSocket puts standIn in place of the TCP socket under the
+// connection and returns the socket (broker.SocketSwapper): a parked
+// WebSocket connection gives its socket back to Go's runtime. nil when
+// the connection runs over TLS (wss): its socket stays.
+func (c *wsConn) DetachSocket(standIn net.Conn) *net.TCPConn {
+	tc, ok := c.Conn.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	c.Conn = standIn
+	return tc
+}
+
+// AttachSocket puts nc under the connection, in DetachSocket's standIn's
+// place (broker.SocketSwapper).
+func (c *wsConn) AttachSocket(nc net.Conn) { c.Conn = nc }
+
 // Socket returns the TCP socket under the connection (broker.SocketConn):
 // wsConn buffers nothing, so an idle WebSocket connection parks like a
 // TCP or TLS one.

@@ -72,6 +72,7 @@ var (
 	descSubscriptions    = desc("iothub_subscriptions", "Subscriptions (topic filters) of all sessions.")
 	descSessions         = desc("iothub_sessions", "Sessions, connected or not.")
 	descParked           = desc("iothub_connections_parked", "Idle connections parked in the poller, holding no goroutine.")
+	descReleased         = desc("iothub_connections_released", "Parked plain TCP connections holding only their socket's descriptor (no Go net.Conn).")
 	descInflight         = desc("iothub_inflight_messages", "QoS 1/2 deliveries awaiting acknowledgement.")
 	descQueued           = desc("iothub_queued_messages", "Messages waiting in session queues.")
 	descQueuedDisk       = desc("iothub_queued_on_disk_messages", "Messages of session queues held only in the store (offline persistent sessions' backlogs), included in iothub_queued_messages.")
@@ -84,7 +85,7 @@ var (
 	descEventsDropped    = desc("iothub_events_dropped_total", "Broker events dropped because a listener's queue was full.")
 	descMalformed        = desc("iothub_malformed_packets_total", "Connections closed for a malformed or too large packet.")
 	descProtocolErrors   = desc("iothub_protocol_errors_total", "Connections closed for a protocol violation.")
-	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descAuthFailures, descAuthzDenied, descOwnerRefused, descRateLimited, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descParked, descInflight, descQueued, descQueuedDisk, descQueuedDiskBytes, descBPWaits, descBPTimeouts, descBuffered, descBufferedLimit, descBudgetRefused, descEventsDropped, descMalformed, descProtocolErrors}
+	allDescs             = []*prometheus.Desc{descUptime, descConnections, descConnectionsTotal, descClients, descConnects, descConnectsRefused, descDisconnects, descAuth, descAuthFailures, descAuthzDenied, descOwnerRefused, descRateLimited, descMessagesIn, descMessagesOut, descPayloadIn, descPayloadOut, descBytesIn, descBytesOut, descDropped, descRetained, descSubscriptions, descSessions, descParked, descReleased, descInflight, descQueued, descQueuedDisk, descQueuedDiskBytes, descBPWaits, descBPTimeouts, descBuffered, descBufferedLimit, descBudgetRefused, descEventsDropped, descMalformed, descProtocolErrors}
 )
 
 // Describe implements prometheus.Collector.
@@ -135,6 +136,7 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, descSubscriptions, float64(st.Subscriptions))
 	gauge(ch, descSessions, float64(st.Sessions))
 	gauge(ch, descParked, float64(st.ParkedConnections))
+	gauge(ch, descReleased, float64(st.ReleasedSockets))
 	gauge(ch, descInflight, float64(st.Inflight))
 	gauge(ch, descQueued, float64(st.Queued))
 	gauge(ch, descQueuedDisk, float64(st.QueuedOnDisk))
