@@ -34,13 +34,34 @@ func TestKeepAlive_enforcedAtOneAndAHalf(t *testing.T) {
 func TestKeepAlive_pingsBetweenOneAndOneAndAHalfKeepAlive(t *testing.T) {
 	t.Parallel()
 	_, addr := testutil.StartBroker(t, nil)
-	rc, _ := connectRaw(t, addr, "pinger", func(cp *packet.Connect) { cp.KeepAlive = 4 })
-	for range 2 {
-		// The client's own schedule: later than the keep alive, sooner
-		// than 1.5 times it, with a second to spare for a loaded machine
-		// (the ping is due by 6 s).
-		time.Sleep(5 * time.Second)
-		ping(t, rc)
+	const keepAlive, due = 4 * time.Second, 6 * time.Second // due: 1.5 × keep alive
+	// Two pings on the client's own schedule, each 5 s after the packet
+	// before: later than the keep alive, sooner than due. The hub's clock
+	// for a ping starts when it read the packet before, no sooner than the
+	// client sent it; a ping this process sent less than due after that
+	// must be answered. A ping sent later (the machine too loaded to wake
+	// the test in time) judges nothing: the round starts again on a new
+	// connection.
+	pings, rounds := 0, 0
+	for pings < 2 {
+		rounds++
+		require.LessOrEqual(t, rounds, 10, "the test never woke within %v of its last packet", due)
+		last := time.Now()
+		rc, _ := connectRaw(t, addr, "pinger", func(cp *packet.Connect) { cp.KeepAlive = uint16(keepAlive / time.Second) })
+		for pings < 2 {
+			time.Sleep(time.Until(last.Add(keepAlive + keepAlive/4)))
+			sending := time.Now()
+			rc.send(&packet.Pingreq{})
+			if late := time.Since(last); late >= due {
+				t.Logf("sent %v after the last packet: not judged", late)
+				pings = 0
+				break
+			}
+			require.IsType(t, &packet.Pingresp{}, rc.read())
+			pings++
+			last = sending
+		}
+		_ = rc.conn.Close()
 	}
 }
 
