@@ -6,10 +6,12 @@
 # CONNS MQTT 3.1.1 clean-session connections are opened with
 # `iothub bench conn` (64 attempts in flight, as fast as the node takes
 # them) and held; the memory is the node's VmRSS after the last connection
-# (+5 s) minus before the first, divided by CONNS.
+# (+SETTLE s) minus before the first, divided by CONNS.
 #
-#   bash scripts/bench-cluster-conn.sh        # ~2 minutes; ROUNDS=2 CONNS=5000
-#                  # SETTLE=5: seconds between the last connection and the RSS reading
+#   bash scripts/bench-cluster-conn.sh        # ~4 minutes; ROUNDS=2 CONNS=5000
+#                  # SETTLE=30: seconds between the last connection and the RSS
+#                  # reading (the broker's reclaim returns a burst's memory at
+#                  # its end and once more 15 s later: internal/broker/park.go)
 #   BASE=<git revision> bash scripts/bench-cluster-conn.sh
 #                  # also measures a cluster of BASE's binary in each round
 #                  # (before/after on the same machine, alternating)
@@ -128,7 +130,7 @@ measure() {
 	"$BIN" bench conn --addr "${MQTT[$2]}" --count "$CONNS" --concurrency 64 --hold 60s --json >"$WORK/conn.json" 2>"$WORK/conn.err" &
 	local cp=$!
 	wait_line "$WORK/conn.err" holding
-	sleep "${SETTLE:-5}"
+	sleep "${SETTLE:-30}"
 	r1=$(rss_kb "$pid")
 	[ -n "${3:-}" ] && o1=$(rss_kb "${NODE_PID[$3]}")
 	if [ -n "$RETAINED" ]; then
