@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/iothub-dev/iothub/internal/broker"
 	"github.com/iothub-dev/iothub/internal/testutil"
 	"github.com/iothub-dev/iothub/mqtt/packet"
 )
@@ -49,7 +50,9 @@ func TestKeepAlive_zeroTurnsTCPProbesOn(t *testing.T) {
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	rl := recordingListener{Listener: ln, conns: make(chan net.Conn, 4)}
-	testutil.ServeBroker(t, nil, rl, "tcp")
+	// The test reads the option through the net.Conn it recorded: a
+	// parked connection keeps it (released, it would be closed).
+	testutil.ServeBroker(t, func(o *broker.Options) { o.KeepParkedSockets = true }, rl, "tcp")
 	addr := ln.Addr().String()
 	tests := []struct {
 		name      string

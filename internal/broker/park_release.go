@@ -193,6 +193,11 @@ func (c *conn) attach() error {
 		_ = nc.Close()
 		return errors.New("attach released socket: not TCP")
 	}
+	if c.keepAliveSecs != 0 {
+		// net.FileConn turned TCP keep-alive probes on; the MQTT keep
+		// alive does their job (probeIfSilent).
+		_ = tc.SetKeepAlive(false)
+	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
 		_ = nc.Close()
