@@ -23,3 +23,7 @@ func (s *Server) WaitLineForTest(clientID string) (waiting int, lost bool) {
 		(ss.rare.passesOut == 0 || ss.queue.len() == 0)
 	return waiting, lost
 }
+
+// IdleHandshakersForTest is how many handshake goroutines wait for a
+// connection to serve (handshake.go).
+func (s *Server) IdleHandshakersForTest() int { return int(s.idleShakers.Load()) }

@@ -63,6 +63,11 @@ type Server struct {
 
 	wg   sync.WaitGroup // connection goroutines
 	quit chan struct{}
+	// handshakes hands a new connection to a goroutine that served one
+	// before and waits for the next (handshake.go); idleShakers counts
+	// those waiting.
+	handshakes  chan *conn
+	idleShakers atomic.Int32
 	// npoll watches parked idle connections (park.go); nil: none park.
 	npoll *netpoll.Poller[*conn]
 	// kaWheel holds the keep-alive deadlines of parked connections
@@ -114,6 +119,7 @@ func New(opts Options) (*Server, error) {
 		listeners:  make(map[net.Listener]struct{}),
 		lstates:    make(map[string]*listenerState),
 		quit:       make(chan struct{}),
+		handshakes: make(chan *conn),
 	}
 	s.mem.limit = opts.MaxBufferedBytes
 	s.maxConns.Store(int64(opts.MaxConnections))
@@ -276,7 +282,7 @@ func (s *Server) startConn(nc net.Conn, ls *listenerState) {
 	ls.conns.Add(1)
 	s.stats.byListener.add(listener, 1)
 	s.stats.listenerTotal.add(listener, 1)
-	go c.serve()
+	s.goServe(c) // handshake.go
 }
 
 // connsLocked returns every open connection: the unattached ones and
