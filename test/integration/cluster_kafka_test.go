@@ -40,6 +40,9 @@ func TestCluster_kafkaConsumerGroup(t *testing.T) {
 	pahoSubscribe(t, sub, "fleet/+/command", 1)
 	for _, h := range tc.nodes {
 		waitClusterBridge(t, h, "connected")
+		if h != tc.nodes[0] { // records consumed there go to the subscriber's node only once they know its filter
+			awaitRoutes(t, h, tc.nodes[0])
+		}
 	}
 
 	const records = 300

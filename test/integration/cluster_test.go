@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -496,4 +497,32 @@ func (tc *testCluster) roamUnderLoad(t *testing.T) {
 		dups += max(0, n-1)
 	}
 	t.Logf("roaming device: %d messages, %d moves between n1 and n2, %d duplicates", total, moves, dups)
+}
+
+// awaitRoutes waits until node on's route table holds every filter of node
+// of (its own count of them), as /api/v1/cluster shows.
+func awaitRoutes(t *testing.T, on, of *clusterHub) {
+	t.Helper()
+	routes := func(h *clusterHub, name string) int {
+		code, body := apiCall(t, h.hub, http.MethodGet, "/api/v1/cluster", clusterKey, "")
+		var st struct {
+			Nodes []struct {
+				Name   string `json:"name"`
+				Routes int    `json:"routes"`
+			} `json:"nodes"`
+		}
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
+			return -1
+		}
+		for _, n := range st.Nodes {
+			if n.Name == name {
+				return n.Routes
+			}
+		}
+		return -1
+	}
+	want := routes(of, of.name)
+	require.Positive(t, want, "%s holds filters", of.name)
+	require.Eventually(t, func() bool { return routes(on, of.name) >= want }, 60*time.Second, 50*time.Millisecond,
+		"%s knows the %d filters of %s", on.name, want, of.name)
 }

@@ -2,7 +2,11 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,7 +127,44 @@ func (c *collector) awaitDistinct(t *testing.T, n int, what string) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for c.distinct() < n {
-		require.True(t, time.Now().Before(deadline), "%s: %d of %d messages", what, c.distinct(), n)
+		require.True(t, time.Now().Before(deadline), "%s: %d of %d messages; per topic: %s", what, c.distinct(), n, c.perTopic())
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// perTopic describes what c received, for a failure: per topic the number
+// of distinct payloads and, when they are numbers, the first numbers
+// missing below the highest.
+func (c *collector) perTopic() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	byTopic := map[string]map[int]bool{}
+	other := map[string]int{}
+	for k := range c.seen {
+		topic, payload, _ := strings.Cut(k, "\x00")
+		if byTopic[topic] == nil {
+			byTopic[topic] = map[int]bool{}
+		}
+		if i, err := strconv.Atoi(payload); err == nil {
+			byTopic[topic][i] = true
+		} else {
+			other[topic]++
+		}
+	}
+	var out []string
+	for topic, nums := range byTopic {
+		top := -1
+		for i := range nums {
+			top = max(top, i)
+		}
+		var missing []string
+		for i := 0; i < top && len(missing) < 10; i++ {
+			if !nums[i] {
+				missing = append(missing, strconv.Itoa(i))
+			}
+		}
+		out = append(out, fmt.Sprintf("%s %d (highest %d, missing %v, other %d)", topic, len(nums), top, missing, other[topic]))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
 }
