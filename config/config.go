@@ -207,8 +207,8 @@ type MQTT struct {
 	// ParkIdleAfter is how long a TCP or TLS client may send nothing before
 	// its connection holds no goroutine until bytes arrive (0: never).
 	ParkIdleAfter Duration `yaml:"park_idle_after"`
-	// ReleaseParkedSockets lets a parked plain TCP connection give its
-	// socket back to Go's runtime, keeping only the descriptor.
+	// ReleaseParkedSockets lets a parked connection give its socket back
+	// to Go's runtime, keeping only the descriptor.
 	ReleaseParkedSockets bool `yaml:"release_parked_sockets"`
 	// SysInterval is how often $SYS topics are published (0: never).
 	SysInterval Duration `yaml:"sys_interval"`

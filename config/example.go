@@ -214,7 +214,7 @@ mqtt:
   shared_subscription_strategy: round_robin # $share member choice: round_robin or random
   write_timeout: 30s # close a connection whose socket takes no bytes this long
   park_idle_after: 1s # a TCP or TLS client silent this long holds no goroutine until bytes arrive (0: never; saves 2-6 KiB per idle connection)
-  release_parked_sockets: true # a parked plain TCP connection keeps only its descriptor (~870 bytes less; a wake costs ~10 more system calls)
+  release_parked_sockets: true # a parked connection keeps only its socket's descriptor (~870 bytes less; a wake costs ~10 more system calls)
   sys_interval: 10s # how often $SYS topics are published (0: never)
   expiry_sweep_interval: 1m # how often expired messages are removed from offline sessions' queues and the store (0: only when sent or at start-up)
   retain_available: true # keep retained messages

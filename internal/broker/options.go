@@ -108,8 +108,8 @@ type Options struct {
 	// bytes arrive (see park.go); negative: never park. Parking costs two
 	// epoll_ctl calls and a goroutine start per idle period.
 	ParkIdleAfter time.Duration
-	// KeepParkedSockets keeps a parked plain TCP connection's net.Conn.
-	// By default a parked one gives its socket back to Go's runtime and
+	// KeepParkedSockets keeps a parked connection's net.Conn. By default
+	// a parked one gives its socket back to Go's runtime and
 	// keeps only its descriptor (~870 bytes less per idle connection; a
 	// wake costs about ten more system calls: park_release.go).
 	KeepParkedSockets bool

@@ -19,8 +19,9 @@ import (
 // (measured at 19,000 idle connections): the runtime's poll descriptor,
 // 304 bytes padded to 512 outside the heap; the netFD, its two addresses
 // and their sockaddr backing; the finalizer's record. That was almost half
-// of what an idle plain TCP connection cost. So a parked plain TCP
-// connection gives its socket back to the runtime: it keeps a duplicate of
+// of what an idle plain TCP connection cost. So a parked connection (plain
+// TCP, or TLS and WebSocket through SocketSwapper) gives its socket back
+// to the runtime: it keeps a duplicate of
 // the descriptor (releasedSocket, in park.raw), which the hub's poller
 // watches, and closes the net.Conn, which frees all of the above at once
 // (the runtime reuses the poll descriptor for the next socket). The

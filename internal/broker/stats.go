@@ -117,7 +117,7 @@ type Stats struct {
 	// ParkedConnections counts idle connections that hold no goroutine
 	// (parked in the poller).
 	ParkedConnections int64
-	// ReleasedSockets counts parked plain TCP connections that gave their
+	// ReleasedSockets counts parked connections (TCP, TLS, WebSocket) that gave their
 	// socket back to Go's runtime and keep only its descriptor
 	// (park_release.go).
 	ReleasedSockets int64

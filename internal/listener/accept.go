@@ -152,7 +152,8 @@ func (p *preparer) handshake(nc net.Conn) (*Conn, error) {
 	_ = nc.SetDeadline(time.Now().Add(p.opts.HandshakeTimeout))
 	c := &Conn{Conn: nc}
 	if tcp, ok := nc.(*net.TCPConn); ok && !p.opts.ProxyProtocol {
-		c.socket = tcp
+		c.socket = &socketHolder{Conn: tcp}
+		c.Conn, nc = c.socket, c.socket
 	}
 	if p.opts.ProxyProtocol {
 		br := bufio.NewReaderSize(nc, proxyBufSize)

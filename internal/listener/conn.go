@@ -18,17 +18,50 @@ type Conn struct {
 	// br holds bytes read past the PROXY header; only the broker's read
 	// loop reads, so it is dropped without a lock once drained.
 	br *bufio.Reader
-	// socket is the TCP socket under the connection when nothing but TLS
-	// sits between it and Read (no PROXY-protocol buffer): see Socket.
-	socket *net.TCPConn
+	// socket holds the TCP socket under the connection when nothing but
+	// TLS sits between it and Read (no PROXY-protocol buffer): see Socket.
+	// Everything above reads and writes through it.
+	socket *socketHolder
 }
+
+// socketHolder is the net.Conn that a Conn's TLS layer (or the Conn
+// itself) uses: the TCP socket, which a parked connection can hand back
+// to Go's runtime and get again (DetachSocket, AttachSocket) while
+// crypto/tls keeps its state.
+type socketHolder struct{ net.Conn }
 
 // Socket returns the TCP socket under the connection, for the broker to
 // park an idle TLS connection on (broker.SocketConn); nil when a PROXY
 // protocol reader may hold bytes above it. TLS's own buffers are no
 // obstacle: the broker parks only after a read waited on the socket, which
 // TLS does only when it holds no complete record.
-func (c *Conn) Socket() *net.TCPConn { return c.socket }
+func (c *Conn) Socket() *net.TCPConn {
+	if c.socket == nil {
+		return nil
+	}
+	tc, _ := c.socket.Conn.(*net.TCPConn)
+	return tc
+}
+
+// DetachSocket puts standIn in place of the TCP socket under the
+// connection and returns the socket (broker.SocketSwapper): a parked TLS
+// connection gives its socket back to Go's runtime. nil when a PROXY
+// protocol reader sits above the socket.
+func (c *Conn) DetachSocket(standIn net.Conn) *net.TCPConn {
+	tc := c.Socket()
+	if tc != nil {
+		c.socket.Conn = standIn
+	}
+	return tc
+}
+
+// AttachSocket puts nc under the connection, in DetachSocket's standIn's
+// place (broker.SocketSwapper).
+func (c *Conn) AttachSocket(nc net.Conn) {
+	if c.socket != nil {
+		c.socket.Conn = nc
+	}
+}
 
 // Read reads the bytes buffered while parsing the PROXY header first, then
 // from the connection.

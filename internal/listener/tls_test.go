@@ -235,7 +235,10 @@ func TestTLS_idleConnectionsPark(t *testing.T) {
 	serve(t, s, listener.Wrap(raw, listener.AcceptOptions{Name: "tls", TLS: conf}), broker.ListenerOptions{Name: "tls"})
 	awaitParked := func(n int64) {
 		t.Helper()
-		testutil.Eventually(t, 10*time.Second, func() bool { return s.Stats().ParkedConnections == n }, "TLS connections parked")
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			st := s.Stats()
+			return st.ParkedConnections == n && st.ReleasedSockets == n
+		}, "TLS connections parked, their sockets released under TLS")
 	}
 
 	got := make(chan *paho.Publish, 10)

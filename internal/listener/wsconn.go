@@ -269,20 +269,28 @@ const closeFrameTimeout = 100 * time.Millisecond
 
 // DetachSocket puts standIn in place of the TCP socket under the
 // connection and returns the socket (broker.SocketSwapper): a parked
-// WebSocket connection gives its socket back to Go's runtime. nil when
-// the connection runs over TLS (wss): its socket stays.
+// WebSocket connection gives its socket back to Go's runtime (for wss,
+// the socket under TLS). nil when a PROXY-protocol reader sits above it.
 func (c *wsConn) DetachSocket(standIn net.Conn) *net.TCPConn {
-	tc, ok := c.Conn.(*net.TCPConn)
-	if !ok {
-		return nil
+	switch u := c.Conn.(type) {
+	case *net.TCPConn:
+		c.Conn = standIn
+		return u
+	case *Conn: // wss: the socket under TLS
+		return u.DetachSocket(standIn)
 	}
-	c.Conn = standIn
-	return tc
+	return nil
 }
 
 // AttachSocket puts nc under the connection, in DetachSocket's standIn's
 // place (broker.SocketSwapper).
-func (c *wsConn) AttachSocket(nc net.Conn) { c.Conn = nc }
+func (c *wsConn) AttachSocket(nc net.Conn) {
+	if u, ok := c.Conn.(*Conn); ok {
+		u.AttachSocket(nc)
+		return
+	}
+	c.Conn = nc
+}
 
 // Socket returns the TCP socket under the connection (broker.SocketConn):
 // wsConn buffers nothing, so an idle WebSocket connection parks like a

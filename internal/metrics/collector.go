@@ -72,7 +72,7 @@ var (
 	descSubscriptions    = desc("iothub_subscriptions", "Subscriptions (topic filters) of all sessions.")
 	descSessions         = desc("iothub_sessions", "Sessions, connected or not.")
 	descParked           = desc("iothub_connections_parked", "Idle connections parked in the poller, holding no goroutine.")
-	descReleased         = desc("iothub_connections_released", "Parked plain TCP connections holding only their socket's descriptor (no Go net.Conn).")
+	descReleased         = desc("iothub_connections_released", "Parked connections holding only their socket's descriptor (no Go net.Conn).")
 	descInflight         = desc("iothub_inflight_messages", "QoS 1/2 deliveries awaiting acknowledgement.")
 	descQueued           = desc("iothub_queued_messages", "Messages waiting in session queues.")
 	descQueuedDisk       = desc("iothub_queued_on_disk_messages", "Messages of session queues held only in the store (offline persistent sessions' backlogs), included in iothub_queued_messages.")
