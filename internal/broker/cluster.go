@@ -358,6 +358,13 @@ func (c *conn) ackGate() *ackGate {
 // releaseAck marks one wait of a done; acks at the head of the gate whose
 // waits are all done are sent, in order. An error closes the connection
 // without the acknowledgement: the client sends the message again.
+//
+// The acks are queued under the gate's lock, so that two releases on
+// different goroutines (the store's committer, the cluster's acknowledgement
+// reader) cannot swap them, and written by the caller when the connection's
+// writer is idle (write_inline.go): every caller holds no lock. Before,
+// each acknowledgement of a message stored by other nodes started a writer
+// goroutine of its own (docs/design.md, "Cross-node latency").
 func (c *conn) releaseAck(a *gatedAck, err error) {
 	g := c.ackGate()
 	g.mu.Lock()
@@ -365,19 +372,25 @@ func (c *conn) releaseAck(a *gatedAck, err error) {
 	if err != nil && a.err == nil {
 		a.err = err
 	}
-	var ready []*gatedAck
+	var failed error
+	start := false
 	for len(g.q) > 0 && g.q[0].waits == 0 {
-		ready = append(ready, g.q[0])
+		r := g.q[0]
 		g.q[0] = nil
 		g.q = g.q[1:]
+		if r.err != nil {
+			failed = r.err
+			break
+		}
+		_, st := c.push(r.it)
+		start = start || st
 	}
 	g.mu.Unlock()
-	for _, r := range ready {
-		if r.err != nil {
-			c.s.stats.clusterAckFailed.Add(1)
-			c.closeWith(packet.UnspecifiedError, "cluster_error", "message not stored by every node: "+r.err.Error())
-			return
-		}
-		c.enqueue(r.it)
+	if start {
+		c.startWriter()
+	}
+	if failed != nil {
+		c.s.stats.clusterAckFailed.Add(1)
+		c.closeWith(packet.UnspecifiedError, "cluster_error", "message not stored by every node: "+failed.Error())
 	}
 }
