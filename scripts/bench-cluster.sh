@@ -13,7 +13,15 @@
 #     resumed (with its subscription) on another node.
 #
 #   bash scripts/bench-cluster.sh          # ~3 minutes
+#   ROWS=latency ROUNDS=3 bash scripts/bench-cluster.sh
+#                                          # latency rows only, the
+#                                          # same-node and cross-node rows
+#                                          # alternated 3 times
 #
+# ROWS is a comma-separated subset of latency,fanin,memory,failover (all by
+# default); ROUNDS (1) repeats the two cluster latency rows, alternating,
+# so that a change in the machine's load hits both alike. BIN=path
+# measures a binary built elsewhere (a throwaway instrumented build).
 # Node CPU is utime+stime of the PIDs (/proc/PID/stat); memory the VmRSS
 # delta 5 s after the last connection. The load generators share the
 # machine with the nodes.
@@ -22,9 +30,14 @@ cd "$(dirname "$0")/.."
 
 SECS=${SECS:-10}
 CONNS=${CONNS:-5000}
+ROWS=${ROWS:-latency,fanin,memory,failover}
+ROUNDS=${ROUNDS:-1}
 WORK=$(mktemp -d /tmp/iothub-cluster-bench.XXXXXX)
-BIN="$WORK/iothub"
-go build -o "$BIN" ./cmd/iothub
+if [ -z "${BIN:-}" ]; then
+	BIN="$WORK/iothub"
+	go build -o "$BIN" ./cmd/iothub
+fi
+row() { [[ ",$ROWS," == *",$1,"* ]]; }
 BENCH="$BIN bench"
 TCK=$(getconf CLK_TCK)
 KEY=ihk_bench_cluster_key_0123456789abcdef
@@ -76,64 +89,81 @@ latency() {
 	local sp=$!
 	wait_line "$WORK/sub.err" subscribed
 	sleep 1 # interest reaches the other nodes
+	local c0 c1 n
+	c0=$(cpu_ticks "${NODE_PID[@]}")
 	$BENCH pub --addr "${MQTT[$2]}" --clients 100 --total-rate 5000 --qos 1 --topic 'devices/%i/state' --size 64 \
 		--duration "${SECS}s" --json >"$WORK/pub.json" 2>"$WORK/pub.err"
 	wait "$sp" || true
-	printf '| %s | %s | %s | %s | %s |\n' "$1" "$(jget acked "$WORK/pub.json")" "$(jget received "$WORK/sub.json")" \
-		"$(jget p50_ms "$WORK/sub.json")" "$(jget p99_ms "$WORK/sub.json")"
+	c1=$(cpu_ticks "${NODE_PID[@]}")
+	n=$(jget received "$WORK/sub.json")
+	printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$(jget acked "$WORK/pub.json")" "$n" \
+		"$(jget p50_ms "$WORK/sub.json")" "$(jget p99_ms "$WORK/sub.json")" \
+		"$(awk -v a="$c0" -v b="$c1" -v t="$TCK" -v n="$n" 'BEGIN {printf "%.0f", (n>0)?(b-a)*1e6/t/n:0}')"
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024/1024)}' /proc/meminfo) GiB; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo
-echo "| QoS 1, 5,000 msg/s, 100 publishers -> 1 subscriber | PUBACKed | received | p50 ms | p99 ms |"
-echo "|---|---|---|---|---|"
-start_node 1 single
-sleep 2
-latency "single node (no cluster)" 1 1
-kill "${NODE_PID[1]}"; wait "${NODE_PID[1]}" 2>/dev/null || true
+if row latency; then
+	echo
+	echo "| QoS 1, 5,000 msg/s, 100 publishers -> 1 subscriber | PUBACKed | received | p50 ms | p99 ms | node CPU µs/msg |"
+	echo "|---|---|---|---|---|---|"
+	start_node 1 single
+	sleep 2
+	latency "single node (no cluster)" 1 1
+	kill "${NODE_PID[1]}"; wait "${NODE_PID[1]}" 2>/dev/null || true
+	unset 'NODE_PID[1]'
+fi
 
 for i in 1 2 3; do start_node "$i"; done
 wait_cluster 1 2 3
-latency "cluster, same node" 1 1
-latency "cluster, publisher on n1, subscriber on n2" 1 2
+if row latency; then
+	for _ in $(seq "$ROUNDS"); do
+		latency "cluster, same node" 1 1
+		latency "cluster, publisher on n1, subscriber on n2" 1 2
+	done
+	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+fi
+if row fanin; then
+	echo
+	$BENCH sub --addr "${MQTT[1]}" --topic 'fanin/#' --qos 1 --duration 120s --idle 3s --json >"$WORK/sub.json" 2>"$WORK/sub.err" &
+	sp=$!
+	wait_line "$WORK/sub.err" subscribed
+	sleep 1
+	c0=$(cpu_ticks "${NODE_PID[1]}" "${NODE_PID[2]}" "${NODE_PID[3]}")
+	pp=()
+	for i in 1 2 3; do
+		# Client ids differ per node: one client id is one session cluster-wide
+		# (the same ids on three nodes would take each other's sessions over).
+		$BENCH pub --addr "${MQTT[$i]}" --prefix "fanin$i-" --clients 100 --rate 0 --inflight 10 --qos 1 --topic "fanin/$i/%i" --size 64 \
+			--duration "${SECS}s" --json >"$WORK/pub$i.json" 2>"$WORK/pub$i.err" &
+		pp+=($!)
+	done
+	for p in "${pp[@]}"; do wait "$p" || true; done
+	wait "$sp" || true
+	c1=$(cpu_ticks "${NODE_PID[1]}" "${NODE_PID[2]}" "${NODE_PID[3]}")
+	got=$(jget received "$WORK/sub.json")
+	echo "fan-in QoS 1, 3 x 100 publishers (one group per node) -> 1 subscriber on n1:"
+	echo "  received $got in ${SECS}s+ = $(jget rate_per_sec "$WORK/sub.json") msg/s; p99 $(jget p99_ms "$WORK/sub.json") ms"
+	awk -v a="$c0" -v b="$c1" -v t="$TCK" -v n="$got" 'BEGIN {cpu=(b-a)/t; printf "  CPU of the three nodes: %.1f s = %.1f µs per message\n", cpu, (n>0)?cpu*1e6/n:0}'
+fi
 
-echo
-$BENCH sub --addr "${MQTT[1]}" --topic 'fanin/#' --qos 1 --duration 120s --idle 3s --json >"$WORK/sub.json" 2>"$WORK/sub.err" &
-sp=$!
-wait_line "$WORK/sub.err" subscribed
-sleep 1
-c0=$(cpu_ticks "${NODE_PID[1]}" "${NODE_PID[2]}" "${NODE_PID[3]}")
-pp=()
-for i in 1 2 3; do
-	# Client ids differ per node: one client id is one session cluster-wide
-	# (the same ids on three nodes would take each other's sessions over).
-	$BENCH pub --addr "${MQTT[$i]}" --prefix "fanin$i-" --clients 100 --rate 0 --inflight 10 --qos 1 --topic "fanin/$i/%i" --size 64 \
-		--duration "${SECS}s" --json >"$WORK/pub$i.json" 2>"$WORK/pub$i.err" &
-	pp+=($!)
-done
-for p in "${pp[@]}"; do wait "$p" || true; done
-wait "$sp" || true
-c1=$(cpu_ticks "${NODE_PID[1]}" "${NODE_PID[2]}" "${NODE_PID[3]}")
-got=$(jget received "$WORK/sub.json")
-echo "fan-in QoS 1, 3 x 100 publishers (one group per node) -> 1 subscriber on n1:"
-echo "  received $got in ${SECS}s+ = $(jget rate_per_sec "$WORK/sub.json") msg/s; p99 $(jget p99_ms "$WORK/sub.json") ms"
-awk -v a="$c0" -v b="$c1" -v t="$TCK" -v n="$got" 'BEGIN {cpu=(b-a)/t; printf "  CPU of the three nodes: %.1f s = %.1f µs per message\n", cpu, (n>0)?cpu*1e6/n:0}'
+if row memory; then
+	echo
+	r0=$(rss_kb "${NODE_PID[2]}")
+	$BENCH conn --addr "${MQTT[2]}" --count "$CONNS" --concurrency 64 --keepalive 300s --hold 40s --json >"$WORK/conn.json" 2>"$WORK/conn.err" &
+	cp=$!
+	wait_line "$WORK/conn.err" holding
+	sleep 5
+	r1=$(rss_kb "${NODE_PID[2]}")
+	kill "$cp" 2>/dev/null || true; wait "$cp" 2>/dev/null || true
+	awk -v a="$r0" -v b="$r1" -v n="$CONNS" 'BEGIN {printf "memory per idle connection on a cluster node: %.2f KiB (%d connections)\n", (b-a)/n, n}'
+fi
 
-echo
-r0=$(rss_kb "${NODE_PID[2]}")
-$BENCH conn --addr "${MQTT[2]}" --count "$CONNS" --concurrency 64 --keepalive 300s --hold 40s --json >"$WORK/conn.json" 2>"$WORK/conn.err" &
-cp=$!
-wait_line "$WORK/conn.err" holding
-sleep 5
-r1=$(rss_kb "${NODE_PID[2]}")
-kill "$cp" 2>/dev/null || true; wait "$cp" 2>/dev/null || true
-awk -v a="$r0" -v b="$r1" -v n="$CONNS" 'BEGIN {printf "memory per idle connection on a cluster node: %.2f KiB (%d connections)\n", (b-a)/n, n}'
-
-echo
-# Failover: a persistent session on n3, n3 killed, the client comes back
-# through n1 until its session (and subscription) is found.
-"$BIN" bench sub --addr "${MQTT[3]}" --clients 1 --prefix failover- --topic 'failover/#' --qos 1 --duration 2s >/dev/null 2>&1 || true
-python3 - "$BIN" "${MQTT[3]}" "${MQTT[1]}" "${NODE_PID[3]}" <<'PY'
+if row failover; then
+	echo
+	# Failover: a persistent session on n3, n3 killed, the client comes back
+	# through n1 until its session (and subscription) is found.
+	"$BIN" bench sub --addr "${MQTT[3]}" --clients 1 --prefix failover- --topic 'failover/#' --qos 1 --duration 2s >/dev/null 2>&1 || true
+	python3 - "$BIN" "${MQTT[3]}" "${MQTT[1]}" "${NODE_PID[3]}" <<'PY'
 import socket, struct, subprocess, sys, time, os, signal
 binary, n3, n1, pid = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 def connect(addr, cid):
@@ -157,3 +187,4 @@ while True:
     if time.time() - t0 > 60: print("session not resumable within 60 s"); break
     time.sleep(0.1)
 PY
+fi
