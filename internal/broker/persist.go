@@ -194,23 +194,45 @@ func (p *persister) run() {
 				p.log.Error("durable queue sync failed; acknowledgements withheld", "error", err)
 			}
 		}
+		// A failed Sync withholds the acknowledgements of its commit, not
+		// its writes: they stay pending, ahead of the newer ones, for the
+		// next commit whose Sync succeeds (the store is still written only
+		// after a good Sync). Dropped, they were lost with whatever had
+		// left memory for them: a lost node's session adopted in that
+		// moment keeps its backlog only in its queue records (queue_disk.go),
+		// and every acknowledged message of it was gone (docs/cluster.md,
+		// "Node loss"). The pending list stays bounded (throttle).
+		kept := err != nil && !closed && len(ops) > 0
 		if err == nil {
 			err = p.commit(ops, p.sync || closed)
 		}
 		p.mu.Lock()
 		p.inCommit = nil
+		if kept {
+			p.ops = append(ops, p.ops...) // keeps what the pending view shows
+		}
 		p.mu.Unlock()
 		for _, cb := range cbs {
 			cb(err)
 		}
-		clear(ops)
 		clear(cbs)
-		spareOps, spareCbs = ops[:0], cbs[:0]
+		spareCbs = cbs[:0]
+		if kept {
+			spareOps = nil
+			time.Sleep(syncRetryDelay) // a Syncer failing at once must not spin this loop
+			continue
+		}
+		clear(ops)
+		spareOps = ops[:0]
 		if cap(spareOps) > 4*maxPendingOps {
 			spareOps = nil
 		}
 	}
 }
+
+// syncRetryDelay spaces the commits after a failed Sync, whose writes are
+// committed again with the next one.
+const syncRetryDelay = 100 * time.Millisecond
 
 func (p *persister) commit(ops []storage.Op, sync bool) error {
 	if len(ops) == 0 {
