@@ -146,6 +146,9 @@ func (d *demo) story(ctx context.Context) {
 
 	d.Step("Carol unlocks her back door, but the bolt jams")
 	d.control("jam", backDoor, "")
+	// The jam comes on the locks' stdin, the command through the hub: the
+	// command must not overtake it.
+	d.Expect(ctx, "lock "+backDoor+" jammed", func(e run.Event) bool { return e.Is("locks", "jammed") && e.S("lock") == backDoor })
 	jammed := d.backend(ctx, "unlock", backDoor, "acked")
 	d.commandOK(ctx, backDoor, jammed)
 	d.alarm(ctx, backDoor, "abnormal_state")

@@ -52,7 +52,7 @@ func TestDemo_doorlock(t *testing.T) {
 	bin := buildDemo(t, "doorlock")
 	out, err := runDemo(t, 5*time.Minute, filepath.Join(bin, "doorlock"), "--locks", "5")
 	require.NoError(t, err)
-	for _, want := range []string{"all 31 expected events seen", "REPLAYED_NONCE", "BAD_SIGNATURE", "STALE_TS",
+	for _, want := range []string{"all 32 expected events seen", "REPLAYED_NONCE", "BAD_SIGNATURE", "STALE_TS",
 		"queued", "alarms/10083618796833172  low_battery", "unlocked  10083618796833172  bob@example.com"} {
 		require.Contains(t, out, want)
 	}

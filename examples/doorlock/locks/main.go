@@ -205,6 +205,7 @@ func (d *device) control(ctx context.Context, f []string) {
 		}
 	case "jam":
 		d.jammed = true // the bolt stays where it is; the next command shows it
+		d.log.Info("jammed")
 		return
 	default:
 		d.log.Warn("unknown control line", "line", strings.Join(f, " "))
