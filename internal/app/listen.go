@@ -5,7 +5,7 @@ import (
 	"net"
 )
 
-// listenMQTT opens an MQTT (or MQTT over TLS) listener. Its connections
+// listenMQTT opens an MQTT listener: TCP, TLS, WebSocket or WSS. Its connections
 // get no TCP keep-alive probes from Go's default (four setsockopt calls per
 // accepted connection): a client's MQTT keep alive detects a dead peer,
 // and the broker turns the probes on for a client that sets keep alive 0

@@ -39,7 +39,7 @@ func (a *App) startWeb(w webListener) error {
 	if err := a.broker.SetListenerLimits(w.limits); err != nil {
 		return fmt.Errorf("listener %s: %w", w.name, err)
 	}
-	raw, err := net.Listen("tcp", w.address)
+	raw, err := listenMQTT(w.address, w.accept.ProxyProtocol)
 	if err != nil {
 		return fmt.Errorf("listener %s: %w", w.name, err)
 	}
