@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
+
+	"github.com/iothub-dev/iothub/internal/testutil"
 )
 
 // listenMQTT's connections come without TCP keep-alive probes (the MQTT
@@ -32,13 +33,7 @@ func TestListenMQTT_keepAliveProbes(t *testing.T) {
 			c, err := ln.Accept()
 			require.NoError(t, err)
 			defer c.Close()
-			rc, err := c.(*net.TCPConn).SyscallConn()
-			require.NoError(t, err)
-			var v int
-			var gerr error
-			require.NoError(t, rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE) }))
-			require.NoError(t, gerr)
-			require.Equal(t, tc.want, v)
+			require.Equal(t, tc.want, testutil.SoKeepAlive(t, c))
 		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/iothub-dev/iothub/internal/broker"
 	"github.com/iothub-dev/iothub/internal/testutil"
@@ -26,18 +25,6 @@ func (l recordingListener) Accept() (net.Conn, error) {
 		l.conns <- c
 	}
 	return c, err //nolint:wrapcheck // the listener's own error, as net.Listener returns it
-}
-
-// soKeepAlive reads SO_KEEPALIVE of the hub's end of a connection.
-func soKeepAlive(t *testing.T, c net.Conn) int {
-	t.Helper()
-	rc, err := c.(*net.TCPConn).SyscallConn()
-	require.NoError(t, err)
-	var v int
-	var gerr error
-	require.NoError(t, rc.Control(func(fd uintptr) { v, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE) }))
-	require.NoError(t, gerr)
-	return v
 }
 
 // The hub's listeners accept without TCP keep-alive probes (internal/app:
@@ -66,7 +53,7 @@ func TestKeepAlive_zeroTurnsTCPProbesOn(t *testing.T) {
 		connectRaw(t, addr, tt.name, func(cp *packet.Connect) { cp.KeepAlive = tt.keepAlive })
 		select {
 		case c := <-rl.conns:
-			require.Equal(t, tt.want, soKeepAlive(t, c), tt.name)
+			require.Equal(t, tt.want, testutil.SoKeepAlive(t, c), tt.name)
 		case <-time.After(10 * time.Second):
 			t.Fatal("no connection accepted")
 		}
