@@ -53,6 +53,10 @@ type Recoverer interface {
 	Recover(ctx context.Context, topics []string, newest int) (map[string]struct{}, error)
 }
 
+// recoverSettle is how long a Runner waits after an unclean stop before
+// it reads back what the sink holds (recoverDelivered).
+const recoverSettle = 2 * time.Second
+
 // dedupMaxIDs bounds the identities a Runner remembers as queued.
 const dedupMaxIDs = 1 << 16
 
@@ -233,6 +237,13 @@ func (s *sender) recoverDelivered() {
 		return
 	}
 	newest := 2 * max(r.o.MaxInflightBatches, 1) * r.o.BatchSize
+	// Produce requests the crashed run had on the wire may still be
+	// appended for a moment after the crash (a broker answers what it
+	// already read): read back only once they had that moment, or a
+	// record appended after the read-back is sent twice.
+	if !r.sleep(recoverSettle) {
+		return
+	}
 	for attempt := 0; r.ctx.Err() == nil; attempt++ {
 		ctx, cancel := context.WithTimeout(r.ctx, 3*r.o.SendTimeout)
 		ids, err := d.rec.Recover(ctx, d.topics, newest)
