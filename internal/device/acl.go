@@ -44,12 +44,22 @@ func (a *ThingACL) Authorize(ctx context.Context, id *auth.Identity, action auth
 			return auth.Allow
 		}
 	}
-	if id != nil && id.ClientID != "" {
-		if t, ok := thing.Parse(topic); ok && t.Thing == id.ClientID {
-			return auth.Allow
-		}
+	if id != nil && ownThing(id.ClientID, topic) {
+		return auth.Allow
 	}
 	return auth.Deny
+}
+
+// ownThing says whether topic (a name or a filter) is one of the thing
+// topics of clientID. A client id that is not a thing name never owns
+// any: a client named "+" would otherwise be granted the filter
+// "$aws/things/+/shadow/#", every thing's shadows.
+func ownThing(clientID, topic string) bool {
+	if thing.ValidName(clientID, thing.MaxNameLen) != nil {
+		return false
+	}
+	t, ok := thing.Parse(topic)
+	return ok && t.Thing == clientID
 }
 
 // FilterAccess says what id may read of the topics a subscription filter

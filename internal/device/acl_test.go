@@ -40,6 +40,9 @@ func TestThingACL(t *testing.T) {
 		{"superuser", root, auth.ActionSubscribe, "$aws/#", auth.Allow},
 		{"other topics use the ACL", lock1, auth.ActionPublish, "devices/lock-1/state", auth.Allow},
 		{"no identity", nil, auth.ActionPublish, "$aws/things/x/shadow/get", auth.Deny},
+		{"a client named +", &auth.Identity{ClientID: "+"}, auth.ActionSubscribe, "$aws/things/+/shadow/#", auth.Deny},
+		{"a client named + by jobs", &auth.Identity{ClientID: "+"}, auth.ActionSubscribe, "$aws/things/+/jobs/notify-next", auth.Deny},
+		{"a client named #", &auth.Identity{ClientID: "#"}, auth.ActionSubscribe, "$aws/things/#", auth.Deny},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
