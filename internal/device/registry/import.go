@@ -116,11 +116,16 @@ func importCSV(in io.Reader, add func(int, Spec, error)) error {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// FieldPos would panic: a refused row has no fields.
+			line := 0
+			if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
+				line = pe.StartLine
+			}
 			add(line, Spec{}, fmt.Errorf("%w: %w", ErrInvalid, err))
 			continue
 		}
+		line, _ := cr.FieldPos(0)
 		s, err := specFromCSV(header, rec)
 		add(line, s, err)
 	}
