@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/iothub-dev/iothub/internal/device/thing"
 )
@@ -13,21 +14,34 @@ func (s *Service) serve(r *deviceRequest) {
 	var req request
 	var rej *rejection
 	if len(bytes.TrimSpace(r.payload)) > 0 {
-		if err := json.Unmarshal(r.payload, &req); err != nil {
-			rej = &rejection{code: codeInvalidJSON, message: "the request is not valid JSON: " + err.Error()}
-		}
+		rej = decodeRequest(r.payload, &req)
 	}
-	if rej == nil && len(req.ClientToken) > 64 {
+	if len(req.ClientToken) > 64 {
+		req.ClientToken = ""
 		rej = &rejection{code: codeInvalidRequest, message: "clientToken is longer than 64 bytes"}
 	}
 	if rej != nil {
-		s.publish([]out{s.rejected(r.t, "", *rej)})
+		// The token is echoed when it could be read (a wrong statusDetails).
+		s.publish([]out{s.rejected(r.t, req.ClientToken, *rej)})
 		return
 	}
 	s.mu.Lock()
 	msgs := s.dispatch(r.t, &req)
 	s.mu.Unlock()
 	s.publish(msgs)
+}
+
+// decodeRequest reads a request document: AWS's InvalidJson when it is
+// not UTF-8 JSON, InvalidRequest when it is but a field has the wrong
+// type (statusDetails must map strings to strings, for example).
+func decodeRequest(payload []byte, req *request) *rejection {
+	if !utf8.Valid(payload) || !json.Valid(payload) {
+		return &rejection{code: codeInvalidJSON, message: "the request is not valid UTF-8 JSON"}
+	}
+	if err := json.Unmarshal(payload, req); err != nil {
+		return &rejection{code: codeInvalidRequest, message: "the request is invalid: " + err.Error()}
+	}
+	return nil
 }
 
 // dispatch runs the operation the topic names; the caller holds s.mu.

@@ -180,8 +180,14 @@ func TestJobs_invalid(t *testing.T) {
 	}
 	device(s, "a", "nope/what/ever", `{}`)
 	require.Equal(t, "InvalidTopic", rec.take("$aws/things/a/jobs/nope/what/ever/rejected")[0]["code"])
-	device(s, "a", "get", `{`)
-	require.Equal(t, "InvalidJson", rec.take("$aws/things/a/jobs/get/rejected")[0]["code"])
+	for _, bad := range []string{`{`, "{\"clientToken\":\"\xff\"}"} {
+		device(s, "a", "get", bad)
+		require.Equal(t, "InvalidJson", rec.take("$aws/things/a/jobs/get/rejected")[0]["code"], bad)
+	}
+	device(s, "a", "x/update", `{"status":"IN_PROGRESS","statusDetails":{"progress":50},"clientToken":"sd"}`)
+	rej := rec.take("$aws/things/a/jobs/x/update/rejected")[0]
+	require.Equal(t, "InvalidRequest", rej["code"], "statusDetails values are strings (AWS)")
+	require.Equal(t, "sd", rej["clientToken"])
 	device(s, "a", "missing/get", ``)
 	require.Equal(t, "ResourceNotFound", rec.take("$aws/things/a/jobs/missing/get/rejected")[0]["code"])
 	device(s, "a", "$next/get", ``)
