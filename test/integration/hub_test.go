@@ -326,6 +326,25 @@ func (s *sub) waitLine(t *testing.T, want string) string {
 	}
 }
 
+// waitLineWithout is waitLine failing on any line before it containing
+// forbidden (what must not have been delivered meanwhile).
+func (s *sub) waitLineWithout(t *testing.T, want, forbidden string) string {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l := <-s.lines:
+			require.NotContains(t, l, forbidden)
+			if strings.Contains(l, want) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("mosquitto_sub printed no line containing %q within 10s", want)
+			return ""
+		}
+	}
+}
+
 // pub runs mosquitto_pub to completion.
 func pub(t *testing.T, h *hub, args ...string) {
 	t.Helper()

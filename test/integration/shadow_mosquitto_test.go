@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/iothub-dev/iothub/internal/testutil"
 )
 
 // shadowACL lets the client "backend" use every thing's shadow topics; a
@@ -51,11 +54,22 @@ func TestShadow_mosquitto(t *testing.T) {
 	require.Contains(t, out, "Not authorized", "the PUBACK of an unauthorized publish is 0x87")
 	spy := startSub(t, h, "-V", "mqttv5", "-i", "intruder2", "-t", pre+"update/accepted")
 	require.Contains(t, spy.waitLine(t, "Subscribed"), ": 135", "SUBACK 0x87 Not authorized")
+	// Nor may another thing (lock-2, which owns $aws/things/lock-2/…) get
+	// lock-1's shadow or read its answers, nor a client named "+" (a
+	// wildcard as its own thing name) read every thing's shadows.
+	out, _ = mosquittoPub(t, port(h.mqtt), "-V", "mqttv5", "-i", "lock-2", "-q", "1", "-t", pre+"get", "-m", `{"clientToken":"peek"}`)
+	require.Contains(t, out, "Not authorized")
+	for id, filter := range map[string]string{"lock-2": pre + "get/accepted", "+": "$aws/things/+/shadow/#"} {
+		spy = startSub(t, h, "-V", "mqttv5", "-i", id, "-t", filter)
+		require.Contains(t, spy.waitLine(t, "Subscribed"), ": 135", "%s on %s: SUBACK 0x87 Not authorized", id, filter)
+	}
+	own := startSub(t, h, "-V", "mqttv5", "-i", "lock-2", "-t", "$aws/things/lock-2/shadow/#")
+	require.Contains(t, own.waitLine(t, "Subscribed"), ": 0", "a thing subscribes to its own shadow's topics")
 
 	// A desired change through the API reaches the device as a delta.
 	code, body := apiCall(t, h, http.MethodPost, "/api/v1/devices/lock-1/shadow", apiKey, `{"state":{"desired":{"lock_state":0}}}`)
 	require.Equal(t, http.StatusOK, code, body)
-	delta := jsonOf(t, dev.waitLine(t, pre+"update/delta "))
+	delta := jsonOf(t, dev.waitLineWithout(t, pre+"update/delta ", "peek"))
 	require.Equal(t, map[string]any{"lock_state": 0.0}, delta["state"])
 	require.Equal(t, 2.0, delta["version"])
 	require.NotContains(t, h.logs.String(), `"evil"`)
@@ -124,8 +138,14 @@ func TestJobs_mosquitto(t *testing.T) {
 	next := jsonOf(t, dev.waitLine(t, pre+"notify-next "))
 	require.Equal(t, map[string]any{"operation": "reboot"}, next["execution"].(map[string]any)["jobDocument"])
 
+	// Another thing may neither follow nor report lock-1's executions.
+	spy := startSub(t, h, "-V", "mqttv5", "-i", "lock-2", "-t", pre+"notify-next")
+	require.Contains(t, spy.waitLine(t, "Subscribed"), ": 135", "SUBACK 0x87 Not authorized")
+	out, _ := mosquittoPub(t, port(h.mqtt), "-V", "mqttv5", "-i", "lock-2", "-q", "1", "-t", pre+"reboot-1/update", "-m", `{"status":"FAILED"}`)
+	require.Contains(t, out, "Not authorized")
+
 	pub(t, h, "-V", "mqttv5", "-i", "backend", "-q", "1", "-t", pre+"reboot-1/update", "-m", `{"status":"SUCCEEDED","clientToken":"u1","includeJobExecutionState":true}`)
-	acc := jsonOf(t, dev.waitLine(t, pre+"reboot-1/update/accepted "))
+	acc := jsonOf(t, dev.waitLineWithout(t, pre+"reboot-1/update/accepted ", "FAILED"))
 	require.Equal(t, "SUCCEEDED", acc["executionState"].(map[string]any)["status"])
 	require.Equal(t, "u1", acc["clientToken"])
 	events.waitLine(t, "$aws/events/jobExecution/reboot-1/succeeded ")
@@ -140,4 +160,62 @@ func TestJobs_mosquitto(t *testing.T) {
 	_, metrics := apiCall(t, h, http.MethodGet, "/metrics", "", "")
 	require.Contains(t, metrics, `iothub_jobs_requests_total{result="accepted"} 1`)
 	require.Contains(t, metrics, `iothub_jobs_requests_total{result="rejected"} 1`)
+}
+
+// TestJobs_surviveKill kills the hub (SIGKILL) right after a job's
+// execution was reported IN_PROGRESS and restarts it on the same data
+// directory: the job, its executions and their states are back (they are
+// written to the store before an answer is sent), the device lists its
+// pending execution, and the job runs on to COMPLETED.
+func TestJobs_surviveKill(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := writeConfig(t, `auth:
+  acl:
+    rules:
+      - {permission: allow, who: {client_id: backend}, action: all, topics: ["$aws/things/+/jobs/#"]}
+`)
+	env := []string{"IOTHUB_API_KEY=" + apiKey}
+	h := startHubIn(t, dir, env, "--config", cfg)
+	for _, id := range []string{"lock-1", "lock-2"} {
+		code, body := apiCall(t, h, http.MethodPost, "/api/v1/devices", apiKey, `{"id":"`+id+`","groups":["fleet"]}`)
+		require.Equal(t, http.StatusCreated, code, body)
+	}
+	code, body := apiCall(t, h, http.MethodPost, "/api/v1/jobs", apiKey,
+		`{"job_id":"fw-2","groups":["fleet"],"document":{"operation":"firmware-update"},"in_progress_timeout":"1h"}`)
+	require.Equal(t, http.StatusCreated, code, body)
+	pre := "$aws/things/lock-1/jobs/"
+	dev := startSub(t, h, "-V", "mqttv5", "-i", "lock-1", "-q", "1", "-t", pre+"#")
+	dev.waitLine(t, "Subscribed")
+	pub(t, h, "-V", "mqttv5", "-i", "backend", "-q", "1", "-t", pre+"fw-2/update", "-m", `{"status":"IN_PROGRESS","statusDetails":{"step":"download"}}`)
+	dev.waitLine(t, pre+"fw-2/update/accepted ")
+
+	require.NoError(t, h.cmd.Process.Kill())
+	<-h.exited
+	h = startHubIn(t, dir, env, "--config", cfg)
+
+	code, body = apiCall(t, h, http.MethodGet, "/api/v1/jobs/fw-2", apiKey, "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"status":"IN_PROGRESS"`)
+	require.Contains(t, body, `"executions":{"IN_PROGRESS":1,"QUEUED":1}`)
+	dev = startSub(t, h, "-V", "mqttv5", "-i", "lock-1", "-q", "1", "-t", pre+"#")
+	dev.waitLine(t, "Subscribed")
+	pub(t, h, "-V", "mqttv5", "-i", "backend", "-q", "1", "-t", pre+"get", "-m", `{"clientToken":"after-kill"}`)
+	pending := jsonOf(t, dev.waitLine(t, pre+"get/accepted "))
+	require.Equal(t, "after-kill", pending["clientToken"])
+	inProgress := pending["inProgressJobs"].([]any)
+	require.Len(t, inProgress, 1)
+	require.Equal(t, "fw-2", inProgress[0].(map[string]any)["jobId"])
+	require.Equal(t, 2.0, inProgress[0].(map[string]any)["versionNumber"], "QUEUED (1) then IN_PROGRESS (2)")
+
+	for _, id := range []string{"lock-1", "lock-2"} {
+		pub(t, h, "-V", "mqttv5", "-i", "backend", "-q", "1", "-t", "$aws/things/"+id+"/jobs/fw-2/update", "-m", `{"status":"SUCCEEDED"}`)
+	}
+	testutil.Eventually(t, 15*time.Second, func() bool {
+		_, body = apiCall(t, h, http.MethodGet, "/api/v1/jobs/fw-2", apiKey, "")
+		return strings.Contains(body, `"status":"COMPLETED"`)
+	}, "the job completes after the restart")
+	code, body = apiCall(t, h, http.MethodGet, "/api/v1/jobs/fw-2/executions", apiKey, "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"status_details":{"step":"download"}`, "details reported before the kill are kept")
 }
