@@ -318,7 +318,7 @@ func index(v, i Value) (Value, error) {
 	case KindArray:
 		n, ok := i.AsInt()
 		if !ok {
-			return Null, evalErrf("array index is a %s, not an int", i.k)
+			return Null, evalErrf("array index is %s, not an int", i.k.a())
 		}
 		a, _ := v.AsArray()
 		return arrayAt(a, n), nil

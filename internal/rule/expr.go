@@ -228,6 +228,10 @@ func (p *parser) postfix() (node, error) {
 			if err != nil {
 				return nil, err
 			}
+			if p.tok.is("(") {
+				// EMQX's module.func(): Erlang modules are not provided.
+				return nil, invalidErr(pos, "unknown function '"+k+"': functions of other modules (module.func()) are not provided")
+			}
 			x = &dotNode{p: pos, x: x, name: k}
 		case p.tok.is("["):
 			pos := p.tok.pos

@@ -167,7 +167,7 @@ func array(args []Value, i int) ([]any, error) {
 }
 
 func argErr(i int, v Value, want string) error {
-	return evalErrf("argument %d is a %s, not %s", i+1, v.k, want)
+	return evalErrf("argument %d is %s, not %s", i+1, v.k.a(), want)
 }
 
 // constString returns lits[i] as a string when it is a constant string.

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/big"
-	"strconv"
 )
 
 // Map and array functions that follow EMQX's.
@@ -167,7 +166,7 @@ func redisHsetArgs(a []Value) (Value, error) {
 		case KindString, KindBool, KindInt:
 			out = append(out, k, v.String())
 		case KindFloat:
-			out = append(out, k, strconv.FormatFloat(v.f, 'f', 6, 64))
+			out = append(out, k, compactFloat(v.f, 6)) // EMQX: float2str(V, 6)
 		}
 	}
 	return Array(out), nil

@@ -54,7 +54,7 @@ func TestSchemaFunctions(t *testing.T) {
 		{"unknown schema", `SELECT schema_decode('nope', payload, 'Person') FROM "t/#"`, string(frame), `schema_decode: schema: not found: no schema "nope"`},
 		{"bad frame", `SELECT schema_decode('protobuf_person', payload, 'Person') FROM "t/#"`, "\x0a\x09Sh", "schema_decode: schema: decode failed: Person"},
 		{"unknown field", `SELECT schema_encode('protobuf_person', payload, 'Person') FROM "t/#"`, `{"name":"a","id":1,"age":3}`, `has no field "age"`},
-		{"not an object", `SELECT schema_encode('protobuf_person', 3, 'Person') FROM "t/#"`, `{}`, "argument 2 is a int, not an object"},
+		{"not an object", `SELECT schema_encode('protobuf_person', 3, 'Person') FROM "t/#"`, `{}`, "argument 2 is an int, not an object"},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {

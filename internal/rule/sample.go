@@ -186,14 +186,28 @@ func (s *Sample) setColumn(k string, v any) error {
 		}
 		s.Props = m
 	case "user_properties":
+		return s.setUserProperties(v)
+	case "pub_props": // its User-Property; the other properties are not modelled
 		m, ok := v.(map[string]any)
 		if !ok {
 			return errors.New("want an object")
 		}
-		s.UserProperties = map[string]string{}
-		for uk, uv := range m {
-			s.UserProperties[uk] = fmt.Sprint(uv)
+		if up, ok := m["User-Property"]; ok {
+			return s.setUserProperties(up)
 		}
+	}
+	return nil
+}
+
+// setUserProperties sets the message's user properties from an object.
+func (s *Sample) setUserProperties(v any) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return errors.New("want an object")
+	}
+	s.UserProperties = map[string]string{}
+	for uk, uv := range m {
+		s.UserProperties[uk] = fmt.Sprint(uv)
 	}
 	return nil
 }

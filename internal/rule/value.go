@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Kind is the type of a Value.
@@ -30,6 +31,15 @@ func (k Kind) String() string {
 		return kindNames[k]
 	}
 	return "unknown"
+}
+
+// a is the kind's name with its article, for messages: "an int", "a string".
+func (k Kind) a() string {
+	name := k.String()
+	if strings.ContainsRune("aeiou", rune(name[0])) {
+		return "an " + name
+	}
+	return "a " + name
 }
 
 // Value is one dynamically typed value of the rule language. Scalars are
@@ -250,5 +260,5 @@ func truth(v Value) (bool, error) {
 	case KindNull:
 		return false, nil
 	}
-	return false, evalErrf("condition is a %s, not a bool", v.k)
+	return false, evalErrf("condition is %s, not a bool", v.k.a())
 }
