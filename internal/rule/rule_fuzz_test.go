@@ -1,7 +1,9 @@
 package rule
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +129,38 @@ func argPermutations(pool []Value, n int) [][]Value {
 		out = append(out, args)
 	}
 	return out
+}
+
+// FuzzSampleFromContext feeds arbitrary JSON to the reading of EMQX's
+// rule-test context (POST /api/v1/rules/test with {"context": …}): a
+// refusal wraps ErrBadRule and names the column, and an accepted context
+// evaluates without panicking.
+func FuzzSampleFromContext(f *testing.F) {
+	for _, s := range []string{
+		`{"event_type":"message_publish","clientid":"c_emqx","topic":"t/a","payload":"{\"msg\":\"hello\"}","qos":1,"username":"u"}`,
+		`{"event_type":"client_connack","reason_code":"success","clean_start":true,"keepalive":60,"conn_props":{"User-Property":{"a":"b"}}}`,
+		`{"event_type":"message_dropped","pub_props":{"User-Property":{"mykey":"v"}},"payload":{"x":1}}`,
+		`{"event_type":"client_check_authn_complete","is_superuser":true,"is_anonymous":false,"expiry_interval":4294967295}`,
+		`{"event_type":"message_acked","puback_props":{"Reason-String":"ok"},"timestamp":1574751635845}`,
+		`{"qos":"1"}`, `{"pub_props":[]}`, `{"keepalive":-1}`, `{"user_properties":{"k":1.5}}`, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	e := NewEngine(EngineOptions{Now: func() time.Time { return fixedNow }})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var ctx map[string]any
+		if json.Unmarshal(body, &ctx) != nil {
+			return
+		}
+		s, err := SampleFromContext(ctx)
+		if err != nil {
+			if !errors.Is(err, ErrBadRule) || !strings.Contains(err.Error(), "context.") {
+				t.Fatalf("refusal does not wrap ErrBadRule or name the column: %v", err)
+			}
+			return
+		}
+		for _, sql := range []string{`SELECT * FROM "#"`, `SELECT clientid, payload.x, pub_props, conn_props FROM "#", "$events/client_connack", "$events/message_dropped"`} {
+			_, _ = e.TestSample(sql, s)
+		}
+	})
 }
