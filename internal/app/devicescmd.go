@@ -16,7 +16,8 @@ import (
 )
 
 const devicesUsage = `Usage:
-  iothub devices list [--prefix P] [--group G] [--connected true|false] [--limit N]
+  iothub devices list [--prefix P] [--group G] [--attr NAME=VALUE]... [--enabled true|false]
+                      [--connected true|false] [--limit N] [--cursor C]
   iothub devices get ID
   iothub devices add ID [--group G]... [--attr NAME=VALUE]... [--disabled]
                         [--password-stdin] [--cert-fingerprint SHA256]
@@ -30,7 +31,7 @@ after the subcommand's arguments or before them. See docs/devices.md.
 
 // devicesFlags are the flags of `iothub devices`.
 type devicesFlags struct {
-	api, key, prefix, connected, certFP, enabled string
+	api, key, prefix, connected, certFP, enabled, cursor string
 	limit                                        int
 	groups, attrs                                multiFlag
 	disabled, passwordStdin, upsert              bool
@@ -49,6 +50,10 @@ func devicesCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	sub := args[0]
+	if sub == "help" || sub == "-h" || sub == "--help" || sub == "-help" {
+		fmt.Fprint(stdout, devicesUsage)
+		return 0
+	}
 	var f devicesFlags
 	fs := flag.NewFlagSet("devices "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -58,10 +63,11 @@ func devicesCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.prefix, "prefix", "", "list: ids starting with")
 	fs.StringVar(&f.connected, "connected", "", "list: true or false")
 	fs.IntVar(&f.limit, "limit", 100, "list: page size")
+	fs.StringVar(&f.cursor, "cursor", "", "list: the page after meta.next_cursor of the previous one")
 	fs.Var(&f.groups, "group", "add/update: a group (repeat); list: members of the group")
-	fs.Var(&f.attrs, "attr", "add/update: NAME=VALUE (repeat)")
+	fs.Var(&f.attrs, "attr", "add/update: NAME=VALUE (repeat); list: devices with these attribute values")
 	fs.BoolVar(&f.disabled, "disabled", false, "add: register the device disabled")
-	fs.StringVar(&f.enabled, "enabled", "", "update: true or false")
+	fs.StringVar(&f.enabled, "enabled", "", "update: true or false; list: only enabled or disabled devices")
 	fs.BoolVar(&f.passwordStdin, "password-stdin", false, "add/update: read the device's MQTT password from stdin")
 	fs.StringVar(&f.certFP, "cert-fingerprint", "", "add/update: SHA-256 of the device's client certificate")
 	fs.BoolVar(&f.upsert, "upsert", false, "import: update devices that exist")
@@ -100,7 +106,8 @@ func devicesRequest(sub string, pos []string, f *devicesFlags, stdin io.Reader) 
 	}
 	switch sub {
 	case "list":
-		return apiRequest{method: http.MethodGet, path: "/api/v1/devices?" + listQuery(f)}, nil
+		q, err := listQuery(f)
+		return apiRequest{method: http.MethodGet, path: "/api/v1/devices?" + q}, err
 	case "get", "remove":
 		id, err := one()
 		method := map[string]string{"get": http.MethodGet, "remove": http.MethodDelete}[sub]
@@ -122,18 +129,29 @@ func devicesRequest(sub string, pos []string, f *devicesFlags, stdin io.Reader) 
 	return apiRequest{}, fmt.Errorf("unknown devices command %q\n%s", sub, devicesUsage)
 }
 
-func listQuery(f *devicesFlags) string {
+// listQuery is the query of GET /api/v1/devices for the list flags.
+func listQuery(f *devicesFlags) (string, error) {
 	q := url.Values{}
 	q.Set("limit", fmt.Sprint(f.limit))
-	for k, v := range map[string]string{"prefix": f.prefix, "connected": f.connected} {
+	for k, v := range map[string]string{"prefix": f.prefix, "connected": f.connected, "enabled": f.enabled, "cursor": f.cursor} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
+	if len(f.groups) > 1 {
+		return "", fmt.Errorf("devices list: one --group at most")
+	}
 	if len(f.groups) > 0 {
 		q.Set("group", f.groups[0])
 	}
-	return q.Encode()
+	for _, a := range f.attrs {
+		name, value, ok := strings.Cut(a, "=")
+		if !ok || name == "" {
+			return "", fmt.Errorf("devices list: --attr %q: want NAME=VALUE", a)
+		}
+		q.Set("attr."+name, value)
+	}
+	return q.Encode(), nil
 }
 
 // deviceSpecJSON builds the body of add and update from the flags.

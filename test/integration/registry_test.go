@@ -77,7 +77,24 @@ func TestRegistry_credentialsCLIAndImport(t *testing.T) {
 	}, "lock-1 listed as connected")
 	out, err = devicesCLI(t, h, "", "list", "--group", "fleet", "--limit", "2")
 	require.NoError(t, err, out)
-	require.Contains(t, out, `"next_cursor"`)
+	var page struct {
+		Data []struct{ ID string }
+		Meta struct {
+			NextCursor string `json:"next_cursor"`
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &page), out)
+	require.Len(t, page.Data, 2)
+	require.NotEmpty(t, page.Meta.NextCursor)
+	out, err = devicesCLI(t, h, "", "list", "--group", "fleet", "--limit", "2", "--cursor", page.Meta.NextCursor)
+	require.NoError(t, err, out)
+	require.Contains(t, out, `"id": "lock-3"`, "the second page")
+	require.NotContains(t, out, `"id": "lock-1"`)
+	out, err = devicesCLI(t, h, "", "list", "--attr", "model=L2", "--enabled", "false")
+	require.NoError(t, err, out)
+	require.Contains(t, out, `"id": "lock-3"`)
+	require.NotContains(t, out, `"id": "lock-2"`, "enabled")
+	require.NotContains(t, out, `"id": "lock-1"`, "model L1")
 	out, err = devicesCLI(t, h, "", "update", "lock-1", "--enabled", "false")
 	require.NoError(t, err, out)
 	require.Contains(t, out, `"enabled": false`)
