@@ -32,9 +32,9 @@ after the subcommand's arguments or before them. See docs/devices.md.
 // devicesFlags are the flags of `iothub devices`.
 type devicesFlags struct {
 	api, key, prefix, connected, certFP, enabled, cursor string
-	limit                                        int
-	groups, attrs                                multiFlag
-	disabled, passwordStdin, upsert              bool
+	limit                                                int
+	groups, attrs                                        multiFlag
+	disabled, passwordStdin, upsert                      bool
 }
 
 // multiFlag is a flag that may be repeated.
