@@ -58,6 +58,26 @@ func TestDemo_doorlock(t *testing.T) {
 	}
 }
 
+// TestDemo_doorlockMissingEvent: the demo exits 1 and names what is
+// missing when a service does not do its job; here the notification
+// service is replaced by a program that reads nothing.
+func TestDemo_doorlockMissingEvent(t *testing.T) {
+	t.Parallel()
+	bin := buildDemo(t, "doorlock")
+	stub := filepath.Join(bin, "notification")
+	require.NoError(t, os.Remove(stub))
+	require.NoError(t, os.WriteFile(stub, []byte("#!/bin/sh\nexec sleep 600\n"), 0o755)) //nolint:gosec // an executable stub
+	out, err := runDemo(t, 5*time.Minute, filepath.Join(bin, "doorlock"), "--wait", "15s")
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the demo must fail when an expected event is missing")
+	require.Equal(t, 1, exit.ExitCode())
+	for _, want := range []string{"MISSING  notification: front door unlocked, to Alice", "MISSING  notification: garage unlocked, to Bob",
+		"ok       audit: unlock 0badc0de bad_signature"} {
+		require.Contains(t, out, want)
+	}
+	require.Regexp(t, `MISSING \d+ of 32 expected events`, out)
+}
+
 // TestDemo_remote runs `make demo-remote` scaled down: 300 devices over
 // MQTT over WebSocket, commands through the API at 20/s, each acked; then
 // the same on three nodes behind HAProxy with every command sent through a

@@ -8,7 +8,8 @@
 // through a node that does not hold it: the command crosses the cluster to
 // the device's node, and the acknowledgement crosses back.
 //
-// It prints JSON lines: "progress" every 5 s and a "result" at the end.
+// It prints JSON lines: "progress" every 5 s and a "result" at the end,
+// and exits 1 unless every command was acknowledged.
 //
 //	export IOTHUB_API_KEY=…
 //	phoneapp --api http://127.0.0.1:18083 --first 10083618790000000 --count 19000 --rate 100 --duration 30s
@@ -56,7 +57,9 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	a.run(ctx, *first, *count, *rate, *duration)
+	if !a.run(ctx, *first, *count, *rate, *duration) {
+		os.Exit(1)
+	}
 }
 
 // app sends the commands and keeps the answers.
@@ -76,8 +79,9 @@ type app struct {
 }
 
 // run sends rate commands a second for duration, each to a random device,
-// on a fixed schedule (a slow answer does not delay the next command).
-func (a *app) run(ctx context.Context, first uint64, count int, rate float64, duration time.Duration) {
+// on a fixed schedule (a slow answer does not delay the next command), and
+// reports whether every command was acknowledged.
+func (a *app) run(ctx context.Context, first uint64, count int, rate float64, duration time.Duration) bool {
 	a.statuses = map[string]int{}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
@@ -111,6 +115,7 @@ loop:
 	p := percentiles(a.acked)
 	a.log.Info("result", "sent", sent, "statuses", a.statuses, "remote", a.remote, "rate", rate,
 		"p50_ms", p[0], "p90_ms", p[1], "p99_ms", p[2], "max_ms", p[3])
+	return sent > 0 && len(a.acked) == sent
 }
 
 // command sends one command and records its answer and latency.
@@ -200,6 +205,9 @@ func (a *app) lookUpHolders(ctx context.Context, first uint64, count int) error 
 		}
 	}
 	a.log.Info("holders", "devices", len(a.nodeOf), "nodes", len(a.apiOf))
+	if len(a.nodeOf) == 0 {
+		return fmt.Errorf("no device %s…%d is connected: start the devices first", strconv.FormatUint(first, 10), first+uint64(count)-1)
+	}
 	return nil
 }
 
