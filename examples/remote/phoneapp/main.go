@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -177,6 +178,9 @@ func (a *app) lookUpHolders(ctx context.Context, first uint64, count int) error 
 			return err
 		}
 		a.apiOf[node.Name] = api
+	}
+	if len(a.apiOf) < 2 {
+		return fmt.Errorf("--remote needs the APIs of several nodes (these are all of node %s)", slices.Collect(maps.Keys(a.apiOf)))
 	}
 	prefix := commonPrefix(strconv.FormatUint(first, 10), strconv.FormatUint(first+uint64(count)-1, 10))
 	cursor := ""
