@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/stretchr/testify/require"
 )
@@ -24,8 +26,9 @@ var eventRules = []struct{ name, sql string }{
 	{"authz", `SELECT clientid, topic, action, result, authz_source FROM "$events/client_check_authz_complete" WHERE result = 'deny'`},
 	{"message_dropped", `SELECT clientid, topic, reason FROM "$events/message_dropped" WHERE topic =~ 'nobody/#'`},
 	{"subscribed", `SELECT clientid, topic, sub_props FROM "$events/session_subscribed" WHERE clientid = 'car-1'`},
-	{"disconnected", `SELECT clientid, reason, connected_at, disconnected_at, disconn_props FROM "$events/client_disconnected" WHERE clientid = 'car-1'`},
-	{"acked", `SELECT clientid, puback_props FROM "$events/message_acked" WHERE topic = 'cmd/car-1'`},
+	{"disconnected", `SELECT clientid, reason, connected_at, disconnected_at, disconn_props FROM "$events/client_disconnected" WHERE clientid IN ('car-1', 'parked-1')`},
+	{"acked", `SELECT clientid, from_clientid, puback_props FROM "$events/message_acked" WHERE topic = 'cmd/car-2'`},
+	{"delivery_dropped", `SELECT clientid, from_clientid, topic, reason FROM "$events/delivery_dropped" WHERE clientid = 'parked-1'`},
 }
 
 // eventRulesConfig is eventRules, with an ACL that denies publishing to
@@ -118,6 +121,85 @@ func TestEvents_emqx5(t *testing.T) {
 	require.Equal(t, map[string]any{"Reason-String": "parking"}, d["disconn_props"])
 	require.Greater(t, d["connected_at"], 0.0)
 	require.GreaterOrEqual(t, d["disconnected_at"], d["connected_at"])
+}
+
+// TestEvents_ackedAndDeliveryDropped drives the built binary: a PUBACK's
+// MQTT 5 properties reach $events/message_acked's puback_props (the
+// PUBACK is written with paho's packet encoder, since paho's client sends
+// none), and a QoS 0 message for a persistent session that is offline is
+// $events/delivery_dropped with reason qos0_offline.
+func TestEvents_ackedAndDeliveryDropped(t *testing.T) {
+	t.Parallel()
+	cfg := filepath.Join(t.TempDir(), "iothub.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(eventRulesConfig()), 0o600))
+	h := startHub(t, nil, "--config", cfg)
+
+	got := make(chan *paho.Publish, 16)
+	watcher := pahoDeviceV5(t, h, "watcher", paho.ClientConfig{OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(pr paho.PublishReceived) (bool, error) { got <- pr.Packet; return true, nil }}}, true)
+	subscribe1(t, watcher, "ev/#")
+	events := map[string]map[string]any{}
+
+	// car-2 speaks MQTT 5 packet by packet.
+	nc, err := net.DialTimeout("tcp", h.mqtt, 5*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = nc.Close() })
+	require.NoError(t, nc.SetDeadline(time.Now().Add(30*time.Second)))
+	send := func(p io.WriterTo) {
+		_, err := p.WriteTo(nc)
+		require.NoError(t, err)
+	}
+	await := func(typ byte) *packets.ControlPacket {
+		for {
+			cp, err := packets.ReadPacket(nc)
+			require.NoError(t, err)
+			if cp.Type == typ {
+				return cp
+			}
+		}
+	}
+	send(&packets.Connect{ProtocolName: "MQTT", ProtocolVersion: 5, ClientID: "car-2", CleanStart: true, KeepAlive: 30})
+	require.Equal(t, byte(0), await(packets.CONNACK).Content.(*packets.Connack).ReasonCode)
+	send(&packets.Subscribe{PacketID: 1, Subscriptions: []packets.SubOptions{{Topic: "cmd/car-2", QoS: 1}}})
+	await(packets.SUBACK)
+	publish1(t, watcher, "cmd/car-2", []byte(`{"action":"unlock"}`))
+	pub := await(packets.PUBLISH).Content.(*packets.Publish)
+	send(&packets.Puback{PacketID: pub.PacketID, Properties: &packets.Properties{ReasonString: "opened",
+		User: []packets.User{{Key: "result", Value: "done"}}}})
+	waitEvents(t, got, events, "ev/acked")
+	require.Equal(t, map[string]any{"clientid": "car-2", "from_clientid": "watcher",
+		"puback_props": map[string]any{"Reason-String": "opened", "User-Property": map[string]any{"result": "done"}}}, events["ev/acked"])
+
+	// parked-1 keeps its session for a minute, subscribes at QoS 0 and leaves.
+	pc, err := net.DialTimeout("tcp", h.mqtt, 5*time.Second)
+	require.NoError(t, err)
+	parked := paho.NewClient(paho.ClientConfig{Conn: pc, OnClientError: func(error) {}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	expiry := uint32(60)
+	_, err = parked.Connect(ctx, &paho.Connect{ClientID: "parked-1", CleanStart: true, KeepAlive: 30,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	require.NoError(t, err)
+	_, err = parked.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "park/x", QoS: 0}}})
+	require.NoError(t, err)
+	require.NoError(t, parked.Disconnect(&paho.Disconnect{}))
+	waitEvents(t, got, events, "ev/disconnected")
+	require.Equal(t, "parked-1", events["ev/disconnected"]["clientid"])
+	// Publish until the event arrives, in case the hub is still parking
+	// the session when the first message comes; bounded.
+	deadline := time.Now().Add(15 * time.Second)
+	for events["ev/delivery_dropped"] == nil && time.Now().Before(deadline) {
+		publish1(t, watcher, "park/x", []byte("lost"))
+		select {
+		case p := <-got:
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(p.Payload, &m), "%s: %s", p.Topic, p.Payload)
+			events[p.Topic] = m
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	require.Equal(t, map[string]any{"clientid": "parked-1", "from_clientid": "watcher", "topic": "park/x", "reason": "qos0_offline"},
+		events["ev/delivery_dropped"])
 }
 
 // waitEvents reads the watcher's messages until every topic in want has
