@@ -59,7 +59,6 @@ func (s *Server) TakeSession(clientID string) []byte {
 	}
 	if old != nil {
 		old.takeResume.Store(true)
-		old.takenOver.Store(true)
 		old.setCause("takenover")
 		old.closeWith(packet.SessionTakenOver, "", "session taken over by another node")
 	}

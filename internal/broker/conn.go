@@ -63,9 +63,8 @@ type conn struct {
 	clientMaxPacket int
 	outAliases      map[string]uint16 // writer-owned
 
-	// takenOver is set when another connection took the session; resumed
-	// says whether that connection resumed it (Clean Start 0).
-	takenOver  atomic.Bool
+	// takeResume is set when another connection took the session and
+	// resumed it (Clean Start 0).
 	takeResume atomic.Bool
 	// v5Attached is set once a v5 connection has its session, so other
 	// goroutines know a DISCONNECT may be sent.
@@ -73,6 +72,8 @@ type conn struct {
 	// noWill suppresses the will (server shutdown).
 	noWill     atomic.Bool
 	commitAcks atomic.Int32
+	// rawState says whether the reader is in the raw loop (read_raw_loop.go).
+	rawState atomic.Int32
 
 	// The read side's small fields, together so that an idle connection
 	// pays for few padding bytes. parkSoon says that the connection parks
@@ -237,6 +238,11 @@ func (c *conn) serve() {
 // up, or until it is idle and parked (park.go).
 func (c *conn) loop() {
 	for {
+		if c.rbuf == nil && c.park.plain && !c.parkNow && c.runRawLoop() {
+			c.holdWriter(false)
+			c.s.connClosed(c)
+			return
+		}
 		fh, body, err := c.readPacket()
 		if errors.Is(err, errIdle) {
 			if c.parkReader() {

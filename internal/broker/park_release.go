@@ -240,7 +240,7 @@ func (c *conn) closeSocket() {
 		c.s.stats.released.Add(-1)
 	}
 	c.outMu.Unlock()
-	_ = nc.Close()
+	c.closeNetConn(nc) // read_raw_loop.go
 }
 
 // sockName is the hub's end of c's connection.

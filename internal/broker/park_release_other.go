@@ -13,7 +13,7 @@ func (c *conn) releaseParked() {}
 
 func (c *conn) attachToWrite() error { return nil }
 
-func (c *conn) closeSocket() { _ = c.nc.Close() }
+func (c *conn) closeSocket() { c.closeNetConn(c.nc) }
 
 // sockName is the hub's end of c's connection.
 func (c *conn) sockName() string {

@@ -96,7 +96,6 @@ func (s *Server) openSession(c *conn, cp *connectParams) (string, bool) {
 
 	if oldConn != nil {
 		oldConn.takeResume.Store(!cp.cleanStart)
-		oldConn.takenOver.Store(true)
 		oldConn.setCause("takenover")
 		oldConn.closeWith(packet.SessionTakenOver, "", "session taken over")
 	}
