@@ -98,7 +98,9 @@ type AuthJWT struct {
 	PublicKeyFile string `yaml:"public_key_file"`
 	// JWKSFile is a JSON Web Key Set file.
 	JWKSFile string `yaml:"jwks_file"`
-	// ClientIDClaim names a claim that must equal the client id.
+	// ClientIDClaim names a claim (a string or a list of strings) of the
+	// client-id patterns the token admits ("lock-*", "%u" for its subject);
+	// empty: any client id.
 	ClientIDClaim string `yaml:"client_id_claim"`
 	// UsernameClaim names a claim that must equal the username.
 	UsernameClaim string `yaml:"username_claim"`

@@ -93,38 +93,60 @@ func pahoConnect(t *testing.T, nc net.Conn, clientID, user, password string) (*p
 	return c, ack, err
 }
 
-func usersHub(t *testing.T) *identityHub {
-	h := hubWith(t, "auth:\n  chain: [users]\n")
+// bound is the client_ids setting that binds each identity to the client
+// id of its name.
+const bound = `client_ids: ["%u"]`
+
+// The hubs below have one authenticator each; with bind, it admits each
+// lock only with the client id of its name.
+
+func usersHub(t *testing.T, bind bool) *identityHub {
+	extra := "auth:\n  chain: [users]\n"
+	if bind {
+		extra += "  users:\n    " + bound + "\n"
+	}
+	h := hubWith(t, extra)
 	addUser(t, h.dataDir, "lock-a", "pw-a")
 	addUser(t, h.dataDir, "lock-b", "pw-b")
 	return passwordHub(h, func(lock string) string { return "pw-" + strings.TrimPrefix(lock, "lock-") })
 }
 
-func jwtHub(t *testing.T) *identityHub {
+func jwtHub(t *testing.T, bind bool) *identityHub {
 	const secret = "hijack-test-secret-0123456789"
-	h := hubWith(t, "auth:\n  chain: [jwt]\n", "IOTHUB_AUTH_JWT_SECRET="+secret)
+	extra := "auth:\n  chain: [jwt]\n"
+	if bind {
+		extra += "  jwt:\n    client_id_claim: clientid\n"
+	}
+	h := hubWith(t, extra, "IOTHUB_AUTH_JWT_SECRET="+secret)
 	return passwordHub(h, func(lock string) string {
-		tok, err := gojwt.NewWithClaims(gojwt.SigningMethodHS256, gojwt.MapClaims{
-			"sub": lock, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(secret))
+		claims := gojwt.MapClaims{"sub": lock, "exp": time.Now().Add(time.Hour).Unix()}
+		if bind {
+			claims["clientid"] = "%u" // the token admits the client id of its subject
+		}
+		tok, err := gojwt.NewWithClaims(gojwt.SigningMethodHS256, claims).SignedString([]byte(secret))
 		require.NoError(t, err)
 		return tok
 	})
 }
 
 // httpHub runs an authentication service (a real HTTP server) that
-// allows lock-a/pw-a and lock-b/pw-b.
-func httpHub(t *testing.T) *identityHub {
+// allows lock-a/pw-a and lock-b/pw-b (with bind, each with the client id
+// of its name).
+func httpHub(t *testing.T, bind bool) *identityHub {
 	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Username, Password string }
 		if json.NewDecoder(r.Body).Decode(&req) != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		result := "deny"
+		answer := map[string]any{"result": "deny"}
 		if req.Password == "pw-"+strings.TrimPrefix(req.Username, "lock-") {
-			result = "allow"
+			answer["result"] = "allow"
 		}
-		_ = json.NewEncoder(w).Encode(map[string]string{"result": result})
+		if bind {
+			answer["client_ids"] = []string{"%u"}
+		}
+		_ = json.NewEncoder(w).Encode(answer)
 	}))
 	t.Cleanup(svc.Close)
 	h := hubWith(t, "auth:\n  chain: [http]\n  http:\n    url: "+svc.URL+"\n")
@@ -133,18 +155,22 @@ func httpHub(t *testing.T) *identityHub {
 
 // certHub requires client certificates on a TLS listener; the
 // certificate's CN is the username.
-func certHub(t *testing.T) *identityHub {
+func certHub(t *testing.T, bind bool) *identityHub {
 	ca := testutil.NewCA(t, "hijack test CA")
 	server := ca.Server(t, "iothub test server")
 	certs := map[string]testutil.CertFiles{"lock-a": ca.Client(t, "lock-a"), "lock-b": ca.Client(t, "lock-b")}
 	mtls := freePort(t)
-	h := hubWith(t, `listeners:
+	extra := `listeners:
   tls:
-`+mtlsListener(mtls, server, ca.File)+`      identity_from: cn
+` + mtlsListener(mtls, server, ca.File) + `      identity_from: cn
       identity_as: username
 auth:
   chain: [cert]
-`)
+`
+	if bind {
+		extra += "  cert:\n    " + bound + "\n"
+	}
+	h := hubWith(t, extra)
 	waitListening(t, mtls, h.exited)
 	return &identityHub{
 		hub: h,
@@ -171,11 +197,11 @@ func TestHijack_eachAuthenticator(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name  string
-		start func(*testing.T) *identityHub
+		start func(*testing.T, bool) *identityHub
 	}{
 		{"users", usersHub}, {"jwt", jwtHub}, {"http", httpHub}, {"cert", certHub},
 	} {
-		t.Run(tc.name, func(t *testing.T) { hijack(t, tc.start(t)) })
+		t.Run(tc.name, func(t *testing.T) { hijack(t, tc.start(t, false)) })
 	}
 }
 
@@ -258,6 +284,40 @@ func tlsDial(addr, caFile string, cert tls.Certificate) (net.Conn, error) {
 		return nil, fmt.Errorf("tls dial: %w", err)
 	}
 	return c, nil
+}
+
+// TestBinding_eachAuthenticator: with each authenticator binding identities
+// to client ids (`client_ids: ["%u"]` for users and cert, a JWT claim
+// "clientid": "%u", the HTTP service answering client_ids ["%u"]), lock A
+// connects with its own client id and is refused with lock B's:
+// mosquitto_pub sees Client Identifier not valid (MQTT 5) or Identifier
+// rejected (3.1.1), paho gets CONNACK 0x85.
+func TestBinding_eachAuthenticator(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		start func(*testing.T, bool) *identityHub
+	}{
+		{"users", usersHub}, {"jwt", jwtHub}, {"http", httpHub}, {"cert", certHub},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.start(t, true)
+			out, err := mosquitto(t, h.hub, "mosquitto_pub", append(h.args("lock-a"), "-V", "mqttv5", "-i", "lock-a",
+				"-t", "devices/lock-a/state", "-m", "x")...)
+			require.NoError(t, err, "its own client id: %s", out)
+			for v, want := range map[string]string{"mqttv5": "client identifier not valid", "mqttv311": "identifier rejected"} {
+				out, err := mosquitto(t, h.hub, "mosquitto_pub", append(h.args("lock-a"), "-V", v, "-i", "lock-b",
+					"-t", "devices/lock-b/state", "-m", "x")...)
+				require.Error(t, err, "%s: %s", v, out)
+				require.Contains(t, strings.ToLower(out), want, v)
+			}
+			_, ack, err := h.paho(t, "lock-a", "lock-b")
+			require.Error(t, err)
+			require.NotNil(t, ack)
+			require.Equal(t, byte(0x85), ack.ReasonCode)
+			require.Equal(t, 3.0, metric(t, h.hub, `iothub_connects_refused_total{reason="client_identifier_not_valid"}`))
+		})
+	}
 }
 
 // TestBinding_usersClientIDs: with auth.users.client_ids ["%u"], each user
