@@ -41,6 +41,13 @@ func TestShadow_mosquitto(t *testing.T) {
 	pre := "$aws/things/lock-1/shadow/"
 	dev := startSub(t, h, "-V", "mqttv5", "-i", "lock-1", "-q", "1", "-t", pre+"#")
 	dev.waitLine(t, "Subscribed")
+	// Shadow changes are a rule event source.
+	code, body := apiCall(t, h, http.MethodPost, "/api/v1/rules", apiKey, `{"id":"shadow_audit",
+	  "sql":"SELECT topic, payload.current.state.reported.lock_state AS lock_state, payload.current.version AS version FROM \"$aws/things/+/shadow/update/documents\"",
+	  "actions":[{"type":"republish","topic":"audit/shadow","qos":1}]}`)
+	require.Equal(t, http.StatusCreated, code, body)
+	audit := startSub(t, h, "-V", "mqttv5", "-i", "auditor", "-q", "1", "-t", "audit/#")
+	audit.waitLine(t, "Subscribed")
 
 	pub(t, h, "-V", "mqttv5", "-i", "backend", "-q", "1", "-t", pre+"update", "-m", `{"state":{"reported":{"lock_state":1,"battery":83.4}},"clientToken":"t1"}`)
 	acc := jsonOf(t, dev.waitLine(t, pre+"update/accepted "))
@@ -48,6 +55,8 @@ func TestShadow_mosquitto(t *testing.T) {
 	require.Equal(t, 1.0, acc["version"])
 	docs := jsonOf(t, dev.waitLine(t, pre+"update/documents "))
 	require.Equal(t, 1.0, docs["current"].(map[string]any)["version"])
+	require.Equal(t, map[string]any{"topic": pre + "update/documents", "lock_state": 1.0, "version": 1.0},
+		jsonOf(t, audit.waitLine(t, "audit/shadow ")), "the rule saw the shadow change")
 
 	// Another client may not update lock-1's shadow nor read its topics.
 	out, _ := mosquittoPub(t, port(h.mqtt), "-V", "mqttv5", "-i", "intruder", "-q", "1", "-t", pre+"update", "-m", `{"state":{"reported":{"lock_state":0}},"clientToken":"evil"}`)
@@ -67,7 +76,7 @@ func TestShadow_mosquitto(t *testing.T) {
 	require.Contains(t, own.waitLine(t, "Subscribed"), ": 0", "a thing subscribes to its own shadow's topics")
 
 	// A desired change through the API reaches the device as a delta.
-	code, body := apiCall(t, h, http.MethodPost, "/api/v1/devices/lock-1/shadow", apiKey, `{"state":{"desired":{"lock_state":0}}}`)
+	code, body = apiCall(t, h, http.MethodPost, "/api/v1/devices/lock-1/shadow", apiKey, `{"state":{"desired":{"lock_state":0}}}`)
 	require.Equal(t, http.StatusOK, code, body)
 	delta := jsonOf(t, dev.waitLineWithout(t, pre+"update/delta ", "peek"))
 	require.Equal(t, map[string]any{"lock_state": 0.0}, delta["state"])
@@ -128,10 +137,19 @@ func TestJobs_mosquitto(t *testing.T) {
 	events = startSub(t, h, "-V", "mqttv5", "-i", "auditor", "-q", "1", "-t", "$aws/events/#")
 	events.waitLine(t, "Subscribed")
 
-	code, body := apiCall(t, h, http.MethodPost, "/api/v1/devices", apiKey, `{"id":"lock-1","groups":["fleet"]}`)
+	// Registry changes are a rule event source.
+	code, body := apiCall(t, h, http.MethodPost, "/api/v1/rules", apiKey, `{"id":"registry_audit",
+	  "sql":"SELECT payload.thingName AS thing, payload.operation AS op FROM \"$aws/events/thing/+/+\"",
+	  "actions":[{"type":"republish","topic":"audit/registry","qos":1}]}`)
+	require.Equal(t, http.StatusCreated, code, body)
+	audit := startSub(t, h, "-V", "mqttv5", "-i", "audit-sub", "-q", "1", "-t", "audit/#")
+	audit.waitLine(t, "Subscribed")
+
+	code, body = apiCall(t, h, http.MethodPost, "/api/v1/devices", apiKey, `{"id":"lock-1","groups":["fleet"]}`)
 	require.Equal(t, http.StatusCreated, code, body)
 	created := jsonOf(t, events.waitLine(t, "$aws/events/thing/lock-1/created "))
 	require.Equal(t, "CREATED", created["operation"])
+	require.Equal(t, map[string]any{"thing": "lock-1", "op": "CREATED"}, jsonOf(t, audit.waitLine(t, "audit/registry ")))
 
 	code, body = apiCall(t, h, http.MethodPost, "/api/v1/jobs", apiKey, `{"job_id":"reboot-1","groups":["fleet"],"document":{"operation":"reboot"}}`)
 	require.Equal(t, http.StatusCreated, code, body)
