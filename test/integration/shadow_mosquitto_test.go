@@ -184,7 +184,8 @@ func TestJobs_mosquitto(t *testing.T) {
 // execution was reported IN_PROGRESS and restarts it on the same data
 // directory: the job, its executions and their states are back (they are
 // written to the store before an answer is sent), the device lists its
-// pending execution, and the job runs on to COMPLETED.
+// pending execution, and the job runs on to COMPLETED. The thing's shadow,
+// updated just before the kill, is back too.
 func TestJobs_surviveKill(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -207,6 +208,8 @@ func TestJobs_surviveKill(t *testing.T) {
 	dev.waitLine(t, "Subscribed")
 	pub(t, h, "-V", "mqttv5", "-i", "backend", "-q", "1", "-t", pre+"fw-2/update", "-m", `{"status":"IN_PROGRESS","statusDetails":{"step":"download"}}`)
 	dev.waitLine(t, pre+"fw-2/update/accepted ")
+	code, body = apiCall(t, h, http.MethodPost, "/api/v1/devices/lock-1/shadow", apiKey, `{"state":{"reported":{"fw":"1.1","step":"download"}}}`)
+	require.Equal(t, http.StatusOK, code, body)
 
 	require.NoError(t, h.cmd.Process.Kill())
 	<-h.exited
@@ -216,6 +219,10 @@ func TestJobs_surviveKill(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	require.Contains(t, body, `"status":"IN_PROGRESS"`)
 	require.Contains(t, body, `"executions":{"IN_PROGRESS":1,"QUEUED":1}`)
+	code, body = apiCall(t, h, http.MethodGet, "/api/v1/devices/lock-1/shadow", apiKey, "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"reported":{"fw":"1.1","step":"download"}`)
+	require.Contains(t, body, `"version":1`)
 	dev = startSub(t, h, "-V", "mqttv5", "-i", "lock-1", "-q", "1", "-t", pre+"#")
 	dev.waitLine(t, "Subscribed")
 	pub(t, h, "-V", "mqttv5", "-i", "backend", "-q", "1", "-t", pre+"get", "-m", `{"clientToken":"after-kill"}`)
