@@ -100,7 +100,7 @@ func (a *App) ensureOperator() error {
 	var b [18]byte
 	_, _ = rand.Read(b[:])
 	password := base64.RawURLEncoding.EncodeToString(b[:])
-	if err := s.Add("admin", password, true); err != nil {
+	if err := s.Add("admin", password, false); err != nil {
 		return fmt.Errorf("creating the first dashboard user: %w", err)
 	}
 	a.log.Warn("created the first dashboard user, admin; its password is shown only this once, store it now (sign in at "+localAPIURL(a.cfg.API)+"; manage users with `iothub users --dashboard`)",

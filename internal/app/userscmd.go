@@ -61,6 +61,10 @@ func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "iothub: --viewer is a dashboard role: use it with --dashboard")
 		return exitConfig
 	}
+	if *dashboard && (*superuser || len(clientIDs) > 0) {
+		fmt.Fprintln(stderr, "iothub: --superuser and --client-id are for MQTT users: a dashboard user is an administrator or a --viewer")
+		return exitConfig
+	}
 	if sub == "hash" {
 		return usersHash(stdin, stdout, stderr)
 	}
@@ -83,7 +87,7 @@ func usersCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "iothub: %v\n", err)
 		return exitFail
 	}
-	f := userFlags{superuser: *superuser, clientIDs: clientIDs}
+	f := userFlags{superuser: *superuser, clientIDs: clientIDs, dashboard: *dashboard}
 	if *viewer {
 		f.role = users.RoleViewer
 	}
@@ -95,6 +99,7 @@ type userFlags struct {
 	superuser bool
 	clientIDs auth.ClientIDPatterns
 	role      string // dashboard users: users.RoleViewer or ""
+	dashboard bool   // the store holds dashboard users
 }
 
 // runUsers runs one subcommand on store.
@@ -102,6 +107,10 @@ func runUsers(store *users.Store, sub string, args []string, f userFlags, stdin 
 	switch {
 	case sub == "list" && len(args) == 0:
 		for _, u := range store.List() {
+			if f.dashboard { // a dashboard user has a role, nothing else
+				fmt.Fprintln(stdout, u.Username+"\t"+dashboardRole(u.Role))
+				continue
+			}
 			line := u.Username
 			if u.Superuser {
 				line += "\tsuperuser"
@@ -129,6 +138,14 @@ func runUsers(store *users.Store, sub string, args []string, f userFlags, stdin 
 	}
 	fmt.Fprint(stderr, usersUsage)
 	return exitConfig
+}
+
+// dashboardRole names a dashboard user's role as the Security page does.
+func dashboardRole(role string) string {
+	if role == "" {
+		return "administrator"
+	}
+	return role
 }
 
 func usersReport(err error, stdout, stderr io.Writer, ok string) int {

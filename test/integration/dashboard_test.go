@@ -254,6 +254,12 @@ func TestDashboard_browser(t *testing.T) {
 		publishQoS1(t, devices["sensor-7"], "devices/sensor-7/state", `{"battery":9}`)
 		b.waitJS(t, "metrics moved", `(document.querySelector('tr[data-rule="dash_rule"] [data-metric="matched"]')||{}).textContent === '1'`)
 		b.screenshot(t, "rules")
+		b.run(t, "disable", click(`tr[data-rule="dash_rule"] button[data-action="disable"]`))
+		b.waitJS(t, "disabled", `document.querySelector('tr[data-rule="dash_rule"] .badge')?.textContent === 'disabled'`)
+		_, body := apiCall(t, h, "GET", "/api/v1/rules/dash_rule", bootstrapKey(t, h), "")
+		require.Contains(t, body, `"enabled":false`)
+		b.run(t, "enable", click(`tr[data-rule="dash_rule"] button[data-action="enable"]`))
+		b.waitJS(t, "enabled", `document.querySelector('tr[data-rule="dash_rule"] .badge')?.textContent === 'enabled'`)
 	})
 
 	t.Run("live messages", func(t *testing.T) {
@@ -280,6 +286,15 @@ func TestDashboard_browser(t *testing.T) {
 		b.run(t, "bridges", chromedp.Navigate(base+"/#/bridges"), visible(`tr[data-bridge="lock_hook"]`))
 		b.waitJS(t, "sent and throughput", `(t => t.includes('webhook') && /\d+\.\d\/s/.test(t))(document.querySelector('tr[data-bridge="lock_hook"]').textContent)`)
 		b.screenshot(t, "bridges")
+		toggleBridge := func(label, state string, enabled bool) {
+			b.run(t, label, click(`tr[data-bridge="lock_hook"] button.change`))
+			b.waitJS(t, label, `(r => r.querySelector('.badge')?.textContent === '`+state+`' && r.querySelector('button.change')?.textContent === '`+
+				map[bool]string{true: "Disable", false: "Enable"}[enabled]+`')(document.querySelector('tr[data-bridge="lock_hook"]'))`)
+			_, body := apiCall(t, h, "GET", "/api/v1/bridges/lock_hook", bootstrapKey(t, h), "")
+			require.Contains(t, body, fmt.Sprintf(`"enabled":%t`, enabled))
+		}
+		toggleBridge("disable the bridge", "stopped", false)
+		toggleBridge("enable the bridge", "connected", true)
 		b.run(t, "acl", chromedp.Navigate(base+"/#/security"), visible("#acl-topic"),
 			setValue("#acl-client", "sensor-7"), setValue("#acl-topic", "$SYS/broker/uptime"), click("#acl-check"))
 		b.waitJS(t, "denied", `document.getElementById('acl-result').textContent.includes('denied')`)
@@ -321,10 +336,20 @@ func TestDashboard_browser(t *testing.T) {
 		b.waitJS(t, "single node", `document.getElementById('cluster-view').textContent.includes('Single node')`)
 	})
 
-	t.Run("overview charts", func(t *testing.T) {
-		// By now the hub's history holds a few points (one every 5 s).
+	t.Run("drops: the clients filter and the chart by reason", func(t *testing.T) {
+		// A QoS 0 message for the offline session peak-dash is dropped
+		// (qos0_offline) and counted in its session.
+		pub(t, h, "-q", "0", "-t", "devices/peak-dash/command", "-m", "unlock")
+		b.run(t, "backlog filter", chromedp.Navigate(base+"/#/clients?min_queued=2"), visible("#clients-list"))
+		b.waitJS(t, "only peak-dash", `(r => r.length === 1 && r[0].dataset.clientId === 'peak-dash')(document.querySelectorAll('#clients-list tr[data-client-id]'))`)
+		b.run(t, "drops filter", chromedp.Navigate(base+"/#/clients?min_dropped=1"), visible("#clients-list"))
+		b.waitJS(t, "only peak-dash", `(r => r.length === 1 && r[0].dataset.clientId === 'peak-dash')(document.querySelectorAll('#clients-list tr[data-client-id]'))`)
+		// By now the hub's history holds a few points (one every 5 s); the
+		// drop shows in the next one.
 		b.run(t, "overview", chromedp.Navigate(base+"/#/overview"), visible(`[data-stat="connections"]`))
 		b.waitJS(t, "charts drawn", `(document.querySelector('.chart path.line')?.getAttribute('d') || '').split('L').length >= 3`)
+		b.waitJS(t, "drops by reason", `[...document.querySelectorAll('.chart')].some(c => c.textContent.includes('Drops per second') && c.textContent.includes('qos0_offline'))`)
+		require.True(t, eval[bool](t, b, `(document.getElementById('toasts').replaceChildren(), true)`), "toasts cleared")
 		b.screenshot(t, "overview")
 	})
 
@@ -358,6 +383,10 @@ func TestDashboard_browser(t *testing.T) {
 		cmd.Stdin = strings.NewReader("look-but-do-not-touch\n")
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, string(out))
+		out, err = exec.Command(hubBinary, "users", "list", "--dashboard", "--data-dir", h.dataDir).CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.Contains(t, string(out), "admin\tadministrator\n")
+		require.Contains(t, string(out), "eve\tviewer\n")
 		// The running hub reads the users' file again within a second.
 		b.run(t, "sign in as a viewer", chromedp.Navigate(base+"/"), visible("#login-username"))
 		b.waitJS(t, "eve signs in", `fetch('/api/v1/auth/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
@@ -395,6 +424,38 @@ func TestDashboard_browser(t *testing.T) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	require.Empty(t, b.errors, "the pages raised JavaScript or console errors (a CSP violation shows here)")
+}
+
+// TestDashboard_cluster signs in to n1 of a three-node cluster: the
+// Cluster page lists the three nodes up and JetStream healthy, and the
+// Clients page, which merges every node's clients, says which node holds
+// each. It takes the Cluster page's screenshot.
+func TestDashboard_cluster(t *testing.T) {
+	t.Parallel()
+	tc := startTestCluster(t, 3)
+	n1 := tc.nodes[0].hub
+	password := waitLogged(t, n1, firstOperatorLine, "n1's first dashboard user")
+	pahoDevice(t, tc.nodes[1].hub, "lock-on-n2")
+	pahoDevice(t, tc.nodes[2].hub, "lock-on-n3")
+
+	b := startBrowser(t)
+	base := "http://" + n1.api
+	b.run(t, "sign in", chromedp.Navigate(base+"/#/cluster"), visible("#login-username"),
+		setValue("#login-username", "admin"), setValue("#login-password", password), click("#login-submit"),
+		visible(`#cluster-view tr[data-node="n3"]`))
+	b.waitJS(t, "three nodes up", `(v => ['n1', 'n2', 'n3'].every(n => v.querySelector('tr[data-node="' + n + '"] .badge')?.textContent === 'up')`+
+		` && v.querySelector('.cards').textContent.includes('healthy'))(document.getElementById('cluster-view'))`)
+	b.screenshot(t, "cluster")
+
+	b.run(t, "clients", chromedp.Navigate(base+"/#/clients?search=lock-on"), visible("#clients-search"))
+	b.waitJS(t, "each client's node", `(r => r('lock-on-n2')?.textContent.includes('n2') && r('lock-on-n3')?.textContent.includes('n3'))`+
+		`(id => document.querySelector('#clients-list tr[data-client-id="' + id + '"]'))`)
+	b.run(t, "details", click(`tr[data-client-id="lock-on-n3"]`))
+	b.waitJS(t, "details name the node", `document.getElementById('client-detail').textContent.includes('Noden3')`)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	require.Empty(t, b.errors, "the pages raised JavaScript or console errors")
 }
 
 // waitGroup waits for wg, bounded.

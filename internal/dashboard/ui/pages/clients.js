@@ -67,6 +67,9 @@ export default {
     const detail = h('div.card#client-detail', h('p.muted', 'Select a client to see its details.'));
     root.append(form, h('div.split', h('div', list, pages.el), detail));
 
+    // In a cluster the list merges every node's clients: say which holds each.
+    const cluster = await api.get('/api/v1/cluster').catch(() => null); // a hub without the cluster API
+    const clustered = !!(cluster && cluster.enabled);
     let selected = params.get('id') || '';
     const query = () => Object.fromEntries(Object.entries(f).map(([k, el]) => [k, el.value.trim()]));
 
@@ -86,6 +89,7 @@ export default {
         h('h2', c.client_id),
         h('dl.props',
           h('dt', 'State'), h('dd', c.connected ? h('span.badge.ok', 'connected') : h('span.badge', 'offline')),
+          clustered && [h('dt', 'Node'), h('dd', c.node || '–')],
           h('dt', 'Username'), h('dd', c.username || '–'),
           h('dt', 'Session owner'), h('dd', c.owner || 'nobody (anonymous)'),
           h('dt', 'Protocol'), h('dd', `MQTT ${c.protocol_version}`),
@@ -139,6 +143,7 @@ export default {
       fill(list, table([
         { title: 'Client id', get: (c) => h('span.mono', c.client_id) },
         { title: 'State', get: (c) => (c.connected ? h('span.badge.ok', 'connected') : h('span.badge', 'offline')) },
+        clustered && { title: 'Node', get: (c) => c.node || '–' },
         { title: 'Username', get: (c) => c.username || '–' },
         { title: 'Address', get: (c) => c.address || '–' },
         { title: 'MQTT', get: (c) => c.protocol_version },
@@ -146,7 +151,7 @@ export default {
         { title: 'Backlog', get: (c) => c.queued + c.inflight, cls: 'num' },
         { title: 'Peak', get: (c) => fmt(c.queued_peak), cls: 'num' },
         { title: 'Drops', get: (c) => fmt(c.dropped), cls: 'num' },
-      ], rows, { rowData: (c) => ({ clientId: c.client_id }), onclick: (c) => showDetail(c.client_id), empty: 'No client matches.' }));
+      ].filter(Boolean), rows, { rowData: (c) => ({ clientId: c.client_id }), onclick: (c) => showDetail(c.client_id), empty: 'No client matches.' }));
       for (const tr of list.querySelectorAll('tr')) tr.classList.toggle('selected', tr.dataset.clientId === selected);
     }
 
