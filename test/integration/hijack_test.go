@@ -354,3 +354,45 @@ func TestBinding_usersClientIDs(t *testing.T) {
 	}
 	require.Equal(t, 3.0, metric(t, h, `iothub_connects_refused_total{reason="client_identifier_not_valid"}`))
 }
+
+// TestHijack_takeoverAllowedStillCannotRead is the issue's second attempt
+// against the built binary: with auth.session_ownership off and %u rules,
+// lock A resumes lock B's session with B's client id. The hub authorizes
+// the session again for lock A: B's queued unlock is dropped
+// (not_authorized) and B's subscription removed, so lock A gets only what
+// its own subscription reads.
+func TestHijack_takeoverAllowedStillCannotRead(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	acl := filepath.Join(dir, "acl.txt")
+	require.NoError(t, os.WriteFile(acl, []byte("allow subscribe devices/%u/command\ndeny all #\n"), 0o600))
+	cfg := writeConfig(t, "auth:\n  chain: [users]\n  session_ownership: false\n  acl:\n    default: deny\n    file: "+acl+"\n")
+	h := startHubIn(t, filepath.Join(dir, "data"), []string{"IOTHUB_API_KEY=" + hijackKey}, "--config", cfg)
+	addUser(t, h.dataDir, "lock-a", "pw-a")
+	addUser(t, h.dataDir, "lock-b", "pw-b")
+	session := func(user, topic string) *sub {
+		return startSub(t, h, "-u", user, "-P", "pw-"+strings.TrimPrefix(user, "lock-"), "-V", "mqttv5", "-c", "-x", "600",
+			"-i", "B", "-q", "1", "-t", topic)
+	}
+	b := session("lock-b", "devices/lock-b/command")
+	b.waitLine(t, "SUBACK")
+	b.stop(t)
+	awaitConnected(t, h, "B", false)
+	publish := func(topic, payload string) {
+		code, body := apiCall(t, h, http.MethodPost, "/api/v1/publish", hijackKey,
+			`{"topic":"`+topic+`","qos":1,"payload":`+payload+`}`)
+		require.Equal(t, http.StatusOK, code, body)
+	}
+	publish("devices/lock-b/command", `{"action":"unlock"}`) // queued in B's session
+
+	a := session("lock-a", "devices/lock-a/command")
+	a.waitLineWithout(t, "SUBACK", "unlock")
+	publish("devices/lock-b/command", `{"action":"unlock","again":true}`)
+	publish("devices/lock-a/command", `"own"`)
+	a.waitLineWithout(t, "MSG devices/lock-a/command", "devices/lock-b")
+	require.Equal(t, 1.0, metric(t, h, `iothub_messages_dropped_total{reason="not_authorized"}`), "the queued unlock")
+	code, body := apiCall(t, h, http.MethodGet, "/api/v1/clients/B/subscriptions", hijackKey, "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, "devices/lock-a/command")
+	require.NotContains(t, body, "devices/lock-b/command", "B's subscription is not lock A's to read")
+}
