@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -94,11 +95,17 @@ func TestJobs_rolloutRunTimeoutComplete(t *testing.T) {
 	require.Equal(t, map[string]any{"status": "IN_PROGRESS", "statusDetails": map[string]any{"step": "download"}, "versionNumber": 2.0}, acc[0]["executionState"])
 	require.Equal(t, "u1", acc[0]["clientToken"])
 	require.Empty(t, rec.take("$aws/things/lock-1/jobs/notify-next"), "the next job did not change")
+	list := rec.take("$aws/things/lock-1/jobs/notify")
+	require.Len(t, list, 1, "QUEUED → IN_PROGRESS changes the list (AWS's ListNotification)")
+	require.Contains(t, list[0]["jobs"], "IN_PROGRESS")
+	device(s, "lock-1", "fw-1/update", `{"status":"IN_PROGRESS","statusDetails":{"step":"flash"}}`)
+	require.Len(t, rec.take("$aws/things/lock-1/jobs/fw-1/update/accepted"), 1)
+	require.Empty(t, rec.take("$aws/things/lock-1/jobs/notify"), "progress within IN_PROGRESS is no list change")
 
 	device(s, "lock-1", "fw-1/update", `{"status":"IN_PROGRESS","expectedVersion":1}`)
 	rej := rec.take("$aws/things/lock-1/jobs/fw-1/update/rejected")
 	require.Equal(t, "VersionMismatch", rej[0]["code"])
-	require.Equal(t, 2.0, rej[0]["executionState"].(map[string]any)["versionNumber"])
+	require.Equal(t, 3.0, rej[0]["executionState"].(map[string]any)["versionNumber"])
 
 	device(s, "lock-1", "fw-1/update", `{"status":"SUCCEEDED"}`)
 	require.Len(t, rec.take("$aws/things/lock-1/jobs/fw-1/update/accepted"), 1)
@@ -195,4 +202,19 @@ func TestJobs_invalid(t *testing.T) {
 	require.False(t, s.HandlesTopic(thing.Topic{Thing: "a", Service: "jobs", Rest: "notify-next"}))
 	require.False(t, s.HandlesTopic(thing.Topic{Thing: "a", Service: "jobs", Rest: "x/get/accepted"}))
 	require.True(t, s.HandlesTopic(thing.Topic{Thing: "a", Service: "jobs", Rest: "x/get"}))
+}
+
+// TestJobs_listNotificationHolds15: jobs/notify lists at most 15 pending
+// executions (AWS's ListNotification); jobs/get lists them all.
+func TestJobs_listNotificationHolds15(t *testing.T) {
+	s, rec, _ := newService(t)
+	for i := range 20 {
+		_, err := s.Create(CreateRequest{ID: fmt.Sprintf("job-%02d", i), Document: json.RawMessage(`{}`), Targets: []string{"a"}})
+		require.NoError(t, err)
+	}
+	list := rec.take("$aws/things/a/jobs/notify")
+	require.Len(t, list, 20)
+	require.Len(t, list[19]["jobs"].(map[string]any)["QUEUED"], 15)
+	device(s, "a", "get", ``)
+	require.Len(t, rec.take("$aws/things/a/jobs/get/accepted")[0]["queuedJobs"], 20)
 }

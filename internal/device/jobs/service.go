@@ -275,7 +275,7 @@ func (s *Service) pending(name string) []*Execution {
 
 // view is a thing's pending list as notifications compare it.
 type view struct {
-	ids  string // job ids of the pending list, in order
+	ids  string // job ids and statuses of the pending list, in order
 	next string // the next job id
 }
 
@@ -285,20 +285,27 @@ func (s *Service) viewOf(name string) view {
 		if i == 0 {
 			v.next = e.JobID
 		}
-		v.ids += e.JobID + "\x00"
+		v.ids += e.JobID + "\x00" + e.Status + "\x00"
 	}
 	return v
 }
 
+// maxListNotification is how many pending executions a jobs/notify
+// message lists at most (AWS's ListNotification: 15).
+const maxListNotification = 15
+
 // notifications returns the notify and notify-next messages of thing
-// when its pending list (or its first entry) changed since before.
+// when its pending list changed since before (an execution added,
+// removed, or moved to another status: AWS's ListNotification) or its
+// first entry did (NextNotification).
 func (s *Service) notifications(name string, before view) []out {
 	after := s.viewOf(name)
 	var msgs []out
 	now := s.now()
 	if after.ids != before.ids {
 		jobs := map[string][]summary{}
-		for _, e := range s.pending(name) {
+		pending := s.pending(name)
+		for _, e := range pending[:min(len(pending), maxListNotification)] {
 			jobs[e.Status] = append(jobs[e.Status], summaryOf(e))
 		}
 		msgs = append(msgs, out{thing.Prefix + name + "/jobs/notify", encode(notifyDoc{Timestamp: now, Jobs: jobs})})
