@@ -178,6 +178,22 @@ func TestJobs_mosquitto(t *testing.T) {
 	_, metrics := apiCall(t, h, http.MethodGet, "/metrics", "", "")
 	require.Contains(t, metrics, `iothub_jobs_requests_total{result="accepted"} 1`)
 	require.Contains(t, metrics, `iothub_jobs_requests_total{result="rejected"} 1`)
+
+	// A job canceled with force cancels the execution in progress, and the
+	// thing is told it has nothing left; the list shows both jobs.
+	code, body = apiCall(t, h, http.MethodPost, "/api/v1/jobs", apiKey, `{"job_id":"reboot-2","targets":["lock-1"],"document":{"operation":"reboot"}}`)
+	require.Equal(t, http.StatusCreated, code, body)
+	dev.waitLine(t, pre+"notify-next ")
+	pub(t, h, "-V", "mqttv5", "-i", "backend", "-q", "1", "-t", pre+"reboot-2/update", "-m", `{"status":"IN_PROGRESS"}`)
+	dev.waitLine(t, pre+"reboot-2/update/accepted ")
+	code, body = apiCall(t, h, http.MethodPost, "/api/v1/jobs/reboot-2/cancel", apiKey, `{"force":true,"comment":"stop"}`)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"executions":{"CANCELED":1}`)
+	require.NotContains(t, jsonOf(t, dev.waitLine(t, pre+"notify-next ")), "execution", "nothing left for lock-1")
+	code, body = apiCall(t, h, http.MethodGet, "/api/v1/jobs", apiKey, "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"job_id":"reboot-1"`)
+	require.Contains(t, body, `"job_id":"reboot-2"`)
 }
 
 // TestJobs_surviveKill kills the hub (SIGKILL) right after a job's
