@@ -23,6 +23,9 @@ type settings struct {
 	size        int
 	messages    int
 	hold        time.Duration
+	clientID    string
+	username    string
+	password    string
 	dialTimeout time.Duration
 	out         io.Writer // the report
 }
@@ -35,6 +38,9 @@ func main() {
 	flag.IntVar(&s.clients, "clients", 0, "subscribers or connections (0: 3 slow subscribers, 300 partial packets)")
 	flag.IntVar(&s.size, "size", 0, "payload bytes (slow-subscribers, 0: 100000) or whole packet bytes (partial-*, 0: 1048576)")
 	flag.IntVar(&s.messages, "messages", 3000, "slow-subscribers: messages published")
+	flag.StringVar(&s.clientID, "client-id", "", "partial-packets: the client id of every connection (empty: one each)")
+	flag.StringVar(&s.username, "u", "", "username to connect with (empty: none)")
+	flag.StringVar(&s.password, "P", "", "password to connect with")
 	flag.DurationVar(&s.hold, "hold", 5*time.Second, "how long the attack is held before it lets go")
 	flag.Parse()
 	s.dialTimeout, s.out = 10*time.Second, os.Stdout
@@ -93,7 +99,11 @@ func connect(s settings, clientID string) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	if err := send(c, &packet.Connect{Version: packet.V311, ClientID: clientID, CleanStart: true, KeepAlive: 600}); err != nil {
+	cp := &packet.Connect{Version: packet.V311, ClientID: clientID, CleanStart: true, KeepAlive: 600}
+	if s.username != "" {
+		cp.UsernameFlag, cp.Username, cp.PasswordFlag, cp.Password = true, s.username, true, []byte(s.password)
+	}
+	if err := send(c, cp); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
@@ -186,7 +196,11 @@ func partialPackets(s settings, n, size int, unauthenticated bool) error {
 	defer func() { closeAll(conns) }()
 	cut := 0
 	for i := range n {
-		c, err := partialPacket(s, fmt.Sprintf("memattack-partial-%d", i), size, unauthenticated)
+		id := s.clientID
+		if id == "" {
+			id = fmt.Sprintf("memattack-partial-%d", i)
+		}
+		c, err := partialPacket(s, id, size, unauthenticated)
 		if c != nil {
 			conns = append(conns, c)
 		}
