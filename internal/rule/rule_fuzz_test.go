@@ -27,6 +27,9 @@ var fuzzSeeds = []string{
 	`SELECT min(qos) FROM "t" GROUP BY COUNTWINDOW(3, 1)`,
 	`SELECT payload FROM "t" WHERE deadband(payload.x, 0.5) AND changed(payload.y, clientid)`,
 	`SELECT reason_code, conn_props FROM "$events/client_connack", "$events/client_check_authz_complete"`,
+	`SELECT jq('.sensors[] | select(.temp > 20) | .name', payload, 100) AS hot, payload.a[1..2] AS c[-0] FROM "t"`,
+	`FOREACH json_decode(payload) AS p, p.sensors AS s DO s.x AS meta.x FROM "t" WHERE s.page = '2'`,
+	`SELECT subbits(payload, 1, 16, 'integer', 'signed', 'little'), sprintf('~s ~p', a, b), mymod.f(x) FROM "t"`,
 }
 
 // FuzzRuleParse checks that no statement makes the parser or compiler

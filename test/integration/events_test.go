@@ -56,7 +56,8 @@ rules:
 }
 
 // TestEvents_emqx5 drives the built binary with a paho MQTT 5 client and
-// checks the events EMQX 5 documents that rules read: CONNACK,
+// checks the events EMQX 5 documents that rules read (EMQX checks the same
+// fields end to end in emqx_rule_engine_SUITE:t_events, verify_event_fields): CONNACK,
 // authentication and authorization outcomes, a message no one subscribed
 // to, and the connection's properties, addresses and times.
 func TestEvents_emqx5(t *testing.T) {
