@@ -327,14 +327,16 @@ func (s *sub) waitLine(t *testing.T, want string) string {
 }
 
 // waitLineWithout is waitLine failing on any line before it containing
-// forbidden (what must not have been delivered meanwhile).
-func (s *sub) waitLineWithout(t *testing.T, want, forbidden string) string {
+// one of forbidden (what must not have been delivered meanwhile).
+func (s *sub) waitLineWithout(t *testing.T, want string, forbidden ...string) string {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case l := <-s.lines:
-			require.NotContains(t, l, forbidden)
+			for _, f := range forbidden {
+				require.NotContains(t, l, f)
+			}
 			if strings.Contains(l, want) {
 				return l
 			}

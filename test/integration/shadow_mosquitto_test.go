@@ -74,11 +74,17 @@ func TestShadow_mosquitto(t *testing.T) {
 	}
 	own := startSub(t, h, "-V", "mqttv5", "-i", "lock-2", "-t", "$aws/things/lock-2/shadow/#")
 	require.Contains(t, own.waitLine(t, "Subscribed"), ": 0", "a thing subscribes to its own shadow's topics")
+	// Answers are the hub's: not even an authorised backend may forge a
+	// delta, nor a thing an accepted update on its own topics.
+	for id, topic := range map[string]string{"backend": pre + "update/delta", "lock-2": "$aws/things/lock-2/shadow/update/accepted"} {
+		out, _ = mosquittoPub(t, port(h.mqtt), "-V", "mqttv5", "-i", id, "-q", "1", "-t", topic, "-m", `{"state":{"lock_state":9},"version":99,"clientToken":"forged"}`)
+		require.Contains(t, out, "Not authorized", "%s on %s", id, topic)
+	}
 
 	// A desired change through the API reaches the device as a delta.
 	code, body = apiCall(t, h, http.MethodPost, "/api/v1/devices/lock-1/shadow", apiKey, `{"state":{"desired":{"lock_state":0}}}`)
 	require.Equal(t, http.StatusOK, code, body)
-	delta := jsonOf(t, dev.waitLineWithout(t, pre+"update/delta ", "peek"))
+	delta := jsonOf(t, dev.waitLineWithout(t, pre+"update/delta ", "peek", "forged"))
 	require.Equal(t, map[string]any{"lock_state": 0.0}, delta["state"])
 	require.Equal(t, 2.0, delta["version"])
 	require.NotContains(t, h.logs.String(), `"evil"`)
