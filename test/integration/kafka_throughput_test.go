@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,37 +19,80 @@ import (
 )
 
 // TestBench_mqttToKafka measures QoS 1 MQTT → rule → Kafka bridge →
-// Kafka through the hub against franz-go producing the same records
-// straight to the same kfake, alternating, and logs both rates and their
-// ratio (docs/benchmarks.md). It runs only with IOTHUB_BENCH_BIN set to a
-// hub binary built without -race:
+// Kafka through the hub against (i) franz-go producing the same records
+// straight to a kfake and (ii) the same hub and publishers with no rule
+// (MQTT ingest alone), alternating the three in every round, and logs the
+// rates, the ratios and their medians (docs/benchmarks.md). It runs only
+// with IOTHUB_BENCH_BIN set to a hub binary built without -race:
 //
 //	go build -o /tmp/iothub ./cmd/iothub
-//	IOTHUB_BENCH_BIN=/tmp/iothub go test -run TestBench_mqttToKafka -v -count=1 ./test/integration/
+//	IOTHUB_BENCH_BIN=/tmp/iothub go test -run TestBench_mqttToKafka -v -count=1 -timeout 60m ./test/integration/
 //
 // IOTHUB_BENCH_ROUNDS (default 3) sets the rounds; IOTHUB_BENCH_DURABILITY
-// (default fsync) the hub's storage.durability.
+// (default "os,fsync") the hub's storage.durability values, each measured
+// in every round.
 func TestBench_mqttToKafka(t *testing.T) {
 	bin := os.Getenv("IOTHUB_BENCH_BIN")
 	if bin == "" {
 		t.Skip("set IOTHUB_BENCH_BIN to a hub binary built without -race")
 	}
-	rounds, _ := strconv.Atoi(os.Getenv("IOTHUB_BENCH_ROUNDS"))
-	rounds = max(rounds, 1)
-	if os.Getenv("IOTHUB_BENCH_ROUNDS") == "" {
-		rounds = 3
+	rounds := 3
+	if v, err := strconv.Atoi(os.Getenv("IOTHUB_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
 	}
-	durability := os.Getenv("IOTHUB_BENCH_DURABILITY")
-	if durability == "" {
-		durability = "fsync"
-	}
+	durabilities := strings.Split(cmp.Or(os.Getenv("IOTHUB_BENCH_DURABILITY"), "os,fsync"), ",")
 	const clients, perClient, size = 20, 10000, 200
+	var direct []float64
+	ingest, bridge := map[string][]float64{}, map[string][]float64{}
 	for r := range rounds {
-		direct := benchDirect(t, clients*perClient, size)
-		hub := benchHubToKafka(t, bin, durability, clients, perClient, size)
-		t.Logf("round %d: direct franz-go %.0f records/s, MQTT QoS 1 → hub → Kafka %.0f records/s, ratio %.2f",
-			r+1, direct, hub, hub/direct)
+		d := benchDirect(t, clients*perClient, size)
+		direct = append(direct, d)
+		t.Logf("round %d (load %s): (i) direct franz-go %.0f records/s", r+1, loadAvg(), d)
+		for _, dur := range durabilities {
+			in, _ := benchHubToKafka(t, bin, dur, false, clients, perClient, size)
+			_, br := benchHubToKafka(t, bin, dur, true, clients, perClient, size)
+			ingest[dur], bridge[dur] = append(ingest[dur], in), append(bridge[dur], br)
+			t.Logf("round %d (load %s) durability %s: (ii) hub, no rule %.0f msg/s; (iii) hub + rule + Kafka bridge %.0f records/s; (iii)/(i) %.2f, (iii)/(ii) %.2f",
+				r+1, loadAvg(), dur, in, br, br/d, br/in)
+		}
 	}
+	for _, dur := range durabilities {
+		t.Logf("medians of %d rounds, durability %s: (i) %.0f, (ii) %.0f, (iii) %.0f; (iii)/(i) %.2f, (iii)/(ii) %.2f",
+			rounds, dur, median(direct), median(ingest[dur]), median(bridge[dur]),
+			median(ratios(bridge[dur], direct)), median(ratios(bridge[dur], ingest[dur])))
+	}
+}
+
+// median returns the median of v (the mean of the middle two for an even
+// count).
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// ratios returns a[i]/b[i] for each round.
+func ratios(a, b []float64) []float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = a[i] / b[i]
+	}
+	return r
+}
+
+// loadAvg returns the 1-minute load average.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 // benchKafka starts an in-memory kfake with topic tp (4 partitions).
@@ -84,16 +130,21 @@ func benchDirect(t *testing.T, n, size int) float64 {
 	return float64(n) / time.Since(start).Seconds()
 }
 
-// benchHubToKafka starts the hub binary with the rule and the bridge,
-// publishes with `iothub bench pub` and returns records/s from the start
-// of the publishing until Kafka acknowledged the last record.
-func benchHubToKafka(t *testing.T, bin, durability string, clients, perClient, size int) float64 {
-	addr := benchKafka(t)
-	cfg := hubConfig(t, "storage: {durability: "+durability+"}\n"+ruleToBridge("tp", `SELECT payload FROM "tp/#"`, "tp")+fmt.Sprintf(`  - name: tp
+// benchHubToKafka starts the hub binary, with the rule and the bridge
+// when withRule is set, publishes with `iothub bench pub` and returns the
+// MQTT ingest rate (messages/s until the last PUBACK) and, with the rule,
+// records/s from the start of the publishing until Kafka acknowledged the
+// last record.
+func benchHubToKafka(t *testing.T, bin, durability string, withRule bool, clients, perClient, size int) (ingest, endToEnd float64) {
+	yaml := "storage: {durability: " + durability + "}\n"
+	if withRule {
+		yaml += ruleToBridge("tp", `SELECT payload FROM "tp/#"`, "tp") + fmt.Sprintf(`  - name: tp
     type: kafka_producer
     kafka: {bootstrap_servers: [%q]}
     producer: {topic: tp, value: "${payload}"}
-`, addr))
+`, benchKafka(t))
+	}
+	cfg := hubConfig(t, yaml)
 	h := &hub{mqtt: freePort(t), ws: freePort(t), api: freePort(t), dataDir: t.TempDir(), logs: &syncBuffer{}, exited: make(chan struct{})}
 	h.cmd = exec.Command(bin, "serve", "--config", cfg, "--mqtt-addr", h.mqtt, "--ws-addr", h.ws, "--api-addr", h.api,
 		"--data-dir", h.dataDir, "--log-level", "warn")
@@ -104,19 +155,22 @@ func benchHubToKafka(t *testing.T, bin, durability string, clients, perClient, s
 	defer h.stop(t)
 	waitListening(t, h.mqtt, h.exited)
 	waitListening(t, h.api, h.exited)
-	waitState(t, h, "tp", "connected")
+	if withRule {
+		waitState(t, h, "tp", "connected")
+	}
 	total := clients * perClient
 	start := time.Now()
 	out, err := exec.Command(bin, "bench", "pub", "--addr", h.mqtt, "--clients", strconv.Itoa(clients),
 		"--count", strconv.Itoa(perClient), "--size", strconv.Itoa(size), "--qos", "1", "--rate", "0",
 		"--inflight", "32", "--topic", "tp/%c", "--duration", "5m").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	published := time.Since(start)
+	ingest = float64(total) / time.Since(start).Seconds()
+	if !withRule {
+		return ingest, 0
+	}
 	require.Eventually(t, func() bool {
 		sent, _ := bridgeGet(t, h, "tp", "metrics")["sent"].(float64)
 		return int(sent) >= total
 	}, 5*time.Minute, 5*time.Millisecond, "%v", bridgeGet(t, h, "tp", "metrics"))
-	rate := float64(total) / time.Since(start).Seconds()
-	t.Logf("  MQTT ingest %.0f msg/s (publishing took %s)", float64(total)/published.Seconds(), published.Round(time.Millisecond))
-	return rate
+	return ingest, float64(total) / time.Since(start).Seconds()
 }
