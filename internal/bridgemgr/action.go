@@ -10,6 +10,7 @@ import (
 
 	"github.com/iothub-dev/iothub/bridge"
 	"github.com/iothub-dev/iothub/internal/rule"
+	"github.com/iothub-dev/iothub/msg"
 )
 
 // edgeSeqProperty is the user property that numbers what an edge hub
@@ -81,7 +82,7 @@ func (m *Manager) Enqueue(name string, out *rule.Output) error {
 		return fmt.Errorf("bridge %s: %w", name, err)
 	}
 	if r.decorate != nil {
-		r.decorate(eventMessage(out), &rec)
+		rec = decorated(r.decorate, eventMessage(out), rec)
 	}
 	if r.sink.Deduplicates() {
 		// only the hub sets the identity: a header of that name rendered
@@ -92,6 +93,13 @@ func (m *Manager) Enqueue(name string, out *rule.Output) error {
 		}
 	}
 	return r.sink.Enqueue(rec)
+}
+
+// decorated returns rec after decorate: only the records of a type that
+// decorates pay for the pointer escaping to the heap.
+func decorated(decorate func(*msg.Message, *bridge.Record), m *msg.Message, rec bridge.Record) bridge.Record {
+	decorate(m, &rec)
+	return rec
 }
 
 // recordID is the identity (bridge.IDHeader) of rec, rendered from out,

@@ -101,20 +101,32 @@ func (m *mapping) record(out *rule.Output) (bridge.Record, error) {
 	if r.Topic == "" {
 		return r, fmt.Errorf("topic template %q rendered empty", m.topic.String())
 	}
+	// the key and a templated value share one allocation (a record per
+	// message: this is the hot path of a rule feeding a bridge)
+	var buf []byte
+	hasKey := true
 	switch {
 	case m.key != nil:
-		r.Key = m.key.Append(nil, out)
+		buf = m.key.Append(nil, out)
+		hasKey = len(buf) > 0 // an empty render is no key, as before
 	case out.Event != nil:
-		r.Key = []byte(out.Event.ClientID)
+		buf = append(make([]byte, 0, len(out.Event.ClientID)+valueSizeHint(out)), out.Event.ClientID...)
+	default:
+		hasKey = false
 	}
+	keyLen := len(buf)
 	if m.value != nil {
-		r.Value = m.value.Append(nil, out)
+		buf = m.value.Append(buf, out)
+		r.Value = buf[keyLen:len(buf):len(buf)]
 	} else {
 		v, err := out.MarshalJSON()
 		if err != nil {
 			return r, fmt.Errorf("value: %w", err)
 		}
 		r.Value = v
+	}
+	if hasKey {
+		r.Key = buf[:keyLen:keyLen]
 	}
 	r.Time = publishTime(out)
 	if m.timestamp != nil {
@@ -129,11 +141,25 @@ func (m *mapping) record(out *rule.Output) (bridge.Record, error) {
 		r.Headers = append(r.Headers, bridge.Header{Key: h.key, Value: h.value.Append(nil, out)})
 	}
 	if m.check != nil {
-		if err := m.check(&r); err != nil {
-			return r, err
-		}
+		return checked(m.check, r)
 	}
 	return r, nil
+}
+
+// checked returns r after check (which may change it): only records of a
+// type with a check pay for the pointer escaping to the heap.
+func checked(check func(*bridge.Record) error, r bridge.Record) (bridge.Record, error) {
+	err := check(&r)
+	return r, err
+}
+
+// valueSizeHint is room for a value of about the size of out's payload,
+// for the buffer the key starts.
+func valueSizeHint(out *rule.Output) int {
+	if m := eventMessage(out); m != nil {
+		return len(m.Payload) + 16
+	}
+	return 64
 }
 
 // publishTime is when the event's message was published (for a delivery
