@@ -26,7 +26,10 @@ const (
 // path is not ""), then the IOTHUB_ variables of environ (os.Environ()
 // form), then normalisation (unnamed listeners are named after their list)
 // and Validate. All problems found are returned joined, each a *KeyError
-// naming its key path and where the value came from.
+// naming its key path and where the value came from; with them, unless
+// the file is not YAML at all, the configuration as far as it decoded (a
+// setting in error keeps its default), for a caller that checks the rest
+// of it too (`iothub config check`).
 func Load(path string, environ []string) (Config, error) {
 	var data []byte
 	if path != "" {
@@ -72,7 +75,7 @@ func parse(data []byte, name string, environ []string) (Config, error) {
 		}
 	}
 	if len(all) > 0 {
-		return Config{}, errors.Join(all...)
+		return c, errors.Join(all...)
 	}
 	return c, nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -228,15 +229,22 @@ func configCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		warnUnknownEnv(stderr)
 		cfg, err := config.Load(args[1], os.Environ())
-		if err != nil {
-			fmt.Fprintf(stderr, "iothub: %v\n", err)
-			return exitConfig
-		}
 		for _, w := range cfg.Warnings {
 			fmt.Fprintf(stderr, "iothub: warning: %v\n", w)
 		}
-		if err := Check(cfg); err != nil { // what serve builds: rules, bridges, security
+		if err != nil {
 			fmt.Fprintf(stderr, "iothub: %v\n", err)
+		}
+		// what serve builds (rules, bridges, security), in the same pass:
+		// of a file with errors, as far as it decoded (not YAML: nothing)
+		var zero config.Config
+		if !reflect.DeepEqual(cfg, zero) {
+			if cerr := Check(cfg); cerr != nil {
+				fmt.Fprintf(stderr, "iothub: %v\n", cerr)
+				err = errors.Join(err, cerr)
+			}
+		}
+		if err != nil {
 			return exitConfig
 		}
 		out, err := cfg.YAML()

@@ -190,10 +190,11 @@ auth:
 	code, _, stderr := runHub(t, []string{"IOTHUB_MQTT_MAX_INFLIHGT=3"}, "config", "check", cfg)
 	require.Equal(t, 2, code, stderr)
 	require.Contains(t, stderr, "IOTHUB_MQTT_MAX_INFLIHGT names no configuration key")
-	for _, want := range []string{`mqtt.max_inflight: expected an integer`, `log.level: "loud"`} {
-		require.Contains(t, stderr, want, "the file's type and value errors, together")
+	for _, want := range []string{`mqtt.max_inflight: expected an integer`, `log.level: "loud"`,
+		"devices/#/x", `unknown function 'nosuchfn'`, `no bridge is named "nope"`, `unknown field "clinetid"`} {
+		require.Contains(t, stderr, want, "the file's type and value errors and what serve builds, in one pass")
 	}
-	// With the file's own errors fixed, what serve builds is checked too.
+	// With the file's own errors fixed, what serve builds is still checked.
 	cfg = writeConfig(t, `auth:
   acl:
     rules:
