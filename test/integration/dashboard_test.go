@@ -260,6 +260,13 @@ func TestDashboard_browser(t *testing.T) {
 		require.Contains(t, body, `"enabled":false`)
 		b.run(t, "enable", click(`tr[data-rule="dash_rule"] button[data-action="enable"]`))
 		b.waitJS(t, "enabled", `document.querySelector('tr[data-rule="dash_rule"] .badge')?.textContent === 'enabled'`)
+		b.run(t, "edit", chromedp.Navigate(base+"/#/rules?edit=dash_rule"), visible("#rule-description"))
+		b.waitJS(t, "editor filled", `document.getElementById('rule-sql').value.includes('payload.battery < 20')`)
+		b.run(t, "save an edit", setValue("#rule-description", "low battery locks"), click("#rule-save"))
+		require.Eventually(t, func() bool {
+			_, body := apiCall(t, h, "GET", "/api/v1/rules/dash_rule", bootstrapKey(t, h), "")
+			return strings.Contains(body, `"description":"low battery locks"`)
+		}, 30*time.Second, 50*time.Millisecond, "the edit is saved")
 	})
 
 	t.Run("live messages", func(t *testing.T) {
@@ -279,6 +286,15 @@ func TestDashboard_browser(t *testing.T) {
 		publishQoS1(t, devices["sensor-7"], "devices/sensor-7/state", `{"battery":7}`)
 		b.waitJS(t, "level counted", `!!document.querySelector('#topic-tree tr[data-topic="devices/sensor-7"]')`)
 		b.screenshot(t, "topics")
+		b.run(t, "view retained", click(`#retained-list tr[data-topic="devices/lock-dash-2/state"] button`))
+		b.waitJS(t, "payload shown", `[...document.querySelectorAll('pre')].some(p => p.textContent.includes('"battery":83.4'))`)
+		b.run(t, "subscribers", setValue("#subs-topic", "devices/lock-dash-2/command"), click("#subs-topic + button, form.toolbar button[type=submit]"))
+		b.waitJS(t, "lock-dash-2 subscribes", `document.getElementById('subscriptions-list').textContent.includes('lock-dash-2')`)
+		b.run(t, "delete retained", click(`#retained-list tr[data-topic="devices/lock-dash-2/state"] button.danger`),
+			click(`#retained-list tr[data-topic="devices/lock-dash-2/state"] button.danger`))
+		b.waitJS(t, "gone", `!!document.querySelector('#retained-list') && !document.querySelector('#retained-list tr[data-topic="devices/lock-dash-2/state"]')`)
+		code, _ := apiCall(t, h, "GET", "/api/v1/retained/devices/lock-dash-2/state", bootstrapKey(t, h), "")
+		require.Equal(t, http.StatusNotFound, code, "the retained message is deleted")
 	})
 
 	t.Run("bridges and security", func(t *testing.T) {
@@ -351,6 +367,14 @@ func TestDashboard_browser(t *testing.T) {
 		b.waitJS(t, "drops by reason", `[...document.querySelectorAll('.chart')].some(c => c.textContent.includes('Drops per second') && c.textContent.includes('qos0_offline'))`)
 		require.True(t, eval[bool](t, b, `(document.getElementById('toasts').replaceChildren(), true)`), "toasts cleared")
 		b.screenshot(t, "overview")
+	})
+
+	t.Run("clean an offline session", func(t *testing.T) {
+		b.run(t, "details", chromedp.Navigate(base+"/#/clients?id=peak-dash"), visible("#client-clean"))
+		b.run(t, "clean", click("#client-clean"), click("#client-clean")) // the second click confirms
+		b.waitJS(t, "gone from the list", `!document.querySelector('#clients-list tr[data-client-id="peak-dash"]') && !!document.querySelector('#clients-list tr[data-client-id]')`)
+		code, _ := apiCall(t, h, "GET", "/api/v1/clients/peak-dash", bootstrapKey(t, h), "")
+		require.Equal(t, http.StatusNotFound, code, "the session is discarded")
 	})
 
 	t.Run("sign out and be refused", func(t *testing.T) {
