@@ -59,7 +59,8 @@ func (a *App) startDevices() error {
 	}
 	st := a.deviceStore()
 	a.devices.registry = registry.New(registry.Options{Store: st, Publisher: a.broker, Logger: a.log,
-		BcryptCost: a.cfg.Auth.Users.BcryptCost, CacheTTL: cacheTTL(a.cfg.Auth.Users.CacheTTL.D())})
+		BcryptCost: a.cfg.Auth.Users.BcryptCost, CacheTTL: cacheTTL(a.cfg.Auth.Users.CacheTTL.D()),
+		OnDelete: a.removeThingJobs})
 	a.devices.authn.reg.Store(a.devices.registry)
 	if err := a.devices.registry.MarkDisconnected(a.cfg.Node.Name); err != nil {
 		return err
@@ -103,6 +104,15 @@ func (a *App) stopDevices(ctx context.Context) error {
 		return fmt.Errorf("devices: %w", err)
 	}
 	return nil
+}
+
+// removeThingJobs marks a deleted device's pending job executions
+// REMOVED. Devices are deleted through the API, which starts after the
+// jobs service.
+func (a *App) removeThingJobs(id string) {
+	if j := a.devices.jobs; j != nil {
+		j.RemoveThing(id)
+	}
 }
 
 // shadowManager is the shadow service for the API; nil when off.

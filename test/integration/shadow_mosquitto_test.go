@@ -200,6 +200,20 @@ func TestJobs_mosquitto(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	require.Contains(t, body, `"job_id":"reboot-1"`)
 	require.Contains(t, body, `"job_id":"reboot-2"`)
+
+	// Deleting the device from the registry makes its pending execution
+	// REMOVED, and the job, with nothing else pending, COMPLETED.
+	code, body = apiCall(t, h, http.MethodPost, "/api/v1/jobs", apiKey, `{"job_id":"reboot-3","targets":["lock-1"],"document":{"operation":"reboot"}}`)
+	require.Equal(t, http.StatusCreated, code, body)
+	dev.waitLine(t, pre+"notify-next ")
+	code, body = apiCall(t, h, http.MethodDelete, "/api/v1/devices/lock-1", apiKey, "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.NotContains(t, jsonOf(t, dev.waitLine(t, pre+"notify-next ")), "execution")
+	events.waitLine(t, "$aws/events/jobExecution/reboot-3/removed ")
+	code, body = apiCall(t, h, http.MethodGet, "/api/v1/jobs/reboot-3", apiKey, "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"status":"COMPLETED"`)
+	require.Contains(t, body, `"executions":{"REMOVED":1}`)
 }
 
 // TestJobs_surviveKill kills the hub (SIGKILL) right after a job's

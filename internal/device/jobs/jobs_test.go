@@ -218,3 +218,27 @@ func TestJobs_listNotificationHolds15(t *testing.T) {
 	device(s, "a", "get", ``)
 	require.Len(t, rec.take("$aws/things/a/jobs/get/accepted")[0]["queuedJobs"], 20)
 }
+
+// TestJobs_removeThing: a thing deleted from the registry has its pending
+// executions REMOVED (with the thing's notifications and the execution
+// events); a job whose last execution goes so completes.
+func TestJobs_removeThing(t *testing.T) {
+	s, rec, _ := newService(t)
+	_, err := s.Create(CreateRequest{ID: "fw", Document: json.RawMessage(`{}`), Targets: []string{"a", "b"}})
+	require.NoError(t, err)
+	device(s, "a", "fw/update", `{"status":"SUCCEEDED"}`)
+	device(s, "b", "fw/update", `{"status":"IN_PROGRESS"}`)
+	rec.take("$aws/things/b/jobs/notify-next")
+	require.Equal(t, 1, s.RemoveThing("b"))
+	require.Equal(t, Removed, s.ThingExecutions("b")[0].Status)
+	next := rec.take("$aws/things/b/jobs/notify-next")
+	require.Len(t, next, 1)
+	require.NotContains(t, next[0], "execution", "nothing left for b")
+	require.Len(t, rec.take("$aws/events/jobExecution/fw/removed"), 1)
+	got, err := s.Get("fw")
+	require.NoError(t, err)
+	require.Equal(t, JobCompleted, got.Status)
+	require.Equal(t, map[string]int{Succeeded: 1, Removed: 1}, got.Executions)
+	require.Zero(t, s.RemoveThing("b"), "nothing pending any more")
+	require.Zero(t, s.RemoveThing("never-targeted"))
+}

@@ -217,6 +217,39 @@ func (s *Service) cancel(j *Job, force bool, comment string) []out {
 	return append(msgs, s.jobEvent(j, "canceled"))
 }
 
+// RemoveThing marks the pending (QUEUED or IN_PROGRESS) executions of a
+// thing REMOVED, as AWS does when a thing leaves a job's targets: called
+// when the device is deleted from the registry. Its jobs may complete.
+// Targets not rolled out yet keep their place. It returns how many
+// executions it removed.
+func (s *Service) RemoveThing(name string) int {
+	s.mu.Lock()
+	pending := s.pending(name)
+	if len(pending) == 0 {
+		s.mu.Unlock()
+		return 0
+	}
+	before := s.viewOf(name)
+	var msgs []out
+	var jobs []*Job
+	for _, e := range pending {
+		s.transition(e, Removed, nil)
+		msgs = append(msgs, s.executionEvent(e))
+		if j := s.jobs[e.JobID]; j != nil && j.Status == JobInProgress {
+			more, changed := s.settle(j)
+			msgs = append(msgs, more...)
+			if changed {
+				jobs = append(jobs, j)
+			}
+		}
+	}
+	msgs = append(s.notifications(name, before), msgs...)
+	s.persist(jobs, pending)
+	s.mu.Unlock()
+	s.publish(msgs)
+	return len(pending)
+}
+
 // Cancel cancels a job in progress.
 func (s *Service) Cancel(id string, force bool, comment string) (JobInfo, error) {
 	s.mu.Lock()

@@ -34,6 +34,10 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnDelete, when set, is called with the id of each device deleted,
+	// after the deletion and outside the registry's lock (the jobs
+	// service marks the device's pending executions REMOVED).
+	OnDelete func(id string)
 }
 
 // Registry is the device registry.
@@ -161,6 +165,16 @@ func (r *Registry) Update(s Spec) (Device, error) {
 // Delete removes the device, its status and its group memberships (its
 // shadows stay, as in AWS IoT).
 func (r *Registry) Delete(id string) error {
+	if err := r.delete(id); err != nil {
+		return err
+	}
+	if r.o.OnDelete != nil {
+		r.o.OnDelete(id)
+	}
+	return nil
+}
+
+func (r *Registry) delete(id string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old, err := r.Get(id)

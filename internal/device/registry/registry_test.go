@@ -204,3 +204,14 @@ func TestRegistry_wantsConnectionEventsOnceItHasADevice(t *testing.T) {
 	again := New(Options{Store: st, BcryptCost: bcrypt.MinCost})
 	require.True(t, again.WantsEvent(msg.EventClientConnected))
 }
+
+// OnDelete hears of each device deleted, and of nothing else.
+func TestRegistry_onDelete(t *testing.T) {
+	var deleted []string
+	r := New(Options{Store: memstore.New(), BcryptCost: bcrypt.MinCost, OnDelete: func(id string) { deleted = append(deleted, id) }})
+	_, err := r.Create(Spec{ID: "lock-1"})
+	require.NoError(t, err)
+	require.NoError(t, r.Delete("lock-1"))
+	require.ErrorIs(t, r.Delete("lock-1"), ErrNotFound)
+	require.Equal(t, []string{"lock-1"}, deleted)
+}
