@@ -182,6 +182,10 @@ type MQTT struct {
 	// session queues, pending writes, large inbound packets (0: a quarter
 	// of the machine's memory; -1: no budget).
 	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
+	// MaxConnectingBytes bounds the bytes of CONNECT packets still arriving
+	// beyond a read buffer, across all connections that have not
+	// authenticated yet (0: 64 MiB; -1: only max_buffered_bytes).
+	MaxConnectingBytes int `yaml:"max_connecting_bytes"`
 	// BackpressureTimeout is the longest a client's message waits for room
 	// in a connected subscriber's full queue before the queue policy drops
 	// (0: never wait).

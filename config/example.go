@@ -203,6 +203,7 @@ mqtt:
   max_backlog_bytes: 1073741824 # bytes queued on disk per offline persistent session, paged in on reconnect (0: none, offline queues stay in memory)
   max_pending_write_bytes: 4194304 # QoS 0 bytes waiting for one socket (0: no byte bound)
   max_buffered_bytes: 0 # budget for all queued, pending and partly received messages; over it publishers wait, new connections are refused (0: a quarter of the machine's memory; -1: none)
+  max_connecting_bytes: 0 # budget for large CONNECT packets still arriving from clients not yet authenticated; over it such a client is closed (0: 64 MiB; -1: only max_buffered_bytes)
   backpressure_timeout: 2s # a message finding a connected subscriber's queue full waits this long for room (its publisher not read) before the queue policy drops (0: drop at once)
   max_topic_levels: 128 # levels in a topic name or filter
   max_topic_length: 65535 # bytes in a topic name or filter

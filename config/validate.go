@@ -212,6 +212,7 @@ func (m *MQTT) validate(v *checker) {
 	v.atLeast("mqtt.max_backlog_bytes", m.MaxBacklogBytes, 0)
 	v.atLeast("mqtt.max_pending_write_bytes", m.MaxPendingWriteBytes, 0)
 	v.atLeast("mqtt.max_buffered_bytes", m.MaxBufferedBytes, -1)
+	v.atLeast("mqtt.max_connecting_bytes", m.MaxConnectingBytes, -1)
 	v.duration("mqtt.backpressure_timeout", m.BackpressureTimeout, 0, 0)
 	v.atLeast("mqtt.max_topic_levels", m.MaxTopicLevels, 1)
 	v.between("mqtt.max_topic_length", m.MaxTopicLength, 1, 65535)

@@ -216,6 +216,7 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		MaxBacklogBytes:           zeroMeansNone(int64(m.MaxBacklogBytes)),
 		MaxPendingWriteBytes:      zeroMeansNone(int64(m.MaxPendingWriteBytes)),
 		MaxBufferedBytes:          int64(m.MaxBufferedBytes),
+		MaxConnectingBytes:        int64(m.MaxConnectingBytes),
 		BackpressureTimeout:       zeroMeansNone(m.BackpressureTimeout.D()),
 		MaxTopicLevels:            m.MaxTopicLevels,
 		MaxTopicLength:            m.MaxTopicLength,

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,4 +108,38 @@ func TestBudget_global(t *testing.T) {
 	require.NotNil(t, d)
 	require.Equal(t, packet.QuotaExceeded, d.ReasonCode)
 	require.GreaterOrEqual(t, s.Stats().BudgetRefused, uint64(2), fmt.Sprint(s.Stats().ConnectsRefused))
+}
+
+// Large CONNECT packets still arriving share MaxConnectingBytes: a client
+// that has not authenticated finding it spent is closed, the one holding
+// it completes its CONNECT, and small CONNECTs are not affected.
+func TestBudget_connecting(t *testing.T) {
+	s, addr := testutil.StartBroker(t, func(o *broker.Options) {
+		o.MaxConnectingBytes = 200_000
+		o.MaxPacketSize = 1 << 20
+	})
+	bigConnect := func(id string) []byte {
+		b, err := (&packet.Connect{Version: packet.V5, ClientID: id, CleanStart: true, KeepAlive: 30,
+			WillFlag: true, WillTopic: "will/" + id, WillPayload: make([]byte, 65_000),
+			UsernameFlag: true, Username: strings.Repeat("u", 60_000), PasswordFlag: true, Password: make([]byte, 65_000)}).AppendTo(nil, packet.V5)
+		require.NoError(t, err)
+		return b
+	}
+	first, second := dialRaw(t, addr, packet.V5), dialRaw(t, addr, packet.V5)
+	a := bigConnect("first")
+	first.write(a[:70_000])
+	testutil.Eventually(t, 10*time.Second, func() bool { return s.Stats().BufferedBytes >= 60_000 },
+		"the first CONNECT is charged")
+	second.write(bigConnect("second")[:70_000])
+	require.Nil(t, second.closed(), "the second is closed, without a CONNACK")
+	require.Positive(t, s.Stats().BudgetRefused)
+
+	small, _ := connectRaw(t, addr, "small", nil)
+	first.write(a[70_000:])
+	ack, ok := first.read().(*packet.Connack)
+	require.True(t, ok, "the first CONNECT completes")
+	require.Equal(t, packet.Success, ack.ReasonCode)
+	_ = small.conn.Close()
+	testutil.Eventually(t, 10*time.Second, func() bool { return s.Stats().BufferedBytes == 0 },
+		"what the CONNECTs were charged is given back")
 }

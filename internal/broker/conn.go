@@ -317,10 +317,14 @@ func (c *conn) readFailed(err error) {
 		c.s.stats.malformedPackets.Add(1)
 		c.logger().Info("closing connection: bad packet", "client_id", c.clientID(), "error", err)
 		c.closeWith(pe.Code, "malformed_packet", err.Error())
-	case errors.Is(err, errMemoryBudget):
+	case errors.Is(err, errMemoryBudget), errors.Is(err, errConnectingBudget):
+		b := &c.s.mem
+		if errors.Is(err, errConnectingBudget) {
+			b = &c.s.connectMem
+		}
 		c.s.stats.budgetRefused.Add(1)
-		c.s.logLimited(&c.s.budgetLog, "memory budget spent (mqtt.max_buffered_bytes): closing a connection sending a large packet",
-			"client_id", c.clientID(), "used_bytes", c.s.mem.used.Load(), "limit_bytes", c.s.mem.limit)
+		c.s.logLimited(&c.s.budgetLog, "closing a connection sending a large packet: "+err.Error(),
+			"client_id", c.clientID(), "remote", c.remote, "used_bytes", b.used.Load(), "limit_bytes", b.limit)
 		c.closeWith(packet.QuotaExceeded, "memory_limit", err.Error())
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		if c.sess == nil {
@@ -413,14 +417,13 @@ func (c *conn) readBody(hdrLen, n int) ([]byte, error) {
 	}
 	c.holdWriter(false) // about to wait for bytes
 	var charged int64
-	defer func() { c.s.mem.add(-charged) }()
+	defer func() { c.releaseBody(charged) }()
 	for got < n {
 		if got == len(body) {
 			grown := min(2*len(body), n)
-			if !c.s.mem.tryAdd(int64(grown)) {
-				return nil, errMemoryBudget
+			if err := c.chargeBody(charged, int64(grown)); err != nil {
+				return nil, err
 			}
-			c.s.mem.add(-charged)
 			charged = int64(grown)
 			nb := make([]byte, grown)
 			copy(nb, body[:got])
@@ -439,8 +442,38 @@ func (c *conn) readBody(hdrLen, n int) ([]byte, error) {
 }
 
 // errMemoryBudget closes a connection whose large packet finds the memory
-// budget spent.
-var errMemoryBudget = errors.New("memory budget spent (mqtt.max_buffered_bytes)")
+// budget spent; errConnectingBudget one whose large CONNECT finds the
+// budget of clients not yet authenticated spent.
+var (
+	errMemoryBudget     = errors.New("memory budget spent (mqtt.max_buffered_bytes)")
+	errConnectingBudget = errors.New("budget of CONNECT packets spent (mqtt.max_connecting_bytes)")
+)
+
+// chargeBody moves the charge of a large inbound packet's body from had to
+// want bytes: against the global budget and, for a CONNECT (no session
+// yet), against the budget of clients not yet authenticated.
+func (c *conn) chargeBody(had, want int64) error {
+	more := want - had
+	connecting := c.sess == nil
+	if connecting && !c.s.connectMem.tryAdd(more) {
+		return errConnectingBudget
+	}
+	if !c.s.mem.tryAdd(more) {
+		if connecting {
+			c.s.connectMem.add(-more)
+		}
+		return errMemoryBudget
+	}
+	return nil
+}
+
+// releaseBody gives back what chargeBody charged.
+func (c *conn) releaseBody(n int64) {
+	c.s.mem.add(-n)
+	if c.sess == nil {
+		c.s.connectMem.add(-n)
+	}
+}
 
 // fill reads more bytes. With nothing buffered it blocks on the small inline
 // peek array, so an idle connection holds no pooled buffer; there, the idle

@@ -77,6 +77,12 @@ type Options struct {
 	// packet is closed. Zero: a quarter of the machine's memory; negative:
 	// no budget. See budget.go.
 	MaxBufferedBytes int64
+	// MaxConnectingBytes bounds, across all connections, the bytes of
+	// CONNECT packets larger than a read buffer that are still arriving:
+	// what clients not yet authenticated hold. A connection whose CONNECT
+	// finds it spent is closed. Zero: 64 MiB; negative: no bound of its
+	// own (MaxBufferedBytes still counts them).
+	MaxConnectingBytes int64
 	// BackpressureTimeout is the longest a client's message waits for room
 	// in a connected subscriber's full queue (or in the memory budget)
 	// before the queue policy drops anything; the publisher is not read
@@ -178,6 +184,7 @@ func Defaults() Options {
 		MaxBacklogBytes:           1 << 30,
 		MaxPendingWriteBytes:      4 << 20,
 		MaxBufferedBytes:          defaultBufferedBytes(),
+		MaxConnectingBytes:        64 << 20,
 		BackpressureTimeout:       2 * time.Second,
 		MaxTopicLevels:            128,
 		MaxTopicLength:            65535,

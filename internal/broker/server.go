@@ -77,6 +77,9 @@ type Server struct {
 	// mem is the global byte budget (budget.go); the limited logs throttle
 	// the warnings about drops, stalled subscribers and the budget.
 	mem       memBudget
+	// connectMem is the budget of large CONNECT packets still arriving
+	// (Options.MaxConnectingBytes).
+	connectMem memBudget
 	dropLog   [dropReasons]limitedLog
 	stallLog  limitedLog
 	budgetLog limitedLog
@@ -122,6 +125,7 @@ func New(opts Options) (*Server, error) {
 		handshakes: make(chan *conn),
 	}
 	s.mem.limit = opts.MaxBufferedBytes
+	s.connectMem.limit = opts.MaxConnectingBytes
 	s.maxConns.Store(int64(opts.MaxConnections))
 	s.maxPacket.Store(int64(opts.MaxPacketSize))
 	s.sec.init(&opts)
@@ -172,6 +176,7 @@ func withDefaults(o Options) Options {
 	setIfZero(&o.MaxBacklogBytes, d.MaxBacklogBytes)
 	setIfZero(&o.MaxPendingWriteBytes, d.MaxPendingWriteBytes)
 	setIfZero(&o.MaxBufferedBytes, d.MaxBufferedBytes)
+	setIfZero(&o.MaxConnectingBytes, d.MaxConnectingBytes)
 	setIfZero(&o.BackpressureTimeout, d.BackpressureTimeout)
 	setIfZero(&o.MaxTopicLevels, d.MaxTopicLevels)
 	setIfZero(&o.MaxTopicLength, d.MaxTopicLength)
