@@ -76,13 +76,13 @@ type Server struct {
 
 	// mem is the global byte budget (budget.go); the limited logs throttle
 	// the warnings about drops, stalled subscribers and the budget.
-	mem       memBudget
+	mem memBudget
 	// connectMem is the budget of large CONNECT packets still arriving
 	// (Options.MaxConnectingBytes).
 	connectMem memBudget
-	dropLog   [dropReasons]limitedLog
-	stallLog  limitedLog
-	budgetLog limitedLog
+	dropLog    [dropReasons]limitedLog
+	stallLog   limitedLog
+	budgetLog  limitedLog
 
 	// The store (persist*.go): nil without Options.Store.
 	pstp         atomic.Pointer[persister]
