@@ -334,6 +334,14 @@ func TestDashboard_browser(t *testing.T) {
 		require.Contains(t, body, `{"username":"vic","role":"viewer"}`)
 	})
 
+	t.Run("delete a rule", func(t *testing.T) {
+		b.run(t, "rules", chromedp.Navigate(base+"/#/rules"), visible(`tr[data-rule="dash_rule"] button.danger`),
+			click(`tr[data-rule="dash_rule"] button.danger`), click(`tr[data-rule="dash_rule"] button.danger`)) // the second click confirms
+		b.waitJS(t, "gone", `!document.querySelector('tr[data-rule="dash_rule"]') && document.querySelector('#page td.empty')?.textContent.includes('No rule yet')`)
+		code, _ := apiCall(t, h, "GET", "/api/v1/rules/dash_rule", bootstrapKey(t, h), "")
+		require.Equal(t, http.StatusNotFound, code, "the rule is deleted")
+	})
+
 	t.Run("devices, shadows and jobs", func(t *testing.T) {
 		key := bootstrapKey(t, h)
 		for _, c := range []struct{ method, path, body string }{
