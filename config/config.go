@@ -190,6 +190,10 @@ type MQTT struct {
 	// in a connected subscriber's full queue before the queue policy drops
 	// (0: never wait).
 	BackpressureTimeout Duration `yaml:"backpressure_timeout"`
+	// BackpressureQueue is the queue length at which a connected
+	// subscriber that keeps up its acknowledgements slows its publishers,
+	// although its queue may hold more (0: only the queue's limits).
+	BackpressureQueue int `yaml:"backpressure_queue"`
 	// MaxTopicLevels bounds the levels of a topic name or filter.
 	MaxTopicLevels int `yaml:"max_topic_levels"`
 	// MaxTopicLength bounds the length of a topic name or filter, in bytes.
@@ -264,6 +268,7 @@ func Defaults() Config {
 			MaxBacklogBytes:            1 << 30,
 			MaxPendingWriteBytes:       4 << 20,
 			BackpressureTimeout:        Duration(2 * time.Second),
+			BackpressureQueue:          1000,
 			MaxTopicLevels:             128,
 			MaxTopicLength:             65535,
 			ConnectTimeout:             Duration(10 * time.Second),

@@ -205,6 +205,7 @@ mqtt:
   max_buffered_bytes: 0 # budget for all queued, pending and partly received messages; over it publishers wait, new connections are refused (0: a quarter of the machine's memory; -1: none)
   max_connecting_bytes: 0 # budget for large CONNECT packets still arriving from clients not yet authenticated; over it such a client is closed (0: 64 MiB; -1: only max_buffered_bytes)
   backpressure_timeout: 2s # a message finding a connected subscriber's queue full waits this long for room (its publisher not read) before the queue policy drops (0: drop at once)
+  backpressure_queue: 1000 # a connected subscriber whose queue holds this many messages slows its publishers (as if full) although max_queued_messages is larger: its latency stays bounded by this, not by its whole queue; a stalled subscriber's messages still go to the queue (0: only the queue's limits)
   max_topic_levels: 128 # levels in a topic name or filter
   max_topic_length: 65535 # bytes in a topic name or filter
   max_subscriptions_per_client: 0 # subscriptions per session (0: no cap)

@@ -214,6 +214,7 @@ func (m *MQTT) validate(v *checker) {
 	v.atLeast("mqtt.max_buffered_bytes", m.MaxBufferedBytes, -1)
 	v.atLeast("mqtt.max_connecting_bytes", m.MaxConnectingBytes, -1)
 	v.duration("mqtt.backpressure_timeout", m.BackpressureTimeout, 0, 0)
+	v.atLeast("mqtt.backpressure_queue", m.BackpressureQueue, 0)
 	v.atLeast("mqtt.max_topic_levels", m.MaxTopicLevels, 1)
 	v.between("mqtt.max_topic_length", m.MaxTopicLength, 1, 65535)
 	v.atLeast("mqtt.max_subscriptions_per_client", m.MaxSubscriptionsPerClient, 0)

@@ -218,6 +218,7 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		MaxBufferedBytes:          int64(m.MaxBufferedBytes),
 		MaxConnectingBytes:        int64(m.MaxConnectingBytes),
 		BackpressureTimeout:       zeroMeansNone(m.BackpressureTimeout.D()),
+		BackpressureQueue:         m.BackpressureQueue,
 		MaxTopicLevels:            m.MaxTopicLevels,
 		MaxTopicLength:            m.MaxTopicLength,
 		MaxSubscriptionsPerClient: m.MaxSubscriptionsPerClient,

@@ -141,7 +141,24 @@ func (ss *Session) roomyLocked() bool {
 		_, b := ss.backlogLocked()
 		return b <= o.MaxBacklogBytes/2
 	}
-	return q.len() <= o.MaxQueuedMessages/2 && (o.MaxQueuedBytes <= 0 || q.bytes <= o.MaxQueuedBytes/2)
+	return q.len() <= ss.slowAtLocked()/2 && (o.MaxQueuedBytes <= 0 || q.bytes <= o.MaxQueuedBytes/2)
+}
+
+// slowAtLocked is the queue length at which publishers wait for room: the
+// queue's limit, or Options.BackpressureQueue while the subscriber is
+// connected, keeps up (not stalled) and its queue is in memory.
+func (ss *Session) slowAtLocked() int {
+	o := &ss.s.opts
+	if n := o.BackpressureQueue; n > 0 && n < o.MaxQueuedMessages && ss.conn != nil && !ss.stalledLocked() && !ss.diskModeLocked() {
+		return n
+	}
+	return o.MaxQueuedMessages
+}
+
+// noRoomLocked reports whether a waiting publisher's message m must go on
+// waiting: the queue is full, or as long as slowAtLocked.
+func (ss *Session) noRoomLocked(m *msg.Message) bool {
+	return ss.queueFullLocked(m) || ss.queue.len() >= ss.slowAtLocked()
 }
 
 // minBatch is the fewest messages a publisher let in from the line may put
@@ -152,7 +169,7 @@ const minBatch = 64
 // the queue now: the queue has room for it and nobody waits, or its
 // publisher holds a pass (it was let in from the line with a batch).
 func (ss *Session) mayEnterLocked(m *msg.Message, w *pubWait) bool {
-	if ss.queueFullLocked(m) {
+	if ss.noRoomLocked(m) {
 		return false
 	}
 	if !ss.lineLocked() {
@@ -197,7 +214,7 @@ func (ss *Session) admitLocked() {
 	share := max(free/r.lineLen, minBatch)
 	for free > 0 && r.lineHead != nil {
 		w := r.lineHead
-		if ss.queueFullLocked(w.d.m) {
+		if ss.noRoomLocked(w.d.m) {
 			break
 		}
 		grant, self := min(share, free), w.self
@@ -225,7 +242,7 @@ func (ss *Session) freeLocked() int {
 	if ss.diskModeLocked() { // queue_disk.go
 		return max(o.MaxQueuedMessages, 1)
 	}
-	return max(o.MaxQueuedMessages-ss.queue.len(), 1)
+	return max(ss.slowAtLocked()-ss.queue.len(), 1)
 }
 
 // endPassesLocked forgets the passes once nobody waits: they only order

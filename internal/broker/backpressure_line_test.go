@@ -185,3 +185,55 @@ func publishOne(c *v5Client, topic, payload string) <-chan error {
 	}()
 	return done
 }
+
+// With BackpressureQueue under the queue's limit, a connected subscriber's
+// publishers wait once its queue is that long, though the queue could hold
+// more: its backlog, and so its latency, stays at that length. Once the
+// subscriber stalls, its messages go to the queue up to its own limit, and
+// nothing is dropped.
+func TestBackpressure_queueBound(t *testing.T) {
+	const bound = 4
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+	}{
+		{"draining subscriber", 10 * time.Minute},
+		{"stalled subscriber", 50 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, addr := testutil.StartBroker(t, func(o *broker.Options) {
+				o.MaxInflight = 1
+				o.MaxQueuedMessages = 1000
+				o.BackpressureQueue = bound
+				o.BackpressureTimeout = tc.timeout
+			})
+			sub, _ := connectRaw(t, addr, "sub", nil)
+			sub.subscribe(1, packet.Subscription{Filter: "bq/#", QoS: 1})
+			filler := connectV5(t, addr, "filler", nil)
+			require.NoError(t, <-publishAsync(filler, "bq/f", 1, 1+bound, 0), "the window and the bound fill")
+			p := connectV5(t, addr, "p", nil)
+			done := publishAsync(p, "bq/p", 1, 20, 0)
+			if tc.timeout > time.Minute {
+				testutil.Eventually(t, 30*time.Second, func() bool {
+					waiting, _ := s.WaitLineForTest("sub")
+					return waiting == 1
+				}, "the next publisher waits although the queue could take its message")
+				require.EqualValues(t, bound, s.Stats().Queued, "the queue stays at the bound")
+			} else {
+				require.NoError(t, <-done, "a stalled subscriber holds its publisher only once")
+				require.EqualValues(t, bound+20, s.Stats().Queued, "the stalled subscriber's messages are queued")
+			}
+			for i := range 1 + bound + 20 {
+				m := sub.readPublish()
+				require.LessOrEqual(t, s.Stats().Queued, int64(bound+20), "message %d", i)
+				sub.ack(packet.TypePuback, m.PacketID)
+			}
+			if tc.timeout > time.Minute {
+				require.NoError(t, <-done, "every message acknowledged")
+			}
+			for reason, n := range s.Stats().Dropped {
+				require.Zero(t, n, "nothing dropped (%s)", reason)
+			}
+		})
+	}
+}

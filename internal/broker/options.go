@@ -88,6 +88,13 @@ type Options struct {
 	// before the queue policy drops anything; the publisher is not read
 	// meanwhile. Negative: never wait (drop at once). See backpressure.go.
 	BackpressureTimeout time.Duration
+	// BackpressureQueue, when positive and under MaxQueuedMessages, is the
+	// queue length at which a connected, not stalled subscriber makes its
+	// publishers wait for room as if its queue were full; what they still
+	// send once stalled goes to the queue up to its limits. It keeps a live
+	// subscriber's latency bounded by this many messages rather than by a
+	// queue sized for offline sessions. Zero: the queue's limits only.
+	BackpressureQueue int
 	// MaxTopicLevels and MaxTopicLength bound topic names and filters.
 	MaxTopicLevels int
 	MaxTopicLength int
