@@ -106,7 +106,9 @@ export default {
           if (rule) await api.put(`/api/v1/rules/${api.enc(rule.id)}`, b);
           else await api.post('/api/v1/rules', b);
           toast(`rule ${b.id} saved`);
-          navigate('rules', { edit: b.id });
+          // Only while the editor is still shown: an operator who went to
+          // another page while the save was on its way stays there.
+          if (editor.isConnected) navigate('rules', { edit: b.id });
         } catch (e) { showError(e); }
       };
       fill(editor,
