@@ -55,6 +55,20 @@ rules:
 	return b.String()
 }
 
+// startEventsHub starts a hub with eventRulesConfig's rules and a watcher
+// (returned) subscribed to ev/#, whose messages arrive on got.
+func startEventsHub(t *testing.T) (h *hub, watcher *paho.Client, got chan *paho.Publish) {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "iothub.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(eventRulesConfig()), 0o600))
+	h = startHub(t, nil, "--config", cfg)
+	got = make(chan *paho.Publish, 16)
+	watcher = pahoDeviceV5(t, h, "watcher", paho.ClientConfig{OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(pr paho.PublishReceived) (bool, error) { got <- pr.Packet; return true, nil }}}, true)
+	subscribe1(t, watcher, "ev/#")
+	return h, watcher, got
+}
+
 // TestEvents_emqx5 drives the built binary with a paho MQTT 5 client and
 // checks the events EMQX 5 documents that rules read (EMQX checks the same
 // fields end to end in emqx_rule_engine_SUITE:t_events, verify_event_fields): CONNACK,
@@ -62,14 +76,7 @@ rules:
 // to, and the connection's properties, addresses and times.
 func TestEvents_emqx5(t *testing.T) {
 	t.Parallel()
-	cfg := filepath.Join(t.TempDir(), "iothub.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(eventRulesConfig()), 0o600))
-	h := startHub(t, nil, "--config", cfg)
-
-	got := make(chan *paho.Publish, 16)
-	watcher := pahoDeviceV5(t, h, "watcher", paho.ClientConfig{OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-		func(pr paho.PublishReceived) (bool, error) { got <- pr.Packet; return true, nil }}}, true)
-	subscribe1(t, watcher, "ev/#")
+	h, _, got := startEventsHub(t)
 
 	nc, err := net.DialTimeout("tcp", h.mqtt, 5*time.Second)
 	require.NoError(t, err)
@@ -131,14 +138,7 @@ func TestEvents_emqx5(t *testing.T) {
 // $events/delivery_dropped with reason qos0_offline.
 func TestEvents_ackedAndDeliveryDropped(t *testing.T) {
 	t.Parallel()
-	cfg := filepath.Join(t.TempDir(), "iothub.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(eventRulesConfig()), 0o600))
-	h := startHub(t, nil, "--config", cfg)
-
-	got := make(chan *paho.Publish, 16)
-	watcher := pahoDeviceV5(t, h, "watcher", paho.ClientConfig{OnPublishReceived: []func(paho.PublishReceived) (bool, error){
-		func(pr paho.PublishReceived) (bool, error) { got <- pr.Packet; return true, nil }}}, true)
-	subscribe1(t, watcher, "ev/#")
+	h, watcher, got := startEventsHub(t)
 	events := map[string]map[string]any{}
 
 	// car-2 speaks MQTT 5 packet by packet.
