@@ -180,17 +180,25 @@ func (s *Service) afterChange(e *Execution, before view) []out {
 	msgs := s.notifications(e.ThingName, before)
 	var jobs []*Job
 	if terminal(e.Status) {
-		msgs = append(msgs, s.executionEvent(e))
-		if j := s.jobs[e.JobID]; j != nil && j.Status == JobInProgress {
-			more, changed := s.settle(j)
-			msgs = append(msgs, more...)
-			if changed {
-				jobs = append(jobs, j)
-			}
-		}
+		msgs, jobs = s.finished(e, msgs, jobs)
 	}
 	s.persist(jobs, []*Execution{e})
 	return msgs
+}
+
+// finished adds to msgs the event of e, an execution that reached a final
+// state, and what that did to its job in progress (which may complete),
+// and to jobs that job if it changed.
+func (s *Service) finished(e *Execution, msgs []out, jobs []*Job) ([]out, []*Job) {
+	msgs = append(msgs, s.executionEvent(e))
+	if j := s.jobs[e.JobID]; j != nil && j.Status == JobInProgress {
+		more, changed := s.settle(j)
+		msgs = append(msgs, more...)
+		if changed {
+			jobs = append(jobs, j)
+		}
+	}
+	return msgs, jobs
 }
 
 func (d Duration) seconds() float64 { return float64(d) / 1e9 }

@@ -234,14 +234,7 @@ func (s *Service) RemoveThing(name string) int {
 	var jobs []*Job
 	for _, e := range pending {
 		s.transition(e, Removed, nil)
-		msgs = append(msgs, s.executionEvent(e))
-		if j := s.jobs[e.JobID]; j != nil && j.Status == JobInProgress {
-			more, changed := s.settle(j)
-			msgs = append(msgs, more...)
-			if changed {
-				jobs = append(jobs, j)
-			}
-		}
+		msgs, jobs = s.finished(e, msgs, jobs)
 	}
 	msgs = append(s.notifications(name, before), msgs...)
 	s.persist(jobs, pending)
