@@ -41,10 +41,7 @@ import (
 // IOTHUB_BENCH_SESSIONS sets the number of offline sessions (default
 // 200000).
 func TestBench_dashboard(t *testing.T) {
-	bin := os.Getenv("IOTHUB_BENCH_BIN")
-	if bin == "" {
-		t.Skip("set IOTHUB_BENCH_BIN to a hub binary built without -race")
-	}
+	bin := benchBinary(t)
 	sessions := 200_000
 	if s := os.Getenv("IOTHUB_BENCH_SESSIONS"); s != "" {
 		var err error

@@ -31,11 +31,20 @@ import (
 // IOTHUB_BENCH_ROUNDS (default 3) sets the rounds; IOTHUB_BENCH_DURABILITY
 // (default "os,fsync") the hub's storage.durability values, each measured
 // in every round.
-func TestBench_mqttToKafka(t *testing.T) {
+// benchBinary is the hub binary a benchmark test runs (IOTHUB_BENCH_BIN,
+// built without -race); without it the benchmark is skipped: benchmarks
+// run on request, not in make test.
+func benchBinary(t *testing.T) string {
+	t.Helper()
 	bin := os.Getenv("IOTHUB_BENCH_BIN")
 	if bin == "" {
 		t.Skip("set IOTHUB_BENCH_BIN to a hub binary built without -race")
 	}
+	return bin
+}
+
+func TestBench_mqttToKafka(t *testing.T) {
+	bin := benchBinary(t)
 	rounds := 3
 	if v, err := strconv.Atoi(os.Getenv("IOTHUB_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
