@@ -3,6 +3,7 @@ package template
 import (
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -60,7 +61,8 @@ func Split(s string) ([]Part, error) {
 			return nil, &Error{s, col, "unterminated ${"}
 		}
 		inner := s[i+2 : i+end]
-		src := strings.TrimSpace(inner)
+		trimmed := strings.TrimLeftFunc(inner, unicode.IsSpace)
+		src := strings.TrimRightFunc(trimmed, unicode.IsSpace)
 		if src == "" {
 			return nil, &Error{s, col, "empty ${}"}
 		}
@@ -68,7 +70,7 @@ func Split(s string) ([]Part, error) {
 			parts = append(parts, Part{Lit: lit.String()})
 			lit.Reset()
 		}
-		lead := utf8.RuneCountInString(inner[:strings.Index(inner, src)])
+		lead := utf8.RuneCountInString(inner[:len(inner)-len(trimmed)])
 		parts = append(parts, Part{Source: src, Column: col + 2 + lead})
 		i += end + 1
 	}
