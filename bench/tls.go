@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -35,6 +36,12 @@ type TLSOptions struct {
 	// ServerName is sent as SNI and verified against the broker's
 	// certificate (`--servername`); empty: the host of the address.
 	ServerName string
+	// Curves, when set, is the comma-separated set of key exchanges the
+	// client offers (Go orders them itself) (`--curves x25519,p256`): names from curveNames. A
+	// device whose TLS stack offers only classical key exchange sends a
+	// ClientHello of about 250 bytes; Go's default also offers the hybrid
+	// post-quantum X25519MLKEM768, whose key share alone is 1,216 bytes.
+	Curves string
 	// WebSocketPath, when set, makes every connection speak MQTT over
 	// WebSocket at this path (`--ws /mqtt`; wss:// with Enabled).
 	WebSocketPath string
@@ -51,8 +58,8 @@ func (t TLSOptions) config(addr string) (*tls.Config, error) {
 		return nil, fmt.Errorf("%w: --ws %q: a path starting with /", ErrTLSFlags, t.WebSocketPath)
 	}
 	if !t.Enabled {
-		if t.CAFile != "" || t.Insecure || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" {
-			return nil, fmt.Errorf("%w: --cafile, --insecure, --cert, --key and --servername need --tls", ErrTLSFlags)
+		if t.CAFile != "" || t.Insecure || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.Curves != "" {
+			return nil, fmt.Errorf("%w: --cafile, --insecure, --cert, --key, --servername and --curves need --tls", ErrTLSFlags)
 		}
 		return nil, nil
 	}
@@ -77,6 +84,11 @@ func (t TLSOptions) config(addr string) (*tls.Config, error) {
 		}
 		c.RootCAs = pool
 	}
+	curves, err := parseCurves(t.Curves)
+	if err != nil {
+		return nil, err
+	}
+	c.CurvePreferences = curves
 	if t.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
@@ -85,6 +97,31 @@ func (t TLSOptions) config(addr string) (*tls.Config, error) {
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
+}
+
+// curveNames are the key exchanges --curves accepts.
+var curveNames = map[string]tls.CurveID{
+	"x25519":         tls.X25519,
+	"p256":           tls.CurveP256,
+	"p384":           tls.CurveP384,
+	"p521":           tls.CurveP521,
+	"x25519mlkem768": tls.X25519MLKEM768,
+}
+
+// parseCurves reads --curves; empty is Go's default list (nil).
+func parseCurves(list string) ([]tls.CurveID, error) {
+	if list == "" {
+		return nil, nil
+	}
+	var ids []tls.CurveID
+	for name := range strings.SplitSeq(list, ",") {
+		id, ok := curveNames[strings.ToLower(strings.TrimSpace(name))]
+		if !ok {
+			return nil, fmt.Errorf("%w: --curves %q: %q is none of x25519, p256, p384, p521, x25519mlkem768", ErrTLSFlags, list, name)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 // loadCAs reads a PEM bundle of CA certificates.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"io/fs"
 	"net"
 	"os"
@@ -45,6 +46,7 @@ func TestRunConn_TLS(t *testing.T) {
 		{"cafile verifies", addr, TLSOptions{Enabled: true, CAFile: ca.File}, ""},
 		{"servername localhost", addr, TLSOptions{Enabled: true, CAFile: ca.File, ServerName: "localhost"}, ""},
 		{"insecure", addr, TLSOptions{Enabled: true, Insecure: true}, ""},
+		{"classical curves only", addr, TLSOptions{Enabled: true, CAFile: ca.File, Curves: "x25519, P256"}, ""},
 		{"mtls", mtlsAddr, TLSOptions{Enabled: true, CAFile: ca.File, CertFile: client.CertFile, KeyFile: client.KeyFile}, ""},
 		{"untrusted ca", addr, TLSOptions{Enabled: true, CAFile: other.File}, "certificate signed by unknown authority"},
 		{"system roots", addr, TLSOptions{Enabled: true}, "certificate signed by unknown authority"},
@@ -90,6 +92,8 @@ func TestTLSOptions_badFiles(t *testing.T) {
 		{"cert without key", TLSOptions{Enabled: true, CertFile: client.CertFile}, "--cert and --key go together", ErrTLSFlags},
 		{"insecure and cafile", TLSOptions{Enabled: true, Insecure: true, CAFile: ca.File}, "pass one of them", ErrTLSFlags},
 		{"cafile without tls", TLSOptions{CAFile: ca.File}, "need --tls", ErrTLSFlags},
+		{"curves without tls", TLSOptions{Curves: "x25519"}, "need --tls", ErrTLSFlags},
+		{"unknown curve", TLSOptions{Enabled: true, Insecure: true, Curves: "x25519,kyber"}, `"kyber" is none of`, ErrTLSFlags},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,4 +161,54 @@ func TestRunPubSubSimulate_TLS(t *testing.T) {
 		require.Positive(t, res.Published)
 		require.Greater(t, s.Stats().MessagesIn, before)
 	})
+}
+
+// TestTLSOptions_curvesOffered checks what the ClientHello of --curves
+// offers, as the server sees it.
+func TestTLSOptions_curvesOffered(t *testing.T) {
+	ca := testutil.NewCA(t, "bench test CA")
+	srv := ca.Server(t, "localhost")
+	cert, err := tls.LoadX509KeyPair(srv.CertFile, srv.KeyFile)
+	require.NoError(t, err)
+	offered := make(chan []tls.CurveID, 1)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			offered <- hello.SupportedCurves
+			return nil, nil
+		}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*tls.Conn).Handshake()
+			_ = c.Close()
+		}
+	}()
+	tests := []struct {
+		curves string
+		want   []tls.CurveID
+	}{
+		{"x25519", []tls.CurveID{tls.X25519}},
+		{"p256,x25519", []tls.CurveID{tls.CurveP256, tls.X25519}},
+		{"", nil}, // Go's default list: starts with the post-quantum hybrid
+	}
+	for _, tc := range tests {
+		t.Run(tc.curves, func(t *testing.T) {
+			d, err := newDialer(ln.Addr().String(), TLSOptions{Enabled: true, CAFile: ca.File, ServerName: "localhost", Curves: tc.curves})
+			require.NoError(t, err)
+			nc, err := d.dial(context.Background(), nil)
+			require.NoError(t, err)
+			_ = nc.Close()
+			got := <-offered
+			if tc.want == nil {
+				require.Equal(t, tls.X25519MLKEM768, got[0])
+				return
+			}
+			require.ElementsMatch(t, tc.want, got, "Go orders the offer itself")
+		})
+	}
 }

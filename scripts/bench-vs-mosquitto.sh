@@ -22,7 +22,9 @@
 # overload (100 in flight per publisher, as fast as the broker takes them)
 # with delivered % and PUBACKed-but-lost, the same with 1 publisher, a QoS 0
 # burst, a 1 -> 1,000 fan-out, and idle connections with keep alive 300 over
-# TCP, TLS and WebSocket (Mosquitto's WebSocket listener does not start on
+# TCP, TLS (Go's default ClientHello, with the 1,216-byte post-quantum key
+# share, and "TLS x25519": a device offering only X25519, a ClientHello of
+# about 250 bytes) and WebSocket (Mosquitto's WebSocket listener does not start on
 # this machine: its row is iothub's alone). Broker CPU is utime+stime of its
 # PID (/proc/PID/stat) over each run; memory per idle connection the VmRSS
 # delta (/proc/PID/status) 5 s after the last connection. The load
@@ -231,6 +233,7 @@ idle() {
 	local b=$1 tr=$2 port=$PORT flags=""
 	case $tr in
 	TLS) port=$TLS_PORT flags="--tls --insecure" ;;
+	"TLS x25519") port=$TLS_PORT flags="--tls --insecure --curves x25519" ;;
 	WebSocket) [ "$b" = iothub ] || return 0; port=$WS_PORT flags="--ws /mqtt" ;;
 	esac
 	# The baseline once the broker's start-up allocations are over (iothub
@@ -256,7 +259,7 @@ run_broker() { # run_broker BROKER: every row of PROFILE, fresh processes
 	local b=$1
 	echo "$PROFILE round $round: $b" >&2
 	if want idle && [ "$PROFILE" = "${PROFILES%% *}" ]; then # idle rows do not depend on the limits: first profile only
-		for tr in TCP TLS WebSocket; do start_broker "$b" "$PROFILE"; idle "$b" $tr; stop_broker; done
+		for tr in TCP TLS "TLS x25519" WebSocket; do start_broker "$b" "$PROFILE"; idle "$b" "$tr"; stop_broker; done
 	fi
 	if want steady; then
 		start_broker "$b" "$PROFILE"

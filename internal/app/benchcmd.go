@@ -65,6 +65,7 @@ func tlsFlags(fs *flag.FlagSet, t *bench.TLSOptions) {
 	fs.StringVar(&t.CertFile, "cert", "", "PEM client certificate for mutual TLS (with --key; needs --tls)")
 	fs.StringVar(&t.KeyFile, "key", "", "PEM key of --cert")
 	fs.StringVar(&t.WebSocketPath, "ws", "", "speak MQTT over WebSocket at this path, e.g. /mqtt (wss:// with --tls)")
+	fs.StringVar(&t.Curves, "curves", "", "key exchanges offered, comma-separated: x25519, p256, p384, p521, x25519mlkem768 (default Go's, with the post-quantum hybrid; needs --tls)")
 	fs.StringVar(&t.ServerName, "servername", "", "name sent in SNI and verified in the broker's certificate (default: the host of --addr)")
 }
 
