@@ -27,3 +27,7 @@ func (s *Server) WaitLineForTest(clientID string) (waiting int, lost bool) {
 // IdleHandshakersForTest is how many handshake goroutines wait for a
 // connection to serve (handshake.go).
 func (s *Server) IdleHandshakersForTest() int { return int(s.idleShakers.Load()) }
+
+// GoneReleasedForTest is how many released sockets were found closed by
+// their peer when woken, and ended without being attached (park_release.go).
+func (s *Server) GoneReleasedForTest() int64 { return s.stats.goneReleased.Load() }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -258,6 +259,12 @@ func (c *conn) resume() {
 	wake := now.UnixNano()
 	c.parkSoon, c.parkNow = c.park.woke == 0 || wake-c.park.woke > int64(c.s.opts.ParkIdleAfter), false
 	c.park.woke = wake
+	if c.releasedPeerGone() {
+		c.readFailed(io.EOF)
+		c.holdWriter(false)
+		c.s.connClosed(c)
+		return
+	}
 	// A released socket that cannot be attached (abort closed it) stays a
 	// releasedConn: the first read fails as on a closed socket.
 	_ = c.attach()

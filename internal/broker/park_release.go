@@ -42,7 +42,33 @@ import (
 // Each release costs a dup and a close, each attach about ten system
 // calls (net.FileConn), so a device that wakes every minute pays a few
 // microseconds more per wake; busy connections never park and pay
-// nothing.
+// nothing. A wake that is the peer's close (end of stream or a reset: the
+// usual wake of a parked connection, and all of them at once when a
+// network drops its devices) is found by one peek (releasedPeerGone) and
+// ends the connection without attaching it.
+
+// releasedPeerGone reports whether c's socket is released and its peer
+// closed it: a one-byte MSG_PEEK, which takes nothing from the socket,
+// finds the end of the stream or a pending error (a reset). Bytes waiting,
+// or none yet, mean the connection goes on as woken.
+func (c *conn) releasedPeerGone() bool {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	r := c.released()
+	if r == nil || r.fd < 0 {
+		return false
+	}
+	var b [1]byte
+	n, _, err := unix.Recvfrom(r.fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	for errors.Is(err, unix.EINTR) {
+		n, _, err = unix.Recvfrom(r.fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	}
+	gone := (err == nil && n == 0) || (err != nil && !errors.Is(err, unix.EAGAIN))
+	if gone {
+		c.s.stats.goneReleased.Add(1)
+	}
+	return gone
+}
 
 // releasedSocket is park.raw while the socket is released: the duplicate
 // descriptor (-1 once abort closed it). Control hands it to the poller;

@@ -9,6 +9,8 @@ func (c *conn) release() bool { return false }
 
 func (c *conn) attach() error { return nil }
 
+func (c *conn) releasedPeerGone() bool { return false }
+
 func (c *conn) releaseParked() {}
 
 func (c *conn) attachToWrite() error { return nil }

@@ -4,6 +4,7 @@ package broker_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"testing"
@@ -139,4 +140,43 @@ func TestPark_releasedChurn(t *testing.T) {
 	}, "every connection gone")
 	testutil.Eventually(t, 10*time.Second, func() bool { return openDescriptors(t) <= base },
 		"no descriptor left behind")
+}
+
+// A released connection whose device closes or resets its socket ends at
+// its wake without being made a net.Conn again: as any unexpected close
+// (reason closed, the will published), and no descriptor left behind.
+func TestPark_peerGoneWhileReleased(t *testing.T) {
+	tests := []struct {
+		name   string
+		hangUp func(net.Conn)
+	}{
+		{"close", func(nc net.Conn) { _ = nc.Close() }},
+		{"reset", func(nc net.Conn) {
+			_ = nc.(*net.TCPConn).SetLinger(0) // RST instead of FIN
+			_ = nc.Close()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, addr := testutil.StartBroker(t, parkQuickly)
+			ev := recordEvents(t, s)
+			watcher := connectV3(t, addr, "watcher", nil)
+			watcher.sub(t, "wills/#", 1)
+			base := openDescriptors(t)
+			dev, _ := connectRaw(t, addr, "gone-"+tc.name, func(cp *packet.Connect) {
+				cp.WillFlag, cp.WillQoS, cp.WillTopic, cp.WillPayload = true, 1, "wills/"+tc.name, []byte("offline")
+			})
+			awaitReleased(t, s, 2)
+			before := s.GoneReleasedForTest()
+			tc.hangUp(dev.conn)
+			require.Equal(t, "closed", ev.wait(t, msg.EventClientDisconnected, "gone-"+tc.name).Reason)
+			will := watcher.next(t)
+			require.Equal(t, "wills/"+tc.name, will.Topic())
+			require.Equal(t, before+1, s.GoneReleasedForTest(), "ended without attaching the socket")
+			testutil.Eventually(t, 10*time.Second, func() bool { return s.Stats().Connections == 1 && s.Stats().ReleasedSockets <= 1 },
+				"the device's connection gone")
+			testutil.Eventually(t, 10*time.Second, func() bool { return openDescriptors(t) <= base },
+				fmt.Sprintf("both ends closed (%d, was %d before the device)", openDescriptors(t), base))
+		})
+	}
 }

@@ -58,6 +58,7 @@ type counters struct {
 	connections   atomic.Int64
 	parked        atomic.Int64
 	released      atomic.Int64
+	goneReleased  atomic.Int64 // released sockets found closed by their peer on wake (never attached)
 	connectsTotal atomic.Uint64
 	sessions      atomic.Int64
 	subscriptions atomic.Int64
