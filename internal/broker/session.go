@@ -303,7 +303,7 @@ func (ss *Session) deliverLocked(d delivery, canWait bool, w *pubWait) (st deliv
 		ss.readDeniedLocked(d)
 		return refused, nil, nil
 	}
-	if d.m.Expired(ss.s.clock.Now()) {
+	if !d.m.ExpiresAt.IsZero() && d.m.Expired(ss.s.clock.Now()) { // no clock read for the messages that never expire
 		s.drop(ss, d, DropExpired)
 		return refused, nil, nil
 	}

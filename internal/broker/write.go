@@ -201,7 +201,7 @@ func (c *conn) writeItems(bp *[]byte, items []outItem) (closeAfter bool, err err
 				*bp = buf[:0]
 				return false, err
 			}
-			c.afterWrite(items[first : i+1])
+			c.afterWrite(items[first:i+1], time.Time{})
 			first = i + 1
 			buf = buf[:0]
 		}
@@ -225,11 +225,12 @@ func (c *conn) writeBuf(buf []byte) error {
 
 // afterWrite counts and reports the packets just written (publishes in
 // the counters and the latency histogram, every packet in a client trace).
-func (c *conn) afterWrite(items []outItem) {
+// now is when they went out, zero to read the clock: an inline write,
+// which never waits, passes the time it encoded them at.
+func (c *conn) afterWrite(items []outItem, now time.Time) {
 	traced := c.traced()
 	mh := c.s.opts.Metrics
-	var now time.Time
-	if mh != nil {
+	if mh != nil && now.IsZero() {
 		now = time.Now()
 	}
 	for i := range items {

@@ -152,7 +152,7 @@ func (c *conn) writeItemsNow(items []outItem) bool {
 		c.writeFailed(err)
 		return false
 	}
-	c.afterWrite(items)
+	c.afterWrite(items, now)
 	clear(items)
 	return true
 }
