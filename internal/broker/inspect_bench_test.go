@@ -99,3 +99,62 @@ func BenchmarkSubscriptions(b *testing.B) {
 		})
 	}
 }
+
+// TestCandidates_whileSessionsChange checks the pass that lets go of the
+// server lock between stretches: with sessions created and removed
+// meanwhile, every session there throughout is returned exactly once (run
+// with -race).
+func TestCandidates_whileSessionsChange(t *testing.T) {
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(t.Context()) })
+	const stay = 3*candidatesPerLock + 17
+	s.mu.Lock()
+	for i := range stay {
+		id := fmt.Sprintf("stay-%05d", i)
+		s.sessions[id] = &Session{s: s, id: id, subs: map[string]*subscription{}}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	churned := make(chan int)
+	go func() { // sessions come and go while the passes run
+		n := 0
+		for {
+			select {
+			case <-done:
+				churned <- n
+				return
+			default:
+			}
+			id := fmt.Sprintf("churn-%d", n%500)
+			s.mu.Lock()
+			if _, ok := s.sessions[id]; ok {
+				delete(s.sessions, id)
+			} else {
+				s.sessions[id] = &Session{s: s, id: id, subs: map[string]*subscription{}}
+			}
+			s.mu.Unlock()
+			n++
+		}
+	}()
+	for range 20 {
+		counts := map[string]int{}
+		for _, ss := range s.candidates("", "stay-") {
+			counts[ss.id]++
+		}
+		if len(counts) != stay {
+			t.Fatalf("%d of %d lasting sessions returned", len(counts), stay)
+		}
+		for id, n := range counts {
+			if n != 1 {
+				t.Fatalf("%s returned %d times", id, n)
+			}
+		}
+	}
+	close(done)
+	if n := <-churned; n == 0 {
+		t.Fatal("no session changed during the passes")
+	}
+}
