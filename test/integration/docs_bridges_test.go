@@ -23,6 +23,16 @@ import (
 
 // docBlocks returns the fenced code blocks of language lang in the
 // section of docs/<page> whose heading starts with heading, in order.
+// startWebhookDocHub starts a hub on the first YAML block of bridges.md's
+// webhook section, its webhook pointed at receiverURL.
+func startWebhookDocHub(t *testing.T, receiverURL string) *hub {
+	t.Helper()
+	yamls := docBlocks(t, "bridges.md", "Webhook (", "yaml")
+	require.NotEmpty(t, yamls)
+	cfg := strings.ReplaceAll(yamls[0], "127.0.0.1:18090", strings.TrimPrefix(receiverURL, "http://"))
+	return startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, cfg))
+}
+
 func docBlocks(t *testing.T, page, heading, lang string) []string {
 	t.Helper()
 	data, err := os.ReadFile("../../docs/" + page)
@@ -73,10 +83,7 @@ func TestDocs_webhookExample(t *testing.T) {
 		mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
-	yamls := docBlocks(t, "bridges.md", "Webhook (", "yaml")
-	require.NotEmpty(t, yamls)
-	cfg := strings.ReplaceAll(yamls[0], "127.0.0.1:18090", strings.TrimPrefix(srv.URL, "http://"))
-	h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, cfg))
+	h := startWebhookDocHub(t, srv.URL)
 	out, err := mosquittoPub(t, port(h.mqtt), "-i", "10083618796833171", "-q", "1", "-t", "devices/10083618796833171/state",
 		"-f", testutil.ScenarioPath(t, "doorlock/state.json")) // the page runs from the repository's root
 	require.NoError(t, err, out)
@@ -156,10 +163,7 @@ func TestDocs_webhookSlowReceiver(t *testing.T) {
 		mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
-	yamls := docBlocks(t, "bridges.md", "Webhook (", "yaml")
-	require.NotEmpty(t, yamls)
-	cfg := strings.ReplaceAll(yamls[0], "127.0.0.1:18090", strings.TrimPrefix(srv.URL, "http://"))
-	h := startHub(t, []string{"IOTHUB_API_KEY=" + apiKey}, "--config", hubConfig(t, cfg))
+	h := startWebhookDocHub(t, srv.URL)
 	const devices, perDevice = 2, 60
 	var wg sync.WaitGroup
 	for d := range devices {

@@ -42,12 +42,8 @@ func TestShadow_mosquitto(t *testing.T) {
 	dev := startSub(t, h, "-V", "mqttv5", "-i", "lock-1", "-q", "1", "-t", pre+"#")
 	dev.waitLine(t, "Subscribed")
 	// Shadow changes are a rule event source.
-	code, body := apiCall(t, h, http.MethodPost, "/api/v1/rules", apiKey, `{"id":"shadow_audit",
-	  "sql":"SELECT topic, payload.current.state.reported.lock_state AS lock_state, payload.current.version AS version FROM \"$aws/things/+/shadow/update/documents\"",
-	  "actions":[{"type":"republish","topic":"audit/shadow","qos":1}]}`)
-	require.Equal(t, http.StatusCreated, code, body)
-	audit := startSub(t, h, "-V", "mqttv5", "-i", "auditor", "-q", "1", "-t", "audit/#")
-	audit.waitLine(t, "Subscribed")
+	audit := auditRule(t, h, "shadow_audit", "audit/shadow", "auditor",
+		`SELECT topic, payload.current.state.reported.lock_state AS lock_state, payload.current.version AS version FROM "$aws/things/+/shadow/update/documents"`)
 
 	pub(t, h, "-V", "mqttv5", "-i", "backend", "-q", "1", "-t", pre+"update", "-m", `{"state":{"reported":{"lock_state":1,"battery":83.4}},"clientToken":"t1"}`)
 	acc := jsonOf(t, dev.waitLine(t, pre+"update/accepted "))
@@ -82,7 +78,7 @@ func TestShadow_mosquitto(t *testing.T) {
 	}
 
 	// A desired change through the API reaches the device as a delta.
-	code, body = apiCall(t, h, http.MethodPost, "/api/v1/devices/lock-1/shadow", apiKey, `{"state":{"desired":{"lock_state":0}}}`)
+	code, body := apiCall(t, h, http.MethodPost, "/api/v1/devices/lock-1/shadow", apiKey, `{"state":{"desired":{"lock_state":0}}}`)
 	require.Equal(t, http.StatusOK, code, body)
 	delta := jsonOf(t, dev.waitLineWithout(t, pre+"update/delta ", "peek", "forged"))
 	require.Equal(t, map[string]any{"lock_state": 0.0}, delta["state"])
@@ -144,14 +140,10 @@ func TestJobs_mosquitto(t *testing.T) {
 	events.waitLine(t, "Subscribed")
 
 	// Registry changes are a rule event source.
-	code, body := apiCall(t, h, http.MethodPost, "/api/v1/rules", apiKey, `{"id":"registry_audit",
-	  "sql":"SELECT payload.thingName AS thing, payload.operation AS op FROM \"$aws/events/thing/+/+\"",
-	  "actions":[{"type":"republish","topic":"audit/registry","qos":1}]}`)
-	require.Equal(t, http.StatusCreated, code, body)
-	audit := startSub(t, h, "-V", "mqttv5", "-i", "audit-sub", "-q", "1", "-t", "audit/#")
-	audit.waitLine(t, "Subscribed")
+	audit := auditRule(t, h, "registry_audit", "audit/registry", "audit-sub",
+		`SELECT payload.thingName AS thing, payload.operation AS op FROM "$aws/events/thing/+/+"`)
 
-	code, body = apiCall(t, h, http.MethodPost, "/api/v1/devices", apiKey, `{"id":"lock-1","groups":["fleet"]}`)
+	code, body := apiCall(t, h, http.MethodPost, "/api/v1/devices", apiKey, `{"id":"lock-1","groups":["fleet"]}`)
 	require.Equal(t, http.StatusCreated, code, body)
 	created := jsonOf(t, events.waitLine(t, "$aws/events/thing/lock-1/created "))
 	require.Equal(t, "CREATED", created["operation"])
@@ -279,4 +271,18 @@ func TestJobs_surviveKill(t *testing.T) {
 	code, body = apiCall(t, h, http.MethodGet, "/api/v1/jobs/fw-2/executions", apiKey, "")
 	require.Equal(t, http.StatusOK, code, body)
 	require.Contains(t, body, `"status_details":{"step":"download"}`, "details reported before the kill are kept")
+}
+
+// auditRule creates rule id, which republishes what sql selects to topic
+// (QoS 1), and returns a mosquitto_sub with client id subID on audit/#.
+func auditRule(t *testing.T, h *hub, id, topic, subID, sql string) *sub {
+	t.Helper()
+	rule, err := json.Marshal(map[string]any{"id": id, "sql": sql,
+		"actions": []map[string]any{{"type": "republish", "topic": topic, "qos": 1}}})
+	require.NoError(t, err)
+	code, body := apiCall(t, h, http.MethodPost, "/api/v1/rules", apiKey, string(rule))
+	require.Equal(t, http.StatusCreated, code, body)
+	audit := startSub(t, h, "-V", "mqttv5", "-i", subID, "-q", "1", "-t", "audit/#")
+	audit.waitLine(t, "Subscribed")
+	return audit
 }
