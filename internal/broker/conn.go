@@ -28,7 +28,7 @@ type conn struct {
 	nc     net.Conn
 	lst    *listenerState // the listener's name, limits and connection count
 	remote string
-	log    *slog.Logger
+	log    atomic.Pointer[slog.Logger]
 
 	// Read side: owned by the read-loop goroutine (small fields below).
 	rbuf      *[]byte
@@ -178,12 +178,15 @@ func newConn(s *Server, nc net.Conn, ls *listenerState) *conn {
 }
 
 // logger returns the conn-scoped logger, built on first use so that idle
-// connections do not carry one.
+// connections do not carry one. The reader and the writer may both ask for
+// it at once (each failing as the connection ends): the first one stored
+// is kept.
 func (c *conn) logger() *slog.Logger {
-	if c.log == nil {
-		c.log = c.s.log.With("remote", c.remote, "listener", c.listenerName())
+	if l := c.log.Load(); l != nil {
+		return l
 	}
-	return c.log
+	c.log.CompareAndSwap(nil, c.s.log.With("remote", c.remote, "listener", c.listenerName()))
+	return c.log.Load()
 }
 
 // keepAlive is the keep alive in force (0: off).

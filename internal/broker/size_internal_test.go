@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"log/slog"
 	"testing"
 	"unsafe"
 
@@ -55,4 +56,24 @@ func aliases(whole, part string) bool {
 	}
 	w, p := uintptr(unsafe.Pointer(unsafe.StringData(whole))), uintptr(unsafe.Pointer(unsafe.StringData(part)))
 	return p >= w && p < w+uintptr(len(whole))
+}
+
+// TestConnLogger_concurrentFirstUse: the reader and the writer of a
+// connection that ends may both build its logger at once (a read error and
+// a write error together, as at shutdown); run with -race. Both get the
+// same logger.
+func TestConnLogger_concurrentFirstUse(t *testing.T) {
+	s, err := New(Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Shutdown(t.Context()) })
+	for range 50 {
+		c := &conn{s: s, remote: "127.0.0.1:1", lst: &listenerState{name: "tcp"}}
+		got := make(chan *slog.Logger, 2)
+		for range 2 {
+			go func() { got <- c.logger() }()
+		}
+		a, b := <-got, <-got
+		require.NotNil(t, a)
+		require.Same(t, a, b)
+	}
 }
