@@ -212,6 +212,10 @@ type MQTT struct {
 	SharedSubscriptionStrategy string `yaml:"shared_subscription_strategy"`
 	// WriteTimeout closes a connection whose socket accepts no bytes this long.
 	WriteTimeout Duration `yaml:"write_timeout"`
+	// WriteCoalesce gathers the writes to a busy TCP connection into one per
+	// window: a packet for a connection written to less than this long ago
+	// waits up to this long for others (0: every packet is written at once).
+	WriteCoalesce Duration `yaml:"write_coalesce"`
 	// ParkIdleAfter is how long a TCP or TLS client may send nothing before
 	// its connection holds no goroutine until bytes arrive (0: never).
 	ParkIdleAfter Duration `yaml:"park_idle_after"`
@@ -276,6 +280,7 @@ func Defaults() Config {
 			TopicAliasMaximum:          65535,
 			SharedSubscriptionStrategy: "round_robin",
 			WriteTimeout:               Duration(30 * time.Second),
+			WriteCoalesce:              Duration(100 * time.Microsecond),
 			ParkIdleAfter:              Duration(time.Second),
 			ReleaseParkedSockets:       true,
 			SysInterval:                Duration(10 * time.Second),

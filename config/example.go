@@ -215,6 +215,7 @@ mqtt:
   topic_alias_maximum: 65535 # topic aliases a v5 client may use (0: none)
   shared_subscription_strategy: round_robin # $share member choice: round_robin or random
   write_timeout: 30s # close a connection whose socket takes no bytes this long
+  write_coalesce: 100us # a TCP connection written to less than this long ago waits up to this long, so a busy subscriber gets one write per window (0: write every packet at once)
   park_idle_after: 1s # a TCP or TLS client silent this long holds no goroutine until bytes arrive (0: never; saves 2-6 KiB per idle connection)
   release_parked_sockets: true # a parked connection keeps only its socket's descriptor (~870 bytes less; a wake costs ~10 more system calls)
   sys_interval: 10s # how often $SYS topics are published (0: never)

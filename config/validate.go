@@ -226,6 +226,7 @@ func (m *MQTT) validate(v *checker) {
 	v.between("mqtt.topic_alias_maximum", m.TopicAliasMaximum, 0, 65535)
 	v.oneOf("mqtt.shared_subscription_strategy", m.SharedSubscriptionStrategy, "round_robin", "random")
 	v.duration("mqtt.write_timeout", m.WriteTimeout, time.Millisecond, 0)
+	v.duration("mqtt.write_coalesce", m.WriteCoalesce, 0, 10*time.Millisecond)
 	v.duration("mqtt.park_idle_after", m.ParkIdleAfter, 0, 0)
 	v.duration("mqtt.sys_interval", m.SysInterval, 0, 0)
 	v.duration("mqtt.expiry_sweep_interval", m.ExpirySweepInterval, 0, 0)

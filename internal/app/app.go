@@ -228,6 +228,7 @@ func brokerOptions(cfg config.Config, log *slog.Logger) broker.Options {
 		TopicAliasMaximum:         m.TopicAliasMaximum,
 		SharedStrategy:            broker.SharedStrategy(m.SharedSubscriptionStrategy),
 		WriteTimeout:              m.WriteTimeout.D(),
+		WriteCoalesce:             m.WriteCoalesce.D(),
 		ParkIdleAfter:             parkIdleAfter(m.ParkIdleAfter.D()),
 		KeepParkedSockets:         !m.ReleaseParkedSockets,
 		SysInterval:               m.SysInterval.D(),

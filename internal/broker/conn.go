@@ -60,8 +60,12 @@ type conn struct {
 
 	// Limits announced by the client in CONNECT (set before the conn is
 	// attached to a session, read-only after).
-	clientMaxPacket int
-	outAliases      map[string]uint16 // writer-owned
+	clientMaxPacket uint32
+	// flushedAt is when the writer's last write started (monoMicros);
+	// coolLeft how many more writes go out at once (write_coalesce.go).
+	// The writer's turn holder's.
+	flushedAt  uint32
+	outAliases map[string]uint16 // writer-owned
 
 	// takeResume is set when another connection took the session and
 	// resumed it (Clean Start 0).
@@ -114,6 +118,7 @@ type conn struct {
 	// in one write instead of one each. holding is the reader's own copy.
 	holdStart bool
 	startHeld bool
+	coolLeft  uint8
 	// keepAliveSecs is the keep alive in force (seconds; 0: off), set in
 	// handleConnect before the conn is attached, read-only after
 	// (keepAlive). Read side, here for the padding after the flags.
@@ -139,6 +144,10 @@ type writeQueue struct {
 	spare    []outItem
 	leftover []byte
 	room     chan struct{}
+	// timer writes the queue of a hot connection, owner, when its
+	// window has passed (write_coalesce.go); kept with the pooled queue.
+	timer *time.Timer
+	owner *conn
 }
 
 var writeQueuePool = sync.Pool{New: func() any { return new(writeQueue) }}

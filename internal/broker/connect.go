@@ -80,7 +80,7 @@ func (c *conn) handleConnect(fh packet.FixedHeader, body []byte) error {
 	if c.keepAliveSecs == 0 {
 		c.probeIfSilent()
 	}
-	c.clientMaxPacket = int(p.Properties.MaximumPacketSize)
+	c.clientMaxPacket = p.Properties.MaximumPacketSize
 	c.clientAliasMax = p.Properties.TopicAliasMaximum
 	c.connect = cp.info
 	c.username = usernamePtr(c.auth.id, cp.username)  // takeover.go

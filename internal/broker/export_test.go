@@ -31,3 +31,7 @@ func (s *Server) IdleHandshakersForTest() int { return int(s.idleShakers.Load())
 // GoneReleasedForTest is how many released sockets were found closed by
 // their peer when woken, and ended without being attached (park_release.go).
 func (s *Server) GoneReleasedForTest() int64 { return s.stats.goneReleased.Load() }
+
+// DeferredWritesForTest is how many writes of hot connections were left to
+// a timer (write_coalesce.go).
+func (s *Server) DeferredWritesForTest() int64 { return s.stats.deferredWrites.Load() }

@@ -116,6 +116,11 @@ type Options struct {
 	// WriteTimeout closes a connection whose socket accepts no bytes for
 	// this long.
 	WriteTimeout time.Duration
+	// WriteCoalesce is the window within which writes to one plain TCP
+	// connection are gathered into one: a connection written to less than
+	// this long ago waits up to this long for more (write_coalesce.go).
+	// 0: every packet is written at once.
+	WriteCoalesce time.Duration
 	// ParkIdleAfter is how long a TCP or TLS client may send nothing before
 	// its connection is parked in the poller and holds no goroutine until
 	// bytes arrive (see park.go); negative: never park. Parking costs two
@@ -202,6 +207,7 @@ func Defaults() Options {
 		TopicAliasMaximum:         65535,
 		SharedStrategy:            RoundRobin,
 		WriteTimeout:              30 * time.Second,
+		WriteCoalesce:             100 * time.Microsecond,
 		ParkIdleAfter:             time.Second,
 		SysInterval:               10 * time.Second,
 		ExpirySweepInterval:       time.Minute,

@@ -55,19 +55,20 @@ func (r DropReason) String() string {
 // counters are the broker's running totals, updated with atomics on the hot
 // path; Stats takes a snapshot.
 type counters struct {
-	connections   atomic.Int64
-	parked        atomic.Int64
-	released      atomic.Int64
-	goneReleased  atomic.Int64 // released sockets found closed by their peer on wake (never attached)
-	connectsTotal atomic.Uint64
-	sessions      atomic.Int64
-	subscriptions atomic.Int64
-	messagesIn    atomic.Uint64
-	messagesOut   atomic.Uint64
-	bytesIn       atomic.Uint64
-	bytesOut      atomic.Uint64
-	inflight      atomic.Int64
-	queued        atomic.Int64
+	connections    atomic.Int64
+	parked         atomic.Int64
+	released       atomic.Int64
+	goneReleased   atomic.Int64 // released sockets found closed by their peer on wake (never attached)
+	deferredWrites atomic.Int64 // writes of hot connections left to a timer (write_coalesce.go)
+	connectsTotal  atomic.Uint64
+	sessions       atomic.Int64
+	subscriptions  atomic.Int64
+	messagesIn     atomic.Uint64
+	messagesOut    atomic.Uint64
+	bytesIn        atomic.Uint64
+	bytesOut       atomic.Uint64
+	inflight       atomic.Int64
+	queued         atomic.Int64
 	// queuedDisk and queuedDiskBytes count the queued messages held only
 	// in the store (queue_disk.go), included in queued.
 	queuedDisk, queuedDiskBytes atomic.Int64

@@ -282,7 +282,7 @@ func (c *conn) encodeItem(buf []byte, it *outItem, now time.Time) []byte {
 		c.logger().Error("cannot encode packet", "client_id", c.clientID(), "error", err)
 		return buf[:start]
 	}
-	if c.clientMaxPacket > 0 && len(buf)-start > c.clientMaxPacket {
+	if c.clientMaxPacket > 0 && len(buf)-start > int(c.clientMaxPacket) {
 		if it.d.m != nil {
 			if len(c.outAliases) > aliases {
 				// The client never sees this packet, so it must not
@@ -370,7 +370,7 @@ func (c *conn) closeWith(code packet.ReasonCode, cause, why string) {
 func (c *conn) reasonString(why string) string {
 	why = strings.ToValidUTF8(strings.ReplaceAll(why, "\x00", ""), "?")
 	const overhead = 16 // fixed header, reason code, property lengths
-	if len(why) > 0xffff || c.clientMaxPacket > 0 && len(why)+overhead > c.clientMaxPacket {
+	if len(why) > 0xffff || c.clientMaxPacket > 0 && len(why)+overhead > int(c.clientMaxPacket) {
 		return ""
 	}
 	return why

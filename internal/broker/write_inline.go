@@ -54,6 +54,9 @@ func (c *conn) startWriter() {
 		c.writeFailed(err)
 		return
 	}
+	if c.deferWrite() {
+		return
+	}
 	if !c.writeInline() {
 		go c.writeLoop()
 	}
