@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -98,6 +99,16 @@ func parseBench(fs *flag.FlagSet, args []string) (status int, done bool) {
 	return 0, false
 }
 
+// benchError prints err of the command named cmd ("bench conn") once
+// with its name: the bench package's errors mostly carry it already.
+func benchError(stderr io.Writer, cmd string, err error) {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, cmd+": ") {
+		msg = cmd + ": " + msg
+	}
+	fmt.Fprintf(stderr, "iothub %s\n", msg)
+}
+
 // flagSet reports whether the flag name was given on the command line.
 func flagSet(fs *flag.FlagSet, name string) bool {
 	found := false
@@ -154,7 +165,7 @@ func benchConn(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	res, err := bench.RunConn(ctx, o)
 	if err != nil {
-		fmt.Fprintf(stderr, "iothub bench conn: %v\n", err)
+		benchError(stderr, "bench conn", err)
 		return exitConfig
 	}
 	text := fmt.Sprintf("connected %d, failed %d, in %.2fs: %.0f connections/s", res.Connected, res.Failed, res.Elapsed.Seconds(), res.RatePerSec)
@@ -197,7 +208,7 @@ func benchPub(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	res, err := bench.RunPub(ctx, o)
 	if err != nil {
-		fmt.Fprintf(stderr, "iothub bench pub: %v\n", err)
+		benchError(stderr, "bench pub", err)
 		return exitConfig
 	}
 	text := fmt.Sprintf("published %d messages from %d clients in %.2fs: %.0f msg/s, %d errors", res.Published, res.Clients, res.Elapsed.Seconds(), res.RatePerSec, res.Errors)
@@ -227,7 +238,7 @@ func benchSub(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	res, err := bench.RunSub(ctx, o)
 	if err != nil {
-		fmt.Fprintf(stderr, "iothub bench sub: %v\n", err)
+		benchError(stderr, "bench sub", err)
 		return exitConfig
 	}
 	l := res.Latency
@@ -274,7 +285,7 @@ func benchSimulate(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	res, err := bench.RunSimulate(ctx, o)
 	if err != nil {
-		fmt.Fprintf(stderr, "iothub bench simulate: %v\n", err)
+		benchError(stderr, "bench simulate", err)
 		return exitConfig
 	}
 	text := fmt.Sprintf("%s: %d devices published %d messages in %.2fs (%.0f msg/s), received %d commands, %d errors",

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -81,4 +82,28 @@ func TestBenchFlags_tlsAddrDefault(t *testing.T) {
 			require.Equal(t, tc.wantAddr, o.Addr)
 		})
 	}
+}
+
+// A failed bench command names itself once ("iothub bench conn: count 0:
+// ..."), whether or not the error it prints already carries the name.
+func TestBenchCmd_errorsNameTheCommandOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(args []string, stdout, stderr io.Writer) int
+		args []string
+		want string
+	}{
+		{"conn", benchConn, []string{"--count", "0"}, "iothub bench conn: count 0: must be positive\n"},
+		{"pub", benchPub, []string{"--clients", "0"}, "iothub bench pub: clients 0: must be positive\n"},
+		{"sub", benchSub, []string{"--clients", "0"}, "iothub bench sub: clients 0: must be positive\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			require.Equal(t, exitConfig, tc.run(tc.args, &stdout, &stderr))
+			require.Equal(t, tc.want, stderr.String())
+		})
+	}
+	var stderr bytes.Buffer
+	benchError(&stderr, "bench pub", errors.New("dial tcp: refused"))
+	require.Equal(t, "iothub bench pub: dial tcp: refused\n", stderr.String(), "an error without the name gets it")
 }
