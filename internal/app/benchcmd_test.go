@@ -47,7 +47,7 @@ func TestBenchCmd_TLS(t *testing.T) {
 		{"pub insecure", []string{"pub", "--tls", "--insecure", "--addr", addr, "--clients", "2", "--count", "3", "--qos", "1", "--duration", "1m"},
 			exitOK, "published 6 messages from 2 clients", ""},
 		{"simulate bad cafile", []string{"simulate", "doorlock", "--tls", "--addr", addr, "--cafile", notPEM, "--duration", "1s"},
-			exitConfig, "", "iothub bench simulate: bench simulate: --cafile " + notPEM + ": no certificates found"},
+			exitConfig, "", "iothub bench simulate: --cafile " + notPEM + ": no certificates found"},
 		{"sub cafile without tls", []string{"sub", "--addr", addr, "--cafile", ca.File, "--duration", "1s"}, exitConfig, "", "need --tls"},
 	}
 	for _, tc := range tests {
