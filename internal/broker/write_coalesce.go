@@ -61,7 +61,7 @@ func (c *conn) deferWrite() bool {
 	}
 	c.outMu.Lock()
 	wq := c.wq
-	delivery := len(wq.q) > 0 && wq.q[0].d.m != nil
+	delivery := wq != nil && len(wq.q) > 0 && wq.q[0].d.m != nil
 	c.outMu.Unlock()
 	if !hot || !delivery {
 		c.flushedAt = now
