@@ -32,7 +32,7 @@ import (
 //
 // A deferred write that finds one packet only (nothing came while it
 // waited: a peer that waits for that packet before sending the next, like
-// a publisher with one message in flight waiting for its PUBACK) turns
+// a client that publishes to itself and waits for the echo) turns
 // coalescing off for the connection's next coolingWrites writes, so a
 // request-response peer is delayed once in that many exchanges.
 
